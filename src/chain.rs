@@ -1,0 +1,440 @@
+//! The chain of trust, sans-IO: pinned root key → root → timestamp → snapshot → targets →
+//! delegations, from fetched bytes and a verification time to verified roles plus warnings.
+//! The numbered steps follow Notary's client update order.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::keys::{KeyType, PinnedKey, PublicKey};
+use crate::level::{Class, Level, Warning};
+use crate::metadata::{Common, Delegation, Envelope, FileMeta, MetadataError, Root, RoleKeys, Snapshot, Targets, Timestamp};
+use crate::verify::{check_file, check_threshold, short, Verified, VerifyError};
+
+/// Delegations nest at most this deep below `targets` (names are under 256 characters anyway).
+pub const MAX_DELEGATION_DEPTH: usize = 64;
+/// At most this many delegations are considered in one repository.
+pub const MAX_DELEGATIONS_TOTAL: usize = 4096;
+
+/// What verification is done against.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    pub gun: &'a str,
+    pub pinned: &'a [PinnedKey],
+    pub at: OffsetDateTime,
+    pub level: Level,
+}
+
+/// The four top-level files, as fetched.
+#[derive(Debug, Clone, Copy)]
+pub struct TopFiles<'a> {
+    pub root: &'a [u8],
+    pub timestamp: &'a [u8],
+    pub snapshot: &'a [u8],
+    pub targets: &'a [u8],
+}
+
+/// Why the chain was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ChainError {
+    #[error("{role}.json: {source}")]
+    Metadata { role: String, source: std::sync::Arc<MetadataError> },
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error("root.json does not define the `{role}` role")]
+    MissingRole { role: &'static str },
+    #[error("root.json: root-role key {keyid} is {keytype}, expected a certificate (ecdsa-x509 or rsa-x509)")]
+    RootKeyNotCertificate { keyid: String, keytype: &'static str },
+    #[error("root.json is not signed by the pinned key ({pinned}); it is signed by {signed_by}")]
+    NotPinned { pinned: String, signed_by: String },
+    #[error("root certificate {keyid} is issued to {cn:?}, not to this repository {gun:?}")]
+    CommonName { keyid: String, cn: String, gun: String },
+    #[error("root certificate {keyid} is valid from {not_before} to {not_after}, not at {at}")]
+    CertificateTime { keyid: String, not_before: String, not_after: String, at: String },
+    #[error("{role}.json expired at {expires} (verifying at {at})")]
+    Expired { role: String, expires: String, at: String },
+    #[error("snapshot.json does not list `{entry}`")]
+    SnapshotMissing { entry: &'static str },
+}
+
+impl ChainError {
+    fn metadata(role: &str, source: MetadataError) -> ChainError {
+        ChainError::Metadata { role: role.to_owned(), source: std::sync::Arc::new(source) }
+    }
+}
+
+/// The verified top-level roles.
+#[derive(Debug, Clone)]
+pub struct Trusted {
+    pub root: Verified<Root>,
+    pub timestamp: Verified<Timestamp>,
+    pub snapshot: Verified<Snapshot>,
+    pub targets: Verified<Targets>,
+    pub warnings: Vec<Warning>,
+}
+
+/// A delegation and what became of it.
+#[derive(Debug, Clone)]
+pub struct DelegationResult {
+    pub name: String,
+    /// The role that declared it.
+    pub parent: String,
+    pub keys: Vec<(String, PublicKey)>,
+    pub threshold: u32,
+    pub paths: Vec<String>,
+    /// The verified file and the targets it may sign (those within its paths), or why not.
+    pub outcome: Result<VerifiedDelegation, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct VerifiedDelegation {
+    pub metadata: Verified<Targets>,
+    /// Targets within the role's paths; others are dropped with a warning.
+    pub targets: BTreeMap<String, FileMeta>,
+}
+
+/// Everything verified about one repository.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    pub gun: String,
+    pub trusted: Trusted,
+    pub delegations: Vec<DelegationResult>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Repo {
+    /// The targets each usable role signed: `targets` first, then verified delegations.
+    pub fn signed_targets(&self) -> impl Iterator<Item = (&str, &BTreeMap<String, FileMeta>)> {
+        std::iter::once(("targets", &self.trusted.targets.targets)).chain(
+            self.delegations
+                .iter()
+                .filter_map(|d| d.outcome.as_ref().ok().map(|v| (d.name.as_str(), &v.targets))),
+        )
+    }
+
+    pub fn delegation(&self, name: &str) -> Option<&DelegationResult> {
+        self.delegations.iter().find(|d| d.name == name)
+    }
+}
+
+fn fmt_time(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+impl Context<'_> {
+    /// A failure of a relaxable class: refuse, or record a warning when the level allows.
+    fn relax(&self, class: Class, err: ChainError, role: &str, warnings: &mut Vec<Warning>) -> Result<(), ChainError> {
+        if self.level.tolerates(class) {
+            warnings.push(Warning::new(Some(role), format!("{err} (accepted at level {})", self.level)));
+            Ok(())
+        } else {
+            Err(err)
+        }
+    }
+
+    fn expiry_error(&self, role: &str, common: &Common) -> Option<ChainError> {
+        (common.expires <= self.at).then(|| ChainError::Expired {
+            role: role.to_owned(),
+            expires: fmt_time(common.expires),
+            at: fmt_time(self.at),
+        })
+    }
+
+    fn check_expiry(&self, role: &str, common: &Common, warnings: &mut Vec<Warning>) -> Result<(), ChainError> {
+        match self.expiry_error(role, common) {
+            Some(err) => self.relax(Class::Expiry, err, role, warnings),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The keys a role lists, found in a key map. Listed IDs with no key cannot sign and are skipped.
+fn role_keys<'k>(role: &RoleKeys, keys: &'k BTreeMap<String, PublicKey>) -> Vec<(&'k str, &'k PublicKey)> {
+    let mut seen = BTreeSet::new();
+    role.keyids
+        .iter()
+        .filter(|id| seen.insert(id.as_str()))
+        .filter_map(|id| keys.get_key_value(id).map(|(k, v)| (k.as_str(), v)))
+        .collect()
+}
+
+fn parse_env(role: &str, bytes: &[u8]) -> Result<Envelope, ChainError> {
+    Envelope::parse(bytes).map_err(|e| ChainError::metadata(role, e))
+}
+
+/// Whether a certificate name admits the repository (Notary also allows a `prefix*` wildcard).
+fn cn_matches(cn: &str, gun: &str) -> bool {
+    cn == gun || cn.strip_suffix('*').is_some_and(|prefix| gun.starts_with(prefix))
+}
+
+/// Verify root.json against the pinned keys.
+pub fn verify_root(ctx: &Context, bytes: &[u8], warnings: &mut Vec<Warning>) -> Result<Verified<Root>, ChainError> {
+    // 1. Structure: a Root with all four roles; key IDs match key content (checked in parsing).
+    let env = parse_env("root", bytes)?;
+    let root = Root::from_envelope(&env).map_err(|e| ChainError::metadata("root", e))?;
+    for role in ["root", "timestamp", "snapshot", "targets"] {
+        if !root.roles.contains_key(role) {
+            return Err(ChainError::MissingRole { role });
+        }
+    }
+    let root_role = &root.roles["root"];
+    let keys = role_keys(root_role, &root.keys);
+    for (id, key) in &keys {
+        if !matches!(key.keytype(), KeyType::EcdsaX509 | KeyType::RsaX509) {
+            return Err(ChainError::RootKeyNotCertificate { keyid: (*id).to_owned(), keytype: key.keytype().as_str() });
+        }
+    }
+    // 2. Self-consistency: a threshold of distinct root keys signed it.
+    let proof = check_threshold("root", &env, &keys, root_role.threshold)?;
+
+    // 3. Authenticity: one of the valid signers is a key the user pinned (compared by public key).
+    let pinned_signed = keys
+        .iter()
+        .filter(|(id, _)| proof.signers().iter().any(|s| s == id))
+        .any(|(_, key)| ctx.pinned.iter().any(|p| p.matches(key)));
+    if !pinned_signed {
+        let pinned = ctx
+            .pinned
+            .iter()
+            .map(|p| format!("{} from {}", short(&p.canonical_id()), p.origin()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let signed_by = keys
+            .iter()
+            .filter(|(id, _)| proof.signers().iter().any(|s| s == id))
+            .map(|(_, k)| format!("key {}", short(k.canonical_id())))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let err = ChainError::NotPinned { pinned, signed_by };
+        ctx.relax(Class::Authenticity, err, "root", warnings)?;
+    }
+
+    // 4. Certificates: issued to this repository, valid at the verification time.
+    for (id, key) in &keys {
+        if let Some(cert) = key.certificate() {
+            if !cn_matches(&cert.common_name, ctx.gun) {
+                let err = ChainError::CommonName {
+                    keyid: short(id).to_string(),
+                    cn: cert.common_name.clone(),
+                    gun: ctx.gun.to_owned(),
+                };
+                ctx.relax(Class::Authenticity, err, "root", warnings)?;
+            }
+            if ctx.at < cert.not_before || ctx.at > cert.not_after {
+                let err = ChainError::CertificateTime {
+                    keyid: short(id).to_string(),
+                    not_before: fmt_time(cert.not_before),
+                    not_after: fmt_time(cert.not_after),
+                    at: fmt_time(ctx.at),
+                };
+                ctx.relax(Class::Expiry, err, "root", warnings)?;
+            }
+        }
+    }
+    // 5. Freshness.
+    ctx.check_expiry("root", &root.common, warnings)?;
+    Ok(Verified::new(root, proof))
+}
+
+/// Verify a file signed by one of the top-level roles root.json defines.
+fn verify_top_role<T>(
+    ctx: &Context,
+    root: &Root,
+    role: &'static str,
+    env: &Envelope,
+    parse: impl Fn(&Envelope) -> Result<T, MetadataError>,
+    common: impl Fn(&T) -> &Common,
+    warnings: &mut Vec<Warning>,
+) -> Result<Verified<T>, ChainError> {
+    let parsed = parse(env).map_err(|e| ChainError::metadata(role, e))?;
+    let role_def = root.roles.get(role).ok_or(ChainError::MissingRole { role })?;
+    let proof = check_threshold(role, env, &role_keys(role_def, &root.keys), role_def.threshold)?;
+    ctx.check_expiry(role, common(&parsed), warnings)?;
+    Ok(Verified::new(parsed, proof))
+}
+
+/// Verify the four top-level files.
+pub fn verify_top(ctx: &Context, files: TopFiles) -> Result<Trusted, ChainError> {
+    let mut warnings = Vec::new();
+    let root = verify_root(ctx, files.root, &mut warnings)?;
+
+    // Timestamp: signed by the timestamp keys, fresh; it fixes the snapshot's bytes.
+    let ts_env = parse_env("timestamp", files.timestamp)?;
+    let timestamp = verify_top_role(ctx, &root, "timestamp", &ts_env, Timestamp::from_envelope, |t| &t.common, &mut warnings)?;
+
+    // Snapshot: exactly the bytes the timestamp names; it fixes root's and targets' bytes.
+    check_file("snapshot", "timestamp", files.snapshot, &timestamp.snapshot)?;
+    let sn_env = parse_env("snapshot", files.snapshot)?;
+    let snapshot = verify_top_role(ctx, &root, "snapshot", &sn_env, Snapshot::from_envelope, |s| &s.common, &mut warnings)?;
+    let root_meta = snapshot.meta.get("root").ok_or(ChainError::SnapshotMissing { entry: "root" })?;
+    check_file("root", "snapshot", files.root, root_meta)?;
+    let targets_meta = snapshot.meta.get("targets").ok_or(ChainError::SnapshotMissing { entry: "targets" })?;
+    check_file("targets", "snapshot", files.targets, targets_meta)?;
+
+    // Targets: signed by the targets keys, fresh.
+    let tg_env = parse_env("targets", files.targets)?;
+    let targets = verify_top_role(ctx, &root, "targets", &tg_env, Targets::from_envelope, |t| &t.common, &mut warnings)?;
+    Ok(Trusted { root, timestamp, snapshot, targets, warnings })
+}
+
+impl Trusted {
+    /// Delegation files the snapshot lists, with the exact length it declares: the fetch bound.
+    pub fn delegations_to_fetch(&self) -> Vec<(String, u64)> {
+        self.snapshot
+            .meta
+            .iter()
+            .filter(|(name, _)| valid_delegation_name(name))
+            .take(MAX_DELEGATIONS_TOTAL)
+            .map(|(name, meta)| (name.clone(), meta.length))
+            .collect()
+    }
+}
+
+/// `targets/` then segments of `[a-z0-9_-]`, under 256 characters.
+pub fn valid_delegation_name(name: &str) -> bool {
+    name.len() < 256
+        && name.strip_prefix("targets/").is_some_and(|rest| {
+            rest.split('/').all(|seg| {
+                !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            })
+        })
+}
+
+/// Whether `name` is within one of `paths` (string prefixes; `""` admits all).
+fn within(name: &str, paths: &[String]) -> bool {
+    paths.iter().any(|p| name.starts_with(p.as_str()))
+}
+
+/// Verify every delegation reachable from `targets`, given the fetched files (or why a fetch
+/// failed). Failures are recorded per delegation and as warnings; they never refuse the chain.
+pub fn verify_delegations(
+    ctx: &Context,
+    trusted: Trusted,
+    fetched: &BTreeMap<String, Result<Vec<u8>, String>>,
+) -> Repo {
+    let mut warnings = trusted.warnings.clone();
+    let mut results: Vec<DelegationResult> = Vec::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    // Breadth-first: (parent name, its delegations, its keys, its paths or None for all).
+    let mut queue: std::collections::VecDeque<(String, Vec<Delegation>, BTreeMap<String, PublicKey>, Option<Vec<String>>, usize)> =
+        std::collections::VecDeque::new();
+    queue.push_back((
+        "targets".to_owned(),
+        trusted.targets.delegations.clone(),
+        trusted.targets.delegation_keys.clone(),
+        None,
+        1,
+    ));
+    while let Some((parent, delegations, parent_keys, parent_paths, depth)) = queue.pop_front() {
+        for d in delegations {
+            if results.len() >= MAX_DELEGATIONS_TOTAL {
+                warnings.push(Warning::new(None, format!("more than {MAX_DELEGATIONS_TOTAL} delegations: the rest ignored")));
+                break;
+            }
+            let keys: Vec<(String, PublicKey)> = d
+                .keys
+                .keyids
+                .iter()
+                .filter_map(|id| parent_keys.get(id).map(|k| (id.clone(), k.clone())))
+                .collect();
+            let first_time = seen.insert(d.name.clone());
+            let outcome = if !first_time {
+                Err(format!("{} declares {} again", parent, d.name))
+            } else if depth > MAX_DELEGATION_DEPTH {
+                Err(format!("nested deeper than {MAX_DELEGATION_DEPTH} levels"))
+            } else {
+                verify_one(ctx, &trusted.snapshot, &parent, parent_paths.as_deref(), &d, &keys, fetched, &mut warnings)
+            };
+            if let Err(why) = &outcome {
+                warnings.push(Warning::new(Some(&d.name), format!("delegation {} not used: {why}", d.name)));
+            }
+            if let Ok(v) = &outcome {
+                if !v.metadata.delegations.is_empty() {
+                    queue.push_back((
+                        d.name.clone(),
+                        v.metadata.delegations.clone(),
+                        v.metadata.delegation_keys.clone(),
+                        Some(d.paths.clone()),
+                        depth + 1,
+                    ));
+                }
+            }
+            if first_time {
+                results.push(DelegationResult {
+                    name: d.name.clone(),
+                    parent: parent.clone(),
+                    keys,
+                    threshold: d.keys.threshold,
+                    paths: d.paths.clone(),
+                    outcome,
+                });
+            }
+        }
+    }
+    Repo { gun: ctx.gun.to_owned(), trusted, delegations: results, warnings }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn verify_one(
+    ctx: &Context,
+    snapshot: &Snapshot,
+    parent: &str,
+    parent_paths: Option<&[String]>,
+    d: &Delegation,
+    keys: &[(String, PublicKey)],
+    fetched: &BTreeMap<String, Result<Vec<u8>, String>>,
+    warnings: &mut Vec<Warning>,
+) -> Result<VerifiedDelegation, String> {
+    let name = d.name.as_str();
+    if !valid_delegation_name(name) {
+        return Err(format!("invalid role name {name:?}"));
+    }
+    match name.strip_prefix(parent).and_then(|r| r.strip_prefix('/')) {
+        Some(child) if !child.contains('/') => {}
+        _ => return Err(format!("{parent} may only delegate to its direct children")),
+    }
+    if let Some(pp) = parent_paths {
+        if let Some(p) = d.paths.iter().find(|p| !within(p, pp)) {
+            return Err(format!("path {p:?} is outside its parent {parent}'s paths {pp:?}"));
+        }
+    }
+    let meta = snapshot.meta.get(name).ok_or_else(|| "not listed in snapshot.json".to_owned())?;
+    let bytes = match fetched.get(name) {
+        Some(Ok(b)) => b,
+        Some(Err(why)) => return Err(why.clone()),
+        None => return Err("not fetched".to_owned()),
+    };
+    check_file(name, "snapshot", bytes, meta).map_err(|e| e.to_string())?;
+    let env = Envelope::parse(bytes).map_err(|e| format!("{name}.json: {e}"))?;
+    let parsed = Targets::from_envelope(&env).map_err(|e| format!("{name}.json: {e}"))?;
+    let key_refs: Vec<(&str, &PublicKey)> = keys.iter().map(|(id, k)| (id.as_str(), k)).collect();
+    let proof = check_threshold(name, &env, &key_refs, d.keys.threshold).map_err(|e| e.to_string())?;
+    ctx.check_expiry(name, &parsed.common, warnings).map_err(|e| e.to_string())?;
+    let mut targets = BTreeMap::new();
+    let mut outside = 0usize;
+    for (t, m) in &parsed.targets {
+        if within(t, &d.paths) {
+            targets.insert(t.clone(), m.clone());
+        } else {
+            outside += 1;
+        }
+    }
+    if outside > 0 {
+        warnings.push(Warning::new(
+            Some(name),
+            format!("{name} signed {outside} target(s) outside its paths {:?}: ignored", d.paths),
+        ));
+    }
+    Ok(VerifiedDelegation { metadata: Verified::new(parsed, proof), targets })
+}
+
+/// Verify a whole repository in one call, for callers that hold every file already.
+pub fn verify_repo(
+    ctx: &Context,
+    files: TopFiles,
+    fetched: &BTreeMap<String, Result<Vec<u8>, String>>,
+) -> Result<Repo, ChainError> {
+    let trusted = verify_top(ctx, files)?;
+    Ok(verify_delegations(ctx, trusted, fetched))
+}

@@ -1,0 +1,156 @@
+//! The checks every role goes through: one threshold check (distinct public keys, never signature
+//! entries or key IDs) and one hash-and-length check. `Verified<T>` can only be built here, so code
+//! that needs trusted data cannot be handed unverified data.
+
+use std::fmt;
+use std::ops::Deref;
+
+use ring::digest;
+
+use crate::keys::PublicKey;
+use crate::metadata::{Envelope, FileMeta};
+
+/// Data whose signatures met its role's threshold. Only this module constructs it.
+#[derive(Debug, Clone)]
+pub struct Verified<T> {
+    inner: T,
+    /// Key IDs (as listed by the role) of the distinct keys that signed validly.
+    signers: Vec<String>,
+}
+
+impl<T> Verified<T> {
+    /// Attach verified status to data parsed from an envelope whose signatures were checked by
+    /// [`check_threshold`]; the proof token makes sure that happened.
+    pub(crate) fn new(inner: T, proof: ThresholdMet) -> Verified<T> {
+        Verified { inner, signers: proof.signers }
+    }
+
+    pub fn signers(&self) -> &[String] {
+        &self.signers
+    }
+
+    pub fn into_inner(self) -> T {
+        self.inner
+    }
+}
+
+impl<T> Deref for Verified<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+/// Proof that an envelope met a threshold; only [`check_threshold`] makes one.
+#[derive(Debug)]
+pub struct ThresholdMet {
+    signers: Vec<String>,
+}
+
+impl ThresholdMet {
+    /// Key IDs of the distinct keys that signed validly.
+    pub fn signers(&self) -> &[String] {
+        &self.signers
+    }
+}
+
+/// Why signatures or bytes were refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{role}: {valid} of {threshold} required signatures valid ({detail})")]
+    Threshold { role: String, valid: usize, threshold: u32, detail: String },
+    #[error("{role}: length is {got} bytes, {parent} says {expected}")]
+    Length { role: String, parent: String, expected: u64, got: u64 },
+    #[error("{role}: {alg} is {got}, {parent} says {expected}")]
+    Hash { role: String, parent: String, alg: &'static str, expected: String, got: String },
+}
+
+/// Count the distinct public keys among `keys` (the role's authorised keys, by listed ID) that
+/// made a valid signature over the envelope's canonical bytes. A signature names its key by the
+/// listed ID or by the key's canonical public-key ID (Notary signs delegations either way).
+pub fn check_threshold(
+    role: &str,
+    env: &Envelope,
+    keys: &[(&str, &PublicKey)],
+    threshold: u32,
+) -> Result<ThresholdMet, VerifyError> {
+    let mut counted: Vec<&PublicKey> = Vec::new();
+    let mut signers = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    for (listed_id, key) in keys {
+        if counted.iter().any(|k| k.same_key(key)) {
+            continue; // one key under two IDs counts once
+        }
+        let mut tried = false;
+        for sig in env.signatures.iter().filter(|s| s.keyid == *listed_id || s.keyid == key.canonical_id()) {
+            tried = true;
+            match key.verify(&sig.method, &env.canonical, &sig.sig) {
+                Ok(()) => {
+                    counted.push(key);
+                    signers.push((*listed_id).to_owned());
+                    break;
+                }
+                Err(e) => failures.push(format!("signature by key {}: {e}", short(&sig.keyid))),
+            }
+        }
+        if !tried {
+            failures.push(format!("no signature by key {}", short(listed_id)));
+        }
+    }
+    if counted.len() >= threshold as usize {
+        return Ok(ThresholdMet { signers });
+    }
+    let detail = if env.signatures.is_empty() {
+        "the file has no signatures".to_owned()
+    } else if keys.is_empty() {
+        "the role lists no usable keys".to_owned()
+    } else {
+        failures.dedup();
+        failures.join("; ")
+    };
+    Err(VerifyError::Threshold { role: role.to_owned(), valid: counted.len(), threshold, detail })
+}
+
+/// Check bytes against the length and every hash a parent role declared for them.
+pub fn check_file(role: &str, parent: &str, bytes: &[u8], meta: &FileMeta) -> Result<(), VerifyError> {
+    let got = bytes.len() as u64;
+    if got != meta.length {
+        return Err(VerifyError::Length {
+            role: role.to_owned(),
+            parent: parent.to_owned(),
+            expected: meta.length,
+            got,
+        });
+    }
+    let check = |alg: &'static str, algo: &'static digest::Algorithm, want: &Option<Vec<u8>>| {
+        if let Some(want) = want {
+            let got = digest::digest(algo, bytes);
+            if got.as_ref() != want.as_slice() {
+                return Err(VerifyError::Hash {
+                    role: role.to_owned(),
+                    parent: parent.to_owned(),
+                    alg,
+                    expected: hex::encode(want),
+                    got: hex::encode(got.as_ref()),
+                });
+            }
+        }
+        Ok(())
+    };
+    check("sha256", &digest::SHA256, &meta.sha256)?;
+    check("sha512", &digest::SHA512, &meta.sha512)
+}
+
+/// The first 12 characters of a key ID, enough to tell keys apart in messages.
+pub fn short(id: &str) -> ShortId<'_> {
+    ShortId(id)
+}
+
+pub struct ShortId<'a>(&'a str);
+
+impl fmt::Display for ShortId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s: String = self.0.chars().take(12).collect();
+        f.write_str(&s)
+    }
+}
