@@ -1,0 +1,217 @@
+//! Real trust data once served by notary.docker.io (../shared/trust-data), resolved offline with
+//! the expected results its README gives, at the times it gives, and refused today for expiry.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn data() -> PathBuf {
+    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/trust-data"));
+    assert!(
+        p.join("docker.io/phbelitz").is_dir(),
+        "{} is missing: these tests need the shared trust data beside the project",
+        p.display()
+    );
+    p
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run `trustpin resolve --metadata-dir <shared> --root-key keys/<key> [--at at] args...`.
+fn resolve(key: &str, at: Option<&str>, args: &[&str]) -> Run {
+    let d = data();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trustpin"));
+    cmd.arg("resolve").arg("--metadata-dir").arg(&d).arg("--root-key").arg(d.join("keys").join(key));
+    if let Some(at) = at {
+        cmd.args(["--at", at]);
+    }
+    let out = cmd.args(args).output().expect("run trustpin");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+const A: &str = "phbelitz-a.pub";
+const B: &str = "phbelitz-b.pub";
+const ALICE_AT: Option<&str> = Some("2019-10-15T00:00:00Z");
+const SAMPLE_AT: Option<&str> = Some("2019-11-01T00:00:00Z");
+const BOB_AT: Option<&str> = Some("2020-11-20T00:00:00Z");
+
+fn assert_digest(run: &Run, gun: &str, hex: &str) {
+    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+    assert_eq!(run.stdout, format!("{gun}@sha256:{hex}\n"), "stderr: {}", run.stderr);
+}
+
+fn assert_refused(run: &Run, words: &[&str]) {
+    assert_eq!(run.code, 1, "expected refusal; stdout: {} stderr: {}", run.stdout, run.stderr);
+    assert!(run.stdout.is_empty(), "a refusal prints no digest: {}", run.stdout);
+    for w in words {
+        assert!(run.stderr.contains(w), "stderr lacks {w:?}: {}", run.stderr);
+    }
+}
+
+const ALICE: &str = "ac904c9b191d14faf54b7952f2650a4bb21c201bf34131388b851e8ce992a652";
+const SAMPLE_V1: &str = "799c0fa8aa4c9fbff5a99aef1b4b5c3abb9c2f34134345005982fad3489893c7";
+const SAMPLE_SIGN: &str = "a154797b8300165956ee1f16d98f3a1426301c1168f0462c73ce9bc03361cabf";
+const TARGETS_TEST: &str = "4e061bcd4bb5a4cb24a196df59d723d911741d5520f89e34df8a792d56bdee3e";
+const CHARLIE_REL: &str = "a647a0f9c82dc5f3e7c4bd6483b496a49d570b4fdb1feacbfd57e965d2a1d662";
+const DAVE_DEL1: &str = "2b7b506572e4f3b9de7524ff84287db88ed24b0cf9448a7b04ad0664ecdef71b";
+const DAVE_DEL2: &str = "a825e8e950dceb81c7d86f6d34e4e47307e98f35505d180d404e194742a28079";
+
+#[test]
+fn alice_test_resolves_through_releases() {
+    let r = resolve(A, ALICE_AT, &["docker.io/phbelitz/alice-image:test"]);
+    assert_digest(&r, "docker.io/phbelitz/alice-image", ALICE);
+}
+
+#[test]
+fn alice_requiring_phbelitz_and_chamsen_gives_the_same_digest() {
+    let r = resolve(A, ALICE_AT, &["phbelitz/alice-image:test", "--delegation", "phbelitz", "--delegation", "targets/chamsen"]);
+    assert_digest(&r, "docker.io/phbelitz/alice-image", ALICE);
+}
+
+#[test]
+fn alice_requiring_a_delegation_that_does_not_exist_is_refused_naming_it() {
+    let r = resolve(A, ALICE_AT, &["phbelitz/alice-image:test", "--delegation", "nobody"]);
+    assert_refused(&r, &["targets/nobody", "no such delegation"]);
+}
+
+#[test]
+fn alice_json_names_every_role_that_signed() {
+    let r = resolve(A, ALICE_AT, &["phbelitz/alice-image:test", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json output");
+    let item = &v[0];
+    assert_eq!(item["digest"], format!("sha256:{ALICE}"));
+    assert_eq!(item["gun"], "docker.io/phbelitz/alice-image");
+    assert_eq!(item["tag"], "test");
+    assert_eq!(item["decided_by"], serde_json::json!(["targets/releases"]));
+    let mut signers: Vec<String> = serde_json::from_value(item["signers"].clone()).unwrap();
+    signers.sort();
+    assert_eq!(signers, ["targets/chamsen", "targets/phbelitz", "targets/releases"]);
+}
+
+#[test]
+fn sample_tags_resolve_from_targets() {
+    let r = resolve(A, SAMPLE_AT, &["phbelitz/sample-image:v1", "phbelitz/sample-image:sign"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout,
+        format!("docker.io/phbelitz/sample-image@sha256:{SAMPLE_V1}\ndocker.io/phbelitz/sample-image@sha256:{SAMPLE_SIGN}\n")
+    );
+}
+
+#[test]
+fn sample_unsigned_tag_is_refused() {
+    let r = resolve(A, SAMPLE_AT, &["phbelitz/sample-image:nope"]);
+    assert_refused(&r, &["no signed digest for tag \"nope\""]);
+}
+
+#[test]
+fn sample_digest_only_reference_is_accepted() {
+    let r = resolve(A, SAMPLE_AT, &[&format!("phbelitz/sample-image@sha256:{SAMPLE_V1}")]);
+    assert_digest(&r, "docker.io/phbelitz/sample-image", SAMPLE_V1);
+}
+
+#[test]
+fn sample_unsigned_digest_is_refused() {
+    let r = resolve(A, SAMPLE_AT, &[&format!("phbelitz/sample-image@sha256:{}", "0".repeat(64))]);
+    assert_refused(&r, &["is not signed for any tag"]);
+}
+
+#[test]
+fn sample_tag_with_another_tags_digest_is_refused() {
+    let r = resolve(A, SAMPLE_AT, &[&format!("phbelitz/sample-image:v1@sha256:{SAMPLE_SIGN}")]);
+    assert_refused(&r, &["tag \"v1\" is signed for", SAMPLE_V1, SAMPLE_SIGN]);
+}
+
+#[test]
+fn alice_with_bobs_key_is_refused_as_not_pinned() {
+    let r = resolve(B, ALICE_AT, &["phbelitz/alice-image:test"]);
+    assert_refused(&r, &["not signed by the pinned key", "phbelitz-b.pub"]);
+}
+
+#[test]
+fn bob_family_is_refused_for_a_certificate_naming_another_repository() {
+    for image in ["bob-image", "charlie-image", "dave-image", "eve-image"] {
+        let r = resolve(B, BOB_AT, &[&format!("phbelitz/{image}:test")]);
+        assert_refused(&r, &["docker.io/phbelitz/delegation", &format!("docker.io/phbelitz/{image}")]);
+    }
+}
+
+#[test]
+fn audit_level_relaxes_the_certificate_name_with_a_warning() {
+    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/bob-image:test"]);
+    assert_digest(&r, "docker.io/phbelitz/bob-image", TARGETS_TEST);
+    assert!(r.stderr.contains("level audit"), "{}", r.stderr);
+    assert!(r.stderr.contains("accepted at level audit"), "{}", r.stderr);
+}
+
+#[test]
+fn audit_charlie_releases_wins_over_targets() {
+    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/charlie-image:test"]);
+    assert_digest(&r, "docker.io/phbelitz/charlie-image", CHARLIE_REL);
+    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/charlie-image:test", "--delegation", "del1"]);
+    assert_digest(&r, "docker.io/phbelitz/charlie-image", CHARLIE_REL);
+}
+
+#[test]
+fn audit_dave_delegations_disagree() {
+    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/dave-image:test"]);
+    assert_digest(&r, "docker.io/phbelitz/dave-image", DAVE_DEL1);
+    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/dave-image:test", "--delegation", "del2"]);
+    assert_digest(&r, "docker.io/phbelitz/dave-image", DAVE_DEL2);
+    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/dave-image:test", "--delegation", "del1", "--delegation", "del2"]);
+    assert_refused(&r, &["different digests", DAVE_DEL1, DAVE_DEL2]);
+}
+
+#[test]
+fn audit_eve_falls_back_to_targets_and_warns_releases_is_missing() {
+    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/eve-image:test"]);
+    assert_digest(&r, "docker.io/phbelitz/eve-image", TARGETS_TEST);
+    assert!(r.stderr.contains("targets/releases not used: listed in snapshot.json but missing"), "{}", r.stderr);
+    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/eve-image:test", "--delegation", "releases"]);
+    assert_refused(&r, &["required delegation targets/releases", "missing"]);
+}
+
+#[test]
+fn every_image_is_refused_today_for_its_expired_timestamp() {
+    // Alice and sample fail on nothing but time: strict refuses them naming the timestamp.
+    for image in ["alice-image", "sample-image"] {
+        let r = resolve(A, None, &[&format!("phbelitz/{image}:test")]);
+        assert_refused(&r, &["timestamp.json expired at 2019-"]);
+    }
+    // The bob family fails the certificate name first in strict; audit relaxes that, and the
+    // expired timestamp still shows, as a warning, every time.
+    for image in ["bob-image", "charlie-image", "dave-image", "eve-image"] {
+        let r = resolve(B, None, &[&format!("phbelitz/{image}:test")]);
+        assert_eq!(r.code, 1, "{image}: {}", r.stderr);
+        let r = resolve(B, None, &["--level", "audit", &format!("phbelitz/{image}:test")]);
+        assert_eq!(r.code, 0, "{image}: {}", r.stderr);
+        assert!(r.stderr.contains("timestamp.json expired at 2020-"), "{image}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn expired_timestamp_is_named_with_its_expiry_time() {
+    let r = resolve(A, None, &["phbelitz/alice-image:test"]);
+    assert_refused(&r, &["timestamp.json expired at 2019-", "verifying at"]);
+    // Permissive turns the expiry into a warning and answers.
+    let r = resolve(A, None, &["--level", "permissive", "phbelitz/alice-image:test"]);
+    assert_digest(&r, "docker.io/phbelitz/alice-image", ALICE);
+    assert!(r.stderr.contains("expired at") && r.stderr.contains("accepted at level permissive"), "{}", r.stderr);
+}
+
+#[test]
+fn several_images_worst_code_wins_and_each_gets_its_line() {
+    let r = resolve(A, SAMPLE_AT, &["phbelitz/sample-image:v1", "Not/A/Valid/Reference!", "phbelitz/sample-image:nope"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(r.stdout, format!("docker.io/phbelitz/sample-image@sha256:{SAMPLE_V1}\n"));
+    assert!(r.stderr.contains("Not/A/Valid/Reference!"), "{}", r.stderr);
+    assert!(r.stderr.contains("sample-image:nope"), "{}", r.stderr);
+}
