@@ -1,0 +1,143 @@
+//! Trust data from a folder laid out like the server's URLs below `/v2/`:
+//! `DIR/<gun>/_trust/tuf/<role>.json`.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use super::{check_names, Source, SourceError};
+
+/// Reads `DIR/<gun>/_trust/tuf/<role>.json`.
+#[derive(Debug, Clone)]
+pub struct DirSource {
+    dir: PathBuf,
+}
+
+impl DirSource {
+    /// A source reading below `dir`. The folder is not checked until the first fetch.
+    pub fn new(dir: PathBuf) -> DirSource {
+        DirSource { dir }
+    }
+
+    /// The folder this source reads.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, gun: &str, role: &str) -> PathBuf {
+        let mut path = self.dir.clone();
+        // gun and role use '/' as separator; push each segment so the path is native everywhere.
+        for segment in gun.split('/') {
+            path.push(segment);
+        }
+        path.push("_trust");
+        path.push("tuf");
+        let mut segments = role.split('/').peekable();
+        while let Some(segment) = segments.next() {
+            if segments.peek().is_some() {
+                path.push(segment);
+            } else {
+                path.push(format!("{segment}.json"));
+            }
+        }
+        path
+    }
+}
+
+impl Source for DirSource {
+    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
+        check_names(gun, role)?;
+        let path = self.path(gun, role);
+        let location = path.display().to_string();
+        let io_err = |source: io::Error| SourceError::Io {
+            location: location.clone(),
+            source,
+        };
+
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(SourceError::NotFound { location });
+            }
+            Err(e) => return Err(io_err(e)),
+        };
+        let meta = file.metadata().map_err(io_err)?;
+        if !meta.is_file() {
+            return Err(io_err(io::Error::other("not a regular file")));
+        }
+        if meta.len() > max_len {
+            return Err(SourceError::TooLarge {
+                location,
+                limit: max_len,
+            });
+        }
+        // The file may grow between the size check and the read: read at most max_len + 1.
+        let mut body = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
+        file.take(max_len.saturating_add(1))
+            .read_to_end(&mut body)
+            .map_err(io_err)?;
+        if body.len() as u64 > max_len {
+            return Err(SourceError::TooLarge {
+                location,
+                limit: max_len,
+            });
+        }
+        Ok(body)
+    }
+
+    fn location(&self, gun: &str, role: &str) -> String {
+        if check_names(gun, role).is_ok() {
+            self.path(gun, role).display().to_string()
+        } else {
+            format!("{} (invalid name {gun:?} / {role:?})", self.dir.display())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_matches_the_server_urls() {
+        let s = DirSource::new(PathBuf::from("/data"));
+        assert_eq!(
+            s.path("docker.io/library/alpine", "targets/releases"),
+            Path::new("/data/docker.io/library/alpine/_trust/tuf/targets/releases.json")
+        );
+        assert_eq!(
+            s.path("localhost:5000/app", "2.root"),
+            Path::new("/data/localhost:5000/app/_trust/tuf/2.root.json")
+        );
+    }
+
+    #[test]
+    fn bounded_reads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("example.com/app/_trust/tuf");
+        std::fs::create_dir_all(dir.join("targets")).unwrap();
+        std::fs::write(dir.join("root.json"), b"0123456789").unwrap();
+        std::fs::create_dir_all(dir.join("timestamp.json")).unwrap();
+        let s = DirSource::new(tmp.path().to_owned());
+
+        assert_eq!(s.fetch("example.com/app", "root", 10).unwrap(), b"0123456789");
+        assert!(matches!(
+            s.fetch("example.com/app", "root", 9),
+            Err(SourceError::TooLarge { limit: 9, .. })
+        ));
+        assert!(matches!(
+            s.fetch("example.com/app", "root", 0),
+            Err(SourceError::TooLarge { limit: 0, .. })
+        ));
+        assert!(s.fetch("example.com/app", "snapshot", 10).unwrap_err().is_not_found());
+        assert!(s.fetch("example.com/other", "root", 10).unwrap_err().is_not_found());
+        assert!(matches!(
+            s.fetch("example.com/app", "timestamp", 10),
+            Err(SourceError::Io { .. })
+        ));
+        assert!(matches!(
+            s.fetch("example.com/app/_trust/tuf/..", "root", 10),
+            Err(SourceError::BadName { .. })
+        ));
+    }
+}

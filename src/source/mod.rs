@@ -1,0 +1,377 @@
+//! Where trust data comes from: one small trait, [`Source`], with an HTTP implementation
+//! ([`http::HttpSource`], a Notary server) and a folder implementation ([`dir::DirSource`], the
+//! server's URL layout on disk).
+//!
+//! Both check the repository name and role name before building any URL or path, and both read
+//! at most `max_len` bytes: a longer file is an error ([`SourceError::TooLarge`]), never truncated.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::reference;
+
+pub mod dir;
+pub mod http;
+
+/// Longest role name notary accepts (its database column is 255 characters).
+pub const ROLE_MAX_LEN: usize = 255;
+
+/// Fetches Notary v1 metadata files.
+pub trait Source: Send + Sync {
+    /// Fetch metadata file `role` (`"root"`, `"timestamp"`, `"snapshot"`, `"targets"`,
+    /// `"targets/releases"`, `"targets/a/b"`, or a versioned root `"2.root"`) for repository `gun`,
+    /// reading at most `max_len` bytes: a longer body is [`SourceError::TooLarge`], never
+    /// truncated, and nothing is buffered past `max_len + 1` bytes.
+    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError>;
+
+    /// Where that file lives (URL or path), for messages. Names are not checked here; an invalid
+    /// one is shown as given (escaped).
+    fn location(&self, gun: &str, role: &str) -> String;
+}
+
+impl<S: Source + ?Sized> Source for &S {
+    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
+        (**self).fetch(gun, role, max_len)
+    }
+    fn location(&self, gun: &str, role: &str) -> String {
+        (**self).location(gun, role)
+    }
+}
+
+impl<S: Source + ?Sized> Source for Box<S> {
+    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
+        (**self).fetch(gun, role, max_len)
+    }
+    fn location(&self, gun: &str, role: &str) -> String {
+        (**self).location(gun, role)
+    }
+}
+
+impl<S: Source + ?Sized> Source for std::sync::Arc<S> {
+    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
+        (**self).fetch(gun, role, max_len)
+    }
+    fn location(&self, gun: &str, role: &str) -> String {
+        (**self).location(gun, role)
+    }
+}
+
+/// Why a metadata file could not be fetched. Every variant names the URL or path.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// HTTP 404, or no such file in the folder.
+    #[error("{location}: not found")]
+    NotFound { location: String },
+
+    /// The body (or the announced Content-Length, or the file size) is over the limit.
+    #[error("{location}: larger than the limit of {limit} bytes; refused")]
+    TooLarge { location: String, limit: u64 },
+
+    /// No complete answer (headers and whole body) within the configured time.
+    #[error("{location}: no complete answer within {after:?}")]
+    Timeout { location: String, after: Duration },
+
+    /// A status other than 2xx and 404 (and other than a refused redirect).
+    #[error("{location}: the server answered HTTP {status}")]
+    Status { location: String, status: u16 },
+
+    /// A redirect that was not followed: to another scheme, host or port, or too many of them.
+    #[error(
+        "{location}: redirected to {to}; only redirects within the same server (scheme, host and \
+         port, at most {max}) are followed"
+    )]
+    Redirect {
+        location: String,
+        to: String,
+        max: usize,
+    },
+
+    /// Could not connect: DNS, TCP, TLS handshake or certificate verification.
+    #[error("{location}: cannot connect: {cause}")]
+    Connect {
+        location: String,
+        /// The innermost cause, e.g. `invalid peer certificate: UnknownIssuer`.
+        cause: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// The connection broke, or the server spoke broken HTTP (e.g. a body shorter than its
+    /// Content-Length).
+    #[error("{location}: {cause}")]
+    Http {
+        location: String,
+        cause: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// A file could not be read (or an HTTP body read failed at the I/O level).
+    #[error("{location}: {source}")]
+    Io {
+        location: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A repository or role name that is not valid; nothing was requested.
+    #[error("invalid {what} {name:?}: {reason}")]
+    BadName {
+        what: &'static str,
+        name: String,
+        reason: String,
+    },
+
+    /// The server URL given to [`http::HttpSource::new`] is not usable.
+    #[error("invalid server URL {url:?}: {reason}")]
+    BadUrl { url: String, reason: String },
+
+    /// An extra CA bundle could not be read or parsed.
+    #[error("CA certificates {}: {reason}", path.display())]
+    BadCa { path: PathBuf, reason: String },
+
+    /// The HTTP client could not be built.
+    #[error("cannot set up the HTTP client: {cause}")]
+    Client {
+        cause: String,
+        #[source]
+        source: reqwest::Error,
+    },
+}
+
+impl SourceError {
+    /// The server or folder does not have this file (HTTP 404 or no such file).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, SourceError::NotFound { .. })
+    }
+
+    /// The URL or path this error is about, when it has one.
+    pub fn location(&self) -> Option<&str> {
+        match self {
+            SourceError::NotFound { location }
+            | SourceError::TooLarge { location, .. }
+            | SourceError::Timeout { location, .. }
+            | SourceError::Status { location, .. }
+            | SourceError::Redirect { location, .. }
+            | SourceError::Connect { location, .. }
+            | SourceError::Http { location, .. }
+            | SourceError::Io { location, .. } => Some(location),
+            SourceError::BadName { .. }
+            | SourceError::BadUrl { .. }
+            | SourceError::BadCa { .. }
+            | SourceError::Client { .. } => None,
+        }
+    }
+}
+
+/// Checks a repository name (GUN) before it becomes part of a URL or path: `/`-separated,
+/// non-empty segments, the first one a path component or a registry `host[:port]`, every other one
+/// a lower-case docker path component (so no `.`, `..`, `%`, `?`, `#`, `\`, whitespace), at most
+/// 255 characters.
+pub fn check_gun(gun: &str) -> Result<(), SourceError> {
+    let bad = |reason: String| SourceError::BadName {
+        what: "repository name",
+        name: gun.to_owned(),
+        reason,
+    };
+    if gun.is_empty() {
+        return Err(bad("it is empty".into()));
+    }
+    if gun.len() > reference::NAME_MAX_LEN {
+        return Err(bad(format!(
+            "it is {} bytes long; the limit is {}",
+            gun.len(),
+            reference::NAME_MAX_LEN
+        )));
+    }
+    for (i, segment) in gun.split('/').enumerate() {
+        if segment.is_empty() {
+            return Err(bad(
+                "it has an empty segment (leading, trailing or doubled '/')".into(),
+            ));
+        }
+        if reference::is_path_component(segment) {
+            continue;
+        }
+        if i == 0 && segment != "." && segment != ".." {
+            if let Some(problem) = reference::registry_problem(segment) {
+                return Err(bad(format!(
+                    "{segment:?} is neither a registry host[:port] ({problem}) nor a \
+                     lower-case path component"
+                )));
+            }
+            continue;
+        }
+        return Err(bad(format!(
+            "{segment:?} is not a lower-case path component (letters and digits separated by \
+             '.', '_', '__' or dashes)"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a role name before it becomes part of a URL or path: `root`, `timestamp`, `snapshot`,
+/// `targets`, `targets/<seg>(/<seg>)*` with `<seg>` = `[a-z0-9_-]+` (notary's own delegation
+/// grammar), or a versioned root `<digits>.root`; at most 255 characters.
+pub fn check_role(role: &str) -> Result<(), SourceError> {
+    let bad = |reason: &str| SourceError::BadName {
+        what: "role name",
+        name: role.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if matches!(role, "root" | "timestamp" | "snapshot" | "targets") {
+        return Ok(());
+    }
+    if role.len() > ROLE_MAX_LEN {
+        return Err(bad("it is longer than 255 bytes"));
+    }
+    if let Some(version) = role.strip_suffix(".root") {
+        if !version.is_empty() && version.len() <= 20 && version.bytes().all(|c| c.is_ascii_digit())
+        {
+            return Ok(());
+        }
+        return Err(bad("a versioned root is <digits>.root, e.g. 2.root"));
+    }
+    if let Some(path) = role.strip_prefix("targets/") {
+        let seg_ok = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+        };
+        if path.split('/').all(seg_ok) {
+            return Ok(());
+        }
+        return Err(bad(
+            "a delegation is targets/<name>(/<name>)* with names of lower-case letters, digits, \
+             '_' and '-'",
+        ));
+    }
+    Err(bad(
+        "expected root, timestamp, snapshot, targets, targets/<delegation> or <version>.root",
+    ))
+}
+
+/// Both checks, gun first.
+pub(crate) fn check_names(gun: &str, role: &str) -> Result<(), SourceError> {
+    check_gun(gun)?;
+    check_role(role)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn good_guns() {
+        for gun in [
+            "docker.io/library/alpine",
+            "docker.io/phbelitz/alice-image",
+            "localhost:5000/app",
+            "localhost/app",
+            "Registry.Example.com:443/team/app",
+            "[::1]:5000/app",
+            "alpine",
+            "a/b/c/d",
+        ] {
+            check_gun(gun).unwrap_or_else(|e| panic!("{gun}: {e}"));
+        }
+    }
+
+    #[test]
+    fn guns_that_could_escape_a_url_or_folder_are_refused() {
+        for gun in [
+            "",
+            "..",
+            ".",
+            "../etc",
+            "docker.io/../../etc",
+            "docker.io/./x",
+            "docker.io//x",
+            "/etc/passwd",
+            "docker.io/x/",
+            "docker.io/a%2F..%2Fb",
+            "docker.io/a?b",
+            "docker.io/a#b",
+            "docker.io/a b",
+            "docker.io/a\\b",
+            "docker.io/A",
+            "docker.io/a\nb",
+            "docker.io/é",
+            "C:\\x",
+            "docker.io/x/_trust/tuf/../../y",
+            "http://evil/x",
+            "docker.io:/x",
+        ] {
+            let err = check_gun(gun).expect_err(gun);
+            assert!(
+                matches!(err, SourceError::BadName { what: "repository name", .. }),
+                "{gun}: {err}"
+            );
+        }
+        let long = format!("docker.io/{}", "a".repeat(250));
+        assert!(check_gun(&long).is_err());
+    }
+
+    #[test]
+    fn good_roles() {
+        for role in [
+            "root",
+            "timestamp",
+            "snapshot",
+            "targets",
+            "targets/releases",
+            "targets/a/b",
+            "targets/a-b_c/0",
+            "1.root",
+            "2.root",
+            "12345.root",
+        ] {
+            check_role(role).unwrap_or_else(|e| panic!("{role}: {e}"));
+        }
+    }
+
+    #[test]
+    fn bad_roles_are_refused() {
+        for role in [
+            "",
+            "Root",
+            "targets/",
+            "targets//a",
+            "targets/a/",
+            "targets/..",
+            "targets/../root",
+            "targets/.",
+            "targets/A",
+            "targets/a.b",
+            "targets/a%2Fb",
+            "targets/a?b",
+            "targets/a b",
+            "targetsx",
+            "delegation",
+            ".root",
+            "-1.root",
+            "1.5.root",
+            "x.root",
+            "root.json",
+            "2.timestamp",
+            "../root",
+            "root/../root",
+            "123456789012345678901.root",
+        ] {
+            let err = check_role(role).expect_err(role);
+            assert!(
+                matches!(err, SourceError::BadName { what: "role name", .. }),
+                "{role}: {err}"
+            );
+        }
+        assert!(check_role(&format!("targets/{}", "a".repeat(250))).is_err());
+        check_role(&format!("targets/{}", "a".repeat(247))).unwrap();
+    }
+
+    #[test]
+    fn bad_name_messages_quote_the_name() {
+        let msg = check_role("targets/a\u{1b}b").unwrap_err().to_string();
+        assert!(msg.contains("role name"), "{msg}");
+        assert!(!msg.contains('\u{1b}'), "{msg}");
+    }
+}
