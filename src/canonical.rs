@@ -79,7 +79,10 @@ mod tests {
 
     #[test]
     fn keys_sort_by_raw_bytes_and_whitespace_goes() {
-        assert_eq!(canon(r#"{ "b" : 1, "a" : [ true, null ] }"#), r#"{"a":[true,null],"b":1}"#);
+        assert_eq!(
+            canon(r#"{ "b" : 1, "a" : [ true, null ] }"#),
+            r#"{"a":[true,null],"b":1}"#
+        );
         // Upper case sorts before lower case; é (0xC3..) after ASCII.
         assert_eq!(canon(r#"{"é":1,"z":2,"Z":3}"#), r#"{"Z":3,"z":2,"é":1}"#);
     }
@@ -88,7 +91,10 @@ mod tests {
     fn sorting_is_by_raw_not_escaped_bytes() {
         // olpc-cjson sorts by the escaped form, putting `q"uote` (q\") after `q#uote`; Go sorts
         // by raw bytes: `"` (0x22) before `#` (0x23). Likewise space (0x20) before `!` (0x21).
-        assert_eq!(canon(r#"{"q#uote":1,"q\"uote":2}"#), r#"{"q\"uote":2,"q#uote":1}"#);
+        assert_eq!(
+            canon(r#"{"q#uote":1,"q\"uote":2}"#),
+            r#"{"q\"uote":2,"q#uote":1}"#
+        );
         assert_eq!(canon(r#"{"v1!":1,"v1 x":2}"#), r#"{"v1 x":2,"v1!":1}"#);
     }
 

@@ -9,7 +9,10 @@ use time::OffsetDateTime;
 
 use crate::keys::{KeyType, PinnedKey, PublicKey};
 use crate::level::{Class, Level, Warning};
-use crate::metadata::{Common, Delegation, Envelope, FileMeta, MetadataError, Root, RoleKeys, Snapshot, Targets, Timestamp};
+use crate::metadata::{
+    Common, Delegation, Envelope, FileMeta, MetadataError, RoleKeys, Root, Snapshot, Targets,
+    Timestamp,
+};
 use crate::verify::{check_file, check_threshold, short, Verified, VerifyError};
 
 /// Delegations nest at most this deep below `targets` (names are under 256 characters anyway).
@@ -39,28 +42,50 @@ pub struct TopFiles<'a> {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ChainError {
     #[error("{role}.json: {source}")]
-    Metadata { role: String, source: std::sync::Arc<MetadataError> },
+    Metadata {
+        role: String,
+        source: std::sync::Arc<MetadataError>,
+    },
     #[error(transparent)]
     Verify(#[from] VerifyError),
     #[error("root.json does not define the `{role}` role")]
     MissingRole { role: &'static str },
     #[error("root.json: root-role key {keyid} is {keytype}, expected a certificate (ecdsa-x509 or rsa-x509)")]
-    RootKeyNotCertificate { keyid: String, keytype: &'static str },
+    RootKeyNotCertificate {
+        keyid: String,
+        keytype: &'static str,
+    },
     #[error("root.json is not signed by the pinned key ({pinned}); it is signed by {signed_by}")]
     NotPinned { pinned: String, signed_by: String },
     #[error("root certificate {keyid} is issued to {cn:?}, not to this repository {gun:?}")]
-    CommonName { keyid: String, cn: String, gun: String },
+    CommonName {
+        keyid: String,
+        cn: String,
+        gun: String,
+    },
     #[error("root certificate {keyid} is valid from {not_before} to {not_after}, not at {at}")]
-    CertificateTime { keyid: String, not_before: String, not_after: String, at: String },
+    CertificateTime {
+        keyid: String,
+        not_before: String,
+        not_after: String,
+        at: String,
+    },
     #[error("{role}.json expired at {expires} (verifying at {at})")]
-    Expired { role: String, expires: String, at: String },
+    Expired {
+        role: String,
+        expires: String,
+        at: String,
+    },
     #[error("snapshot.json does not list `{entry}`")]
     SnapshotMissing { entry: &'static str },
 }
 
 impl ChainError {
     fn metadata(role: &str, source: MetadataError) -> ChainError {
-        ChainError::Metadata { role: role.to_owned(), source: std::sync::Arc::new(source) }
+        ChainError::Metadata {
+            role: role.to_owned(),
+            source: std::sync::Arc::new(source),
+        }
     }
 }
 
@@ -107,9 +132,12 @@ impl Repo {
     /// The targets each usable role signed: `targets` first, then verified delegations.
     pub fn signed_targets(&self) -> impl Iterator<Item = (&str, &BTreeMap<String, FileMeta>)> {
         std::iter::once(("targets", &self.trusted.targets.targets)).chain(
-            self.delegations
-                .iter()
-                .filter_map(|d| d.outcome.as_ref().ok().map(|v| (d.name.as_str(), &v.targets))),
+            self.delegations.iter().filter_map(|d| {
+                d.outcome
+                    .as_ref()
+                    .ok()
+                    .map(|v| (d.name.as_str(), &v.targets))
+            }),
         )
     }
 
@@ -124,9 +152,18 @@ fn fmt_time(t: OffsetDateTime) -> String {
 
 impl Context<'_> {
     /// A failure of a relaxable class: refuse, or record a warning when the level allows.
-    fn relax(&self, class: Class, err: ChainError, role: &str, warnings: &mut Vec<Warning>) -> Result<(), ChainError> {
+    fn relax(
+        &self,
+        class: Class,
+        err: ChainError,
+        role: &str,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<(), ChainError> {
         if self.level.tolerates(class) {
-            warnings.push(Warning::new(Some(role), format!("{err} (accepted at level {})", self.level)));
+            warnings.push(Warning::new(
+                Some(role),
+                format!("{err} (accepted at level {})", self.level),
+            ));
             Ok(())
         } else {
             Err(err)
@@ -141,7 +178,12 @@ impl Context<'_> {
         })
     }
 
-    fn check_expiry(&self, role: &str, common: &Common, warnings: &mut Vec<Warning>) -> Result<(), ChainError> {
+    fn check_expiry(
+        &self,
+        role: &str,
+        common: &Common,
+        warnings: &mut Vec<Warning>,
+    ) -> Result<(), ChainError> {
         match self.expiry_error(role, common) {
             Some(err) => self.relax(Class::Expiry, err, role, warnings),
             None => Ok(()),
@@ -150,7 +192,10 @@ impl Context<'_> {
 }
 
 /// The keys a role lists, found in a key map. Listed IDs with no key cannot sign and are skipped.
-fn role_keys<'k>(role: &RoleKeys, keys: &'k BTreeMap<String, PublicKey>) -> Vec<(&'k str, &'k PublicKey)> {
+fn role_keys<'k>(
+    role: &RoleKeys,
+    keys: &'k BTreeMap<String, PublicKey>,
+) -> Vec<(&'k str, &'k PublicKey)> {
     let mut seen = BTreeSet::new();
     role.keyids
         .iter()
@@ -165,11 +210,58 @@ fn parse_env(role: &str, bytes: &[u8]) -> Result<Envelope, ChainError> {
 
 /// Whether a certificate name admits the repository (Notary also allows a `prefix*` wildcard).
 fn cn_matches(cn: &str, gun: &str) -> bool {
-    cn == gun || cn.strip_suffix('*').is_some_and(|prefix| gun.starts_with(prefix))
+    cn == gun
+        || cn
+            .strip_suffix('*')
+            .is_some_and(|prefix| gun.starts_with(prefix))
 }
 
 /// Verify root.json against the pinned keys.
-pub fn verify_root(ctx: &Context, bytes: &[u8], warnings: &mut Vec<Warning>) -> Result<Verified<Root>, ChainError> {
+pub fn verify_root(
+    ctx: &Context,
+    bytes: &[u8],
+    warnings: &mut Vec<Warning>,
+) -> Result<Verified<Root>, ChainError> {
+    let root = verify_root_unpinned(ctx, bytes, warnings)?;
+    // Authenticity: one of the valid signers is a key the user pinned (compared by public key).
+    let signers: Vec<(&String, &PublicKey)> = root
+        .signers()
+        .iter()
+        .filter_map(|id| root.keys.get_key_value(id))
+        .collect();
+    if !signers
+        .iter()
+        .any(|(_, key)| ctx.pinned.iter().any(|p| p.matches(key)))
+    {
+        let pinned = ctx
+            .pinned
+            .iter()
+            .map(|p| format!("{} from {}", short(&p.canonical_id()), p.origin()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let signed_by = signers
+            .iter()
+            .map(|(_, k)| format!("key {}", short(k.canonical_id())))
+            .collect::<Vec<_>>()
+            .join(", ");
+        ctx.relax(
+            Class::Authenticity,
+            ChainError::NotPinned { pinned, signed_by },
+            "root",
+            warnings,
+        )?;
+    }
+    Ok(root)
+}
+
+/// Everything about root.json but the pinned key: structure, its own threshold, certificates
+/// issued to this repository and valid at the time, expiry. This is all `get-root-key` can check
+/// before a user has pinned anything.
+pub fn verify_root_unpinned(
+    ctx: &Context,
+    bytes: &[u8],
+    warnings: &mut Vec<Warning>,
+) -> Result<Verified<Root>, ChainError> {
     // 1. Structure: a Root with all four roles; key IDs match key content (checked in parsing).
     let env = parse_env("root", bytes)?;
     let root = Root::from_envelope(&env).map_err(|e| ChainError::metadata("root", e))?;
@@ -182,35 +274,16 @@ pub fn verify_root(ctx: &Context, bytes: &[u8], warnings: &mut Vec<Warning>) -> 
     let keys = role_keys(root_role, &root.keys);
     for (id, key) in &keys {
         if !matches!(key.keytype(), KeyType::EcdsaX509 | KeyType::RsaX509) {
-            return Err(ChainError::RootKeyNotCertificate { keyid: (*id).to_owned(), keytype: key.keytype().as_str() });
+            return Err(ChainError::RootKeyNotCertificate {
+                keyid: (*id).to_owned(),
+                keytype: key.keytype().as_str(),
+            });
         }
     }
     // 2. Self-consistency: a threshold of distinct root keys signed it.
     let proof = check_threshold("root", &env, &keys, root_role.threshold)?;
 
-    // 3. Authenticity: one of the valid signers is a key the user pinned (compared by public key).
-    let pinned_signed = keys
-        .iter()
-        .filter(|(id, _)| proof.signers().iter().any(|s| s == id))
-        .any(|(_, key)| ctx.pinned.iter().any(|p| p.matches(key)));
-    if !pinned_signed {
-        let pinned = ctx
-            .pinned
-            .iter()
-            .map(|p| format!("{} from {}", short(&p.canonical_id()), p.origin()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let signed_by = keys
-            .iter()
-            .filter(|(id, _)| proof.signers().iter().any(|s| s == id))
-            .map(|(_, k)| format!("key {}", short(k.canonical_id())))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let err = ChainError::NotPinned { pinned, signed_by };
-        ctx.relax(Class::Authenticity, err, "root", warnings)?;
-    }
-
-    // 4. Certificates: issued to this repository, valid at the verification time.
+    // 3. Certificates: issued to this repository, valid at the verification time.
     for (id, key) in &keys {
         if let Some(cert) = key.certificate() {
             if !cn_matches(&cert.common_name, ctx.gun) {
@@ -232,7 +305,7 @@ pub fn verify_root(ctx: &Context, bytes: &[u8], warnings: &mut Vec<Warning>) -> 
             }
         }
     }
-    // 5. Freshness.
+    // 4. Freshness.
     ctx.check_expiry("root", &root.common, warnings)?;
     Ok(Verified::new(root, proof))
 }
@@ -248,8 +321,16 @@ fn verify_top_role<T>(
     warnings: &mut Vec<Warning>,
 ) -> Result<Verified<T>, ChainError> {
     let parsed = parse(env).map_err(|e| ChainError::metadata(role, e))?;
-    let role_def = root.roles.get(role).ok_or(ChainError::MissingRole { role })?;
-    let proof = check_threshold(role, env, &role_keys(role_def, &root.keys), role_def.threshold)?;
+    let role_def = root
+        .roles
+        .get(role)
+        .ok_or(ChainError::MissingRole { role })?;
+    let proof = check_threshold(
+        role,
+        env,
+        &role_keys(role_def, &root.keys),
+        role_def.threshold,
+    )?;
     ctx.check_expiry(role, common(&parsed), warnings)?;
     Ok(Verified::new(parsed, proof))
 }
@@ -261,21 +342,57 @@ pub fn verify_top(ctx: &Context, files: TopFiles) -> Result<Trusted, ChainError>
 
     // Timestamp: signed by the timestamp keys, fresh; it fixes the snapshot's bytes.
     let ts_env = parse_env("timestamp", files.timestamp)?;
-    let timestamp = verify_top_role(ctx, &root, "timestamp", &ts_env, Timestamp::from_envelope, |t| &t.common, &mut warnings)?;
+    let timestamp = verify_top_role(
+        ctx,
+        &root,
+        "timestamp",
+        &ts_env,
+        Timestamp::from_envelope,
+        |t| &t.common,
+        &mut warnings,
+    )?;
 
     // Snapshot: exactly the bytes the timestamp names; it fixes root's and targets' bytes.
     check_file("snapshot", "timestamp", files.snapshot, &timestamp.snapshot)?;
     let sn_env = parse_env("snapshot", files.snapshot)?;
-    let snapshot = verify_top_role(ctx, &root, "snapshot", &sn_env, Snapshot::from_envelope, |s| &s.common, &mut warnings)?;
-    let root_meta = snapshot.meta.get("root").ok_or(ChainError::SnapshotMissing { entry: "root" })?;
+    let snapshot = verify_top_role(
+        ctx,
+        &root,
+        "snapshot",
+        &sn_env,
+        Snapshot::from_envelope,
+        |s| &s.common,
+        &mut warnings,
+    )?;
+    let root_meta = snapshot
+        .meta
+        .get("root")
+        .ok_or(ChainError::SnapshotMissing { entry: "root" })?;
     check_file("root", "snapshot", files.root, root_meta)?;
-    let targets_meta = snapshot.meta.get("targets").ok_or(ChainError::SnapshotMissing { entry: "targets" })?;
+    let targets_meta = snapshot
+        .meta
+        .get("targets")
+        .ok_or(ChainError::SnapshotMissing { entry: "targets" })?;
     check_file("targets", "snapshot", files.targets, targets_meta)?;
 
     // Targets: signed by the targets keys, fresh.
     let tg_env = parse_env("targets", files.targets)?;
-    let targets = verify_top_role(ctx, &root, "targets", &tg_env, Targets::from_envelope, |t| &t.common, &mut warnings)?;
-    Ok(Trusted { root, timestamp, snapshot, targets, warnings })
+    let targets = verify_top_role(
+        ctx,
+        &root,
+        "targets",
+        &tg_env,
+        Targets::from_envelope,
+        |t| &t.common,
+        &mut warnings,
+    )?;
+    Ok(Trusted {
+        root,
+        timestamp,
+        snapshot,
+        targets,
+        warnings,
+    })
 }
 
 impl Trusted {
@@ -296,7 +413,10 @@ pub fn valid_delegation_name(name: &str) -> bool {
     name.len() < 256
         && name.strip_prefix("targets/").is_some_and(|rest| {
             rest.split('/').all(|seg| {
-                !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+                !seg.is_empty()
+                    && seg.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
+                    })
             })
         })
 }
@@ -317,8 +437,13 @@ pub fn verify_delegations(
     let mut results: Vec<DelegationResult> = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
     // Breadth-first: (parent name, its delegations, its keys, its paths or None for all).
-    let mut queue: std::collections::VecDeque<(String, Vec<Delegation>, BTreeMap<String, PublicKey>, Option<Vec<String>>, usize)> =
-        std::collections::VecDeque::new();
+    let mut queue: std::collections::VecDeque<(
+        String,
+        Vec<Delegation>,
+        BTreeMap<String, PublicKey>,
+        Option<Vec<String>>,
+        usize,
+    )> = std::collections::VecDeque::new();
     queue.push_back((
         "targets".to_owned(),
         trusted.targets.delegations.clone(),
@@ -329,7 +454,10 @@ pub fn verify_delegations(
     while let Some((parent, delegations, parent_keys, parent_paths, depth)) = queue.pop_front() {
         for d in delegations {
             if results.len() >= MAX_DELEGATIONS_TOTAL {
-                warnings.push(Warning::new(None, format!("more than {MAX_DELEGATIONS_TOTAL} delegations: the rest ignored")));
+                warnings.push(Warning::new(
+                    None,
+                    format!("more than {MAX_DELEGATIONS_TOTAL} delegations: the rest ignored"),
+                ));
                 break;
             }
             let keys: Vec<(String, PublicKey)> = d
@@ -344,10 +472,22 @@ pub fn verify_delegations(
             } else if depth > MAX_DELEGATION_DEPTH {
                 Err(format!("nested deeper than {MAX_DELEGATION_DEPTH} levels"))
             } else {
-                verify_one(ctx, &trusted.snapshot, &parent, parent_paths.as_deref(), &d, &keys, fetched, &mut warnings)
+                verify_one(
+                    ctx,
+                    &trusted.snapshot,
+                    &parent,
+                    parent_paths.as_deref(),
+                    &d,
+                    &keys,
+                    fetched,
+                    &mut warnings,
+                )
             };
             if let Err(why) = &outcome {
-                warnings.push(Warning::new(Some(&d.name), format!("delegation {} not used: {why}", d.name)));
+                warnings.push(Warning::new(
+                    Some(&d.name),
+                    format!("delegation {} not used: {why}", d.name),
+                ));
             }
             if let Ok(v) = &outcome {
                 if !v.metadata.delegations.is_empty() {
@@ -372,7 +512,12 @@ pub fn verify_delegations(
             }
         }
     }
-    Repo { gun: ctx.gun.to_owned(), trusted, delegations: results, warnings }
+    Repo {
+        gun: ctx.gun.to_owned(),
+        trusted,
+        delegations: results,
+        warnings,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -396,10 +541,15 @@ fn verify_one(
     }
     if let Some(pp) = parent_paths {
         if let Some(p) = d.paths.iter().find(|p| !within(p, pp)) {
-            return Err(format!("path {p:?} is outside its parent {parent}'s paths {pp:?}"));
+            return Err(format!(
+                "path {p:?} is outside its parent {parent}'s paths {pp:?}"
+            ));
         }
     }
-    let meta = snapshot.meta.get(name).ok_or_else(|| "not listed in snapshot.json".to_owned())?;
+    let meta = snapshot
+        .meta
+        .get(name)
+        .ok_or_else(|| "not listed in snapshot.json".to_owned())?;
     let bytes = match fetched.get(name) {
         Some(Ok(b)) => b,
         Some(Err(why)) => return Err(why.clone()),
@@ -409,8 +559,10 @@ fn verify_one(
     let env = Envelope::parse(bytes).map_err(|e| format!("{name}.json: {e}"))?;
     let parsed = Targets::from_envelope(&env).map_err(|e| format!("{name}.json: {e}"))?;
     let key_refs: Vec<(&str, &PublicKey)> = keys.iter().map(|(id, k)| (id.as_str(), k)).collect();
-    let proof = check_threshold(name, &env, &key_refs, d.keys.threshold).map_err(|e| e.to_string())?;
-    ctx.check_expiry(name, &parsed.common, warnings).map_err(|e| e.to_string())?;
+    let proof =
+        check_threshold(name, &env, &key_refs, d.keys.threshold).map_err(|e| e.to_string())?;
+    ctx.check_expiry(name, &parsed.common, warnings)
+        .map_err(|e| e.to_string())?;
     let mut targets = BTreeMap::new();
     let mut outside = 0usize;
     for (t, m) in &parsed.targets {
@@ -423,10 +575,16 @@ fn verify_one(
     if outside > 0 {
         warnings.push(Warning::new(
             Some(name),
-            format!("{name} signed {outside} target(s) outside its paths {:?}: ignored", d.paths),
+            format!(
+                "{name} signed {outside} target(s) outside its paths {:?}: ignored",
+                d.paths
+            ),
         ));
     }
-    Ok(VerifiedDelegation { metadata: Verified::new(parsed, proof), targets })
+    Ok(VerifiedDelegation {
+        metadata: Verified::new(parsed, proof),
+        targets,
+    })
 }
 
 /// Verify a whole repository in one call, for callers that hold every file already.

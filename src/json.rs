@@ -98,7 +98,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
         if v.is_finite() && v.fract() == 0.0 && v.abs() <= MAX_SAFE_INT as f64 {
             Ok(Value::Int(v as i64))
         } else {
-            Err(E::custom(format!("number {v} is not a whole number within ±2^53")))
+            Err(E::custom(format!(
+                "number {v} is not a whole number within ±2^53"
+            )))
         }
     }
 
@@ -146,7 +148,10 @@ mod tests {
     #[test]
     fn duplicate_keys_are_refused_at_any_depth() {
         let err = parse(br#"{"a":{"b":1,"b":2}}"#).unwrap_err();
-        assert!(err.to_string().contains("duplicate object key \"b\""), "{err}");
+        assert!(
+            err.to_string().contains("duplicate object key \"b\""),
+            "{err}"
+        );
         assert!(parse(br#"{"a":1,"a":1}"#).is_err());
     }
 
@@ -157,16 +162,26 @@ mod tests {
         assert_eq!(parse(b"-0").unwrap(), Value::Int(0));
         for bad in ["1.5", "1e-3", "1e20"] {
             let err = parse(bad.as_bytes()).unwrap_err();
-            assert!(err.to_string().contains("not a whole number"), "{bad}: {err}");
+            assert!(
+                err.to_string().contains("not a whole number"),
+                "{bad}: {err}"
+            );
         }
         // Beyond f64 serde_json refuses by itself.
-        assert!(parse(b"1e400").unwrap_err().to_string().contains("out of range"));
+        assert!(parse(b"1e400")
+            .unwrap_err()
+            .to_string()
+            .contains("out of range"));
     }
 
     #[test]
     fn integers_beyond_2_pow_53_are_refused() {
         assert_eq!(parse(b"9007199254740992").unwrap(), Value::Int(1 << 53));
-        for bad in ["9007199254740993", "9223372036854775808", "-9007199254740993"] {
+        for bad in [
+            "9007199254740993",
+            "9223372036854775808",
+            "-9007199254740993",
+        ] {
             let err = parse(bad.as_bytes()).unwrap_err();
             assert!(err.to_string().contains("2^53"), "{bad}: {err}");
         }

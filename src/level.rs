@@ -47,7 +47,9 @@ impl Level {
     pub fn tolerates(&self, class: Class) -> bool {
         matches!(
             (self, class),
-            (Level::Permissive, Class::Expiry) | (Level::Audit, Class::Expiry) | (Level::Audit, Class::Authenticity)
+            (Level::Permissive, Class::Expiry)
+                | (Level::Audit, Class::Expiry)
+                | (Level::Audit, Class::Authenticity)
         )
     }
 }
@@ -68,7 +70,10 @@ pub struct Warning {
 
 impl Warning {
     pub fn new(role: Option<&str>, message: impl Into<String>) -> Warning {
-        Warning { role: role.map(str::to_owned), message: message.into() }
+        Warning {
+            role: role.map(str::to_owned),
+            message: message.into(),
+        }
     }
 }
 

@@ -5,14 +5,17 @@
 //! checked ([`verify`]) → typed [`metadata`] → [`chain`] of verified roles → [`select`] one digest.
 //! Everything up to `select` is sans-IO; [`source`] and [`resolve`] do the fetching.
 
+pub mod app;
 pub mod canonical;
 pub mod chain;
+pub mod inspect;
 pub mod json;
 pub mod keys;
 pub mod level;
 pub mod metadata;
 pub mod reference;
 pub mod resolve;
+pub mod rootkey;
 pub mod select;
 pub mod source;
 pub mod verify;

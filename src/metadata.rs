@@ -28,7 +28,11 @@ pub enum MetadataError {
     #[error("field `{path}`: missing")]
     Missing { path: String },
     #[error("field `{path}`: expected {expected}, got {got}")]
-    Type { path: String, expected: &'static str, got: String },
+    Type {
+        path: String,
+        expected: &'static str,
+        got: String,
+    },
     #[error("field `{path}`: {reason}")]
     Invalid { path: String, reason: String },
     #[error("`signed._type` is {got:?}, expected {expected:?}")]
@@ -73,7 +77,10 @@ impl Envelope {
         if sigs.len() > MAX_SIGNATURES {
             return Err(invalid(
                 "signatures",
-                format!("{} signatures, at most {MAX_SIGNATURES} accepted", sigs.len()),
+                format!(
+                    "{} signatures, at most {MAX_SIGNATURES} accepted",
+                    sigs.len()
+                ),
             ));
         }
         let mut signatures = Vec::with_capacity(sigs.len());
@@ -90,7 +97,11 @@ impl Envelope {
             });
         }
         let canonical = canonical::encode_object(&signed);
-        Ok(Envelope { signed, canonical, signatures })
+        Ok(Envelope {
+            signed,
+            canonical,
+            signatures,
+        })
     }
 
     /// The `signed` object's fields.
@@ -102,7 +113,10 @@ impl Envelope {
     pub fn expect_type(&self, expected: &'static str) -> Result<()> {
         let got = string(field(self.fields(), "signed", "_type")?, "signed._type")?;
         if got != expected {
-            return Err(MetadataError::WrongType { expected, got: got.to_owned() });
+            return Err(MetadataError::WrongType {
+                expected,
+                got: got.to_owned(),
+            });
         }
         Ok(())
     }
@@ -183,7 +197,12 @@ impl Root {
             Some(Value::Bool(b)) => *b,
             Some(other) => return Err(type_err("signed.consistent_snapshot", "boolean", other)),
         };
-        Ok(Root { common: common(f)?, keys, roles, consistent_snapshot })
+        Ok(Root {
+            common: common(f)?,
+            keys,
+            roles,
+            consistent_snapshot,
+        })
     }
 }
 
@@ -192,8 +211,13 @@ impl Timestamp {
         env.expect_type("Timestamp")?;
         let f = env.fields();
         let meta = obj(field(f, "signed", "meta")?, "signed.meta")?;
-        let snap = meta.get("snapshot").ok_or_else(|| missing("signed.meta.snapshot"))?;
-        Ok(Timestamp { common: common(f)?, snapshot: file_meta(snap, "signed.meta.snapshot", true)? })
+        let snap = meta
+            .get("snapshot")
+            .ok_or_else(|| missing("signed.meta.snapshot"))?;
+        Ok(Timestamp {
+            common: common(f)?,
+            snapshot: file_meta(snap, "signed.meta.snapshot", true)?,
+        })
     }
 }
 
@@ -204,9 +228,15 @@ impl Snapshot {
         let meta_obj = obj(field(f, "signed", "meta")?, "signed.meta")?;
         let mut meta = BTreeMap::new();
         for (name, v) in meta_obj {
-            meta.insert(name.clone(), file_meta(v, &format!("signed.meta.{name}"), true)?);
+            meta.insert(
+                name.clone(),
+                file_meta(v, &format!("signed.meta.{name}"), true)?,
+            );
         }
-        Ok(Snapshot { common: common(f)?, meta })
+        Ok(Snapshot {
+            common: common(f)?,
+            meta,
+        })
     }
 }
 
@@ -217,7 +247,10 @@ impl Targets {
         let t_obj = obj(field(f, "signed", "targets")?, "signed.targets")?;
         let mut targets = BTreeMap::new();
         for (name, v) in t_obj {
-            targets.insert(name.clone(), file_meta(v, &format!("signed.targets.{name}"), false)?);
+            targets.insert(
+                name.clone(),
+                file_meta(v, &format!("signed.targets.{name}"), false)?,
+            );
         }
         let (delegation_keys, delegations) = match f.get("delegations") {
             None | Some(Value::Null) => (BTreeMap::new(), Vec::new()),
@@ -234,7 +267,10 @@ impl Targets {
                 if roles.len() > MAX_DELEGATIONS {
                     return Err(invalid(
                         "signed.delegations.roles",
-                        format!("{} delegations, at most {MAX_DELEGATIONS} accepted", roles.len()),
+                        format!(
+                            "{} delegations, at most {MAX_DELEGATIONS} accepted",
+                            roles.len()
+                        ),
                     ));
                 }
                 let mut dels = Vec::with_capacity(roles.len());
@@ -242,7 +278,10 @@ impl Targets {
                     let path = format!("signed.delegations.roles[{i}]");
                     let ro = obj(r, &path)?;
                     let name = string(field(ro, &path, "name")?, &format!("{path}.name"))?;
-                    if ro.get("path_hash_prefixes").is_some_and(|v| *v != Value::Null) {
+                    if ro
+                        .get("path_hash_prefixes")
+                        .is_some_and(|v| *v != Value::Null)
+                    {
                         return Err(invalid(
                             &format!("{path}.path_hash_prefixes"),
                             "path_hash_prefixes is not supported by Notary".into(),
@@ -253,30 +292,50 @@ impl Targets {
                         Some(p) => arr(p, &format!("{path}.paths"))?
                             .iter()
                             .enumerate()
-                            .map(|(j, s)| string(s, &format!("{path}.paths[{j}]")).map(str::to_owned))
+                            .map(|(j, s)| {
+                                string(s, &format!("{path}.paths[{j}]")).map(str::to_owned)
+                            })
                             .collect::<Result<Vec<_>>>()?,
                     };
-                    dels.push(Delegation { name: name.to_owned(), keys: role_keys(ro, &path)?, paths });
+                    dels.push(Delegation {
+                        name: name.to_owned(),
+                        keys: role_keys(ro, &path)?,
+                        paths,
+                    });
                 }
                 (keys, dels)
             }
         };
-        Ok(Targets { common: common(f)?, targets, delegation_keys, delegations })
+        Ok(Targets {
+            common: common(f)?,
+            targets,
+            delegation_keys,
+            delegations,
+        })
     }
 }
 
 // ---- field helpers: each names the path of what was wrong ----
 
 fn missing(path: &str) -> MetadataError {
-    MetadataError::Missing { path: path.to_owned() }
+    MetadataError::Missing {
+        path: path.to_owned(),
+    }
 }
 
 fn invalid(path: &str, reason: String) -> MetadataError {
-    MetadataError::Invalid { path: path.to_owned(), reason }
+    MetadataError::Invalid {
+        path: path.to_owned(),
+        reason,
+    }
 }
 
 fn type_err(path: &str, expected: &'static str, got: &Value) -> MetadataError {
-    MetadataError::Type { path: path.to_owned(), expected, got: got.kind().to_owned() }
+    MetadataError::Type {
+        path: path.to_owned(),
+        expected,
+        got: got.kind().to_owned(),
+    }
 }
 
 fn join(parent: &str, name: &str) -> String {
@@ -294,7 +353,11 @@ fn field<'a>(o: &'a BTreeMap<String, Value>, parent: &str, name: &str) -> Result
 fn obj<'a>(v: &'a Value, path: &str) -> Result<&'a BTreeMap<String, Value>> {
     match v {
         Value::Object(m) => Ok(m),
-        other => Err(type_err(if path.is_empty() { "(top level)" } else { path }, "object", other)),
+        other => Err(type_err(
+            if path.is_empty() { "(top level)" } else { path },
+            "object",
+            other,
+        )),
     }
 }
 
@@ -325,15 +388,22 @@ fn common(f: &BTreeMap<String, Value>) -> Result<Common> {
         return Err(invalid("signed.version", format!("{version} is below 1")));
     }
     let expires_s = string(field(f, "signed", "expires")?, "signed.expires")?;
-    let expires = OffsetDateTime::parse(expires_s, &Rfc3339)
-        .map_err(|e| invalid("signed.expires", format!("{expires_s:?} is not RFC 3339: {e}")))?;
+    let expires = OffsetDateTime::parse(expires_s, &Rfc3339).map_err(|e| {
+        invalid(
+            "signed.expires",
+            format!("{expires_s:?} is not RFC 3339: {e}"),
+        )
+    })?;
     Ok(Common { version, expires })
 }
 
 fn role_keys(o: &BTreeMap<String, Value>, path: &str) -> Result<RoleKeys> {
     let ids = arr(field(o, path, "keyids")?, &format!("{path}.keyids"))?;
     if ids.len() > MAX_KEYS {
-        return Err(invalid(&format!("{path}.keyids"), format!("{} key IDs, at most {MAX_KEYS}", ids.len())));
+        return Err(invalid(
+            &format!("{path}.keyids"),
+            format!("{} key IDs, at most {MAX_KEYS}", ids.len()),
+        ));
     }
     let keyids = ids
         .iter()
@@ -345,14 +415,18 @@ fn role_keys(o: &BTreeMap<String, Value>, path: &str) -> Result<RoleKeys> {
     if t < 1 {
         return Err(invalid(&t_path, format!("threshold {t} is below 1")));
     }
-    let threshold = u32::try_from(t).map_err(|_| invalid(&t_path, format!("threshold {t} is too large")))?;
+    let threshold =
+        u32::try_from(t).map_err(|_| invalid(&t_path, format!("threshold {t} is too large")))?;
     Ok(RoleKeys { keyids, threshold })
 }
 
 fn key_map(v: &Value, path: &str) -> Result<BTreeMap<String, PublicKey>> {
     let o = obj(v, path)?;
     if o.len() > MAX_KEYS {
-        return Err(invalid(path, format!("{} keys, at most {MAX_KEYS}", o.len())));
+        return Err(invalid(
+            path,
+            format!("{} keys, at most {MAX_KEYS}", o.len()),
+        ));
     }
     let mut out = BTreeMap::new();
     for (id, k) in o {
@@ -360,16 +434,29 @@ fn key_map(v: &Value, path: &str) -> Result<BTreeMap<String, PublicKey>> {
         let ko = obj(k, &kp)?;
         let keytype = string(field(ko, &kp, "keytype")?, &format!("{kp}.keytype"))?;
         let keyval = obj(field(ko, &kp, "keyval")?, &format!("{kp}.keyval"))?;
-        let public = string(field(keyval, &format!("{kp}.keyval"), "public")?, &format!("{kp}.keyval.public"))?;
+        let public = string(
+            field(keyval, &format!("{kp}.keyval"), "public")?,
+            &format!("{kp}.keyval.public"),
+        )?;
         match keyval.get("private") {
             None | Some(Value::Null) => {}
             Some(Value::Str(s)) if s.is_empty() => {}
-            Some(_) => return Err(invalid(&format!("{kp}.keyval.private"), "a private key in public metadata".into())),
+            Some(_) => {
+                return Err(invalid(
+                    &format!("{kp}.keyval.private"),
+                    "a private key in public metadata".into(),
+                ))
+            }
         }
-        let key = PublicKey::from_tuf(keytype, public)
-            .map_err(|source| MetadataError::Key { id: id.clone(), source })?;
+        let key = PublicKey::from_tuf(keytype, public).map_err(|source| MetadataError::Key {
+            id: id.clone(),
+            source,
+        })?;
         if key.id() != id {
-            return Err(MetadataError::KeyIdMismatch { listed: id.clone(), actual: key.id().to_owned() });
+            return Err(MetadataError::KeyIdMismatch {
+                listed: id.clone(),
+                actual: key.id().to_owned(),
+            });
         }
         out.insert(id.clone(), key);
     }
@@ -397,9 +484,16 @@ fn file_meta(v: &Value, path: &str, need_hash: bool) -> Result<FileMeta> {
             }
         }
     };
-    let meta = FileMeta { length, sha256: get("sha256", 32)?, sha512: get("sha512", 64)? };
+    let meta = FileMeta {
+        length,
+        sha256: get("sha256", 32)?,
+        sha512: get("sha512", 64)?,
+    };
     if need_hash && meta.sha256.is_none() && meta.sha512.is_none() {
-        return Err(invalid(&format!("{path}.hashes"), "neither sha256 nor sha512 given".into()));
+        return Err(invalid(
+            &format!("{path}.hashes"),
+            "neither sha256 nor sha512 given".into(),
+        ));
     }
     Ok(meta)
 }

@@ -257,7 +257,10 @@ fn check_chars(s: &str) -> Result<(), ReferenceErrorKind> {
         if !ch.is_ascii() {
             return Err(ReferenceErrorKind::NonAscii { ch, at });
         }
-        if matches!(ch, '%' | '?' | '#' | '\\' | '&' | '=' | '+' | '*' | '"' | '\'') {
+        if matches!(
+            ch,
+            '%' | '?' | '#' | '\\' | '&' | '=' | '+' | '*' | '"' | '\''
+        ) {
             return Err(ReferenceErrorKind::ForbiddenChar { ch, at });
         }
     }
@@ -424,7 +427,9 @@ fn is_tag(s: &str) -> bool {
 }
 
 fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    s.len() == 64
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
 fn parse_digest(s: &str) -> Result<Digest, ReferenceErrorKind> {
@@ -658,8 +663,14 @@ mod tests {
             kind("user/.hidden"),
             ReferenceErrorKind::BadComponent { .. }
         ));
-        assert!(matches!(kind(".."), ReferenceErrorKind::DotComponent { .. }));
-        assert!(matches!(kind("../x"), ReferenceErrorKind::DotComponent { .. }));
+        assert!(matches!(
+            kind(".."),
+            ReferenceErrorKind::DotComponent { .. }
+        ));
+        assert!(matches!(
+            kind("../x"),
+            ReferenceErrorKind::DotComponent { .. }
+        ));
     }
 
     #[test]
@@ -806,7 +817,10 @@ mod tests {
             );
         }
         assert_eq!(kind("a:"), ReferenceErrorKind::BadTag { tag: "".into() });
-        assert_eq!(kind("a:.x"), ReferenceErrorKind::BadTag { tag: ".x".into() });
+        assert_eq!(
+            kind("a:.x"),
+            ReferenceErrorKind::BadTag { tag: ".x".into() }
+        );
     }
 
     #[test]
@@ -851,12 +865,12 @@ mod tests {
 
     #[test]
     fn a_64_hex_name_is_refused_like_docker() {
-        assert_eq!(
-            kind(HEX),
-            ReferenceErrorKind::HexName { name: HEX.into() }
-        );
+        assert_eq!(kind(HEX), ReferenceErrorKind::HexName { name: HEX.into() });
         // With a namespace it is an ordinary name.
-        assert_eq!(ok(&format!("user/{HEX}")).gun, format!("docker.io/user/{HEX}"));
+        assert_eq!(
+            ok(&format!("user/{HEX}")).gun,
+            format!("docker.io/user/{HEX}")
+        );
     }
 
     #[test]
@@ -875,9 +889,34 @@ mod tests {
     #[test]
     fn never_panics_on_odd_input() {
         let odd = [
-            "@", ":", "/", "//", "::", "@@", ":@", "a:@", "[", "]", "[]", "[]/a", "[:]/a",
-            "[::1]", "[::1]:/a", "a/:", "a/@", "é", "a\u{0301}", ":::/a", "a:b:c/d", "\u{feff}a",
-            "localhost:", "localhost:/a", "a@sha256:", "a@:", "[::1]:5000", "x:5000/",
+            "@",
+            ":",
+            "/",
+            "//",
+            "::",
+            "@@",
+            ":@",
+            "a:@",
+            "[",
+            "]",
+            "[]",
+            "[]/a",
+            "[:]/a",
+            "[::1]",
+            "[::1]:/a",
+            "a/:",
+            "a/@",
+            "é",
+            "a\u{0301}",
+            ":::/a",
+            "a:b:c/d",
+            "\u{feff}a",
+            "localhost:",
+            "localhost:/a",
+            "a@sha256:",
+            "a@:",
+            "[::1]:5000",
+            "x:5000/",
         ];
         for s in odd {
             let _ = parse(s);

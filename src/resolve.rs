@@ -29,7 +29,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits { root: 2 * MIB, timestamp: MIB, snapshot: 16 * MIB, targets: 64 * MIB, parallel_fetches: 16 }
+        Limits {
+            root: 2 * MIB,
+            timestamp: MIB,
+            snapshot: 16 * MIB,
+            targets: 64 * MIB,
+            parallel_fetches: 16,
+        }
     }
 }
 
@@ -75,10 +81,22 @@ pub struct Resolution {
 }
 
 /// Fetch the four top-level files concurrently.
-fn fetch_top(source: &dyn Source, gun: &str, limits: &Limits) -> Result<[Vec<u8>; 4], ResolveError> {
-    let roles = [("root", limits.root), ("timestamp", limits.timestamp), ("snapshot", limits.snapshot), ("targets", limits.targets)];
+fn fetch_top(
+    source: &dyn Source,
+    gun: &str,
+    limits: &Limits,
+) -> Result<[Vec<u8>; 4], ResolveError> {
+    let roles = [
+        ("root", limits.root),
+        ("timestamp", limits.timestamp),
+        ("snapshot", limits.snapshot),
+        ("targets", limits.targets),
+    ];
     let results: Vec<Result<Vec<u8>, SourceError>> = thread::scope(|s| {
-        let handles: Vec<_> = roles.iter().map(|(role, max)| s.spawn(move || source.fetch(gun, role, *max))).collect();
+        let handles: Vec<_> = roles
+            .iter()
+            .map(|(role, max)| s.spawn(move || source.fetch(gun, role, *max)))
+            .collect();
         handles
             .into_iter()
             .zip(roles.iter())
@@ -97,13 +115,19 @@ fn fetch_top(source: &dyn Source, gun: &str, limits: &Limits) -> Result<[Vec<u8>
         match res {
             Ok(b) => out.push(b),
             Err(e) if e.is_not_found() && matches!(*role, "root" | "timestamp") => {
-                return Err(ResolveError::NoTrustData { gun: gun.to_owned(), location: source.location(gun, role) });
+                return Err(ResolveError::NoTrustData {
+                    gun: gun.to_owned(),
+                    location: source.location(gun, role),
+                });
             }
             Err(e) => return Err(e.into()),
         }
     }
     let [root, timestamp, snapshot, targets]: [Vec<u8>; 4] =
-        out.try_into().map_err(|_| ResolveError::NoTrustData { gun: gun.to_owned(), location: gun.to_owned() })?;
+        out.try_into().map_err(|_| ResolveError::NoTrustData {
+            gun: gun.to_owned(),
+            location: gun.to_owned(),
+        })?;
     Ok([root, timestamp, snapshot, targets])
 }
 
@@ -141,7 +165,10 @@ fn fetch_delegations(
                     out.insert(role, Ok(b));
                 }
                 Err(e) if e.is_not_found() => {
-                    out.insert(role, Err(format!("listed in snapshot.json but missing ({e})")));
+                    out.insert(
+                        role,
+                        Err(format!("listed in snapshot.json but missing ({e})")),
+                    );
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -152,9 +179,19 @@ fn fetch_delegations(
 
 /// Fetch and verify everything about one repository.
 pub fn fetch_repo(source: &dyn Source, gun: &str, opts: &Options) -> Result<Repo, ResolveError> {
-    let ctx = Context { gun, pinned: &opts.pinned, at: opts.at, level: opts.level };
+    let ctx = Context {
+        gun,
+        pinned: &opts.pinned,
+        at: opts.at,
+        level: opts.level,
+    };
     let [root, timestamp, snapshot, targets] = fetch_top(source, gun, &opts.limits)?;
-    let files = TopFiles { root: &root, timestamp: &timestamp, snapshot: &snapshot, targets: &targets };
+    let files = TopFiles {
+        root: &root,
+        timestamp: &timestamp,
+        snapshot: &snapshot,
+        targets: &targets,
+    };
     let trusted = chain::verify_top(&ctx, files)?;
     let wanted = trusted.delegations_to_fetch();
     let fetched = fetch_delegations(source, gun, &wanted, opts.limits.parallel_fetches)?;
@@ -162,17 +199,33 @@ pub fn fetch_repo(source: &dyn Source, gun: &str, opts: &Options) -> Result<Repo
 }
 
 /// Select the digest for one reference from a verified repository.
-pub fn select_ref(repo: &Repo, image: &ImageRef, opts: &Options) -> Result<Resolution, ResolveError> {
-    let selection = select::select(repo, image.tag.as_deref(), image.digest.as_ref(), &opts.required)?;
+pub fn select_ref(
+    repo: &Repo,
+    image: &ImageRef,
+    opts: &Options,
+) -> Result<Resolution, ResolveError> {
+    let selection = select::select(
+        repo,
+        image.tag.as_deref(),
+        image.digest.as_ref(),
+        &opts.required,
+    )?;
     let mut warnings = repo.warnings.clone();
     // A delegation failure only matters to this answer if it could have changed it; still, every
     // warning is shown every time.
     warnings.dedup();
-    Ok(Resolution { selection, warnings })
+    Ok(Resolution {
+        selection,
+        warnings,
+    })
 }
 
 /// Resolve one reference: fetch, verify, select.
-pub fn resolve(source: &dyn Source, image: &ImageRef, opts: &Options) -> Result<Resolution, ResolveError> {
+pub fn resolve(
+    source: &dyn Source,
+    image: &ImageRef,
+    opts: &Options,
+) -> Result<Resolution, ResolveError> {
     let repo = fetch_repo(source, &image.gun, opts)?;
     select_ref(&repo, image, opts)
 }

@@ -27,7 +27,11 @@ pub enum SelectError {
     #[error("no signed digest for tag {tag:?} in {roles}")]
     TagNotSigned { tag: String, roles: String },
     #[error("tag {tag:?} is signed for {signed}, but the reference asks for {wanted}")]
-    DigestMismatch { tag: String, signed: Digest, wanted: Digest },
+    DigestMismatch {
+        tag: String,
+        signed: Digest,
+        wanted: Digest,
+    },
     #[error("{wanted} is not signed for any tag in {roles}")]
     DigestNotSigned { wanted: Digest, roles: String },
     #[error("required delegation {role} cannot be used: {reason}")]
@@ -54,12 +58,18 @@ fn digest_of(role: &str, tag: &str, meta: &FileMeta) -> Result<Digest, SelectErr
         .sha256
         .as_deref()
         .and_then(|h| h.try_into().ok())
-        .ok_or_else(|| SelectError::NoSha256 { role: role.to_owned(), tag: tag.to_owned() })?;
+        .ok_or_else(|| SelectError::NoSha256 {
+            role: role.to_owned(),
+            tag: tag.to_owned(),
+        })?;
     Ok(Digest(bytes))
 }
 
 /// The targets map of a usable role, or why it cannot be used.
-fn usable<'r>(repo: &'r Repo, role: &str) -> Result<&'r std::collections::BTreeMap<String, FileMeta>, String> {
+fn usable<'r>(
+    repo: &'r Repo,
+    role: &str,
+) -> Result<&'r std::collections::BTreeMap<String, FileMeta>, String> {
     if role == "targets" {
         return Ok(&repo.trusted.targets.targets);
     }
@@ -80,7 +90,8 @@ pub fn select(
     required: &[String],
 ) -> Result<Selection, SelectError> {
     let considered: Vec<String> = if required.is_empty() {
-        let releases_ok = usable(repo, RELEASES).is_ok_and(|t| tag.is_none_or(|tag| t.contains_key(tag)));
+        let releases_ok =
+            usable(repo, RELEASES).is_ok_and(|t| tag.is_none_or(|tag| t.contains_key(tag)));
         if releases_ok {
             vec![RELEASES.to_owned()]
         } else {
@@ -107,15 +118,26 @@ pub fn select(
         let targets = match usable(repo, role) {
             Ok(t) => t,
             Err(reason) if required_mode => {
-                return Err(SelectError::RequiredUnusable { role: role.clone(), reason });
+                return Err(SelectError::RequiredUnusable {
+                    role: role.clone(),
+                    reason,
+                });
             }
             Err(_) => continue,
         };
         match tag {
             Some(tag) => match targets.get(tag) {
-                Some(meta) => found.push((role.clone(), tag.to_owned(), digest_of(role, tag, meta)?, meta.length)),
+                Some(meta) => found.push((
+                    role.clone(),
+                    tag.to_owned(),
+                    digest_of(role, tag, meta)?,
+                    meta.length,
+                )),
                 None if required_mode => {
-                    return Err(SelectError::RequiredDidNotSign { role: role.clone(), what: format!("tag {tag:?}") });
+                    return Err(SelectError::RequiredDidNotSign {
+                        role: role.clone(),
+                        what: format!("tag {tag:?}"),
+                    });
                 }
                 None => {}
             },
@@ -134,7 +156,10 @@ pub fn select(
                     Some(h) => found.push(h),
                     None if required_mode => {
                         let what = wanted.map(|d| d.to_string()).unwrap_or_default();
-                        return Err(SelectError::RequiredDidNotSign { role: role.clone(), what });
+                        return Err(SelectError::RequiredDidNotSign {
+                            role: role.clone(),
+                            what,
+                        });
                     }
                     None => {}
                 }
@@ -145,18 +170,32 @@ pub fn select(
     let Some((_, first_tag, first_digest, length)) = found.first().cloned() else {
         let roles = considered.join(", ");
         return Err(match (tag, digest) {
-            (Some(tag), _) => SelectError::TagNotSigned { tag: tag.to_owned(), roles },
+            (Some(tag), _) => SelectError::TagNotSigned {
+                tag: tag.to_owned(),
+                roles,
+            },
             (None, Some(d)) => SelectError::DigestNotSigned { wanted: *d, roles },
-            (None, None) => SelectError::TagNotSigned { tag: String::new(), roles },
+            (None, None) => SelectError::TagNotSigned {
+                tag: String::new(),
+                roles,
+            },
         });
     };
     if required_mode && found.iter().any(|(_, _, d, _)| *d != first_digest) {
-        let found = found.iter().map(|(r, _, d, _)| format!("{r} → {d}")).collect::<Vec<_>>().join(", ");
+        let found = found
+            .iter()
+            .map(|(r, _, d, _)| format!("{r} → {d}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(SelectError::Disagree { found });
     }
     if let (Some(tag), Some(wanted)) = (tag, digest) {
         if *wanted != first_digest {
-            return Err(SelectError::DigestMismatch { tag: tag.to_owned(), signed: first_digest, wanted: *wanted });
+            return Err(SelectError::DigestMismatch {
+                tag: tag.to_owned(),
+                signed: first_digest,
+                wanted: *wanted,
+            });
         }
     }
     let decided_by: Vec<String> = if required_mode || tag.is_some() {
@@ -168,7 +207,10 @@ pub fn select(
         .signed_targets()
         .filter(|(role, targets)| {
             let name = tag.unwrap_or(first_tag.as_str());
-            targets.get(name).and_then(|m| digest_of(role, name, m).ok()) == Some(first_digest)
+            targets
+                .get(name)
+                .and_then(|m| digest_of(role, name, m).ok())
+                == Some(first_digest)
         })
         .map(|(role, _)| role.to_owned())
         .collect();

@@ -22,7 +22,10 @@ impl<T> Verified<T> {
     /// Attach verified status to data parsed from an envelope whose signatures were checked by
     /// [`check_threshold`]; the proof token makes sure that happened.
     pub(crate) fn new(inner: T, proof: ThresholdMet) -> Verified<T> {
-        Verified { inner, signers: proof.signers }
+        Verified {
+            inner,
+            signers: proof.signers,
+        }
     }
 
     pub fn signers(&self) -> &[String] {
@@ -58,11 +61,27 @@ impl ThresholdMet {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum VerifyError {
     #[error("{role}: {valid} of {threshold} required signatures valid ({detail})")]
-    Threshold { role: String, valid: usize, threshold: u32, detail: String },
+    Threshold {
+        role: String,
+        valid: usize,
+        threshold: u32,
+        detail: String,
+    },
     #[error("{role}: length is {got} bytes, {parent} says {expected}")]
-    Length { role: String, parent: String, expected: u64, got: u64 },
+    Length {
+        role: String,
+        parent: String,
+        expected: u64,
+        got: u64,
+    },
     #[error("{role}: {alg} is {got}, {parent} says {expected}")]
-    Hash { role: String, parent: String, alg: &'static str, expected: String, got: String },
+    Hash {
+        role: String,
+        parent: String,
+        alg: &'static str,
+        expected: String,
+        got: String,
+    },
 }
 
 /// Count the distinct public keys among `keys` (the role's authorised keys, by listed ID) that
@@ -82,7 +101,11 @@ pub fn check_threshold(
             continue; // one key under two IDs counts once
         }
         let mut tried = false;
-        for sig in env.signatures.iter().filter(|s| s.keyid == *listed_id || s.keyid == key.canonical_id()) {
+        for sig in env
+            .signatures
+            .iter()
+            .filter(|s| s.keyid == *listed_id || s.keyid == key.canonical_id())
+        {
             tried = true;
             match key.verify(&sig.method, &env.canonical, &sig.sig) {
                 Ok(()) => {
@@ -108,11 +131,21 @@ pub fn check_threshold(
         failures.dedup();
         failures.join("; ")
     };
-    Err(VerifyError::Threshold { role: role.to_owned(), valid: counted.len(), threshold, detail })
+    Err(VerifyError::Threshold {
+        role: role.to_owned(),
+        valid: counted.len(),
+        threshold,
+        detail,
+    })
 }
 
 /// Check bytes against the length and every hash a parent role declared for them.
-pub fn check_file(role: &str, parent: &str, bytes: &[u8], meta: &FileMeta) -> Result<(), VerifyError> {
+pub fn check_file(
+    role: &str,
+    parent: &str,
+    bytes: &[u8],
+    meta: &FileMeta,
+) -> Result<(), VerifyError> {
     let got = bytes.len() as u64;
     if got != meta.length {
         return Err(VerifyError::Length {

@@ -54,6 +54,15 @@ impl Source for DirSource {
             source,
         };
 
+        // Look before opening: opening a FIFO or device for reading can block or never end.
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => {}
+            Ok(_) => return Err(io_err(io::Error::other("not a regular file"))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(SourceError::NotFound { location });
+            }
+            Err(e) => return Err(io_err(e)),
+        }
         let file = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -72,7 +81,8 @@ impl Source for DirSource {
             });
         }
         // The file may grow between the size check and the read: read at most max_len + 1.
-        let mut body = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
+        let mut body =
+            Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).saturating_add(1));
         file.take(max_len.saturating_add(1))
             .read_to_end(&mut body)
             .map_err(io_err)?;
@@ -120,7 +130,10 @@ mod tests {
         std::fs::create_dir_all(dir.join("timestamp.json")).unwrap();
         let s = DirSource::new(tmp.path().to_owned());
 
-        assert_eq!(s.fetch("example.com/app", "root", 10).unwrap(), b"0123456789");
+        assert_eq!(
+            s.fetch("example.com/app", "root", 10).unwrap(),
+            b"0123456789"
+        );
         assert!(matches!(
             s.fetch("example.com/app", "root", 9),
             Err(SourceError::TooLarge { limit: 9, .. })
@@ -129,8 +142,14 @@ mod tests {
             s.fetch("example.com/app", "root", 0),
             Err(SourceError::TooLarge { limit: 0, .. })
         ));
-        assert!(s.fetch("example.com/app", "snapshot", 10).unwrap_err().is_not_found());
-        assert!(s.fetch("example.com/other", "root", 10).unwrap_err().is_not_found());
+        assert!(s
+            .fetch("example.com/app", "snapshot", 10)
+            .unwrap_err()
+            .is_not_found());
+        assert!(s
+            .fetch("example.com/other", "root", 10)
+            .unwrap_err()
+            .is_not_found());
         assert!(matches!(
             s.fetch("example.com/app", "timestamp", 10),
             Err(SourceError::Io { .. })
@@ -139,5 +158,22 @@ mod tests {
             s.fetch("example.com/app/_trust/tuf/..", "root", 10),
             Err(SourceError::BadName { .. })
         ));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_place_of_a_file_is_refused_without_blocking() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("example.com/app/_trust/tuf");
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("root.json");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("mkfifo unavailable; skipped");
+            return;
+        }
+        let s = DirSource::new(tmp.path().to_owned());
+        let err = s.fetch("example.com/app", "root", 10).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
     }
 }

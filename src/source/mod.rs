@@ -304,7 +304,13 @@ mod tests {
         ] {
             let err = check_gun(gun).expect_err(gun);
             assert!(
-                matches!(err, SourceError::BadName { what: "repository name", .. }),
+                matches!(
+                    err,
+                    SourceError::BadName {
+                        what: "repository name",
+                        ..
+                    }
+                ),
                 "{gun}: {err}"
             );
         }
@@ -360,7 +366,13 @@ mod tests {
         ] {
             let err = check_role(role).expect_err(role);
             assert!(
-                matches!(err, SourceError::BadName { what: "role name", .. }),
+                matches!(
+                    err,
+                    SourceError::BadName {
+                        what: "role name",
+                        ..
+                    }
+                ),
                 "{role}: {err}"
             );
         }
