@@ -20,15 +20,23 @@ fn testdata() -> PathBuf {
 /// for the timestamp's 14 days.
 fn generated_at() -> String {
     let readme = std::fs::read_to_string(testdata().join("README.md")).expect("testdata/README.md");
-    let line = readme.lines().find(|l| l.contains("Generated:")).expect("a `Generated:` line in testdata/README.md");
-    let at = line.split("**").nth(1).expect("the time between ** marks").to_owned();
+    let line = readme
+        .lines()
+        .find(|l| l.contains("Generated:"))
+        .expect("a `Generated:` line in testdata/README.md");
+    let at = line
+        .split("**")
+        .nth(1)
+        .expect("the time between ** marks")
+        .to_owned();
     OffsetDateTime::parse(&at, &Rfc3339).expect("an RFC 3339 generation time");
     at
 }
 
 /// (gun, tag, sha256 hex) rows of expected.tsv, as `notary lookup` reported them.
 fn expected() -> Vec<(String, String, String)> {
-    let tsv = std::fs::read_to_string(testdata().join("expected.tsv")).expect("testdata/expected.tsv");
+    let tsv =
+        std::fs::read_to_string(testdata().join("expected.tsv")).expect("testdata/expected.tsv");
     let rows: Vec<_> = tsv
         .lines()
         .skip(1)
@@ -44,12 +52,15 @@ fn expected() -> Vec<(String, String, String)> {
 }
 
 fn key_file(gun: &str) -> PathBuf {
-    testdata().join("keys").join(format!("{}.pub", gun.rsplit('/').next().unwrap()))
+    testdata()
+        .join("keys")
+        .join(format!("{}.pub", gun.rsplit('/').next().unwrap()))
 }
 
 fn options(gun: &str, at: &str) -> Options {
     let path = key_file(gun);
-    let pinned = PinnedKey::parse(&std::fs::read(&path).unwrap(), &path.display().to_string()).unwrap();
+    let pinned =
+        PinnedKey::parse(&std::fs::read(&path).unwrap(), &path.display().to_string()).unwrap();
     Options {
         pinned: vec![pinned],
         level: Level::Strict,
@@ -64,14 +75,18 @@ fn every_target_notary_signed_verifies_with_notarys_digest() {
     let at = generated_at();
     let source = DirSource::new(testdata());
     for (gun, tag, hex) in expected() {
-        let repo = fetch_repo(&source, &gun, &options(&gun, &at)).unwrap_or_else(|e| panic!("{gun}: {e}"));
+        let repo =
+            fetch_repo(&source, &gun, &options(&gun, &at)).unwrap_or_else(|e| panic!("{gun}: {e}"));
         // The digest notary lookup gave is the one a role we verified signed for that name.
         let found: Vec<String> = repo
             .signed_targets()
             .filter_map(|(_, t)| t.get(&tag))
             .filter_map(|m| m.sha256.as_ref().map(hex::encode))
             .collect();
-        assert!(found.contains(&hex), "{gun} {tag:?}: notary says {hex}, verified roles say {found:?}");
+        assert!(
+            found.contains(&hex),
+            "{gun} {tag:?}: notary says {hex}, verified roles say {found:?}"
+        );
     }
 }
 
@@ -80,7 +95,9 @@ fn cli_resolves_every_plain_tag_like_notary_lookup() {
     let at = generated_at();
     let mut checked = 0;
     for (gun, tag, hex) in expected() {
-        let plain = tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        let plain = tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         if !plain {
             continue;
         }
@@ -93,7 +110,12 @@ fn cli_resolves_every_plain_tag_like_notary_lookup() {
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{gun}:{tag}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{gun}:{tag}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_eq!(stdout, format!("{gun}@sha256:{hex}\n"));
         checked += 1;
     }
@@ -106,7 +128,10 @@ fn offline_data_is_refused_once_the_timestamp_has_expired() {
     let at = at.format(&Rfc3339).unwrap();
     let gun = "example.com/trustpin/demo";
     let err = fetch_repo(&DirSource::new(testdata()), gun, &options(gun, &at)).unwrap_err();
-    assert!(err.to_string().contains("timestamp.json expired at"), "{err}");
+    assert!(
+        err.to_string().contains("timestamp.json expired at"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -114,6 +139,14 @@ fn a_repository_key_does_not_open_another_repository() {
     let at = generated_at();
     let mut opts = options("example.com/trustpin/demo", &at);
     opts.level = Level::Strict;
-    let err = fetch_repo(&DirSource::new(testdata()), "example.com/trustpin/delegated", &opts).unwrap_err();
-    assert!(err.to_string().contains("not signed by the pinned key"), "{err}");
+    let err = fetch_repo(
+        &DirSource::new(testdata()),
+        "example.com/trustpin/delegated",
+        &opts,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("not signed by the pinned key"),
+        "{err}"
+    );
 }

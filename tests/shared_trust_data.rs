@@ -24,7 +24,11 @@ struct Run {
 fn resolve(key: &str, at: Option<&str>, args: &[&str]) -> Run {
     let d = data();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_trustpin"));
-    cmd.arg("resolve").arg("--metadata-dir").arg(&d).arg("--root-key").arg(d.join("keys").join(key));
+    cmd.arg("resolve")
+        .arg("--metadata-dir")
+        .arg(&d)
+        .arg("--root-key")
+        .arg(d.join("keys").join(key));
     if let Some(at) = at {
         cmd.args(["--at", at]);
     }
@@ -44,12 +48,25 @@ const BOB_AT: Option<&str> = Some("2020-11-20T00:00:00Z");
 
 fn assert_digest(run: &Run, gun: &str, hex: &str) {
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
-    assert_eq!(run.stdout, format!("{gun}@sha256:{hex}\n"), "stderr: {}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        format!("{gun}@sha256:{hex}\n"),
+        "stderr: {}",
+        run.stderr
+    );
 }
 
 fn assert_refused(run: &Run, words: &[&str]) {
-    assert_eq!(run.code, 1, "expected refusal; stdout: {} stderr: {}", run.stdout, run.stderr);
-    assert!(run.stdout.is_empty(), "a refusal prints no digest: {}", run.stdout);
+    assert_eq!(
+        run.code, 1,
+        "expected refusal; stdout: {} stderr: {}",
+        run.stdout, run.stderr
+    );
+    assert!(
+        run.stdout.is_empty(),
+        "a refusal prints no digest: {}",
+        run.stdout
+    );
     for w in words {
         assert!(run.stderr.contains(w), "stderr lacks {w:?}: {}", run.stderr);
     }
@@ -71,19 +88,37 @@ fn alice_test_resolves_through_releases() {
 
 #[test]
 fn alice_requiring_phbelitz_and_chamsen_gives_the_same_digest() {
-    let r = resolve(A, ALICE_AT, &["phbelitz/alice-image:test", "--delegation", "phbelitz", "--delegation", "targets/chamsen"]);
+    let r = resolve(
+        A,
+        ALICE_AT,
+        &[
+            "phbelitz/alice-image:test",
+            "--delegation",
+            "phbelitz",
+            "--delegation",
+            "targets/chamsen",
+        ],
+    );
     assert_digest(&r, "docker.io/phbelitz/alice-image", ALICE);
 }
 
 #[test]
 fn alice_requiring_a_delegation_that_does_not_exist_is_refused_naming_it() {
-    let r = resolve(A, ALICE_AT, &["phbelitz/alice-image:test", "--delegation", "nobody"]);
+    let r = resolve(
+        A,
+        ALICE_AT,
+        &["phbelitz/alice-image:test", "--delegation", "nobody"],
+    );
     assert_refused(&r, &["targets/nobody", "no such delegation"]);
 }
 
 #[test]
 fn alice_json_names_every_role_that_signed() {
-    let r = resolve(A, ALICE_AT, &["phbelitz/alice-image:test", "--output", "json"]);
+    let r = resolve(
+        A,
+        ALICE_AT,
+        &["phbelitz/alice-image:test", "--output", "json"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json output");
     let item = &v[0];
@@ -93,12 +128,19 @@ fn alice_json_names_every_role_that_signed() {
     assert_eq!(item["decided_by"], serde_json::json!(["targets/releases"]));
     let mut signers: Vec<String> = serde_json::from_value(item["signers"].clone()).unwrap();
     signers.sort();
-    assert_eq!(signers, ["targets/chamsen", "targets/phbelitz", "targets/releases"]);
+    assert_eq!(
+        signers,
+        ["targets/chamsen", "targets/phbelitz", "targets/releases"]
+    );
 }
 
 #[test]
 fn sample_tags_resolve_from_targets() {
-    let r = resolve(A, SAMPLE_AT, &["phbelitz/sample-image:v1", "phbelitz/sample-image:sign"]);
+    let r = resolve(
+        A,
+        SAMPLE_AT,
+        &["phbelitz/sample-image:v1", "phbelitz/sample-image:sign"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         r.stdout,
@@ -114,19 +156,31 @@ fn sample_unsigned_tag_is_refused() {
 
 #[test]
 fn sample_digest_only_reference_is_accepted() {
-    let r = resolve(A, SAMPLE_AT, &[&format!("phbelitz/sample-image@sha256:{SAMPLE_V1}")]);
+    let r = resolve(
+        A,
+        SAMPLE_AT,
+        &[&format!("phbelitz/sample-image@sha256:{SAMPLE_V1}")],
+    );
     assert_digest(&r, "docker.io/phbelitz/sample-image", SAMPLE_V1);
 }
 
 #[test]
 fn sample_unsigned_digest_is_refused() {
-    let r = resolve(A, SAMPLE_AT, &[&format!("phbelitz/sample-image@sha256:{}", "0".repeat(64))]);
+    let r = resolve(
+        A,
+        SAMPLE_AT,
+        &[&format!("phbelitz/sample-image@sha256:{}", "0".repeat(64))],
+    );
     assert_refused(&r, &["is not signed for any tag"]);
 }
 
 #[test]
 fn sample_tag_with_another_tags_digest_is_refused() {
-    let r = resolve(A, SAMPLE_AT, &[&format!("phbelitz/sample-image:v1@sha256:{SAMPLE_SIGN}")]);
+    let r = resolve(
+        A,
+        SAMPLE_AT,
+        &[&format!("phbelitz/sample-image:v1@sha256:{SAMPLE_SIGN}")],
+    );
     assert_refused(&r, &["tag \"v1\" is signed for", SAMPLE_V1, SAMPLE_SIGN]);
 }
 
@@ -140,7 +194,13 @@ fn alice_with_bobs_key_is_refused_as_not_pinned() {
 fn bob_family_is_refused_for_a_certificate_naming_another_repository() {
     for image in ["bob-image", "charlie-image", "dave-image", "eve-image"] {
         let r = resolve(B, BOB_AT, &[&format!("phbelitz/{image}:test")]);
-        assert_refused(&r, &["docker.io/phbelitz/delegation", &format!("docker.io/phbelitz/{image}")]);
+        assert_refused(
+            &r,
+            &[
+                "docker.io/phbelitz/delegation",
+                &format!("docker.io/phbelitz/{image}"),
+            ],
+        );
     }
 }
 
@@ -154,9 +214,23 @@ fn audit_level_relaxes_the_certificate_name_with_a_warning() {
 
 #[test]
 fn audit_charlie_releases_wins_over_targets() {
-    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/charlie-image:test"]);
+    let r = resolve(
+        B,
+        BOB_AT,
+        &["--level", "audit", "phbelitz/charlie-image:test"],
+    );
     assert_digest(&r, "docker.io/phbelitz/charlie-image", CHARLIE_REL);
-    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/charlie-image:test", "--delegation", "del1"]);
+    let r = resolve(
+        B,
+        BOB_AT,
+        &[
+            "--level",
+            "audit",
+            "phbelitz/charlie-image:test",
+            "--delegation",
+            "del1",
+        ],
+    );
     assert_digest(&r, "docker.io/phbelitz/charlie-image", CHARLIE_REL);
 }
 
@@ -164,9 +238,31 @@ fn audit_charlie_releases_wins_over_targets() {
 fn audit_dave_delegations_disagree() {
     let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/dave-image:test"]);
     assert_digest(&r, "docker.io/phbelitz/dave-image", DAVE_DEL1);
-    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/dave-image:test", "--delegation", "del2"]);
+    let r = resolve(
+        B,
+        BOB_AT,
+        &[
+            "--level",
+            "audit",
+            "phbelitz/dave-image:test",
+            "--delegation",
+            "del2",
+        ],
+    );
     assert_digest(&r, "docker.io/phbelitz/dave-image", DAVE_DEL2);
-    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/dave-image:test", "--delegation", "del1", "--delegation", "del2"]);
+    let r = resolve(
+        B,
+        BOB_AT,
+        &[
+            "--level",
+            "audit",
+            "phbelitz/dave-image:test",
+            "--delegation",
+            "del1",
+            "--delegation",
+            "del2",
+        ],
+    );
     assert_refused(&r, &["different digests", DAVE_DEL1, DAVE_DEL2]);
 }
 
@@ -174,8 +270,23 @@ fn audit_dave_delegations_disagree() {
 fn audit_eve_falls_back_to_targets_and_warns_releases_is_missing() {
     let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/eve-image:test"]);
     assert_digest(&r, "docker.io/phbelitz/eve-image", TARGETS_TEST);
-    assert!(r.stderr.contains("targets/releases not used: listed in snapshot.json but missing"), "{}", r.stderr);
-    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/eve-image:test", "--delegation", "releases"]);
+    assert!(
+        r.stderr
+            .contains("targets/releases not used: listed in snapshot.json but missing"),
+        "{}",
+        r.stderr
+    );
+    let r = resolve(
+        B,
+        BOB_AT,
+        &[
+            "--level",
+            "audit",
+            "phbelitz/eve-image:test",
+            "--delegation",
+            "releases",
+        ],
+    );
     assert_refused(&r, &["required delegation targets/releases", "missing"]);
 }
 
@@ -191,9 +302,17 @@ fn every_image_is_refused_today_for_its_expired_timestamp() {
     for image in ["bob-image", "charlie-image", "dave-image", "eve-image"] {
         let r = resolve(B, None, &[&format!("phbelitz/{image}:test")]);
         assert_eq!(r.code, 1, "{image}: {}", r.stderr);
-        let r = resolve(B, None, &["--level", "audit", &format!("phbelitz/{image}:test")]);
+        let r = resolve(
+            B,
+            None,
+            &["--level", "audit", &format!("phbelitz/{image}:test")],
+        );
         assert_eq!(r.code, 0, "{image}: {}", r.stderr);
-        assert!(r.stderr.contains("timestamp.json expired at 2020-"), "{image}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("timestamp.json expired at 2020-"),
+            "{image}: {}",
+            r.stderr
+        );
     }
 }
 
@@ -202,16 +321,35 @@ fn expired_timestamp_is_named_with_its_expiry_time() {
     let r = resolve(A, None, &["phbelitz/alice-image:test"]);
     assert_refused(&r, &["timestamp.json expired at 2019-", "verifying at"]);
     // Permissive turns the expiry into a warning and answers.
-    let r = resolve(A, None, &["--level", "permissive", "phbelitz/alice-image:test"]);
+    let r = resolve(
+        A,
+        None,
+        &["--level", "permissive", "phbelitz/alice-image:test"],
+    );
     assert_digest(&r, "docker.io/phbelitz/alice-image", ALICE);
-    assert!(r.stderr.contains("expired at") && r.stderr.contains("accepted at level permissive"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("expired at") && r.stderr.contains("accepted at level permissive"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
 fn several_images_worst_code_wins_and_each_gets_its_line() {
-    let r = resolve(A, SAMPLE_AT, &["phbelitz/sample-image:v1", "Not/A/Valid/Reference!", "phbelitz/sample-image:nope"]);
+    let r = resolve(
+        A,
+        SAMPLE_AT,
+        &[
+            "phbelitz/sample-image:v1",
+            "Not/A/Valid/Reference!",
+            "phbelitz/sample-image:nope",
+        ],
+    );
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert_eq!(r.stdout, format!("docker.io/phbelitz/sample-image@sha256:{SAMPLE_V1}\n"));
+    assert_eq!(
+        r.stdout,
+        format!("docker.io/phbelitz/sample-image@sha256:{SAMPLE_V1}\n")
+    );
     assert!(r.stderr.contains("Not/A/Valid/Reference!"), "{}", r.stderr);
     assert!(r.stderr.contains("sample-image:nope"), "{}", r.stderr);
 }

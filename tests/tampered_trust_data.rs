@@ -13,10 +13,17 @@ use trustpin::level::Level;
 use trustpin::select::select;
 
 fn tuf_dir(image: &str) -> PathBuf {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/trust-data/docker.io/phbelitz"))
-        .join(image)
-        .join("_trust/tuf");
-    assert!(p.is_dir(), "{} is missing: these tests need ../shared/trust-data", p.display());
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/trust-data/docker.io/phbelitz"
+    ))
+    .join(image)
+    .join("_trust/tuf");
+    assert!(
+        p.is_dir(),
+        "{} is missing: these tests need ../shared/trust-data",
+        p.display()
+    );
     p
 }
 
@@ -25,7 +32,10 @@ fn read(image: &str, role: &str) -> Vec<u8> {
 }
 
 fn pinned_a() -> Vec<PinnedKey> {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/trust-data/keys/phbelitz-a.pub"));
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/trust-data/keys/phbelitz-a.pub"
+    ));
     vec![PinnedKey::parse(&std::fs::read(&p).unwrap(), "phbelitz-a.pub").unwrap()]
 }
 
@@ -47,9 +57,21 @@ fn sample() -> Files {
 
 fn verify(gun: &str, f: &Files, at: &str) -> Result<(), String> {
     let pinned = pinned_a();
-    let ctx = Context { gun, pinned: &pinned, at: OffsetDateTime::parse(at, &Rfc3339).unwrap(), level: Level::Strict };
-    let files = TopFiles { root: &f.root, timestamp: &f.timestamp, snapshot: &f.snapshot, targets: &f.targets };
-    verify_top(&ctx, files).map(|_| ()).map_err(|e| e.to_string())
+    let ctx = Context {
+        gun,
+        pinned: &pinned,
+        at: OffsetDateTime::parse(at, &Rfc3339).unwrap(),
+        level: Level::Strict,
+    };
+    let files = TopFiles {
+        root: &f.root,
+        timestamp: &f.timestamp,
+        snapshot: &f.snapshot,
+        targets: &f.targets,
+    };
+    verify_top(&ctx, files)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 const SAMPLE: &str = "docker.io/phbelitz/sample-image";
@@ -72,7 +94,10 @@ fn root_with_no_signatures_is_refused() {
     v["signatures"] = serde_json::json!([]);
     f.root = serde_json::to_vec(&v).unwrap();
     let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(err.contains("root: 0 of 1 required signatures valid (the file has no signatures)"), "{err}");
+    assert!(
+        err.contains("root: 0 of 1 required signatures valid (the file has no signatures)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -101,7 +126,10 @@ fn a_signature_over_changed_content_is_refused() {
     v["signed"]["version"] = serde_json::json!(v["signed"]["version"].as_i64().unwrap() + 1);
     f.timestamp = serde_json::to_vec(&v).unwrap();
     let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(err.contains("timestamp: 0 of 1 required signatures valid"), "{err}");
+    assert!(
+        err.contains("timestamp: 0 of 1 required signatures valid"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -111,7 +139,10 @@ fn targets_reformatted_keeps_its_signature_but_fails_the_snapshot_hash() {
     let mut f = sample();
     f.targets = serde_json::to_vec_pretty(&json(&f.targets)).unwrap();
     let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(err.contains("targets: length is") && err.contains("snapshot says"), "{err}");
+    assert!(
+        err.contains("targets: length is") && err.contains("snapshot says"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -119,7 +150,10 @@ fn another_repositorys_targets_is_refused_mix_and_match() {
     let mut f = sample();
     f.targets = read("alice-image", "targets");
     let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(err.contains("targets:") && err.contains("snapshot says"), "{err}");
+    assert!(
+        err.contains("targets:") && err.contains("snapshot says"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -127,7 +161,10 @@ fn another_snapshot_is_refused_by_the_timestamp() {
     let mut f = sample();
     f.snapshot = read("alice-image", "snapshot");
     let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(err.contains("snapshot:") && err.contains("timestamp says"), "{err}");
+    assert!(
+        err.contains("snapshot:") && err.contains("timestamp says"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -135,14 +172,19 @@ fn wrong_type_is_refused() {
     let mut f = sample();
     f.timestamp = read("sample-image", "snapshot");
     let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(err.contains("`signed._type` is \"Snapshot\", expected \"Timestamp\""), "{err}");
+    assert!(
+        err.contains("`signed._type` is \"Snapshot\", expected \"Timestamp\""),
+        "{err}"
+    );
 }
 
 #[test]
 fn duplicate_json_keys_are_refused() {
     let mut f = sample();
     let s = String::from_utf8(f.timestamp.clone()).unwrap();
-    f.timestamp = s.replacen("{\"signed\":{", "{\"signed\":{\"version\":999,", 1).into_bytes();
+    f.timestamp = s
+        .replacen("{\"signed\":{", "{\"signed\":{\"version\":999,", 1)
+        .into_bytes();
     let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
     assert!(err.contains("duplicate object key \"version\""), "{err}");
 }
@@ -158,7 +200,10 @@ fn a_key_listed_under_another_keys_id_is_refused() {
     keys.insert(b.clone(), ka);
     f.root = serde_json::to_vec(&v).unwrap();
     let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(err.contains(&format!("key listed as {b} has the content of key ID {a}")), "{err}");
+    assert!(
+        err.contains(&format!("key listed as {b} has the content of key ID {a}")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -185,26 +230,66 @@ fn malformed_but_valid_json_is_an_error_not_a_panic() {
 fn tampered_delegation_contributes_nothing_and_says_why() {
     let pinned = pinned_a();
     let at = OffsetDateTime::parse("2019-10-15T00:00:00Z", &Rfc3339).unwrap();
-    let ctx = Context { gun: "docker.io/phbelitz/alice-image", pinned: &pinned, at, level: Level::Strict };
-    let (root, ts, sn, tg) = (read("alice-image", "root"), read("alice-image", "timestamp"), read("alice-image", "snapshot"), read("alice-image", "targets"));
-    let files = TopFiles { root: &root, timestamp: &ts, snapshot: &sn, targets: &tg };
+    let ctx = Context {
+        gun: "docker.io/phbelitz/alice-image",
+        pinned: &pinned,
+        at,
+        level: Level::Strict,
+    };
+    let (root, ts, sn, tg) = (
+        read("alice-image", "root"),
+        read("alice-image", "timestamp"),
+        read("alice-image", "snapshot"),
+        read("alice-image", "targets"),
+    );
+    let files = TopFiles {
+        root: &root,
+        timestamp: &ts,
+        snapshot: &sn,
+        targets: &tg,
+    };
     let mut fetched = BTreeMap::new();
     for d in ["releases", "phbelitz", "chamsen"] {
-        fetched.insert(format!("targets/{d}"), Ok(read("alice-image", &format!("targets/{d}"))));
+        fetched.insert(
+            format!("targets/{d}"),
+            Ok(read("alice-image", &format!("targets/{d}"))),
+        );
     }
     // Flip one character of releases' signed content: same length, different hash.
-    let rel = fetched.get_mut("targets/releases").unwrap().as_mut().unwrap();
+    let rel = fetched
+        .get_mut("targets/releases")
+        .unwrap()
+        .as_mut()
+        .unwrap();
     let pos = rel.windows(6).position(|w| w == b"\"test\"").unwrap() + 1;
     rel[pos] = b'T';
     let repo = verify_repo(&ctx, files, &fetched).unwrap();
     let rel = repo.delegation("targets/releases").unwrap();
     let why = rel.outcome.as_ref().unwrap_err();
-    assert!(why.contains("sha256 is") && why.contains("snapshot says"), "{why}");
-    assert!(repo.warnings.iter().any(|w| w.message.contains("targets/releases not used")));
+    assert!(
+        why.contains("sha256 is") && why.contains("snapshot says"),
+        "{why}"
+    );
+    assert!(repo
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("targets/releases not used")));
     // The tag now comes from no role that counts (targets has none), so it is refused...
     assert!(select(&repo, Some("test"), None, &[]).is_err());
     // ...while requiring the intact delegations still works, and requiring releases names why.
-    assert!(select(&repo, Some("test"), None, &["phbelitz".into(), "chamsen".into()]).is_ok());
-    let err = select(&repo, Some("test"), None, &["releases".into()]).unwrap_err().to_string();
-    assert!(err.contains("required delegation targets/releases cannot be used") && err.contains("sha256"), "{err}");
+    assert!(select(
+        &repo,
+        Some("test"),
+        None,
+        &["phbelitz".into(), "chamsen".into()]
+    )
+    .is_ok());
+    let err = select(&repo, Some("test"), None, &["releases".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("required delegation targets/releases cannot be used")
+            && err.contains("sha256"),
+        "{err}"
+    );
 }
