@@ -426,6 +426,16 @@ fn within(name: &str, paths: &[String]) -> bool {
     paths.iter().any(|p| name.starts_with(p.as_str()))
 }
 
+/// A role whose delegations are still to be verified.
+struct Parent {
+    name: String,
+    delegations: Vec<Delegation>,
+    keys: BTreeMap<String, PublicKey>,
+    /// Its paths; `None` for `targets`, which may sign anything.
+    paths: Option<Vec<String>>,
+    depth: usize,
+}
+
 /// Verify every delegation reachable from `targets`, given the fetched files (or why a fetch
 /// failed). Failures are recorded per delegation and as warnings; they never refuse the chain.
 pub fn verify_delegations(
@@ -436,22 +446,17 @@ pub fn verify_delegations(
     let mut warnings = trusted.warnings.clone();
     let mut results: Vec<DelegationResult> = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
-    // Breadth-first: (parent name, its delegations, its keys, its paths or None for all).
-    let mut queue: std::collections::VecDeque<(
-        String,
-        Vec<Delegation>,
-        BTreeMap<String, PublicKey>,
-        Option<Vec<String>>,
-        usize,
-    )> = std::collections::VecDeque::new();
-    queue.push_back((
-        "targets".to_owned(),
-        trusted.targets.delegations.clone(),
-        trusted.targets.delegation_keys.clone(),
-        None,
-        1,
-    ));
-    while let Some((parent, delegations, parent_keys, parent_paths, depth)) = queue.pop_front() {
+    // Breadth-first over parents whose metadata verified.
+    let mut queue = std::collections::VecDeque::from([Parent {
+        name: "targets".to_owned(),
+        delegations: trusted.targets.delegations.clone(),
+        keys: trusted.targets.delegation_keys.clone(),
+        paths: None,
+        depth: 1,
+    }]);
+    while let Some(Parent { name: parent, delegations, keys: parent_keys, paths: parent_paths, depth }) =
+        queue.pop_front()
+    {
         for d in delegations {
             if results.len() >= MAX_DELEGATIONS_TOTAL {
                 warnings.push(Warning::new(
@@ -491,13 +496,13 @@ pub fn verify_delegations(
             }
             if let Ok(v) = &outcome {
                 if !v.metadata.delegations.is_empty() {
-                    queue.push_back((
-                        d.name.clone(),
-                        v.metadata.delegations.clone(),
-                        v.metadata.delegation_keys.clone(),
-                        Some(d.paths.clone()),
-                        depth + 1,
-                    ));
+                    queue.push_back(Parent {
+                        name: d.name.clone(),
+                        delegations: v.metadata.delegations.clone(),
+                        keys: v.metadata.delegation_keys.clone(),
+                        paths: Some(d.paths.clone()),
+                        depth: depth + 1,
+                    });
                 }
             }
             if first_time {
