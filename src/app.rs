@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::cache::Cache;
 use crate::chain::Repo;
 use crate::inspect;
 use crate::keys::PinnedKey;
@@ -84,6 +85,28 @@ struct VerifyArgs {
     /// Verify as of this time (RFC 3339), e.g. for archived trust data.
     #[arg(long, value_name = "RFC3339")]
     at: Option<String>,
+    /// Refuse a rotated root key instead of following the rotation from the pinned key.
+    #[arg(long = "no-follow-rotation")]
+    no_follow_rotation: bool,
+    /// Trust cache (rollback protection, warm path); default: $XDG_CACHE_HOME/trustpin or ~/.cache/trustpin.
+    #[arg(long = "cache-dir", value_name = "DIR", conflicts_with = "no_cache")]
+    cache_dir: Option<PathBuf>,
+    /// Use no trust cache: no rollback protection across runs.
+    #[arg(long = "no-cache")]
+    no_cache: bool,
+}
+
+impl VerifyArgs {
+    /// The cache to use: none with --no-cache, --cache-dir, else the user's cache directory.
+    fn cache(&self) -> Option<Cache> {
+        if self.no_cache {
+            return None;
+        }
+        self.cache_dir
+            .clone()
+            .or_else(Cache::default_dir)
+            .map(Cache::new)
+    }
 }
 
 #[derive(clap::Args)]
@@ -217,6 +240,7 @@ fn options(args: &VerifyArgs) -> Result<Options> {
         at,
         required: args.delegations.clone(),
         limits: Limits::default(),
+        follow_rotation: !args.no_follow_rotation,
     })
 }
 
@@ -224,16 +248,33 @@ fn options(args: &VerifyArgs) -> Result<Options> {
 #[derive(Default)]
 struct Repos {
     sources: BTreeMap<String, Result<Box<dyn Source>, String>>,
-    repos: BTreeMap<(String, String), Result<Repo, (u8, String)>>,
+    repos: BTreeMap<(String, String), Result<resolve::Fetched, (u8, String)>>,
+    cache: Option<Cache>,
 }
 
 impl Repos {
+    fn with_cache(cache: Option<Cache>) -> Repos {
+        Repos {
+            cache,
+            ..Repos::default()
+        }
+    }
+
     fn get(
         &mut self,
         args: &SourceArgs,
         image: &ImageRef,
         opts: &Options,
     ) -> Result<&Repo, (u8, String)> {
+        self.get_fetched(args, image, opts).map(|f| &f.repo)
+    }
+
+    fn get_fetched(
+        &mut self,
+        args: &SourceArgs,
+        image: &ImageRef,
+        opts: &Options,
+    ) -> Result<&resolve::Fetched, (u8, String)> {
         let location = location_for(args, image);
         let source = self
             .sources
@@ -243,7 +284,7 @@ impl Repos {
         self.repos
             .entry((location, image.gun.clone()))
             .or_insert_with(|| {
-                resolve::fetch_repo(source.as_ref(), &image.gun, opts)
+                resolve::fetch_repo_cached(source.as_ref(), &image.gun, opts, self.cache.as_ref())
                     .map_err(|e| (code_of(&e), e.to_string()))
             })
             .as_ref()
@@ -272,7 +313,7 @@ fn run_resolve(args: ResolveArgs) -> Result<u8> {
         })
         .collect();
 
-    let mut repos = Repos::default();
+    let mut repos = Repos::with_cache(args.verify.cache());
     for outcome in &mut outcomes {
         let Some(image) = &outcome.image else {
             continue;
@@ -413,7 +454,7 @@ fn tag_given(image: &ImageRef) -> bool {
 
 fn run_inspect(args: InspectArgs) -> Result<u8> {
     let opts = options(&args.verify)?;
-    let mut repos = Repos::default();
+    let mut repos = Repos::with_cache(args.verify.cache());
     let mut worst = 0u8;
     let mut json_items = Vec::new();
     let mut stdout = std::io::stdout().lock();

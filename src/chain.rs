@@ -78,6 +78,20 @@ pub enum ChainError {
     },
     #[error("snapshot.json does not list `{entry}`")]
     SnapshotMissing { entry: &'static str },
+    #[error("root rotation: {version}.root.json has version {got}, expected {version}")]
+    RotationVersion { version: i64, got: i64 },
+    #[error(
+        "root rotation to version {version} is not signed by the previous root's keys: {source}"
+    )]
+    RotationUnsigned { version: i64, source: VerifyError },
+    #[error("root key rotated from {pinned} to {new} at version {version}, and following rotations is turned off (--no-follow-rotation); pin the new key")]
+    RotationRefused {
+        pinned: String,
+        new: String,
+        version: i64,
+    },
+    #[error("rollback: {role} version {got} is older than version {seen} seen before")]
+    Rollback { role: String, got: i64, seen: i64 },
 }
 
 impl ChainError {
@@ -139,6 +153,23 @@ impl Repo {
                     .map(|v| (d.name.as_str(), &v.targets))
             }),
         )
+    }
+
+    /// The version of every verified role, for rollback checks.
+    pub fn versions(&self) -> BTreeMap<String, i64> {
+        let t = &self.trusted;
+        let mut v = BTreeMap::from([
+            ("root".to_owned(), t.root.common.version),
+            ("timestamp".to_owned(), t.timestamp.common.version),
+            ("snapshot".to_owned(), t.snapshot.common.version),
+            ("targets".to_owned(), t.targets.common.version),
+        ]);
+        for d in &self.delegations {
+            if let Ok(ok) = &d.outcome {
+                v.insert(d.name.clone(), ok.metadata.common.version);
+            }
+        }
+        v
     }
 
     pub fn delegation(&self, name: &str) -> Option<&DelegationResult> {
@@ -223,35 +254,156 @@ pub fn verify_root(
     warnings: &mut Vec<Warning>,
 ) -> Result<Verified<Root>, ChainError> {
     let root = verify_root_unpinned(ctx, bytes, warnings)?;
-    // Authenticity: one of the valid signers is a key the user pinned (compared by public key).
-    let signers: Vec<(&String, &PublicKey)> = root
-        .signers()
-        .iter()
-        .filter_map(|id| root.keys.get_key_value(id))
-        .collect();
-    if !signers
-        .iter()
-        .any(|(_, key)| ctx.pinned.iter().any(|p| p.matches(key)))
-    {
-        let pinned = ctx
-            .pinned
-            .iter()
-            .map(|p| format!("{} from {}", short(&p.canonical_id()), p.origin()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let signed_by = signers
-            .iter()
-            .map(|(_, k)| format!("key {}", short(k.canonical_id())))
-            .collect::<Vec<_>>()
-            .join(", ");
+    if !pinned_signed(ctx, &root) {
         ctx.relax(
             Class::Authenticity,
-            ChainError::NotPinned { pinned, signed_by },
+            not_pinned(ctx, &root),
             "root",
             warnings,
         )?;
     }
     Ok(root)
+}
+
+/// Whether one of a root's valid signers is a key the user pinned (compared by public key).
+fn pinned_signed(ctx: &Context, root: &Verified<Root>) -> bool {
+    root.signers()
+        .iter()
+        .filter_map(|id| root.keys.get(id))
+        .any(|key| ctx.pinned.iter().any(|p| p.matches(key)))
+}
+
+fn pinned_ids(ctx: &Context) -> String {
+    ctx.pinned
+        .iter()
+        .map(|p| format!("{} from {}", short(&p.canonical_id()), p.origin()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn signer_ids(root: &Verified<Root>) -> String {
+    root.signers()
+        .iter()
+        .filter_map(|id| root.keys.get(id))
+        .map(|k| format!("key {}", short(k.canonical_id())))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn not_pinned(ctx: &Context, root: &Verified<Root>) -> ChainError {
+    ChainError::NotPinned {
+        pinned: pinned_ids(ctx),
+        signed_by: signer_ids(root),
+    }
+}
+
+/// The version a root.json claims, read without verifying anything (to know which versioned
+/// roots to fetch for a rotation walk).
+pub fn claimed_version(bytes: &[u8]) -> Option<i64> {
+    let env = Envelope::parse(bytes).ok()?;
+    match env.signed.get("version") {
+        Some(crate::json::Value::Int(v)) => Some(*v),
+        _ => None,
+    }
+}
+
+/// Whether this (possibly old, possibly expired) root is well formed, signed to its own threshold,
+/// issued to this repository, and signed by a pinned key: the anchor of a rotation walk.
+pub fn is_pinned_anchor(ctx: &Context, bytes: &[u8]) -> bool {
+    let mut ignored = Vec::new();
+    let strict_names = Context {
+        level: Level::Permissive,
+        ..ctx.clone()
+    };
+    match verify_root_unpinned(&strict_names, bytes, &mut ignored) {
+        Ok(root) => pinned_signed(ctx, &root),
+        Err(_) => false,
+    }
+}
+
+/// Verify a rotated root: `history` holds the versioned roots from the newest one a pinned key
+/// signs (the anchor) up to the one before `current`, oldest first. Every step must be exactly
+/// one version up and signed by a threshold of the previous root's keys and of its own; earlier
+/// roots may have expired. The current root is then verified in full, and a warning names the
+/// rotation every time.
+pub fn verify_rotated_root(
+    ctx: &Context,
+    history: &[Vec<u8>],
+    current: &[u8],
+    warnings: &mut Vec<Warning>,
+) -> Result<Verified<Root>, ChainError> {
+    let Some((anchor_bytes, rest)) = history.split_first() else {
+        return verify_root(ctx, current, warnings);
+    };
+    // The anchor: everything but time, and the pinned key.
+    let permissive = Context {
+        level: Level::Permissive,
+        ..ctx.clone()
+    };
+    let mut ignored = Vec::new();
+    let anchor = verify_root_unpinned(&permissive, anchor_bytes, &mut ignored)?;
+    if !pinned_signed(ctx, &anchor) {
+        return Err(not_pinned(ctx, &anchor));
+    }
+    let mut prev = anchor;
+    for bytes in rest {
+        let next = verify_root_unpinned(&permissive, bytes, &mut ignored)?;
+        rotation_step(&prev, &next, bytes)?;
+        prev = next;
+    }
+    let root = verify_root_unpinned(ctx, current, warnings)?;
+    rotation_step(&prev, &root, current)?;
+    let new = root
+        .roles
+        .get("root")
+        .map(|r| {
+            r.keyids
+                .iter()
+                .filter_map(|id| root.keys.get(id))
+                .map(|k| short(k.canonical_id()).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default();
+    if !pinned_signed(ctx, &root) {
+        warnings.push(Warning::new(
+            Some("root"),
+            format!(
+                "root key rotated from {} to {new} at version {}; pin the new key",
+                pinned_ids(ctx),
+                root.common.version
+            ),
+        ));
+    }
+    Ok(root)
+}
+
+/// One step of a rotation: exactly one version up, signed by the previous root's keys.
+fn rotation_step(
+    prev: &Verified<Root>,
+    next: &Verified<Root>,
+    next_bytes: &[u8],
+) -> Result<(), ChainError> {
+    let expected = prev.common.version + 1;
+    if next.common.version != expected {
+        return Err(ChainError::RotationVersion {
+            version: expected,
+            got: next.common.version,
+        });
+    }
+    let env = parse_env("root", next_bytes)?;
+    let role = &prev.roles["root"];
+    check_threshold(
+        &format!("root v{expected}"),
+        &env,
+        &role_keys(role, &prev.keys),
+        role.threshold,
+    )
+    .map_err(|source| ChainError::RotationUnsigned {
+        version: expected,
+        source,
+    })?;
+    Ok(())
 }
 
 /// Everything about root.json but the pinned key: structure, its own threshold, certificates
@@ -337,8 +489,18 @@ fn verify_top_role<T>(
 
 /// Verify the four top-level files.
 pub fn verify_top(ctx: &Context, files: TopFiles) -> Result<Trusted, ChainError> {
+    verify_top_rotated(ctx, files, &[])
+}
+
+/// Verify the four top-level files, the root through a rotation walk when `root_history` holds
+/// the versioned roots from a pinned anchor up to the current one (see [`verify_rotated_root`]).
+pub fn verify_top_rotated(
+    ctx: &Context,
+    files: TopFiles,
+    root_history: &[Vec<u8>],
+) -> Result<Trusted, ChainError> {
     let mut warnings = Vec::new();
-    let root = verify_root(ctx, files.root, &mut warnings)?;
+    let root = verify_rotated_root(ctx, root_history, files.root, &mut warnings)?;
 
     // Timestamp: signed by the timestamp keys, fresh; it fixes the snapshot's bytes.
     let ts_env = parse_env("timestamp", files.timestamp)?;
@@ -454,8 +616,13 @@ pub fn verify_delegations(
         paths: None,
         depth: 1,
     }]);
-    while let Some(Parent { name: parent, delegations, keys: parent_keys, paths: parent_paths, depth }) =
-        queue.pop_front()
+    while let Some(Parent {
+        name: parent,
+        delegations,
+        keys: parent_keys,
+        paths: parent_paths,
+        depth,
+    }) = queue.pop_front()
     {
         for d in delegations {
             if results.len() >= MAX_DELEGATIONS_TOTAL {
@@ -590,6 +757,25 @@ fn verify_one(
         metadata: Verified::new(parsed, proof),
         targets,
     })
+}
+
+/// Refuse any role whose verified version is below the highest one verified before.
+pub fn check_rollback(
+    now: &BTreeMap<String, i64>,
+    seen: &BTreeMap<String, i64>,
+) -> Result<(), ChainError> {
+    for (role, &got) in now {
+        if let Some(&before) = seen.get(role) {
+            if got < before {
+                return Err(ChainError::Rollback {
+                    role: role.clone(),
+                    got,
+                    seen: before,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Verify a whole repository in one call, for callers that hold every file already.

@@ -6,6 +6,7 @@ use std::thread;
 
 use time::OffsetDateTime;
 
+use crate::cache::Cache;
 use crate::chain::{self, ChainError, Context, Repo, TopFiles};
 use crate::keys::PinnedKey;
 use crate::level::{Level, Warning};
@@ -48,6 +49,22 @@ pub struct Options {
     /// Delegations that must all have signed (as the user wrote them; normalised in selection).
     pub required: Vec<String>,
     pub limits: Limits,
+    /// Follow a root rotation from the pinned key (with a warning), or refuse it.
+    pub follow_rotation: bool,
+}
+
+impl Options {
+    /// Strict verification now against `pinned`, following rotations, default limits.
+    pub fn new(pinned: Vec<PinnedKey>, at: OffsetDateTime) -> Options {
+        Options {
+            pinned,
+            level: Level::Strict,
+            at,
+            required: Vec::new(),
+            limits: Limits::default(),
+            follow_rotation: true,
+        }
+    }
 }
 
 /// Why a reference could not be resolved. Each variant maps to an exit code.
@@ -177,25 +194,287 @@ fn fetch_delegations(
     Ok(out)
 }
 
+/// Most versioned roots walked back from the current one to find the pinned key.
+pub const MAX_ROOT_ROTATIONS: i64 = 1000;
+
+/// A verified repository and the exact bytes it was verified from (for the cache and archives).
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub repo: Repo,
+    /// Role file name (`root`, `targets/releases`, `2.root`) → bytes.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Requests made to the source (the warm path makes one).
+    pub requests: usize,
+}
+
 /// Fetch and verify everything about one repository.
 pub fn fetch_repo(source: &dyn Source, gun: &str, opts: &Options) -> Result<Repo, ResolveError> {
+    fetch_repo_cached(source, gun, opts, None).map(|f| f.repo)
+}
+
+/// Counts requests made through it.
+struct Counting<'a> {
+    inner: &'a dyn Source,
+    count: std::sync::atomic::AtomicUsize,
+}
+
+impl Source for Counting<'_> {
+    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.fetch(gun, role, max_len)
+    }
+    fn location(&self, gun: &str, role: &str) -> String {
+        self.inner.location(gun, role)
+    }
+}
+
+fn not_found_is_no_data(
+    source: &dyn Source,
+    gun: &str,
+    role: &str,
+    e: SourceError,
+) -> ResolveError {
+    if e.is_not_found() && matches!(role, "root" | "timestamp") {
+        ResolveError::NoTrustData {
+            gun: gun.to_owned(),
+            location: source.location(gun, role),
+        }
+    } else {
+        e.into()
+    }
+}
+
+/// The cached copy of `role` if it is exactly what `meta` declares, else a fresh fetch bounded by
+/// the declared length (and the role's own limit).
+fn cached_or_fetch(
+    source: &dyn Source,
+    gun: &str,
+    role: &str,
+    meta: Option<&crate::metadata::FileMeta>,
+    cached: &BTreeMap<String, Vec<u8>>,
+    limit: u64,
+) -> Result<Vec<u8>, ResolveError> {
+    if let (Some(meta), Some(bytes)) = (meta, cached.get(role)) {
+        if crate::verify::check_file(role, "parent", bytes, meta).is_ok() {
+            return Ok(bytes.clone());
+        }
+    }
+    let max = meta.map_or(limit, |m| m.length.min(limit));
+    source
+        .fetch(gun, role, max)
+        .map_err(|e| not_found_is_no_data(source, gun, role, e))
+}
+
+/// The top-level files: all four at once when nothing is cached; otherwise timestamp first and
+/// only what changed since (the warm path: one request for an unchanged repository).
+fn top_files(
+    source: &dyn Source,
+    gun: &str,
+    limits: &Limits,
+    cached: &BTreeMap<String, Vec<u8>>,
+) -> Result<[Vec<u8>; 4], ResolveError> {
+    if !cached.contains_key("timestamp") {
+        return fetch_top(source, gun, limits);
+    }
+    let timestamp = source
+        .fetch(gun, "timestamp", limits.timestamp)
+        .map_err(|e| not_found_is_no_data(source, gun, "timestamp", e))?;
+    // Unverified reads, used only to pick cached bytes; everything is verified afterwards.
+    let snap_meta = crate::metadata::Envelope::parse(&timestamp)
+        .ok()
+        .and_then(|env| crate::metadata::Timestamp::from_envelope(&env).ok())
+        .map(|t| t.snapshot);
+    let snapshot = cached_or_fetch(
+        source,
+        gun,
+        "snapshot",
+        snap_meta.as_ref(),
+        cached,
+        limits.snapshot,
+    )?;
+    let meta = crate::metadata::Envelope::parse(&snapshot)
+        .ok()
+        .and_then(|env| crate::metadata::Snapshot::from_envelope(&env).ok())
+        .map(|s| s.meta)
+        .unwrap_or_default();
+    let root = cached_or_fetch(source, gun, "root", meta.get("root"), cached, limits.root)?;
+    let targets = cached_or_fetch(
+        source,
+        gun,
+        "targets",
+        meta.get("targets"),
+        cached,
+        limits.targets,
+    )?;
+    Ok([root, timestamp, snapshot, targets])
+}
+
+/// Walk back from the current root to the newest version a pinned key signs; returns the roots
+/// from that anchor up to the one before the current, oldest first, or None if there is none.
+fn root_history(
+    source: &dyn Source,
+    ctx: &Context,
+    current: &[u8],
+    cached: &BTreeMap<String, Vec<u8>>,
+    limits: &Limits,
+) -> Result<Option<Vec<(i64, Vec<u8>)>>, ResolveError> {
+    let Some(n) = chain::claimed_version(current) else {
+        return Ok(None);
+    };
+    let mut walked = Vec::new();
+    let lowest = (n - MAX_ROOT_ROTATIONS).max(1);
+    let mut v = n - 1;
+    while v >= lowest {
+        let role = format!("{v}.root");
+        let bytes = match cached.get(&role) {
+            Some(b) => b.clone(),
+            None => match source.fetch(ctx.gun, &role, limits.root) {
+                Ok(b) => b,
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e.into()),
+            },
+        };
+        let anchor = chain::is_pinned_anchor(ctx, &bytes);
+        walked.push((v, bytes));
+        if anchor {
+            walked.reverse();
+            return Ok(Some(walked));
+        }
+        v -= 1;
+    }
+    Ok(None)
+}
+
+/// Fetch and verify a repository, using and refreshing `cache` when given: cached files are
+/// reused only when they are exactly what a parent declares, versions may never go down
+/// (rollback), and a rotated root is followed from the pinned key when `opts.follow_rotation`.
+pub fn fetch_repo_cached(
+    source: &dyn Source,
+    gun: &str,
+    opts: &Options,
+    cache: Option<&Cache>,
+) -> Result<Fetched, ResolveError> {
+    let source = Counting {
+        inner: source,
+        count: Default::default(),
+    };
     let ctx = Context {
         gun,
         pinned: &opts.pinned,
         at: opts.at,
         level: opts.level,
     };
-    let [root, timestamp, snapshot, targets] = fetch_top(source, gun, &opts.limits)?;
+    // Each server's (or folder's) copy of a repository has its own cache entry.
+    let cache_key = source.location(gun, "root");
+    let cached = cache.map(|c| c.load(&cache_key)).unwrap_or_default();
+    let [root, timestamp, snapshot, targets] =
+        top_files(&source, gun, &opts.limits, &cached.files)?;
     let files = TopFiles {
         root: &root,
         timestamp: &timestamp,
         snapshot: &snapshot,
         targets: &targets,
     };
-    let trusted = chain::verify_top(&ctx, files)?;
+    let mut history: Vec<(i64, Vec<u8>)> = Vec::new();
+    let trusted = match chain::verify_top(&ctx, files) {
+        Err(ChainError::NotPinned { pinned, signed_by }) => {
+            let refused = ChainError::NotPinned { pinned, signed_by };
+            let Some(walk) = root_history(&source, &ctx, &root, &cached.files, &opts.limits)?
+            else {
+                return Err(refused.into());
+            };
+            if !opts.follow_rotation {
+                let version = chain::claimed_version(&root).unwrap_or(0);
+                let new = match &refused {
+                    ChainError::NotPinned { signed_by, .. } => signed_by.clone(),
+                    _ => String::new(),
+                };
+                let pinned = match &refused {
+                    ChainError::NotPinned { pinned, .. } => pinned.clone(),
+                    _ => String::new(),
+                };
+                return Err(ChainError::RotationRefused {
+                    pinned,
+                    new,
+                    version,
+                }
+                .into());
+            }
+            let bytes: Vec<Vec<u8>> = walk.iter().map(|(_, b)| b.clone()).collect();
+            history = walk;
+            chain::verify_top_rotated(&ctx, files, &bytes)?
+        }
+        other => other?,
+    };
     let wanted = trusted.delegations_to_fetch();
-    let fetched = fetch_delegations(source, gun, &wanted, opts.limits.parallel_fetches)?;
-    Ok(chain::verify_delegations(&ctx, trusted, &fetched))
+    let (fetched, fresh): (
+        BTreeMap<String, Result<Vec<u8>, String>>,
+        Vec<(String, u64)>,
+    ) = {
+        let mut reuse = BTreeMap::new();
+        let mut fresh = Vec::new();
+        for (role, len) in wanted {
+            match (cached.files.get(&role), trusted.snapshot.meta.get(&role)) {
+                (Some(b), Some(m))
+                    if crate::verify::check_file(&role, "snapshot", b, m).is_ok() =>
+                {
+                    reuse.insert(role, Ok(b.clone()));
+                }
+                _ => fresh.push((role, len)),
+            }
+        }
+        (reuse, fresh)
+    };
+    let mut fetched = fetched;
+    fetched.extend(fetch_delegations(
+        &source,
+        gun,
+        &fresh,
+        opts.limits.parallel_fetches,
+    )?);
+    let mut repo = chain::verify_delegations(&ctx, trusted, &fetched);
+
+    // Rollback: no role's version may go below what was verified before.
+    let versions = repo.versions();
+    chain::check_rollback(&versions, &cached.versions)?;
+    for p in &cached.problems {
+        repo.warnings.push(Warning::new(None, p.clone()));
+    }
+
+    let mut all = BTreeMap::from([
+        ("root".to_owned(), root),
+        ("timestamp".to_owned(), timestamp),
+        ("snapshot".to_owned(), snapshot),
+        ("targets".to_owned(), targets),
+    ]);
+    for (v, b) in history {
+        all.insert(format!("{v}.root"), b);
+    }
+    for (role, r) in fetched {
+        if let Ok(b) = r {
+            all.insert(role, b);
+        }
+    }
+    if let Some(cache) = cache {
+        let mut merged = cached.versions.clone();
+        for (role, v) in versions {
+            let e = merged.entry(role).or_insert(v);
+            *e = (*e).max(v);
+        }
+        if let Err(e) = cache.store(&cache_key, &all, &merged) {
+            repo.warnings.push(Warning::new(
+                None,
+                format!("could not update the trust cache: {e}"),
+            ));
+        }
+    }
+    let requests = source.count.load(std::sync::atomic::Ordering::Relaxed);
+    Ok(Fetched {
+        repo,
+        files: all,
+        requests,
+    })
 }
 
 /// Select the digest for one reference from a verified repository.

@@ -9,7 +9,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use trustpin::keys::PinnedKey;
 use trustpin::level::Level;
-use trustpin::resolve::{fetch_repo, Limits, Options};
+use trustpin::resolve::{fetch_repo, Options};
 use trustpin::source::dir::DirSource;
 
 fn testdata() -> PathBuf {
@@ -61,13 +61,7 @@ fn options(gun: &str, at: &str) -> Options {
     let path = key_file(gun);
     let pinned =
         PinnedKey::parse(&std::fs::read(&path).unwrap(), &path.display().to_string()).unwrap();
-    Options {
-        pinned: vec![pinned],
-        level: Level::Strict,
-        at: OffsetDateTime::parse(at, &Rfc3339).unwrap(),
-        required: vec![],
-        limits: Limits::default(),
-    }
+    Options::new(vec![pinned], OffsetDateTime::parse(at, &Rfc3339).unwrap())
 }
 
 #[test]
