@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::archive;
 use crate::cache::Cache;
 use crate::chain::Repo;
 use crate::inspect;
@@ -49,6 +50,22 @@ enum Command {
     Inspect(InspectArgs),
     /// Print a repository's root public key, to compare through a second channel and pin.
     GetRootKey(GetRootKeyArgs),
+    /// Verify, then write every file needed to verify later (offline layout plus a manifest).
+    Archive(ArchiveArgs),
+}
+
+#[derive(clap::Args)]
+struct ArchiveArgs {
+    /// Image references: their repositories are archived whole.
+    #[arg(required = true, value_name = "IMAGE")]
+    images: Vec<String>,
+    #[command(flatten)]
+    verify: VerifyArgs,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Folder to write to (`DIR/<gun>/_trust/tuf/...`); created if missing.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
 }
 
 /// Where trust data comes from, shared by every subcommand.
@@ -176,6 +193,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Command::Resolve(args) => run_resolve(args),
         Command::Inspect(args) => run_inspect(args),
         Command::GetRootKey(args) => run_get_root_key(args),
+        Command::Archive(args) => run_archive(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -738,4 +756,51 @@ fn run_get_root_key(args: GetRootKeyArgs) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+fn run_archive(args: ArchiveArgs) -> Result<u8> {
+    let opts = options(&args.verify)?;
+    let mut repos = Repos::with_cache(args.verify.cache());
+    let mut worst = 0u8;
+    let mut done = std::collections::BTreeSet::new();
+    for input in &args.images {
+        let image = match reference::parse(input) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("trustpin: {input}: {e}");
+                worst = worst.max(EXIT_USAGE);
+                continue;
+            }
+        };
+        if !done.insert(image.gun.clone()) {
+            continue;
+        }
+        let location = location_for(&args.source, &image);
+        let fetched = match repos.get_fetched(&args.source, &image, &opts) {
+            Ok(f) => f.clone(),
+            Err((code, msg)) => {
+                eprintln!("trustpin: {input}: {msg}");
+                worst = worst.max(code);
+                continue;
+            }
+        };
+        for w in &fetched.repo.warnings {
+            eprintln!("warning: {input}: {w}");
+        }
+        let Some(Ok(source)) = repos.sources.get(&location) else {
+            continue;
+        };
+        let extra = match archive::missing_root_versions(source.as_ref(), &image.gun, &fetched) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("trustpin: {input}: {e}");
+                worst = worst.max(EXIT_UNAVAILABLE);
+                continue;
+            }
+        };
+        let manifest = archive::write(&args.out, &image.gun, &location, &fetched, &extra, opts.at)
+            .with_context(|| format!("archiving {}", image.gun))?;
+        println!("{} archived: {}", image.gun, manifest.display());
+    }
+    Ok(worst)
 }

@@ -6,6 +6,7 @@
 //! Everything up to `select` is sans-IO; [`source`] and [`resolve`] do the fetching.
 
 pub mod app;
+pub mod archive;
 pub mod cache;
 pub mod canonical;
 pub mod chain;
