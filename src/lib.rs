@@ -15,6 +15,7 @@ pub mod json;
 pub mod keys;
 pub mod level;
 pub mod metadata;
+pub mod policy;
 pub mod reference;
 pub mod resolve;
 pub mod rootkey;
