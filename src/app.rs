@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ use crate::archive;
 use crate::cache::Cache;
 use crate::chain::Repo;
 use crate::inspect;
+use crate::policy::{PolicySet, Verification};
 use crate::keys::PinnedKey;
 use crate::level::Level;
 use crate::reference::{self, ImageRef};
@@ -52,6 +53,44 @@ enum Command {
     GetRootKey(GetRootKeyArgs),
     /// Verify, then write every file needed to verify later (offline layout plus a manifest).
     Archive(ArchiveArgs),
+    /// Trust policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Rewrite image references in a text file (Kubernetes manifests, compose files, Dockerfile
+    /// FROM lines) to `name:tag@sha256:...` verified digests: a diff, or in place with --write.
+    Pin(PinArgs),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Check a policy file and print what each scope maps to (and which policy each IMAGE gets).
+    Check {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[arg(value_name = "IMAGE")]
+        images: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct PinArgs {
+    /// The file to rewrite.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Rewrite the file in place instead of printing a diff.
+    #[arg(long)]
+    write: bool,
+    /// Rewrite the references that verified even if others failed (the exit code still says so).
+    #[arg(long = "keep-going")]
+    keep_going: bool,
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    jobs: usize,
+    #[command(flatten)]
+    verify: VerifyArgs,
+    #[command(flatten)]
+    source: SourceArgs,
 }
 
 #[derive(clap::Args)]
@@ -91,7 +130,7 @@ struct SourceArgs {
 struct VerifyArgs {
     /// Pinned root public key (PEM public key, PEM certificate, or bare base64 DER); repeatable,
     /// the root must be signed by at least one.
-    #[arg(long = "root-key", required = true, value_name = "FILE")]
+    #[arg(long = "root-key", value_name = "FILE")]
     root_keys: Vec<PathBuf>,
     /// A delegation that must have signed the tag (`releases` or `targets/releases`); repeatable.
     #[arg(long = "delegation", value_name = "NAME")]
@@ -153,7 +192,7 @@ struct GetRootKeyArgs {
     output: Option<OutputArg>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum LevelArg {
     Strict,
     Permissive,
@@ -164,17 +203,31 @@ enum LevelArg {
 enum OutputArg {
     Text,
     Json,
+    Jsonl,
 }
 
 #[derive(clap::Args)]
 struct ResolveArgs {
-    /// Image references: name[:tag][@sha256:hex]
-    #[arg(required = true, value_name = "IMAGE")]
+    /// Image references: name[:tag][@sha256:hex]; `-` reads more from stdin, one per line
+    /// (blank lines and `#` comments ignored).
+    #[arg(value_name = "IMAGE")]
     images: Vec<String>,
+    /// Read more references from FILE, one per line (blank lines and `#` comments ignored).
+    #[arg(long = "from-file", value_name = "FILE")]
+    from_file: Vec<PathBuf>,
+    /// Trust policy file: per repository scope, the level, pinned keys, required delegations and
+    /// server (instead of --root-key).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Repositories fetched and verified at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    jobs: usize,
     #[command(flatten)]
     verify: VerifyArgs,
     #[command(flatten)]
     source: SourceArgs,
+    /// text: one `<gun>@sha256:<hex>` line per image in input order; json: one array;
+    /// jsonl: one object per line as each repository finishes.
     #[arg(long, value_enum, default_value = "text")]
     output: OutputArg,
 }
@@ -194,6 +247,8 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Command::Inspect(args) => run_inspect(args),
         Command::GetRootKey(args) => run_get_root_key(args),
         Command::Archive(args) => run_archive(args),
+        Command::Policy(PolicyCommand::Check { file, images }) => run_policy_check(&file, &images),
+        Command::Pin(args) => run_pin(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -214,15 +269,17 @@ pub fn get_root_key_main() -> ExitCode {
     main_with(argv)
 }
 
-/// One image's outcome, as printed.
-struct Outcome {
-    input: String,
-    image: Option<ImageRef>,
-    result: Result<Resolution, (u8, String)>,
-}
-
 /// Read the pinned keys and the level, printing every relaxation's warning.
 fn options(args: &VerifyArgs) -> Result<Options> {
+    if args.root_keys.is_empty() {
+        anyhow::bail!("no pinned key: give --root-key FILE (or, for resolve, --policy FILE)");
+    }
+    options_with(args, true)
+}
+
+/// As [`options`], with the level's warning printed only when `announce` (a policy announces its
+/// own levels), and possibly no pinned keys (a policy brings its own).
+fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options> {
     let mut pinned = Vec::new();
     for path in &args.root_keys {
         let bytes = std::fs::read(path)
@@ -242,12 +299,8 @@ fn options(args: &VerifyArgs) -> Result<Options> {
         LevelArg::Permissive => Level::Permissive,
         LevelArg::Audit => Level::Audit,
     };
-    match level {
-        Level::Strict => {}
-        Level::Permissive => eprintln!("warning: level permissive: expired metadata and certificates are accepted"),
-        Level::Audit => eprintln!(
-            "warning: level audit: the pinned key and certificate names are NOT enforced, nor expiry; answers are not trustworthy"
-        ),
+    if announce {
+        announce_level(level, None);
     }
     if let Some(s) = &args.at {
         eprintln!("note: verifying as of {s}, not now");
@@ -260,6 +313,18 @@ fn options(args: &VerifyArgs) -> Result<Options> {
         limits: Limits::default(),
         follow_rotation: !args.no_follow_rotation,
     })
+}
+
+/// Print the warning a relaxed level owes the user, every time.
+fn announce_level(level: Level, policy: Option<&str>) {
+    let whose = policy.map(|p| format!(" (policy {p:?})")).unwrap_or_default();
+    match level {
+        Level::Strict => {}
+        Level::Permissive => eprintln!("warning: level permissive{whose}: expired metadata and certificates are accepted"),
+        Level::Audit => eprintln!(
+            "warning: level audit{whose}: the pinned key and certificate names are NOT enforced, nor expiry; answers are not trustworthy"
+        ),
+    }
 }
 
 /// Repositories fetched and verified once each, however many of their tags are asked for.
@@ -310,55 +375,255 @@ impl Repos {
     }
 }
 
-fn run_resolve(args: ResolveArgs) -> Result<u8> {
-    let opts = options(&args.verify)?;
+/// How one image is to be checked: the options and source of its policy (or of the flags).
+struct Plan {
+    opts: Options,
+    source: SourceArgs,
+    /// The policy's name, when a policy chose this plan.
+    policy: Option<String>,
+    /// The policy says `skip`: no verification.
+    skip: bool,
+}
 
-    // Parse every reference first: a bad one is reported, the others still resolved.
-    let mut outcomes: Vec<Outcome> = args
-        .images
-        .iter()
-        .map(|input| match reference::parse(input) {
-            Ok(image) => Outcome {
-                input: input.clone(),
-                image: Some(image),
-                result: Err((0, String::new())),
-            },
-            Err(e) => Outcome {
-                input: input.clone(),
-                image: None,
-                result: Err((EXIT_USAGE, e.to_string())),
-            },
-        })
-        .collect();
+/// What became of one image.
+enum Answer {
+    Trusted(Resolution),
+    Skipped,
+    Failed(u8, String),
+}
 
-    let mut repos = Repos::with_cache(args.verify.cache());
-    for outcome in &mut outcomes {
-        let Some(image) = &outcome.image else {
+/// One image's outcome, as printed.
+struct Outcome {
+    input: String,
+    image: Option<ImageRef>,
+    policy: Option<String>,
+    answer: Answer,
+}
+
+impl Outcome {
+    fn code(&self) -> u8 {
+        match self.answer {
+            Answer::Failed(c, _) => c,
+            _ => 0,
+        }
+    }
+}
+
+/// The references to resolve, in order: arguments, `-` (stdin), then --from-file files.
+fn collect_inputs(args: &ResolveArgs) -> Result<Vec<String>> {
+    let lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut out = Vec::new();
+    for a in &args.images {
+        if a == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text).context("reading references from stdin")?;
+            out.extend(lines(&text));
+        } else {
+            out.push(a.clone());
+        }
+    }
+    for f in &args.from_file {
+        let text = std::fs::read_to_string(f).with_context(|| format!("--from-file {}", f.display()))?;
+        out.extend(lines(&text));
+    }
+    if out.is_empty() {
+        anyhow::bail!("no image references: give IMAGE arguments, `-` for stdin, or --from-file FILE");
+    }
+    Ok(out)
+}
+
+/// The plans: index 0 from the flags (if they name a key), then one per policy.
+fn plans(verify: &VerifyArgs, source: &SourceArgs, policy: Option<&PathBuf>) -> Result<(Vec<Plan>, Option<PolicySet>)> {
+    let base = options_with(verify, policy.is_none())?;
+    let mut plans = Vec::new();
+    let Some(path) = policy else {
+        if base.pinned.is_empty() {
+            anyhow::bail!("no pinned key: give --root-key FILE or --policy FILE");
+        }
+        plans.push(Plan { opts: base, source: source.clone(), policy: None, skip: false });
+        return Ok((plans, None));
+    };
+    if !verify.root_keys.is_empty() || !verify.delegations.is_empty() || verify.level != LevelArg::Strict {
+        anyhow::bail!("--policy gives the keys, delegations and level: drop --root-key, --delegation and --level");
+    }
+    let set = PolicySet::load(path)?;
+    for p in &set.policies {
+        let mut opts = base.clone();
+        opts.pinned = p.trust_roots.clone();
+        opts.required = p.required_delegations.clone();
+        let skip = p.verification == Verification::Skip;
+        if let Verification::Verify(level) = p.verification {
+            opts.level = level;
+        }
+        let mut source = source.clone();
+        if let Some(url) = &p.server.url {
+            if source.server.is_none() && source.metadata_dir.is_none() {
+                source.server = Some(url.clone());
+            }
+        }
+        if let Some(ca) = &p.server.ca_file {
+            source.ca_certs.push(ca.clone());
+        }
+        plans.push(Plan { opts, source, policy: Some(p.name.clone()), skip });
+    }
+    Ok((plans, Some(set)))
+}
+
+/// Resolve every input under its plan: each (plan, location, repository) fetched and verified
+/// once, `jobs` repositories at a time over one connection pool per server. `on_final` sees each
+/// outcome as soon as it is final (for jsonl); the result is in input order.
+fn resolve_all(
+    inputs: Vec<String>,
+    plans: &[Plan],
+    policies: Option<&PolicySet>,
+    jobs_n: usize,
+    cache: Option<Cache>,
+    on_final: &mut dyn FnMut(&Outcome) -> Result<()>,
+) -> Result<Vec<Outcome>> {
+    let mut announced = std::collections::BTreeSet::new();
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(inputs.len());
+    let mut jobs: Vec<(usize, String, String, Vec<usize>)> = Vec::new();
+    let mut job_of: BTreeMap<(usize, String, String), usize> = BTreeMap::new();
+    for input in inputs {
+        let image = match reference::parse(&input) {
+            Ok(i) => i,
+            Err(e) => {
+                outcomes.push(Outcome { input, image: None, policy: None, answer: Answer::Failed(EXIT_USAGE, e.to_string()) });
+                continue;
+            }
+        };
+        let plan_ix = match policies {
+            None => Some(0),
+            Some(set) => set.index_for(&image.gun),
+        };
+        let Some(plan_ix) = plan_ix else {
+            let msg = format!("no trust policy scope matches {}", image.gun);
+            outcomes.push(Outcome { input, image: Some(image), policy: None, answer: Answer::Failed(EXIT_REFUSED, msg) });
             continue;
         };
-        outcome.result = repos.get(&args.source, image, &opts).and_then(|repo| {
-            resolve::select_ref(repo, image, &opts).map_err(|e| (code_of(&e), e.to_string()))
+        let plan = &plans[plan_ix];
+        if announced.insert(plan_ix) && plan.policy.is_some() && !plan.skip {
+            announce_level(plan.opts.level, plan.policy.as_deref());
+        }
+        if plan.skip {
+            outcomes.push(Outcome { input, image: Some(image), policy: plan.policy.clone(), answer: Answer::Skipped });
+            continue;
+        }
+        let location = location_for(&plan.source, &image);
+        let key = (plan_ix, location.clone(), image.gun.clone());
+        let j = *job_of.entry(key).or_insert_with(|| {
+            jobs.push((plan_ix, location, image.gun.clone(), Vec::new()));
+            jobs.len() - 1
+        });
+        jobs[j].3.push(outcomes.len());
+        outcomes.push(Outcome {
+            input,
+            image: Some(image),
+            policy: plan.policy.clone(),
+            answer: Answer::Failed(EXIT_UNAVAILABLE, "not resolved".into()),
         });
     }
 
-    let worst = outcomes
-        .iter()
-        .map(|o| o.result.as_ref().err().map_or(0, |(c, _)| *c))
-        .max()
-        .unwrap_or(0);
+    // One source (one connection pool) per plan and location.
+    let mut sources: BTreeMap<(usize, String), Result<Box<dyn Source>, String>> = BTreeMap::new();
+    for (plan_ix, location, _, _) in &jobs {
+        sources.entry((*plan_ix, location.clone())).or_insert_with(|| make_source(&plans[*plan_ix].source, location));
+    }
+    let total = outcomes.len();
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && total > 20;
+    let pending: std::collections::BTreeSet<usize> = jobs.iter().flat_map(|j| j.3.iter().copied()).collect();
+    let mut done = total - pending.len();
+    for (i, o) in outcomes.iter().enumerate() {
+        if !pending.contains(&i) {
+            on_final(o)?;
+        }
+    }
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..jobs_n.clamp(1, 64).min(jobs.len().max(1)) {
+            let tx = tx.clone();
+            let (jobs, sources, cache, next) = (&jobs, &sources, &cache, &next);
+            scope.spawn(move || loop {
+                let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((plan_ix, location, gun, _)) = jobs.get(j) else { break };
+                let result = match &sources[&(*plan_ix, location.clone())] {
+                    Ok(source) => resolve::fetch_repo_cached(source.as_ref(), gun, &plans[*plan_ix].opts, cache.as_ref())
+                        .map(|f| f.repo)
+                        .map_err(|e| (code_of(&e), e.to_string())),
+                    Err(e) => Err((EXIT_USAGE, e.clone())),
+                };
+                if tx.send((j, result)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        for (j, result) in rx {
+            let (plan_ix, _, _, members) = &jobs[j];
+            for &i in members {
+                let o = &mut outcomes[i];
+                o.answer = match (&result, &o.image) {
+                    (Ok(repo), Some(image)) => match resolve::select_ref(repo, image, &plans[*plan_ix].opts) {
+                        Ok(r) => Answer::Trusted(r),
+                        Err(e) => Answer::Failed(code_of(&e), e.to_string()),
+                    },
+                    (Err((c, m)), _) => Answer::Failed(*c, m.clone()),
+                    (Ok(_), None) => continue,
+                };
+                on_final(o)?;
+                done += 1;
+            }
+            if progress {
+                eprint!("\r{done}/{total} resolved");
+            }
+        }
+        Ok(())
+    })?;
+    if progress {
+        eprintln!();
+    }
+    Ok(outcomes)
+}
+
+fn run_resolve(args: ResolveArgs) -> Result<u8> {
+    let inputs = collect_inputs(&args)?;
+    let (plans, policies) = plans(&args.verify, &args.source, args.policy.as_ref())?;
     let mut stdout = std::io::stdout().lock();
+    let jsonl = args.output == OutputArg::Jsonl;
+    let outcomes = resolve_all(inputs, &plans, policies.as_ref(), args.jobs, args.verify.cache(), &mut |o| {
+        if jsonl {
+            writeln!(stdout, "{}", json_outcome(o))?;
+        }
+        Ok(())
+    })?;
     match args.output {
         OutputArg::Text => {
             for o in &outcomes {
-                match &o.result {
-                    Ok(r) => {
+                let gun = o.image.as_ref().map_or("", |i| i.gun.as_str());
+                match &o.answer {
+                    Answer::Trusted(r) => {
                         for w in &r.warnings {
                             eprintln!("warning: {}: {w}", o.input);
                         }
-                        let gun = o.image.as_ref().map_or("", |i| i.gun.as_str());
                         writeln!(stdout, "{gun}@{}", r.selection.digest)?;
                     }
-                    Err((_, msg)) => eprintln!("trustpin: {}: {msg}", o.input),
+                    Answer::Skipped => {
+                        eprintln!(
+                            "warning: {}: NOT VERIFIED: policy {:?} says skip",
+                            o.input,
+                            o.policy.as_deref().unwrap_or_default()
+                        );
+                        writeln!(stdout, "{}", o.image.as_ref().map_or(o.input.clone(), |i| i.to_string()))?;
+                    }
+                    Answer::Failed(_, msg) => eprintln!("trustpin: {}: {msg}", o.input),
                 }
             }
         }
@@ -367,15 +632,9 @@ fn run_resolve(args: ResolveArgs) -> Result<u8> {
             serde_json::to_writer_pretty(&mut stdout, &items)?;
             writeln!(stdout)?;
         }
+        OutputArg::Jsonl => {}
     }
-    Ok(worst)
-}
-
-fn code_of(e: &ResolveError) -> u8 {
-    match e.exit_code() {
-        3 => EXIT_UNAVAILABLE,
-        _ => EXIT_REFUSED,
-    }
+    Ok(outcomes.iter().map(Outcome::code).max().unwrap_or(0))
 }
 
 fn json_outcome(o: &Outcome) -> serde_json::Value {
@@ -384,36 +643,46 @@ fn json_outcome(o: &Outcome) -> serde_json::Value {
         "input": o.input,
         "gun": image.map(|i| i.gun.clone()),
         "tag": image.and_then(|i| i.tag.clone()),
+        "policy": o.policy,
     });
-    match &o.result {
-        Ok(r) => {
+    match &o.answer {
+        Answer::Trusted(r) => {
             v["digest"] = r.selection.digest.to_string().into();
-            v["reference"] = format!(
-                "{}@{}",
-                image.map_or("", |i| i.gun.as_str()),
-                r.selection.digest
-            )
-            .into();
+            v["reference"] = format!("{}@{}", image.map_or("", |i| i.gun.as_str()), r.selection.digest).into();
             v["length"] = r.selection.length.into();
             v["signed_tag"] = r.selection.tag.clone().into();
             v["decided_by"] = r.selection.decided_by.clone().into();
             v["signers"] = r.selection.signed_by.clone().into();
-            v["warnings"] = r
-                .warnings
-                .iter()
-                .map(|w| w.message.clone())
-                .collect::<Vec<_>>()
-                .into();
+            v["verification"] = "verified".into();
+            v["warnings"] = r.warnings.iter().map(|w| w.message.clone()).collect::<Vec<_>>().into();
             v["exit_code"] = 0.into();
         }
-        Err((code, msg)) => {
+        Answer::Skipped => {
             v["digest"] = serde_json::Value::Null;
+            v["verification"] = "skipped".into();
+            v["warnings"] = serde_json::json!([format!(
+                "NOT VERIFIED: policy {:?} says skip",
+                o.policy.as_deref().unwrap_or_default()
+            )]);
+            v["exit_code"] = 0.into();
+        }
+        Answer::Failed(code, msg) => {
+            v["digest"] = serde_json::Value::Null;
+            v["verification"] = "refused".into();
             v["error"] = msg.clone().into();
             v["warnings"] = serde_json::json!([]);
             v["exit_code"] = (*code).into();
         }
     }
     v
+}
+
+
+fn code_of(e: &ResolveError) -> u8 {
+    match e.exit_code() {
+        3 => EXIT_UNAVAILABLE,
+        _ => EXIT_REFUSED,
+    }
 }
 
 /// `dir:<DIR>` for `--metadata-dir`, else the server URL.
@@ -510,6 +779,7 @@ fn run_inspect(args: InspectArgs) -> Result<u8> {
         }
         match args.output {
             OutputArg::Json => json_items.push(inspect_json(input, &report, repo)),
+            OutputArg::Jsonl => writeln!(stdout, "{}", inspect_json(input, &report, repo))?,
             OutputArg::Text => write_inspect_text(&mut stdout, input, &report)?,
         }
     }
@@ -730,7 +1000,7 @@ fn run_get_root_key(args: GetRootKeyArgs) -> Result<u8> {
                 write!(stdout, "{}", k.pem)?;
             }
         }
-        (false, Some(OutputArg::Json)) => {
+        (false, Some(OutputArg::Json | OutputArg::Jsonl)) => {
             let v = serde_json::json!({
                 "gun": image.gun,
                 "root_version": keys.version,
@@ -801,6 +1071,195 @@ fn run_archive(args: ArchiveArgs) -> Result<u8> {
         let manifest = archive::write(&args.out, &image.gun, &location, &fetched, &extra, opts.at)
             .with_context(|| format!("archiving {}", image.gun))?;
         println!("{} archived: {}", image.gun, manifest.display());
+    }
+    Ok(worst)
+}
+
+fn run_policy_check(file: &Path, images: &[String]) -> Result<u8> {
+    let set = match PolicySet::load(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("trustpin: {e}");
+            return Ok(EXIT_USAGE);
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}: {} policies, valid", file.display(), set.policies.len())?;
+    for p in &set.policies {
+        let level = match p.verification {
+            Verification::Skip => "skip (NOT VERIFIED)".to_owned(),
+            Verification::Verify(l) => l.to_string(),
+        };
+        writeln!(out, "\npolicy {:?}: level {level}", p.name)?;
+        for scope in &p.scopes {
+            writeln!(out, "  scope        {scope}")?;
+        }
+        for k in &p.trust_roots {
+            writeln!(out, "  trust root   {} ({})", k.canonical_id(), k.origin())?;
+        }
+        if !p.required_delegations.is_empty() {
+            writeln!(out, "  requires     {}", p.required_delegations.join(", "))?;
+        }
+        if let Some(url) = &p.server.url {
+            writeln!(out, "  server       {url}")?;
+        }
+        if let Some(ca) = &p.server.ca_file {
+            writeln!(out, "  CA file      {}", ca.display())?;
+        }
+        if let Some(c) = &p.server.credentials {
+            writeln!(out, "  credentials  {c}")?;
+        }
+        if p.server.check_health {
+            writeln!(out, "  health check on")?;
+        }
+    }
+    let mut worst = 0;
+    if !images.is_empty() {
+        writeln!(out)?;
+    }
+    for input in images {
+        match reference::parse(input) {
+            Ok(image) => match set.for_gun(&image.gun) {
+                Some(p) => writeln!(out, "{input} → policy {:?}", p.name)?,
+                None => {
+                    writeln!(out, "{input} → no policy: refused")?;
+                    worst = worst.max(EXIT_REFUSED);
+                }
+            },
+            Err(e) => {
+                eprintln!("trustpin: {e}");
+                worst = worst.max(EXIT_USAGE);
+            }
+        }
+    }
+    Ok(worst)
+}
+
+/// One image reference found in a text file.
+struct Found {
+    line: usize,
+    /// Byte range of the reference within the line.
+    start: usize,
+    end: usize,
+    text: String,
+}
+
+/// Image references in Kubernetes/compose YAML (`image: X`) and Dockerfiles (`FROM X [AS y]`);
+/// build stages, `scratch` and references with variables are left alone.
+fn find_references(text: &str) -> Vec<Found> {
+    let mut out = Vec::new();
+    let mut stages: Vec<String> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        let mut push = |start: usize, word: &str| {
+            let word = word.trim_matches(|c| c == '"' || c == '\'');
+            if word.is_empty() || word.contains('$') || word.contains('{') {
+                return;
+            }
+            if let Some(off) = line[start..].find(word) {
+                out.push(Found { line: n, start: start + off, end: start + off + word.len(), text: word.to_owned() });
+            }
+        };
+        // YAML: `image: X` or `- image: X`.
+        let yaml = trimmed.strip_prefix("- ").unwrap_or(trimmed);
+        if let Some(rest) = yaml.strip_prefix("image:") {
+            let value = rest.split('#').next().unwrap_or("").trim();
+            let start = indent + (trimmed.len() - yaml.len()) + "image:".len();
+            push(start, value);
+            continue;
+        }
+        // Dockerfile: FROM [--flag=...]... X [AS name]
+        let mut words = trimmed.split_whitespace();
+        if words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
+            let rest: Vec<&str> = words.collect();
+            let mut it = rest.iter().skip_while(|w| w.starts_with("--"));
+            if let Some(image) = it.next() {
+                let is_stage = stages.iter().any(|s| s.eq_ignore_ascii_case(image));
+                if !is_stage && !image.eq_ignore_ascii_case("scratch") {
+                    let start = indent + trimmed.find(image).unwrap_or(0);
+                    push(start, image);
+                }
+                if it.next().is_some_and(|w| w.eq_ignore_ascii_case("AS")) {
+                    if let Some(name) = it.next() {
+                        stages.push((*name).to_owned());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `name:tag@sha256:...` keeping the name and tag as the user wrote them.
+fn pinned_reference(found: &str, image: &ImageRef, digest: &crate::reference::Digest) -> String {
+    let without_digest = found.split('@').next().unwrap_or(found);
+    let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
+    let name_tag = if last.contains(':') {
+        without_digest.to_owned()
+    } else {
+        format!("{without_digest}:{}", image.tag.as_deref().unwrap_or("latest"))
+    };
+    format!("{name_tag}@{digest}")
+}
+
+fn run_pin(args: PinArgs) -> Result<u8> {
+    let text = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let found = find_references(&text);
+    let (plans, policies) = plans(&args.verify, &args.source, args.policy.as_ref())?;
+    let inputs: Vec<String> = found.iter().map(|f| f.text.clone()).collect();
+    let outcomes = resolve_all(inputs, &plans, policies.as_ref(), args.jobs, args.verify.cache(), &mut |_| Ok(()))?;
+    let worst = outcomes.iter().map(Outcome::code).max().unwrap_or(0);
+    for (f, o) in found.iter().zip(&outcomes) {
+        match &o.answer {
+            Answer::Failed(_, msg) => eprintln!("trustpin: {}:{}: {}: {msg}", args.file.display(), f.line + 1, f.text),
+            Answer::Skipped => eprintln!(
+                "warning: {}:{}: {}: NOT VERIFIED (policy {:?} says skip): left as it is",
+                args.file.display(),
+                f.line + 1,
+                f.text,
+                o.policy.as_deref().unwrap_or_default()
+            ),
+            Answer::Trusted(r) => {
+                for w in &r.warnings {
+                    eprintln!("warning: {}: {w}", f.text);
+                }
+            }
+        }
+    }
+    if worst != 0 && !args.keep_going {
+        eprintln!("trustpin: {}: not rewritten: some references did not verify (--keep-going rewrites the others)", args.file.display());
+        return Ok(worst);
+    }
+    // Rewrite line by line, right to left within a line so ranges stay valid.
+    let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+    let mut changed: BTreeMap<usize, String> = BTreeMap::new();
+    for (f, o) in found.iter().zip(&outcomes).rev() {
+        let (Answer::Trusted(r), Some(image)) = (&o.answer, &o.image) else { continue };
+        let new = pinned_reference(&f.text, image, &r.selection.digest);
+        if new == f.text {
+            continue;
+        }
+        let Some(line) = lines.get_mut(f.line) else { continue };
+        changed.entry(f.line).or_insert_with(|| line.clone());
+        line.replace_range(f.start..f.end, &new);
+    }
+    let new_text = lines.join("\n");
+    if args.write {
+        if new_text != text {
+            let tmp = args.file.with_extension("trustpin-tmp");
+            std::fs::write(&tmp, &new_text).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &args.file).with_context(|| format!("replacing {}", args.file.display()))?;
+        }
+        eprintln!("{}: {} line(s) pinned", args.file.display(), changed.len());
+    } else {
+        let mut out = std::io::stdout().lock();
+        if !changed.is_empty() {
+            writeln!(out, "--- {}\n+++ {}", args.file.display(), args.file.display())?;
+        }
+        for (n, old) in &changed {
+            writeln!(out, "@@ -{} +{} @@\n-{old}\n+{}", n + 1, n + 1, lines[*n])?;
+        }
     }
     Ok(worst)
 }
