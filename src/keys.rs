@@ -377,6 +377,35 @@ impl PinnedKey {
     /// Accepts a PEM "PUBLIC KEY" (header lines such as `role: root` allowed, as `docker trust key
     /// generate` writes them), a PEM "CERTIFICATE" (its public key is pinned), or bare base64 of the
     /// DER SPKI (as Connaisseur configs hold it; whitespace allowed). Private keys are refused.
+    /// Like [`PinnedKey::parse`], but a file may hold several PEM blocks (as `get-root-key
+    /// --pem-only` prints for a root with several keys): each is one pinned key.
+    pub fn parse_all(bytes: &[u8], origin: &str) -> Result<Vec<PinnedKey>, KeyError> {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            return PinnedKey::parse(bytes, origin).map(|k| vec![k]);
+        };
+        if text.matches("-----BEGIN").count() <= 1 {
+            return PinnedKey::parse(bytes, origin).map(|k| vec![k]);
+        }
+        let mut keys = Vec::new();
+        let mut block = String::new();
+        for line in text.lines() {
+            if line.starts_with("-----BEGIN") {
+                block.clear();
+            }
+            block.push_str(line);
+            block.push('\n');
+            if line.starts_with("-----END") {
+                keys.push(PinnedKey::parse(block.as_bytes(), origin)?);
+                block.clear();
+            }
+        }
+        if keys.is_empty() || !block.trim().is_empty() {
+            // Unbalanced blocks: let the single-block parser say what is wrong.
+            return PinnedKey::parse(bytes, origin).map(|k| vec![k]);
+        }
+        Ok(keys)
+    }
+
     pub fn parse(bytes: &[u8], origin: &str) -> Result<PinnedKey, KeyError> {
         let format = |reason: String| KeyError::PinnedFormat {
             origin: origin.to_string(),

@@ -98,23 +98,27 @@ pub struct Resolution {
 }
 
 /// Fetch the four top-level files concurrently.
+/// The four top-level files at once, plus `targets/releases` speculatively (docker's favourite
+/// delegation; its bytes are used only if the verified snapshot names exactly them), so the
+/// common repository costs one wave of requests.
 fn fetch_top(
     source: &dyn Source,
     gun: &str,
     limits: &Limits,
-) -> Result<[Vec<u8>; 4], ResolveError> {
+) -> Result<([Vec<u8>; 4], Option<Vec<u8>>), ResolveError> {
     let roles = [
         ("root", limits.root),
         ("timestamp", limits.timestamp),
         ("snapshot", limits.snapshot),
         ("targets", limits.targets),
     ];
-    let results: Vec<Result<Vec<u8>, SourceError>> = thread::scope(|s| {
+    let (results, releases): (Vec<Result<Vec<u8>, SourceError>>, Option<Vec<u8>>) = thread::scope(|s| {
+        let speculative = s.spawn(move || source.fetch(gun, "targets/releases", limits.targets).ok());
         let handles: Vec<_> = roles
             .iter()
             .map(|(role, max)| s.spawn(move || source.fetch(gun, role, *max)))
             .collect();
-        handles
+        let results = handles
             .into_iter()
             .zip(roles.iter())
             .map(|(h, (role, _))| {
@@ -125,7 +129,8 @@ fn fetch_top(
                     })
                 })
             })
-            .collect()
+            .collect();
+        (results, speculative.join().ok().flatten())
     });
     let mut out = Vec::with_capacity(4);
     for (res, (role, _)) in results.into_iter().zip(roles.iter()) {
@@ -145,7 +150,7 @@ fn fetch_top(
             gun: gun.to_owned(),
             location: gun.to_owned(),
         })?;
-    Ok([root, timestamp, snapshot, targets])
+    Ok(([root, timestamp, snapshot, targets], releases))
 }
 
 /// Fetch the listed delegations, `parallel` at a time. A missing file (404) is recorded as a
@@ -273,7 +278,7 @@ fn top_files(
     gun: &str,
     limits: &Limits,
     cached: &BTreeMap<String, Vec<u8>>,
-) -> Result<[Vec<u8>; 4], ResolveError> {
+) -> Result<([Vec<u8>; 4], Option<Vec<u8>>), ResolveError> {
     if !cached.contains_key("timestamp") {
         return fetch_top(source, gun, limits);
     }
@@ -307,7 +312,7 @@ fn top_files(
         cached,
         limits.targets,
     )?;
-    Ok([root, timestamp, snapshot, targets])
+    Ok(([root, timestamp, snapshot, targets], None))
 }
 
 /// Walk back from the current root to the newest version a pinned key signs; returns the roots
@@ -368,7 +373,7 @@ pub fn fetch_repo_cached(
     // Each server's (or folder's) copy of a repository has its own cache entry.
     let cache_key = source.location(gun, "root");
     let cached = cache.map(|c| c.load(&cache_key)).unwrap_or_default();
-    let [root, timestamp, snapshot, targets] =
+    let ([root, timestamp, snapshot, targets], speculative) =
         top_files(&source, gun, &opts.limits, &cached.files)?;
     let files = TopFiles {
         root: &root,
@@ -415,11 +420,13 @@ pub fn fetch_repo_cached(
         let mut reuse = BTreeMap::new();
         let mut fresh = Vec::new();
         for (role, len) in wanted {
-            match (cached.files.get(&role), trusted.snapshot.meta.get(&role)) {
+            let prefetched = if role == "targets/releases" { speculative.as_ref() } else { None };
+            let candidate = prefetched.or(cached.files.get(&role)).map(Vec::as_slice);
+            match (candidate, trusted.snapshot.meta.get(&role)) {
                 (Some(b), Some(m))
                     if crate::verify::check_file(&role, "snapshot", b, m).is_ok() =>
                 {
-                    reuse.insert(role, Ok(b.clone()));
+                    reuse.insert(role, Ok(b.to_vec()));
                 }
                 _ => fresh.push((role, len)),
             }

@@ -1,0 +1,1418 @@
+//! `get-root-key` and `trustpin inspect` against a real notary-server (memory storage) and the real
+//! `notary` client: the root key get-root-key prints must be the publisher's own root key (from the
+//! client's key store) and the key in the root certificate, and what inspect reports must agree with
+//! `notary list` and `notary delegation list` for the same repository.
+//!
+//! Facts about notary 0.7.0 these tests rely on (checked against the real tools):
+//! - `notary list GUN` prints one row per tag name (NAME DIGEST SIZE ROLE): the first role that
+//!   signed it, walking `targets` first, then delegations in declaration order, depth first
+//!   (`--roles targets` is the same view). To see what one delegation signed:
+//!   `notary list GUN --roles targets/<name>`: that delegation first, then its own delegations;
+//!   `targets` and sibling delegations are shadowed. Together these views list every
+//!   (tag, digest, role). The SIZE column is not compared (inspect has no length field).
+//! - `notary delegation list GUN` prints ROLE, PATHS, KEY IDS, THRESHOLD in aligned columns, one
+//!   path and one key per line (continuation lines leave ROLE and THRESHOLD blank); all paths are
+//!   shown as `"" <all paths>`. The KEY IDS are canonical public-key IDs (the private key file
+//!   names), not the certificate IDs that targets.json lists for delegation keys.
+//! - `notary key rotate GUN root` asks "Are you sure ... (yes/no)" on stdin; `-k FILE` (repeatable)
+//!   takes encrypted PKCS#8 private keys (PBES2, PBKDF2 with HMAC-SHA1, as notary writes them)
+//!   decrypted with NOTARY_ROOT_PASSPHRASE. The new root.json lists only the new certificates and is
+//!   signed by the new keys and the old one. The client's cached root.json stays at the old version
+//!   until its next online operation (e.g. `notary list`).
+//!
+//! Needs `notary`, `notary-server` (Debian package `notary`) and `openssl` on PATH; without them the
+//! tests fail with the install hint, unless TRUSTPIN_SKIP_LIVE=1 (then they print "skipped").
+
+#[path = "common/notary.rs"]
+mod notary;
+
+use notary::*;
+use std::collections::BTreeSet;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+const TRUSTPIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+// ------------------------------------------------------------------------------------------------
+// Running our binaries
+
+fn run_bin<S: AsRef<OsStr>>(bin: &str, args: &[S], env: &[(&str, &str)]) -> Output {
+    // a private HOME and cache per run: no trust cache, docker config or credentials of the user's
+    // are read or written, and no state carries over between runs (fresh notary-servers reuse
+    // ports and GUNs, which a shared rollback cache would take for a rollback)
+    let home = tempfile::Builder::new()
+        .prefix("trustpin-test-home-")
+        .tempdir()
+        .expect("tempdir");
+    let mut c = Command::new(bin);
+    c.args(args);
+    c.env("HOME", home.path())
+        .env("XDG_CACHE_HOME", home.path().join("cache"));
+    for var in [
+        "DOCKER_CONTENT_TRUST_SERVER",
+        "DOCKER_CONFIG",
+        "TRUSTPIN_USERNAME",
+        "TRUSTPIN_PASSWORD",
+    ] {
+        c.env_remove(var);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    run(c, TRUSTPIN_TIMEOUT)
+}
+
+/// `trustpin ARGS...`
+fn trustpin<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    run_bin(env!("CARGO_BIN_EXE_trustpin"), args, &[])
+}
+
+/// The standalone `get-root-key ARGS...`.
+fn get_root_key<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    run_bin(env!("CARGO_BIN_EXE_get-root-key"), args, &[])
+}
+
+/// Both ways of asking for the root key: (what, output) for `get-root-key ARGS` and
+/// `trustpin get-root-key ARGS`.
+fn both_get_root_key(args: &[&str]) -> Vec<(&'static str, Output)> {
+    let mut sub = vec!["get-root-key"];
+    sub.extend_from_slice(args);
+    vec![
+        ("get-root-key", get_root_key(args)),
+        ("trustpin get-root-key", trustpin(&sub)),
+    ]
+}
+
+fn expect_code(out: &Output, code: i32, what: &str) {
+    assert_eq!(
+        out.code(),
+        Some(code),
+        "{what}: expected exit {code}; {}",
+        out.describe()
+    );
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("output is not JSON ({e}): {}", out.describe()))
+}
+
+fn lookup_ok(client: &NotaryClient, gun: &str, tag: &str) -> String {
+    client
+        .lookup(gun, tag)
+        .unwrap_or_else(|e| panic!("notary lookup {gun} {tag} failed: {e}"))
+        .0
+}
+
+/// `trustpin resolve IMAGE --root-key KEY --server URL` must print exactly `<gun>@sha256:<hex>`.
+fn expect_resolves(server: &str, key: &Path, gun: &str, tag: &str, hex: &str, what: &str) {
+    let image = format!("{gun}:{tag}");
+    let out = trustpin(&[
+        OsStr::new("resolve"),
+        image.as_ref(),
+        "--root-key".as_ref(),
+        key.as_os_str(),
+        "--server".as_ref(),
+        server.as_ref(),
+    ]);
+    expect_code(&out, 0, what);
+    assert_eq!(
+        out.stdout.trim(),
+        format!("{gun}@sha256:{hex}"),
+        "{what}: {}",
+        out.describe()
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Keys and certificates
+
+/// DER of the one PEM `PUBLIC KEY` block in `text` (header lines allowed).
+fn public_key_der(text: &str) -> Vec<u8> {
+    let blocks = pem::parse_many(text).unwrap_or_else(|e| panic!("not PEM ({e}):\n{text}"));
+    assert_eq!(blocks.len(), 1, "expected one PEM block:\n{text}");
+    assert_eq!(blocks[0].tag(), "PUBLIC KEY", "{text}");
+    blocks[0].contents().to_vec()
+}
+
+/// `KeyID: <id>` then `Key: -----BEGIN PUBLIC KEY-----` ... `-----END PUBLIC KEY-----`, per key;
+/// nothing else on stdout. Returns (key id, PEM text) pairs.
+fn parse_key_text(out: &Output) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = Vec::new();
+    let mut id: Option<String> = None;
+    let mut pem: Option<String> = None;
+    for line in out.stdout.lines() {
+        if let Some(p) = pem.as_mut() {
+            p.push_str(line);
+            p.push('\n');
+            if line.starts_with("-----END") {
+                let id = id.take().unwrap_or_else(|| {
+                    panic!("a Key: without a KeyID: before it: {}", out.describe())
+                });
+                keys.push((id, pem.take().unwrap()));
+            }
+        } else if let Some(rest) = line.strip_prefix("KeyID: ") {
+            assert!(
+                id.is_none(),
+                "two KeyID: lines in a row: {}",
+                out.describe()
+            );
+            id = Some(rest.trim().to_string());
+        } else if let Some(rest) = line.strip_prefix("Key: ") {
+            assert!(
+                rest.starts_with("-----BEGIN PUBLIC KEY-----"),
+                "Key: is not followed by a PEM public key: {}",
+                out.describe()
+            );
+            pem = Some(format!("{rest}\n"));
+        } else {
+            panic!(
+                "unexpected line {line:?} in get-root-key output: {}",
+                out.describe()
+            );
+        }
+    }
+    assert!(
+        pem.is_none() && id.is_none(),
+        "truncated get-root-key output: {}",
+        out.describe()
+    );
+    keys
+}
+
+/// root.json as the server serves it.
+fn server_root(server: &NotaryServer, gun: &str) -> Value {
+    let bytes = server
+        .metadata(gun, "root")
+        .unwrap_or_else(|e| panic!("GET root.json of {gun}: {e}"));
+    serde_json::from_slice(&bytes).expect("root.json is not JSON")
+}
+
+/// The root-role key IDs (certificate IDs) and their certificates' DER, in root.json's order.
+fn root_certificates(root: &Value) -> Vec<(String, Vec<u8>)> {
+    use base64::Engine as _;
+    root["signed"]["roles"]["root"]["keyids"]
+        .as_array()
+        .expect("roles.root.keyids")
+        .iter()
+        .map(|id| {
+            let id = id.as_str().unwrap().to_string();
+            let key = &root["signed"]["keys"][&id];
+            assert_eq!(key["keytype"], "ecdsa-x509", "root key {id}: {key}");
+            // notary stores the certificate's PEM text, base64-encoded
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(key["keyval"]["public"].as_str().unwrap())
+                .unwrap();
+            let der = match pem::parse(&bytes) {
+                Ok(block) => {
+                    assert_eq!(block.tag(), "CERTIFICATE", "root key {id}");
+                    block.into_contents()
+                }
+                Err(_) => bytes,
+            };
+            (id, der)
+        })
+        .collect()
+}
+
+/// Subject CN, SPKI DER, not-before and not-after of a certificate (DER).
+struct CertFacts {
+    cn: String,
+    spki: Vec<u8>,
+    not_before: i64,
+    not_after: i64,
+}
+
+fn cert_facts(der: &[u8]) -> CertFacts {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).expect("root certificate parses");
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+        .expect("certificate has a CN")
+        .to_string();
+    CertFacts {
+        cn,
+        spki: cert.public_key().raw.to_vec(),
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+    }
+}
+
+fn rfc3339(v: &Value, what: &str) -> OffsetDateTime {
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("{what} is not a string: {v}"));
+    OffsetDateTime::parse(s, &Rfc3339)
+        .unwrap_or_else(|e| panic!("{what} {s:?} is not RFC 3339: {e}"))
+}
+
+/// An encrypted PKCS#8 P-256 key that `notary key rotate -k` accepts (PBKDF2 with HMAC-SHA1, the
+/// root passphrase) and its public key PEM.
+fn make_root_key_file(client: &NotaryClient, name: &str) -> (PathBuf, String) {
+    let plain = client.work_dir().join(format!("{name}.sec1"));
+    let enc = client.work_dir().join(format!("{name}.p8"));
+    let mut c = Command::new("openssl");
+    c.args([
+        "ecparam",
+        "-name",
+        "prime256v1",
+        "-genkey",
+        "-noout",
+        "-out",
+    ])
+    .arg(&plain);
+    run(c, COMMAND_TIMEOUT).ok();
+    let mut c = Command::new("openssl");
+    c.args([
+        "pkcs8",
+        "-topk8",
+        "-v2",
+        "aes-256-cbc",
+        "-v2prf",
+        "hmacWithSHA1",
+    ])
+    .args(["-passout", "env:TRUSTPIN_KEY_PASS", "-in"])
+    .arg(&plain)
+    .arg("-out")
+    .arg(&enc)
+    .env("TRUSTPIN_KEY_PASS", ROOT_PASSPHRASE);
+    run(c, COMMAND_TIMEOUT).ok();
+    let mut c = Command::new("openssl");
+    c.args(["pkey", "-pubout", "-in"]).arg(&plain);
+    let public = run(c, COMMAND_TIMEOUT).ok();
+    (enc, public)
+}
+
+/// `notary key rotate GUN root [-k KEY]...`, answering its "Are you sure" with yes.
+fn rotate_root(client: &NotaryClient, gun: &str, keys: &[&Path]) {
+    let mut args: Vec<&OsStr> = vec![
+        "key".as_ref(),
+        "rotate".as_ref(),
+        gun.as_ref(),
+        "root".as_ref(),
+    ];
+    for k in keys {
+        args.push("-k".as_ref());
+        args.push(k.as_os_str());
+    }
+    let out = run_with_input(client.command(args), Some(b"yes\n"), COMMAND_TIMEOUT);
+    let text = out.all();
+    let ok = out.success();
+    assert!(
+        ok && text.contains("Successfully rotated root key"),
+        "root rotation failed: {}",
+        out.describe()
+    );
+    // the rotation leaves the client's cached root.json at the old version until the next online
+    // operation; refresh it so that root_public_key_pem() picks the new root key
+    client.list(gun);
+}
+
+// ------------------------------------------------------------------------------------------------
+// get-root-key
+
+#[test]
+fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
+    if !require_live() {
+        return;
+    }
+    let server = NotaryServer::start();
+    let client = server.client();
+    let gun = "example.com/pin/app";
+    client.publish_repo(gun, &[("v1", "pin v1")]);
+    let pinned = client.root_public_key_pem(gun);
+    let pinned_der = public_key_der(&pinned);
+    let root = server_root(&server, gun);
+    let certs = root_certificates(&root);
+    assert_eq!(certs.len(), 1, "harness: one root key expected: {root}");
+    let (cert_id, cert_der) = &certs[0];
+    let facts = cert_facts(cert_der);
+    assert_eq!(
+        facts.spki, pinned_der,
+        "harness: the root certificate holds the client's root key"
+    );
+
+    let url = server.url();
+    let mut stdouts = Vec::new();
+    for (what, out) in both_get_root_key(&["-i", gun, "-s", &url]) {
+        expect_code(&out, 0, what);
+        let keys = parse_key_text(&out);
+        assert_eq!(keys.len(), 1, "{what}: one root key: {}", out.describe());
+        assert_eq!(
+            &keys[0].0, cert_id,
+            "{what}: KeyID is root.json's certificate key ID"
+        );
+        assert_eq!(
+            public_key_der(&keys[0].1),
+            pinned_der,
+            "{what}: Key is not the client's root public key: {}\nclient's:\n{pinned}",
+            out.describe()
+        );
+        assert!(
+            out.stderr.contains("second channel"),
+            "{what}: no trust-on-first-use reminder on stderr: {}",
+            out.describe()
+        );
+        stdouts.push(out.stdout);
+    }
+    assert_eq!(
+        stdouts[0], stdouts[1],
+        "the two binaries print different things"
+    );
+
+    // long flags, a tag in the image, and the server from DOCKER_CONTENT_TRUST_SERVER
+    let out = get_root_key(&["--image", &format!("{gun}:v1"), "--server", &url]);
+    expect_code(&out, 0, "--image GUN:v1 --server URL");
+    assert_eq!(
+        out.stdout,
+        stdouts[0],
+        "a tag changes the output: {}",
+        out.describe()
+    );
+    let out = run_bin(
+        env!("CARGO_BIN_EXE_get-root-key"),
+        &["-i", gun],
+        &[("DOCKER_CONTENT_TRUST_SERVER", &url)],
+    );
+    expect_code(&out, 0, "server from DOCKER_CONTENT_TRUST_SERVER");
+    assert_eq!(out.stdout, stdouts[0], "{}", out.describe());
+}
+
+#[test]
+fn get_root_key_pem_only_round_trips_into_resolve() {
+    if !require_live() {
+        return;
+    }
+    let server = NotaryServer::start();
+    let client = server.client();
+    let gun = "example.com/pin/roundtrip";
+    client.publish_repo(gun, &[("v1", "round v1"), ("v2", "round v2")]);
+    let pinned_der = public_key_der(&client.root_public_key_pem(gun));
+    let url = server.url();
+    for (what, out) in both_get_root_key(&["-i", gun, "-s", &url, "--pem-only"]) {
+        expect_code(&out, 0, what);
+        assert!(
+            out.stdout.starts_with("-----BEGIN PUBLIC KEY-----\n")
+                && out.stdout.trim_end().ends_with("-----END PUBLIC KEY-----"),
+            "{what}: --pem-only prints more than the PEM: {}",
+            out.describe()
+        );
+        assert_eq!(public_key_der(&out.stdout), pinned_der, "{what}");
+        let key = client
+            .work_dir()
+            .join(format!("{}.pem", what.replace(' ', "-")));
+        std::fs::write(&key, &out.stdout).unwrap();
+        for tag in ["v1", "v2"] {
+            let hex = lookup_ok(&client, gun, tag);
+            expect_resolves(
+                &url,
+                &key,
+                gun,
+                tag,
+                &hex,
+                &format!("{what} --pem-only → resolve {tag}"),
+            );
+        }
+    }
+    // --pem-only and --output do not go together
+    let out = get_root_key(&["-i", gun, "-s", &url, "--pem-only", "--output", "json"]);
+    expect_code(&out, 2, "--pem-only with --output json");
+}
+
+#[test]
+fn get_root_key_json_has_every_field() {
+    if !require_live() {
+        return;
+    }
+    let server = NotaryServer::start();
+    let client = server.client();
+    let gun = "example.com/pin/json";
+    client.publish_repo(gun, &[("v1", "json v1")]);
+    let pinned = client.root_public_key_pem(gun);
+    let pinned_der = public_key_der(&pinned);
+    let root = server_root(&server, gun);
+    let certs = root_certificates(&root);
+    assert_eq!(certs.len(), 1);
+    let (cert_id, cert_der) = &certs[0];
+    let facts = cert_facts(cert_der);
+    assert_eq!(
+        facts.cn, gun,
+        "harness: notary's root certificate CN is the GUN"
+    );
+
+    let url = server.url();
+    let mut texts = Vec::new();
+    for (what, out) in both_get_root_key(&["-i", gun, "-s", &url, "--output", "json"]) {
+        expect_code(&out, 0, what);
+        let v = json_of(&out);
+        assert_eq!(v["gun"], gun, "{what}: {v}");
+        assert_eq!(v["root_version"], root["signed"]["version"], "{what}: {v}");
+        assert_eq!(v["root_version"], 1, "{what}: {v}");
+        assert_eq!(
+            v["threshold"], root["signed"]["roles"]["root"]["threshold"],
+            "{what}: {v}"
+        );
+        assert_eq!(
+            rfc3339(&v["root_expires"], "root_expires"),
+            rfc3339(&root["signed"]["expires"], "root.json expires"),
+            "{what}: root_expires is not root.json's expiry: {v}"
+        );
+        let keys = v["keys"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{what}: no keys array: {v}"));
+        assert_eq!(keys.len(), 1, "{what}: {v}");
+        let k = &keys[0];
+        assert_eq!(&k["key_id"], cert_id.as_str(), "{what}: {k}");
+        let canonical = k["canonical_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: canonical_id: {k}"));
+        assert_eq!(canonical, canonical_key_id(&pinned), "{what}: {k}");
+        assert_ne!(
+            canonical, cert_id,
+            "{what}: canonical ID must not be the certificate ID"
+        );
+        // docker/notary name the root private key file by it
+        let key_file = client
+            .trust_dir()
+            .join("private")
+            .join(format!("{canonical}.key"));
+        assert!(
+            key_file.is_file(),
+            "{what}: canonical_id {canonical} is not a private key file of the trust dir"
+        );
+        let (_, headers) = strip_pem_headers(&std::fs::read_to_string(&key_file).unwrap());
+        assert!(
+            headers.iter().any(|(k, v)| k == "role" && v == "root"),
+            "{what}: {} is not the root key: {headers:?}",
+            key_file.display()
+        );
+        assert_eq!(
+            public_key_der(
+                k["pem"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{what}: pem: {k}"))
+            ),
+            pinned_der,
+            "{what}: {k}"
+        );
+        assert_eq!(k["common_name"], gun, "{what}: {k}");
+        assert_eq!(
+            rfc3339(&k["not_before"], "not_before").unix_timestamp(),
+            facts.not_before,
+            "{what}: not_before is not the certificate's: {k}"
+        );
+        assert_eq!(
+            rfc3339(&k["not_after"], "not_after").unix_timestamp(),
+            facts.not_after,
+            "{what}: not_after is not the certificate's: {k}"
+        );
+        texts.push(out.stdout);
+    }
+    assert_eq!(texts[0], texts[1], "the two binaries print different JSON");
+}
+
+#[test]
+fn get_root_key_no_trust_data_is_refused_and_a_stopped_server_could_not_be_checked() {
+    if !require_live() {
+        return;
+    }
+    let mut server = NotaryServer::start();
+    let client = server.client();
+    let gun = "example.com/pin/present";
+    client.publish_repo(gun, &[("v1", "present v1")]);
+    let url = server.url();
+    let absent = "example.com/pin/absent";
+    for (what, out) in both_get_root_key(&["-i", absent, "-s", &url]) {
+        expect_code(&out, 1, &format!("{what}: GUN without trust data"));
+        assert!(
+            out.stdout.trim().is_empty(),
+            "{what}: printed something: {}",
+            out.describe()
+        );
+        assert!(
+            out.stderr.contains(absent),
+            "{what}: GUN not named: {}",
+            out.describe()
+        );
+    }
+    // the present one works, then the server goes away
+    expect_code(&get_root_key(&["-i", gun, "-s", &url]), 0, "before stop");
+    server.stop();
+    assert!(!server.is_running());
+    for args in [
+        vec!["-i", gun, "-s", &url],
+        vec!["-i", gun, "-s", &url, "--pem-only"],
+    ] {
+        for (what, out) in both_get_root_key(&args) {
+            expect_code(&out, 3, &format!("{what} {args:?}: server stopped"));
+            assert!(
+                !out.stdout.contains("BEGIN"),
+                "{what}: printed a key: {}",
+                out.describe()
+            );
+        }
+    }
+}
+
+#[test]
+fn get_root_key_over_https_needs_the_ca() {
+    if !require_live() {
+        return;
+    }
+    let server = NotaryServer::start_tls();
+    let client = server.client();
+    let gun = "example.com/pin/tls";
+    client.publish_repo(gun, &[("v1", "tls v1")]);
+    let pinned_der = public_key_der(&client.root_public_key_pem(gun));
+    let url = server.url();
+    let ca = server.ca_pem_path();
+    let ca = ca.to_str().unwrap();
+    let out = get_root_key(&["-i", gun, "-s", &url, "--ca-cert", ca, "--pem-only"]);
+    expect_code(&out, 0, "https with --ca-cert");
+    assert_eq!(public_key_der(&out.stdout), pinned_der);
+    let out = get_root_key(&["-i", gun, "-s", &url, "--pem-only"]);
+    expect_code(&out, 3, "https without the test CA");
+    assert!(out.stdout.trim().is_empty(), "{}", out.describe());
+}
+
+#[test]
+fn get_root_key_after_root_rotation_prints_the_new_key() {
+    if !require_live() {
+        return;
+    }
+    let server = NotaryServer::start();
+    let client = server.client();
+    let gun = "example.com/pin/rotated";
+    client.publish_repo(gun, &[("v1", "rotated v1")]);
+    let old = client.root_public_key_pem(gun);
+    rotate_root(&client, gun, &[]);
+    let root = server_root(&server, gun);
+    assert_eq!(
+        root["signed"]["version"], 2,
+        "harness: rotation published root v2"
+    );
+    let certs = root_certificates(&root);
+    assert_eq!(certs.len(), 1, "{root}");
+    let new = client.root_public_key_pem(gun);
+    assert_ne!(
+        public_key_der(&new),
+        public_key_der(&old),
+        "harness: the root key changed"
+    );
+    assert_eq!(cert_facts(&certs[0].1).spki, public_key_der(&new));
+
+    let url = server.url();
+    let out = get_root_key(&["-i", gun, "-s", &url]);
+    expect_code(&out, 0, "after rotation");
+    let keys = parse_key_text(&out);
+    assert_eq!(keys.len(), 1, "{}", out.describe());
+    assert_eq!(keys[0].0, certs[0].0, "KeyID of the new certificate");
+    assert_eq!(
+        public_key_der(&keys[0].1),
+        public_key_der(&new),
+        "the new root key"
+    );
+
+    let out = trustpin(&["get-root-key", "-i", gun, "-s", &url, "--output", "json"]);
+    expect_code(&out, 0, "json after rotation");
+    let v = json_of(&out);
+    assert_eq!(v["root_version"], 2, "{v}");
+    assert_eq!(v["keys"][0]["canonical_id"], canonical_key_id(&new), "{v}");
+
+    let out = get_root_key(&["-i", gun, "-s", &url, "--pem-only"]);
+    expect_code(&out, 0, "--pem-only after rotation");
+    let key = client.work_dir().join("rotated.pem");
+    std::fs::write(&key, &out.stdout).unwrap();
+    let hex = lookup_ok(&client, gun, "v1");
+    expect_resolves(
+        &url,
+        &key,
+        gun,
+        "v1",
+        &hex,
+        "new key from get-root-key → resolve",
+    );
+}
+
+#[test]
+fn get_root_key_prints_every_root_key() {
+    // `notary key rotate GUN root -k A -k B`: root.json then lists two root certificates
+    if !require_live() {
+        return;
+    }
+    let server = NotaryServer::start();
+    let client = server.client();
+    let gun = "example.com/pin/two";
+    client.publish_repo(gun, &[("v1", "two v1")]);
+    let (a_file, a_pem) = make_root_key_file(&client, "root-a");
+    let (b_file, b_pem) = make_root_key_file(&client, "root-b");
+    rotate_root(&client, gun, &[&a_file, &b_file]);
+    let root = server_root(&server, gun);
+    let certs = root_certificates(&root);
+    assert_eq!(certs.len(), 2, "harness: two root certificates: {root}");
+    let want: BTreeSet<(String, Vec<u8>)> = certs
+        .iter()
+        .map(|(id, der)| (id.clone(), cert_facts(der).spki))
+        .collect();
+    let want_keys: BTreeSet<Vec<u8>> = want.iter().map(|(_, k)| k.clone()).collect();
+    assert_eq!(
+        want_keys,
+        [public_key_der(&a_pem), public_key_der(&b_pem)]
+            .into_iter()
+            .collect(),
+        "harness: the certificates hold the keys given to -k"
+    );
+
+    let url = server.url();
+    let out = get_root_key(&["-i", gun, "-s", &url]);
+    expect_code(&out, 0, "two root keys");
+    let got: BTreeSet<(String, Vec<u8>)> = parse_key_text(&out)
+        .into_iter()
+        .map(|(id, pem)| (id, public_key_der(&pem)))
+        .collect();
+    assert_eq!(
+        got,
+        want,
+        "every root key with its certificate ID: {}",
+        out.describe()
+    );
+
+    let out = get_root_key(&["-i", gun, "-s", &url, "--output", "json"]);
+    expect_code(&out, 0, "two root keys, json");
+    let v = json_of(&out);
+    let got: BTreeSet<(String, Vec<u8>)> = v["keys"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|k| {
+            (
+                k["key_id"].as_str().unwrap().to_string(),
+                public_key_der(k["pem"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "{v}");
+    let canonical: BTreeSet<&str> = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["canonical_id"].as_str().unwrap())
+        .collect();
+    let (ca, cb) = (canonical_key_id(&a_pem), canonical_key_id(&b_pem));
+    assert_eq!(
+        canonical,
+        [ca.as_str(), cb.as_str()].into_iter().collect(),
+        "{v}"
+    );
+    assert_eq!(v["root_version"], 2, "{v}");
+
+    // each key alone, as pinned, resolves
+    let hex = lookup_ok(&client, gun, "v1");
+    for (name, pem) in [("a", &a_pem), ("b", &b_pem)] {
+        let key = client.work_dir().join(format!("pinned-{name}.pem"));
+        std::fs::write(&key, pem).unwrap();
+        expect_resolves(
+            &url,
+            &key,
+            gun,
+            "v1",
+            &hex,
+            &format!("root key {name} alone"),
+        );
+    }
+    // and the promised round trip: `resolve --root-key <(get-root-key --pem-only)`
+    let out = get_root_key(&["-i", gun, "-s", &url, "--pem-only"]);
+    expect_code(&out, 0, "two root keys, --pem-only");
+    let blocks = pem::parse_many(&out.stdout).expect("PEM");
+    assert_eq!(blocks.len(), 2, "{}", out.describe());
+    let key = client.work_dir().join("both.pem");
+    std::fs::write(&key, &out.stdout).unwrap();
+    expect_resolves(
+        &url,
+        &key,
+        gun,
+        "v1",
+        &hex,
+        "--pem-only output of a two-key root passed to --root-key",
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// inspect vs notary list / notary delegation list
+
+/// `notary list GUN [--roles ROLE]` parsed: (name, sha256 hex, role) rows.
+fn notary_list(
+    client: &NotaryClient,
+    gun: &str,
+    role: Option<&str>,
+) -> Vec<(String, String, String)> {
+    let mut args = vec!["list", gun];
+    if let Some(r) = role {
+        args.extend(["--roles", r]);
+    }
+    let out = client.run(&args);
+    let mut rows = Vec::new();
+    let mut lines = out.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.starts_with("NAME") && header.contains("DIGEST") && header.contains("ROLE"),
+        "unexpected `notary list` header in:\n{out}"
+    );
+    for line in lines.skip_while(|l| !l.starts_with("----")).skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            f.len(),
+            4,
+            "unexpected `notary list` row {line:?} in:\n{out}"
+        );
+        assert_eq!(f[1].len(), 64, "{line:?}");
+        rows.push((f[0].to_string(), f[1].to_string(), f[3].to_string()));
+    }
+    rows
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct DelegationRow {
+    role: String,
+    paths: BTreeSet<String>,
+    key_ids: BTreeSet<String>,
+    threshold: Option<u64>,
+}
+
+/// `notary delegation list GUN` parsed by the header's column positions; continuation lines (blank
+/// ROLE) add paths and keys to the role above. `"" <all paths>` is the empty path.
+fn notary_delegation_list(client: &NotaryClient, gun: &str) -> Vec<DelegationRow> {
+    let out = client.run(["delegation", "list", gun]);
+    let lines: Vec<&str> = out.lines().collect();
+    let h = lines
+        .iter()
+        .position(|l| l.starts_with("ROLE"))
+        .unwrap_or_else(|| panic!("no ROLE header in `notary delegation list`:\n{out}"));
+    let header = lines[h];
+    let col = |name: &str| {
+        header
+            .find(name)
+            .unwrap_or_else(|| panic!("no {name} column in {header:?}"))
+    };
+    let (c_paths, c_keys, c_thr) = (col("PATHS"), col("KEY IDS"), col("THRESHOLD"));
+    assert!(c_paths < c_keys && c_keys < c_thr, "{header:?}");
+    let cell = |l: &str, a: usize, b: usize| -> String {
+        let b = b.min(l.len());
+        if a >= b {
+            String::new()
+        } else {
+            l[a..b].trim().to_string()
+        }
+    };
+    let mut rows: Vec<DelegationRow> = Vec::new();
+    for line in lines[h + 1..].iter().filter(|l| !l.starts_with("----")) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let role = cell(line, 0, c_paths);
+        if !role.is_empty() {
+            rows.push(DelegationRow {
+                role,
+                ..Default::default()
+            });
+        }
+        let row = rows
+            .last_mut()
+            .unwrap_or_else(|| panic!("continuation line before any role: {line:?}\n{out}"));
+        let path = cell(line, c_paths, c_keys);
+        if path == r#""" <all paths>"# {
+            row.paths.insert(String::new());
+        } else if !path.is_empty() {
+            row.paths.insert(path);
+        }
+        let key = cell(line, c_keys, c_thr);
+        if !key.is_empty() {
+            assert_eq!(key.len(), 64, "key ID column {key:?} in {line:?}");
+            row.key_ids.insert(key);
+        }
+        let thr = cell(line, c_thr, usize::MAX);
+        if !thr.is_empty() {
+            assert!(
+                row.threshold.is_none(),
+                "two thresholds for {}:\n{out}",
+                row.role
+            );
+            row.threshold = Some(thr.parse().unwrap_or_else(|_| panic!("threshold {thr:?}")));
+        }
+    }
+    rows
+}
+
+fn str_set(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| {
+            s.as_str()
+                .unwrap_or_else(|| panic!("not a string: {s}"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// (tag, digest, role) for every role of every SignedTags entry.
+fn our_rows(entry: &Value) -> BTreeSet<(String, String, String)> {
+    let mut set = BTreeSet::new();
+    for t in entry["SignedTags"]
+        .as_array()
+        .unwrap_or_else(|| panic!("SignedTags: {entry}"))
+    {
+        let tag = t["SignedTag"].as_str().unwrap().to_string();
+        let digest = t["Digest"].as_str().unwrap().to_string();
+        for role in str_set(&t["Roles"]) {
+            set.insert((tag.clone(), digest.clone(), role));
+        }
+    }
+    set
+}
+
+/// The rows of the first table ("SIGNED TAG ...") of inspect's text output.
+fn text_tag_rows(text: &str) -> Vec<String> {
+    text.lines()
+        .skip_while(|l| !l.starts_with("SIGNED TAG"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+struct Published {
+    gun: &'static str,
+    targets_app: Target,
+    releases_app: Target,
+    qa_app: Target,
+    both: Target,
+    v1: Target,
+    qa_only: Target,
+    rel_only: Target,
+    nightly: Target,
+    releases_key: DelegationKey,
+    qa_key: DelegationKey,
+    nightly_key: DelegationKey,
+}
+
+/// targets: v1, app; releases (all paths): app (another digest), both, rel-only; qa (paths `app`,
+/// `both`, `qa-`): app (a third digest), both (same digest as releases), qa-only; qa/nightly
+/// (nested, paths `qa-nightly`): qa-nightly.
+fn publish_audited_repo(client: &NotaryClient) -> Published {
+    let gun = "example.com/audit/app";
+    client.init(gun);
+    let releases_key = client.add_delegation(gun, "releases");
+    let qa_key = client.create_delegation_key("qa");
+    client.delegation_add(gun, "qa", &qa_key.cert_path, Some(&["app", "both", "qa-"]));
+    client.publish(gun);
+    // a nested delegation, declared in qa's metadata once qa exists
+    let nightly_key = client.create_delegation_key("targets/qa/nightly");
+    client.delegation_add(
+        gun,
+        "targets/qa/nightly",
+        &nightly_key.cert_path,
+        Some(&["qa-nightly"]),
+    );
+    client.publish(gun);
+    let p = Published {
+        gun,
+        targets_app: Target::of("app", "app by the repo admin"),
+        releases_app: Target::of("app", "app by releases"),
+        qa_app: Target::of("app", "app by qa"),
+        both: Target::of("both", "both, the same for releases and qa"),
+        v1: Target::of("v1", "v1 by the repo admin"),
+        qa_only: Target::of("qa-only", "only qa signed this"),
+        rel_only: Target::of("rel-only", "only releases signed this"),
+        nightly: Target::of("qa-nightly", "signed by the nested qa/nightly"),
+        releases_key,
+        qa_key,
+        nightly_key,
+    };
+    client.add_target(gun, &p.v1, "targets");
+    client.add_target(gun, &p.targets_app, "targets");
+    client.add_target(gun, &p.releases_app, "releases");
+    client.add_target(gun, &p.qa_app, "qa");
+    client.add_target(gun, &p.both, "releases");
+    client.add_target(gun, &p.both, "qa");
+    client.add_target(gun, &p.qa_only, "qa");
+    client.add_target(gun, &p.rel_only, "releases");
+    client.add_target(gun, &p.nightly, "targets/qa/nightly");
+    client.publish(gun);
+    p
+}
+
+fn inspect(server: &str, key: &Path, images: &[&str], extra: &[&str]) -> Output {
+    let mut args: Vec<&OsStr> = vec!["inspect".as_ref()];
+    args.extend(images.iter().map(OsStr::new));
+    args.extend([
+        OsStr::new("--root-key"),
+        key.as_os_str(),
+        "--server".as_ref(),
+        server.as_ref(),
+    ]);
+    args.extend(extra.iter().map(OsStr::new));
+    trustpin(&args)
+}
+
+#[test]
+fn inspect_json_agrees_with_notary_list_and_delegation_list() {
+    if !require_live() {
+        return;
+    }
+    let server = NotaryServer::start();
+    let client = server.client();
+    let p = publish_audited_repo(&client);
+    let gun = p.gun;
+    let key = client.write_root_key(gun, "root.pub");
+    let url = server.url();
+
+    let out = inspect(&url, &key, &[gun], &["--output", "json"]);
+    expect_code(&out, 0, "inspect --output json");
+    let v = json_of(&out);
+    let arr = v.as_array().unwrap_or_else(|| panic!("not an array: {v}"));
+    assert_eq!(arr.len(), 1, "{v}");
+    let e = &arr[0];
+    assert_eq!(e["Name"], gun, "{e}");
+
+    // --- notary list, in every role's view, against SignedTags
+    let mut notary_rows: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let default_view = notary_list(&client, gun, None);
+    assert_eq!(
+        default_view.len(),
+        6,
+        "harness: notary list shows one row per tag name: {default_view:?}"
+    );
+    notary_rows.extend(default_view);
+    for role in ["targets/releases", "targets/qa", "targets/qa/nightly"] {
+        let view = notary_list(&client, gun, Some(role));
+        assert!(
+            !view.is_empty()
+                && view
+                    .iter()
+                    .all(|(_, _, r)| r == role || r.starts_with(&format!("{role}/"))),
+            "harness: `notary list --roles {role}` shows {role} (and its children): {view:?}"
+        );
+        notary_rows.extend(view);
+    }
+    let ours = our_rows(e);
+    for row in &notary_rows {
+        assert!(
+            ours.contains(row),
+            "notary list has {row:?}, inspect's SignedTags do not: {e}"
+        );
+    }
+    assert_eq!(
+        ours, notary_rows,
+        "inspect's (tag, digest, role) rows differ from notary list's"
+    );
+    // and from what was published
+    let published: BTreeSet<(String, String, String)> = [
+        (&p.v1, "targets"),
+        (&p.targets_app, "targets"),
+        (&p.releases_app, "targets/releases"),
+        (&p.qa_app, "targets/qa"),
+        (&p.both, "targets/releases"),
+        (&p.both, "targets/qa"),
+        (&p.qa_only, "targets/qa"),
+        (&p.rel_only, "targets/releases"),
+        (&p.nightly, "targets/qa/nightly"),
+    ]
+    .into_iter()
+    .map(|(t, r)| (t.tag.clone(), t.sha256.clone(), r.to_string()))
+    .collect();
+    assert_eq!(ours, published);
+
+    // one row per (tag, digest); the signers of each
+    let tags = e["SignedTags"].as_array().unwrap();
+    assert_eq!(tags.len(), 8, "{e}");
+    let row = |tag: &str, hex: &str| -> &Value {
+        tags.iter()
+            .find(|t| t["SignedTag"] == tag && t["Digest"] == hex)
+            .unwrap_or_else(|| panic!("no SignedTags row {tag} {hex}: {e}"))
+    };
+    let signers = |tag: &str, hex: &str| str_set(&row(tag, hex)["Signers"]);
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(signers("both", &p.both.sha256), set(&["releases", "qa"]));
+    assert_eq!(signers("v1", &p.v1.sha256), set(&["Repo Admin"]));
+    assert_eq!(signers("app", &p.targets_app.sha256), set(&["Repo Admin"]));
+    assert_eq!(signers("app", &p.releases_app.sha256), set(&["releases"]));
+    assert_eq!(signers("app", &p.qa_app.sha256), set(&["qa"]));
+    assert_eq!(signers("qa-only", &p.qa_only.sha256), set(&["qa"]));
+    assert_eq!(signers("rel-only", &p.rel_only.sha256), set(&["releases"]));
+    assert_eq!(
+        signers("qa-nightly", &p.nightly.sha256),
+        set(&["qa/nightly"])
+    );
+
+    // --- notary delegation list against Delegations
+    let listed = notary_delegation_list(&client, gun);
+    let dels = e["Delegations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("Delegations: {e}"));
+    let our_roles: BTreeSet<String> = dels
+        .iter()
+        .map(|d| d["Role"].as_str().unwrap().to_string())
+        .collect();
+    let their_roles: BTreeSet<String> = listed.iter().map(|r| r.role.clone()).collect();
+    assert_eq!(our_roles, their_roles, "delegation roles: {listed:?}\n{e}");
+    assert_eq!(
+        their_roles,
+        set(&["targets/releases", "targets/qa", "targets/qa/nightly"])
+    );
+    for r in &listed {
+        let d = dels
+            .iter()
+            .find(|d| d["Role"] == r.role.as_str())
+            .unwrap_or_else(|| panic!("no Delegations entry for {}: {e}", r.role));
+        let ids: BTreeSet<String> = d["Keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["ID"].as_str().unwrap().to_string())
+            .collect();
+        // notary delegation list prints canonical public-key IDs
+        assert_eq!(
+            ids, r.key_ids,
+            "{}: Keys[].ID vs notary's KEY IDS: {d}",
+            r.role
+        );
+        assert_eq!(d["Threshold"].as_u64(), r.threshold, "{}: {d}", r.role);
+        assert_eq!(str_set(&d["Paths"]), r.paths, "{}: paths: {d}", r.role);
+        assert_eq!(d["Verified"], true, "{}: {d}", r.role);
+        assert!(d["Error"].is_null(), "{}: {d}", r.role);
+        assert_eq!(d["Name"], r.role.trim_start_matches("targets/"), "{d}");
+        // ListedID: the certificate IDs the parent's metadata lists
+        let parent = r.role.rsplit_once('/').unwrap().0;
+        let parent_json: Value =
+            serde_json::from_slice(&server.metadata(gun, parent).unwrap()).unwrap();
+        let listed_ids: BTreeSet<String> = d["Keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["ListedID"].as_str().unwrap().to_string())
+            .collect();
+        let in_parent = parent_json["signed"]["delegations"]["roles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == r.role.as_str())
+            .unwrap_or_else(|| panic!("{} not in {parent}.json", r.role));
+        assert_eq!(
+            listed_ids,
+            str_set(&in_parent["keyids"]),
+            "{}: ListedID: {d}",
+            r.role
+        );
+        assert!(
+            ids.is_disjoint(&listed_ids),
+            "certificate IDs differ from canonical IDs: {d}"
+        );
+    }
+    let rel = listed
+        .iter()
+        .find(|r| r.role == "targets/releases")
+        .unwrap();
+    let qa = listed.iter().find(|r| r.role == "targets/qa").unwrap();
+    assert_eq!(
+        rel.key_ids,
+        set(&[&p.releases_key.key_id]),
+        "harness: canonical IDs"
+    );
+    assert_eq!(
+        qa.key_ids,
+        set(&[&p.qa_key.key_id]),
+        "harness: canonical IDs"
+    );
+    let nightly = listed
+        .iter()
+        .find(|r| r.role == "targets/qa/nightly")
+        .unwrap();
+    assert_eq!(nightly.key_ids, set(&[&p.nightly_key.key_id]));
+    assert_eq!(rel.paths, set(&[""]));
+    assert_eq!(qa.paths, set(&["app", "both", "qa-"]));
+    assert_eq!(nightly.paths, set(&["qa-nightly"]));
+
+    // docker-compatible Signers: name and canonical key IDs
+    let docker_signers: BTreeSet<(String, BTreeSet<String>)> = e["Signers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("Signers: {e}"))
+        .iter()
+        .map(|s| {
+            let keys = s["Keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|k| k["ID"].as_str().unwrap().to_string())
+                .collect();
+            (s["Name"].as_str().unwrap().to_string(), keys)
+        })
+        .collect();
+    assert_eq!(
+        docker_signers,
+        [
+            ("releases".to_string(), rel.key_ids.clone()),
+            ("qa".to_string(), qa.key_ids.clone()),
+            ("qa/nightly".to_string(), nightly.key_ids.clone()),
+        ]
+        .into_iter()
+        .collect(),
+        "{e}"
+    );
+
+    // administrative keys: the root key's canonical ID (= its private key file), the targets key
+    let admin = e["AdministrativeKeys"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{e}"));
+    let admin_ids = |name: &str| -> BTreeSet<String> {
+        let a = admin
+            .iter()
+            .find(|a| a["Name"] == name)
+            .unwrap_or_else(|| panic!("no AdministrativeKeys {name}: {e}"));
+        a["Keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["ID"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(admin_ids("Root"), set(&[&client.root_key_id(gun)]), "{e}");
+    let root = server_root(&server, gun);
+    assert_eq!(
+        admin_ids("Repository"),
+        str_set(&root["signed"]["roles"]["targets"]["keyids"]),
+        "{e}"
+    );
+    for id in admin_ids("Repository") {
+        let f = client.trust_dir().join("private").join(format!("{id}.key"));
+        assert!(
+            f.is_file(),
+            "repository key {id} is not the client's targets key file"
+        );
+    }
+
+    // --- disagreements: app only, with every role's digest
+    let dis = e["Disagreements"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{e}"));
+    assert_eq!(dis.len(), 1, "only app disagrees: {e}");
+    assert_eq!(dis[0]["SignedTag"], "app");
+    let signed: BTreeSet<(String, String)> = dis[0]["Signed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["Role"].as_str().unwrap().to_string(),
+                s["Digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        signed,
+        [
+            ("targets".to_string(), p.targets_app.sha256.clone()),
+            (
+                "targets/releases".to_string(),
+                p.releases_app.sha256.clone()
+            ),
+            ("targets/qa".to_string(), p.qa_app.sha256.clone()),
+        ]
+        .into_iter()
+        .collect(),
+        "{e}"
+    );
+}
+
+#[test]
+fn inspect_text_and_single_tag() {
+    if !require_live() {
+        return;
+    }
+    let server = NotaryServer::start();
+    let client = server.client();
+    let p = publish_audited_repo(&client);
+    let gun = p.gun;
+    let key = client.write_root_key(gun, "root.pub");
+    let url = server.url();
+
+    let out = inspect(&url, &key, &[gun], &["--output", "text"]);
+    expect_code(&out, 0, "inspect --output text");
+    let text = &out.stdout;
+    for h in [
+        "SIGNED TAG",
+        "DIGEST",
+        "SIGNERS",
+        "SIGNER",
+        "KEYS",
+        "THRESHOLD",
+        "PATHS",
+        "STATUS",
+        "Repository Key",
+        "Root Key",
+    ] {
+        assert!(text.contains(h), "header {h:?} missing: {}", out.describe());
+    }
+    // the signers table: one row per delegation, named as docker names them
+    let signer_names: BTreeSet<String> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("SIGNER "))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        signer_names,
+        ["releases", "qa", "qa/nightly"]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        "{}",
+        out.describe()
+    );
+    for l in text
+        .lines()
+        .skip_while(|l| !l.starts_with("SIGNER "))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+    {
+        assert!(l.trim_end().ends_with("verified"), "{l:?}");
+    }
+    let rows = text_tag_rows(text);
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("v1 ") && r.trim_end().ends_with("Repo Admin")),
+        "v1 is signed by Repo Admin: {}",
+        out.describe()
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("qa-nightly ") && r.trim_end().ends_with("qa/nightly")),
+        "qa-nightly is signed by qa/nightly: {}",
+        out.describe()
+    );
+    assert_eq!(
+        rows.len(),
+        8,
+        "one row per (tag, digest): {}",
+        out.describe()
+    );
+    for r in &rows {
+        let tag = r.split_whitespace().next().unwrap();
+        assert_eq!(
+            r.contains("DISAGREES"),
+            tag == "app",
+            "only app's rows are flagged: {r:?}\n{}",
+            out.describe()
+        );
+    }
+    for t in [
+        &p.targets_app,
+        &p.releases_app,
+        &p.qa_app,
+        &p.both,
+        &p.v1,
+        &p.qa_only,
+        &p.rel_only,
+        &p.nightly,
+    ] {
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with(&t.tag) && r.contains(&t.sha256)),
+            "no row {} {}: {}",
+            t.tag,
+            t.sha256,
+            out.describe()
+        );
+    }
+    let both_row = rows.iter().find(|r| r.starts_with("both ")).unwrap();
+    assert!(
+        both_row.contains("releases") && both_row.contains("qa"),
+        "{both_row:?}"
+    );
+    let warning = text
+        .lines()
+        .find(|l| l.starts_with("WARNING") && l.contains("\"app\""))
+        .unwrap_or_else(|| panic!("no warning about app: {}", out.describe()));
+    for t in [&p.targets_app, &p.releases_app, &p.qa_app] {
+        assert!(warning.contains(&t.sha256), "{warning:?}");
+    }
+    assert!(!text
+        .lines()
+        .any(|l| l.starts_with("WARNING") && l.contains("\"both\"")));
+    // key IDs as docker shows them (12 characters of the canonical ID)
+    assert!(
+        text.contains(&p.releases_key.key_id[..12]),
+        "{}",
+        out.describe()
+    );
+    assert!(text.contains(&p.qa_key.key_id[..12]), "{}", out.describe());
+    assert!(
+        text.contains(&client.root_key_id(gun)[..12]),
+        "{}",
+        out.describe()
+    );
+
+    // IMAGE:TAG shows only that tag
+    let image = format!("{gun}:both");
+    let out = inspect(&url, &key, &[&image], &["--output", "json"]);
+    expect_code(&out, 0, "inspect GUN:both");
+    let v = json_of(&out);
+    let tags = v[0]["SignedTags"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(tags.len(), 1, "{v}");
+    assert_eq!(tags[0]["SignedTag"], "both");
+    assert_eq!(tags[0]["Digest"], p.both.sha256.as_str());
+    assert_eq!(v[0]["Disagreements"], serde_json::json!([]), "{v}");
+
+    let image = format!("{gun}:app");
+    let out = inspect(&url, &key, &[&image], &[]);
+    expect_code(&out, 0, "inspect GUN:app (text is the default)");
+    let rows = text_tag_rows(&out.stdout);
+    assert_eq!(rows.len(), 3, "{}", out.describe());
+    assert!(
+        rows.iter()
+            .all(|r| r.starts_with("app ") && r.contains("DISAGREES")),
+        "{rows:?}"
+    );
+
+    // several images: one entry each, in order
+    let out = inspect(
+        &url,
+        &key,
+        &[gun, &format!("{gun}:v1")],
+        &["--output", "json"],
+    );
+    expect_code(&out, 0, "two images");
+    let v = json_of(&out);
+    assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(v[0]["SignedTags"].as_array().unwrap().len(), 8, "{v}");
+    assert_eq!(v[1]["SignedTags"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v[1]["SignedTags"][0]["Digest"], p.v1.sha256.as_str(), "{v}");
+
+    // a tag nobody signed
+    let image = format!("{gun}:nosuchtag");
+    let out = inspect(&url, &key, &[&image], &[]);
+    expect_code(&out, 1, "inspect of an unsigned tag");
+    assert!(out.stderr.contains("nosuchtag"), "{}", out.describe());
+
+    // a wrong pinned key is refused as resolve refuses it
+    let other = server.client();
+    other.publish_repo("example.com/audit/other", &[("v1", "other")]);
+    let wrong = other.write_root_key("example.com/audit/other", "other.pub");
+    let out = inspect(&url, &wrong, &[gun], &["--output", "json"]);
+    expect_code(&out, 1, "inspect with another repository's root key");
+    assert!(!out.stdout.contains(&p.v1.sha256), "{}", out.describe());
+}
