@@ -78,8 +78,10 @@ pub enum ChainError {
     },
     #[error("snapshot.json does not list `{entry}`")]
     SnapshotMissing { entry: &'static str },
-    #[error("root rotation: {version}.root.json has version {got}, expected {version}")]
+    #[error("root rotation: the root after version {} claims version {got}, expected {version}", version - 1)]
     RotationVersion { version: i64, got: i64 },
+    #[error("{refused}; no rotation can be followed: {reason}")]
+    RotationBroken { refused: String, reason: String },
     #[error(
         "root rotation to version {version} is not signed by the previous root's keys: {source}"
     )]
@@ -305,6 +307,14 @@ pub fn claimed_version(bytes: &[u8]) -> Option<i64> {
         Some(crate::json::Value::Int(v)) => Some(*v),
         _ => None,
     }
+}
+
+/// Whether a versioned root is whole: it parses, claims `version`, and meets its own threshold
+/// (a damaged cached copy is then fetched again).
+pub fn root_is_whole(ctx: &Context, bytes: &[u8], version: i64) -> bool {
+    let permissive = Context { level: Level::Audit, ..ctx.clone() };
+    let mut ignored = Vec::new();
+    verify_root_unpinned(&permissive, bytes, &mut ignored).is_ok_and(|r| r.common.version == version)
 }
 
 /// Whether this (possibly old, possibly expired) root is well formed, signed to its own threshold,

@@ -315,28 +315,40 @@ fn top_files(
     Ok(([root, timestamp, snapshot, targets], None))
 }
 
+/// Why a walk back through the root versions found no pinned anchor.
+enum WalkEnd {
+    /// Down to version 1: the pinned key never signed this repository's root.
+    Exhausted,
+    /// This version is missing: the chain has a gap.
+    Gap(i64),
+    /// The bound was reached at this version without finding the pinned key.
+    Bound(i64),
+}
+
 /// Walk back from the current root to the newest version a pinned key signs; returns the roots
-/// from that anchor up to the one before the current, oldest first, or None if there is none.
+/// from that anchor up to the one before the current, oldest first. A cached versioned root is
+/// used only if it is whole (parses, claims its version, meets its own threshold); otherwise it is
+/// fetched again.
 fn root_history(
     source: &dyn Source,
     ctx: &Context,
     current: &[u8],
     cached: &BTreeMap<String, Vec<u8>>,
     limits: &Limits,
-) -> Result<Option<Vec<(i64, Vec<u8>)>>, ResolveError> {
+) -> Result<Result<Vec<(i64, Vec<u8>)>, WalkEnd>, ResolveError> {
     let Some(n) = chain::claimed_version(current) else {
-        return Ok(None);
+        return Ok(Err(WalkEnd::Exhausted));
     };
     let mut walked = Vec::new();
     let lowest = (n - MAX_ROOT_ROTATIONS).max(1);
     let mut v = n - 1;
     while v >= lowest {
         let role = format!("{v}.root");
-        let bytes = match cached.get(&role) {
+        let bytes = match cached.get(&role).filter(|b| chain::root_is_whole(ctx, b, v)) {
             Some(b) => b.clone(),
             None => match source.fetch(ctx.gun, &role, limits.root) {
                 Ok(b) => b,
-                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) if e.is_not_found() => return Ok(Err(WalkEnd::Gap(v))),
                 Err(e) => return Err(e.into()),
             },
         };
@@ -344,11 +356,11 @@ fn root_history(
         walked.push((v, bytes));
         if anchor {
             walked.reverse();
-            return Ok(Some(walked));
+            return Ok(Ok(walked));
         }
         v -= 1;
     }
-    Ok(None)
+    Ok(Err(if lowest > 1 { WalkEnd::Bound(lowest) } else { WalkEnd::Exhausted }))
 }
 
 /// Fetch and verify a repository, using and refreshing `cache` when given: cached files are
@@ -385,9 +397,19 @@ pub fn fetch_repo_cached(
     let trusted = match chain::verify_top(&ctx, files) {
         Err(ChainError::NotPinned { pinned, signed_by }) => {
             let refused = ChainError::NotPinned { pinned, signed_by };
-            let Some(walk) = root_history(&source, &ctx, &root, &cached.files, &opts.limits)?
-            else {
-                return Err(refused.into());
+            let walk = match root_history(&source, &ctx, &root, &cached.files, &opts.limits)? {
+                Ok(walk) => walk,
+                Err(WalkEnd::Exhausted) => return Err(refused.into()),
+                Err(WalkEnd::Gap(v)) => {
+                    let reason = format!("{v}.root.json is missing: the chain of root versions has a gap at version {v}");
+                    return Err(ChainError::RotationBroken { refused: refused.to_string(), reason }.into());
+                }
+                Err(WalkEnd::Bound(v)) => {
+                    let reason = format!(
+                        "the pinned key signs none of the root versions from {v} up (at most {MAX_ROOT_ROTATIONS} rotations are followed)"
+                    );
+                    return Err(ChainError::RotationBroken { refused: refused.to_string(), reason }.into());
+                }
             };
             if !opts.follow_rotation {
                 let version = chain::claimed_version(&root).unwrap_or(0);

@@ -1232,3 +1232,27 @@ impl<'a> RepoBuilder<'a> {
         }
     }
 }
+
+impl NotaryClient {
+    /// `notary key rotate GUN root`, answering `yes` to its confirmation prompt. notary 0.7.0 asks
+    /// "Are you sure you want to proceed? (yes/no)" on a root rotation and, without a `yes` on
+    /// stdin, prints "Aborting action." and still exits 0 ([`Self::key_rotate`] feeds /dev/null, so
+    /// for `root` it silently does nothing). The rotation is published at once: the server then
+    /// serves the new root as `root.json` and `<n>.root.json`. Panics unless notary reports success.
+    /// The client's own cached root.json stays at the old version until its next online
+    /// operation, so this ends with `notary list` to refresh it ([`Self::root_public_key_pem`]
+    /// then picks the new root key).
+    pub fn rotate_root_key(&self, gun: &str) {
+        let out = run_with_input(
+            self.command(["key", "rotate", gun, "root"]),
+            Some(b"yes\n"),
+            self.timeout,
+        );
+        assert!(
+            out.success() && out.all().contains("Successfully rotated root key"),
+            "root key rotation failed: {}",
+            out.describe()
+        );
+        self.list(gun);
+    }
+}
