@@ -123,6 +123,28 @@ struct SourceArgs {
     /// Give up on a request after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     timeout: u64,
+    /// Give up on connecting (TCP and TLS) after this many seconds.
+    #[arg(long = "connect-timeout", value_name = "SECONDS", default_value_t = 10)]
+    connect_timeout: u64,
+    /// Client certificate (PEM) for mutual TLS; needs --client-key.
+    #[arg(long = "client-cert", value_name = "FILE", requires = "client_key")]
+    client_cert: Option<PathBuf>,
+    /// Unencrypted private key (PEM) of --client-cert.
+    #[arg(long = "client-key", value_name = "FILE", requires = "client_cert")]
+    client_key: Option<PathBuf>,
+    /// User name for the registry's token server; the password comes from stdin
+    /// (--password-stdin). Else TRUSTPIN_USERNAME/TRUSTPIN_PASSWORD, else the docker config.
+    #[arg(long, value_name = "NAME", requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the password for --username from stdin (one line).
+    #[arg(long = "password-stdin", requires = "username")]
+    password_stdin: bool,
+    /// GET /_notary_server/health before fetching trust data (not every registry has it).
+    #[arg(long = "check-health")]
+    check_health: bool,
+    /// Where credentials may come from (a trust policy's `server.credentials`); not a flag.
+    #[arg(skip)]
+    credential_sources: crate::credentials::Sources,
 }
 
 /// What to verify against, shared by resolve and inspect.
@@ -144,24 +166,25 @@ struct VerifyArgs {
     /// Refuse a rotated root key instead of following the rotation from the pinned key.
     #[arg(long = "no-follow-rotation")]
     no_follow_rotation: bool,
-    /// Trust cache (rollback protection, warm path); default: $XDG_CACHE_HOME/trustpin or ~/.cache/trustpin.
-    #[arg(long = "cache-dir", value_name = "DIR", conflicts_with = "no_cache")]
+    /// Trust cache (rollback protection, warm path); default: $XDG_CACHE_HOME/trustpin or
+    /// ~/.cache/trustpin. An explicit --cache-dir wins over --no-cache / TRUSTPIN_NO_CACHE.
+    #[arg(long = "cache-dir", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     /// Use no trust cache: no rollback protection across runs.
-    #[arg(long = "no-cache")]
+    #[arg(long = "no-cache", env = "TRUSTPIN_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     no_cache: bool,
 }
 
 impl VerifyArgs {
     /// The cache to use: none with --no-cache, --cache-dir, else the user's cache directory.
     fn cache(&self) -> Option<Cache> {
+        if let Some(dir) = &self.cache_dir {
+            return Some(Cache::new(dir.clone()));
+        }
         if self.no_cache {
             return None;
         }
-        self.cache_dir
-            .clone()
-            .or_else(Cache::default_dir)
-            .map(Cache::new)
+        Cache::default_dir().map(Cache::new)
     }
 }
 
@@ -284,10 +307,8 @@ fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options> {
     for path in &args.root_keys {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read root key file {}", path.display()))?;
-        pinned.push(
-            PinnedKey::parse(&bytes, &path.display().to_string())
-                .with_context(|| format!("root key file {}", path.display()))?,
-        );
+        // The key error names the file already.
+        pinned.extend(PinnedKey::parse_all(&bytes, &path.display().to_string())?);
     }
     let at = match &args.at {
         Some(s) => OffsetDateTime::parse(s, &Rfc3339)
@@ -711,25 +732,80 @@ fn make_source(args: &SourceArgs, location: &str) -> Result<Box<dyn Source>, Str
         }
         return Ok(Box::new(DirSource::new(dir.clone())));
     }
-    if let Some(rest) = location.strip_prefix("http://") {
-        let host = rest.split(['/', ':']).next().unwrap_or("");
-        if !matches!(host, "127.0.0.1" | "localhost" | "[")
-            && !host.starts_with("127.")
-            && !rest.starts_with("[::1]")
-        {
-            eprintln!(
-                "warning: {location} is plain http: anyone on the path sees which images you check"
-            );
-        }
+    if location.starts_with("http://") && !crate::source::http::is_loopback_url(location) {
+        eprintln!(
+            "warning: {location} is plain http: anyone on the path sees which images you check"
+        );
     }
+    use crate::credentials::{CredentialProvider, Lookup, Sources};
+    let credentials: Option<std::sync::Arc<dyn CredentialProvider>> = match args.credential_sources
+    {
+        Sources::None => None,
+        sources => {
+            let flags = match &args.username {
+                Some(username) => Some((username.clone(), password_from_stdin()?)),
+                None => None,
+            };
+            let lookup = Lookup::from_environment(flags).map_err(|e| e.to_string())?;
+            Some(std::sync::Arc::new(if sources == Sources::Env {
+                lookup.without_docker_config()
+            } else {
+                lookup
+            }))
+        }
+    };
+    let client_identity = match (&args.client_cert, &args.client_key) {
+        (Some(cert), Some(key)) => Some(crate::source::http::ClientIdentity {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
     let opts = HttpOptions {
         ca_certs: args.ca_certs.clone(),
+        client_identity,
         timeout: Duration::from_secs(args.timeout),
-        ..HttpOptions::default()
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        check_health: args.check_health,
+        credentials,
     };
     HttpSource::new(location, opts)
         .map(|s| Box::new(s) as Box<dyn Source>)
         .map_err(|e| e.to_string())
+}
+
+/// The password given with `--password-stdin`: stdin read once per run (at most 64 KiB), one
+/// trailing line break dropped, as `docker login --password-stdin` does.
+fn password_from_stdin() -> Result<crate::credentials::Secret, String> {
+    use std::io::Read as _;
+    static PASSWORD: std::sync::OnceLock<Result<crate::credentials::Secret, String>> =
+        std::sync::OnceLock::new();
+    PASSWORD
+        .get_or_init(|| {
+            let mut raw = Vec::new();
+            std::io::stdin()
+                .lock()
+                .take(64 * 1024 + 1)
+                .read_to_end(&mut raw)
+                .map_err(|e| format!("--password-stdin: cannot read stdin: {e}"))?;
+            if raw.len() > 64 * 1024 {
+                return Err("--password-stdin: more than 64 KiB on stdin".into());
+            }
+            let text = String::from_utf8(raw)
+                .map_err(|_| "--password-stdin: the password is not UTF-8".to_owned())?;
+            let password = text
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text);
+            if password.is_empty() {
+                return Err(
+                    "--password-stdin: stdin holds no password (it cannot also carry `-` images)"
+                        .into(),
+                );
+            }
+            Ok(crate::credentials::Secret::new(password))
+        })
+        .clone()
 }
 
 /// Whether the user named a tag (a bare name means "all tags" to inspect, `latest` to resolve).
@@ -759,6 +835,12 @@ fn run_inspect(args: InspectArgs) -> Result<u8> {
             Err((code, msg)) => {
                 eprintln!("trustpin: {input}: {msg}");
                 worst = worst.max(code);
+                let failed = serde_json::json!({ "Name": input, "Gun": image.gun, "Error": msg, "ExitCode": code });
+                match args.output {
+                    OutputArg::Json => json_items.push(failed),
+                    OutputArg::Jsonl => writeln!(stdout, "{failed}")?,
+                    OutputArg::Text => {}
+                }
                 continue;
             }
         };
@@ -993,7 +1075,7 @@ fn run_get_root_key(args: GetRootKeyArgs) -> Result<u8> {
         source.location(&image.gun, "root")
     );
     let mut stdout = std::io::stdout().lock();
-    let fmt = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
+    let fmt = |t: OffsetDateTime| t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default();
     match (args.pem_only, args.output) {
         (true, _) => {
             for k in &keys.keys {

@@ -10,6 +10,7 @@ pub mod archive;
 pub mod cache;
 pub mod canonical;
 pub mod chain;
+pub mod credentials;
 pub mod inspect;
 pub mod json;
 pub mod keys;

@@ -388,6 +388,12 @@ fn common(f: &BTreeMap<String, Value>) -> Result<Common> {
         return Err(invalid("signed.version", format!("{version} is below 1")));
     }
     let expires_s = string(field(f, "signed", "expires")?, "signed.expires")?;
+    strict_rfc3339(expires_s).map_err(|why| {
+        invalid(
+            "signed.expires",
+            format!("{expires_s:?} is not RFC 3339 as Go writes it: {why}"),
+        )
+    })?;
     let expires = OffsetDateTime::parse(expires_s, &Rfc3339).map_err(|e| {
         invalid(
             "signed.expires",
@@ -395,6 +401,25 @@ fn common(f: &BTreeMap<String, Value>) -> Result<Common> {
         )
     })?;
     Ok(Common { version, expires })
+}
+
+/// The `time` crate's RFC 3339 parser also takes a space or `t` between date and time, a
+/// lower-case `z`, and any number of fraction digits; Go's (notary's) takes only `T`, `Z` and at
+/// most 9 digits. Refuse what Go refuses, so that both read the same expiry or neither does.
+fn strict_rfc3339(s: &str) -> Result<(), &'static str> {
+    let b = s.as_bytes();
+    if b.get(10) != Some(&b'T') {
+        return Err("date and time must be separated by `T`");
+    }
+    if s.ends_with('z') {
+        return Err("UTC must be written `Z`");
+    }
+    if let Some(frac) = b.get(19).filter(|c| **c == b'.').and(b.get(20..)) {
+        if frac.iter().take_while(|c| c.is_ascii_digit()).count() > 9 {
+            return Err("more than 9 fraction digits");
+        }
+    }
+    Ok(())
 }
 
 fn role_keys(o: &BTreeMap<String, Value>, path: &str) -> Result<RoleKeys> {

@@ -5,11 +5,16 @@
 mod server;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use server::{tuf_path, Length, Pace, Reply, Response, TestServer};
+use server::{tuf_path, Length, Pace, Reply, Request, Response, TestPki, TestServer};
+use trustpin::credentials::{
+    Credential, CredentialError, CredentialProvider, Fixed, Found, Secret,
+};
 use trustpin::source::dir::DirSource;
-use trustpin::source::http::{HttpOptions, HttpSource, MAX_REDIRECTS};
+use trustpin::source::http::{ClientIdentity, HttpOptions, HttpSource, MAX_REDIRECTS};
 use trustpin::source::{Source, SourceError};
 
 const GUN: &str = "docker.io/library/alpine";
@@ -18,9 +23,9 @@ const TRUST_DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/trust-d
 
 fn options(timeout: Duration) -> HttpOptions {
     HttpOptions {
-        ca_certs: Vec::new(),
         connect_timeout: Duration::from_secs(1),
         timeout,
+        ..HttpOptions::default()
     }
 }
 
@@ -113,20 +118,6 @@ fn server_error_is_a_status_error() {
     );
     assert!(!err.is_not_found());
     assert!(err.to_string().contains("500"), "{err}");
-}
-
-#[test]
-fn unauthorized_is_a_status_error_for_now() {
-    let srv = TestServer::start();
-    srv.respond(
-        &tuf_path(GUN, "root"),
-        Response::new(401, "{}").header("WWW-Authenticate", r#"Bearer realm="http://x/token""#),
-    );
-    let err = source(&srv).fetch(GUN, "root", 1024).unwrap_err();
-    assert!(
-        matches!(err, SourceError::Status { status: 401, .. }),
-        "{err}"
-    );
 }
 
 #[test]
@@ -690,4 +681,963 @@ fn dir_source_refuses_path_tricks() {
     }
     // The honest name works from that base.
     src.fetch("alice-image", "root", 1 << 20).unwrap();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Token flow (docker/distribution): challenges, the token request, the cache, hostile realms
+
+const PASSWORD: &str = "s3cret-pw-1d7c";
+const GOOD_TOKEN: &str = "tok.en-1";
+
+fn password(user: &str, pw: &str) -> Arc<dyn CredentialProvider> {
+    Arc::new(Fixed(Found {
+        credential: Credential::Password {
+            username: user.into(),
+            password: Secret::new(pw),
+        },
+        origin: "the test".into(),
+    }))
+}
+
+fn with_credentials(srv: &TestServer, creds: Option<Arc<dyn CredentialProvider>>) -> HttpSource {
+    HttpSource::new(
+        &srv.url(),
+        HttpOptions {
+            credentials: creds,
+            ..options(Duration::from_secs(5))
+        },
+    )
+    .unwrap()
+}
+
+fn bearer_challenge(realm: &str) -> String {
+    format!(r#"Bearer realm="{realm}",service="notary-test",scope="repository:{GUN}:pull""#)
+}
+
+/// Every path answers its own path as the body when `Authorization` is exactly `accept`, else 401
+/// with `challenge`.
+fn protect(srv: &TestServer, challenge: String, accept: &'static str) {
+    srv.fallback(move |req| {
+        if req.header("authorization") == Some(accept) {
+            Response::json(req.path.clone()).into()
+        } else {
+            Response::new(401, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#)
+                .header("WWW-Authenticate", &challenge)
+                .into()
+        }
+    });
+}
+
+/// A token endpoint at `/token` answering `{"token": token}`.
+fn token_server(token: &'static str) -> TestServer {
+    let t = TestServer::start();
+    t.respond(
+        "/token",
+        Response::json(format!(r#"{{"token":"{token}"}}"#)),
+    );
+    t
+}
+
+fn token_requests(t: &TestServer) -> Vec<Request> {
+    t.log().into_iter().filter(|r| r.path == "/token").collect()
+}
+
+#[test]
+fn token_is_fetched_once_and_sent_as_bearer() {
+    let tokens = token_server(GOOD_TOKEN);
+    let srv = TestServer::start();
+    protect(
+        &srv,
+        bearer_challenge(&format!("{}/token", tokens.url())),
+        "Bearer tok.en-1",
+    );
+    let src = source(&srv);
+    let roles = [
+        "root",
+        "timestamp",
+        "snapshot",
+        "targets",
+        "targets/releases",
+        "targets/a",
+    ];
+    std::thread::scope(|s| {
+        for role in roles {
+            let src = &src;
+            s.spawn(move || {
+                assert_eq!(
+                    src.fetch(GUN, role, 1024).unwrap(),
+                    tuf_path(GUN, role).as_bytes()
+                )
+            });
+        }
+    });
+    let asked = token_requests(&tokens);
+    assert_eq!(asked.len(), 1, "one token for the run: {asked:?}");
+    assert_eq!(asked[0].query_param("service"), Some("notary-test"));
+    assert_eq!(
+        asked[0].query_param("scope"),
+        Some("repository%3Adocker.io%2Flibrary%2Falpine%3Apull")
+    );
+    assert_eq!(asked[0].header("authorization"), None, "anonymous");
+    // Once known, the token goes with the first request.
+    let before = srv.total_requests();
+    src.fetch(GUN, "targets/b", 1024).unwrap();
+    assert_eq!(srv.total_requests(), before + 1);
+    // Another repository has another scope: another token.
+    src.fetch("docker.io/library/busybox", "root", 1024)
+        .unwrap();
+    assert_eq!(token_requests(&tokens).len(), 2);
+}
+
+#[test]
+fn credentials_go_to_the_realm_only() {
+    let tokens = TestServer::start();
+    tokens.route("/token", |req| {
+        if req.header("authorization") == Some("Basic YWxpY2U6czNjcmV0LXB3LTFkN2M=") {
+            Response::json(r#"{"access_token":"tok.en-1","token":"ignored"}"#).into()
+        } else {
+            Response::new(401, "{}").into()
+        }
+    });
+    let srv = TestServer::start();
+    protect(
+        &srv,
+        bearer_challenge(&format!("{}/token", tokens.url())),
+        "Bearer tok.en-1",
+    );
+    let src = with_credentials(&srv, Some(password("alice", PASSWORD)));
+    src.fetch(GUN, "root", 1024).unwrap();
+    for req in srv.log() {
+        let auth = req.header("authorization").unwrap_or("");
+        assert!(auth.is_empty() || auth.starts_with("Bearer "), "{req:?}");
+    }
+    assert_eq!(token_requests(&tokens).len(), 1);
+}
+
+#[test]
+fn identity_token_is_exchanged_with_an_oauth2_post() {
+    let tokens = TestServer::start();
+    tokens.route("/token", |req| {
+        let body = String::from_utf8_lossy(&req.body);
+        if req.method == "POST"
+            && body.contains("grant_type=refresh_token")
+            && body.contains("refresh_token=refresh-me")
+            && body.contains("client_id=trustpin")
+            && req.header("authorization").is_none()
+        {
+            Response::json(r#"{"access_token":"tok.en-1"}"#).into()
+        } else {
+            Response::new(400, "{}").into()
+        }
+    });
+    let srv = TestServer::start();
+    protect(
+        &srv,
+        bearer_challenge(&format!("{}/token", tokens.url())),
+        "Bearer tok.en-1",
+    );
+    let creds = Arc::new(Fixed(Found {
+        credential: Credential::IdentityToken {
+            token: Secret::new("refresh-me"),
+        },
+        origin: "the test".into(),
+    }));
+    with_credentials(&srv, Some(creds))
+        .fetch(GUN, "root", 1024)
+        .unwrap();
+}
+
+#[test]
+fn refused_credentials_name_the_realm_never_the_password() {
+    let tokens = TestServer::start();
+    tokens.respond(
+        "/token",
+        Response::new(401, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#),
+    );
+    let srv = TestServer::start();
+    let realm = format!("{}/token", tokens.url());
+    protect(&srv, bearer_challenge(&realm), "Bearer tok.en-1");
+    let src = with_credentials(&srv, Some(password("alice", PASSWORD)));
+    let err = src.fetch(GUN, "root", 1024).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, SourceError::Auth { .. }), "{err:?}");
+    assert!(msg.contains(&realm), "{msg}");
+    assert!(msg.contains("alice"), "{msg}");
+    assert!(
+        !msg.contains(PASSWORD) && !format!("{err:?}").contains(PASSWORD),
+        "{err:?}"
+    );
+    // The failure is remembered for the run: no second try with the same credentials.
+    let _ = src.fetch(GUN, "timestamp", 1024).unwrap_err();
+    assert_eq!(token_requests(&tokens).len(), 1);
+}
+
+#[test]
+fn a_token_the_server_refuses_is_an_auth_error() {
+    let tokens = token_server("not.enough");
+    let srv = TestServer::start();
+    let realm = format!("{}/token", tokens.url());
+    let challenge = format!("{},error=\"insufficient_scope\"", bearer_challenge(&realm));
+    protect(&srv, challenge, "Bearer tok.en-1");
+    let err = source(&srv).fetch(GUN, "root", 1024).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, SourceError::Auth { .. }), "{err:?}");
+    assert!(msg.contains(&realm), "{msg}");
+    assert!(msg.contains("insufficient_scope"), "{msg}");
+    assert!(msg.contains("anonymously"), "{msg}");
+}
+
+#[test]
+fn an_expired_token_is_replaced_once() {
+    let tokens = TestServer::start();
+    tokens.sequence(
+        "/token",
+        vec![
+            Response::json(r#"{"token":"first"}"#).into(),
+            Response::json(r#"{"token":"second"}"#).into(),
+        ],
+    );
+    let srv = TestServer::start();
+    let challenge = bearer_challenge(&format!("{}/token", tokens.url()));
+    let first_expired = Arc::new(AtomicBool::new(false));
+    let expired = first_expired.clone();
+    srv.fallback(move |req| {
+        let ok = match req.header("authorization") {
+            Some("Bearer first") => !expired.load(Ordering::SeqCst),
+            Some("Bearer second") => true,
+            _ => false,
+        };
+        if ok {
+            Response::json("ok").into()
+        } else {
+            Response::new(401, "{}")
+                .header(
+                    "WWW-Authenticate",
+                    &format!("{challenge},error=\"invalid_token\""),
+                )
+                .into()
+        }
+    });
+    let src = source(&srv);
+    src.fetch(GUN, "root", 1024).unwrap();
+    first_expired.store(true, Ordering::SeqCst);
+    src.fetch(GUN, "timestamp", 1024).unwrap();
+    assert_eq!(token_requests(&tokens).len(), 2);
+    src.fetch(GUN, "snapshot", 1024).unwrap();
+    assert_eq!(token_requests(&tokens).len(), 2);
+}
+
+#[test]
+fn hostile_challenges_are_refused_before_anything_is_sent() {
+    let tokens = token_server(GOOD_TOKEN);
+    let t = tokens.url();
+    let cases = [
+        (
+            r#"Bearer realm="http://auth.example.com/token",service="s""#.to_owned(),
+            "plain http",
+            "http://auth.example.com/token",
+        ),
+        (
+            format!(r#"Bearer realm="{t}/a/../token",service="s""#),
+            "'..'",
+            "/a/../token",
+        ),
+        (
+            format!(r#"Bearer realm="{t}/%2e%2e/token""#),
+            "'..'",
+            "%2e%2e",
+        ),
+        (
+            r#"Bearer realm="file:///etc/passwd""#.to_owned(),
+            "scheme",
+            "file:///etc/passwd",
+        ),
+        (
+            format!(
+                r#"Bearer realm="{}""#,
+                t.replace("http://", "http://user:pw@")
+            ),
+            "user information",
+            "",
+        ),
+        (
+            r#"Digest realm="r", nonce="n""#.to_owned(),
+            "unsupported authentication scheme \"Digest\"",
+            "",
+        ),
+        (
+            r#"Negotiate"#.to_owned(),
+            "unsupported authentication scheme",
+            "",
+        ),
+        (r#"Bearer service="s""#.to_owned(), "no realm", ""),
+    ];
+    for (challenge, why, named) in cases {
+        let srv = TestServer::start();
+        protect(&srv, challenge.clone(), "never");
+        let src = with_credentials(&srv, Some(password("alice", PASSWORD)));
+        let err = src.fetch(GUN, "root", 1024).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            matches!(err, SourceError::Challenge { .. }),
+            "{challenge}: {err:?}"
+        );
+        assert!(msg.contains(why), "{challenge}: {msg}");
+        assert!(msg.contains(named), "{challenge}: {msg}");
+        assert!(!msg.contains(PASSWORD));
+    }
+    let srv = TestServer::start();
+    srv.fallback(|_| Response::new(401, "{}").into());
+    let err = source(&srv).fetch(GUN, "root", 1024).unwrap_err();
+    assert!(
+        err.to_string().contains("without a WWW-Authenticate"),
+        "{err}"
+    );
+    assert_eq!(tokens.total_requests(), 0, "no realm was contacted");
+}
+
+#[test]
+fn an_https_server_may_not_send_credentials_to_an_http_realm() {
+    let pki = TestPki::new();
+    let tokens = token_server(GOOD_TOKEN);
+    let srv = TestServer::start_tls(pki.server_config(false));
+    let realm = format!("{}/token", tokens.url());
+    protect(&srv, bearer_challenge(&realm), "Bearer tok.en-1");
+    let src = HttpSource::new(
+        &srv.url(),
+        HttpOptions {
+            ca_certs: vec![pki.ca_pem_path()],
+            credentials: Some(password("alice", PASSWORD)),
+            ..options(Duration::from_secs(5))
+        },
+    )
+    .unwrap();
+    let err = src.fetch(GUN, "root", 1024).unwrap_err();
+    assert!(matches!(err, SourceError::Challenge { .. }), "{err:?}");
+    assert!(err.to_string().contains(&realm), "{err}");
+    assert!(err.to_string().contains("plain http"), "{err}");
+    assert_eq!(tokens.total_requests(), 0);
+
+    // An https realm on another host (here: another port) is fine: the token request is the one
+    // request allowed to leave the server.
+    let tls_tokens = TestServer::start_tls(pki.server_config(false));
+    tls_tokens.respond("/token", Response::json(r#"{"token":"tok.en-1"}"#));
+    protect(
+        &srv,
+        bearer_challenge(&format!("{}/token", tls_tokens.url())),
+        "Bearer tok.en-1",
+    );
+    src.fetch(GUN, "timestamp", 1024).unwrap();
+    let asked = token_requests(&tls_tokens);
+    assert_eq!(asked.len(), 1);
+    assert!(asked[0]
+        .header("authorization")
+        .is_some_and(|a| a.starts_with("Basic ")));
+}
+
+#[test]
+fn a_stalled_token_endpoint_is_bounded() {
+    let tokens = TestServer::start();
+    tokens.stall("/token");
+    let srv = TestServer::start();
+    let realm = format!("{}/token", tokens.url());
+    protect(&srv, bearer_challenge(&realm), "Bearer tok.en-1");
+    let src = HttpSource::new(&srv.url(), options(Duration::from_secs(1))).unwrap();
+    let started = Instant::now();
+    let err = src.fetch(GUN, "root", 1024).unwrap_err();
+    let took = started.elapsed();
+    let msg = err.to_string();
+    assert!(matches!(err, SourceError::Auth { .. }), "{err:?}");
+    assert!(msg.contains(&realm) && msg.contains("within 1s"), "{msg}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
+
+#[test]
+fn an_endless_token_answer_is_cut_at_one_mebibyte() {
+    let tokens = TestServer::start();
+    tokens.respond(
+        "/token",
+        Response::json(&b"{\"token\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"[..])
+            .length(Length::Chunked)
+            .endless(),
+    );
+    let srv = TestServer::start();
+    let realm = format!("{}/token", tokens.url());
+    protect(&srv, bearer_challenge(&realm), "Bearer tok.en-1");
+    let started = Instant::now();
+    let err = source(&srv).fetch(GUN, "root", 1024).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&realm) && msg.contains("1048576 bytes"),
+        "{msg}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_token_endpoint_redirecting_elsewhere_is_refused() {
+    let elsewhere = token_server(GOOD_TOKEN);
+    let tokens = TestServer::start();
+    tokens.redirect("/token", 302, &format!("{}/token", elsewhere.url()));
+    let srv = TestServer::start();
+    protect(
+        &srv,
+        bearer_challenge(&format!("{}/token", tokens.url())),
+        "Bearer tok.en-1",
+    );
+    let err = with_credentials(&srv, Some(password("alice", PASSWORD)))
+        .fetch(GUN, "root", 1024)
+        .unwrap_err();
+    assert!(err.to_string().contains("redirected"), "{err}");
+    assert_eq!(elsewhere.total_requests(), 0);
+}
+
+#[test]
+fn basic_challenges_get_the_credentials_or_a_clear_refusal() {
+    let srv = TestServer::start();
+    // alice:s3cret-pw-1d7c
+    protect(
+        &srv,
+        r#"Basic realm="registry""#.into(),
+        "Basic YWxpY2U6czNjcmV0LXB3LTFkN2M=",
+    );
+    let src = with_credentials(&srv, Some(password("alice", PASSWORD)));
+    src.fetch(GUN, "root", 1024).unwrap();
+    let before = srv.total_requests();
+    src.fetch(GUN, "timestamp", 1024).unwrap();
+    assert_eq!(
+        srv.total_requests(),
+        before + 1,
+        "sent at once the second time"
+    );
+
+    let err = source(&srv).fetch(GUN, "root", 1024).unwrap_err();
+    assert!(matches!(err, SourceError::Auth { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("none were found for registry docker.io"),
+        "{err}"
+    );
+
+    let err = with_credentials(&srv, Some(password("alice", "wrong-pw-0000")))
+        .fetch(GUN, "root", 1024)
+        .unwrap_err();
+    assert!(err.to_string().contains("refused the credentials"), "{err}");
+    assert!(!err.to_string().contains("wrong-pw-0000"), "{err}");
+}
+
+/// Counts lookups; has no credentials.
+#[derive(Debug, Default)]
+struct Counting(AtomicUsize);
+
+impl CredentialProvider for Counting {
+    fn lookup(&self, _registry: &str) -> Result<Option<Found>, CredentialError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(None)
+    }
+}
+
+#[test]
+fn credentials_are_looked_up_only_when_a_server_asks() {
+    let srv = TestServer::start();
+    srv.serve_json(&tuf_path(GUN, "root"), ROOT_JSON);
+    let counting = Arc::new(Counting::default());
+    let src = with_credentials(&srv, Some(counting.clone()));
+    src.fetch(GUN, "root", 1024).unwrap();
+    assert_eq!(counting.0.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_credential_lookup_failure_names_the_registry() {
+    #[derive(Debug)]
+    struct Broken;
+    impl CredentialProvider for Broken {
+        fn lookup(&self, _registry: &str) -> Result<Option<Found>, CredentialError> {
+            Err(CredentialError::Usage("the helper exploded".into()))
+        }
+    }
+    let tokens = token_server(GOOD_TOKEN);
+    let srv = TestServer::start();
+    protect(
+        &srv,
+        bearer_challenge(&format!("{}/token", tokens.url())),
+        "Bearer tok.en-1",
+    );
+    let err = with_credentials(&srv, Some(Arc::new(Broken)))
+        .fetch(GUN, "root", 1024)
+        .unwrap_err();
+    assert!(matches!(err, SourceError::Credentials { .. }), "{err:?}");
+    assert!(err.to_string().contains("registry docker.io"), "{err}");
+    assert!(err.to_string().contains("exploded"), "{err}");
+}
+
+// ------------------------------------------------------------------------------------------------
+// Health, retries, TLS
+
+#[test]
+fn health_is_checked_once_and_only_when_asked() {
+    let srv = TestServer::start();
+    srv.serve_json("/_notary_server/health", "{}");
+    srv.serve_json(&tuf_path(GUN, "root"), ROOT_JSON);
+    source(&srv).fetch(GUN, "root", 1024).unwrap();
+    assert_eq!(srv.requests("/_notary_server/health"), 0);
+
+    let checked = HttpSource::new(
+        &srv.url(),
+        HttpOptions {
+            check_health: true,
+            ..options(Duration::from_secs(5))
+        },
+    )
+    .unwrap();
+    checked.fetch(GUN, "root", 1024).unwrap();
+    checked.fetch(GUN, "root", 1024).unwrap();
+    assert_eq!(srv.requests("/_notary_server/health"), 1);
+    assert_eq!(srv.log()[1].path, "/_notary_server/health", "health first");
+
+    let sick = TestServer::start();
+    sick.serve("/_notary_server/health", 503, "down");
+    sick.serve_json(&tuf_path(GUN, "root"), ROOT_JSON);
+    let src = HttpSource::new(
+        &sick.url(),
+        HttpOptions {
+            check_health: true,
+            ..options(Duration::from_secs(5))
+        },
+    )
+    .unwrap();
+    let err = src.fetch(GUN, "root", 1024).unwrap_err();
+    assert!(matches!(err, SourceError::Health { .. }), "{err:?}");
+    assert!(err.to_string().contains("/_notary_server/health"), "{err}");
+    assert!(err.to_string().contains("503"), "{err}");
+    assert_eq!(sick.requests(&tuf_path(GUN, "root")), 0);
+}
+
+fn tls_source(srv: &TestServer, pki: &TestPki, identity: bool) -> HttpSource {
+    HttpSource::new(
+        &srv.url(),
+        HttpOptions {
+            ca_certs: vec![pki.ca_pem_path()],
+            client_identity: identity.then(|| ClientIdentity {
+                cert: pki.client_cert_path(),
+                key: pki.client_key_path(),
+            }),
+            ..options(Duration::from_secs(5))
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn https_needs_the_private_ca() {
+    let pki = TestPki::new();
+    let srv = TestServer::start_tls(pki.server_config(false));
+    srv.serve_json(&tuf_path(GUN, "root"), ROOT_JSON);
+    let err = source(&srv).fetch(GUN, "root", 1024).unwrap_err();
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert!(err.to_string().contains("UnknownIssuer"), "{err}");
+    assert_eq!(srv.connections(), 1, "a certificate verdict is not retried");
+    assert_eq!(
+        tls_source(&srv, &pki, false)
+            .fetch(GUN, "root", 1024)
+            .unwrap(),
+        ROOT_JSON
+    );
+}
+
+#[test]
+fn mutual_tls_presents_the_client_certificate() {
+    let pki = TestPki::new();
+    let srv = TestServer::start_tls(pki.server_config(true));
+    srv.serve_json(&tuf_path(GUN, "root"), ROOT_JSON);
+    let err = tls_source(&srv, &pki, false)
+        .fetch(GUN, "root", 1024)
+        .unwrap_err();
+    assert!(
+        matches!(err, SourceError::Connect { .. } | SourceError::Http { .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        tls_source(&srv, &pki, true)
+            .fetch(GUN, "root", 1024)
+            .unwrap(),
+        ROOT_JSON
+    );
+
+    // A key that is not there, or is not a key: refused up front, naming the files.
+    for (cert, key) in [
+        (pki.client_cert_path(), pki.dir().join("missing.key")),
+        (pki.client_cert_path(), pki.ca_pem_path()),
+        (pki.client_key_path(), pki.client_key_path()),
+    ] {
+        let err = HttpSource::new(
+            &srv.url(),
+            HttpOptions {
+                client_identity: Some(ClientIdentity {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                }),
+                ..HttpOptions::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, SourceError::BadClientCert { .. }), "{err:?}");
+        assert!(err.to_string().contains(&*key.to_string_lossy()), "{err}");
+        let key_text = std::fs::read_to_string(pki.client_key_path()).unwrap();
+        let key_body = key_text.lines().nth(1).unwrap();
+        assert!(!err.to_string().contains(key_body), "{err}");
+    }
+}
+
+#[test]
+fn a_connection_lost_in_the_handshake_is_retried_once() {
+    let pki = TestPki::new();
+    let srv = TestServer::start_tls(pki.server_config(false));
+    srv.serve_json(&tuf_path(GUN, "root"), ROOT_JSON);
+    srv.close_next_connections(1);
+    assert_eq!(
+        tls_source(&srv, &pki, false)
+            .fetch(GUN, "root", 1024)
+            .unwrap(),
+        ROOT_JSON
+    );
+    assert_eq!(srv.connections(), 2);
+
+    let srv = TestServer::start_tls(pki.server_config(false));
+    srv.serve_json(&tuf_path(GUN, "root"), ROOT_JSON);
+    srv.close_next_connections(5);
+    let err = tls_source(&srv, &pki, false)
+        .fetch(GUN, "root", 1024)
+        .unwrap_err();
+    assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
+    assert_eq!(srv.connections(), 2, "one retry, no more");
+}
+
+#[test]
+fn http_errors_and_stalls_are_not_retried() {
+    let srv = TestServer::start();
+    srv.serve(&tuf_path(GUN, "root"), 503, "busy");
+    srv.stall(&tuf_path(GUN, "timestamp"));
+    let src = HttpSource::new(&srv.url(), options(Duration::from_secs(1))).unwrap();
+    assert!(src.fetch(GUN, "root", 1024).is_err());
+    assert!(src.fetch(GUN, "timestamp", 1024).is_err());
+    assert_eq!(srv.requests(&tuf_path(GUN, "root")), 1);
+    assert_eq!(srv.requests(&tuf_path(GUN, "timestamp")), 1);
+}
+
+// ------------------------------------------------------------------------------------------------
+// Through the command line: every failure ends quickly with exit 3 and names the URL and limit
+
+const ALICE: &str = "docker.io/phbelitz/alice-image";
+const ALICE_DIGEST: &str = "ac904c9b191d14faf54b7952f2650a4bb21c201bf34131388b851e8ce992a652";
+
+struct Cli {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+/// Runs trustpin with `args`, without any proxy or credential variables of ours, and kills it
+/// after 30 s.
+fn trustpin(args: &[String], env: &[(&str, String)]) -> Cli {
+    use std::process::{Command, Stdio};
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
+    c.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for var in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "NO_PROXY",
+        "no_proxy",
+        "TRUSTPIN_USERNAME",
+        "TRUSTPIN_PASSWORD",
+        "DOCKER_CONTENT_TRUST_SERVER",
+    ] {
+        c.env_remove(var);
+    }
+    c.env("DOCKER_CONFIG", "/nonexistent/trustpin-test");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let started = Instant::now();
+    let mut child = c.spawn().expect("start trustpin");
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut out, &mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut s);
+        s
+    });
+    let code = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Cli {
+        code,
+        took: started.elapsed(),
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+    }
+}
+
+fn alice_server() -> TestServer {
+    let srv = TestServer::start();
+    srv.serve_tree(trust_data());
+    srv
+}
+
+fn resolve_alice(server: &str, extra: &[&str]) -> Vec<String> {
+    let key = trust_data().join("keys/phbelitz-a.pub");
+    let mut args: Vec<String> = [
+        "resolve",
+        &format!("{ALICE}:test"),
+        "--root-key",
+        &key.display().to_string(),
+        "--at",
+        "2019-10-15T00:00:00Z",
+        "--server",
+        server,
+        "--no-cache",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+#[test]
+fn cli_resolves_through_the_test_server() {
+    let srv = alice_server();
+    let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), format!("{ALICE}@sha256:{ALICE_DIGEST}"));
+    assert!(
+        !out.stderr.contains("plain http"),
+        "loopback: no warning: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn cli_endless_body_is_exit_3_naming_the_url_and_limit() {
+    let srv = alice_server();
+    srv.endless(&tuf_path(ALICE, "timestamp"));
+    let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    let url = format!("{}{}", srv.url(), tuf_path(ALICE, "timestamp"));
+    assert!(out.stderr.contains(&url), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("limit of 1048576 bytes"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.took < Duration::from_secs(5), "{:?}", out.took);
+}
+
+#[test]
+fn cli_delegation_longer_than_the_snapshot_declares_is_exit_3() {
+    let srv = alice_server();
+    let path = tuf_path(ALICE, "targets/releases");
+    let mut body =
+        std::fs::read(trust_data().join(format!("{ALICE}/_trust/tuf/targets/releases.json")))
+            .unwrap();
+    let declared = body.len();
+    body.extend_from_slice(&[b' '; 100]);
+    srv.serve_json(&path, body);
+    let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("{}{path}", srv.url())),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!("limit of {declared} bytes")),
+        "{}",
+        out.stderr
+    );
+    assert!(out.took < Duration::from_secs(5), "{:?}", out.took);
+}
+
+#[test]
+fn cli_server_that_never_answers_is_exit_3_within_the_timeout() {
+    let srv = alice_server();
+    srv.stall(&tuf_path(ALICE, "snapshot"));
+    let out = trustpin(&resolve_alice(&srv.url(), &["--timeout", "1"]), &[]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    let url = format!("{}{}", srv.url(), tuf_path(ALICE, "snapshot"));
+    assert!(out.stderr.contains(&url), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no complete answer within 1s"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.took < Duration::from_secs(4), "{:?}", out.took);
+}
+
+#[test]
+fn cli_redirect_to_another_host_is_exit_3() {
+    let other = alice_server();
+    let srv = alice_server();
+    let elsewhere = format!("{}{}", other.url(), tuf_path(ALICE, "root"));
+    srv.redirect(&tuf_path(ALICE, "root"), 302, &elsewhere);
+    let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("redirected to {elsewhere}")),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("at most 5"), "{}", out.stderr);
+    assert_eq!(other.total_requests(), 0);
+    assert!(out.took < Duration::from_secs(5), "{:?}", out.took);
+}
+
+#[test]
+fn cli_hostile_realm_is_exit_3_naming_it() {
+    let srv = TestServer::start();
+    protect(
+        &srv,
+        r#"Bearer realm="http://auth.example.com/token",service="x""#.into(),
+        "never",
+    );
+    let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("http://auth.example.com/token"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("plain http"), "{}", out.stderr);
+}
+
+#[test]
+fn cli_checks_health_only_when_asked() {
+    let srv = alice_server();
+    srv.serve_json("/_notary_server/health", "{}");
+    let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(srv.requests("/_notary_server/health"), 0);
+    let out = trustpin(&resolve_alice(&srv.url(), &["--check-health"]), &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(srv.requests("/_notary_server/health"), 1);
+
+    // A registry without the endpoint (ACR) works without the flag, and fails with it.
+    let acr = alice_server();
+    let out = trustpin(&resolve_alice(&acr.url(), &[]), &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let out = trustpin(&resolve_alice(&acr.url(), &["--check-health"]), &[]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("{}/_notary_server/health", acr.url())),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn cli_warns_about_plain_http_off_loopback_only() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for server in [
+        format!("http://127.0.0.1:{closed}"),
+        format!("http://localhost:{closed}"),
+        format!("http://[::1]:{closed}"),
+    ] {
+        let out = trustpin(&resolve_alice(&server, &["--connect-timeout", "1"]), &[]);
+        assert_eq!(out.code, Some(3), "{server}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains("plain http"),
+            "{server}: {}",
+            out.stderr
+        );
+    }
+    for server in ["http://192.0.2.1:9", "http://[2001:db8::1]:9"] {
+        let out = trustpin(
+            &resolve_alice(server, &["--connect-timeout", "1", "--timeout", "2"]),
+            &[],
+        );
+        assert_eq!(out.code, Some(3), "{server}: {}", out.stderr);
+        assert!(
+            out.stderr
+                .contains(&format!("warning: {server} is plain http")),
+            "{server}: {}",
+            out.stderr
+        );
+        assert!(
+            out.took < Duration::from_secs(5),
+            "{server}: {:?}",
+            out.took
+        );
+    }
+}
+
+#[test]
+fn cli_uses_proxies_from_the_environment_but_never_for_loopback() {
+    // A dead proxy for everything: loopback does not go through it.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let srv = alice_server();
+    let env: Vec<(&str, String)> = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy"]
+        .iter()
+        .map(|v| (*v, dead.clone()))
+        .collect();
+    let out = trustpin(&resolve_alice(&srv.url(), &[]), &env);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+
+    // Anything else does: the proxy sees the absolute URL.
+    let proxy = TestServer::start();
+    proxy.fallback(|_| Response::notary_not_found().into());
+    let out = trustpin(
+        &resolve_alice("http://notary.invalid", &[]),
+        &[("HTTP_PROXY", proxy.url())],
+    );
+    assert_eq!(
+        out.code,
+        Some(1),
+        "no trust data (the proxy's 404): {}",
+        out.stderr
+    );
+    let targets: Vec<String> = proxy.log().into_iter().map(|r| r.target).collect();
+    assert!(
+        targets
+            .iter()
+            .any(|t| t.starts_with("http://notary.invalid/v2/docker.io/phbelitz/alice-image/")),
+        "{targets:?}"
+    );
+    // ... unless NO_PROXY says otherwise.
+    let before = proxy.total_requests();
+    let out = trustpin(
+        &resolve_alice("http://notary.invalid", &["--connect-timeout", "2"]),
+        &[
+            ("HTTP_PROXY", proxy.url()),
+            ("NO_PROXY", "notary.invalid".into()),
+        ],
+    );
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(proxy.total_requests(), before);
 }

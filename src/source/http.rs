@@ -1,69 +1,136 @@
 //! Trust data from a Notary server: `GET <base>/v2/<gun>/_trust/tuf/<role>.json`.
 //!
-//! Guarantees, whatever the server does:
+//! Guarantees, whatever the server (or its token server) does:
 //! - at most `max_len + 1` bytes of a body are kept; a Content-Length over `max_len` is refused
-//!   before the body is read;
-//! - every fetch returns within `timeout` (headers and the whole body), even against a server that
-//!   answers one byte at a time or never;
+//!   before the body is read; a token answer is held to [`auth::MAX_TOKEN_RESPONSE`];
+//! - every HTTP exchange returns within `timeout` (headers and the whole body), even against a
+//!   server that answers one byte at a time or never. A fetch makes one exchange, or three when
+//!   the server asks for a token (refused try, token, retry), or four with `check_health` once;
+//! - a connection that cannot be made (refused, reset before the request was sent, broken TLS
+//!   transport) is retried once within the same exchange; an HTTP error, a certificate failure or a
+//!   response that started and then stalled is not;
 //! - redirects are followed only within the same scheme, host and port (at most
-//!   [`MAX_REDIRECTS`]);
-//! - TLS certificates are verified against the platform's roots plus any extra CA bundles.
+//!   [`MAX_REDIRECTS`]); the token request goes to the realm's host and nowhere else;
+//! - TLS certificates are verified against the platform's roots plus any extra CA bundles; a
+//!   client certificate is presented when configured (mutual TLS);
+//! - proxies come from `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` (lower case too) minus
+//!   `NO_PROXY`; loopback (`localhost`, 127.0.0.0/8, ::1) never goes through a proxy;
+//! - credentials are looked up only when a server asks (401), are sent only to an https realm
+//!   (or, for Basic, to the server itself over https or loopback), and never appear in an error.
 
 use std::fs;
 use std::io::{self, Read};
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, Response};
+use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::redirect;
-use reqwest::{StatusCode, Url};
+use reqwest::{Method, StatusCode, Url};
 
+use super::auth::{self, Hint, Plan, Token, TokenCache, TokenKey};
 use super::{check_names, Source, SourceError};
+use crate::credentials::{Credential, CredentialProvider, Found};
 
 /// Most redirects followed for one fetch (all within the same server).
 pub const MAX_REDIRECTS: usize = 5;
 
+/// Largest health answer read.
+const MAX_HEALTH_RESPONSE: u64 = 64 * 1024;
+
 /// Size of one read from the response body.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// How the HTTP client connects.
+/// Pause before the one retry of a connection that could not be made.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// A client certificate and its private key (PEM files) for mutual TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// How the HTTP client connects and authenticates.
+#[derive(Debug, Clone)]
 pub struct HttpOptions {
     /// Extra PEM CA bundles trusted in addition to the platform's roots.
     pub ca_certs: Vec<PathBuf>,
+    /// Client certificate and key for mutual TLS.
+    pub client_identity: Option<ClientIdentity>,
     /// Limit for establishing a connection (TCP and TLS). Default 10 s.
     pub connect_timeout: Duration,
-    /// Limit for a whole fetch: connection, headers and body. Default 30 s.
+    /// Limit for one exchange: connection, headers and body. Default 30 s.
     pub timeout: Duration,
+    /// GET `/_notary_server/health` once before the first fetch; a failure fails every fetch.
+    pub check_health: bool,
+    /// Where credentials come from when a server asks; `None`: anonymous only.
+    pub credentials: Option<Arc<dyn CredentialProvider>>,
 }
 
 impl Default for HttpOptions {
     fn default() -> Self {
         HttpOptions {
             ca_certs: Vec::new(),
+            client_identity: None,
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
+            check_health: false,
+            credentials: None,
         }
     }
 }
 
-/// A Notary server. Cheap to share: one connection pool, usable from many threads at once.
+/// A Notary server. Cheap to share and clone: one connection pool, one token cache, usable from
+/// many threads at once.
 #[derive(Debug, Clone)]
 pub struct HttpSource {
     /// Scheme, host, port and path prefix, without a trailing `/`.
     base: String,
+    base_url: Url,
     client: Client,
     timeout: Duration,
     connect_timeout: Duration,
+    check_health: bool,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    health: OnceLock<Result<(), String>>,
+    tokens: TokenCache,
+    credentials: Option<Arc<dyn CredentialProvider>>,
+}
+
+/// What one exchange brought back. The body is read (bounded) for 2xx answers only.
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    challenges: Vec<String>,
+    redirect_to: Option<String>,
+    body: Vec<u8>,
+}
+
+/// One request to make.
+struct Request {
+    method: Method,
+    url: String,
+    authorization: Option<HeaderValue>,
+    form: Option<String>,
 }
 
 impl HttpSource {
     /// A source for the server at `base_url` (`https://notary.docker.io`, `http://127.0.0.1:4443`,
-    /// or with a path prefix). Plain `http` is used only when the URL says so.
+    /// or with a path prefix). Plain `http` is used only when the URL says so. Proxies are read
+    /// from the environment now.
     pub fn new(base_url: &str, opts: HttpOptions) -> Result<HttpSource, SourceError> {
         let base = check_base_url(base_url)?;
+        let parsed = Url::parse(&base).map_err(|e| SourceError::BadUrl {
+            url: base_url.to_owned(),
+            reason: e.to_string(),
+        })?;
 
         let mut certs = Vec::new();
         for path in &opts.ca_certs {
@@ -79,6 +146,11 @@ impl HttpSource {
             }
             certs.extend(found);
         }
+        let identity = opts
+            .client_identity
+            .as_ref()
+            .map(load_identity)
+            .transpose()?;
 
         // reqwest is built without a default crypto provider; an error only means one is installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -88,9 +160,17 @@ impl HttpSource {
             .connect_timeout(opts.connect_timeout)
             .timeout(opts.timeout)
             .redirect(redirect::Policy::custom(same_server_only))
-            .referer(false);
+            .referer(false)
+            // reqwest's own environment proxies would also catch loopback: ours never do.
+            .no_proxy();
+        for proxy in env_proxies()? {
+            builder = builder.proxy(proxy);
+        }
         if !certs.is_empty() {
             builder = builder.tls_certs_merge(certs);
+        }
+        if let Some(identity) = identity {
+            builder = builder.identity(identity);
         }
         let client = builder.build().map_err(|source| SourceError::Client {
             cause: innermost(&source),
@@ -98,9 +178,15 @@ impl HttpSource {
         })?;
         Ok(HttpSource {
             base,
+            base_url: parsed,
             client,
             timeout: opts.timeout,
             connect_timeout: opts.connect_timeout,
+            check_health: opts.check_health,
+            shared: Arc::new(Shared {
+                credentials: opts.credentials,
+                ..Shared::default()
+            }),
         })
     }
 
@@ -112,12 +198,36 @@ impl HttpSource {
     fn url(&self, gun: &str, role: &str) -> String {
         format!("{}/v2/{gun}/_trust/tuf/{role}.json", self.base)
     }
-}
 
-impl Source for HttpSource {
-    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
-        check_names(gun, role)?;
-        let url = self.url(gun, role);
+    /// `GET <base>/_notary_server/health`, once per source (the answer is remembered); Ok on 200.
+    pub fn check_health(&self) -> Result<(), SourceError> {
+        let url = format!("{}/_notary_server/health", self.base);
+        let result = self.shared.health.get_or_init(|| {
+            let reply = self
+                .exchange(
+                    Request {
+                        method: Method::GET,
+                        url: url.clone(),
+                        authorization: None,
+                        form: None,
+                    },
+                    MAX_HEALTH_RESPONSE,
+                )
+                .map_err(|e| e.to_string())?;
+            if reply.status == StatusCode::OK {
+                Ok(())
+            } else {
+                Err(status_error(&url, &reply).to_string())
+            }
+        });
+        result.clone().map_err(|reason| SourceError::Health {
+            location: url,
+            reason,
+        })
+    }
+
+    /// One exchange on a worker thread, bounded by `timeout` whatever the server does.
+    fn exchange(&self, request: Request, max_len: u64) -> Result<Reply, SourceError> {
         let timeout = self.timeout;
         let limits = Limits {
             max_len,
@@ -125,37 +235,309 @@ impl Source for HttpSource {
             connect_timeout: self.connect_timeout,
         };
         let deadline = Instant::now().checked_add(timeout);
+        let location = request.url.clone();
 
         // reqwest's blocking timeout applies to the headers and to each body read separately, so a
-        // server dripping bytes could stretch one fetch far past `timeout`. The fetch runs on a
-        // worker that checks the deadline between reads; this thread waits at most `timeout` for
+        // server dripping bytes could stretch one exchange far past `timeout`. The exchange runs on
+        // a worker that checks the deadline between reads; this thread waits at most `timeout` for
         // it. A worker still blocked in a read when we give up ends within `timeout` on its own.
         let (tx, rx) = mpsc::sync_channel(1);
         let client = self.client.clone();
-        let worker_url = url.clone();
         let spawned = thread::Builder::new()
             .name("trustpin-fetch".into())
             .spawn(move || {
-                let result = fetch_blocking(&client, &worker_url, limits, deadline);
+                let result = exchange_blocking(&client, &request, limits, deadline);
                 let _ = tx.send(result);
             });
         if let Err(source) = spawned {
-            return Err(SourceError::Io {
-                location: url,
-                source,
-            });
+            return Err(SourceError::Io { location, source });
         }
         match rx.recv_timeout(timeout) {
             Ok(result) => result,
             Err(mpsc::RecvTimeoutError::Timeout) => Err(SourceError::Timeout {
-                location: url,
+                location,
                 after: timeout,
             }),
             Err(mpsc::RecvTimeoutError::Disconnected) => Err(SourceError::Io {
-                location: url,
+                location,
                 source: io::Error::other("the fetch ended without an answer"),
             }),
         }
+    }
+
+    fn get(
+        &self,
+        url: &str,
+        authorization: Option<HeaderValue>,
+        max_len: u64,
+    ) -> Result<Reply, SourceError> {
+        self.exchange(
+            Request {
+                method: Method::GET,
+                url: url.to_owned(),
+                authorization,
+                form: None,
+            },
+            max_len,
+        )
+    }
+
+    /// Credentials for the registry of `gun`, looked up only now that a server asks.
+    fn credentials_for(&self, gun: &str, url: &str) -> Result<Option<Found>, SourceError> {
+        let Some(provider) = &self.shared.credentials else {
+            return Ok(None);
+        };
+        let registry = auth::registry_of(gun);
+        provider
+            .lookup(registry)
+            .map_err(|source| SourceError::Credentials {
+                location: url.to_owned(),
+                registry: registry.to_owned(),
+                source,
+            })
+    }
+
+    /// `Authorization: Basic` for a Basic challenge from this server.
+    fn basic_authorization(
+        &self,
+        gun: &str,
+        url: &str,
+        realm: Option<&str>,
+    ) -> Result<HeaderValue, SourceError> {
+        let shown_realm = match realm {
+            Some(r) => format!("{} (Basic realm {})", self.base, auth::show(r)),
+            None => format!("{} (Basic)", self.base),
+        };
+        let fail = |reason: String| SourceError::Auth {
+            location: url.to_owned(),
+            realm: shown_realm.clone(),
+            reason,
+        };
+        if self.base_url.scheme() != "https" && !auth::is_loopback(&self.base_url) {
+            return Err(fail(
+                "the server asks for a password over plain http; refusing to send it unencrypted"
+                    .into(),
+            ));
+        }
+        let registry = auth::registry_of(gun);
+        match self.credentials_for(gun, url)? {
+            Some(Found {
+                credential: Credential::Password { username, password },
+                ..
+            }) => auth::basic_header(&username, password.expose()).map_err(fail),
+            Some(found) => Err(fail(format!(
+                "the server asks for a user name and password, and the credentials for registry \
+                 {registry} are {}",
+                found.describe()
+            ))),
+            None => Err(fail(format!(
+                "the server asks for a user name and password and none were found for registry \
+                 {registry} (--username with --password-stdin, TRUSTPIN_USERNAME and \
+                 TRUSTPIN_PASSWORD, or the docker config)"
+            ))),
+        }
+    }
+
+    /// A token for `key` from `realm`: cached for the run, fetched once however many threads ask.
+    fn token(
+        &self,
+        gun: &str,
+        url: &str,
+        realm: &Url,
+        key: &TokenKey,
+        stale: Option<&Token>,
+    ) -> Result<(Token, Option<Found>), SourceError> {
+        let found = self.credentials_for(gun, url)?;
+        let token = self
+            .shared
+            .tokens
+            .get_or_fetch(key, stale, || self.fetch_token(realm, key, found.as_ref()))
+            .map_err(|f| SourceError::Auth {
+                location: url.to_owned(),
+                realm: f.realm,
+                reason: f.reason,
+            })?;
+        Ok((token, found))
+    }
+
+    /// Asks the token server: GET `realm?service&scope` (Basic with a password, or anonymous), or
+    /// POST the OAuth2 refresh form with an identity token.
+    fn fetch_token(
+        &self,
+        realm: &Url,
+        key: &TokenKey,
+        found: Option<&Found>,
+    ) -> Result<Token, auth::Failure> {
+        let fail = |reason: String| auth::Failure {
+            realm: realm.to_string(),
+            reason,
+        };
+        let service = key.service.as_deref();
+        let request = match found.map(|f| &f.credential) {
+            None => Request {
+                method: Method::GET,
+                url: auth::token_url(realm, service, &key.scope).to_string(),
+                authorization: None,
+                form: None,
+            },
+            Some(Credential::Password { username, password }) => Request {
+                method: Method::GET,
+                url: auth::token_url(realm, service, &key.scope).to_string(),
+                authorization: Some(auth::basic_header(username, password.expose()).map_err(fail)?),
+                form: None,
+            },
+            Some(Credential::IdentityToken { token }) => Request {
+                method: Method::POST,
+                url: realm.to_string(),
+                authorization: None,
+                form: Some(auth::refresh_form(token.expose(), service, &key.scope)),
+            },
+        };
+        let token_url = request.url.clone();
+        let who = auth::who(found);
+        let reply = self
+            .exchange(request, auth::MAX_TOKEN_RESPONSE)
+            .map_err(|e| fail(format!("token request: {e}")))?;
+        match reply.status.as_u16() {
+            200..=299 => auth::parse_token_response(&reply.body)
+                .map(Token)
+                .map_err(|r| fail(format!("{token_url}: {r}"))),
+            401 | 403 => Err(fail(match found {
+                None => format!(
+                    "the token server refused anonymous access (HTTP {}); give credentials with \
+                     --username and --password-stdin, TRUSTPIN_USERNAME and TRUSTPIN_PASSWORD, \
+                     or docker login",
+                    reply.status.as_u16()
+                ),
+                Some(_) => format!(
+                    "the token server refused the credentials of {} (HTTP {})",
+                    found.map(Found::describe).unwrap_or_default(),
+                    reply.status.as_u16()
+                ),
+            })),
+            _ => Err(fail(format!(
+                "token request {who}: {}",
+                status_error(&token_url, &reply)
+            ))),
+        }
+    }
+
+    /// GET `url`, answering one 401 challenge: the fetch itself, auth included.
+    fn get_authorized(&self, gun: &str, url: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
+        let tokens = &self.shared.tokens;
+        // What worked for this repository before is sent at once.
+        let mut sent_token: Option<(TokenKey, Token)> = None;
+        let mut sent_basic = false;
+        let first = match tokens.hint(gun) {
+            Some(Hint::Bearer(key)) => match tokens.cached(&key) {
+                Some(token) => {
+                    let header = auth::bearer_header(&token.0).ok();
+                    sent_token = header.as_ref().map(|_| (key, token));
+                    header
+                }
+                None => None,
+            },
+            Some(Hint::Basic) => {
+                sent_basic = true;
+                Some(self.basic_authorization(gun, url, None)?)
+            }
+            None => None,
+        };
+        let reply = self.get(url, first, max_len)?;
+        if reply.status != StatusCode::UNAUTHORIZED {
+            return finish(url, reply);
+        }
+
+        let challenges = auth::parse_challenges(reply.challenges.iter().map(String::as_str));
+        let plan =
+            auth::plan(&challenges, &self.base_url).map_err(|reason| SourceError::Challenge {
+                location: url.to_owned(),
+                reason,
+            })?;
+        match plan {
+            Plan::Bearer { realm, service, .. } => {
+                let key = TokenKey {
+                    realm: realm.to_string(),
+                    service,
+                    scope: auth::scope_for(gun),
+                };
+                let stale = sent_token
+                    .as_ref()
+                    .filter(|(k, _)| *k == key)
+                    .map(|(_, t)| t);
+                let (token, found) = self.token(gun, url, &realm, &key, stale)?;
+                let header = auth::bearer_header(&token.0).map_err(|reason| SourceError::Auth {
+                    location: url.to_owned(),
+                    realm: realm.to_string(),
+                    reason,
+                })?;
+                let reply = self.get(url, Some(header), max_len)?;
+                if reply.status == StatusCode::UNAUTHORIZED {
+                    let again = auth::parse_challenges(reply.challenges.iter().map(String::as_str));
+                    let error = again
+                        .iter()
+                        .find_map(|c| c.param("error"))
+                        .map(|e| format!(" ({})", auth::show(e)))
+                        .unwrap_or_default();
+                    let advice = if found.is_none() {
+                        "; give credentials with --username and --password-stdin, \
+                         TRUSTPIN_USERNAME and TRUSTPIN_PASSWORD, or docker login"
+                    } else {
+                        ""
+                    };
+                    return Err(SourceError::Auth {
+                        location: url.to_owned(),
+                        realm: realm.to_string(),
+                        reason: format!(
+                            "the server refused the token obtained {}{error}: it does not grant \
+                             {}{advice}",
+                            auth::who(found.as_ref()),
+                            key.scope
+                        ),
+                    });
+                }
+                tokens.set_hint(gun, Hint::Bearer(key));
+                finish(url, reply)
+            }
+            Plan::Basic { realm } => {
+                if sent_basic {
+                    return Err(SourceError::Auth {
+                        location: url.to_owned(),
+                        realm: format!("{} (Basic)", self.base),
+                        reason: "the server refused the user name and password".into(),
+                    });
+                }
+                let header = self.basic_authorization(gun, url, realm.as_deref())?;
+                let reply = self.get(url, Some(header), max_len)?;
+                if reply.status == StatusCode::UNAUTHORIZED {
+                    let who = self
+                        .credentials_for(gun, url)?
+                        .map(|f| f.describe())
+                        .unwrap_or_default();
+                    return Err(SourceError::Auth {
+                        location: url.to_owned(),
+                        realm: match &realm {
+                            Some(r) => format!("{} (Basic realm {})", self.base, auth::show(r)),
+                            None => format!("{} (Basic)", self.base),
+                        },
+                        reason: format!("the server refused the credentials of {who}"),
+                    });
+                }
+                tokens.set_hint(gun, Hint::Basic);
+                finish(url, reply)
+            }
+        }
+    }
+}
+
+impl Source for HttpSource {
+    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
+        check_names(gun, role)?;
+        if self.check_health {
+            self.check_health()?;
+        }
+        let url = self.url(gun, role);
+        self.get_authorized(gun, &url, max_len)
     }
 
     fn location(&self, gun: &str, role: &str) -> String {
@@ -167,6 +549,35 @@ impl Source for HttpSource {
     }
 }
 
+/// The answer to a metadata fetch: the body of a 2xx, else the error its status means.
+fn finish(url: &str, reply: Reply) -> Result<Vec<u8>, SourceError> {
+    if reply.status.is_success() {
+        return Ok(reply.body);
+    }
+    Err(status_error(url, &reply))
+}
+
+fn status_error(url: &str, reply: &Reply) -> SourceError {
+    if reply.status == StatusCode::NOT_FOUND {
+        return SourceError::NotFound {
+            location: url.to_owned(),
+        };
+    }
+    if reply.status.is_redirection() {
+        if let Some(to) = &reply.redirect_to {
+            return SourceError::Redirect {
+                location: url.to_owned(),
+                to: to.clone(),
+                max: MAX_REDIRECTS,
+            };
+        }
+    }
+    SourceError::Status {
+        location: url.to_owned(),
+        status: reply.status.as_u16(),
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Limits {
     max_len: u64,
@@ -174,13 +585,15 @@ struct Limits {
     connect_timeout: Duration,
 }
 
-/// One GET with the size cap and the deadline; runs on the worker thread.
-fn fetch_blocking(
+/// One request (retried once if the connection could not be made), then the body of a 2xx read
+/// with the size cap and the deadline; runs on the worker thread.
+fn exchange_blocking(
     client: &Client,
-    url: &str,
+    request: &Request,
     limits: Limits,
     deadline: Option<Instant>,
-) -> Result<Vec<u8>, SourceError> {
+) -> Result<Reply, SourceError> {
+    let url = request.url.as_str();
     let Limits {
         max_len, timeout, ..
     } = limits;
@@ -192,32 +605,51 @@ fn fetch_blocking(
         location: url.to_owned(),
         limit: max_len,
     };
+    let remaining = || deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
 
-    let mut response = client
-        .get(url)
-        .send()
-        .map_err(|e| request_error(url, e, limits))?;
+    let send = || {
+        let mut rb = client
+            .request(request.method.clone(), url)
+            .timeout(remaining());
+        if let Some(a) = &request.authorization {
+            rb = rb.header(AUTHORIZATION, a.clone());
+        }
+        if let Some(form) = &request.form {
+            rb = rb
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form.clone());
+        }
+        rb.send()
+    };
+    let mut response = match send() {
+        Ok(r) => r,
+        Err(e) if retryable(&e) && remaining() > RETRY_PAUSE * 2 => {
+            thread::sleep(RETRY_PAUSE);
+            send().map_err(|e| request_error(url, e, limits))?
+        }
+        Err(e) => return Err(request_error(url, e, limits)),
+    };
 
     let status = response.status();
-    if status == StatusCode::NOT_FOUND {
-        return Err(SourceError::NotFound {
-            location: url.to_owned(),
-        });
-    }
-    if status.is_redirection() {
-        if let Some(to) = redirect_target(&response) {
-            return Err(SourceError::Redirect {
-                location: url.to_owned(),
-                to,
-                max: MAX_REDIRECTS,
-            });
-        }
-    }
+    let challenges = response
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let redirect_to = if status.is_redirection() {
+        redirect_target(&response)
+    } else {
+        None
+    };
+    let mut reply = Reply {
+        status,
+        challenges,
+        redirect_to,
+        body: Vec::new(),
+    };
     if !status.is_success() {
-        return Err(SourceError::Status {
-            location: url.to_owned(),
-            status: status.as_u16(),
-        });
+        return Ok(reply);
     }
     let announced = response.content_length();
     if announced.is_some_and(|n| n > max_len) {
@@ -250,7 +682,108 @@ fn fetch_blocking(
     if deadline.is_some_and(|d| Instant::now() >= d) {
         return Err(timed_out());
     }
-    Ok(body)
+    reply.body = body;
+    Ok(reply)
+}
+
+/// A connection that could not be made for a reason a second try may not meet: refused, reset,
+/// closed during the TLS handshake. Not a timeout (the wait would double), not a TLS verdict
+/// (a certificate does not get better).
+fn retryable(e: &reqwest::Error) -> bool {
+    if !e.is_connect() || e.is_timeout() {
+        return false;
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<rustls::Error>().is_some() {
+            return false;
+        }
+        cause = match c.downcast_ref::<io::Error>() {
+            Some(io) if io.kind() == io::ErrorKind::InvalidData => return false,
+            // io::Error::source() skips the error it wraps: look inside.
+            Some(io) => match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => c.source(),
+            },
+            None => c.source(),
+        };
+    }
+    true
+}
+
+/// Proxies from the environment, each with `NO_PROXY` plus loopback excluded. A proxy URL is
+/// never echoed (it may carry a password).
+fn env_proxies() -> Result<Vec<reqwest::Proxy>, SourceError> {
+    let get = |names: &[&'static str]| {
+        names.iter().find_map(|n| {
+            std::env::var(n)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (*n, v))
+        })
+    };
+    let mut no = get(&["NO_PROXY", "no_proxy"])
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    no.push_str(",localhost,127.0.0.0/8,::1");
+    // In a CGI program HTTP_PROXY can come from a request header ("httpoxy"): ignore it there.
+    let http_names: &[&'static str] = if std::env::var_os("REQUEST_METHOD").is_some() {
+        &["http_proxy"]
+    } else {
+        &["HTTP_PROXY", "http_proxy"]
+    };
+    let bad = |var: &str, e: reqwest::Error| SourceError::BadProxy {
+        var: var.to_owned(),
+        reason: format!("not a usable proxy URL ({})", redact_cause(&e)),
+    };
+    let mut out = Vec::new();
+    if let Some((var, v)) = get(&["HTTPS_PROXY", "https_proxy"]) {
+        let p = reqwest::Proxy::https(v.as_str()).map_err(|e| bad(var, e))?;
+        out.push(p.no_proxy(reqwest::NoProxy::from_string(&no)));
+    }
+    if let Some((var, v)) = get(http_names) {
+        let p = reqwest::Proxy::http(v.as_str()).map_err(|e| bad(var, e))?;
+        out.push(p.no_proxy(reqwest::NoProxy::from_string(&no)));
+    }
+    if let Some((var, v)) = get(&["ALL_PROXY", "all_proxy"]) {
+        let p = reqwest::Proxy::all(v.as_str()).map_err(|e| bad(var, e))?;
+        out.push(p.no_proxy(reqwest::NoProxy::from_string(&no)));
+    }
+    Ok(out)
+}
+
+/// An error's innermost message with any URL left out.
+fn redact_cause(e: &reqwest::Error) -> String {
+    let msg = innermost(e);
+    if msg.contains("://") || msg.contains('@') {
+        "invalid URL".into()
+    } else {
+        msg
+    }
+}
+
+fn load_identity(id: &ClientIdentity) -> Result<reqwest::Identity, SourceError> {
+    let bad = |reason: String| SourceError::BadClientCert {
+        cert: id.cert.clone(),
+        key: id.key.clone(),
+        reason,
+    };
+    let cert = fs::read(&id.cert).map_err(|e| bad(format!("{}: {e}", id.cert.display())))?;
+    let key = fs::read(&id.key).map_err(|e| bad(format!("{}: {e}", id.key.display())))?;
+    if !String::from_utf8_lossy(&cert).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(bad(format!("{}: no PEM certificate", id.cert.display())));
+    }
+    if String::from_utf8_lossy(&key).contains("ENCRYPTED") {
+        return Err(bad(format!(
+            "{}: the key is encrypted; an unencrypted PEM key is needed",
+            id.key.display()
+        )));
+    }
+    let mut pem = cert;
+    pem.push(b'\n');
+    pem.extend_from_slice(&key);
+    // reqwest's messages name what is missing, never the content.
+    reqwest::Identity::from_pem(&pem).map_err(|e| bad(innermost(&e)))
 }
 
 /// Follow a redirect only to the same scheme, host and port as the original request.
@@ -302,6 +835,12 @@ fn check_base_url(base_url: &str) -> Result<String, SourceError> {
         return Err(bad("it must not have a query or fragment"));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Whether a server URL names a loopback host (`localhost`, 127.0.0.0/8, `[::1]`): plain http
+/// to it stays on this machine.
+pub fn is_loopback_url(url: &str) -> bool {
+    Url::parse(url).is_ok_and(|u| auth::is_loopback(&u))
 }
 
 fn request_error(url: &str, e: reqwest::Error, limits: Limits) -> SourceError {
@@ -426,6 +965,29 @@ mod tests {
         assert!(!same_origin(&u("https://a/x"), &u("http://a/x")));
         assert!(!same_origin(&u("https://a/x"), &u("https://b/x")));
         assert!(!same_origin(&u("http://a:1/x"), &u("http://a:2/x")));
+    }
+
+    #[test]
+    fn loopback_urls() {
+        for u in [
+            "http://127.0.0.1:4443",
+            "http://127.1.2.3/x",
+            "http://localhost:1",
+            "http://[::1]:4443/x",
+            "http://[::1]",
+        ] {
+            assert!(is_loopback_url(u), "{u}");
+        }
+        for u in [
+            "http://[2001:db8::1]:4443",
+            "http://[::]:1",
+            "http://10.0.0.1",
+            "http://localhost.evil.example",
+            "http://127.0.0.1.nip.io",
+            "not a url",
+        ] {
+            assert!(!is_loopback_url(u), "{u}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::reference;
 
+pub mod auth;
 pub mod dir;
 pub mod http;
 
@@ -137,6 +138,47 @@ pub enum SourceError {
         #[source]
         source: reqwest::Error,
     },
+
+    /// Authentication failed: no credentials for a Basic challenge, the token server refused the
+    /// credentials (or answered unusably, or not in time), or the server refused the token.
+    /// Never carries a secret.
+    #[error("{location}: authentication at {realm} failed: {reason}")]
+    Auth {
+        location: String,
+        /// The token realm (Bearer) or the server (Basic).
+        realm: String,
+        reason: String,
+    },
+
+    /// A 401 challenge that is not followed: a scheme other than Bearer and Basic, a realm that
+    /// is not https, holds `..`, or is not a URL. Nothing was sent to the realm.
+    #[error("{location}: refusing the server's authentication challenge: {reason}")]
+    Challenge { location: String, reason: String },
+
+    /// Credentials could not be looked up (docker config unreadable, credential helper failed).
+    #[error("{location}: credentials for registry {registry}: {source}")]
+    Credentials {
+        location: String,
+        registry: String,
+        #[source]
+        source: crate::credentials::CredentialError,
+    },
+
+    /// The client certificate or key for mutual TLS could not be read or used.
+    #[error("client certificate {} and key {}: {reason}", cert.display(), key.display())]
+    BadClientCert {
+        cert: PathBuf,
+        key: PathBuf,
+        reason: String,
+    },
+
+    /// A proxy named in the environment is not usable.
+    #[error("proxy from {var}: {reason}")]
+    BadProxy { var: String, reason: String },
+
+    /// `--check-health`: the server's health endpoint did not answer 200.
+    #[error("health check failed: {reason}")]
+    Health { location: String, reason: String },
 }
 
 impl SourceError {
@@ -155,11 +197,17 @@ impl SourceError {
             | SourceError::Redirect { location, .. }
             | SourceError::Connect { location, .. }
             | SourceError::Http { location, .. }
-            | SourceError::Io { location, .. } => Some(location),
+            | SourceError::Io { location, .. }
+            | SourceError::Auth { location, .. }
+            | SourceError::Challenge { location, .. }
+            | SourceError::Credentials { location, .. }
+            | SourceError::Health { location, .. } => Some(location),
             SourceError::BadName { .. }
             | SourceError::BadUrl { .. }
             | SourceError::BadCa { .. }
-            | SourceError::Client { .. } => None,
+            | SourceError::Client { .. }
+            | SourceError::BadClientCert { .. }
+            | SourceError::BadProxy { .. } => None,
         }
     }
 }

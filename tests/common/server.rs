@@ -1,5 +1,5 @@
 #![allow(dead_code)]
-//! A tiny loopback HTTP/1.1 server for integration tests (std::net only).
+//! A tiny loopback HTTP/1.1 server for integration tests (std::net, plus rustls for https).
 //!
 //! It listens on 127.0.0.1 at a free port, runs a thread per connection, records every request,
 //! and stops when dropped. Each path has a handler returning a [`Reply`]; helpers cover the usual
@@ -7,6 +7,9 @@
 //! that lies, an endless body, redirects. A handler sees the [`Request`] (headers included) and how
 //! many times its path was requested, so token challenges or data that changes between requests
 //! are a closure away.
+//!
+//! [`TestServer::start_tls`] serves the same over https with a certificate from a [`TestPki`] (a CA
+//! made for the test with rcgen), optionally requiring a client certificate (mutual TLS).
 //!
 //! ```ignore
 //! #[path = "common/server.rs"]
@@ -19,7 +22,7 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -184,6 +187,11 @@ struct Shared {
     counts: Mutex<HashMap<String, usize>>,
     log: Mutex<Vec<Request>>,
     stop: AtomicBool,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// Connections still to be closed at once, before any byte (TLS handshake included).
+    close_next: AtomicUsize,
+    /// Connections accepted so far.
+    accepted: AtomicUsize,
 }
 
 /// Locks, ignoring poisoning (a panicking handler must not take the whole server down).
@@ -201,6 +209,15 @@ pub struct TestServer {
 impl TestServer {
     /// Starts on 127.0.0.1 at a free port; unknown paths get Notary's 404.
     pub fn start() -> TestServer {
+        Self::start_with(None)
+    }
+
+    /// The same over https with `config` (see [`TestPki::server_config`]).
+    pub fn start_tls(config: Arc<rustls::ServerConfig>) -> TestServer {
+        Self::start_with(Some(config))
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local_addr");
         let not_found: Handler = Arc::new(|_| Response::notary_not_found().into());
@@ -210,6 +227,9 @@ impl TestServer {
             counts: Mutex::new(HashMap::new()),
             log: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
+            tls,
+            close_next: AtomicUsize::new(0),
+            accepted: AtomicUsize::new(0),
         });
         let accept_shared = shared.clone();
         let accept = thread::Builder::new()
@@ -238,14 +258,33 @@ impl TestServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:<port>`, no trailing slash.
+    fn scheme(&self) -> &'static str {
+        if self.shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// `http://127.0.0.1:<port>` (`https://` for a TLS server), no trailing slash.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
     }
 
     /// `http://localhost:<port>`: the same server under another host name.
     pub fn url_localhost(&self) -> String {
-        format!("http://localhost:{}", self.addr.port())
+        format!("{}://localhost:{}", self.scheme(), self.addr.port())
+    }
+
+    /// The next `n` connections are accepted and closed at once (a TLS client sees the handshake
+    /// fail; a plain one sees the connection closed before an answer).
+    pub fn close_next_connections(&self, n: usize) {
+        self.shared.close_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Connections accepted so far (including closed ones).
+    pub fn connections(&self) -> usize {
+        self.shared.accepted.load(Ordering::SeqCst)
     }
 
     /// Handle `path` (query ignored) with `handler`, replacing any earlier handler.
@@ -359,7 +398,36 @@ fn tree_file(root: &Path, path: &str) -> Option<Vec<u8>> {
     std::fs::read(file).ok()
 }
 
-fn serve_connection(mut stream: TcpStream, shared: &Shared) {
+/// A connection the server speaks HTTP over: plain TCP or TLS.
+trait Conn: Read + Write {
+    /// Ends the connection (TLS: close_notify first, so a close-delimited body ends cleanly).
+    fn close(&mut self);
+}
+
+impl Conn for TcpStream {
+    fn close(&mut self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
+}
+
+impl Conn for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn close(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+        let _ = self.sock.shutdown(Shutdown::Both);
+    }
+}
+
+fn serve_connection(stream: TcpStream, shared: &Shared) {
+    shared.accepted.fetch_add(1, Ordering::SeqCst);
+    let close_now = shared
+        .close_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if close_now {
+        let _ = stream.shutdown(Shutdown::Both);
+        return;
+    }
     let _ = stream.set_read_timeout(Some(POLL));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(2)));
     let _ = stream.set_nodelay(true);
@@ -367,6 +435,18 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
         Ok(p) => p,
         Err(_) => return,
     };
+    match &shared.tls {
+        None => serve_http(stream, peer, shared),
+        Some(config) => {
+            let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                return;
+            };
+            serve_http(rustls::StreamOwned::new(conn, stream), peer, shared)
+        }
+    }
+}
+
+fn serve_http<S: Conn>(mut stream: S, peer: SocketAddr, shared: &Shared) {
     let mut pending = Vec::new();
     loop {
         let Some(mut req) = read_request(&mut stream, &mut pending, peer, &shared.stop) else {
@@ -403,7 +483,7 @@ fn serve_connection(mut stream: TcpStream, shared: &Shared) {
             }
         };
         if !keep_alive || client_closes || shared.stop.load(Ordering::SeqCst) {
-            let _ = stream.shutdown(Shutdown::Both);
+            stream.close();
             return;
         }
     }
@@ -417,7 +497,7 @@ fn wait_for_stop(stop: &AtomicBool) {
 
 /// Reads one request; `None` when the connection closed, broke, idled out or the server stops.
 fn read_request(
-    stream: &mut TcpStream,
+    stream: &mut impl Read,
     pending: &mut Vec<u8>,
     peer: SocketAddr,
     stop: &AtomicBool,
@@ -477,7 +557,7 @@ fn read_request(
 
 /// `Some(true)` when bytes were added, `Some(false)` on EOF, `None` on error/stop/idle.
 fn read_more(
-    stream: &mut TcpStream,
+    stream: &mut impl Read,
     pending: &mut Vec<u8>,
     stop: &AtomicBool,
     started: Instant,
@@ -535,7 +615,7 @@ fn reason(status: u16) -> &'static str {
 
 /// Writes a response; `Ok(true)` when the connection may carry another request.
 fn write_response(
-    stream: &mut TcpStream,
+    stream: &mut impl Write,
     resp: &Response,
     req: &Request,
     stop: &AtomicBool,
@@ -627,7 +707,7 @@ fn write_response(
 
 /// Writes `bytes`, one byte per `gap` when given.
 fn write_paced(
-    stream: &mut TcpStream,
+    stream: &mut impl Write,
     bytes: &[u8],
     gap: Option<Duration>,
     stop: &AtomicBool,
@@ -645,5 +725,128 @@ fn write_paced(
             }
             Ok(())
         }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// TLS
+
+/// A CA made for one test (rcgen, ECDSA P-256) with a server certificate for 127.0.0.1, ::1 and
+/// localhost and a client certificate, all written as PEM files in a temporary folder.
+pub struct TestPki {
+    dir: tempfile::TempDir,
+    ca_der: Vec<u8>,
+    server_cert_der: Vec<u8>,
+    server_key_der: Vec<u8>,
+}
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+            IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("trustpin-test-pki-")
+            .tempdir()
+            .expect("tempdir");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "trustpin test CA");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+
+        let leaf = |sans: Vec<String>, cn: &str, usage: ExtendedKeyUsagePurpose| {
+            let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+            let mut params = CertificateParams::new(sans).unwrap();
+            params.distinguished_name.push(DnType::CommonName, cn);
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            params.extended_key_usages = vec![usage];
+            let cert = params.signed_by(&key, &*ca).unwrap();
+            (cert, key)
+        };
+        let (server_cert, server_key) = leaf(
+            vec!["127.0.0.1".into(), "::1".into(), "localhost".into()],
+            "127.0.0.1",
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        let (client_cert, client_key) = leaf(
+            Vec::new(),
+            "trustpin test client",
+            ExtendedKeyUsagePurpose::ClientAuth,
+        );
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+        write("ca.pem", ca.pem());
+        write("server.pem", server_cert.pem());
+        write("server.key", server_key.serialize_pem());
+        write("client.pem", client_cert.pem());
+        write("client.key", client_key.serialize_pem());
+        TestPki {
+            ca_der: ca.der().to_vec(),
+            server_cert_der: server_cert.der().to_vec(),
+            server_key_der: server_key.serialize_der(),
+            dir,
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+    /// The CA certificate (PEM): what `--ca-cert` takes.
+    pub fn ca_pem_path(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+    pub fn server_cert_path(&self) -> PathBuf {
+        self.dir.path().join("server.pem")
+    }
+    pub fn server_key_path(&self) -> PathBuf {
+        self.dir.path().join("server.key")
+    }
+    /// A client certificate issued by this CA (PEM), for mutual TLS.
+    pub fn client_cert_path(&self) -> PathBuf {
+        self.dir.path().join("client.pem")
+    }
+    /// Its unencrypted PKCS#8 key (PEM).
+    pub fn client_key_path(&self) -> PathBuf {
+        self.dir.path().join("client.key")
+    }
+
+    /// A rustls server configuration with the server certificate; with `require_client_cert`,
+    /// a client certificate issued by this CA is required.
+    pub fn server_config(&self, require_client_cert: bool) -> Arc<rustls::ServerConfig> {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = if require_client_cert {
+            let mut roots = rustls::RootCertStore::empty();
+            roots
+                .add(CertificateDer::from(self.ca_der.clone()))
+                .unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let config = builder
+            .with_single_cert(
+                vec![CertificateDer::from(self.server_cert_der.clone())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key_der.clone())),
+            )
+            .unwrap();
+        Arc::new(config)
     }
 }

@@ -1,0 +1,910 @@
+//! trustpin against a real notary-server behind the docker token flow, behind https with a CA
+//! made for the test, and behind mutual TLS.
+//!
+//! The token server is tests/common/token_issuer.rs (ES256 JWTs with an `x5c` chain up to the CA
+//! that notary-server's `rootcertbundle` names). The repositories are published through the same
+//! token flow by the real `notary` client, which reads its credentials from `NOTARY_AUTH`
+//! (base64 `user:password`, notary 0.7's `passwordStore.Basic`) for a push-capable user.
+//!
+//! Needs `notary`, `notary-server` and `openssl` on PATH (see tests/common/notary.rs).
+
+#[path = "common/notary.rs"]
+mod notary;
+#[path = "common/server.rs"]
+mod server;
+#[path = "common/token_issuer.rs"]
+mod token_issuer;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use notary::{
+    find_on_path, free_port, http_get, require_live, run, run_with_input, NotaryClient,
+    NotaryServer, Output, Target, NOT_FOUND, START_TIMEOUT,
+};
+use server::TestPki;
+use token_issuer::{Anonymous, TokenIssuer, User};
+
+const GUN: &str = "registry.example.com/team/app";
+const HUB_GUN: &str = "docker.io/team/app";
+const PUSHER: &str = "pusher";
+const PUSHER_PASSWORD: &str = "push-secret-7f3a";
+const PULLER: &str = "puller";
+const PULLER_PASSWORD: &str = "pull-secret-c41d";
+const IDENTITY_TOKEN: &str = "identity-token-9b2e";
+const WRONG_PASSWORD: &str = "wrong-secret-e5a0";
+const TRUSTPIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+// ------------------------------------------------------------------------------------------------
+// A notary-server with any configuration
+
+/// notary-server (memory storage, local signer) with an `auth` section and/or TLS; killed on drop.
+struct Notary {
+    child: Option<Child>,
+    port: u16,
+    tls: bool,
+    dir: tempfile::TempDir,
+}
+
+struct Tls<'a> {
+    pki: &'a TestPki,
+    require_client_cert: bool,
+}
+
+impl Notary {
+    fn start(auth: Option<serde_json::Value>, tls: Option<Tls<'_>>) -> Notary {
+        let bin = find_on_path("notary-server").unwrap_or_else(|| panic!("{NOT_FOUND}"));
+        let mut last = String::new();
+        for _ in 0..5 {
+            let dir = tempfile::Builder::new()
+                .prefix("trustpin-auth-notary-")
+                .tempdir()
+                .unwrap();
+            let port = free_port();
+            let mut server = serde_json::json!({ "http_addr": format!("127.0.0.1:{port}") });
+            if let Some(t) = &tls {
+                let p = |p: PathBuf| p.to_str().unwrap().to_owned();
+                server["tls_cert_file"] = p(t.pki.server_cert_path()).into();
+                server["tls_key_file"] = p(t.pki.server_key_path()).into();
+                if t.require_client_cert {
+                    server["client_ca_file"] = p(t.pki.ca_pem_path()).into();
+                }
+            }
+            let mut config = serde_json::json!({
+                "server": server,
+                "trust_service": {"type": "local"},
+                "storage": {"backend": "memory"},
+                "logging": {"level": "info"},
+            });
+            if let Some(auth) = &auth {
+                config["auth"] = auth.clone();
+            }
+            let config_path = dir.path().join("server.json");
+            std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+            let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
+            let child = Command::new(&bin)
+                .arg("-config")
+                .arg(&config_path)
+                .arg("-logf")
+                .arg("logfmt")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            let mut n = Notary {
+                child: Some(child),
+                port,
+                tls: tls.is_some(),
+                dir,
+            };
+            match n.wait_ready(tls.as_ref()) {
+                Ok(()) => return n,
+                Err(why) => {
+                    let log = n.log();
+                    last = format!("{why}\n--- server log ---\n{log}");
+                    n.kill();
+                    if !log.contains("address already in use") {
+                        break;
+                    }
+                }
+            }
+        }
+        panic!("notary-server did not come up: {last}");
+    }
+
+    /// Health through trustpin's own client (it knows the CA and the client certificate).
+    fn wait_ready(&mut self, tls: Option<&Tls<'_>>) -> Result<(), String> {
+        use trustpin::source::http::{ClientIdentity, HttpOptions, HttpSource};
+        let started = Instant::now();
+        let mut last = String::new();
+        while started.elapsed() < START_TIMEOUT {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                return Err(format!("notary-server exited: {status}"));
+            }
+            let result = match tls {
+                None => http_get(
+                    format!("127.0.0.1:{}", self.port).parse().unwrap(),
+                    "/_notary_server/health",
+                    Duration::from_secs(2),
+                )
+                .and_then(|(code, _)| {
+                    (code == 200)
+                        .then_some(())
+                        .ok_or(format!("health: HTTP {code}"))
+                }),
+                Some(t) => HttpSource::new(
+                    &self.url(),
+                    HttpOptions {
+                        ca_certs: vec![t.pki.ca_pem_path()],
+                        client_identity: t.require_client_cert.then(|| ClientIdentity {
+                            cert: t.pki.client_cert_path(),
+                            key: t.pki.client_key_path(),
+                        }),
+                        connect_timeout: Duration::from_secs(2),
+                        timeout: Duration::from_secs(2),
+                        ..HttpOptions::default()
+                    },
+                )
+                .map_err(|e| e.to_string())
+                .and_then(|s| s.check_health().map_err(|e| e.to_string())),
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e,
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Err(format!("not healthy within {START_TIMEOUT:?}: {last}"))
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "{}://127.0.0.1:{}",
+            if self.tls { "https" } else { "http" },
+            self.port
+        )
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Notary {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Publishing through the token flow, and running trustpin
+
+fn basic(user: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+}
+
+/// `notary ARGS` with `NOTARY_AUTH` for the push-capable user (and `extra` global args first).
+fn notary_as_pusher(client: &NotaryClient, extra: &[&str], args: &[&str]) -> String {
+    let mut all: Vec<&str> = extra.to_vec();
+    all.extend_from_slice(args);
+    let mut c = client.command(&all);
+    c.env("NOTARY_AUTH", basic(PUSHER, PUSHER_PASSWORD));
+    run(c, client.timeout).ok()
+}
+
+/// init, addhash `v1`, publish; returns the target.
+fn publish(client: &NotaryClient, extra: &[&str], gun: &str) -> Target {
+    let t = Target::of("v1", &format!("content of {gun}"));
+    notary_as_pusher(client, extra, &["init", gun]);
+    let size = t.size.to_string();
+    notary_as_pusher(
+        client,
+        extra,
+        &["addhash", gun, "v1", &size, "--sha256", &t.sha256],
+    );
+    notary_as_pusher(client, extra, &["publish", gun]);
+    t
+}
+
+/// A token issuer, a notary-server trusting it, and `gun` published with tag `v1`.
+struct Fixture {
+    issuer: TokenIssuer,
+    notary: Notary,
+    client: NotaryClient,
+    key: PathBuf,
+    target: Target,
+    gun: String,
+    /// Empty HOME and DOCKER_CONFIG for trustpin unless a test says otherwise.
+    scratch: tempfile::TempDir,
+}
+
+fn users() -> Vec<User> {
+    vec![
+        User::new(PUSHER, PUSHER_PASSWORD, &["push", "pull"]),
+        User::new(PULLER, PULLER_PASSWORD, &["pull"]).with_identity_token(IDENTITY_TOKEN),
+    ]
+}
+
+fn fixture(gun: &str) -> Fixture {
+    let issuer = TokenIssuer::start(users());
+    let notary = Notary::start(Some(issuer.notary_auth_config()), None);
+    let client = NotaryClient::for_url(&notary.url(), None);
+    let target = publish(&client, &[], gun);
+    let key = client.write_root_key(gun, "root.pub");
+    let scratch = tempfile::Builder::new()
+        .prefix("trustpin-auth-scratch-")
+        .tempdir()
+        .unwrap();
+    std::fs::create_dir_all(scratch.path().join("home")).unwrap();
+    std::fs::create_dir_all(scratch.path().join("docker")).unwrap();
+    Fixture {
+        issuer,
+        notary,
+        client,
+        key,
+        target,
+        gun: gun.to_owned(),
+        scratch,
+    }
+}
+
+/// How to run trustpin: extra args, environment, stdin.
+#[derive(Default)]
+struct Run<'a> {
+    args: Vec<String>,
+    env: Vec<(&'a str, String)>,
+    stdin: Option<&'a [u8]>,
+}
+
+impl Fixture {
+    fn resolve(&self, image: &str, how: Run<'_>) -> Output {
+        self.resolve_at(&self.notary.url(), image, how)
+    }
+
+    fn resolve_at(&self, server: &str, image: &str, how: Run<'_>) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
+        c.arg("resolve")
+            .arg(image)
+            .arg("--root-key")
+            .arg(&self.key)
+            .arg("--server")
+            .arg(server)
+            .args(&how.args);
+        c.env_remove("DOCKER_CONTENT_TRUST_SERVER")
+            .env_remove("TRUSTPIN_USERNAME")
+            .env_remove("TRUSTPIN_PASSWORD")
+            .env("HOME", self.scratch.path().join("home"))
+            .env("DOCKER_CONFIG", self.scratch.path().join("docker"));
+        for (k, v) in how.env {
+            c.env(k, v);
+        }
+        run_with_input(c, how.stdin, TRUSTPIN_TIMEOUT)
+    }
+
+    fn docker_config(&self, json: serde_json::Value) -> PathBuf {
+        let dir = self.scratch.path().join("docker-config");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), serde_json::to_vec(&json).unwrap()).unwrap();
+        dir
+    }
+
+    fn image(&self) -> String {
+        format!("{}:v1", self.gun)
+    }
+
+    fn expect_trusted(&self, out: &Output, what: &str) {
+        assert_eq!(out.code(), Some(0), "{what}: {}", out.describe());
+        assert_eq!(
+            out.stdout.trim(),
+            format!("{}@{}", self.gun, self.target.digest()),
+            "{what}"
+        );
+    }
+}
+
+fn expect_auth_refusal(out: &Output, realm: &str, secrets: &[&str], what: &str) {
+    assert_eq!(out.code(), Some(3), "{what}: {}", out.describe());
+    assert!(
+        out.all().contains(realm),
+        "{what}: the message must name the realm {realm}: {}",
+        out.describe()
+    );
+    for secret in secrets {
+        assert!(
+            !out.all().contains(secret),
+            "{what}: a secret leaked: {}",
+            out.describe()
+        );
+    }
+}
+
+/// A `docker-credential-<name>` script in a fresh PATH directory: records the server URL it was
+/// given (one per line) in `<dir>/<name>.log`, answers `user`/`secret` for `serves`, "credentials
+/// not found" otherwise.
+fn credential_helper(dir: &Path, name: &str, serves: &str, user: &str, secret: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = dir.join(format!("{name}.log"));
+    let script = format!(
+        "#!/bin/sh\n\
+         [ \"$1\" = get ] || {{ echo \"unexpected action $1\"; exit 1; }}\n\
+         url=$(cat)\n\
+         printf '%s\\n' \"$url\" >> '{log}'\n\
+         if [ \"$url\" = '{serves}' ]; then\n\
+           printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}' \"$url\"\n\
+         else\n\
+           echo 'credentials not found in native keychain'\n\
+           exit 1\n\
+         fi\n",
+        log = log.display()
+    );
+    let path = bin.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+fn path_with(bin: &Path) -> String {
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
+}
+
+fn helper_calls(dir: &Path, name: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join(format!("{name}.log")))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+// ------------------------------------------------------------------------------------------------
+// Token auth
+
+#[test]
+fn the_notary_client_publishes_through_the_token_issuer() {
+    if !require_live() {
+        return;
+    }
+    let fx = fixture(GUN);
+    let issued = fx.issuer.issued();
+    assert!(
+        issued.iter().any(|i| i.user == Ok(Some(PUSHER.into()))
+            && i.scopes
+                .iter()
+                .any(|s| s == &format!("repository:{GUN}:push,pull"))),
+        "no push token was issued: {issued:?}"
+    );
+    // notary's own lookup works with the pusher's credentials, and agrees.
+    let mut c = fx.client.command(["lookup", GUN, "v1"]);
+    c.env("NOTARY_AUTH", basic(PUSHER, PUSHER_PASSWORD));
+    let out = run(c, fx.client.timeout).ok();
+    assert!(out.contains(&fx.target.sha256), "{out}");
+}
+
+#[test]
+fn anonymous_access_is_refused_naming_the_realm() {
+    if !require_live() {
+        return;
+    }
+    let fx = fixture(GUN);
+    let started = Instant::now();
+    // The token server hands out a token without access; the server refuses it.
+    let out = fx.resolve(&fx.image(), Run::default());
+    expect_auth_refusal(&out, &fx.issuer.realm(), &[], "token without access");
+    assert!(out.stderr.contains("anonymously"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("insufficient_scope"),
+        "{}",
+        out.describe()
+    );
+    // The token server refuses anonymous requests itself.
+    fx.issuer.set_anonymous(Anonymous::Refused);
+    let out = fx.resolve(&fx.image(), Run::default());
+    expect_auth_refusal(&out, &fx.issuer.realm(), &[], "anonymous refused");
+    assert!(
+        out.stderr.contains("refused anonymous access"),
+        "{}",
+        out.describe()
+    );
+    eprintln!("two anonymous refusals: {:?}", started.elapsed());
+}
+
+#[test]
+fn credentials_from_username_and_password_stdin() {
+    if !require_live() {
+        return;
+    }
+    let fx = fixture(GUN);
+    let started = Instant::now();
+    let stdin = format!("{PULLER_PASSWORD}\n");
+    let out = fx.resolve(
+        &fx.image(),
+        Run {
+            args: vec![
+                "--username".into(),
+                PULLER.into(),
+                "--password-stdin".into(),
+            ],
+            stdin: Some(stdin.as_bytes()),
+            ..Run::default()
+        },
+    );
+    fx.expect_trusted(&out, "--username/--password-stdin");
+    eprintln!("resolve through the token flow: {:?}", started.elapsed());
+    // One token for the whole run, although four files were fetched at once.
+    let issued = fx.issuer.issued();
+    let pulls: Vec<_> = issued
+        .iter()
+        .filter(|i| i.user == Ok(Some(PULLER.into())))
+        .collect();
+    assert_eq!(pulls.len(), 1, "{issued:?}");
+    assert_eq!(pulls[0].scopes, [format!("repository:{GUN}:pull")]);
+    assert_eq!(pulls[0].service.as_deref(), Some(token_issuer::SERVICE));
+
+    // Flags win over the environment.
+    let out = fx.resolve(
+        &fx.image(),
+        Run {
+            args: vec![
+                "--username".into(),
+                PULLER.into(),
+                "--password-stdin".into(),
+            ],
+            stdin: Some(stdin.as_bytes()),
+            env: vec![
+                ("TRUSTPIN_USERNAME", PULLER.into()),
+                ("TRUSTPIN_PASSWORD", WRONG_PASSWORD.into()),
+            ],
+        },
+    );
+    fx.expect_trusted(&out, "flags before environment");
+
+    // --username without --password-stdin is a usage error.
+    let out = fx.resolve(
+        &fx.image(),
+        Run {
+            args: vec!["--username".into(), PULLER.into()],
+            ..Run::default()
+        },
+    );
+    assert_eq!(out.code(), Some(2), "{}", out.describe());
+}
+
+#[test]
+fn credentials_from_the_environment() {
+    if !require_live() {
+        return;
+    }
+    let fx = fixture(GUN);
+    let out = fx.resolve(
+        &fx.image(),
+        Run {
+            env: vec![
+                ("TRUSTPIN_USERNAME", PULLER.into()),
+                ("TRUSTPIN_PASSWORD", PULLER_PASSWORD.into()),
+            ],
+            ..Run::default()
+        },
+    );
+    fx.expect_trusted(&out, "TRUSTPIN_USERNAME/TRUSTPIN_PASSWORD");
+    // Half a pair is an error, not a silent fallback.
+    let out = fx.resolve(
+        &fx.image(),
+        Run {
+            env: vec![("TRUSTPIN_USERNAME", PULLER.into())],
+            ..Run::default()
+        },
+    );
+    assert_eq!(out.code(), Some(2), "{}", out.describe());
+    assert!(
+        out.stderr.contains("TRUSTPIN_PASSWORD"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn credentials_from_docker_config_auths() {
+    if !require_live() {
+        return;
+    }
+    let fx = fixture(GUN);
+    let config = fx.docker_config(serde_json::json!({
+        "auths": {
+            "registry.example.com": { "auth": basic(PULLER, PULLER_PASSWORD) },
+            "other.example.com": { "auth": basic("nobody", WRONG_PASSWORD) },
+        }
+    }));
+    let out = fx.resolve(
+        &fx.image(),
+        Run {
+            env: vec![("DOCKER_CONFIG", config.display().to_string())],
+            ..Run::default()
+        },
+    );
+    fx.expect_trusted(&out, "auths.<registry>.auth");
+
+    // An identity token is exchanged with an OAuth2 POST.
+    let config = fx.docker_config(serde_json::json!({
+        "auths": { "registry.example.com": { "auth": "", "identitytoken": IDENTITY_TOKEN } }
+    }));
+    let out = fx.resolve(
+        &fx.image(),
+        Run {
+            env: vec![("DOCKER_CONFIG", config.display().to_string())],
+            ..Run::default()
+        },
+    );
+    fx.expect_trusted(&out, "auths.<registry>.identitytoken");
+    assert!(
+        fx.issuer
+            .issued()
+            .iter()
+            .any(|i| i.method == "POST" && i.user == Ok(Some(PULLER.into()))),
+        "{:?}",
+        fx.issuer.issued()
+    );
+
+    // ~/.docker/config.json when DOCKER_CONFIG is not set.
+    let home = fx.scratch.path().join("home2");
+    std::fs::create_dir_all(home.join(".docker")).unwrap();
+    std::fs::write(
+        home.join(".docker/config.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "auths": { "https://registry.example.com": { "auth": basic(PULLER, PULLER_PASSWORD) } }
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
+    c.args([
+        "resolve",
+        &fx.image(),
+        "--server",
+        &fx.notary.url(),
+        "--root-key",
+    ])
+    .arg(&fx.key)
+    .env_remove("DOCKER_CONFIG")
+    .env_remove("TRUSTPIN_USERNAME")
+    .env_remove("TRUSTPIN_PASSWORD")
+    .env_remove("DOCKER_CONTENT_TRUST_SERVER")
+    .env("HOME", &home);
+    let out = run(c, TRUSTPIN_TIMEOUT);
+    fx.expect_trusted(&out, "~/.docker/config.json with a legacy URL key");
+}
+
+#[test]
+fn credentials_from_a_cred_helper_called_with_the_registry() {
+    if !require_live() {
+        return;
+    }
+    let fx = fixture(GUN);
+    let bin = credential_helper(
+        fx.scratch.path(),
+        "trustpintest",
+        "registry.example.com",
+        PULLER,
+        PULLER_PASSWORD,
+    );
+    let config = fx.docker_config(serde_json::json!({
+        "auths": { "registry.example.com": { "auth": basic("ignored", WRONG_PASSWORD) } },
+        "credHelpers": { "registry.example.com": "trustpintest" },
+    }));
+    let out = fx.resolve(
+        &fx.image(),
+        Run {
+            env: vec![
+                ("DOCKER_CONFIG", config.display().to_string()),
+                ("PATH", path_with(&bin)),
+            ],
+            ..Run::default()
+        },
+    );
+    fx.expect_trusted(&out, "credHelpers");
+    assert_eq!(
+        helper_calls(fx.scratch.path(), "trustpintest"),
+        ["registry.example.com"],
+        "the helper runs once, with the registry"
+    );
+
+    // A helper that does not know the registry: no credentials, so anonymous, refused.
+    let config = fx.docker_config(serde_json::json!({
+        "credHelpers": { "registry.example.com": "trustpintest2" },
+    }));
+    let bin2 = credential_helper(fx.scratch.path(), "trustpintest2", "elsewhere", "x", "y");
+    let out = fx.resolve(
+        &fx.image(),
+        Run {
+            env: vec![
+                ("DOCKER_CONFIG", config.display().to_string()),
+                ("PATH", path_with(&bin2)),
+            ],
+            ..Run::default()
+        },
+    );
+    expect_auth_refusal(&out, &fx.issuer.realm(), &[], "helper without credentials");
+
+    // A helper that is not installed: a clear error naming it.
+    let config = fx.docker_config(serde_json::json!({
+        "credHelpers": { "registry.example.com": "not-installed-anywhere" },
+    }));
+    let out = fx.resolve(
+        &fx.image(),
+        Run {
+            env: vec![("DOCKER_CONFIG", config.display().to_string())],
+            ..Run::default()
+        },
+    );
+    assert_eq!(out.code(), Some(3), "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains("docker-credential-not-installed-anywhere is not on PATH"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn credentials_from_creds_store_and_the_docker_hub_key() {
+    if !require_live() {
+        return;
+    }
+    let fx = fixture(HUB_GUN);
+    let bin = credential_helper(
+        fx.scratch.path(),
+        "trustpinstore",
+        "https://index.docker.io/v1/",
+        PULLER,
+        PULLER_PASSWORD,
+    );
+    let config = fx.docker_config(serde_json::json!({ "credsStore": "trustpinstore" }));
+    // `team/app` is Docker Hub's docker.io/team/app.
+    let out = fx.resolve(
+        "team/app:v1",
+        Run {
+            env: vec![
+                ("DOCKER_CONFIG", config.display().to_string()),
+                ("PATH", path_with(&bin)),
+            ],
+            ..Run::default()
+        },
+    );
+    fx.expect_trusted(&out, "credsStore with Docker Hub");
+    assert_eq!(
+        helper_calls(fx.scratch.path(), "trustpinstore"),
+        ["https://index.docker.io/v1/"]
+    );
+}
+
+#[test]
+fn wrong_password_is_exit_3_naming_the_realm_never_the_password() {
+    if !require_live() {
+        return;
+    }
+    let fx = fixture(GUN);
+    let out = fx.resolve(
+        &fx.image(),
+        Run {
+            env: vec![
+                ("TRUSTPIN_USERNAME", PULLER.into()),
+                ("TRUSTPIN_PASSWORD", WRONG_PASSWORD.into()),
+            ],
+            ..Run::default()
+        },
+    );
+    expect_auth_refusal(&out, &fx.issuer.realm(), &[WRONG_PASSWORD], "env");
+    assert!(
+        out.stderr.contains("refused the credentials"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("TRUSTPIN_USERNAME"),
+        "{}",
+        out.describe()
+    );
+
+    let stdin = format!("{WRONG_PASSWORD}\n");
+    let out = fx.resolve(
+        &fx.image(),
+        Run {
+            args: vec![
+                "--username".into(),
+                PULLER.into(),
+                "--password-stdin".into(),
+                "--output".into(),
+                "json".into(),
+            ],
+            stdin: Some(stdin.as_bytes()),
+            ..Run::default()
+        },
+    );
+    expect_auth_refusal(&out, &fx.issuer.realm(), &[WRONG_PASSWORD], "flags, json");
+    assert!(
+        out.stdout.contains(&fx.issuer.realm()),
+        "{}",
+        out.describe()
+    );
+
+    // A user without pull rights gets a token the server refuses.
+    let config = fx.docker_config(serde_json::json!({
+        "auths": { "registry.example.com": { "auth": basic("nobody", WRONG_PASSWORD) } }
+    }));
+    let out = fx.resolve(
+        &fx.image(),
+        Run {
+            env: vec![("DOCKER_CONFIG", config.display().to_string())],
+            ..Run::default()
+        },
+    );
+    expect_auth_refusal(&out, &fx.issuer.realm(), &[WRONG_PASSWORD], "config");
+}
+
+#[test]
+fn access_token_field_is_read_too() {
+    if !require_live() {
+        return;
+    }
+    let issuer = TokenIssuer::start_access_token(users());
+    let notary = Notary::start(Some(issuer.notary_auth_config()), None);
+    let client = NotaryClient::for_url(&notary.url(), None);
+    let target = publish(&client, &[], GUN);
+    let key = client.write_root_key(GUN, "root.pub");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
+    c.args([
+        "resolve",
+        &format!("{GUN}:v1"),
+        "--server",
+        &notary.url(),
+        "--root-key",
+    ])
+    .arg(&key)
+    .env("TRUSTPIN_USERNAME", PULLER)
+    .env("TRUSTPIN_PASSWORD", PULLER_PASSWORD)
+    .env("DOCKER_CONFIG", client.work_dir())
+    .env_remove("DOCKER_CONTENT_TRUST_SERVER");
+    let out = run(c, TRUSTPIN_TIMEOUT);
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert!(out.stdout.contains(&target.sha256), "{}", out.describe());
+}
+
+// ------------------------------------------------------------------------------------------------
+// TLS
+
+#[test]
+fn https_with_a_private_ca_needs_ca_cert() {
+    if !require_live() {
+        return;
+    }
+    let server = NotaryServer::start_tls();
+    let client = server.client();
+    let target = publish(&client, &[], GUN);
+    let key = client.write_root_key(GUN, "root.pub");
+    let trustpin = |extra: &[&Path]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
+        c.args([
+            "resolve",
+            &format!("{GUN}:v1"),
+            "--server",
+            &server.url(),
+            "--root-key",
+        ])
+        .arg(&key)
+        .env_remove("DOCKER_CONTENT_TRUST_SERVER");
+        for ca in extra {
+            c.arg("--ca-cert").arg(ca);
+        }
+        run(c, TRUSTPIN_TIMEOUT)
+    };
+    let out = trustpin(&[]);
+    assert_eq!(out.code(), Some(3), "{}", out.describe());
+    assert!(out.stderr.contains(&server.url()), "{}", out.describe());
+    assert!(
+        out.stderr.contains("UnknownIssuer") || out.stderr.contains("certificate"),
+        "{}",
+        out.describe()
+    );
+    let out = trustpin(&[&server.ca_pem_path()]);
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert!(out.stdout.contains(&target.sha256), "{}", out.describe());
+}
+
+#[test]
+fn mutual_tls_and_token_auth_over_https() {
+    if !require_live() {
+        return;
+    }
+    let pki = TestPki::new();
+    let issuer = TokenIssuer::start_tls(users(), &pki);
+    let notary = Notary::start(
+        Some(issuer.notary_auth_config()),
+        Some(Tls {
+            pki: &pki,
+            require_client_cert: true,
+        }),
+    );
+    // The notary client presents the client certificate from its config file.
+    let client = NotaryClient::for_url(&notary.url(), Some(pki.ca_pem_path()));
+    let config = client.work_dir().join("notary-config.json");
+    std::fs::write(
+        &config,
+        serde_json::to_vec(&serde_json::json!({
+            "remote_server": {
+                "tls_client_cert": pki.client_cert_path(),
+                "tls_client_key": pki.client_key_path(),
+            }
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let target = publish(&client, &["-c", &config], GUN);
+    let key = client.write_root_key(GUN, "root.pub");
+
+    let trustpin = |extra: &[String]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
+        c.args([
+            "resolve",
+            &format!("{GUN}:v1"),
+            "--server",
+            &notary.url(),
+            "--root-key",
+        ])
+        .arg(&key)
+        .arg("--ca-cert")
+        .arg(pki.ca_pem_path())
+        .args(extra)
+        .env("TRUSTPIN_USERNAME", PULLER)
+        .env("TRUSTPIN_PASSWORD", PULLER_PASSWORD)
+        .env("DOCKER_CONFIG", pki.dir())
+        .env_remove("DOCKER_CONTENT_TRUST_SERVER");
+        run(c, TRUSTPIN_TIMEOUT)
+    };
+    let out = trustpin(&[]);
+    assert_eq!(
+        out.code(),
+        Some(3),
+        "without a client certificate: {}",
+        out.describe()
+    );
+    assert!(out.stderr.contains(&notary.url()), "{}", out.describe());
+
+    let started = Instant::now();
+    let with_cert = [
+        "--client-cert".to_owned(),
+        pki.client_cert_path().display().to_string(),
+        "--client-key".to_owned(),
+        pki.client_key_path().display().to_string(),
+        "--check-health".to_owned(),
+    ];
+    let out = trustpin(&with_cert);
+    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert!(out.stdout.contains(&target.sha256), "{}", out.describe());
+    eprintln!("mutual TLS + https token realm: {:?}", started.elapsed());
+    // The realm was https (the issuer's), asked once.
+    let pulls = issuer
+        .issued()
+        .into_iter()
+        .filter(|i| i.user == Ok(Some(PULLER.into())))
+        .count();
+    assert_eq!(pulls, 1);
+
+    // --client-cert without --client-key is a usage error.
+    let out = trustpin(&with_cert[..2]);
+    assert_eq!(out.code(), Some(2), "{}", out.describe());
+}

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Short libFuzzer run of every fuzz target (about 60 s each; FUZZ_SECONDS to change), seeded with
+# real trust data. Targets (fuzz/fuzz_targets, properties in fuzz/src/props.rs):
+#   metadata_parse       Envelope::parse + Root/Timestamp/Snapshot/Targets::from_envelope
+#   canonical_roundtrip  json::parse -> canonical::encode -> parse: same value, same bytes, and
+#                        the same bytes as serde_json's sorted compact form
+#   verify_chain         chain::verify_repo + select + inspect on ../shared/trust-data's
+#                        alice-image with one file replaced by the input (first byte: which)
+# A crash is copied to fuzz/regressions/<target>/ (replayed by tests/hostile_fuzz.rs on stable)
+# and the script exits 1.
+#
+# Toolchain: cargo-fuzz needs -Z flags. With a nightly toolchain installed it is used
+# (`cargo +nightly fuzz`); otherwise the stable toolchain is told to accept them with
+# RUSTC_BOOTSTRAP=1 (the sanitizer runtimes ship with stable on x86_64 Linux). cargo-fuzz itself
+# comes from crates.io (`cargo install cargo-fuzz`), installed here when missing.
+#
+# Usage: tools/fuzz.sh [target...]     FUZZ_SECONDS=60 FUZZ_JOBS=1
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SECONDS_EACH=${FUZZ_SECONDS:-60}
+TRUST_DATA=${TRUSTPIN_TRUST_DATA:-$ROOT/../shared/trust-data}
+export TRUSTPIN_TRUST_DATA=$TRUST_DATA
+TARGETS=("$@")
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(metadata_parse canonical_roundtrip verify_chain)
+
+if ! command -v cargo-fuzz >/dev/null 2>&1; then
+    echo "fuzz.sh: installing cargo-fuzz from crates.io" >&2
+    cargo install --locked cargo-fuzz
+fi
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    FUZZ=(cargo +nightly fuzz)
+    echo "fuzz.sh: using the nightly toolchain" >&2
+else
+    export RUSTC_BOOTSTRAP=1
+    FUZZ=(cargo fuzz)
+    echo "fuzz.sh: no nightly toolchain: stable with RUSTC_BOOTSTRAP=1" >&2
+fi
+[ -d "$TRUST_DATA/docker.io" ] || { echo "fuzz.sh: $TRUST_DATA is missing (seeds and verify_chain need it)" >&2; exit 2; }
+
+cd fuzz
+# Seeds: every real metadata file (testdata/ made by the real notary, and ../shared/trust-data).
+seed() {
+    local target=$1
+    local dir=corpus/$target
+    mkdir -p "$dir"
+    case $target in
+    verify_chain)
+        local tuf=$TRUST_DATA/docker.io/phbelitz/alice-image/_trust/tuf
+        local i=0
+        for f in root timestamp snapshot targets targets/chamsen targets/phbelitz targets/releases; do
+            { printf "\\x$(printf %02x $i)"; cat "$tuf/$f.json"; } >"$dir/seed-$i"
+            i=$((i + 1))
+        done
+        ;;
+    *)
+        find "$ROOT/testdata" "$TRUST_DATA" -name '*.json' -print0 |
+            while IFS= read -r -d '' f; do cp "$f" "$dir/seed-$(sha256sum "$f" | cut -c1-16)"; done
+        ;;
+    esac
+}
+
+status=0
+summary=()
+for t in "${TARGETS[@]}"; do
+    seed "$t"
+    mkdir -p "artifacts/$t"
+    log=$(mktemp)
+    echo "== $t: ${SECONDS_EACH}s" >&2
+    set +e
+    "${FUZZ[@]}" run -O "$t" "corpus/$t" -- \
+        -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -max_len=262144 -timeout=10 \
+        -print_final_stats=1 -artifact_prefix="artifacts/$t/" 2>&1 | tee "$log" | grep -E '^(#[0-9]+.*(INITED|DONE|pulse)|Done|==|SUMMARY|stat::)' >&2
+    rc=${PIPESTATUS[0]}
+    set -e
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    if [ "$rc" -ne 0 ]; then
+        status=1
+        for a in artifacts/"$t"/*; do
+            [ -f "$a" ] || continue
+            cp "$a" "regressions/$t/$(basename "$a")"
+            echo "fuzz.sh: $t: finding saved as fuzz/regressions/$t/$(basename "$a")" >&2
+        done
+        summary+=("$t: FAILED after ${runs:-?} executions (see above)")
+    else
+        summary+=("$t: ${runs:-?} executions in ${SECONDS_EACH}s, no finding")
+    fi
+    rm -f "$log"
+done
+printf '%s\n' "${summary[@]}"
+exit $status
