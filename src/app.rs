@@ -491,6 +491,10 @@ fn plans(verify: &VerifyArgs, source: &SourceArgs, policy: Option<&PathBuf>) -> 
         if let Some(ca) = &p.server.ca_file {
             source.ca_certs.push(ca.clone());
         }
+        if let Some(sources) = p.server.credentials.as_deref().and_then(crate::credentials::Sources::parse) {
+            source.credential_sources = sources;
+        }
+        source.check_health |= p.server.check_health;
         plans.push(Plan { opts, source, policy: Some(p.name.clone()), skip });
     }
     Ok((plans, Some(set)))
@@ -689,7 +693,13 @@ fn json_outcome(o: &Outcome) -> serde_json::Value {
         }
         Answer::Failed(code, msg) => {
             v["digest"] = serde_json::Value::Null;
-            v["verification"] = "refused".into();
+            // refused (1), bad input (2), could not check (3).
+            v["verification"] = match *code {
+                EXIT_USAGE => "input-error",
+                EXIT_UNAVAILABLE => "unavailable",
+                _ => "refused",
+            }
+            .into();
             v["error"] = msg.clone().into();
             v["warnings"] = serde_json::json!([]);
             v["exit_code"] = (*code).into();
@@ -726,6 +736,7 @@ fn server_for(args: &SourceArgs, image: &ImageRef) -> String {
 }
 
 fn make_source(args: &SourceArgs, location: &str) -> Result<Box<dyn Source>, String> {
+    use crate::credentials::{CredentialProvider, Lookup, Sources};
     if let Some(dir) = &args.metadata_dir {
         if !dir.is_dir() {
             return Err(format!("--metadata-dir {}: not a directory", dir.display()));
@@ -737,7 +748,6 @@ fn make_source(args: &SourceArgs, location: &str) -> Result<Box<dyn Source>, Str
             "warning: {location} is plain http: anyone on the path sees which images you check"
         );
     }
-    use crate::credentials::{CredentialProvider, Lookup, Sources};
     let credentials: Option<std::sync::Arc<dyn CredentialProvider>> = match args.credential_sources
     {
         Sources::None => None,
@@ -791,12 +801,15 @@ fn password_from_stdin() -> Result<crate::credentials::Secret, String> {
             if raw.len() > 64 * 1024 {
                 return Err("--password-stdin: more than 64 KiB on stdin".into());
             }
-            let text = String::from_utf8(raw)
-                .map_err(|_| "--password-stdin: the password is not UTF-8".to_owned())?;
+            let text = crate::credentials::Secret::new(
+                String::from_utf8(raw)
+                    .map_err(|_| "--password-stdin: the password is not UTF-8".to_owned())?,
+            );
             let password = text
+                .expose()
                 .strip_suffix('\n')
                 .map(|t| t.strip_suffix('\r').unwrap_or(t))
-                .unwrap_or(&text);
+                .unwrap_or(text.expose());
             if password.is_empty() {
                 return Err(
                     "--password-stdin: stdin holds no password (it cannot also carry `-` images)"

@@ -42,6 +42,11 @@ fn ten_thousand_signatures_on_one_file_are_refused_unread() {
         if role == "timestamp" {
             // 1.5 MB: over timestamp.json's 1 MiB bound before it is even parsed.
             out.expect(3, &["timestamp.json: larger than the limit of 1048576 bytes"]);
+            if builder::notary_available() {
+                // notary: also refuses ("trust server returned a bad response": over its size
+                // limit too).
+                assert!(builder::notary_opinion(&built, "v1").is_err());
+            }
         } else {
             out.expect(
                 1,
@@ -181,6 +186,10 @@ fn json_nested_10000_deep_is_refused_without_stack_overflow() {
         let built = r.build();
         let out = timed(role, || built.cli(&["v1"], &[]));
         out.expect(1, &[&format!("{role}.json: invalid JSON: recursion limit exceeded")]);
+        if role == "targets" && builder::notary_available() {
+            // notary: also refuses, without crashing (its signature check fails).
+            assert!(builder::notary_opinion(&built, "v1").is_err());
+        }
         let err = std::thread::Builder::new()
             .stack_size(512 * 1024)
             .spawn(move || built.verify().map(|_| ()).map_err(|e| e.to_string()))

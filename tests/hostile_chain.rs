@@ -74,10 +74,16 @@ fn versions_beyond_2_pow_53_are_refused_as_unsafe_numbers() {
             let end = at + s[at..].find([',', '}']).unwrap();
             *b = format!("{}\"version\":{n2}{}", &s[..at], &s[end..]).into_bytes();
         });
-        r.build().cli(&["v1"], &[]).expect(
+        let built = r.build();
+        built.cli(&["v1"], &[]).expect(
             1,
             &[&format!("{role}.json: invalid JSON: integer {n} is outside ±2^53")],
         );
+        if role == "timestamp" && notary_available() {
+            // notary: also refuses, though only because the signature no longer verifies over
+            // its float64 re-encoding of the number.
+            assert!(notary_opinion(&built, "v1").is_err());
+        }
     }
 }
 
@@ -95,6 +101,45 @@ fn version_zero_negative_or_not_an_integer_is_refused() {
             .cli(&["v1"], &[])
             .expect(1, &["snapshot.json", words]);
     }
+}
+
+#[test]
+fn version_going_down_across_runs_is_refused_as_rollback_with_a_cache() {
+    // Run 1 sees timestamp/snapshot/targets version 5; run 2 is served version 3 of each, all
+    // validly signed (an old copy replayed): refused, with the trust cache. Without state, a
+    // stateless run cannot tell (and that is documented).
+    let mut r = repo();
+    for role in ["timestamp", "snapshot", "targets"] {
+        r.signed(role)["version"] = json!(5);
+    }
+    let newer = r.build();
+    r.tag("targets", "v1", EVIL);
+    for role in ["timestamp", "snapshot", "targets"] {
+        r.signed(role)["version"] = json!(3);
+    }
+    let older = r.build();
+    let cache = tempfile::tempdir().unwrap();
+    let cache_arg = cache.path().display().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("root.pub");
+    std::fs::write(&key, &newer.pinned_pem).unwrap();
+    let run = |b: &builder::Built| {
+        b.write_to(dir.path());
+        builder::trustpin(&[
+            "resolve",
+            &format!("{GUN}:v1"),
+            "--metadata-dir",
+            &dir.path().display().to_string(),
+            "--root-key",
+            &key.display().to_string(),
+            "--cache-dir",
+            &cache_arg,
+        ])
+    };
+    accepted(&run(&newer), IMAGE);
+    run(&older).expect(1, &["rollback: ", "version 3 is older than version 5 seen before"]);
+    // Without the cache the replay is not detectable (still within its expiry: freeze bound).
+    accepted(&older.cli(&["v1"], &[]), EVIL);
 }
 
 // ---- freeze: expiry ----------------------------------------------------------------------------
@@ -186,6 +231,14 @@ fn expiry_that_is_not_rfc3339_as_go_writes_it_is_refused_naming_the_field() {
             &["timestamp.json: field `signed.expires`", "is not RFC 3339"],
         );
     }
+    if notary_available() {
+        // notary: also refuses a space ("cannot parse ... as \"T\"").
+        let mut r = repo();
+        let b = format!("{d} {t}");
+        r.edit_signed("timestamp", move |s| s["expires"] = json!(b));
+        let err = notary_opinion(&r.build(), "v1").unwrap_err();
+        assert!(err.contains("cannot parse"), "{err}");
+    }
     // What Go writes is fine: nanoseconds, any offset.
     for good in [date.replace('Z', ".123456789Z"), date.replace('Z', "+02:00")] {
         let mut r = repo();
@@ -218,6 +271,10 @@ fn snapshot_of_another_length_is_refused_before_its_hash() {
     let mut r = repo();
     r.edit_bytes_after_hash("snapshot", |b| b.push(b' '));
     let built = r.build();
+    if notary_available() {
+        // notary: also refuses ("trust server returned a bad response").
+        assert!(notary_opinion(&built, "v1").is_err());
+    }
     let len = built.get("snapshot").len();
     built.cli(&["v1"], &[]).expect(
         1,
@@ -235,9 +292,15 @@ fn only_sha512_mismatching_is_still_refused() {
     r.edit_signed("timestamp", |s| {
         s["meta"]["snapshot"]["hashes"]["sha512"] = json!(builder::b64(&[7u8; 64]));
     });
-    r.build()
+    let built = r.build();
+    built
         .cli(&["v1"], &[])
         .expect(1, &["snapshot: sha512 is", "timestamp says 0707070707"]);
+    if notary_available() {
+        // notary: also refuses ("sha512 checksum for snapshot did not match").
+        let err = notary_opinion(&built, "v1").unwrap_err();
+        assert!(err.contains("sha512 checksum for snapshot did not match"), "{err}");
+    }
 }
 
 #[test]
@@ -366,12 +429,18 @@ fn wrong_type_is_refused_for_every_role() {
         let mut r = repo();
         let t = ty.to_owned();
         r.edit_signed(role, move |s| s["_type"] = json!(t));
-        r.build().cli(&["v1"], &[]).expect(
+        let built = r.build();
+        built.cli(&["v1"], &[]).expect(
             1,
             &[&format!(
                 "{role}.json: `signed._type` is \"{ty}\", expected \"{expected}\""
             )],
         );
+        if role == "timestamp" && notary_available() {
+            // notary: also refuses ("expected type Timestamp, not Snapshot").
+            let err = notary_opinion(&built, "v1").unwrap_err();
+            assert!(err.contains("expected type Timestamp"), "{err}");
+        }
     }
     // A delegation that says it is a Root.
     let mut r = with_releases();
@@ -417,6 +486,14 @@ fn delegation_refused(name: &str, why: &str) {
 fn delegation_name_with_dot_dot_is_refused() {
     delegation_refused("targets/../root", "invalid role name \"targets/../root\"");
     delegation_refused("targets/..", "invalid role name");
+    if notary_available() {
+        // notary: refuses the whole targets.json ("delegation role targets/../root invalid");
+        // trustpin refuses only that delegation, and still answers from targets.
+        let mut r = repo();
+        r.delegate("targets", "targets/../root", &[""]);
+        let err = notary_opinion(&r.build(), "v1").unwrap_err();
+        assert!(err.contains("delegation role targets/../root invalid"), "{err}");
+    }
 }
 
 #[test]
@@ -499,6 +576,10 @@ fn child_widening_its_parents_paths_is_not_used() {
         1,
         &["required delegation targets/releases/team cannot be used", "is outside its parent"],
     );
+    if notary_available() {
+        // notary: also ignores the widened child (v1 comes from targets).
+        assert_eq!(notary_opinion(&built, "v1").map(|(d, _)| d), Ok(sha256_hex(IMAGE)));
+    }
 }
 
 #[test]
@@ -574,9 +655,15 @@ fn duplicate_json_keys_are_refused_in_every_role_at_any_depth() {
             assert!(s.contains(&f), "{s}");
             *b = s.replacen(&f, &t, 1).into_bytes();
         });
-        r.build()
+        let built = r.build();
+        built
             .cli(&["v1"], &[])
             .expect(1, &[&format!("{role}.json: invalid JSON: duplicate object key")]);
+        if role == "targets" && notary_available() {
+            // notary: ACCEPTS duplicate keys (Go keeps the last one: here the signed entry, so it
+            // answers the real digest; a parser keeping the first would see the injected one).
+            assert_eq!(notary_opinion(&built, "v1").map(|(d, _)| d), Ok(sha256_hex(IMAGE)));
+        }
     }
 }
 

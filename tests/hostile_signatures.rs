@@ -99,19 +99,71 @@ fn root_signed_by_the_pinned_key_plus_threshold_met_is_accepted_with_multiple_pi
     accepted(&out);
 }
 
-#[test]
-fn rotated_root_signed_only_by_new_keys_is_refused_against_the_old_pin() {
-    // A "rotation" to a new root key without the old key's signature: the pinned (old) key did
-    // not sign, so the new root is refused. (trustpin does not walk <n>.root.json: the pin is the
-    // anchor, so a root not signed by it never verifies, whatever its version.)
+/// A repository whose root rotated from `old` (version 1, kept as `1.root.json`) to a fresh key
+/// (version 2, `root.json` and `2.root.json`), the new root signed by `new_signers(old, new)`.
+fn rotated(new_signers: impl Fn(&Key, &Key) -> Vec<Key>) -> (builder::Built, Key) {
     let old = Key::root(GUN);
-    let mut r = repo();
+    let mut v1 = RepoBuilder::with_keys(GUN, old.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
+    let v1_root = v1.build().get("root").to_vec();
+    let new = Key::root(GUN);
+    let mut r = RepoBuilder::with_keys(GUN, new.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
+    r.tag("targets", "v1", IMAGE);
     r.signed("root")["version"] = json!(2);
+    r.signers("root", new_signers(&old, &new));
     let mut built = r.build();
+    built.files.insert("1.root".into(), v1_root);
+    let current = built.get("root").to_vec();
+    built.files.insert("2.root".into(), current);
     built.pinned_pem = old.public_pem();
-    built
-        .cli(&["v1"], &[])
-        .expect(1, &["root.json is not signed by the pinned key"]);
+    (built, old)
+}
+
+#[test]
+fn rotated_root_without_the_old_keys_threshold_is_refused() {
+    // The attacker replaces the root with one signed only by their key, as version 2: the walk
+    // from the pinned version 1 needs version 2 signed by version 1's root keys.
+    let (built, _) = rotated(|_, new| vec![new.clone()]);
+    built.cli(&["v1"], &[]).expect(
+        1,
+        &["root rotation to version 2 is not signed by the previous root's keys", "root v2: 0 of 1 required signatures valid"],
+    );
+    // Over HTTP too (the walk fetches 1.root.json and 2.root.json).
+    let out = built.cli_http("v1", &[]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(out.stderr.contains("not signed by the previous root's keys"), "{}", out.describe());
+}
+
+#[test]
+fn rotated_root_signed_by_old_and_new_keys_is_followed_with_a_warning() {
+    let (built, old) = rotated(|old, new| vec![new.clone(), old.clone()]);
+    let out = built.cli(&["v1"], &[]);
+    accepted(&out);
+    assert!(
+        out.stderr.contains("root key rotated from") && out.stderr.contains("pin the new key"),
+        "{}",
+        out.describe()
+    );
+    // ...unless following rotations is turned off.
+    built.cli(&["v1"], &["--no-follow-rotation"]).expect(
+        1,
+        &[&format!("root key rotated from {}", short(&old.canonical_id())), "--no-follow-rotation"],
+    );
+}
+
+#[test]
+fn rotation_skipping_a_version_is_refused() {
+    // 1.root.json is pinned; the new root claims version 3 and 2.root.json is missing.
+    let (mut built, _) = rotated(|old, new| vec![new.clone(), old.clone()]);
+    let mut v: serde_json::Value = built.json("root");
+    v["signed"]["version"] = json!(3);
+    // Not re-signed: the gap is found first (or the signature fails); either way refused.
+    let bytes = serde_json::to_vec(&v).unwrap();
+    built.files.insert("root".into(), bytes.clone());
+    built.files.remove("2.root");
+    built.files.insert("3.root".into(), bytes);
+    let out = built.cli(&["v1"], &[]);
+    assert_eq!(out.code, 1, "{}", out.describe());
+    assert!(out.stdout.trim().is_empty());
 }
 
 // ---- unsigned files -----------------------------------------------------------------------------
@@ -291,6 +343,11 @@ fn threshold_zero_is_refused() {
                 "root.json: field `signed.roles.{role}.threshold`: threshold 0 is below 1"
             )],
         );
+        if role == "targets" && notary_available() {
+            // notary: also refuses ("invalid threshold specified for targets: 0").
+            let err = notary_opinion(&built, "v1").unwrap_err();
+            assert!(err.contains("invalid threshold"), "{err}");
+        }
     }
 }
 
@@ -349,6 +406,11 @@ fn key_id_not_matching_key_content_is_refused() {
             r.targets_key.id()
         )],
     );
+    if notary_available() {
+        // notary: also refuses ("key ID is not valid for key content").
+        let err = notary_opinion(&built, "v1").unwrap_err();
+        assert!(err.contains("key ID is not valid for key content"), "{err}");
+    }
 }
 
 #[test]
@@ -397,13 +459,18 @@ fn method_not_fitting_the_key_type_is_refused() {
         let mut r = repo();
         let m = method.to_owned();
         r.edit_envelope(role, move |env, _| env["signatures"][0]["method"] = json!(m));
-        r.build().cli(&["v1"], &[]).expect(
+        let built = r.build();
+        built.cli(&["v1"], &[]).expect(
             1,
             &[
                 &format!("{role}: 0 of 1 required signatures valid"),
                 &format!("signature method `{method}` does not fit key type {keytype}"),
             ],
         );
+        if role == "timestamp" && notary_available() {
+            // notary: also refuses (threshold not met).
+            assert!(notary_opinion(&built, "v1").is_err());
+        }
     }
 }
 
@@ -453,13 +520,18 @@ fn root_role_key_that_is_not_a_certificate_is_refused() {
     let plain = Key::ecdsa();
     let mut r = RepoBuilder::with_keys(GUN, plain.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
     r.tag("targets", "v1", IMAGE);
-    r.build().cli(&["v1"], &[]).expect(
+    let built = r.build();
+    built.cli(&["v1"], &[]).expect(
         1,
         &[&format!(
             "root.json: root-role key {} is ecdsa, expected a certificate (ecdsa-x509 or rsa-x509)",
             plain.id()
         )],
     );
+    if notary_available() {
+        // notary: also refuses ("unable to retrieve valid leaf certificates").
+        assert!(notary_opinion(&built, "v1").is_err());
+    }
 }
 
 // ---- signature encodings ------------------------------------------------------------------

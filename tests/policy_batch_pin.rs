@@ -30,7 +30,9 @@ use std::time::{Duration, Instant};
 const TRUSTPIN_TIMEOUT: Duration = Duration::from_secs(60);
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
 const REPOS: usize = 20;
-const TAGS: [&str; 10] = ["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "latest"];
+const TAGS: [&str; 10] = [
+    "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "latest",
+];
 
 // ------------------------------------------------------------------------------------------------
 // Running trustpin
@@ -52,7 +54,12 @@ fn trustpin(args: &[&str]) -> Output {
 }
 
 fn expect_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(out.code(), Some(code), "{what}: expected exit {code}; {}", out.describe());
+    assert_eq!(
+        out.code(),
+        Some(code),
+        "{what}: expected exit {code}; {}",
+        out.describe()
+    );
 }
 
 fn lines(s: &str) -> Vec<&str> {
@@ -76,7 +83,10 @@ fn s(p: &Path) -> &str {
 
 /// A policy folder with the testdata keys copied next to the policy file (relative paths).
 fn policy_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("trustpin-policy-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("trustpin-policy-")
+        .tempdir()
+        .unwrap();
     for k in ["demo.pub", "delegated.pub"] {
         std::fs::copy(Path::new(TESTDATA).join("keys").join(k), dir.path().join(k)).unwrap();
     }
@@ -127,29 +137,50 @@ fn policy_check_prints_each_policy_with_scopes_level_and_trust_root_ids() {
     expect_code(&out, 0, "policy check of a valid file");
     let (demo, delegated) = (key_id("demo.pub"), key_id("delegated.pub"));
     let text = out.stdout.as_str();
-    assert!(text.starts_with(&format!("{}: 3 policies, valid\n", file.display())), "{text}");
+    assert!(
+        text.starts_with(&format!("{}: 3 policies, valid\n", file.display())),
+        "{text}"
+    );
     // Each policy's block: name, level, scopes, trust root ids (in file order), extras.
     let block = |name: &str| -> String {
-        let start = text.find(&format!("policy \"{name}\"")).unwrap_or_else(|| panic!("no policy {name}: {text}"));
+        let start = text
+            .find(&format!("policy \"{name}\""))
+            .unwrap_or_else(|| panic!("no policy {name}: {text}"));
         let rest = &text[start..];
-        let end = rest[1..].find("\npolicy \"").map(|e| e + 1).unwrap_or(rest.len());
+        let end = rest[1..]
+            .find("\npolicy \"")
+            .map(|e| e + 1)
+            .unwrap_or(rest.len());
         rest[..end].to_owned()
     };
     let b = block("demo");
     assert!(b.contains("level strict"), "{b}");
-    assert!(b.contains("scope        example.com/trustpin/demo\n"), "{b}");
+    assert!(
+        b.contains("scope        example.com/trustpin/demo\n"),
+        "{b}"
+    );
     assert!(b.contains(&format!("trust root   {demo}")), "{b}");
     assert!(!b.contains(&delegated), "{b}");
     let b = block("org");
     assert!(b.contains("level permissive"), "{b}");
-    assert!(b.contains("scope        example.com/trustpin/*\n") && b.contains("scope        quay.io/team/app\n"), "{b}");
+    assert!(
+        b.contains("scope        example.com/trustpin/*\n")
+            && b.contains("scope        quay.io/team/app\n"),
+        "{b}"
+    );
     let (i_del, i_demo) = (b.find(&delegated).expect(&b), b.find(&demo).expect(&b));
     assert!(i_del < i_demo, "trust roots in file order: {b}");
     assert!(b.contains("requires     releases"), "{b}");
     assert!(b.contains("server       https://notary.example.com"), "{b}");
-    assert!(b.contains("credentials  none") && b.contains("health check on"), "{b}");
+    assert!(
+        b.contains("credentials  none") && b.contains("health check on"),
+        "{b}"
+    );
     let b = block("library");
-    assert!(b.contains("level skip") && b.contains("NOT VERIFIED"), "{b}");
+    assert!(
+        b.contains("level skip") && b.contains("NOT VERIFIED"),
+        "{b}"
+    );
     assert!(b.contains("scope        docker.io/library/*"), "{b}");
     assert!(!b.contains("trust root"), "{b}");
 }
@@ -180,7 +211,14 @@ fn policy_check_maps_images_to_policies_and_exits_1_for_an_unmatched_one() {
     assert_eq!(got, want, "{}", out.describe());
 
     // One image without a scope: the others still mapped, exit 1.
-    let out = trustpin(&["policy", "check", s(&file), "alpine", "quay.io/other/app:1", "example.com/trustpin/x"]);
+    let out = trustpin(&[
+        "policy",
+        "check",
+        s(&file),
+        "alpine",
+        "quay.io/other/app:1",
+        "example.com/trustpin/x",
+    ]);
     expect_code(&out, 1, "an image no scope matches");
     let got: Vec<&str> = out.stdout.lines().filter(|l| l.contains(" → ")).collect();
     assert_eq!(
@@ -216,13 +254,19 @@ fn invalid_policy_files_exit_2_naming_the_line_and_field() {
         },
         Case {
             name: "unknown field",
-            text: POLICY.replace(r#""trustRoots": ["demo.pub"]"#, "\"trustRoots\": [\"demo.pub\"],\n      \"color\": \"red\""),
+            text: POLICY.replace(
+                r#""trustRoots": ["demo.pub"]"#,
+                "\"trustRoots\": [\"demo.pub\"],\n      \"color\": \"red\"",
+            ),
             line: 9,
             mentions: &["color"],
         },
         Case {
             name: "wrong type",
-            text: POLICY.replace(r#""registryScopes": ["docker.io/library/*"]"#, r#""registryScopes": "docker.io/library/*""#),
+            text: POLICY.replace(
+                r#""registryScopes": ["docker.io/library/*"]"#,
+                r#""registryScopes": "docker.io/library/*""#,
+            ),
             line: 20,
             mentions: &["registryScopes"],
         },
@@ -234,56 +278,114 @@ fn invalid_policy_files_exit_2_naming_the_line_and_field() {
         },
         Case {
             name: "ambiguous scopes",
-            text: POLICY.replace(r#""example.com/trustpin/*", "quay.io/team/app""#, r#""example.com/trustpin/*", "example.com/trustpin/demo""#),
+            text: POLICY.replace(
+                r#""example.com/trustpin/*", "quay.io/team/app""#,
+                r#""example.com/trustpin/*", "example.com/trustpin/demo""#,
+            ),
             line: 12,
             mentions: &["registryScopes[1]", "example.com/trustpin/demo", "\"demo\""],
         },
         Case {
             name: "missing key file",
-            text: POLICY.replace(r#"["delegated.pub", "demo.pub"]"#, r#"["delegated.pub", "missing.pub"]"#),
+            text: POLICY.replace(
+                r#"["delegated.pub", "demo.pub"]"#,
+                r#"["delegated.pub", "missing.pub"]"#,
+            ),
             line: 14,
             mentions: &["trustRoots[1]", "missing.pub"],
         },
     ];
+    // Every case is checked; the failures are reported together.
+    let mut failures = Vec::new();
     for (i, case) in cases.iter().enumerate() {
         assert_ne!(case.text, POLICY, "{}: the edit did not apply", case.name);
         let file = write_policy(dir.path(), &format!("bad{i}.json"), &case.text);
         let out = trustpin(&["policy", "check", s(&file), "alpine"]);
-        expect_code(&out, 2, case.name);
-        assert!(out.stdout.is_empty(), "{}: a refused file prints nothing on stdout: {}", case.name, out.describe());
         let err = out.stderr.as_str();
-        assert!(err.contains(&format!("line {}", case.line)), "{}: names line {}: {err}", case.name, case.line);
+        if out.code() != Some(2) || !out.stdout.is_empty() {
+            failures.push(format!(
+                "{}: expected exit 2 and no stdout: {}",
+                case.name,
+                out.describe()
+            ));
+        }
+        if !err.contains(&format!("line {}", case.line)) {
+            failures.push(format!(
+                "{}: does not name line {}: {err}",
+                case.name, case.line
+            ));
+        }
         for m in case.mentions {
-            assert!(err.contains(m), "{}: names {m:?}: {err}", case.name);
+            if !err.contains(m) {
+                failures.push(format!("{}: does not name {m:?}: {err}", case.name));
+            }
         }
         // The same file given to resolve is refused as a whole before anything is resolved.
         let out = trustpin(&["resolve", "--no-cache", "--policy", s(&file), "alpine"]);
-        expect_code(&out, 2, &format!("resolve --policy with {}", case.name));
-        assert!(out.stdout.is_empty(), "{}: {}", case.name, out.describe());
-        assert!(out.stderr.contains(&format!("line {}", case.line)), "{}: {}", case.name, out.describe());
+        if out.code() != Some(2)
+            || !out.stdout.is_empty()
+            || !out.stderr.contains(&format!("line {}", case.line))
+        {
+            failures.push(format!(
+                "resolve --policy with {}: expected exit 2 naming line {}: {}",
+                case.name,
+                case.line,
+                out.describe()
+            ));
+        }
     }
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn resolve_policy_without_a_matching_scope_exits_1() {
     let dir = policy_dir();
     let file = write_policy(dir.path(), "policy.json", POLICY);
-    let out = trustpin(&["resolve", "--no-cache", "--policy", s(&file), "quay.io/other/app:1"]);
+    let out = trustpin(&[
+        "resolve",
+        "--no-cache",
+        "--policy",
+        s(&file),
+        "quay.io/other/app:1",
+    ]);
     expect_code(&out, 1, "no scope matches");
     assert!(out.stdout.is_empty(), "{}", out.describe());
     assert!(
-        out.stderr.contains("quay.io/other/app:1") && out.stderr.contains("no trust policy scope matches quay.io/other/app"),
+        out.stderr.contains("quay.io/other/app:1")
+            && out
+                .stderr
+                .contains("no trust policy scope matches quay.io/other/app"),
         "{}",
         out.describe()
     );
-    let out = trustpin(&["resolve", "--no-cache", "--policy", s(&file), "quay.io/other/app:1", "--output", "json"]);
+    let out = trustpin(&[
+        "resolve",
+        "--no-cache",
+        "--policy",
+        s(&file),
+        "quay.io/other/app:1",
+        "--output",
+        "json",
+    ]);
     expect_code(&out, 1, "no scope matches (json)");
     let items = json_array(&out);
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["exit_code"], 1);
     assert_eq!(items[0]["verification"], "refused");
     assert_eq!(items[0]["digest"], serde_json::Value::Null);
-    assert!(items[0]["error"].as_str().unwrap().contains("no trust policy scope matches"), "{:?}", items[0]);
+    assert!(
+        items[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no trust policy scope matches"),
+        "{:?}",
+        items[0]
+    );
 }
 
 #[test]
@@ -294,18 +396,44 @@ fn resolve_policy_skip_scope_reports_not_verified_and_exits_0() {
   {"name": "anything", "registryScopes": ["*"], "signatureVerification": {"level": "skip"}}
 ]}"#;
     let file = write_policy(dir.path(), "policy.json", text);
-    let out = trustpin(&["resolve", "--no-cache", "--policy", s(&file), "alpine:3.19", "quay.io/org/app:v2"]);
+    let out = trustpin(&[
+        "resolve",
+        "--no-cache",
+        "--policy",
+        s(&file),
+        "alpine:3.19",
+        "quay.io/org/app:v2",
+    ]);
     expect_code(&out, 0, "`*` with level skip");
-    assert_eq!(lines(&out.stdout), ["docker.io/library/alpine:3.19", "quay.io/org/app:v2"], "{}", out.describe());
-    assert!(!out.stdout.contains("sha256:"), "a skipped image has no verified digest: {}", out.describe());
+    assert_eq!(
+        lines(&out.stdout),
+        ["docker.io/library/alpine:3.19", "quay.io/org/app:v2"],
+        "{}",
+        out.describe()
+    );
+    assert!(
+        !out.stdout.contains("sha256:"),
+        "a skipped image has no verified digest: {}",
+        out.describe()
+    );
     for input in ["alpine:3.19", "quay.io/org/app:v2"] {
         assert!(
-            out.stderr.lines().any(|l| l.contains(input) && l.contains("NOT VERIFIED") && l.contains("anything")),
+            out.stderr
+                .lines()
+                .any(|l| l.contains(input) && l.contains("NOT VERIFIED") && l.contains("anything")),
             "stderr names {input}, NOT VERIFIED and the policy: {}",
             out.describe()
         );
     }
-    let out = trustpin(&["resolve", "--no-cache", "--policy", s(&file), "alpine:3.19", "--output", "json"]);
+    let out = trustpin(&[
+        "resolve",
+        "--no-cache",
+        "--policy",
+        s(&file),
+        "alpine:3.19",
+        "--output",
+        "json",
+    ]);
     expect_code(&out, 0, "`*` with level skip, json");
     let items = json_array(&out);
     assert_eq!(items.len(), 1, "{}", out.describe());
@@ -316,7 +444,15 @@ fn resolve_policy_skip_scope_reports_not_verified_and_exits_0() {
     assert_eq!(it["exit_code"], 0, "{it}");
     assert_eq!(it["gun"], "docker.io/library/alpine", "{it}");
     assert!(it["warnings"].to_string().contains("NOT VERIFIED"), "{it}");
-    let out = trustpin(&["resolve", "--no-cache", "--policy", s(&file), "alpine:3.19", "--output", "jsonl"]);
+    let out = trustpin(&[
+        "resolve",
+        "--no-cache",
+        "--policy",
+        s(&file),
+        "alpine:3.19",
+        "--output",
+        "jsonl",
+    ]);
     expect_code(&out, 0, "`*` with level skip, jsonl");
     let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect(&out.describe());
     assert_eq!(v["verification"], "skipped");
@@ -332,7 +468,13 @@ fn resolve_policy_with_root_key_delegation_or_level_is_a_usage_error() {
         vec!["--delegation", "releases"],
         vec!["--level", "audit"],
     ] {
-        let mut args = vec!["resolve", "--no-cache", "--policy", s(&file), "example.com/trustpin/demo:v1"];
+        let mut args = vec![
+            "resolve",
+            "--no-cache",
+            "--policy",
+            s(&file),
+            "example.com/trustpin/demo:v1",
+        ];
         args.extend(extra.iter().copied());
         let out = trustpin(&args);
         expect_code(&out, 2, &format!("--policy with {extra:?}"));
@@ -375,7 +517,9 @@ extern "C" {
 extern "C" fn cleanup() {
     if let Some(Some(live)) = LIVE.get() {
         drop(live.server.lock().unwrap_or_else(|e| e.into_inner()).take());
-        drop(std::mem::take(&mut *live.clients.lock().unwrap_or_else(|e| e.into_inner())));
+        drop(std::mem::take(
+            &mut *live.clients.lock().unwrap_or_else(|e| e.into_inner()),
+        ));
         drop(live.tmp.lock().unwrap_or_else(|e| e.into_inner()).take());
     }
 }
@@ -397,7 +541,10 @@ fn live() -> Option<&'static Live> {
         let started = Instant::now();
         let server = NotaryServer::start();
         let url = server.url();
-        let tmp = tempfile::Builder::new().prefix("trustpin-batch-").tempdir().unwrap();
+        let tmp = tempfile::Builder::new()
+            .prefix("trustpin-batch-")
+            .tempdir()
+            .unwrap();
         let dir = tmp.path().to_path_buf();
         std::fs::create_dir_all(dir.join("keys")).unwrap();
         // Publish in parallel: one client (one root key) per repository.
@@ -426,10 +573,17 @@ fn live() -> Option<&'static Live> {
                             .lookup(&g, t)
                             .unwrap_or_else(|e| panic!("notary lookup {g} {t}: {e}"));
                         let want = Target::of(t, &content(i, t));
-                        assert_eq!((&hex, size), (&want.sha256, want.size), "notary lookup {g} {t}");
+                        assert_eq!(
+                            (&hex, size),
+                            (&want.sha256, want.size),
+                            "notary lookup {g} {t}"
+                        );
                         tags.insert(t.to_owned(), (hex, size));
                     }
-                    results.lock().unwrap().push((i, client, LiveRepo { gun: g, key, tags }));
+                    results
+                        .lock()
+                        .unwrap()
+                        .push((i, client, LiveRepo { gun: g, key, tags }));
                 });
             }
         });
@@ -441,8 +595,10 @@ fn live() -> Option<&'static Live> {
             clients.push(c);
             repos.push(r);
         }
-        let ids: BTreeSet<String> =
-            repos.iter().map(|r| canonical_key_id(&std::fs::read_to_string(dir.join(&r.key)).unwrap())).collect();
+        let ids: BTreeSet<String> = repos
+            .iter()
+            .map(|r| canonical_key_id(&std::fs::read_to_string(dir.join(&r.key)).unwrap()))
+            .collect();
         assert_eq!(ids.len(), REPOS, "each repository has its own root key");
 
         let dead = format!("http://127.0.0.1:{}", free_port());
@@ -469,10 +625,16 @@ fn live() -> Option<&'static Live> {
         let policy = dir.join("policy.json");
         std::fs::write(
             &policy,
-            serde_json::to_string_pretty(&serde_json::json!({"version": "1.0", "trustPolicies": policies})).unwrap(),
+            serde_json::to_string_pretty(
+                &serde_json::json!({"version": "1.0", "trustPolicies": policies}),
+            )
+            .unwrap(),
         )
         .unwrap();
-        eprintln!("live fixture: {REPOS} repositories published and looked up in {:.1?}", started.elapsed());
+        eprintln!(
+            "live fixture: {REPOS} repositories published and looked up in {:.1?}",
+            started.elapsed()
+        );
         let live = Live {
             url,
             dir,
@@ -534,7 +696,11 @@ fn batch_of_200_equals_each_alone_and_notary_lookup_in_every_output() {
     let refs = live.references();
     let inputs: Vec<String> = refs.iter().map(|r| r.0.clone()).collect();
     let expected: Vec<String> = refs.iter().map(|(_, i, t)| live.expected(*i, t)).collect();
-    assert_eq!(inputs.iter().collect::<BTreeSet<_>>().len(), 200, "200 distinct references");
+    assert_eq!(
+        inputs.iter().collect::<BTreeSet<_>>().len(),
+        200,
+        "200 distinct references"
+    );
 
     // Text: one line per reference, in input order.
     let t = Instant::now();
@@ -542,8 +708,24 @@ fn batch_of_200_equals_each_alone_and_notary_lookup_in_every_output() {
     let batch_time = t.elapsed();
     expect_code(&text, 0, "batch of 200");
     assert_eq!(lines(&text.stdout), expected, "text lines in input order");
+    assert_eq!(
+        text.stderr, "",
+        "stderr is not a terminal: no progress line, and nothing to warn about"
+    );
 
-    // Each alone, with --root-key and --server instead of the policy: the same line.
+    // Each alone, with --root-key and --server instead of the policy: the same line. Every line
+    // was already compared with `notary lookup` above; to keep this file's runtime down (one
+    // debug-build process is ~90 ms of CPU), 3 tags of each repository are resolved alone, chosen
+    // so that every repository and every tag is covered (TRUSTPIN_BATCH_ALONE=all: all 200).
+    let all_alone = std::env::var("TRUSTPIN_BATCH_ALONE").as_deref() == Ok("all");
+    let alone_refs: Vec<usize> = (0..refs.len())
+        .filter(|&k| {
+            let (_, i, tag) = &refs[k];
+            let t = TAGS.iter().position(|x| x == tag).unwrap();
+            all_alone || [i % 10, (i + 3) % 10, (i + 7) % 10].contains(&t)
+        })
+        .collect();
+    assert_eq!(alone_refs.len(), if all_alone { 200 } else { 60 });
     let t = Instant::now();
     let alone: Vec<(usize, Output)> = {
         let next = std::sync::atomic::AtomicUsize::new(0);
@@ -551,10 +733,19 @@ fn batch_of_200_equals_each_alone_and_notary_lookup_in_every_output() {
         std::thread::scope(|scope| {
             for _ in 0..4 {
                 scope.spawn(|| loop {
-                    let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let Some((input, i, _)) = refs.get(k) else { break };
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&k) = alone_refs.get(n) else { break };
+                    let (input, i, _) = &refs[k];
                     let key = live.dir.join(&live.repos[*i].key);
-                    let out = trustpin(&["resolve", "--no-cache", "--root-key", s(&key), "--server", &live.url, input]);
+                    let out = trustpin(&[
+                        "resolve",
+                        "--no-cache",
+                        "--root-key",
+                        s(&key),
+                        "--server",
+                        &live.url,
+                        input,
+                    ]);
                     done.lock().unwrap().push((k, out));
                 });
             }
@@ -562,12 +753,20 @@ fn batch_of_200_equals_each_alone_and_notary_lookup_in_every_output() {
         done.into_inner().unwrap()
     };
     let alone_time = t.elapsed();
-    assert_eq!(alone.len(), 200);
+    assert_eq!(alone.len(), alone_refs.len());
     for (k, out) in &alone {
         expect_code(out, 0, &format!("{} alone", refs[*k].0));
-        assert_eq!(out.stdout, format!("{}\n", expected[*k]), "{} alone equals its batch line", refs[*k].0);
+        assert_eq!(
+            out.stdout,
+            format!("{}\n", expected[*k]),
+            "{} alone equals its batch line",
+            refs[*k].0
+        );
     }
-    eprintln!("batch of 200 in {batch_time:.1?}; 200 alone (4 at a time) in {alone_time:.1?}");
+    eprintln!(
+        "batch of 200 in {batch_time:.1?}; {} alone (4 at a time) in {alone_time:.1?}",
+        alone.len()
+    );
 
     // json: one array in input order, everything the lookup says.
     let json = resolve_batch(live, &inputs, &["--output", "json"]);
@@ -594,14 +793,20 @@ fn batch_of_200_equals_each_alone_and_notary_lookup_in_every_output() {
     let objs: Vec<serde_json::Value> = jsonl
         .stdout
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("jsonl line is not JSON ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("jsonl line is not JSON ({e}): {l}"))
+        })
         .collect();
     assert_eq!(objs.len(), 200, "{}", jsonl.describe());
-    let by_input: BTreeMap<String, &serde_json::Value> =
-        objs.iter().map(|o| (o["input"].as_str().unwrap().to_owned(), o)).collect();
+    let by_input: BTreeMap<String, &serde_json::Value> = objs
+        .iter()
+        .map(|o| (o["input"].as_str().unwrap().to_owned(), o))
+        .collect();
     assert_eq!(by_input.len(), 200, "each input once");
     for (k, (input, _, _)) in refs.iter().enumerate() {
-        let o = by_input.get(input).unwrap_or_else(|| panic!("no jsonl line for {input}"));
+        let o = by_input
+            .get(input)
+            .unwrap_or_else(|| panic!("no jsonl line for {input}"));
         assert_eq!(o["reference"], expected[k].as_str(), "{o}");
         assert_eq!(o["exit_code"], 0, "{o}");
     }
@@ -626,13 +831,24 @@ fn stdin_and_from_file_give_the_same_answers_as_arguments() {
     }
     list.push_str("\n   \n# end\n");
 
-    let out = trustpin_with(&["resolve", "--no-cache", "--policy", live.policy(), "-"], Some(list.as_bytes()), None);
+    let out = trustpin_with(
+        &["resolve", "--no-cache", "--policy", live.policy(), "-"],
+        Some(list.as_bytes()),
+        None,
+    );
     expect_code(&out, 0, "references from stdin");
     assert_eq!(lines(&out.stdout), expected, "stdin: {}", out.stderr);
 
     let file = live.dir.join("refs-from-file.txt");
     std::fs::write(&file, &list).unwrap();
-    let out = trustpin(&["resolve", "--no-cache", "--policy", live.policy(), "--from-file", s(&file)]);
+    let out = trustpin(&[
+        "resolve",
+        "--no-cache",
+        "--policy",
+        live.policy(),
+        "--from-file",
+        s(&file),
+    ]);
     expect_code(&out, 0, "references from --from-file");
     assert_eq!(lines(&out.stdout), expected, "--from-file: {}", out.stderr);
 
@@ -640,35 +856,61 @@ fn stdin_and_from_file_give_the_same_answers_as_arguments() {
     let (a, rest) = inputs.split_at(10);
     let (b, c) = rest.split_at(90);
     std::fs::write(&file, c.join("\n")).unwrap();
-    let mut args = vec!["resolve", "--no-cache", "--policy", live.policy(), "--from-file", s(&file), "--output", "json"];
+    let mut args = vec![
+        "resolve",
+        "--no-cache",
+        "--policy",
+        live.policy(),
+        "--from-file",
+        s(&file),
+        "--output",
+        "json",
+    ];
     args.extend(a.iter().map(String::as_str));
     args.push("-");
     let out = trustpin_with(&args, Some(b.join("\n").as_bytes()), None);
     expect_code(&out, 0, "arguments, stdin and --from-file together");
-    let got: Vec<String> = json_array(&out).iter().map(|o| o["reference"].as_str().unwrap_or("").to_owned()).collect();
+    let got: Vec<String> = json_array(&out)
+        .iter()
+        .map(|o| o["reference"].as_str().unwrap_or("").to_owned())
+        .collect();
     assert_eq!(got, expected, "arguments, then stdin, then --from-file");
 
     // Nothing but comments is a usage error.
-    let out = trustpin_with(&["resolve", "--no-cache", "--policy", live.policy(), "-"], Some(b"# nothing\n\n"), None);
+    let out = trustpin_with(
+        &["resolve", "--no-cache", "--policy", live.policy(), "-"],
+        Some(b"# nothing\n\n"),
+        None,
+    );
     expect_code(&out, 2, "no references at all");
+}
+
+/// A copy of the notary-server's files (`<gun>/_trust/tuf/<role>.json`) of every repository.
+fn copy_tree(live: &Live) -> tempfile::TempDir {
+    let tree = tempfile::Builder::new()
+        .prefix("trustpin-batch-tree-")
+        .tempdir()
+        .unwrap();
+    let server = live.server.lock().unwrap_or_else(|e| e.into_inner());
+    let notary = server.as_ref().expect("notary-server running");
+    for r in &live.repos {
+        let d = tree.path().join(&r.gun).join("_trust/tuf");
+        std::fs::create_dir_all(&d).unwrap();
+        for role in ["root", "timestamp", "snapshot", "targets"] {
+            let body = notary
+                .metadata(&r.gun, role)
+                .unwrap_or_else(|e| panic!("{} {role}: {e}", r.gun));
+            std::fs::write(d.join(format!("{role}.json")), body).unwrap();
+        }
+    }
+    tree
 }
 
 #[test]
 fn each_repository_is_fetched_once_however_many_tags() {
     let Some(live) = live() else { return };
     // A copy of the server's files behind a counting loopback server.
-    let tree = tempfile::Builder::new().prefix("trustpin-batch-tree-").tempdir().unwrap();
-    let server = live.server.lock().unwrap();
-    let notary = server.as_ref().expect("notary-server running");
-    for r in &live.repos {
-        let d = tree.path().join(&r.gun).join("_trust/tuf");
-        std::fs::create_dir_all(&d).unwrap();
-        for role in ["root", "timestamp", "snapshot", "targets"] {
-            let body = notary.metadata(&r.gun, role).unwrap_or_else(|e| panic!("{} {role}: {e}", r.gun));
-            std::fs::write(d.join(format!("{role}.json")), body).unwrap();
-        }
-    }
-    drop(server);
+    let tree = copy_tree(live);
     let counting = server::TestServer::start();
     counting.serve_tree(tree.path());
 
@@ -698,18 +940,28 @@ fn each_repository_is_fetched_once_however_many_tags() {
     for (path, n) in &per_path {
         assert_eq!(*n, 1, "{path} requested {n} times");
         assert!(
-            live.repos.iter().any(|r| path.starts_with(&format!("/v2/{}/_trust/tuf/", r.gun))),
+            live.repos
+                .iter()
+                .any(|r| path.starts_with(&format!("/v2/{}/_trust/tuf/", r.gun))),
             "unexpected request {path}"
         );
     }
-    assert!(counting.total_requests() <= REPOS * 5, "at most the four files and one delegation probe per repository: {per_path:#?}");
+    assert!(
+        counting.total_requests() <= REPOS * 5,
+        "at most the four files and one delegation probe per repository: {per_path:#?}"
+    );
 }
 
 #[test]
 fn mixed_good_and_bad_references_give_per_line_errors_and_the_worst_exit_code() {
     let Some(live) = live() else { return };
     let good = |i: usize, t: &str| (format!("{}:{t}", gun(i)), live.expected(i, t));
-    let (g0, g1, g2, g3) = (good(3, "v1"), good(0, "v9"), good(3, "v2"), good(17, "latest"));
+    let (g0, g1, g2, g3) = (
+        good(3, "v1"),
+        good(0, "v9"),
+        good(3, "v2"),
+        good(17, "latest"),
+    );
     let bad_ref = "example.com/batch/Repo00:v1".to_owned(); // upper case: not a valid name
     let unsigned = format!("{}:v10", gun(0)); // repository fine, tag never signed
     let dead = "example.com/dead/app:v1".to_owned(); // its policy's server is down
@@ -728,8 +980,18 @@ fn mixed_good_and_bad_references_give_per_line_errors_and_the_worst_exit_code() 
     let codes = [0, 2, 0, 1, 0, 3, 1, 0];
     let out = resolve_batch(live, &inputs, &[]);
     expect_code(&out, 3, "worst of 0, 1, 2, 3");
-    assert_eq!(lines(&out.stdout), [&g0.1, &g1.1, &g2.1, &g3.1], "every good line printed, in order: {}", out.describe());
-    for (input, why) in [(&bad_ref, "invalid image reference"), (&unsigned, "v10"), (&dead, "127.0.0.1"), (&unscoped, "no trust policy scope")] {
+    assert_eq!(
+        lines(&out.stdout),
+        [&g0.1, &g1.1, &g2.1, &g3.1],
+        "every good line printed, in order: {}",
+        out.describe()
+    );
+    for (input, why) in [
+        (&bad_ref, "invalid image reference"),
+        (&unsigned, "v10"),
+        (&dead, "127.0.0.1"),
+        (&unscoped, "no trust policy scope"),
+    ] {
         let line = out
             .stderr
             .lines()
@@ -760,7 +1022,12 @@ fn mixed_good_and_bad_references_give_per_line_errors_and_the_worst_exit_code() 
         .stdout
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|o| (o["input"].as_str().unwrap().to_owned(), o["exit_code"].as_i64().unwrap()))
+        .map(|o| {
+            (
+                o["input"].as_str().unwrap().to_owned(),
+                o["exit_code"].as_i64().unwrap(),
+            )
+        })
         .collect();
     let want: BTreeMap<String, i64> = inputs.iter().cloned().zip(codes.map(i64::from)).collect();
     assert_eq!(got, want);
@@ -772,6 +1039,111 @@ fn mixed_good_and_bad_references_give_per_line_errors_and_the_worst_exit_code() 
     let out = resolve_batch(live, &only_refused, &[]);
     expect_code(&out, 1, "worst of 0, 1");
     assert_eq!(lines(&out.stdout), [&g0.1, &g1.1, &g2.1, &g3.1]);
+}
+
+/// A policy file in `dir` with one policy for repository 0 (its key) and `server`.
+fn one_repo_policy(live: &Live, dir: &Path, server: serde_json::Value) -> PathBuf {
+    let key = live.dir.join(&live.repos[0].key);
+    let text = serde_json::json!({"version": "1.0", "trustPolicies": [{
+        "name": "repo00",
+        "registryScopes": [live.repos[0].gun],
+        "signatureVerification": {"level": "strict"},
+        "trustRoots": [s(&key)],
+        "server": server,
+    }]});
+    write_policy(
+        dir,
+        "server-policy.json",
+        &serde_json::to_string_pretty(&text).unwrap(),
+    )
+}
+
+#[test]
+fn policy_server_health_check_is_done() {
+    let Some(live) = live() else { return };
+    let tree = copy_tree(live);
+    let counting = server::TestServer::start();
+    counting.serve_tree(tree.path());
+    counting.serve_json("/_notary_server/health", "{}");
+    let dir = tempfile::Builder::new()
+        .prefix("trustpin-policy-")
+        .tempdir()
+        .unwrap();
+    let policy = one_repo_policy(
+        live,
+        dir.path(),
+        serde_json::json!({"url": counting.url(), "checkHealth": true}),
+    );
+    let input = format!("{}:v1", live.repos[0].gun);
+    let out = trustpin(&["resolve", "--no-cache", "--policy", s(&policy), &input]);
+    expect_code(&out, 0, "policy with server.checkHealth");
+    assert_eq!(out.stdout, format!("{}\n", live.expected(0, "v1")));
+    assert!(
+        counting.requests("/_notary_server/health") >= 1,
+        "the policy says checkHealth: true, yet /_notary_server/health was never requested; requests: {:?}",
+        counting.log().iter().map(|r| r.path.clone()).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn policy_server_credentials_none_sends_no_credentials() {
+    let Some(live) = live() else { return };
+    let tree = copy_tree(live);
+    let root = tree.path().to_path_buf();
+    // Files only for an Authorization header; a Basic challenge otherwise (Basic to loopback is
+    // allowed over http).
+    let counting = server::TestServer::start();
+    counting.fallback(move |req| {
+        let file = req.path.strip_prefix("/v2/").map(|rest| root.join(rest));
+        match (
+            req.header("Authorization"),
+            file.and_then(|f| std::fs::read(f).ok()),
+        ) {
+            (None, _) => server::Response::new(401, "")
+                .header("WWW-Authenticate", "Basic realm=\"test\"")
+                .into(),
+            (Some(_), Some(body)) => server::Response::json(body).into(),
+            (Some(_), None) => server::Response::notary_not_found().into(),
+        }
+    });
+    let dir = tempfile::Builder::new()
+        .prefix("trustpin-policy-")
+        .tempdir()
+        .unwrap();
+    let input = format!("{}:v1", live.repos[0].gun);
+    let run = |credentials: &str| {
+        let policy = one_repo_policy(
+            live,
+            dir.path(),
+            serde_json::json!({"url": counting.url(), "credentials": credentials}),
+        );
+        let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
+        c.args(["resolve", "--no-cache", "--policy", s(&policy), &input])
+            .env_remove("DOCKER_CONTENT_TRUST_SERVER")
+            .env("TRUSTPIN_USERNAME", "policy-user")
+            .env("TRUSTPIN_PASSWORD", "policy-password")
+            .env("DOCKER_CONFIG", dir.path().join("no-docker-config"));
+        let before = counting.total_requests();
+        let out = run_with_input(c, None, TRUSTPIN_TIMEOUT);
+        let authorized = counting.log()[before..]
+            .iter()
+            .filter(|r| r.header("Authorization").is_some())
+            .count();
+        (out, authorized)
+    };
+    // `env`: the credentials from TRUSTPIN_USERNAME/TRUSTPIN_PASSWORD answer the challenge.
+    let (out, authorized) = run("env");
+    expect_code(&out, 0, "credentials env");
+    assert!(authorized > 0, "credentials env: sent");
+    // `none`: never sent, whatever the environment holds; the server's refusal is the answer.
+    let (out, authorized) = run("none");
+    assert_eq!(
+        authorized,
+        0,
+        "the policy says credentials: none, yet credentials were sent; {}",
+        out.describe()
+    );
+    assert_ne!(out.code(), Some(0), "{}", out.describe());
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -809,8 +1181,14 @@ spec:
 
 fn manifest_expected(live: &Live) -> String {
     MANIFEST
-        .replace("image: example.com/batch/repo01:v2", &format!("image: {}", pinned(live, 1, "v2")))
-        .replace("\"example.com/batch/repo02:v3\"", &format!("\"{}\"", pinned(live, 2, "v3")))
+        .replace(
+            "image: example.com/batch/repo01:v2",
+            &format!("image: {}", pinned(live, 1, "v2")),
+        )
+        .replace(
+            "\"example.com/batch/repo02:v3\"",
+            &format!("\"{}\"", pinned(live, 2, "v3")),
+        )
         .replace(
             "image: example.com/batch/repo03\n",
             &format!("image: {}\n", pinned(live, 3, "latest")),
@@ -842,7 +1220,10 @@ fn dockerfile_expected(live: &Live) -> String {
             "$BUILDPLATFORM example.com/batch/repo05:v2 AS",
             &format!("$BUILDPLATFORM {} AS", pinned(live, 5, "v2")),
         )
-        .replace("from example.com/batch/repo07:v4 as", &format!("from {} as", pinned(live, 7, "v4")))
+        .replace(
+            "from example.com/batch/repo07:v4 as",
+            &format!("from {} as", pinned(live, 7, "v4")),
+        )
 }
 
 /// The diff `pin` prints for `old` → `new` (line by line; same line count).
@@ -867,15 +1248,26 @@ fn pin(live: &Live, file: &Path, extra: &[&str]) -> Output {
 #[test]
 fn pin_rewrites_exactly_the_trusted_references_of_a_manifest_and_a_dockerfile() {
     let Some(live) = live() else { return };
-    let work = tempfile::Builder::new().prefix("trustpin-pin-").tempdir().unwrap();
+    let work = tempfile::Builder::new()
+        .prefix("trustpin-pin-")
+        .tempdir()
+        .unwrap();
     for (name, text, expected, changed) in [
-        ("deployment.yaml", MANIFEST.to_owned(), manifest_expected(live), 3),
+        (
+            "deployment.yaml",
+            MANIFEST.to_owned(),
+            manifest_expected(live),
+            3,
+        ),
         ("Dockerfile", dockerfile(live), dockerfile_expected(live), 2),
         // CRLF line ends and no final line break are kept as they are.
         (
             "Dockerfile.crlf",
             dockerfile(live).replace('\n', "\r\n").trim_end().to_owned(),
-            dockerfile_expected(live).replace('\n', "\r\n").trim_end().to_owned(),
+            dockerfile_expected(live)
+                .replace('\n', "\r\n")
+                .trim_end()
+                .to_owned(),
             2,
         ),
     ] {
@@ -885,19 +1277,40 @@ fn pin_rewrites_exactly_the_trusted_references_of_a_manifest_and_a_dockerfile() 
 
         let out = pin(live, &file, &[]);
         expect_code(&out, 0, &format!("pin {name}"));
-        assert_eq!(out.stdout, expected_diff(&file, &text, &expected), "{name}: the diff; {}", out.stderr);
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), text, "{name}: a diff leaves the file alone");
+        assert_eq!(
+            out.stdout,
+            expected_diff(&file, &text, &expected),
+            "{name}: the diff; {}",
+            out.stderr
+        );
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            text,
+            "{name}: a diff leaves the file alone"
+        );
 
         let out = pin(live, &file, &["--write"]);
         expect_code(&out, 0, &format!("pin --write {name}"));
         assert!(out.stdout.is_empty(), "{}", out.describe());
-        assert!(out.stderr.contains(&format!("{changed} line(s) pinned")), "{}", out.describe());
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), expected, "{name}: rewritten in place");
+        assert!(
+            out.stderr.contains(&format!("{changed} line(s) pinned")),
+            "{}",
+            out.describe()
+        );
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            expected,
+            "{name}: rewritten in place"
+        );
 
         // Pinning a pinned file changes nothing.
         let out = pin(live, &file, &["--write"]);
         expect_code(&out, 0, &format!("pin --write {name} again"));
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), expected, "{name}: idempotent");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            expected,
+            "{name}: idempotent"
+        );
         let leftovers: Vec<_> = std::fs::read_dir(work.path())
             .unwrap()
             .filter_map(|e| e.ok())
@@ -911,29 +1324,134 @@ fn pin_rewrites_exactly_the_trusted_references_of_a_manifest_and_a_dockerfile() 
 #[test]
 fn pin_refuses_the_whole_file_for_one_unverifiable_reference_unless_keep_going() {
     let Some(live) = live() else { return };
-    let work = tempfile::Builder::new().prefix("trustpin-pin-").tempdir().unwrap();
-    let text = MANIFEST.replace("image: example.com/batch/repo03\n", "image: example.com/batch/repo03:v11\n");
+    let work = tempfile::Builder::new()
+        .prefix("trustpin-pin-")
+        .tempdir()
+        .unwrap();
+    let text = MANIFEST.replace(
+        "image: example.com/batch/repo03\n",
+        "image: example.com/batch/repo03:v11\n",
+    );
     let file = work.path().join("deployment.yaml");
     std::fs::write(&file, &text).unwrap();
 
     for extra in [&[][..], &["--write"][..]] {
         let out = pin(live, &file, extra);
         expect_code(&out, 1, &format!("pin {extra:?} with an unsigned tag"));
-        assert!(out.stdout.is_empty(), "nothing to apply: {}", out.describe());
-        assert!(out.stderr.contains("example.com/batch/repo03:v11"), "{}", out.describe());
+        assert!(
+            out.stdout.is_empty(),
+            "nothing to apply: {}",
+            out.describe()
+        );
+        assert!(
+            out.stderr.contains("example.com/batch/repo03:v11"),
+            "{}",
+            out.describe()
+        );
         assert!(out.stderr.contains("not rewritten"), "{}", out.describe());
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), text, "{extra:?}: file unchanged");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            text,
+            "{extra:?}: file unchanged"
+        );
     }
 
     // --keep-going: the trusted ones rewritten, the unverifiable one left alone, still exit 1.
     let expected = text
-        .replace("image: example.com/batch/repo01:v2", &format!("image: {}", pinned(live, 1, "v2")))
-        .replace("\"example.com/batch/repo02:v3\"", &format!("\"{}\"", pinned(live, 2, "v3")));
+        .replace(
+            "image: example.com/batch/repo01:v2",
+            &format!("image: {}", pinned(live, 1, "v2")),
+        )
+        .replace(
+            "\"example.com/batch/repo02:v3\"",
+            &format!("\"{}\"", pinned(live, 2, "v3")),
+        );
     let out = pin(live, &file, &["--keep-going"]);
     expect_code(&out, 1, "pin --keep-going");
-    assert_eq!(out.stdout, expected_diff(&file, &text, &expected), "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        expected_diff(&file, &text, &expected),
+        "{}",
+        out.stderr
+    );
     let out = pin(live, &file, &["--keep-going", "--write"]);
     expect_code(&out, 1, "pin --keep-going --write");
-    assert!(out.stderr.contains("example.com/batch/repo03:v11"), "{}", out.describe());
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), expected, "good references pinned, the bad one kept");
+    assert!(
+        out.stderr.contains("example.com/batch/repo03:v11"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        expected,
+        "good references pinned, the bad one kept"
+    );
+}
+
+#[test]
+fn pin_leaves_a_digest_only_reference_as_it_is() {
+    let Some(live) = live() else { return };
+    let work = tempfile::Builder::new()
+        .prefix("trustpin-pin-")
+        .tempdir()
+        .unwrap();
+    // Already pinned by digest (v3's), no tag: nothing to add. Appending `:latest` would claim a
+    // tag that is signed for another digest.
+    let v3 = &live.repos[8].tags["v3"].0;
+    assert_ne!(v3, &live.repos[8].tags["latest"].0);
+    let text = format!(
+        "FROM example.com/batch/repo08@sha256:{v3} AS base\nFROM example.com/batch/repo09:v1\n"
+    );
+    let expected = text.replace("example.com/batch/repo09:v1", &pinned(live, 9, "v1"));
+    let file = work.path().join("Dockerfile");
+    std::fs::write(&file, &text).unwrap();
+    let out = pin(live, &file, &["--write"]);
+    expect_code(&out, 0, "pin a digest-only reference");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        expected,
+        "only the tag reference is pinned; the digest-only one is kept byte for byte; {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn pin_does_not_take_a_python_import_in_a_manifest_for_a_from_line() {
+    let Some(live) = live() else { return };
+    let work = tempfile::Builder::new()
+        .prefix("trustpin-pin-")
+        .tempdir()
+        .unwrap();
+    let text = "apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: script
+data:
+  main.py: |
+    from os import path
+    print(path.sep)
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: runner
+spec:
+  containers:
+    - image: example.com/batch/repo10:v5
+";
+    let expected = text.replace("example.com/batch/repo10:v5", &pinned(live, 10, "v5"));
+    let file = work.path().join("pod.yaml");
+    std::fs::write(&file, text).unwrap();
+    let out = pin(live, &file, &["--write"]);
+    expect_code(
+        &out,
+        0,
+        "pin a manifest whose ConfigMap holds `from os import path`",
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        expected,
+        "{}",
+        out.stderr
+    );
 }

@@ -416,7 +416,7 @@ impl HttpSource {
                 ),
             })),
             _ => Err(fail(format!(
-                "token request {who}: {}",
+                "token request made {who}: {}",
                 status_error(&token_url, &reply)
             ))),
         }

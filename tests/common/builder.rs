@@ -1021,10 +1021,16 @@ pub fn run_limited(mut cmd: Command, limit: Duration) -> CliOut {
     }
 }
 
-/// Run the `trustpin` binary with `args` (60 s limit).
+/// Run the `trustpin` binary with `args` (60 s limit). Each run is independent: no trust cache
+/// (TRUSTPIN_NO_CACHE, and a fresh XDG_CACHE_HOME besides), so one scenario's versions never
+/// leak into another's; a test that wants the cache passes `--cache-dir`, which wins.
 pub fn trustpin<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> CliOut {
+    let cache = tempfile::tempdir().unwrap();
     let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
-    c.args(args).env_remove("DOCKER_CONTENT_TRUST_SERVER");
+    c.args(args)
+        .env_remove("DOCKER_CONTENT_TRUST_SERVER")
+        .env("TRUSTPIN_NO_CACHE", "1")
+        .env("XDG_CACHE_HOME", cache.path());
     run_limited(c, Duration::from_secs(60))
 }
 
