@@ -1264,11 +1264,21 @@ fn find_references(text: &str) -> Vec<Found> {
             push(start, value);
             continue;
         }
-        // Dockerfile: FROM [--flag=...]... X [AS name]
+        // Dockerfile: exactly `FROM [--flag=...]... X [AS name]` (so `from os import path` in a
+        // script is not taken for one).
         let mut words = trimmed.split_whitespace();
         if words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
             let rest: Vec<&str> = words.collect();
-            let mut it = rest.iter().skip_while(|w| w.starts_with("--"));
+            let args: Vec<&&str> = rest.iter().skip_while(|w| w.starts_with("--")).collect();
+            let shaped = match args.as_slice() {
+                [_] => true,
+                [_, as_kw, _] => as_kw.eq_ignore_ascii_case("AS"),
+                _ => false,
+            };
+            if !shaped {
+                continue;
+            }
+            let mut it = args.into_iter();
             if let Some(image) = it.next() {
                 let is_stage = stages.iter().any(|s| s.eq_ignore_ascii_case(image));
                 if !is_stage && !image.eq_ignore_ascii_case("scratch") {
@@ -1286,8 +1296,12 @@ fn find_references(text: &str) -> Vec<Found> {
     out
 }
 
-/// `name:tag@sha256:...` keeping the name and tag as the user wrote them.
+/// `name:tag@sha256:...` keeping the name and tag as the user wrote them. A digest-only
+/// reference (verified to be signed) stays as it is: no tag is claimed for it.
 fn pinned_reference(found: &str, image: &ImageRef, digest: &crate::reference::Digest) -> String {
+    if image.digest.is_some() && image.tag.is_none() {
+        return found.to_owned();
+    }
     let without_digest = found.split('@').next().unwrap_or(found);
     let last = without_digest.rsplit('/').next().unwrap_or(without_digest);
     let name_tag = if last.contains(':') {

@@ -130,12 +130,19 @@ impl PolicySet {
 
     /// Check policy text. `file` names it in errors; `base` resolves relative paths.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<PolicySet, PolicyError> {
-        let wire: FileWire = serde_json::from_str(text).map_err(|e| PolicyError::Parse {
-            file: file.to_owned(),
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string().split(" at line").next().unwrap_or_default().to_owned(),
-        })?;
+        // serde_path_to_error names the field a type error is in (`trustPolicies[0].registryScopes`).
+        let wire: FileWire =
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let message = inner.to_string().split(" at line").next().unwrap_or_default().to_owned();
+                PolicyError::Parse {
+                    file: file.to_owned(),
+                    line: inner.line(),
+                    column: inner.column(),
+                    message: if path.is_empty() || path == "." { message } else { format!("{path}: {message}") },
+                }
+            })?;
         let invalid = |index: usize, needle: &str, field: String, message: String| PolicyError::Invalid {
             file: file.to_owned(),
             line: line_of(text, index, needle),
@@ -385,7 +392,9 @@ mod tests {
     #[test]
     fn wrong_types_unknown_fields_and_bad_json_name_the_line() {
         let err = parse("{\"version\":\"1.0\",\n\"trustPolicies\": 5}").unwrap_err().to_string();
-        assert!(err.contains("line 2") && err.contains("invalid type"), "{err}");
+        assert!(err.contains("line 2") && err.contains("trustPolicies: invalid type"), "{err}");
+        let err = parse(&one(r#""a/b""#, "")).unwrap_err().to_string();
+        assert!(err.contains("trustPolicies[0].registryScopes: invalid type"), "{err}");
         let err = parse(&one(r#"["a/b"]"#, r#","extra":1"#)).unwrap_err().to_string();
         assert!(err.contains("unknown field `extra`"), "{err}");
         let err = parse("{\"version\":\"1.0\",\n\n\"trustPolicies\": [}").unwrap_err().to_string();
