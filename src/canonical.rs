@@ -16,7 +16,13 @@ pub fn encode(value: &Value) -> Vec<u8> {
 
 /// Encode an object's fields in canonical form.
 pub fn encode_object(map: &BTreeMap<String, Value>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+    encode_object_sized(map, 256)
+}
+
+/// As [`encode_object`], with room for `hint` bytes reserved up front (the wire size is a good
+/// guess: the canonical form is rarely larger).
+pub fn encode_object_sized(map: &BTreeMap<String, Value>, hint: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hint);
     write_object(map, &mut out);
     out
 }

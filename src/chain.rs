@@ -130,9 +130,16 @@ pub struct DelegationResult {
 
 #[derive(Debug, Clone)]
 pub struct VerifiedDelegation {
+    /// The verified file, its targets narrowed to those within the role's paths (others are
+    /// dropped with a warning).
     pub metadata: Verified<Targets>,
-    /// Targets within the role's paths; others are dropped with a warning.
-    pub targets: BTreeMap<String, FileMeta>,
+}
+
+impl VerifiedDelegation {
+    /// Targets this delegation may sign and did.
+    pub fn targets(&self) -> &BTreeMap<String, FileMeta> {
+        &self.metadata.targets
+    }
 }
 
 /// Everything verified about one repository.
@@ -152,7 +159,7 @@ impl Repo {
                 d.outcome
                     .as_ref()
                     .ok()
-                    .map(|v| (d.name.as_str(), &v.targets))
+                    .map(|v| (d.name.as_str(), v.targets()))
             }),
         )
     }
@@ -745,15 +752,10 @@ fn verify_one(
         check_threshold(name, &env, &key_refs, d.keys.threshold).map_err(|e| e.to_string())?;
     ctx.check_expiry(name, &parsed.common, warnings)
         .map_err(|e| e.to_string())?;
-    let mut targets = BTreeMap::new();
-    let mut outside = 0usize;
-    for (t, m) in &parsed.targets {
-        if within(t, &d.paths) {
-            targets.insert(t.clone(), m.clone());
-        } else {
-            outside += 1;
-        }
-    }
+    let mut parsed = parsed;
+    let before = parsed.targets.len();
+    parsed.targets.retain(|t, _| within(t, &d.paths));
+    let outside = before - parsed.targets.len();
     if outside > 0 {
         warnings.push(Warning::new(
             Some(name),
@@ -763,10 +765,7 @@ fn verify_one(
             ),
         ));
     }
-    Ok(VerifiedDelegation {
-        metadata: Verified::new(parsed, proof),
-        targets,
-    })
+    Ok(VerifiedDelegation { metadata: Verified::new(parsed, proof) })
 }
 
 /// Refuse any role whose verified version is below the highest one verified before.

@@ -96,7 +96,7 @@ impl Envelope {
                     .map_err(|e| invalid(&format!("{path}.sig"), format!("not base64: {e}")))?,
             });
         }
-        let canonical = canonical::encode_object(&signed);
+        let canonical = canonical::encode_object_sized(&signed, bytes.len());
         Ok(Envelope {
             signed,
             canonical,
@@ -247,10 +247,13 @@ impl Targets {
         let t_obj = obj(field(f, "signed", "targets")?, "signed.targets")?;
         let mut targets = BTreeMap::new();
         for (name, v) in t_obj {
-            targets.insert(
-                name.clone(),
-                file_meta(v, &format!("signed.targets.{name}"), false)?,
-            );
+            // The common, well-formed entry costs no path strings; anything else takes the
+            // careful path, which names the field that is wrong.
+            let meta = match file_meta_fast(v) {
+                Some(m) => m,
+                None => file_meta(v, &format!("signed.targets.{name}"), false)?,
+            };
+            targets.insert(name.clone(), meta);
         }
         let (delegation_keys, delegations) = match f.get("delegations") {
             None | Some(Value::Null) => (BTreeMap::new(), Vec::new()),
@@ -486,6 +489,27 @@ fn key_map(v: &Value, path: &str) -> Result<BTreeMap<String, PublicKey>> {
         out.insert(id.clone(), key);
     }
     Ok(out)
+}
+
+/// [`file_meta`] for a well-formed target entry (`length` ≥ 0, `hashes` of valid base64 of the
+/// right lengths, nothing else in `hashes` but other algorithms); `None` sends the entry down
+/// the careful path, which accepts and refuses exactly the same entries.
+fn file_meta_fast(v: &Value) -> Option<FileMeta> {
+    let Value::Object(o) = v else { return None };
+    let Some(Value::Int(length)) = o.get("length") else { return None };
+    let length = u64::try_from(*length).ok()?;
+    let Some(Value::Object(hashes)) = o.get("hashes") else { return None };
+    let decode = |alg: &str, len: usize| -> Option<Option<Vec<u8>>> {
+        match hashes.get(alg) {
+            None => Some(None),
+            Some(Value::Str(h)) => {
+                let b = STANDARD.decode(h).ok()?;
+                (b.len() == len).then_some(Some(b))
+            }
+            Some(_) => None,
+        }
+    };
+    Some(FileMeta { length, sha256: decode("sha256", 32)?, sha512: decode("sha512", 64)? })
 }
 
 fn file_meta(v: &Value, path: &str, need_hash: bool) -> Result<FileMeta> {

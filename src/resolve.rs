@@ -35,7 +35,7 @@ impl Default for Limits {
             timestamp: MIB,
             snapshot: 16 * MIB,
             targets: 64 * MIB,
-            parallel_fetches: 16,
+            parallel_fetches: 64,
         }
     }
 }
@@ -161,39 +161,35 @@ fn fetch_delegations(
     wanted: &[(String, u64)],
     parallel: usize,
 ) -> Result<BTreeMap<String, Result<Vec<u8>, String>>, ResolveError> {
+    // A pool of `parallel` workers over one queue: with the default (64) every delegation of a
+    // typical repository is in flight at once, so they all cost one round trip.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: std::sync::Mutex<Vec<(usize, Result<Vec<u8>, SourceError>)>> = Default::default();
+    thread::scope(|s| {
+        for _ in 0..parallel.clamp(1, 256).min(wanted.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((role, len)) = wanted.get(i) else { break };
+                let r = source.fetch(gun, role, *len);
+                if let Ok(mut all) = results.lock() {
+                    all.push((i, r));
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(i, _)| *i);
     let mut out = BTreeMap::new();
-    for chunk in wanted.chunks(parallel.max(1)) {
-        let results: Vec<(String, Result<Vec<u8>, SourceError>)> = thread::scope(|s| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|(role, len)| (role.clone(), s.spawn(move || source.fetch(gun, role, *len))))
-                .collect();
-            handles
-                .into_iter()
-                .map(|(role, h)| {
-                    let r = h.join().unwrap_or_else(|_| {
-                        Err(SourceError::Io {
-                            location: source.location(gun, &role),
-                            source: std::io::Error::other("fetch thread panicked"),
-                        })
-                    });
-                    (role, r)
-                })
-                .collect()
-        });
-        for (role, r) in results {
-            match r {
-                Ok(b) => {
-                    out.insert(role, Ok(b));
-                }
-                Err(e) if e.is_not_found() => {
-                    out.insert(
-                        role,
-                        Err(format!("listed in snapshot.json but missing ({e})")),
-                    );
-                }
-                Err(e) => return Err(e.into()),
+    for (i, r) in results {
+        let Some((role, _)) = wanted.get(i) else { continue };
+        match r {
+            Ok(b) => {
+                out.insert(role.clone(), Ok(b));
             }
+            Err(e) if e.is_not_found() => {
+                out.insert(role.clone(), Err(format!("listed in snapshot.json but missing ({e})")));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(out)
