@@ -166,7 +166,13 @@ impl HttpSource {
         for proxy in env_proxies()? {
             builder = builder.proxy(proxy);
         }
-        if !certs.is_empty() {
+        if parsed.scheme() == "http" && !certs.is_empty() {
+            // A plain-http server needs TLS only for an https token realm: trust just the CAs
+            // given, and skip reading the platform's root store (most of a cold run's time).
+            builder = builder.tls_certs_only(certs);
+        } else if parsed.scheme() == "http" {
+            builder = builder.tls_certs_only(Vec::new());
+        } else if !certs.is_empty() {
             builder = builder.tls_certs_merge(certs);
         }
         if let Some(identity) = identity {
