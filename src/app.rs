@@ -621,11 +621,13 @@ fn resolve_all(
 fn run_resolve(args: ResolveArgs) -> Result<u8> {
     let inputs = collect_inputs(&args)?;
     let (plans, policies) = plans(&args.verify, &args.source, args.policy.as_ref())?;
-    let mut stdout = std::io::stdout().lock();
+    // Buffered, and flushed per line only for jsonl (whose point is to stream).
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let jsonl = args.output == OutputArg::Jsonl;
     let outcomes = resolve_all(inputs, &plans, policies.as_ref(), args.jobs, args.verify.cache(), &mut |o| {
         if jsonl {
             writeln!(stdout, "{}", json_outcome(o))?;
+            stdout.flush()?;
         }
         Ok(())
     })?;
@@ -659,6 +661,7 @@ fn run_resolve(args: ResolveArgs) -> Result<u8> {
         }
         OutputArg::Jsonl => {}
     }
+    stdout.flush()?;
     Ok(outcomes.iter().map(Outcome::code).max().unwrap_or(0))
 }
 
@@ -832,8 +835,8 @@ fn run_inspect(args: InspectArgs) -> Result<u8> {
     let opts = options(&args.verify)?;
     let mut repos = Repos::with_cache(args.verify.cache());
     let mut worst = 0u8;
-    let mut json_items = Vec::new();
-    let mut stdout = std::io::stdout().lock();
+    let mut array = JsonArray { open: false };
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     for input in &args.images {
         let image = match reference::parse(input) {
             Ok(i) => i,
@@ -850,7 +853,7 @@ fn run_inspect(args: InspectArgs) -> Result<u8> {
                 worst = worst.max(code);
                 let failed = serde_json::json!({ "Name": input, "Gun": image.gun, "Error": msg, "ExitCode": code });
                 match args.output {
-                    OutputArg::Json => json_items.push(failed),
+                    OutputArg::Json => array.item(&mut stdout, &failed)?,
                     OutputArg::Jsonl => writeln!(stdout, "{failed}")?,
                     OutputArg::Text => {}
                 }
@@ -873,54 +876,148 @@ fn run_inspect(args: InspectArgs) -> Result<u8> {
             }
         }
         match args.output {
-            OutputArg::Json => json_items.push(inspect_json(input, &report, repo)),
-            OutputArg::Jsonl => writeln!(stdout, "{}", inspect_json(input, &report, repo))?,
+            OutputArg::Json => array.item(&mut stdout, &inspect_json(input, &report, repo))?,
+            OutputArg::Jsonl => {
+                serde_json::to_writer(&mut stdout, &inspect_json(input, &report, repo))?;
+                writeln!(stdout)?;
+            }
             OutputArg::Text => write_inspect_text(&mut stdout, input, &report)?,
         }
     }
     if args.output == OutputArg::Json {
-        serde_json::to_writer_pretty(&mut stdout, &json_items)?;
-        writeln!(stdout)?;
+        array.finish(&mut stdout)?;
     }
+    stdout.flush()?;
     Ok(worst)
 }
 
-/// `docker trust inspect` field names, plus ours.
-fn inspect_json(input: &str, r: &inspect::Report, repo: &Repo) -> serde_json::Value {
-    use serde_json::json;
-    let keys = |ids: &[String]| ids.iter().map(|id| json!({ "ID": id })).collect::<Vec<_>>();
-    json!({
-        "Name": input,
-        "Gun": r.gun,
-        "SignedTags": r.signed_tags.iter().map(|t| json!({
-            "SignedTag": t.tag,
-            "Digest": t.digest.hex(),
-            "Signers": t.signers,
-            "Roles": t.roles,
-        })).collect::<Vec<_>>(),
-        "Signers": r.signers.iter().filter(|s| s.verified.is_ok()).map(|s| json!({
-            "Name": s.name,
-            "Keys": keys(&s.key_ids),
-        })).collect::<Vec<_>>(),
-        "AdministrativeKeys": [
-            { "Name": "Root", "Keys": keys(&r.root_keys) },
-            { "Name": "Repository", "Keys": keys(&r.repository_keys) },
+/// `docker trust inspect` field names, plus ours, serialised straight from the report (no JSON
+/// tree in memory: a repository with thousands of tags is written as it is walked).
+fn inspect_json<'a>(input: &'a str, r: &'a inspect::Report, repo: &'a Repo) -> InspectOut<'a> {
+    let keys = |ids: &'a [String]| ids.iter().map(|id| KeyOut { id, listed_id: None }).collect::<Vec<_>>();
+    InspectOut {
+        name: input,
+        gun: &r.gun,
+        signed_tags: r
+            .signed_tags
+            .iter()
+            .map(|t| TagOut { signed_tag: &t.tag, digest: t.digest.hex(), signers: &t.signers, roles: &t.roles })
+            .collect(),
+        signers: r
+            .signers
+            .iter()
+            .filter(|s| s.verified.is_ok())
+            .map(|s| SignerOut { name: &s.name, keys: keys(&s.key_ids) })
+            .collect(),
+        administrative_keys: [
+            SignerOut { name: "Root", keys: keys(&r.root_keys) },
+            SignerOut { name: "Repository", keys: keys(&r.repository_keys) },
         ],
-        "Delegations": r.signers.iter().map(|s| json!({
-            "Role": s.role,
-            "Name": s.name,
-            "Keys": s.key_ids.iter().zip(&s.listed_key_ids).map(|(c, l)| json!({ "ID": c, "ListedID": l })).collect::<Vec<_>>(),
-            "Threshold": s.threshold,
-            "Paths": s.paths,
-            "Verified": s.verified.is_ok(),
-            "Error": s.verified.as_ref().err(),
-        })).collect::<Vec<_>>(),
-        "Disagreements": r.disagreements.iter().map(|d| json!({
-            "SignedTag": d.tag,
-            "Signed": d.signed.iter().map(|(role, dg)| json!({ "Role": role, "Digest": dg.hex() })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-        "Warnings": repo.warnings.iter().map(|w| w.message.clone()).collect::<Vec<_>>(),
-    })
+        delegations: r
+            .signers
+            .iter()
+            .map(|s| DelegationOut {
+                role: &s.role,
+                name: &s.name,
+                keys: s.key_ids.iter().zip(&s.listed_key_ids).map(|(id, l)| KeyOut { id, listed_id: Some(l) }).collect(),
+                threshold: s.threshold,
+                paths: &s.paths,
+                verified: s.verified.is_ok(),
+                error: s.verified.as_ref().err().map(String::as_str),
+            })
+            .collect(),
+        disagreements: r
+            .disagreements
+            .iter()
+            .map(|d| DisagreementOut {
+                signed_tag: &d.tag,
+                signed: d.signed.iter().map(|(role, dg)| RoleDigestOut { role, digest: dg.hex() }).collect(),
+            })
+            .collect(),
+        warnings: repo.warnings.iter().map(|w| w.message.as_str()).collect(),
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct InspectOut<'a> {
+    name: &'a str,
+    gun: &'a str,
+    signed_tags: Vec<TagOut<'a>>,
+    signers: Vec<SignerOut<'a>>,
+    administrative_keys: [SignerOut<'a>; 2],
+    delegations: Vec<DelegationOut<'a>>,
+    disagreements: Vec<DisagreementOut<'a>>,
+    warnings: Vec<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagOut<'a> {
+    signed_tag: &'a str,
+    digest: String,
+    signers: &'a [String],
+    roles: &'a [String],
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct SignerOut<'a> {
+    name: &'a str,
+    keys: Vec<KeyOut<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct KeyOut<'a> {
+    #[serde(rename = "ID")]
+    id: &'a str,
+    #[serde(rename = "ListedID", skip_serializing_if = "Option::is_none")]
+    listed_id: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DelegationOut<'a> {
+    role: &'a str,
+    name: &'a str,
+    keys: Vec<KeyOut<'a>>,
+    threshold: u32,
+    paths: &'a [String],
+    verified: bool,
+    error: Option<&'a str>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DisagreementOut<'a> {
+    signed_tag: &'a str,
+    signed: Vec<RoleDigestOut<'a>>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RoleDigestOut<'a> {
+    role: &'a str,
+    digest: String,
+}
+
+/// Writes a JSON array one element at a time.
+struct JsonArray {
+    open: bool,
+}
+
+impl JsonArray {
+    fn item(&mut self, out: &mut impl Write, value: &impl serde::Serialize) -> Result<()> {
+        out.write_all(if self.open { b",\n" } else { b"[\n" })?;
+        self.open = true;
+        serde_json::to_writer_pretty(&mut *out, value)?;
+        Ok(())
+    }
+
+    fn finish(self, out: &mut impl Write) -> Result<()> {
+        out.write_all(if self.open { b"\n]\n" } else { b"[]\n" })?;
+        Ok(())
+    }
 }
 
 /// Aligned tables in the manner of `docker trust inspect --pretty`.

@@ -487,7 +487,19 @@ pub fn fetch_repo_cached(
             let e = merged.entry(role).or_insert(v);
             *e = (*e).max(v);
         }
-        if let Err(e) = cache.store(&cache_key, &all, &merged) {
+        // Only what changed is written (each write is an fsync): an unchanged repository costs
+        // no disk writes at all.
+        let changed: BTreeMap<String, Vec<u8>> = all
+            .iter()
+            .filter(|(role, bytes)| cached.files.get(*role) != Some(*bytes))
+            .map(|(r, b)| (r.clone(), b.clone()))
+            .collect();
+        let stored = if changed.is_empty() && merged == cached.versions && cached.problems.is_empty() {
+            Ok(())
+        } else {
+            cache.store(&cache_key, &changed, &merged)
+        };
+        if let Err(e) = stored {
             repo.warnings.push(Warning::new(
                 None,
                 format!("could not update the trust cache: {e}"),
