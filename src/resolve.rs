@@ -24,6 +24,9 @@ pub struct Limits {
     pub timestamp: u64,
     pub snapshot: u64,
     pub targets: u64,
+    /// A delegation declared longer than this by the snapshot is not fetched (it contributes
+    /// nothing, with a warning): with many fetched at once, each must stay small.
+    pub delegation: u64,
     /// At most this many delegation files fetched at once.
     pub parallel_fetches: usize,
 }
@@ -35,6 +38,7 @@ impl Default for Limits {
             timestamp: MIB,
             snapshot: 16 * MIB,
             targets: 64 * MIB,
+            delegation: 16 * MIB,
             parallel_fetches: 64,
         }
     }
@@ -113,7 +117,7 @@ fn fetch_top(
         ("targets", limits.targets),
     ];
     let (results, releases): (Vec<Result<Vec<u8>, SourceError>>, Option<Vec<u8>>) = thread::scope(|s| {
-        let speculative = s.spawn(move || source.fetch(gun, "targets/releases", limits.targets).ok());
+        let speculative = s.spawn(move || source.fetch(gun, "targets/releases", limits.delegation).ok());
         let handles: Vec<_> = roles
             .iter()
             .map(|(role, max)| s.spawn(move || source.fetch(gun, role, *max)))
@@ -438,6 +442,14 @@ pub fn fetch_repo_cached(
         let mut reuse = BTreeMap::new();
         let mut fresh = Vec::new();
         for (role, len) in wanted {
+            if len > opts.limits.delegation {
+                let why = format!(
+                    "snapshot.json declares it {len} bytes long, over the limit of {} bytes: not fetched",
+                    opts.limits.delegation
+                );
+                reuse.insert(role, Err(why));
+                continue;
+            }
             let prefetched = if role == "targets/releases" { speculative.as_ref() } else { None };
             let candidate = prefetched.or(cached.files.get(&role)).map(Vec::as_slice);
             match (candidate, trusted.snapshot.meta.get(&role)) {

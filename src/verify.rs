@@ -93,34 +93,43 @@ pub fn check_threshold(
     keys: &[(&str, &PublicKey)],
     threshold: u32,
 ) -> Result<ThresholdMet, VerifyError> {
-    let mut counted: Vec<&PublicKey> = Vec::new();
+    // One key under several IDs (certificate IDs, the canonical ID) is one key: group the listed
+    // keys by public key first, so each signature is verified at most once per distinct key. (Per
+    // listed ID, 1,024 certificates of one key and 1,024 signatures naming its canonical ID would
+    // cost a million verifications.)
+    let mut groups: Vec<(&PublicKey, Vec<&str>)> = Vec::new();
+    for (listed_id, key) in keys {
+        match groups.iter_mut().find(|(k, _)| k.same_key(key)) {
+            Some((_, ids)) => ids.push(listed_id),
+            None => groups.push((key, vec![listed_id])),
+        }
+    }
+    let mut counted = 0usize;
     let mut signers = Vec::new();
     let mut failures: Vec<String> = Vec::new();
-    for (listed_id, key) in keys {
-        if counted.iter().any(|k| k.same_key(key)) {
-            continue; // one key under two IDs counts once
-        }
+    for (key, ids) in &groups {
         let mut tried = false;
         for sig in env
             .signatures
             .iter()
-            .filter(|s| s.keyid == *listed_id || s.keyid == key.canonical_id())
+            .filter(|s| ids.contains(&s.keyid.as_str()) || s.keyid == key.canonical_id())
         {
             tried = true;
             match key.verify(&sig.method, &env.canonical, &sig.sig) {
                 Ok(()) => {
-                    counted.push(key);
-                    signers.push((*listed_id).to_owned());
+                    counted += 1;
+                    let named = ids.iter().find(|id| **id == sig.keyid).unwrap_or(&ids[0]);
+                    signers.push((*named).to_owned());
                     break;
                 }
                 Err(e) => failures.push(format!("signature by key {}: {e}", short(&sig.keyid))),
             }
         }
         if !tried {
-            failures.push(format!("no signature by key {}", short(listed_id)));
+            failures.push(format!("no signature by key {}", short(ids[0])));
         }
     }
-    if counted.len() >= threshold as usize {
+    if counted >= threshold as usize {
         return Ok(ThresholdMet { signers });
     }
     let detail = if env.signatures.is_empty() {
@@ -133,7 +142,7 @@ pub fn check_threshold(
     };
     Err(VerifyError::Threshold {
         role: role.to_owned(),
-        valid: counted.len(),
+        valid: counted,
         threshold,
         detail,
     })

@@ -37,7 +37,11 @@ fn trust_data() -> PathBuf {
 }
 
 fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -73,8 +77,28 @@ impl Rng {
 }
 
 const INTERESTING: &[&[u8]] = &[
-    b"{", b"}", b"[", b"]", b"\"", b"\\", b",", b":", b"null", b"true", b"-", b"0", b"1.0", b"1e9",
-    b"9007199254740993", b"\\u0000", b"\\ud800", b"\\u003c", b"\xc3\xa9", b"\xff", b" ", b"\"\":",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b"\"",
+    b"\\",
+    b",",
+    b":",
+    b"null",
+    b"true",
+    b"-",
+    b"0",
+    b"1.0",
+    b"1e9",
+    b"9007199254740993",
+    b"\\u0000",
+    b"\\ud800",
+    b"\\u003c",
+    b"\xc3\xa9",
+    b"\xff",
+    b" ",
+    b"\"\":",
 ];
 
 /// One to four random edits of `input`, some splicing in a chunk of `other`.
@@ -117,7 +141,14 @@ fn mutate(rng: &mut Rng, input: &[u8], other: &[u8]) -> Vec<u8> {
 }
 
 /// Run `property` on mutations of `inputs` for about `budget` (at least `min` runs).
-fn harness(name: &str, seed: u64, inputs: &[Vec<u8>], budget: Duration, min: usize, property: impl Fn(&[u8])) -> usize {
+fn harness(
+    name: &str,
+    seed: u64,
+    inputs: &[Vec<u8>],
+    budget: Duration,
+    min: usize,
+    property: impl Fn(&[u8]),
+) -> usize {
     let mut rng = Rng(seed);
     let start = Instant::now();
     let mut runs = 0;
@@ -166,6 +197,10 @@ fn fuzz_regressions_replay_without_panicking() {
         eprintln!("replaying {}", path.display());
         props::metadata_parse(&data);
     }
+    for (path, data) in regressions("key_parse") {
+        eprintln!("replaying {}", path.display());
+        props::key_parse(&data);
+    }
     for (path, data) in regressions("canonical_roundtrip") {
         eprintln!("replaying {}", path.display());
         props::canonical_roundtrip(&data);
@@ -185,7 +220,14 @@ fn metadata_parser_survives_random_mutations_of_real_files() {
     for f in &files {
         props::metadata_parse(f);
     }
-    harness("metadata_parse", 0x5eed_0001, &files, Duration::from_secs(3), 2000, props::metadata_parse);
+    harness(
+        "metadata_parse",
+        0x5eed_0001,
+        &files,
+        Duration::from_secs(3),
+        2000,
+        props::metadata_parse,
+    );
 }
 
 #[test]
@@ -194,7 +236,14 @@ fn canonical_roundtrip_survives_random_mutations_of_real_files() {
     for f in &files {
         props::canonical_roundtrip(f);
     }
-    harness("canonical_roundtrip", 0x5eed_0002, &files, Duration::from_secs(3), 2000, props::canonical_roundtrip);
+    harness(
+        "canonical_roundtrip",
+        0x5eed_0002,
+        &files,
+        Duration::from_secs(3),
+        2000,
+        props::canonical_roundtrip,
+    );
 }
 
 #[test]
@@ -210,16 +259,99 @@ fn verify_chain_survives_random_mutations_of_real_files() {
     for s in &seeds {
         props::verify_chain(&base, s);
     }
-    harness("verify_chain", 0x5eed_0003, &seeds, Duration::from_secs(4), 300, |d| {
-        props::verify_chain(&base, d)
-    });
+    harness(
+        "verify_chain",
+        0x5eed_0003,
+        &seeds,
+        Duration::from_secs(4),
+        300,
+        |d| props::verify_chain(&base, d),
+    );
+}
+
+/// key_parse inputs from every key in the real files: selector (key type, 0x80 = DER certificate
+/// to wrap in PEM) then the material.
+fn real_keys() -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let types = ["ed25519", "ecdsa", "ecdsa-x509", "rsa", "rsa-x509"];
+    let mut out = Vec::new();
+    for f in real_files() {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&f) else {
+            continue;
+        };
+        let maps = [
+            v["signed"]["keys"].clone(),
+            v["signed"]["delegations"]["keys"].clone(),
+        ];
+        for map in maps.iter().filter_map(|m| m.as_object()) {
+            for key in map.values() {
+                let (Some(t), Some(public)) =
+                    (key["keytype"].as_str(), key["keyval"]["public"].as_str())
+                else {
+                    continue;
+                };
+                let Some(i) = types.iter().position(|x| *x == t) else {
+                    continue;
+                };
+                let raw = b64.decode(public).unwrap();
+                if t.ends_with("x509") {
+                    let der = pem::parse(&raw).unwrap().into_contents();
+                    out.push([&[i as u8 | 0x80][..], &der].concat());
+                }
+                out.push([&[i as u8][..], &raw].concat());
+            }
+        }
+    }
+    let rsa = builder::shared_rsa();
+    out.push([&[3u8][..], &rsa.spki_der].concat());
+    out.sort();
+    out.dedup();
+    assert!(out.len() >= 10, "{} keys", out.len());
+    out
+}
+
+#[test]
+fn key_parser_survives_random_mutations_of_real_keys() {
+    let keys = real_keys();
+    for k in &keys {
+        props::key_parse(k);
+    }
+    harness(
+        "key_parse",
+        0x5eed_0006,
+        &keys,
+        Duration::from_secs(3),
+        1000,
+        props::key_parse,
+    );
 }
 
 // ---- canonical encoder properties ---------------------------------------------------------------
 
 const TRICKY: &[&str] = &[
-    "", "a", "A", "é", "e\u{301}", "caf\u{e9}", "q\"uote", "q#uote", "back\\slash", "v1 x", "v1!",
-    "<>&", "\u{2028}\u{2029}", "\u{7f}", "\u{10ffff}", "😀", "tab\there", "nl\nx", "\u{0}", "/", "Z", "z",
+    "",
+    "a",
+    "A",
+    "é",
+    "e\u{301}",
+    "caf\u{e9}",
+    "q\"uote",
+    "q#uote",
+    "back\\slash",
+    "v1 x",
+    "v1!",
+    "<>&",
+    "\u{2028}\u{2029}",
+    "\u{7f}",
+    "\u{10ffff}",
+    "😀",
+    "tab\there",
+    "nl\nx",
+    "\u{0}",
+    "/",
+    "Z",
+    "z",
 ];
 
 fn random_value(rng: &mut Rng, depth: usize) -> Value {
@@ -233,7 +365,11 @@ fn random_value(rng: &mut Rng, depth: usize) -> Value {
             _ => rng.below(1 << 31) as i64,
         }),
         3 => Value::Str(random_string(rng)),
-        4 => Value::Array((0..rng.below(5)).map(|_| random_value(rng, depth + 1)).collect()),
+        4 => Value::Array(
+            (0..rng.below(5))
+                .map(|_| random_value(rng, depth + 1))
+                .collect(),
+        ),
         _ => Value::Object(
             (0..rng.below(6))
                 .map(|_| (random_string(rng), random_value(rng, depth + 1)))
@@ -243,7 +379,9 @@ fn random_value(rng: &mut Rng, depth: usize) -> Value {
 }
 
 fn random_string(rng: &mut Rng) -> String {
-    (0..rng.below(4)).map(|_| TRICKY[rng.below(TRICKY.len())]).collect()
+    (0..rng.below(4))
+        .map(|_| TRICKY[rng.below(TRICKY.len())])
+        .collect()
 }
 
 #[test]
@@ -274,7 +412,11 @@ fn to_serde(v: &Value) -> serde_json::Value {
         Value::Int(n) => (*n).into(),
         Value::Str(s) => s.as_str().into(),
         Value::Array(a) => a.iter().map(to_serde).collect(),
-        Value::Object(m) => m.iter().map(|(k, v)| (k.clone(), to_serde(v))).collect::<serde_json::Map<_, _>>().into(),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| (k.clone(), to_serde(v)))
+            .collect::<serde_json::Map<_, _>>()
+            .into(),
     }
 }
 
@@ -284,14 +426,24 @@ fn repo_keys(tuf: &Path) -> BTreeMap<String, Vec<PublicKey>> {
     let root = Root::from_envelope(&root_env).unwrap();
     let mut out: BTreeMap<String, Vec<PublicKey>> = BTreeMap::new();
     for (role, rk) in &root.roles {
-        out.insert(role.clone(), rk.keyids.iter().filter_map(|id| root.keys.get(id).cloned()).collect());
+        out.insert(
+            role.clone(),
+            rk.keyids
+                .iter()
+                .filter_map(|id| root.keys.get(id).cloned())
+                .collect(),
+        );
     }
     let targets_env = Envelope::parse(&std::fs::read(tuf.join("targets.json")).unwrap()).unwrap();
     let targets = Targets::from_envelope(&targets_env).unwrap();
     for d in &targets.delegations {
         out.insert(
             d.name.clone(),
-            d.keys.keyids.iter().filter_map(|id| targets.delegation_keys.get(id).cloned()).collect(),
+            d.keys
+                .keyids
+                .iter()
+                .filter_map(|id| targets.delegation_keys.get(id).cloned())
+                .collect(),
         );
     }
     out
@@ -305,13 +457,26 @@ fn canonical_encoding_of_files_the_real_notary_signed_verifies() {
     let mut verified = 0;
     let mut differs_from_wire = 0;
     for gun in ["demo", "delegated", "oddnames"] {
-        let tuf = Path::new(MANIFEST).join("testdata/example.com/trustpin").join(gun).join("_trust/tuf");
+        let tuf = Path::new(MANIFEST)
+            .join("testdata/example.com/trustpin")
+            .join(gun)
+            .join("_trust/tuf");
         let keys = repo_keys(&tuf);
         let mut files = Vec::new();
         json_files(&tuf, &mut files);
         for f in files {
-            let rel = f.strip_prefix(&tuf).unwrap().to_str().unwrap().trim_end_matches(".json").to_owned();
-            let role = if rel.ends_with("root") { "root".to_owned() } else { rel.clone() };
+            let rel = f
+                .strip_prefix(&tuf)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .trim_end_matches(".json")
+                .to_owned();
+            let role = if rel.ends_with("root") {
+                "root".to_owned()
+            } else {
+                rel.clone()
+            };
             let bytes = std::fs::read(&f).unwrap();
             let env = Envelope::parse(&bytes).unwrap();
             let role_keys = &keys[&role];
@@ -333,7 +498,10 @@ fn canonical_encoding_of_files_the_real_notary_signed_verifies() {
         }
     }
     assert!(verified >= 15, "{verified} signatures verified");
-    assert!(differs_from_wire >= 1, "no file whose wire form differs from its signed form");
+    assert!(
+        differs_from_wire >= 1,
+        "no file whose wire form differs from its signed form"
+    );
 }
 
 // ---- re-signed random mutations ----------------------------------------------------------------
@@ -384,15 +552,35 @@ fn resigned_random_mutations_of_every_field_never_panic() {
         .tag("targets/releases/qa", "v1", b"two");
     let base = r.build();
     let pool = [
-        json!(null), json!(true), json!(0), json!(-1), json!(2147483647), json!(""), json!("targets/../x"),
-        json!("Root"), json!("Targets"), json!([]), json!([""]), json!({}), json!({"": {}}),
-        json!("2000-01-01T00:00:00Z"), json!("ed25519"), json!("ecdsa-x509"),
+        json!(null),
+        json!(true),
+        json!(0),
+        json!(-1),
+        json!(2147483647),
+        json!(""),
+        json!("targets/../x"),
+        json!("Root"),
+        json!("Targets"),
+        json!([]),
+        json!([""]),
+        json!({}),
+        json!({"": {}}),
+        json!("2000-01-01T00:00:00Z"),
+        json!("ed25519"),
+        json!("ecdsa-x509"),
     ];
     let mut rng = Rng(0x5eed_0005);
     let mut runs = 0;
     let mut accepted = 0;
     let start = Instant::now();
-    for role in ["root", "timestamp", "snapshot", "targets", "targets/releases", "targets/releases/qa"] {
+    for role in [
+        "root",
+        "timestamp",
+        "snapshot",
+        "targets",
+        "targets/releases",
+        "targets/releases/qa",
+    ] {
         let mut all = Vec::new();
         paths(&base.json(role)["signed"], Vec::new(), &mut all);
         for path in all {
@@ -423,5 +611,9 @@ fn resigned_random_mutations_of_every_field_never_panic() {
     r.clear_hooks();
     assert!(runs > 80, "{runs}");
     assert!(accepted > 0 && accepted < runs, "{accepted} of {runs}");
-    assert!(start.elapsed() < Duration::from_secs(30), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
 }

@@ -7,7 +7,9 @@
 #[path = "common/builder.rs"]
 mod builder;
 
-use builder::{notary_available, notary_opinion, sha256_hex, sig_entry, CertSpec, Key, RepoBuilder};
+use builder::{
+    notary_available, notary_opinion, sha256_hex, sig_entry, CertSpec, Key, RepoBuilder,
+};
 use serde_json::json;
 
 const GUN: &str = "example.com/hostile/sig";
@@ -56,13 +58,25 @@ fn root_not_signed_by_the_pinned_key_is_refused() {
     let out = other.cli(&["v1"], &[]);
     out.expect(
         1,
-        &["root.json is not signed by the pinned key", "root.pub", "it is signed by key"],
+        &[
+            "root.json is not signed by the pinned key",
+            "root.pub",
+            "it is signed by key",
+        ],
     );
     // Audit level relaxes authenticity, and says so every time.
     let out = other.cli(&["v1"], &["--level", "audit"]);
     accepted(&out);
-    assert!(out.stderr.contains("is not signed by the pinned key"), "{}", out.describe());
-    assert!(out.stderr.contains("accepted at level audit"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("is not signed by the pinned key"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("accepted at level audit"),
+        "{}",
+        out.describe()
+    );
     // notary: not applicable (it trusts any root on first use).
 }
 
@@ -76,7 +90,13 @@ fn root_listing_the_pinned_key_but_signed_by_another_root_key_is_refused() {
     let mut built = r.build();
     built.pinned_pem = victim.public_pem();
     let out = built.cli(&["v1"], &[]);
-    out.expect(1, &["root.json is not signed by the pinned key", &short(&victim.canonical_id()).to_string()]);
+    out.expect(
+        1,
+        &[
+            "root.json is not signed by the pinned key",
+            short(&victim.canonical_id()),
+        ],
+    );
 }
 
 #[test]
@@ -103,10 +123,12 @@ fn root_signed_by_the_pinned_key_plus_threshold_met_is_accepted_with_multiple_pi
 /// (version 2, `root.json` and `2.root.json`), the new root signed by `new_signers(old, new)`.
 fn rotated(new_signers: impl Fn(&Key, &Key) -> Vec<Key>) -> (builder::Built, Key) {
     let old = Key::root(GUN);
-    let mut v1 = RepoBuilder::with_keys(GUN, old.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
+    let mut v1 =
+        RepoBuilder::with_keys(GUN, old.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
     let v1_root = v1.build().get("root").to_vec();
     let new = Key::root(GUN);
-    let mut r = RepoBuilder::with_keys(GUN, new.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
+    let mut r =
+        RepoBuilder::with_keys(GUN, new.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
     r.tag("targets", "v1", IMAGE);
     r.signed("root")["version"] = json!(2);
     r.signers("root", new_signers(&old, &new));
@@ -125,12 +147,20 @@ fn rotated_root_without_the_old_keys_threshold_is_refused() {
     let (built, _) = rotated(|_, new| vec![new.clone()]);
     built.cli(&["v1"], &[]).expect(
         1,
-        &["root rotation to version 2 is not signed by the previous root's keys", "root v2: 0 of 1 required signatures valid"],
+        &[
+            "root rotation to version 2 is not signed by the previous root's keys",
+            "root v2: 0 of 1 required signatures valid",
+        ],
     );
     // Over HTTP too (the walk fetches 1.root.json and 2.root.json).
     let out = built.cli_http("v1", &[]);
     assert_eq!(out.code, 1, "{}", out.describe());
-    assert!(out.stderr.contains("not signed by the previous root's keys"), "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains("not signed by the previous root's keys"),
+        "{}",
+        out.describe()
+    );
 }
 
 #[test]
@@ -146,7 +176,10 @@ fn rotated_root_signed_by_old_and_new_keys_is_followed_with_a_warning() {
     // ...unless following rotations is turned off.
     built.cli(&["v1"], &["--no-follow-rotation"]).expect(
         1,
-        &[&format!("root key rotated from {}", short(&old.canonical_id())), "--no-follow-rotation"],
+        &[
+            &format!("root key rotated from {}", short(&old.canonical_id())),
+            "--no-follow-rotation",
+        ],
     );
 }
 
@@ -200,7 +233,10 @@ fn unsigned_timestamp_snapshot_and_targets_are_refused_naming_the_role() {
         if notary_available() {
             // notary: also refuses ("valid signatures did not meet threshold").
             let err = notary_opinion(&built, "v1").unwrap_err();
-            assert!(err.contains("threshold") || err.contains("fatal"), "{role}: {err}");
+            assert!(
+                err.contains("threshold") || err.contains("fatal"),
+                "{role}: {err}"
+            );
         }
     }
 }
@@ -221,13 +257,18 @@ fn unsigned_delegation_contributes_nothing_and_a_required_one_refuses() {
     accepted(&out);
     assert!(
         out.stderr.contains("delegation targets/releases not used")
-            && out.stderr.contains("0 of 1 required signatures valid (the file has no signatures)"),
+            && out
+                .stderr
+                .contains("0 of 1 required signatures valid (the file has no signatures)"),
         "{}",
         out.describe()
     );
     built.cli(&["v2"], &["--delegation", "releases"]).expect(
         1,
-        &["required delegation targets/releases cannot be used", "the file has no signatures"],
+        &[
+            "required delegation targets/releases cannot be used",
+            "the file has no signatures",
+        ],
     );
 }
 
@@ -244,7 +285,10 @@ fn duplicated_signatures_do_not_fake_a_threshold_of_two() {
         let first = env["signatures"][0].clone();
         let mut upper = first.clone();
         upper["method"] = json!("ECDSA");
-        env["signatures"].as_array_mut().unwrap().extend([first, upper]);
+        env["signatures"]
+            .as_array_mut()
+            .unwrap()
+            .extend([first, upper]);
         let _ = msg;
     });
     let built = r.build();
@@ -275,7 +319,8 @@ fn one_key_under_its_certificate_id_and_its_canonical_id_counts_once() {
     let k_cert = k.with_cert(&CertSpec::new("whoever"));
     assert_ne!(k.id(), k_cert.id());
     assert_eq!(k.id(), k_cert.canonical_id());
-    let mut r = RepoBuilder::with_keys(GUN, Key::root(GUN), k.clone(), Key::ed25519(), Key::ecdsa());
+    let mut r =
+        RepoBuilder::with_keys(GUN, Key::root(GUN), k.clone(), Key::ed25519(), Key::ecdsa());
     r.tag("targets", "v1", IMAGE);
     add_role_key(&mut r, "targets", &k_cert, 2);
     r.signers("targets", vec![k.clone(), k_cert.clone()]);
@@ -289,7 +334,11 @@ fn one_key_under_its_certificate_id_and_its_canonical_id_counts_once() {
         // notary: ACCEPTS this (it counts key IDs, and both IDs are listed): the threshold of
         // two is faked with one key.
         let got = notary_opinion(&built, "v1");
-        assert_eq!(got, Ok((sha256_hex(IMAGE), IMAGE.len() as u64)), "notary changed its mind");
+        assert_eq!(
+            got,
+            Ok((sha256_hex(IMAGE), IMAGE.len() as u64)),
+            "notary changed its mind"
+        );
     }
 }
 
@@ -299,7 +348,13 @@ fn one_key_under_two_certificates_counts_once() {
     let root = Key::root(GUN);
     let twin = root.with_cert(&CertSpec::new(GUN));
     assert_ne!(root.id(), twin.id());
-    let mut r = RepoBuilder::with_keys(GUN, root.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
+    let mut r = RepoBuilder::with_keys(
+        GUN,
+        root.clone(),
+        Key::ecdsa(),
+        Key::ed25519(),
+        Key::ecdsa(),
+    );
     r.tag("targets", "v1", IMAGE);
     add_role_key(&mut r, "root", &twin, 2);
     r.signers("root", vec![root, twin]);
@@ -335,7 +390,9 @@ fn threshold_zero_is_refused() {
     for role in ["root", "timestamp", "snapshot", "targets"] {
         let mut r = repo();
         let role_owned = role.to_owned();
-        r.edit_signed("root", move |s| s["roles"][&role_owned]["threshold"] = json!(0));
+        r.edit_signed("root", move |s| {
+            s["roles"][&role_owned]["threshold"] = json!(0)
+        });
         let built = r.build();
         built.cli(&["v1"], &[]).expect(
             1,
@@ -420,7 +477,11 @@ fn key_id_not_matching_in_a_delegation_key_map_is_refused() {
     let fake = "0".repeat(64);
     r.edit_signed("targets", move |s| {
         let keys = s["delegations"]["keys"].as_object_mut().unwrap();
-        let (_, v) = keys.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap();
+        let (_, v) = keys
+            .iter()
+            .next()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .unwrap();
         keys.insert(fake.clone(), v);
     });
     r.build().cli(&["v1"], &[]).expect(
@@ -458,7 +519,9 @@ fn method_not_fitting_the_key_type_is_refused() {
     ] {
         let mut r = repo();
         let m = method.to_owned();
-        r.edit_envelope(role, move |env, _| env["signatures"][0]["method"] = json!(m));
+        r.edit_envelope(role, move |env, _| {
+            env["signatures"][0]["method"] = json!(m)
+        });
         let built = r.build();
         built.cli(&["v1"], &[]).expect(
             1,
@@ -477,7 +540,9 @@ fn method_not_fitting_the_key_type_is_refused() {
 #[test]
 fn unknown_method_is_refused_by_name() {
     let mut r = repo();
-    r.edit_envelope("timestamp", |env, _| env["signatures"][0]["method"] = json!("hmac"));
+    r.edit_envelope("timestamp", |env, _| {
+        env["signatures"][0]["method"] = json!("hmac")
+    });
     r.build().cli(&["v1"], &[]).expect(
         1,
         &["unknown signature method `hmac`; expected ecdsa, eddsa, rsapss or rsapkcs1v15"],
@@ -489,7 +554,10 @@ fn key_type_label_not_fitting_the_key_material_is_refused() {
     // An ECDSA SPKI labelled `rsa`, and an Ed25519 key's 32 bytes labelled `ecdsa`: root.json's
     // key map refuses them (and their IDs change with the label, so they are re-listed).
     for (relabel, words) in [
-        ("rsa", "key type rsa does not fit the key, which is an ECDSA P-256 key"),
+        (
+            "rsa",
+            "key type rsa does not fit the key, which is an ECDSA P-256 key",
+        ),
         ("ecdsa-x509", "expected one PEM CERTIFICATE block"),
     ] {
         let mut r = repo();
@@ -500,7 +568,9 @@ fn key_type_label_not_fitting_the_key_material_is_refused() {
             s["keys"][k.id()] = k.tuf();
             s["roles"]["timestamp"]["keyids"] = json!([k.id()]);
         });
-        r.build().cli(&["v1"], &[]).expect(1, &["root.json: key", words]);
+        r.build()
+            .cli(&["v1"], &[])
+            .expect(1, &["root.json: key", words]);
     }
     let mut r = repo();
     let k = r.snapshot_key.relabelled("ecdsa");
@@ -518,7 +588,13 @@ fn key_type_label_not_fitting_the_key_material_is_refused() {
 #[test]
 fn root_role_key_that_is_not_a_certificate_is_refused() {
     let plain = Key::ecdsa();
-    let mut r = RepoBuilder::with_keys(GUN, plain.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
+    let mut r = RepoBuilder::with_keys(
+        GUN,
+        plain.clone(),
+        Key::ecdsa(),
+        Key::ed25519(),
+        Key::ecdsa(),
+    );
     r.tag("targets", "v1", IMAGE);
     let built = r.build();
     built.cli(&["v1"], &[]).expect(
@@ -589,27 +665,38 @@ fn ecdsa_signature_with_a_flipped_bit_and_ed25519_of_wrong_length_are_refused() 
         raw[10] ^= 1;
         env["signatures"][0]["sig"] = json!(builder::b64(&raw));
     });
-    r.build()
-        .cli(&["v1"], &[])
-        .expect(1, &["timestamp: 0 of 1", "ecdsa signature (64 bytes) does not verify with key"]);
+    r.build().cli(&["v1"], &[]).expect(
+        1,
+        &[
+            "timestamp: 0 of 1",
+            "ecdsa signature (64 bytes) does not verify with key",
+        ],
+    );
     let mut r = repo();
     r.edit_envelope("snapshot", |env, _| {
         let mut raw = base64_decode(env["signatures"][0]["sig"].as_str().unwrap());
         raw.push(0);
         env["signatures"][0]["sig"] = json!(builder::b64(&raw));
     });
-    r.build()
-        .cli(&["v1"], &[])
-        .expect(1, &["snapshot: 0 of 1", "eddsa signature (65 bytes) does not verify with key"]);
+    r.build().cli(&["v1"], &[]).expect(
+        1,
+        &[
+            "snapshot: 0 of 1",
+            "eddsa signature (65 bytes) does not verify with key",
+        ],
+    );
 }
 
 #[test]
 fn signature_that_is_not_base64_is_refused_naming_the_field() {
     let mut r = repo();
-    r.edit_envelope("timestamp", |env, _| env["signatures"][0]["sig"] = json!("not*base64"));
-    r.build()
-        .cli(&["v1"], &[])
-        .expect(1, &["timestamp.json: field `signatures[0].sig`: not base64"]);
+    r.edit_envelope("timestamp", |env, _| {
+        env["signatures"][0]["sig"] = json!("not*base64")
+    });
+    r.build().cli(&["v1"], &[]).expect(
+        1,
+        &["timestamp.json: field `signatures[0].sig`: not base64"],
+    );
 }
 
 #[test]
@@ -617,21 +704,34 @@ fn rsa_pkcs1v15_and_pss_are_told_apart() {
     // An RSA targets key: PKCS#1 v1.5 verifies under `rsapkcs1v15`, and not under `rsapss`.
     let rsa = builder::shared_rsa();
     let mk = |method: &'static str, pkcs1: bool| {
-        let mut r =
-            RepoBuilder::with_keys(GUN, Key::root(GUN), rsa.clone(), Key::ed25519(), Key::ecdsa());
+        let mut r = RepoBuilder::with_keys(
+            GUN,
+            Key::root(GUN),
+            rsa.clone(),
+            Key::ed25519(),
+            Key::ecdsa(),
+        );
         r.tag("targets", "v1", IMAGE);
         let k = rsa.clone();
         r.edit_envelope("targets", move |env, msg| {
-            let sig = if pkcs1 { k.sign_rsa_pkcs1(msg) } else { k.sign(msg) };
+            let sig = if pkcs1 {
+                k.sign_rsa_pkcs1(msg)
+            } else {
+                k.sign(msg)
+            };
             env["signatures"] = json!([sig_entry(&k.id(), method, &sig)]);
         });
         r.build()
     };
     accepted(&mk("rsapkcs1v15", true).cli(&["v1"], &[]));
     accepted(&mk("RSAPSS", false).cli(&["v1"], &[]));
-    mk("rsapss", true)
-        .cli(&["v1"], &[])
-        .expect(1, &["targets: 0 of 1", "rsapss signature (256 bytes) does not verify with key"]);
+    mk("rsapss", true).cli(&["v1"], &[]).expect(
+        1,
+        &[
+            "targets: 0 of 1",
+            "rsapss signature (256 bytes) does not verify with key",
+        ],
+    );
 }
 
 // ---- certificates ---------------------------------------------------------------------------
@@ -642,7 +742,13 @@ fn root_certificate_issued_to_another_repository_is_refused() {
     // CN check is what stops one repository's trust data being served for another.
     let other = "example.com/hostile/other";
     let root = Key::ecdsa().with_cert(&CertSpec::new(other));
-    let mut r = RepoBuilder::with_keys(GUN, root.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
+    let mut r = RepoBuilder::with_keys(
+        GUN,
+        root.clone(),
+        Key::ecdsa(),
+        Key::ed25519(),
+        Key::ecdsa(),
+    );
     r.tag("targets", "v1", IMAGE);
     let built = r.build();
     built.cli(&["v1"], &[]).expect(
@@ -668,10 +774,13 @@ fn root_certificate_issued_to_another_repository_is_refused() {
 
 #[test]
 fn root_certificate_with_a_wildcard_cn_prefix_is_accepted_and_a_wrong_prefix_is_not() {
-    for (cn, ok) in [("example.com/hostile/*", true), ("example.com/other/*", false), ("*", true)] {
+    for (cn, ok) in [
+        ("example.com/hostile/*", true),
+        ("example.com/other/*", false),
+        ("*", true),
+    ] {
         let root = Key::ecdsa().with_cert(&CertSpec::new(cn));
-        let mut r =
-            RepoBuilder::with_keys(GUN, root, Key::ecdsa(), Key::ed25519(), Key::ecdsa());
+        let mut r = RepoBuilder::with_keys(GUN, root, Key::ecdsa(), Key::ed25519(), Key::ecdsa());
         r.tag("targets", "v1", IMAGE);
         let out = r.build().cli(&["v1"], &[]);
         if ok {
@@ -694,8 +803,13 @@ fn expired_and_not_yet_valid_root_certificates_are_refused_and_permissive_warns(
             not_before: nb,
             not_after: na,
         });
-        let mut r =
-            RepoBuilder::with_keys(GUN, root.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
+        let mut r = RepoBuilder::with_keys(
+            GUN,
+            root.clone(),
+            Key::ecdsa(),
+            Key::ed25519(),
+            Key::ecdsa(),
+        );
         r.tag("targets", "v1", IMAGE);
         let built = r.build();
         built.cli(&["v1"], &[]).expect(
@@ -709,14 +823,18 @@ fn expired_and_not_yet_valid_root_certificates_are_refused_and_permissive_warns(
         let out = built.cli(&["v1"], &["--level", "permissive"]);
         accepted(&out);
         assert!(
-            out.stderr.contains("is valid from") && out.stderr.contains("accepted at level permissive"),
+            out.stderr.contains("is valid from")
+                && out.stderr.contains("accepted at level permissive"),
             "{}",
             out.describe()
         );
         if notary_available() {
             // notary: also refuses an expired or not-yet-valid root certificate on first use
             // (though it tolerates a not-before up to one day ahead).
-            assert!(notary_opinion(&built, "v1").is_err(), "notary accepted {nb} .. {na}");
+            assert!(
+                notary_opinion(&built, "v1").is_err(),
+                "notary accepted {nb} .. {na}"
+            );
         }
     }
 }
@@ -724,4 +842,52 @@ fn expired_and_not_yet_valid_root_certificates_are_refused_and_permissive_warns(
 fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+#[test]
+fn the_same_key_id_listed_twice_in_a_role_counts_once() {
+    // keyids [A, A] with threshold 2 and A's signature (twice): one key.
+    let mut r = repo();
+    r.edit_signed("root", |s| {
+        let id = s["roles"]["snapshot"]["keyids"][0].clone();
+        s["roles"]["snapshot"]["keyids"] = json!([id.clone(), id]);
+        s["roles"]["snapshot"]["threshold"] = json!(2);
+    });
+    r.edit_envelope("snapshot", |env, _| {
+        let one = env["signatures"][0].clone();
+        env["signatures"] = json!([one.clone(), one]);
+    });
+    let built = r.build();
+    built
+        .cli(&["v1"], &[])
+        .expect(1, &["snapshot: 1 of 2 required signatures valid"]);
+    if notary_available() {
+        // notary: also refuses (one distinct key ID).
+        assert!(notary_opinion(&built, "v1").is_err());
+    }
+}
+
+#[test]
+fn rsa_x509_root_key_is_accepted_by_both() {
+    // A root certificate holding an RSA key (rsa-x509, signing rsapss): accepted by trustpin
+    // pinned to that RSA key, and by the real notary client.
+    let root = builder::shared_rsa().with_cert(&CertSpec::new(GUN));
+    assert_eq!(root.keytype, "rsa-x509");
+    let mut r = RepoBuilder::with_keys(
+        GUN,
+        root.clone(),
+        Key::ecdsa(),
+        Key::ed25519(),
+        Key::ecdsa(),
+    );
+    r.tag("targets", "v1", IMAGE);
+    let built = r.build();
+    accepted(&built.cli(&["v1"], &[]));
+    if notary_available() {
+        // notary: also accepts.
+        assert_eq!(
+            notary_opinion(&built, "v1").map(|(d, _)| d),
+            Ok(sha256_hex(IMAGE))
+        );
+    }
 }

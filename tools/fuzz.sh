@@ -6,6 +6,8 @@
 #                        the same bytes as serde_json's sorted compact form
 #   verify_chain         chain::verify_repo + select + inspect on ../shared/trust-data's
 #                        alice-image with one file replaced by the input (first byte: which)
+#   key_parse            keys::PublicKey::from_tuf for every key type (x509: DER wrapped in PEM),
+#                        IDs, PEM, signature checks under every method; PinnedKey::parse
 # A crash is copied to fuzz/regressions/<target>/ (replayed by tests/hostile_fuzz.rs on stable)
 # and the script exits 1.
 #
@@ -22,7 +24,7 @@ SECONDS_EACH=${FUZZ_SECONDS:-60}
 TRUST_DATA=${TRUSTPIN_TRUST_DATA:-$ROOT/../shared/trust-data}
 export TRUSTPIN_TRUST_DATA=$TRUST_DATA
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(metadata_parse canonical_roundtrip verify_chain)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(metadata_parse canonical_roundtrip verify_chain key_parse)
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
     echo "fuzz.sh: installing cargo-fuzz from crates.io" >&2
@@ -53,6 +55,38 @@ seed() {
             i=$((i + 1))
         done
         ;;
+    key_parse)
+        # Every key of every real file: selector byte (key type; 0x80: DER certificate) + material.
+        python3 - "$ROOT/testdata" "$TRUST_DATA" "$dir" <<'PY'
+import base64, hashlib, json, os, re, sys
+types = ["ed25519", "ecdsa", "ecdsa-x509", "rsa", "rsa-x509"]
+out = sys.argv[3]
+for top in sys.argv[1:3]:
+    for d, _, files in os.walk(top):
+        for f in files:
+            if not f.endswith(".json"):
+                continue
+            try:
+                v = json.load(open(os.path.join(d, f), "rb"))
+                signed = v["signed"]
+            except Exception:
+                continue
+            maps = [signed.get("keys") or {}, (signed.get("delegations") or {}).get("keys") or {}]
+            for m in maps:
+                for k in m.values():
+                    t = k.get("keytype")
+                    if t not in types:
+                        continue
+                    raw = base64.b64decode(k["keyval"]["public"])
+                    seeds = [bytes([types.index(t)]) + raw]
+                    if t.endswith("x509"):
+                        body = re.sub(rb"-----[^-]+-----|\s", b"", raw)
+                        seeds.append(bytes([types.index(t) | 0x80]) + base64.b64decode(body))
+                    for s in seeds:
+                        name = "seed-" + hashlib.sha256(s).hexdigest()[:16]
+                        open(os.path.join(out, name), "wb").write(s)
+PY
+        ;;
     *)
         find "$ROOT/testdata" "$TRUST_DATA" -name '*.json' -print0 |
             while IFS= read -r -d '' f; do cp "$f" "$dir/seed-$(sha256sum "$f" | cut -c1-16)"; done
@@ -70,7 +104,7 @@ for t in "${TARGETS[@]}"; do
     set +e
     "${FUZZ[@]}" run -O "$t" "corpus/$t" -- \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -max_len=262144 -timeout=10 \
-        -print_final_stats=1 -artifact_prefix="artifacts/$t/" 2>&1 | tee "$log" | grep -E '^(#[0-9]+.*(INITED|DONE|pulse)|Done|==|SUMMARY|stat::)' >&2
+        -print_final_stats=1 -artifact_prefix="artifacts/$t/" 2>&1 | tee "$log" | grep --line-buffered -E '^(#[0-9]+.*(INITED|DONE|pulse)|Done|==|SUMMARY|stat::)' >&2
     rc=${PIPESTATUS[0]}
     set -e
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use trustpin::canonical;
 use trustpin::chain::{verify_repo, Context, TopFiles};
 use trustpin::json::{self, Value};
-use trustpin::keys::PinnedKey;
+use trustpin::keys::{PinnedKey, PublicKey};
 use trustpin::level::Level;
 use trustpin::metadata::{Envelope, Root, Snapshot, Targets, Timestamp};
 
@@ -26,6 +26,42 @@ pub fn metadata_parse(data: &[u8]) {
     let _ = Snapshot::from_envelope(&env);
     let _ = Targets::from_envelope(&env);
     check_canonical(&Value::Object(env.signed.clone()), &env.canonical);
+}
+
+/// Key parsing: the first byte picks the wire key type (and, with its high bit set, wraps the
+/// rest in a PEM CERTIFICATE block for the x509 types); the rest is the key material. Whatever
+/// parses is asked for its IDs, certificate, PEM, and to verify a signature (the rest again) under
+/// every method. The pinned-key reader gets the rest as a file.
+pub fn key_parse(data: &[u8]) {
+    use base64::Engine as _;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let types = ["ed25519", "ecdsa", "ecdsa-x509", "rsa", "rsa-x509"];
+    let keytype = types[usize::from(selector & 0x7f) % types.len()];
+    let public = if selector & 0x80 != 0 && keytype.ends_with("x509") {
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            b64(rest)
+        );
+        b64(pem.as_bytes())
+    } else {
+        b64(rest)
+    };
+    if let Ok(key) = PublicKey::from_tuf(keytype, &public) {
+        assert_eq!(key.id().len(), 64);
+        assert_eq!(key.canonical_id().len(), 64);
+        let _ = key.certificate();
+        let pem = key.public_key_pem();
+        // The key's own PEM pins the key.
+        let pinned = PinnedKey::parse(pem.as_bytes(), "fuzz").expect("own PEM must parse");
+        assert!(pinned.matches(&key), "a key's own PEM does not match it");
+        for method in ["ecdsa", "eddsa", "rsapss", "rsapkcs1v15", "ECDSA"] {
+            let _ = key.verify(method, b"message", rest);
+        }
+    }
+    let _ = PinnedKey::parse(rest, "fuzz");
 }
 
 /// Canonical encoder: parse → encode → parse gives the same value and the same bytes, and the

@@ -804,6 +804,16 @@ impl Built {
         &self.files[role]
     }
 
+    /// Replace `role`'s signatures by fresh ones from `keys` over the canonical form of its
+    /// current `signed` (re-serialised compact). Parents' hashes are NOT updated: use the
+    /// [`RepoBuilder`] hooks for that.
+    pub fn resign(&mut self, role: &str, keys: &[Key]) {
+        let env = self.json(role);
+        let signed = env.get("signed").cloned().unwrap_or(Value::Null);
+        let bytes = serde_json::to_vec(&sign_envelope(&signed, keys)).unwrap();
+        self.files.insert(role.to_owned(), bytes);
+    }
+
     /// The file as JSON (for reading back in a test).
     pub fn json(&self, role: &str) -> Value {
         serde_json::from_slice(&self.files[role]).unwrap()
@@ -910,15 +920,24 @@ impl Built {
     /// `trustpin resolve GUN:TAG... --metadata-dir DIR --root-key DIR/root.pub EXTRA...`
     pub fn cli(&self, tags: &[&str], extra: &[&str]) -> CliOut {
         let disk = self.on_disk();
-        let images: Vec<String> = tags.iter().map(|t| format!("{}:{t}", self.gun)).collect();
+        trustpin(&self.dir_args(&disk, tags, extra))
+    }
+
+    /// [`Built::cli`] with trustpin's peak memory in KiB (when GNU time is installed).
+    pub fn cli_measured(&self, tags: &[&str], extra: &[&str]) -> (CliOut, Option<u64>) {
+        let disk = self.on_disk();
+        trustpin_measured(&self.dir_args(&disk, tags, extra))
+    }
+
+    fn dir_args(&self, disk: &OnDisk, tags: &[&str], extra: &[&str]) -> Vec<String> {
         let mut args: Vec<String> = vec!["resolve".into()];
-        args.extend(images);
+        args.extend(tags.iter().map(|t| format!("{}:{t}", self.gun)));
         args.push("--metadata-dir".into());
         args.push(disk.path().display().to_string());
         args.push("--root-key".into());
         args.push(disk.root_key.display().to_string());
         args.extend(extra.iter().map(|s| s.to_string()));
-        trustpin(&args)
+        args
     }
 
     /// `trustpin resolve GUN:TAG --server URL --root-key KEY EXTRA...`, serving this repository
@@ -1032,6 +1051,45 @@ pub fn trustpin<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> CliOut {
         .env("TRUSTPIN_NO_CACHE", "1")
         .env("XDG_CACHE_HOME", cache.path());
     run_limited(c, Duration::from_secs(60))
+}
+
+/// [`trustpin`], with its peak resident memory in KiB when GNU time (`/usr/bin/time`) is
+/// installed (None otherwise: the memory part of a bound is then not checked).
+pub fn trustpin_measured<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (CliOut, Option<u64>) {
+    let time = Path::new("/usr/bin/time");
+    if !time.is_file() {
+        // CI installs it (.ci/run): there, a missing tool is a failure, never a quiet skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "/usr/bin/time not found: install it with `apt-get install -y time` (the memory bounds need it)"
+        );
+        eprintln!("/usr/bin/time not installed: peak memory not measured (apt-get install -y time)");
+        return (trustpin(args), None);
+    }
+    let cache = tempfile::tempdir().unwrap();
+    let mut c = Command::new(time);
+    c.args(["-f", "trustpin-maxrss-kib=%M"])
+        .arg(env!("CARGO_BIN_EXE_trustpin"))
+        .args(args)
+        .env_remove("DOCKER_CONTENT_TRUST_SERVER")
+        .env("TRUSTPIN_NO_CACHE", "1")
+        .env("XDG_CACHE_HOME", cache.path());
+    let mut out = run_limited(c, Duration::from_secs(60));
+    let mut rss = None;
+    out.stderr = out
+        .stderr
+        .lines()
+        .filter(|l| {
+            if let Some(v) = l.strip_prefix("trustpin-maxrss-kib=") {
+                rss = v.trim().parse().ok();
+                return false;
+            }
+            !l.starts_with("Command exited with non-zero status")
+                && !l.starts_with("Command terminated by signal")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    (out, rss)
 }
 
 /// Whether the real `notary` client is installed (the second opinion is skipped, loudly, when
