@@ -18,9 +18,9 @@ use crate::archive;
 use crate::cache::Cache;
 use crate::chain::Repo;
 use crate::inspect;
-use crate::policy::{PolicySet, Verification};
 use crate::keys::PinnedKey;
 use crate::level::Level;
+use crate::policy::{PolicySet, Verification};
 use crate::reference::{self, ImageRef};
 use crate::resolve::{self, Limits, Options, Resolution, ResolveError};
 use crate::rootkey;
@@ -338,7 +338,9 @@ fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options> {
 
 /// Print the warning a relaxed level owes the user, every time.
 fn announce_level(level: Level, policy: Option<&str>) {
-    let whose = policy.map(|p| format!(" (policy {p:?})")).unwrap_or_default();
+    let whose = policy
+        .map(|p| format!(" (policy {p:?})"))
+        .unwrap_or_default();
     match level {
         Level::Strict => {}
         Level::Permissive => eprintln!("warning: level permissive{whose}: expired metadata and certificates are accepted"),
@@ -443,34 +445,50 @@ fn collect_inputs(args: &ResolveArgs) -> Result<Vec<String>> {
     for a in &args.images {
         if a == "-" {
             let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text).context("reading references from stdin")?;
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)
+                .context("reading references from stdin")?;
             out.extend(lines(&text));
         } else {
             out.push(a.clone());
         }
     }
     for f in &args.from_file {
-        let text = std::fs::read_to_string(f).with_context(|| format!("--from-file {}", f.display()))?;
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("--from-file {}", f.display()))?;
         out.extend(lines(&text));
     }
     if out.is_empty() {
-        anyhow::bail!("no image references: give IMAGE arguments, `-` for stdin, or --from-file FILE");
+        anyhow::bail!(
+            "no image references: give IMAGE arguments, `-` for stdin, or --from-file FILE"
+        );
     }
     Ok(out)
 }
 
 /// The plans: index 0 from the flags (if they name a key), then one per policy.
-fn plans(verify: &VerifyArgs, source: &SourceArgs, policy: Option<&PathBuf>) -> Result<(Vec<Plan>, Option<PolicySet>)> {
+fn plans(
+    verify: &VerifyArgs,
+    source: &SourceArgs,
+    policy: Option<&PathBuf>,
+) -> Result<(Vec<Plan>, Option<PolicySet>)> {
     let base = options_with(verify, policy.is_none())?;
     let mut plans = Vec::new();
     let Some(path) = policy else {
         if base.pinned.is_empty() {
             anyhow::bail!("no pinned key: give --root-key FILE or --policy FILE");
         }
-        plans.push(Plan { opts: base, source: source.clone(), policy: None, skip: false });
+        plans.push(Plan {
+            opts: base,
+            source: source.clone(),
+            policy: None,
+            skip: false,
+        });
         return Ok((plans, None));
     };
-    if !verify.root_keys.is_empty() || !verify.delegations.is_empty() || verify.level != LevelArg::Strict {
+    if !verify.root_keys.is_empty()
+        || !verify.delegations.is_empty()
+        || verify.level != LevelArg::Strict
+    {
         anyhow::bail!("--policy gives the keys, delegations and level: drop --root-key, --delegation and --level");
     }
     let set = PolicySet::load(path)?;
@@ -491,11 +509,21 @@ fn plans(verify: &VerifyArgs, source: &SourceArgs, policy: Option<&PathBuf>) -> 
         if let Some(ca) = &p.server.ca_file {
             source.ca_certs.push(ca.clone());
         }
-        if let Some(sources) = p.server.credentials.as_deref().and_then(crate::credentials::Sources::parse) {
+        if let Some(sources) = p
+            .server
+            .credentials
+            .as_deref()
+            .and_then(crate::credentials::Sources::parse)
+        {
             source.credential_sources = sources;
         }
         source.check_health |= p.server.check_health;
-        plans.push(Plan { opts, source, policy: Some(p.name.clone()), skip });
+        plans.push(Plan {
+            opts,
+            source,
+            policy: Some(p.name.clone()),
+            skip,
+        });
     }
     Ok((plans, Some(set)))
 }
@@ -519,7 +547,12 @@ fn resolve_all(
         let image = match reference::parse(&input) {
             Ok(i) => i,
             Err(e) => {
-                outcomes.push(Outcome { input, image: None, policy: None, answer: Answer::Failed(EXIT_USAGE, e.to_string()) });
+                outcomes.push(Outcome {
+                    input,
+                    image: None,
+                    policy: None,
+                    answer: Answer::Failed(EXIT_USAGE, e.to_string()),
+                });
                 continue;
             }
         };
@@ -529,7 +562,12 @@ fn resolve_all(
         };
         let Some(plan_ix) = plan_ix else {
             let msg = format!("no trust policy scope matches {}", image.gun);
-            outcomes.push(Outcome { input, image: Some(image), policy: None, answer: Answer::Failed(EXIT_REFUSED, msg) });
+            outcomes.push(Outcome {
+                input,
+                image: Some(image),
+                policy: None,
+                answer: Answer::Failed(EXIT_REFUSED, msg),
+            });
             continue;
         };
         let plan = &plans[plan_ix];
@@ -537,7 +575,12 @@ fn resolve_all(
             announce_level(plan.opts.level, plan.policy.as_deref());
         }
         if plan.skip {
-            outcomes.push(Outcome { input, image: Some(image), policy: plan.policy.clone(), answer: Answer::Skipped });
+            outcomes.push(Outcome {
+                input,
+                image: Some(image),
+                policy: plan.policy.clone(),
+                answer: Answer::Skipped,
+            });
             continue;
         }
         let location = location_for(&plan.source, &image);
@@ -558,11 +601,14 @@ fn resolve_all(
     // One source (one connection pool) per plan and location.
     let mut sources: BTreeMap<(usize, String), Result<Box<dyn Source>, String>> = BTreeMap::new();
     for (plan_ix, location, _, _) in &jobs {
-        sources.entry((*plan_ix, location.clone())).or_insert_with(|| make_source(&plans[*plan_ix].source, location));
+        sources
+            .entry((*plan_ix, location.clone()))
+            .or_insert_with(|| make_source(&plans[*plan_ix].source, location));
     }
     let total = outcomes.len();
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && total > 20;
-    let pending: std::collections::BTreeSet<usize> = jobs.iter().flat_map(|j| j.3.iter().copied()).collect();
+    let pending: std::collections::BTreeSet<usize> =
+        jobs.iter().flat_map(|j| j.3.iter().copied()).collect();
     let mut done = total - pending.len();
     for (i, o) in outcomes.iter().enumerate() {
         if !pending.contains(&i) {
@@ -578,11 +624,18 @@ fn resolve_all(
             let (jobs, sources, cache, next) = (&jobs, &sources, &cache, &next);
             scope.spawn(move || loop {
                 let j = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((plan_ix, location, gun, _)) = jobs.get(j) else { break };
+                let Some((plan_ix, location, gun, _)) = jobs.get(j) else {
+                    break;
+                };
                 let result = match &sources[&(*plan_ix, location.clone())] {
-                    Ok(source) => resolve::fetch_repo_cached(source.as_ref(), gun, &plans[*plan_ix].opts, cache.as_ref())
-                        .map(|f| f.repo)
-                        .map_err(|e| (code_of(&e), e.to_string())),
+                    Ok(source) => resolve::fetch_repo_cached(
+                        source.as_ref(),
+                        gun,
+                        &plans[*plan_ix].opts,
+                        cache.as_ref(),
+                    )
+                    .map(|f| f.repo)
+                    .map_err(|e| (code_of(&e), e.to_string())),
                     Err(e) => Err((EXIT_USAGE, e.clone())),
                 };
                 if tx.send((j, result)).is_err() {
@@ -596,10 +649,12 @@ fn resolve_all(
             for &i in members {
                 let o = &mut outcomes[i];
                 o.answer = match (&result, &o.image) {
-                    (Ok(repo), Some(image)) => match resolve::select_ref(repo, image, &plans[*plan_ix].opts) {
-                        Ok(r) => Answer::Trusted(r),
-                        Err(e) => Answer::Failed(code_of(&e), e.to_string()),
-                    },
+                    (Ok(repo), Some(image)) => {
+                        match resolve::select_ref(repo, image, &plans[*plan_ix].opts) {
+                            Ok(r) => Answer::Trusted(r),
+                            Err(e) => Answer::Failed(code_of(&e), e.to_string()),
+                        }
+                    }
                     (Err((c, m)), _) => Answer::Failed(*c, m.clone()),
                     (Ok(_), None) => continue,
                 };
@@ -624,13 +679,20 @@ fn run_resolve(args: ResolveArgs) -> Result<u8> {
     // Buffered, and flushed per line only for jsonl (whose point is to stream).
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let jsonl = args.output == OutputArg::Jsonl;
-    let outcomes = resolve_all(inputs, &plans, policies.as_ref(), args.jobs, args.verify.cache(), &mut |o| {
-        if jsonl {
-            writeln!(stdout, "{}", json_outcome(o))?;
-            stdout.flush()?;
-        }
-        Ok(())
-    })?;
+    let outcomes = resolve_all(
+        inputs,
+        &plans,
+        policies.as_ref(),
+        args.jobs,
+        args.verify.cache(),
+        &mut |o| {
+            if jsonl {
+                writeln!(stdout, "{}", json_outcome(o))?;
+                stdout.flush()?;
+            }
+            Ok(())
+        },
+    )?;
     match args.output {
         OutputArg::Text => {
             for o in &outcomes {
@@ -648,7 +710,11 @@ fn run_resolve(args: ResolveArgs) -> Result<u8> {
                             o.input,
                             o.policy.as_deref().unwrap_or_default()
                         );
-                        writeln!(stdout, "{}", o.image.as_ref().map_or(o.input.clone(), |i| i.to_string()))?;
+                        writeln!(
+                            stdout,
+                            "{}",
+                            o.image.as_ref().map_or(o.input.clone(), |i| i.to_string())
+                        )?;
                     }
                     Answer::Failed(_, msg) => eprintln!("trustpin: {}: {msg}", o.input),
                 }
@@ -676,13 +742,23 @@ fn json_outcome(o: &Outcome) -> serde_json::Value {
     match &o.answer {
         Answer::Trusted(r) => {
             v["digest"] = r.selection.digest.to_string().into();
-            v["reference"] = format!("{}@{}", image.map_or("", |i| i.gun.as_str()), r.selection.digest).into();
+            v["reference"] = format!(
+                "{}@{}",
+                image.map_or("", |i| i.gun.as_str()),
+                r.selection.digest
+            )
+            .into();
             v["length"] = r.selection.length.into();
             v["signed_tag"] = r.selection.tag.clone().into();
             v["decided_by"] = r.selection.decided_by.clone().into();
             v["signers"] = r.selection.signed_by.clone().into();
             v["verification"] = "verified".into();
-            v["warnings"] = r.warnings.iter().map(|w| w.message.clone()).collect::<Vec<_>>().into();
+            v["warnings"] = r
+                .warnings
+                .iter()
+                .map(|w| w.message.clone())
+                .collect::<Vec<_>>()
+                .into();
             v["exit_code"] = 0.into();
         }
         Answer::Skipped => {
@@ -710,7 +786,6 @@ fn json_outcome(o: &Outcome) -> serde_json::Value {
     }
     v
 }
-
 
 fn code_of(e: &ResolveError) -> u8 {
     match e.exit_code() {
@@ -894,24 +969,45 @@ fn run_inspect(args: InspectArgs) -> Result<u8> {
 /// `docker trust inspect` field names, plus ours, serialised straight from the report (no JSON
 /// tree in memory: a repository with thousands of tags is written as it is walked).
 fn inspect_json<'a>(input: &'a str, r: &'a inspect::Report, repo: &'a Repo) -> InspectOut<'a> {
-    let keys = |ids: &'a [String]| ids.iter().map(|id| KeyOut { id, listed_id: None }).collect::<Vec<_>>();
+    let keys = |ids: &'a [String]| {
+        ids.iter()
+            .map(|id| KeyOut {
+                id,
+                listed_id: None,
+            })
+            .collect::<Vec<_>>()
+    };
     InspectOut {
         name: input,
         gun: &r.gun,
         signed_tags: r
             .signed_tags
             .iter()
-            .map(|t| TagOut { signed_tag: &t.tag, digest: t.digest.hex(), signers: &t.signers, roles: &t.roles })
+            .map(|t| TagOut {
+                signed_tag: &t.tag,
+                digest: t.digest.hex(),
+                signers: &t.signers,
+                roles: &t.roles,
+            })
             .collect(),
         signers: r
             .signers
             .iter()
             .filter(|s| s.verified.is_ok())
-            .map(|s| SignerOut { name: &s.name, keys: keys(&s.key_ids) })
+            .map(|s| SignerOut {
+                name: &s.name,
+                keys: keys(&s.key_ids),
+            })
             .collect(),
         administrative_keys: [
-            SignerOut { name: "Root", keys: keys(&r.root_keys) },
-            SignerOut { name: "Repository", keys: keys(&r.repository_keys) },
+            SignerOut {
+                name: "Root",
+                keys: keys(&r.root_keys),
+            },
+            SignerOut {
+                name: "Repository",
+                keys: keys(&r.repository_keys),
+            },
         ],
         delegations: r
             .signers
@@ -919,7 +1015,15 @@ fn inspect_json<'a>(input: &'a str, r: &'a inspect::Report, repo: &'a Repo) -> I
             .map(|s| DelegationOut {
                 role: &s.role,
                 name: &s.name,
-                keys: s.key_ids.iter().zip(&s.listed_key_ids).map(|(id, l)| KeyOut { id, listed_id: Some(l) }).collect(),
+                keys: s
+                    .key_ids
+                    .iter()
+                    .zip(&s.listed_key_ids)
+                    .map(|(id, l)| KeyOut {
+                        id,
+                        listed_id: Some(l),
+                    })
+                    .collect(),
                 threshold: s.threshold,
                 paths: &s.paths,
                 verified: s.verified.is_ok(),
@@ -931,7 +1035,14 @@ fn inspect_json<'a>(input: &'a str, r: &'a inspect::Report, repo: &'a Repo) -> I
             .iter()
             .map(|d| DisagreementOut {
                 signed_tag: &d.tag,
-                signed: d.signed.iter().map(|(role, dg)| RoleDigestOut { role, digest: dg.hex() }).collect(),
+                signed: d
+                    .signed
+                    .iter()
+                    .map(|(role, dg)| RoleDigestOut {
+                        role,
+                        digest: dg.hex(),
+                    })
+                    .collect(),
             })
             .collect(),
         warnings: repo.warnings.iter().map(|w| w.message.as_str()).collect(),
@@ -1185,7 +1296,11 @@ fn run_get_root_key(args: GetRootKeyArgs) -> Result<u8> {
         source.location(&image.gun, "root")
     );
     let mut stdout = std::io::stdout().lock();
-    let fmt = |t: OffsetDateTime| t.to_offset(time::UtcOffset::UTC).format(&Rfc3339).unwrap_or_default();
+    let fmt = |t: OffsetDateTime| {
+        t.to_offset(time::UtcOffset::UTC)
+            .format(&Rfc3339)
+            .unwrap_or_default()
+    };
     match (args.pem_only, args.output) {
         (true, _) => {
             for k in &keys.keys {
@@ -1276,7 +1391,12 @@ fn run_policy_check(file: &Path, images: &[String]) -> Result<u8> {
         }
     };
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{}: {} policies, valid", file.display(), set.policies.len())?;
+    writeln!(
+        out,
+        "{}: {} policies, valid",
+        file.display(),
+        set.policies.len()
+    )?;
     for p in &set.policies {
         let level = match p.verification {
             Verification::Skip => "skip (NOT VERIFIED)".to_owned(),
@@ -1350,7 +1470,12 @@ fn find_references(text: &str) -> Vec<Found> {
                 return;
             }
             if let Some(off) = line[start..].find(word) {
-                out.push(Found { line: n, start: start + off, end: start + off + word.len(), text: word.to_owned() });
+                out.push(Found {
+                    line: n,
+                    start: start + off,
+                    end: start + off + word.len(),
+                    text: word.to_owned(),
+                });
             }
         };
         // YAML: `image: X` or `- image: X`.
@@ -1404,21 +1529,37 @@ fn pinned_reference(found: &str, image: &ImageRef, digest: &crate::reference::Di
     let name_tag = if last.contains(':') {
         without_digest.to_owned()
     } else {
-        format!("{without_digest}:{}", image.tag.as_deref().unwrap_or("latest"))
+        format!(
+            "{without_digest}:{}",
+            image.tag.as_deref().unwrap_or("latest")
+        )
     };
     format!("{name_tag}@{digest}")
 }
 
 fn run_pin(args: PinArgs) -> Result<u8> {
-    let text = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
     let found = find_references(&text);
     let (plans, policies) = plans(&args.verify, &args.source, args.policy.as_ref())?;
     let inputs: Vec<String> = found.iter().map(|f| f.text.clone()).collect();
-    let outcomes = resolve_all(inputs, &plans, policies.as_ref(), args.jobs, args.verify.cache(), &mut |_| Ok(()))?;
+    let outcomes = resolve_all(
+        inputs,
+        &plans,
+        policies.as_ref(),
+        args.jobs,
+        args.verify.cache(),
+        &mut |_| Ok(()),
+    )?;
     let worst = outcomes.iter().map(Outcome::code).max().unwrap_or(0);
     for (f, o) in found.iter().zip(&outcomes) {
         match &o.answer {
-            Answer::Failed(_, msg) => eprintln!("trustpin: {}:{}: {}: {msg}", args.file.display(), f.line + 1, f.text),
+            Answer::Failed(_, msg) => eprintln!(
+                "trustpin: {}:{}: {}: {msg}",
+                args.file.display(),
+                f.line + 1,
+                f.text
+            ),
             Answer::Skipped => eprintln!(
                 "warning: {}:{}: {}: NOT VERIFIED (policy {:?} says skip): left as it is",
                 args.file.display(),
@@ -1441,12 +1582,16 @@ fn run_pin(args: PinArgs) -> Result<u8> {
     let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
     let mut changed: BTreeMap<usize, String> = BTreeMap::new();
     for (f, o) in found.iter().zip(&outcomes).rev() {
-        let (Answer::Trusted(r), Some(image)) = (&o.answer, &o.image) else { continue };
+        let (Answer::Trusted(r), Some(image)) = (&o.answer, &o.image) else {
+            continue;
+        };
         let new = pinned_reference(&f.text, image, &r.selection.digest);
         if new == f.text {
             continue;
         }
-        let Some(line) = lines.get_mut(f.line) else { continue };
+        let Some(line) = lines.get_mut(f.line) else {
+            continue;
+        };
         changed.entry(f.line).or_insert_with(|| line.clone());
         line.replace_range(f.start..f.end, &new);
     }
@@ -1454,14 +1599,21 @@ fn run_pin(args: PinArgs) -> Result<u8> {
     if args.write {
         if new_text != text {
             let tmp = args.file.with_extension("trustpin-tmp");
-            std::fs::write(&tmp, &new_text).with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, &args.file).with_context(|| format!("replacing {}", args.file.display()))?;
+            std::fs::write(&tmp, &new_text)
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &args.file)
+                .with_context(|| format!("replacing {}", args.file.display()))?;
         }
         eprintln!("{}: {} line(s) pinned", args.file.display(), changed.len());
     } else {
         let mut out = std::io::stdout().lock();
         if !changed.is_empty() {
-            writeln!(out, "--- {}\n+++ {}", args.file.display(), args.file.display())?;
+            writeln!(
+                out,
+                "--- {}\n+++ {}",
+                args.file.display(),
+                args.file.display()
+            )?;
         }
         for (n, old) in &changed {
             writeln!(out, "@@ -{} +{} @@\n-{old}\n+{}", n + 1, n + 1, lines[*n])?;

@@ -319,9 +319,13 @@ pub fn claimed_version(bytes: &[u8]) -> Option<i64> {
 /// Whether a versioned root is whole: it parses, claims `version`, and meets its own threshold
 /// (a damaged cached copy is then fetched again).
 pub fn root_is_whole(ctx: &Context, bytes: &[u8], version: i64) -> bool {
-    let permissive = Context { level: Level::Audit, ..ctx.clone() };
+    let permissive = Context {
+        level: Level::Audit,
+        ..ctx.clone()
+    };
     let mut ignored = Vec::new();
-    verify_root_unpinned(&permissive, bytes, &mut ignored).is_ok_and(|r| r.common.version == version)
+    verify_root_unpinned(&permissive, bytes, &mut ignored)
+        .is_ok_and(|r| r.common.version == version)
 }
 
 /// Whether this (possibly old, possibly expired) root is well formed, signed to its own threshold,
@@ -765,7 +769,9 @@ fn verify_one(
             ),
         ));
     }
-    Ok(VerifiedDelegation { metadata: Verified::new(parsed, proof) })
+    Ok(VerifiedDelegation {
+        metadata: Verified::new(parsed, proof),
+    })
 }
 
 /// Refuse any role whose verified version is below the highest one verified before.

@@ -496,9 +496,13 @@ fn key_map(v: &Value, path: &str) -> Result<BTreeMap<String, PublicKey>> {
 /// the careful path, which accepts and refuses exactly the same entries.
 fn file_meta_fast(v: &Value) -> Option<FileMeta> {
     let Value::Object(o) = v else { return None };
-    let Some(Value::Int(length)) = o.get("length") else { return None };
+    let Some(Value::Int(length)) = o.get("length") else {
+        return None;
+    };
     let length = u64::try_from(*length).ok()?;
-    let Some(Value::Object(hashes)) = o.get("hashes") else { return None };
+    let Some(Value::Object(hashes)) = o.get("hashes") else {
+        return None;
+    };
     let decode = |alg: &str, len: usize| -> Option<Option<Vec<u8>>> {
         match hashes.get(alg) {
             None => Some(None),
@@ -509,7 +513,11 @@ fn file_meta_fast(v: &Value) -> Option<FileMeta> {
             Some(_) => None,
         }
     };
-    Some(FileMeta { length, sha256: decode("sha256", 32)?, sha512: decode("sha512", 64)? })
+    Some(FileMeta {
+        length,
+        sha256: decode("sha256", 32)?,
+        sha512: decode("sha512", 64)?,
+    })
 }
 
 fn file_meta(v: &Value, path: &str, need_hash: bool) -> Result<FileMeta> {

@@ -55,11 +55,24 @@ pub struct PolicySet {
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("policy file {file}: {source}")]
-    Read { file: String, source: std::io::Error },
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
     #[error("policy file {file}, line {line} column {column}: {message}")]
-    Parse { file: String, line: usize, column: usize, message: String },
+    Parse {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("policy file {file}, line {line}: {field}: {message}")]
-    Invalid { file: String, line: usize, field: String, message: String },
+    Invalid {
+        file: String,
+        line: usize,
+        field: String,
+        message: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -115,7 +128,11 @@ fn line_of(text: &str, index: usize, needle: &str) -> usize {
     }
     let start = from.saturating_sub(1);
     let quoted = serde_json::to_string(needle).unwrap_or_default();
-    let at = text[start..].find(&quoted).map(|p| start + p).or_else(|| text.find(&quoted)).unwrap_or(0);
+    let at = text[start..]
+        .find(&quoted)
+        .map(|p| start + p)
+        .or_else(|| text.find(&quoted))
+        .unwrap_or(0);
     text[..at].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
@@ -123,7 +140,10 @@ impl PolicySet {
     /// Read and check a policy file; relative key and CA paths are relative to its folder.
     pub fn load(path: &Path) -> Result<PolicySet, PolicyError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read { file: file.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            file: file.clone(),
+            source,
+        })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         PolicySet::parse(&text, &file, &base)
     }
@@ -132,39 +152,75 @@ impl PolicySet {
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<PolicySet, PolicyError> {
         // serde_path_to_error names the field a type error is in (`trustPolicies[0].registryScopes`).
         let wire: FileWire =
-            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)).map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                let message = inner.to_string().split(" at line").next().unwrap_or_default().to_owned();
-                PolicyError::Parse {
-                    file: file.to_owned(),
-                    line: inner.line(),
-                    column: inner.column(),
-                    message: if path.is_empty() || path == "." { message } else { format!("{path}: {message}") },
-                }
-            })?;
-        let invalid = |index: usize, needle: &str, field: String, message: String| PolicyError::Invalid {
-            file: file.to_owned(),
-            line: line_of(text, index, needle),
-            field,
-            message,
-        };
+            serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
+                .map_err(|e| {
+                    let path = e.path().to_string();
+                    let inner = e.into_inner();
+                    let message = inner
+                        .to_string()
+                        .split(" at line")
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    PolicyError::Parse {
+                        file: file.to_owned(),
+                        line: inner.line(),
+                        column: inner.column(),
+                        message: if path.is_empty() || path == "." {
+                            message
+                        } else {
+                            format!("{path}: {message}")
+                        },
+                    }
+                })?;
+        let invalid =
+            |index: usize, needle: &str, field: String, message: String| PolicyError::Invalid {
+                file: file.to_owned(),
+                line: line_of(text, index, needle),
+                field,
+                message,
+            };
         if wire.version != "1.0" {
-            return Err(invalid(0, &wire.version, "version".into(), format!("{:?} is not supported; use \"1.0\"", wire.version)));
+            return Err(invalid(
+                0,
+                &wire.version,
+                "version".into(),
+                format!("{:?} is not supported; use \"1.0\"", wire.version),
+            ));
         }
         if wire.trust_policies.is_empty() {
-            return Err(invalid(0, "trustPolicies", "trustPolicies".into(), "no policies".into()));
+            return Err(invalid(
+                0,
+                "trustPolicies",
+                "trustPolicies".into(),
+                "no policies".into(),
+            ));
         }
-        let mut set = PolicySet { policies: Vec::new(), exact: BTreeMap::new(), prefixes: Vec::new(), global: None };
+        let mut set = PolicySet {
+            policies: Vec::new(),
+            exact: BTreeMap::new(),
+            prefixes: Vec::new(),
+            global: None,
+        };
         let mut names = BTreeMap::new();
         let mut owners: BTreeMap<String, String> = BTreeMap::new();
         for (i, p) in wire.trust_policies.into_iter().enumerate() {
             let field = |f: &str| format!("trustPolicies[{i}] ({:?}).{f}", p.name);
             if p.name.trim().is_empty() {
-                return Err(invalid(i, &p.name, format!("trustPolicies[{i}].name"), "empty name".into()));
+                return Err(invalid(
+                    i,
+                    &p.name,
+                    format!("trustPolicies[{i}].name"),
+                    "empty name".into(),
+                ));
             }
             if let Some(prev) = names.insert(p.name.clone(), i) {
-                return Err(invalid(i, &p.name, field("name"), format!("the same name as trustPolicies[{prev}]")));
+                return Err(invalid(
+                    i,
+                    &p.name,
+                    field("name"),
+                    format!("the same name as trustPolicies[{prev}]"),
+                ));
             }
             let verification = match p.signature_verification.level.as_str() {
                 "skip" => Verification::Skip,
@@ -181,11 +237,17 @@ impl PolicySet {
                 },
             };
             if p.registry_scopes.is_empty() {
-                return Err(invalid(i, &p.name, field("registryScopes"), "no scopes".into()));
+                return Err(invalid(
+                    i,
+                    &p.name,
+                    field("registryScopes"),
+                    "no scopes".into(),
+                ));
             }
             for (j, scope) in p.registry_scopes.iter().enumerate() {
                 let sfield = field(&format!("registryScopes[{j}]"));
-                let key = normalise_scope(scope).map_err(|m| invalid(i, scope, sfield.clone(), m))?;
+                let key =
+                    normalise_scope(scope).map_err(|m| invalid(i, scope, sfield.clone(), m))?;
                 if let Some(other) = owners.insert(key.clone(), p.name.clone()) {
                     return Err(invalid(
                         i,
@@ -206,29 +268,53 @@ impl PolicySet {
             for (j, root) in p.trust_roots.iter().enumerate() {
                 let rfield = field(&format!("trustRoots[{j}]"));
                 let key = if root.contains("-----BEGIN") {
-                    PinnedKey::parse(root.as_bytes(), &format!("{file}: policy {:?} inline key {j}", p.name))
+                    PinnedKey::parse(
+                        root.as_bytes(),
+                        &format!("{file}: policy {:?} inline key {j}", p.name),
+                    )
                 } else {
                     let path = base.join(root);
-                    let bytes = std::fs::read(&path)
-                        .map_err(|e| invalid(i, root, rfield.clone(), format!("cannot read {}: {e}", path.display())))?;
+                    let bytes = std::fs::read(&path).map_err(|e| {
+                        invalid(
+                            i,
+                            root,
+                            rfield.clone(),
+                            format!("cannot read {}: {e}", path.display()),
+                        )
+                    })?;
                     PinnedKey::parse(&bytes, &path.display().to_string())
                 };
                 trust_roots.push(key.map_err(|e| invalid(i, root, rfield, e.to_string()))?);
             }
             if trust_roots.is_empty() && verification != Verification::Skip {
-                return Err(invalid(i, &p.name, field("trustRoots"), "no pinned keys (only level skip needs none)".into()));
+                return Err(invalid(
+                    i,
+                    &p.name,
+                    field("trustRoots"),
+                    "no pinned keys (only level skip needs none)".into(),
+                ));
             }
             let server = match p.server {
                 None => Server::default(),
                 Some(s) => {
                     if let Some(c) = &s.credentials {
                         if !matches!(c.as_str(), "docker" | "env" | "none") {
-                            return Err(invalid(i, c, field("server.credentials"), format!("{c:?} is not one of docker, env, none")));
+                            return Err(invalid(
+                                i,
+                                c,
+                                field("server.credentials"),
+                                format!("{c:?} is not one of docker, env, none"),
+                            ));
                         }
                     }
                     if let Some(u) = &s.url {
                         if !(u.starts_with("https://") || u.starts_with("http://")) {
-                            return Err(invalid(i, u, field("server.url"), format!("{u:?} is not an http(s) URL")));
+                            return Err(invalid(
+                                i,
+                                u,
+                                field("server.url"),
+                                format!("{u:?} is not an http(s) URL"),
+                            ));
                         }
                     }
                     Server {
@@ -248,7 +334,7 @@ impl PolicySet {
                 server,
             });
         }
-        set.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        set.prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         Ok(set)
     }
 
@@ -258,7 +344,12 @@ impl PolicySet {
             .exact
             .get(gun)
             .copied()
-            .or_else(|| self.prefixes.iter().find(|(p, _)| gun.starts_with(p.as_str())).map(|(_, i)| *i))
+            .or_else(|| {
+                self.prefixes
+                    .iter()
+                    .find(|(p, _)| gun.starts_with(p.as_str()))
+                    .map(|(_, i)| *i)
+            })
             .or(self.global)?;
         self.policies.get(i)
     }
@@ -277,33 +368,47 @@ fn normalise_scope(scope: &str) -> Result<String, String> {
     if scope == "*" {
         return Ok("*".into());
     }
-    let names_tag_or_digest = |s: &str| s.contains('@') || s.contains('/') && s.rsplit('/').next().is_some_and(|l| l.contains(':'));
+    let names_tag_or_digest = |s: &str| {
+        s.contains('@') || s.contains('/') && s.rsplit('/').next().is_some_and(|l| l.contains(':'))
+    };
     if let Some(prefix) = scope.strip_suffix("/*") {
         if prefix.contains('*') || prefix.is_empty() {
             return Err(format!("{scope:?}: `*` may only end a scope, after a `/`"));
         }
         if names_tag_or_digest(prefix) {
-            return Err(format!("{scope:?}: a scope names repositories, not tags or digests"));
+            return Err(format!(
+                "{scope:?}: a scope names repositories, not tags or digests"
+            ));
         }
         // Check the prefix as a repository name by completing it with one component.
-        let probe = reference::parse(&format!("{prefix}/x")).map_err(|e| format!("{scope:?}: {e}"))?;
+        let probe =
+            reference::parse(&format!("{prefix}/x")).map_err(|e| format!("{scope:?}: {e}"))?;
         let gun = probe.gun.strip_suffix("/x").unwrap_or(&probe.gun);
         return Ok(format!("{gun}/*"));
     }
     if scope.contains('*') {
-        return Err(format!("{scope:?}: `*` may only be the whole scope or end it, after a `/`"));
+        return Err(format!(
+            "{scope:?}: `*` may only be the whole scope or end it, after a `/`"
+        ));
     }
     if names_tag_or_digest(scope) || !scope.contains('/') && scope.contains(':') {
-        return Err(format!("{scope:?}: a scope names a repository, not a tag or digest"));
+        return Err(format!(
+            "{scope:?}: a scope names a repository, not a tag or digest"
+        ));
     }
-    reference::parse(scope).map(|r| r.gun).map_err(|e| format!("{scope:?}: {e}"))
+    reference::parse(scope)
+        .map(|r| r.gun)
+        .map_err(|e| format!("{scope:?}: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/trust-data/keys/phbelitz-a.pub");
+    const KEY: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/trust-data/keys/phbelitz-a.pub"
+    );
 
     fn parse(text: &str) -> Result<PolicySet, PolicyError> {
         PolicySet::parse(text, "policy.json", Path::new("/"))
@@ -349,7 +454,10 @@ mod tests {
             }
         );
         assert_eq!(set.for_gun("docker.io/myorg/app").unwrap().name, "prod");
-        assert_eq!(set.for_gun("docker.io/other/app").unwrap().verification, Verification::Skip);
+        assert_eq!(
+            set.for_gun("docker.io/other/app").unwrap().verification,
+            Verification::Skip
+        );
     }
 
     #[test]
@@ -363,9 +471,16 @@ mod tests {
         );
         let set = parse(&text).unwrap();
         assert_eq!(set.for_gun("example.com/org/team/app").unwrap().name, "app");
-        assert_eq!(set.for_gun("example.com/org/team/other").unwrap().name, "team");
+        assert_eq!(
+            set.for_gun("example.com/org/team/other").unwrap().name,
+            "team"
+        );
         assert_eq!(set.for_gun("example.com/org/x").unwrap().name, "org");
-        assert_eq!(set.for_gun("example.com/organisation/x").unwrap().name, "all", "prefixes end at a component");
+        assert_eq!(
+            set.for_gun("example.com/organisation/x").unwrap().name,
+            "all",
+            "prefixes end at a component"
+        );
         assert_eq!(set.for_gun("docker.io/library/alpine").unwrap().name, "all");
     }
 
@@ -383,25 +498,51 @@ mod tests {
 {{"name":"b","registryScopes":["example.com/org/*"],"signatureVerification":{{"level":"strict"}},"trustRoots":["{KEY}"]}}]}}"#
         );
         let err = parse(&text).unwrap_err().to_string();
-        assert!(err.contains("line 3") && err.contains("trustPolicies[1] (\"b\").registryScopes[0]") && err.contains("\"a\""), "{err}");
+        assert!(
+            err.contains("line 3")
+                && err.contains("trustPolicies[1] (\"b\").registryScopes[0]")
+                && err.contains("\"a\""),
+            "{err}"
+        );
         // `alpine` and `docker.io/library/alpine` are the same repository.
-        let err = parse(&one(r#"["alpine","docker.io/library/alpine"]"#, "")).unwrap_err().to_string();
+        let err = parse(&one(r#"["alpine","docker.io/library/alpine"]"#, ""))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("also in policy"), "{err}");
     }
 
     #[test]
     fn wrong_types_unknown_fields_and_bad_json_name_the_line() {
-        let err = parse("{\"version\":\"1.0\",\n\"trustPolicies\": 5}").unwrap_err().to_string();
-        assert!(err.contains("line 2") && err.contains("trustPolicies: invalid type"), "{err}");
+        let err = parse("{\"version\":\"1.0\",\n\"trustPolicies\": 5}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("trustPolicies: invalid type"),
+            "{err}"
+        );
         let err = parse(&one(r#""a/b""#, "")).unwrap_err().to_string();
-        assert!(err.contains("trustPolicies[0].registryScopes: invalid type"), "{err}");
-        let err = parse(&one(r#"["a/b"]"#, r#","extra":1"#)).unwrap_err().to_string();
+        assert!(
+            err.contains("trustPolicies[0].registryScopes: invalid type"),
+            "{err}"
+        );
+        let err = parse(&one(r#"["a/b"]"#, r#","extra":1"#))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field `extra`"), "{err}");
-        let err = parse("{\"version\":\"1.0\",\n\n\"trustPolicies\": [}").unwrap_err().to_string();
+        let err = parse("{\"version\":\"1.0\",\n\n\"trustPolicies\": [}")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 3"), "{err}");
-        let err = parse(&one(r#"["a/b"]"#, "").replace("strict", "paranoid")).unwrap_err().to_string();
-        assert!(err.contains("signatureVerification.level") && err.contains("paranoid"), "{err}");
-        let err = parse(&one(r#"["a/b"]"#, "").replace("1.0", "2.0")).unwrap_err().to_string();
+        let err = parse(&one(r#"["a/b"]"#, "").replace("strict", "paranoid"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("signatureVerification.level") && err.contains("paranoid"),
+            "{err}"
+        );
+        let err = parse(&one(r#"["a/b"]"#, "").replace("1.0", "2.0"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("version"), "{err}");
     }
 
@@ -409,10 +550,23 @@ mod tests {
     fn missing_or_unreadable_keys_are_refused() {
         let text = r#"{"version":"1.0","trustPolicies":[{"name":"p","registryScopes":["a/b"],"signatureVerification":{"level":"strict"}}]}"#;
         let err = parse(text).unwrap_err().to_string();
-        assert!(err.contains("trustRoots") && err.contains("no pinned keys"), "{err}");
-        let err = parse(&one(r#"["a/b"]"#, "").replace(KEY, "/nonexistent.pub")).unwrap_err().to_string();
-        assert!(err.contains("trustRoots[0]") && err.contains("cannot read /nonexistent.pub"), "{err}");
-        let err = parse(&one(r#"["a/b"]"#, "").replace(KEY, "-----BEGIN PUBLIC KEY-----\\nnope\\n-----END PUBLIC KEY-----")).unwrap_err().to_string();
+        assert!(
+            err.contains("trustRoots") && err.contains("no pinned keys"),
+            "{err}"
+        );
+        let err = parse(&one(r#"["a/b"]"#, "").replace(KEY, "/nonexistent.pub"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("trustRoots[0]") && err.contains("cannot read /nonexistent.pub"),
+            "{err}"
+        );
+        let err = parse(&one(r#"["a/b"]"#, "").replace(
+            KEY,
+            "-----BEGIN PUBLIC KEY-----\\nnope\\n-----END PUBLIC KEY-----",
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("trustRoots[0]"), "{err}");
     }
 
@@ -425,7 +579,13 @@ mod tests {
 
     #[test]
     fn malformed_scopes_are_refused() {
-        for bad in [r#"["docker.io/*/x"]"#, r#"["alpine:3.1"]"#, r#"["Upper/Case"]"#, r#"["a/../b"]"#, r#"[]"#] {
+        for bad in [
+            r#"["docker.io/*/x"]"#,
+            r#"["alpine:3.1"]"#,
+            r#"["Upper/Case"]"#,
+            r#"["a/../b"]"#,
+            r#"[]"#,
+        ] {
             assert!(parse(&one(bad, "")).is_err(), "{bad}");
         }
     }

@@ -16,6 +16,15 @@ use crate::source::{Source, SourceError};
 
 const MIB: u64 = 1024 * 1024;
 
+/// The four top-level files (root, timestamp, snapshot, targets) and a speculative releases.
+type TopBytes = ([Vec<u8>; 4], Option<Vec<u8>>);
+/// One fetch's result.
+type Fetch = Result<Vec<u8>, SourceError>;
+/// Delegation files by role: the bytes, or why there are none.
+type Fetches = BTreeMap<String, Result<Vec<u8>, String>>;
+/// Versioned roots (version, bytes), oldest first.
+type RootHistory = Vec<(i64, Vec<u8>)>;
+
 /// Size bounds for files fetched before a verified parent declares their length. Delegations are
 /// always bounded by the exact length snapshot.json declares.
 #[derive(Debug, Clone, Copy)]
@@ -105,19 +114,19 @@ pub struct Resolution {
 /// The four top-level files at once, plus `targets/releases` speculatively (docker's favourite
 /// delegation; its bytes are used only if the verified snapshot names exactly them), so the
 /// common repository costs one wave of requests.
-fn fetch_top(
-    source: &dyn Source,
-    gun: &str,
-    limits: &Limits,
-) -> Result<([Vec<u8>; 4], Option<Vec<u8>>), ResolveError> {
+fn fetch_top(source: &dyn Source, gun: &str, limits: &Limits) -> Result<TopBytes, ResolveError> {
     let roles = [
         ("root", limits.root),
         ("timestamp", limits.timestamp),
         ("snapshot", limits.snapshot),
         ("targets", limits.targets),
     ];
-    let (results, releases): (Vec<Result<Vec<u8>, SourceError>>, Option<Vec<u8>>) = thread::scope(|s| {
-        let speculative = s.spawn(move || source.fetch(gun, "targets/releases", limits.delegation).ok());
+    let (results, releases): (Vec<Fetch>, Option<Vec<u8>>) = thread::scope(|s| {
+        let speculative = s.spawn(move || {
+            source
+                .fetch(gun, "targets/releases", limits.delegation)
+                .ok()
+        });
         let handles: Vec<_> = roles
             .iter()
             .map(|(role, max)| s.spawn(move || source.fetch(gun, role, *max)))
@@ -164,16 +173,18 @@ fn fetch_delegations(
     gun: &str,
     wanted: &[(String, u64)],
     parallel: usize,
-) -> Result<BTreeMap<String, Result<Vec<u8>, String>>, ResolveError> {
+) -> Result<Fetches, ResolveError> {
     // A pool of `parallel` workers over one queue: with the default (64) every delegation of a
     // typical repository is in flight at once, so they all cost one round trip.
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: std::sync::Mutex<Vec<(usize, Result<Vec<u8>, SourceError>)>> = Default::default();
+    let results: std::sync::Mutex<Vec<(usize, Fetch)>> = Default::default();
     thread::scope(|s| {
         for _ in 0..parallel.clamp(1, 256).min(wanted.len()) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((role, len)) = wanted.get(i) else { break };
+                let Some((role, len)) = wanted.get(i) else {
+                    break;
+                };
                 let r = source.fetch(gun, role, *len);
                 if let Ok(mut all) = results.lock() {
                     all.push((i, r));
@@ -185,13 +196,18 @@ fn fetch_delegations(
     results.sort_by_key(|(i, _)| *i);
     let mut out = BTreeMap::new();
     for (i, r) in results {
-        let Some((role, _)) = wanted.get(i) else { continue };
+        let Some((role, _)) = wanted.get(i) else {
+            continue;
+        };
         match r {
             Ok(b) => {
                 out.insert(role.clone(), Ok(b));
             }
             Err(e) if e.is_not_found() => {
-                out.insert(role.clone(), Err(format!("listed in snapshot.json but missing ({e})")));
+                out.insert(
+                    role.clone(),
+                    Err(format!("listed in snapshot.json but missing ({e})")),
+                );
             }
             Err(e) => return Err(e.into()),
         }
@@ -278,7 +294,7 @@ fn top_files(
     gun: &str,
     limits: &Limits,
     cached: &BTreeMap<String, Vec<u8>>,
-) -> Result<([Vec<u8>; 4], Option<Vec<u8>>), ResolveError> {
+) -> Result<TopBytes, ResolveError> {
     if !cached.contains_key("timestamp") {
         return fetch_top(source, gun, limits);
     }
@@ -335,7 +351,7 @@ fn root_history(
     current: &[u8],
     cached: &BTreeMap<String, Vec<u8>>,
     limits: &Limits,
-) -> Result<Result<Vec<(i64, Vec<u8>)>, WalkEnd>, ResolveError> {
+) -> Result<Result<RootHistory, WalkEnd>, ResolveError> {
     let Some(n) = chain::claimed_version(current) else {
         return Ok(Err(WalkEnd::Exhausted));
     };
@@ -344,7 +360,10 @@ fn root_history(
     let mut v = n - 1;
     while v >= lowest {
         let role = format!("{v}.root");
-        let bytes = match cached.get(&role).filter(|b| chain::root_is_whole(ctx, b, v)) {
+        let bytes = match cached
+            .get(&role)
+            .filter(|b| chain::root_is_whole(ctx, b, v))
+        {
             Some(b) => b.clone(),
             None => match source.fetch(ctx.gun, &role, limits.root) {
                 Ok(b) => b,
@@ -360,7 +379,11 @@ fn root_history(
         }
         v -= 1;
     }
-    Ok(Err(if lowest > 1 { WalkEnd::Bound(lowest) } else { WalkEnd::Exhausted }))
+    Ok(Err(if lowest > 1 {
+        WalkEnd::Bound(lowest)
+    } else {
+        WalkEnd::Exhausted
+    }))
 }
 
 /// Fetch and verify a repository, using and refreshing `cache` when given: cached files are
@@ -402,13 +425,21 @@ pub fn fetch_repo_cached(
                 Err(WalkEnd::Exhausted) => return Err(refused.into()),
                 Err(WalkEnd::Gap(v)) => {
                     let reason = format!("{v}.root.json is missing: the chain of root versions has a gap at version {v}");
-                    return Err(ChainError::RotationBroken { refused: refused.to_string(), reason }.into());
+                    return Err(ChainError::RotationBroken {
+                        refused: refused.to_string(),
+                        reason,
+                    }
+                    .into());
                 }
                 Err(WalkEnd::Bound(v)) => {
                     let reason = format!(
                         "the pinned key signs none of the root versions from {v} up (at most {MAX_ROOT_ROTATIONS} rotations are followed)"
                     );
-                    return Err(ChainError::RotationBroken { refused: refused.to_string(), reason }.into());
+                    return Err(ChainError::RotationBroken {
+                        refused: refused.to_string(),
+                        reason,
+                    }
+                    .into());
                 }
             };
             if !opts.follow_rotation {
@@ -435,10 +466,7 @@ pub fn fetch_repo_cached(
         other => other?,
     };
     let wanted = trusted.delegations_to_fetch();
-    let (fetched, fresh): (
-        BTreeMap<String, Result<Vec<u8>, String>>,
-        Vec<(String, u64)>,
-    ) = {
+    let (fetched, fresh): (Fetches, Vec<(String, u64)>) = {
         let mut reuse = BTreeMap::new();
         let mut fresh = Vec::new();
         for (role, len) in wanted {
@@ -450,7 +478,11 @@ pub fn fetch_repo_cached(
                 reuse.insert(role, Err(why));
                 continue;
             }
-            let prefetched = if role == "targets/releases" { speculative.as_ref() } else { None };
+            let prefetched = if role == "targets/releases" {
+                speculative.as_ref()
+            } else {
+                None
+            };
             let candidate = prefetched.or(cached.files.get(&role)).map(Vec::as_slice);
             match (candidate, trusted.snapshot.meta.get(&role)) {
                 (Some(b), Some(m))
@@ -506,11 +538,12 @@ pub fn fetch_repo_cached(
             .filter(|(role, bytes)| cached.files.get(*role) != Some(*bytes))
             .map(|(r, b)| (r.clone(), b.clone()))
             .collect();
-        let stored = if changed.is_empty() && merged == cached.versions && cached.problems.is_empty() {
-            Ok(())
-        } else {
-            cache.store(&cache_key, &changed, &merged)
-        };
+        let stored =
+            if changed.is_empty() && merged == cached.versions && cached.problems.is_empty() {
+                Ok(())
+            } else {
+                cache.store(&cache_key, &changed, &merged)
+            };
         if let Err(e) = stored {
             repo.warnings.push(Warning::new(
                 None,

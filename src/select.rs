@@ -74,7 +74,11 @@ fn usable<'r>(
         return Ok(&repo.trusted.targets.targets);
     }
     match repo.delegation(role) {
-        Some(d) => d.outcome.as_ref().map(|v| v.targets()).map_err(Clone::clone),
+        Some(d) => d
+            .outcome
+            .as_ref()
+            .map(|v| v.targets())
+            .map_err(Clone::clone),
         None if repo.trusted.snapshot.meta.contains_key(role) => {
             Err("listed in snapshot.json but declared by no role".to_owned())
         }

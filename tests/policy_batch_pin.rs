@@ -454,7 +454,8 @@ fn resolve_policy_skip_scope_reports_not_verified_and_exits_0() {
         "jsonl",
     ]);
     expect_code(&out, 0, "`*` with level skip, jsonl");
-    let v: serde_json::Value = serde_json::from_str(out.stdout.trim()).expect(&out.describe());
+    let v: serde_json::Value =
+        serde_json::from_str(out.stdout.trim()).unwrap_or_else(|_| panic!("{}", out.describe()));
     assert_eq!(v["verification"], "skipped");
 }
 

@@ -1063,7 +1063,9 @@ pub fn trustpin_measured<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (CliOut, Opti
             std::env::var_os("CI").is_none(),
             "/usr/bin/time not found: install it with `apt-get install -y time` (the memory bounds need it)"
         );
-        eprintln!("/usr/bin/time not installed: peak memory not measured (apt-get install -y time)");
+        eprintln!(
+            "/usr/bin/time not installed: peak memory not measured (apt-get install -y time)"
+        );
         return (trustpin(args), None);
     }
     let cache = tempfile::tempdir().unwrap();
