@@ -1,8 +1,4 @@
 //! `get-root-key -i IMAGE [-s SERVER]`: the same as `trustpin get-root-key`.
-
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     trustpin::app::get_root_key_main()
 }
