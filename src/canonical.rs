@@ -65,12 +65,17 @@ fn write_object(map: &BTreeMap<String, Value>, out: &mut Vec<u8>) {
 /// Write a canonical string: only `"` and `\` are escaped.
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
-    for &b in s.as_bytes() {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    // Copy runs between the two bytes that need a backslash, not byte by byte.
+    for (i, &b) in bytes.iter().enumerate() {
         if b == b'"' || b == b'\\' {
+            out.extend_from_slice(&bytes[start..i]);
             out.push(b'\\');
+            start = i;
         }
-        out.push(b);
     }
+    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 
