@@ -83,14 +83,8 @@ struct PinArgs {
     /// Rewrite the references that verified even if others failed (the exit code still says so).
     #[arg(long = "keep-going")]
     keep_going: bool,
-    #[arg(long, value_name = "FILE")]
-    policy: Option<PathBuf>,
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    jobs: usize,
     #[command(flatten)]
-    verify: VerifyArgs,
-    #[command(flatten)]
-    source: SourceArgs,
+    batch: BatchArgs,
 }
 
 #[derive(clap::Args)]
@@ -145,6 +139,41 @@ struct SourceArgs {
     /// Where credentials may come from (a trust policy's `server.credentials`); not a flag.
     #[arg(skip)]
     credential_sources: crate::credentials::Sources,
+}
+
+/// What `resolve` and `pin` share: keys or a policy, concurrency, the source.
+#[derive(clap::Args)]
+struct BatchArgs {
+    /// Trust policy file: per repository scope, the level, pinned keys, required delegations and
+    /// server (instead of --root-key).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Repositories fetched and verified at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    jobs: usize,
+    #[command(flatten)]
+    verify: VerifyArgs,
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+impl BatchArgs {
+    /// Resolve `inputs` under these flags (see [`resolve_all`]).
+    fn resolve(
+        &self,
+        inputs: Vec<String>,
+        on_final: &mut dyn FnMut(&Outcome) -> Result<()>,
+    ) -> Result<Vec<Outcome>> {
+        let (plans, policies) = plans(&self.verify, &self.source, self.policy.as_ref())?;
+        resolve_all(
+            inputs,
+            &plans,
+            policies.as_ref(),
+            self.jobs,
+            self.verify.cache(),
+            on_final,
+        )
+    }
 }
 
 /// What to verify against, shared by resolve and inspect.
@@ -238,17 +267,8 @@ struct ResolveArgs {
     /// Read more references from FILE, one per line (blank lines and `#` comments ignored).
     #[arg(long = "from-file", value_name = "FILE")]
     from_file: Vec<PathBuf>,
-    /// Trust policy file: per repository scope, the level, pinned keys, required delegations and
-    /// server (instead of --root-key).
-    #[arg(long, value_name = "FILE")]
-    policy: Option<PathBuf>,
-    /// Repositories fetched and verified at once.
-    #[arg(long, value_name = "N", default_value_t = 8)]
-    jobs: usize,
     #[command(flatten)]
-    verify: VerifyArgs,
-    #[command(flatten)]
-    source: SourceArgs,
+    batch: BatchArgs,
     /// text: one `<gun>@sha256:<hex>` line per image in input order; json: one array;
     /// jsonl: one object per line as each repository finishes.
     #[arg(long, value_enum, default_value = "text")]
@@ -675,24 +695,16 @@ fn resolve_all(
 
 fn run_resolve(args: ResolveArgs) -> Result<u8> {
     let inputs = collect_inputs(&args)?;
-    let (plans, policies) = plans(&args.verify, &args.source, args.policy.as_ref())?;
     // Buffered, and flushed per line only for jsonl (whose point is to stream).
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let jsonl = args.output == OutputArg::Jsonl;
-    let outcomes = resolve_all(
-        inputs,
-        &plans,
-        policies.as_ref(),
-        args.jobs,
-        args.verify.cache(),
-        &mut |o| {
-            if jsonl {
-                writeln!(stdout, "{}", json_outcome(o))?;
-                stdout.flush()?;
-            }
-            Ok(())
-        },
-    )?;
+    let outcomes = args.batch.resolve(inputs, &mut |o| {
+        if jsonl {
+            writeln!(stdout, "{}", json_outcome(o))?;
+            stdout.flush()?;
+        }
+        Ok(())
+    })?;
     match args.output {
         OutputArg::Text => {
             for o in &outcomes {
@@ -1541,16 +1553,8 @@ fn run_pin(args: PinArgs) -> Result<u8> {
     let text = std::fs::read_to_string(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let found = find_references(&text);
-    let (plans, policies) = plans(&args.verify, &args.source, args.policy.as_ref())?;
     let inputs: Vec<String> = found.iter().map(|f| f.text.clone()).collect();
-    let outcomes = resolve_all(
-        inputs,
-        &plans,
-        policies.as_ref(),
-        args.jobs,
-        args.verify.cache(),
-        &mut |_| Ok(()),
-    )?;
+    let outcomes = args.batch.resolve(inputs, &mut |_| Ok(()))?;
     let worst = outcomes.iter().map(Outcome::code).max().unwrap_or(0);
     for (f, o) in found.iter().zip(&outcomes) {
         match &o.answer {

@@ -135,7 +135,10 @@ impl<'de> Visitor<'de> for ValueVisitor {
             // targets are most of the parsing time.
             match out.entry(key) {
                 std::collections::btree_map::Entry::Occupied(e) => {
-                    return Err(de::Error::custom(format!("duplicate object key {:?}", e.key())));
+                    return Err(de::Error::custom(format!(
+                        "duplicate object key {:?}",
+                        e.key()
+                    )));
                 }
                 std::collections::btree_map::Entry::Vacant(slot) => {
                     slot.insert(map.next_value::<Value>()?);
