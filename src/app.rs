@@ -1146,6 +1146,7 @@ impl JsonArray {
 /// Aligned tables in the manner of `docker trust inspect --pretty`.
 fn write_inspect_text(out: &mut impl Write, input: &str, r: &inspect::Report) -> Result<()> {
     let short = |id: &str| id.chars().take(12).collect::<String>();
+    let ids = |keys: &[String]| keys.iter().map(|k| short(k)).collect::<Vec<_>>().join(", ");
     writeln!(out, "\nSignatures for {input}\n")?;
     let rows: Vec<[String; 3]> = r
         .signed_tags
@@ -1181,11 +1182,7 @@ fn write_inspect_text(out: &mut impl Write, input: &str, r: &inspect::Report) ->
                 };
                 [
                     s.name.clone(),
-                    s.key_ids
-                        .iter()
-                        .map(|k| short(k))
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    ids(&s.key_ids),
                     s.threshold.to_string(),
                     paths,
                     status,
@@ -1199,24 +1196,8 @@ fn write_inspect_text(out: &mut impl Write, input: &str, r: &inspect::Report) ->
         )?;
     }
     writeln!(out, "\nAdministrative keys for {input}:\n")?;
-    writeln!(
-        out,
-        "  Repository Key:\t{}",
-        r.repository_keys
-            .iter()
-            .map(|k| short(k))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )?;
-    writeln!(
-        out,
-        "  Root Key:\t{}",
-        r.root_keys
-            .iter()
-            .map(|k| short(k))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )?;
+    writeln!(out, "  Repository Key:\t{}", ids(&r.repository_keys))?;
+    writeln!(out, "  Root Key:\t{}", ids(&r.root_keys))?;
     for d in &r.disagreements {
         let parts = d
             .signed
