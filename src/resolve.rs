@@ -419,46 +419,30 @@ pub fn fetch_repo_cached(
     let mut history: Vec<(i64, Vec<u8>)> = Vec::new();
     let trusted = match chain::verify_top(&ctx, files) {
         Err(ChainError::NotPinned { pinned, signed_by }) => {
-            let refused = ChainError::NotPinned { pinned, signed_by };
-            let walk = match root_history(&source, &ctx, &root, &cached.files, &opts.limits)? {
-                Ok(walk) => walk,
-                Err(WalkEnd::Exhausted) => return Err(refused.into()),
-                Err(WalkEnd::Gap(v)) => {
-                    let reason = format!("{v}.root.json is missing: the chain of root versions has a gap at version {v}");
-                    return Err(ChainError::RotationBroken {
-                        refused: refused.to_string(),
-                        reason,
-                    }
-                    .into());
-                }
-                Err(WalkEnd::Bound(v)) => {
-                    let reason = format!(
-                        "the pinned key signs none of the root versions from {v} up (at most {MAX_ROOT_ROTATIONS} rotations are followed)"
-                    );
-                    return Err(ChainError::RotationBroken {
-                        refused: refused.to_string(),
-                        reason,
-                    }
-                    .into());
-                }
+            let refused = || ChainError::NotPinned {
+                pinned: pinned.clone(),
+                signed_by: signed_by.clone(),
             };
-            if !opts.follow_rotation {
-                let version = chain::claimed_version(&root).unwrap_or(0);
-                let new = match &refused {
-                    ChainError::NotPinned { signed_by, .. } => signed_by.clone(),
-                    _ => String::new(),
-                };
-                let pinned = match &refused {
-                    ChainError::NotPinned { pinned, .. } => pinned.clone(),
-                    _ => String::new(),
-                };
-                return Err(ChainError::RotationRefused {
-                    pinned,
-                    new,
-                    version,
-                }
-                .into());
-            }
+            let broken = match root_history(&source, &ctx, &root, &cached.files, &opts.limits)? {
+                Ok(walk) if opts.follow_rotation => Ok(walk),
+                Ok(_) => Err(ChainError::RotationRefused {
+                    pinned: pinned.clone(),
+                    new: signed_by.clone(),
+                    version: chain::claimed_version(&root).unwrap_or(0),
+                }),
+                Err(WalkEnd::Exhausted) => Err(refused()),
+                Err(WalkEnd::Gap(v)) => Err(ChainError::RotationBroken {
+                    refused: refused().to_string(),
+                    reason: format!("{v}.root.json is missing: the chain of root versions has a gap at version {v}"),
+                }),
+                Err(WalkEnd::Bound(v)) => Err(ChainError::RotationBroken {
+                    refused: refused().to_string(),
+                    reason: format!(
+                        "the pinned key signs none of the root versions from {v} up (at most {MAX_ROOT_ROTATIONS} rotations are followed)"
+                    ),
+                }),
+            };
+            let walk = broken?;
             let bytes: Vec<Vec<u8>> = walk.iter().map(|(_, b)| b.clone()).collect();
             history = walk;
             chain::verify_top_rotated(&ctx, files, &bytes)?
