@@ -147,16 +147,7 @@ fn fetch_top(source: &dyn Source, gun: &str, limits: &Limits) -> Result<TopBytes
     });
     let mut out = Vec::with_capacity(4);
     for (res, (role, _)) in results.into_iter().zip(roles.iter()) {
-        match res {
-            Ok(b) => out.push(b),
-            Err(e) if e.is_not_found() && matches!(*role, "root" | "timestamp") => {
-                return Err(ResolveError::NoTrustData {
-                    gun: gun.to_owned(),
-                    location: source.location(gun, role),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        }
+        out.push(res.map_err(|e| not_found_is_no_data(source, gun, role, e))?);
     }
     let [root, timestamp, snapshot, targets]: [Vec<u8>; 4] =
         out.try_into().map_err(|_| ResolveError::NoTrustData {
