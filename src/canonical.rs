@@ -79,6 +79,245 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
+/// Deeper than this the scanner gives up (the caller then takes the parse-and-encode path);
+/// it stays below serde_json's recursion limit of 128 so whatever it accepts also parses.
+const MAX_SCAN_DEPTH: usize = 100;
+
+/// The length of the JSON value at the start of `bytes` if those bytes are already exactly
+/// what [`encode`] would write for it (no whitespace, keys strictly ascending by raw bytes,
+/// only `\"` and `\\` escaped, integers within ±2^53 written plainly, valid UTF-8); `None` if
+/// anything differs. Notary servers return the bytes the client signed, so this usually holds
+/// for `signed` and the signatures can be checked over the wire bytes without a parse tree.
+pub fn canonical_len(bytes: &[u8]) -> Option<usize> {
+    // All of it valid UTF-8 (JSON must be anyway) means every string in it is: a string ends
+    // at an ASCII `"`, never inside a multi-byte character. One pass here, none per string.
+    std::str::from_utf8(bytes).ok()?;
+    let mut s = Scanner { b: bytes, i: 0 };
+    s.value(0)?;
+    Some(s.i)
+}
+
+/// Bytes that end a run of plain string content.
+const STRING_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// A cursor over canonical JSON. [`canonical_len`] checks a whole value with it; the fast
+/// targets path walks bytes it already checked with it (then nothing can fail but the shape).
+pub(crate) struct Scanner<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Scanner<'a> {
+    pub(crate) fn new(b: &'a [u8]) -> Scanner<'a> {
+        Scanner { b, i: 0 }
+    }
+
+    /// Bytes not consumed yet.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.b.get(self.i..).unwrap_or_default()
+    }
+
+    /// Consume `n` bytes (the caller matched them in [`Scanner::rest`]).
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.i = (self.i + n).min(self.b.len());
+    }
+
+    /// Consume one byte if it is `c`.
+    pub(crate) fn eat(&mut self, c: u8) -> bool {
+        let hit = self.b.get(self.i) == Some(&c);
+        if hit {
+            self.i += 1;
+        }
+        hit
+    }
+
+    /// Skip one canonical value; returns its bytes.
+    pub(crate) fn skip_value(&mut self) -> Option<&'a [u8]> {
+        let start = self.i;
+        self.value(0)?;
+        Some(&self.b[start..self.i])
+    }
+
+    /// A canonical string; returns its content unescaped.
+    pub(crate) fn read_string(&mut self) -> Option<String> {
+        if self.b.get(self.i) != Some(&b'"') {
+            return None;
+        }
+        let (content, escaped) = self.string()?;
+        if escaped {
+            String::from_utf8(unescape(content)).ok()
+        } else {
+            std::str::from_utf8(content).ok().map(str::to_owned)
+        }
+    }
+
+    fn next(&mut self) -> Option<u8> {
+        let c = *self.b.get(self.i)?;
+        self.i += 1;
+        Some(c)
+    }
+
+    fn value(&mut self, depth: usize) -> Option<()> {
+        match *self.b.get(self.i)? {
+            b'{' => self.object(depth + 1),
+            b'[' => self.array(depth + 1),
+            b'"' => self.string().map(drop),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.integer(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.i + word.len();
+        (self.b.get(self.i..end)? == word).then(|| self.i = end)
+    }
+
+    /// `0` or `-?[1-9][0-9]*` of at most 16 digits and magnitude at most 2^53: what an `i64`
+    /// prints as. (`-0`, leading zeros, fractions and exponents are not canonical.)
+    fn integer(&mut self) -> Option<()> {
+        if self.b[self.i] == b'-' {
+            self.i += 1;
+            if !matches!(self.b.get(self.i)?, b'1'..=b'9') {
+                return None;
+            }
+        }
+        let start = self.i;
+        if self.b[self.i] == b'0' {
+            self.i += 1;
+            return (!self.b.get(self.i).is_some_and(u8::is_ascii_digit)).then_some(());
+        }
+        while self.b.get(self.i).is_some_and(u8::is_ascii_digit) {
+            self.i += 1;
+        }
+        let digits = &self.b[start..self.i];
+        if digits.len() > 16 {
+            return None;
+        }
+        let n = digits
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+        (n <= crate::json::MAX_SAFE_INT as u64).then_some(())
+    }
+
+    /// A string at `self.i` (a `"`); returns its escaped content between the quotes and
+    /// whether it has escapes.
+    fn string(&mut self) -> Option<(&'a [u8], bool)> {
+        let start = self.i + 1;
+        let mut j = start;
+        let mut escaped = false;
+        loop {
+            // Skip the plain bytes: everything but `"`, `\` and control characters.
+            while self
+                .b
+                .get(j)
+                .is_some_and(|c| !STRING_SPECIAL[usize::from(*c)])
+            {
+                j += 1;
+            }
+            match *self.b.get(j)? {
+                b'"' => break,
+                b'\\' => match self.b.get(j + 1)? {
+                    b'"' | b'\\' => {
+                        j += 2;
+                        escaped = true;
+                    }
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+        let content = &self.b[start..j];
+        self.i = j + 1;
+        Some((content, escaped))
+    }
+
+    fn array(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_SCAN_DEPTH {
+            return None;
+        }
+        self.i += 1;
+        if self.b.get(self.i)? == &b']' {
+            self.i += 1;
+            return Some(());
+        }
+        loop {
+            self.value(depth)?;
+            match self.next()? {
+                b',' => {}
+                b']' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Option<()> {
+        if depth > MAX_SCAN_DEPTH {
+            return None;
+        }
+        self.i += 1;
+        if self.b.get(self.i)? == &b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        let mut prev: Option<(&[u8], bool)> = None;
+        loop {
+            if self.b.get(self.i)? != &b'"' {
+                return None;
+            }
+            let key = self.string()?;
+            if prev.is_some_and(|p| !unescaped_less(p, key)) {
+                return None;
+            }
+            prev = Some(key);
+            if self.next()? != b':' {
+                return None;
+            }
+            self.value(depth)?;
+            match self.next()? {
+                b',' => {}
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Whether canonical string content `a` sorts strictly before `b` by raw (unescaped) bytes,
+/// the canonical key order. Each comes with whether it has escapes.
+fn unescaped_less((a, a_esc): (&[u8], bool), (b, b_esc): (&[u8], bool)) -> bool {
+    if !a_esc && !b_esc {
+        return a < b;
+    }
+    unescape(a) < unescape(b)
+}
+
+/// Canonical string content without its escapes (`\"` and `\\` are the only ones).
+fn unescape(s: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut it = s.iter();
+    while let Some(&c) = it.next() {
+        out.push(if c == b'\\' {
+            *it.next().unwrap_or(&c)
+        } else {
+            c
+        });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +373,155 @@ mod tests {
         let input = r#"{"signed":{"x":["<",{"b":"\u2028","a":-1}],"é":"q\"\\"}}"#;
         let once = canon(input);
         assert_eq!(canon(&once), once);
+    }
+
+    fn scans_whole(input: &[u8]) -> bool {
+        canonical_len(input) == Some(input.len())
+    }
+
+    #[test]
+    fn scanner_accepts_canonical_forms() {
+        for ok in [
+            &br#"{"a":[true,null],"b":1}"#[..],
+            "{\"Z\":3,\"z\":2,\"\u{e9}\":1}".as_bytes(),
+            br#"{"q\"uote":2,"q#uote":1}"#,
+            br#"{"v1 x":2,"v1!":1}"#,
+            "\"<>&\u{2028}\u{7f}\"".as_bytes(),
+            b"[-5,0,9007199254740992,-9007199254740992]",
+            b"{}",
+            b"[]",
+            br#""a\"b\\c""#,
+        ] {
+            assert!(scans_whole(ok), "{}", String::from_utf8_lossy(ok));
+            assert_eq!(
+                encode(&parse(ok).unwrap()),
+                ok,
+                "the test case itself is canonical"
+            );
+        }
+        // Only the first value is measured: the caller checks what follows.
+        assert_eq!(canonical_len(br#"{"a":1},"signatures":[]"#), Some(7));
+    }
+
+    #[test]
+    fn scanner_refuses_everything_encode_would_change() {
+        for bad in [
+            &br#"{ "a":1}"#[..],
+            br#"{"a": 1}"#,
+            br#"{"b":1,"a":2}"#,
+            br#"{"a":1,"a":1}"#,
+            br#"{"q#uote":1,"q\"uote":2}"#,
+            br#""\n""#,
+            br#""\u003c""#,
+            br#""\/""#,
+            b"\"\n\"",
+            b"\"\xff\"",
+            b"1.0",
+            b"1e3",
+            b"-0",
+            b"01",
+            b"9007199254740993",
+            b"12345678901234567",
+            b"[1,]",
+            br#"{"a":1,}"#,
+            b"tru",
+            b"",
+            br#"{"a"}"#,
+        ] {
+            assert!(!scans_whole(bad), "{}", String::from_utf8_lossy(bad));
+        }
+        let deep = "[".repeat(MAX_SCAN_DEPTH + 1) + &"]".repeat(MAX_SCAN_DEPTH + 1);
+        assert_eq!(canonical_len(deep.as_bytes()), None);
+        let ok_deep = "[".repeat(MAX_SCAN_DEPTH) + &"]".repeat(MAX_SCAN_DEPTH);
+        assert!(scans_whole(ok_deep.as_bytes()));
+    }
+
+    /// A small deterministic generator (xorshift), so the property tests need no crate.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn random_value(r: &mut Rng, depth: u32) -> Value {
+        const PIECES: [&str; 10] = ["a", "b", "\"", "\\", "é", "\u{2028}", "<", " ", "#", "z"];
+        let mut string = |r: &mut Rng| -> String {
+            (0..r.below(4))
+                .map(|_| PIECES[r.below(PIECES.len() as u64) as usize])
+                .collect()
+        };
+        match r.below(if depth > 3 { 4 } else { 6 }) {
+            0 => Value::Null,
+            1 => Value::Bool(r.below(2) == 1),
+            2 => Value::Int(r.below(2_000_001) as i64 - 1_000_000),
+            3 => Value::Str(string(r)),
+            4 => Value::Array(
+                (0..r.below(4))
+                    .map(|_| random_value(r, depth + 1))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                (0..r.below(5))
+                    .map(|_| (string(r), random_value(r, depth + 1)))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn scanner_accepts_exactly_fixed_points_of_encode_under_mutation() {
+        // The property the fast path relies on: whatever the scanner accepts parses, and
+        // encodes back to the very same bytes. Random canonical documents, then each mutated
+        // at random (a byte changed, inserted or removed), must keep it.
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        const MUTANTS: &[u8] = b" \"\\{}[],:0129-.eE\n\xc3\xa9\xffnt";
+        let (mut accepted, mut refused) = (0, 0);
+        for _ in 0..3000 {
+            let doc = encode(&random_value(&mut r, 0));
+            assert!(scans_whole(&doc), "{}", String::from_utf8_lossy(&doc));
+            for _ in 0..10 {
+                let mut m = doc.clone();
+                let at = r.below(m.len() as u64 + 1) as usize;
+                let byte = MUTANTS[r.below(MUTANTS.len() as u64) as usize];
+                match r.below(3) {
+                    0 if at < m.len() => m[at] = byte,
+                    1 if at < m.len() => {
+                        m.remove(at);
+                    }
+                    _ => m.insert(at, byte),
+                }
+                if scans_whole(&m) {
+                    accepted += 1;
+                    let v = parse(&m).unwrap_or_else(|e| {
+                        panic!(
+                            "accepted but unparsable {}: {e}",
+                            String::from_utf8_lossy(&m)
+                        )
+                    });
+                    assert_eq!(encode(&v), m, "{}", String::from_utf8_lossy(&m));
+                } else {
+                    refused += 1;
+                    if let Ok(v) = parse(&m) {
+                        assert_ne!(
+                            encode(&v),
+                            m,
+                            "canonical but refused: {}",
+                            String::from_utf8_lossy(&m)
+                        );
+                    }
+                }
+            }
+        }
+        assert!(
+            accepted > 1000 && refused > 1000,
+            "{accepted} accepted, {refused} refused"
+        );
     }
 }

@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 use crate::keys::{KeyType, PinnedKey, PublicKey};
 use crate::level::{Class, Level, Warning};
 use crate::metadata::{
-    Common, Delegation, Envelope, FileMeta, MetadataError, RoleKeys, Root, Snapshot, Targets,
-    Timestamp,
+    Common, Delegation, Envelope, FileMeta, MetadataError, RoleKeys, Root, SignedBytes, Snapshot,
+    Targets, Timestamp,
 };
 use crate::verify::{check_file, check_threshold, short, Verified, VerifyError};
 
@@ -244,7 +244,7 @@ fn role_keys<'k>(
         .collect()
 }
 
-fn parse_env(role: &str, bytes: &[u8]) -> Result<Envelope, ChainError> {
+fn parse_env<'a>(role: &str, bytes: &'a [u8]) -> Result<Envelope<'a>, ChainError> {
     Envelope::parse(bytes).map_err(|e| ChainError::metadata(role, e))
 }
 
@@ -416,7 +416,7 @@ fn rotation_step(
     let role = &prev.roles["root"];
     check_threshold(
         &format!("root v{expected}"),
-        &env,
+        &env.sig,
         &role_keys(role, &prev.keys),
         role.threshold,
     )
@@ -436,8 +436,7 @@ pub fn verify_root_unpinned(
     warnings: &mut Vec<Warning>,
 ) -> Result<Verified<Root>, ChainError> {
     // 1. Structure: a Root with all four roles; key IDs match key content (checked in parsing).
-    let env = parse_env("root", bytes)?;
-    let root = Root::from_envelope(&env).map_err(|e| ChainError::metadata("root", e))?;
+    let (root, sig) = Root::parse(bytes).map_err(|e| ChainError::metadata("root", e))?;
     for role in ["root", "timestamp", "snapshot", "targets"] {
         if !root.roles.contains_key(role) {
             return Err(ChainError::MissingRole { role });
@@ -454,7 +453,7 @@ pub fn verify_root_unpinned(
         }
     }
     // 2. Self-consistency: a threshold of distinct root keys signed it.
-    let proof = check_threshold("root", &env, &keys, root_role.threshold)?;
+    let proof = check_threshold("root", &sig, &keys, root_role.threshold)?;
 
     // 3. Certificates: issued to this repository, valid at the verification time.
     for (id, key) in &keys {
@@ -488,19 +487,19 @@ fn verify_top_role<T>(
     ctx: &Context,
     root: &Root,
     role: &'static str,
-    env: &Envelope,
-    parse: impl Fn(&Envelope) -> Result<T, MetadataError>,
+    bytes: &[u8],
+    parse: for<'b> fn(&'b [u8]) -> Result<(T, SignedBytes<'b>), MetadataError>,
     common: impl Fn(&T) -> &Common,
     warnings: &mut Vec<Warning>,
 ) -> Result<Verified<T>, ChainError> {
-    let parsed = parse(env).map_err(|e| ChainError::metadata(role, e))?;
+    let (parsed, sig) = parse(bytes).map_err(|e| ChainError::metadata(role, e))?;
     let role_def = root
         .roles
         .get(role)
         .ok_or(ChainError::MissingRole { role })?;
     let proof = check_threshold(
         role,
-        env,
+        &sig,
         &role_keys(role_def, &root.keys),
         role_def.threshold,
     )?;
@@ -524,26 +523,24 @@ pub fn verify_top_rotated(
     let root = verify_rotated_root(ctx, root_history, files.root, &mut warnings)?;
 
     // Timestamp: signed by the timestamp keys, fresh; it fixes the snapshot's bytes.
-    let ts_env = parse_env("timestamp", files.timestamp)?;
     let timestamp = verify_top_role(
         ctx,
         &root,
         "timestamp",
-        &ts_env,
-        Timestamp::from_envelope,
+        files.timestamp,
+        Timestamp::parse,
         |t| &t.common,
         &mut warnings,
     )?;
 
     // Snapshot: exactly the bytes the timestamp names; it fixes root's and targets' bytes.
     check_file("snapshot", "timestamp", files.snapshot, &timestamp.snapshot)?;
-    let sn_env = parse_env("snapshot", files.snapshot)?;
     let snapshot = verify_top_role(
         ctx,
         &root,
         "snapshot",
-        &sn_env,
-        Snapshot::from_envelope,
+        files.snapshot,
+        Snapshot::parse,
         |s| &s.common,
         &mut warnings,
     )?;
@@ -559,13 +556,12 @@ pub fn verify_top_rotated(
     check_file("targets", "snapshot", files.targets, targets_meta)?;
 
     // Targets: signed by the targets keys, fresh.
-    let tg_env = parse_env("targets", files.targets)?;
     let targets = verify_top_role(
         ctx,
         &root,
         "targets",
-        &tg_env,
-        Targets::from_envelope,
+        files.targets,
+        Targets::parse,
         |t| &t.common,
         &mut warnings,
     )?;
@@ -749,11 +745,10 @@ fn verify_one(
         None => return Err("not fetched".to_owned()),
     };
     check_file(name, "snapshot", bytes, meta).map_err(|e| e.to_string())?;
-    let env = Envelope::parse(bytes).map_err(|e| format!("{name}.json: {e}"))?;
-    let parsed = Targets::from_envelope(&env).map_err(|e| format!("{name}.json: {e}"))?;
+    let (parsed, sig) = Targets::parse(bytes).map_err(|e| format!("{name}.json: {e}"))?;
     let key_refs: Vec<(&str, &PublicKey)> = keys.iter().map(|(id, k)| (id.as_str(), k)).collect();
     let proof =
-        check_threshold(name, &env, &key_refs, d.keys.threshold).map_err(|e| e.to_string())?;
+        check_threshold(name, &sig, &key_refs, d.keys.threshold).map_err(|e| e.to_string())?;
     ctx.check_expiry(name, &parsed.common, warnings)
         .map_err(|e| e.to_string())?;
     let mut parsed = parsed;

@@ -75,12 +75,7 @@ pub fn report(repo: &Repo, tag: Option<&str>) -> Report {
             if tag.is_some_and(|t| t != name) {
                 continue;
             }
-            let Some(digest) = meta
-                .sha256
-                .as_deref()
-                .and_then(|h| <[u8; 32]>::try_from(h).ok())
-                .map(Digest)
-            else {
+            let Some(digest) = meta.sha256.map(Digest) else {
                 continue;
             };
             rows.entry((name.clone(), digest))

@@ -2,6 +2,7 @@
 //! and range here, and errors name the field's path (`signed.meta.snapshot.length`), so nothing
 //! downstream handles untyped server data.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD;
@@ -43,6 +44,8 @@ pub enum MetadataError {
     KeyIdMismatch { listed: String, actual: String },
 }
 
+mod fast;
+
 type Result<T, E = MetadataError> = std::result::Result<T, E>;
 
 /// One signature entry.
@@ -53,54 +56,128 @@ pub struct Signature {
     pub sig: Vec<u8>,
 }
 
-/// A parsed file: its `signed` value, the canonical bytes the signatures cover, the signatures.
+/// What a file's signatures cover (the canonical form of `signed`) and the signatures: all a
+/// threshold check needs. Borrowed from the file when `signed` is canonical on the wire, as it
+/// is when a Notary client wrote it; re-encoded otherwise.
 #[derive(Debug, Clone)]
-pub struct Envelope {
-    pub signed: BTreeMap<String, Value>,
-    pub canonical: Vec<u8>,
+pub struct SignedBytes<'a> {
+    pub canonical: Cow<'a, [u8]>,
     pub signatures: Vec<Signature>,
 }
 
-impl Envelope {
-    /// Parse a metadata file. Signatures are not checked here (see [`crate::verify`]).
-    pub fn parse(bytes: &[u8]) -> Result<Envelope> {
-        let mut top = match json::parse(bytes)? {
-            Value::Object(m) => m,
-            other => return Err(type_err("(top level)", "object", &other)),
-        };
-        let signed = match top.remove("signed") {
-            Some(Value::Object(m)) => m,
-            Some(other) => return Err(type_err("signed", "object", &other)),
-            None => return Err(missing("signed")),
-        };
-        let sigs = arr(field(&top, "", "signatures")?, "signatures")?;
-        if sigs.len() > MAX_SIGNATURES {
-            return Err(invalid(
-                "signatures",
-                format!(
-                    "{} signatures, at most {MAX_SIGNATURES} accepted",
-                    sigs.len()
-                ),
-            ));
+/// A parsed file: its `signed` object as a tree, and what the signatures cover.
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    pub signed: BTreeMap<String, Value>,
+    pub sig: SignedBytes<'a>,
+}
+
+/// A file cut into its `signed` part and its signatures.
+enum Body<'a> {
+    /// `signed` is canonical on the wire: these bytes, not parsed yet.
+    Wire(&'a [u8]),
+    /// `signed` was not canonical on the wire, so it was parsed (and re-encoded).
+    Tree(BTreeMap<String, Value>),
+}
+
+impl Body<'_> {
+    fn into_tree(self) -> Result<BTreeMap<String, Value>> {
+        match self {
+            Body::Tree(t) => Ok(t),
+            Body::Wire(w) => match json::parse(w)? {
+                Value::Object(m) => Ok(m),
+                other => Err(type_err("signed", "object", &other)),
+            },
         }
-        let mut signatures = Vec::with_capacity(sigs.len());
-        for (i, s) in sigs.iter().enumerate() {
-            let path = format!("signatures[{i}]");
-            let o = obj(s, &path)?;
-            let sig_b64 = string(field(o, &path, "sig")?, &format!("{path}.sig"))?;
-            signatures.push(Signature {
-                keyid: string(field(o, &path, "keyid")?, &format!("{path}.keyid"))?.to_owned(),
-                method: string(field(o, &path, "method")?, &format!("{path}.method"))?.to_owned(),
-                sig: STANDARD
-                    .decode(sig_b64)
-                    .map_err(|e| invalid(&format!("{path}.sig"), format!("not base64: {e}")))?,
-            });
-        }
-        let canonical = canonical::encode_object_sized(&signed, bytes.len());
-        Ok(Envelope {
-            signed,
+    }
+}
+
+/// Cut a file into `signed` and the signatures. Signatures are not checked here (see
+/// [`crate::verify`]).
+fn split(bytes: &[u8]) -> Result<(Body<'_>, SignedBytes<'_>)> {
+    if let Some((signed, top)) = split_wire(bytes) {
+        let sig = SignedBytes {
+            canonical: Cow::Borrowed(signed),
+            signatures: signatures(&top)?,
+        };
+        return Ok((Body::Wire(signed), sig));
+    }
+    let mut top = match json::parse(bytes)? {
+        Value::Object(m) => m,
+        other => return Err(type_err("(top level)", "object", &other)),
+    };
+    let signed = match top.remove("signed") {
+        Some(Value::Object(m)) => m,
+        Some(other) => return Err(type_err("signed", "object", &other)),
+        None => return Err(missing("signed")),
+    };
+    let signatures = signatures(&top)?;
+    let canonical = Cow::Owned(canonical::encode_object_sized(&signed, bytes.len()));
+    Ok((
+        Body::Tree(signed),
+        SignedBytes {
             canonical,
             signatures,
+        },
+    ))
+}
+
+/// `{"signed":{…},…}` with `signed` in canonical form, the shape a Notary client uploads: the
+/// bytes of `signed`, and the other top-level fields parsed. `None` for any other shape, which
+/// the general path then parses (and names what is wrong with it).
+fn split_wire(bytes: &[u8]) -> Option<(&[u8], BTreeMap<String, Value>)> {
+    let rest = bytes.strip_prefix(br#"{"signed":"#)?;
+    if rest.first() != Some(&b'{') {
+        return None;
+    }
+    let n = canonical::canonical_len(rest)?;
+    let (signed, after) = rest.split_at(n);
+    let others = after.strip_prefix(b",")?;
+    let mut top = Vec::with_capacity(others.len() + 1);
+    top.push(b'{');
+    top.extend_from_slice(others);
+    match json::parse(&top) {
+        // A second `signed` would be a duplicate key, which the general path refuses.
+        Ok(Value::Object(m)) if !m.contains_key("signed") => Some((signed, m)),
+        _ => None,
+    }
+}
+
+/// The `signatures` array of a file's top level.
+fn signatures(top: &BTreeMap<String, Value>) -> Result<Vec<Signature>> {
+    let sigs = arr(field(top, "", "signatures")?, "signatures")?;
+    if sigs.len() > MAX_SIGNATURES {
+        return Err(invalid(
+            "signatures",
+            format!(
+                "{} signatures, at most {MAX_SIGNATURES} accepted",
+                sigs.len()
+            ),
+        ));
+    }
+    let mut signatures = Vec::with_capacity(sigs.len());
+    for (i, s) in sigs.iter().enumerate() {
+        let path = format!("signatures[{i}]");
+        let o = obj(s, &path)?;
+        let sig_b64 = string(field(o, &path, "sig")?, &format!("{path}.sig"))?;
+        signatures.push(Signature {
+            keyid: string(field(o, &path, "keyid")?, &format!("{path}.keyid"))?.to_owned(),
+            method: string(field(o, &path, "method")?, &format!("{path}.method"))?.to_owned(),
+            sig: STANDARD
+                .decode(sig_b64)
+                .map_err(|e| invalid(&format!("{path}.sig"), format!("not base64: {e}")))?,
+        });
+    }
+    Ok(signatures)
+}
+
+impl<'a> Envelope<'a> {
+    /// Parse a metadata file. Signatures are not checked here (see [`crate::verify`]).
+    pub fn parse(bytes: &'a [u8]) -> Result<Envelope<'a>> {
+        let (body, sig) = split(bytes)?;
+        Ok(Envelope {
+            signed: body.into_tree()?,
+            sig,
         })
     }
 
@@ -111,15 +188,19 @@ impl Envelope {
 
     /// Refuse a file whose `_type` is not the one expected.
     pub fn expect_type(&self, expected: &'static str) -> Result<()> {
-        let got = string(field(self.fields(), "signed", "_type")?, "signed._type")?;
-        if got != expected {
-            return Err(MetadataError::WrongType {
-                expected,
-                got: got.to_owned(),
-            });
-        }
-        Ok(())
+        expect_type(&self.signed, expected)
     }
+}
+
+fn expect_type(f: &BTreeMap<String, Value>, expected: &'static str) -> Result<()> {
+    let got = string(field(f, "signed", "_type")?, "signed._type")?;
+    if got != expected {
+        return Err(MetadataError::WrongType {
+            expected,
+            got: got.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// Fields every role has.
@@ -148,8 +229,8 @@ pub struct Root {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileMeta {
     pub length: u64,
-    pub sha256: Option<Vec<u8>>,
-    pub sha512: Option<Vec<u8>>,
+    pub sha256: Option<[u8; 32]>,
+    pub sha512: Option<[u8; 64]>,
 }
 
 #[derive(Debug, Clone)]
@@ -181,6 +262,12 @@ pub struct Targets {
 }
 
 impl Root {
+    /// Parse a root file: the role and what its signatures cover.
+    pub fn parse(bytes: &[u8]) -> Result<(Root, SignedBytes<'_>)> {
+        let env = Envelope::parse(bytes)?;
+        Ok((Root::from_envelope(&env)?, env.sig))
+    }
+
     pub fn from_envelope(env: &Envelope) -> Result<Root> {
         env.expect_type("Root")?;
         let f = env.fields();
@@ -207,6 +294,12 @@ impl Root {
 }
 
 impl Timestamp {
+    /// Parse a timestamp file: the role and what its signatures cover.
+    pub fn parse(bytes: &[u8]) -> Result<(Timestamp, SignedBytes<'_>)> {
+        let env = Envelope::parse(bytes)?;
+        Ok((Timestamp::from_envelope(&env)?, env.sig))
+    }
+
     pub fn from_envelope(env: &Envelope) -> Result<Timestamp> {
         env.expect_type("Timestamp")?;
         let f = env.fields();
@@ -222,6 +315,12 @@ impl Timestamp {
 }
 
 impl Snapshot {
+    /// Parse a snapshot file: the role and what its signatures cover.
+    pub fn parse(bytes: &[u8]) -> Result<(Snapshot, SignedBytes<'_>)> {
+        let env = Envelope::parse(bytes)?;
+        Ok((Snapshot::from_envelope(&env)?, env.sig))
+    }
+
     pub fn from_envelope(env: &Envelope) -> Result<Snapshot> {
         env.expect_type("Snapshot")?;
         let f = env.fields();
@@ -241,20 +340,50 @@ impl Snapshot {
 }
 
 impl Targets {
-    pub fn from_envelope(env: &Envelope) -> Result<Targets> {
-        env.expect_type("Targets")?;
-        let f = env.fields();
-        let t_obj = obj(field(f, "signed", "targets")?, "signed.targets")?;
-        let mut targets = BTreeMap::new();
-        for (name, v) in t_obj {
-            // The common, well-formed entry costs no path strings; anything else takes the
-            // careful path, which names the field that is wrong.
-            let meta = match file_meta_fast(v) {
-                Some(m) => m,
-                None => file_meta(v, &format!("signed.targets.{name}"), false)?,
-            };
-            targets.insert(name.clone(), meta);
+    /// Parse a targets or delegation file: the role and what its signatures cover. A file as a
+    /// Notary client writes it (`signed` canonical on the wire) has its `targets` map read
+    /// straight into [`FileMeta`]s, without a tree of its thousands of entries; anything that
+    /// path does not take (another shape, any error) goes through [`Envelope::parse`] and
+    /// [`Targets::from_envelope`], which decide and name what is wrong.
+    pub fn parse(bytes: &[u8]) -> Result<(Targets, SignedBytes<'_>)> {
+        let (body, sig) = split(bytes)?;
+        if let Body::Wire(wire) = body {
+            if let Some(targets) = fast::targets(wire) {
+                return Ok((targets, sig));
+            }
         }
+        let signed = body.into_tree()?;
+        Ok((Targets::from_fields(&signed, None)?, sig))
+    }
+
+    pub fn from_envelope(env: &Envelope) -> Result<Targets> {
+        Targets::from_fields(env.fields(), None)
+    }
+
+    /// Targets from `signed`'s fields; `targets` is the `targets` map when it was read already
+    /// (then it is not looked up in `f`).
+    fn from_fields(
+        f: &BTreeMap<String, Value>,
+        targets: Option<BTreeMap<String, FileMeta>>,
+    ) -> Result<Targets> {
+        expect_type(f, "Targets")?;
+        let targets = match targets {
+            Some(t) => t,
+            None => {
+                let t_obj = obj(field(f, "signed", "targets")?, "signed.targets")?;
+                let mut targets = BTreeMap::new();
+                for (name, v) in t_obj {
+                    // The common, well-formed entry costs no path strings; anything else takes
+                    // the careful path, which names the field that is wrong.
+                    let meta = match file_meta_fast(v) {
+                        Some(m) => m,
+                        None => file_meta(v, &format!("signed.targets.{name}"), false)?,
+                    };
+                    targets.insert(name.clone(), meta);
+                }
+                targets
+            }
+        };
         let (delegation_keys, delegations) = match f.get("delegations") {
             None | Some(Value::Null) => (BTreeMap::new(), Vec::new()),
             Some(d) => {
@@ -503,20 +632,20 @@ fn file_meta_fast(v: &Value) -> Option<FileMeta> {
     let Some(Value::Object(hashes)) = o.get("hashes") else {
         return None;
     };
-    let decode = |alg: &str, len: usize| -> Option<Option<Vec<u8>>> {
+    fn decode<const N: usize>(
+        hashes: &BTreeMap<String, Value>,
+        alg: &str,
+    ) -> Option<Option<[u8; N]>> {
         match hashes.get(alg) {
             None => Some(None),
-            Some(Value::Str(h)) => {
-                let b = STANDARD.decode(h).ok()?;
-                (b.len() == len).then_some(Some(b))
-            }
+            Some(Value::Str(h)) => decode_hash(h).ok().map(Some),
             Some(_) => None,
         }
-    };
+    }
     Some(FileMeta {
         length,
-        sha256: decode("sha256", 32)?,
-        sha512: decode("sha512", 64)?,
+        sha256: decode(hashes, "sha256")?,
+        sha512: decode(hashes, "sha512")?,
     })
 }
 
@@ -526,25 +655,23 @@ fn file_meta(v: &Value, path: &str, need_hash: bool) -> Result<FileMeta> {
     let length = u64::try_from(length)
         .map_err(|_| invalid(&format!("{path}.length"), format!("{length} is negative")))?;
     let hashes = obj(field(o, path, "hashes")?, &format!("{path}.hashes"))?;
-    let get = |alg: &str, len: usize| -> Result<Option<Vec<u8>>> {
+    fn get<const N: usize>(
+        hashes: &BTreeMap<String, Value>,
+        path: &str,
+        alg: &str,
+    ) -> Result<Option<[u8; N]>> {
         let hp = format!("{path}.hashes.{alg}");
         match hashes.get(alg) {
             None => Ok(None),
-            Some(h) => {
-                let b = STANDARD
-                    .decode(string(h, &hp)?)
-                    .map_err(|e| invalid(&hp, format!("not base64: {e}")))?;
-                if b.len() != len {
-                    return Err(invalid(&hp, format!("{} bytes, expected {len}", b.len())));
-                }
-                Ok(Some(b))
-            }
+            Some(h) => decode_hash(string(h, &hp)?)
+                .map(Some)
+                .map_err(|why| invalid(&hp, why)),
         }
-    };
+    }
     let meta = FileMeta {
         length,
-        sha256: get("sha256", 32)?,
-        sha512: get("sha512", 64)?,
+        sha256: get(hashes, path, "sha256")?,
+        sha512: get(hashes, path, "sha512")?,
     };
     if need_hash && meta.sha256.is_none() && meta.sha512.is_none() {
         return Err(invalid(
@@ -553,4 +680,229 @@ fn file_meta(v: &Value, path: &str, need_hash: bool) -> Result<FileMeta> {
         ));
     }
     Ok(meta)
+}
+
+/// Decode a base64 hash that must be exactly `N` bytes long.
+fn decode_hash<const N: usize>(b64: &str) -> Result<[u8; N], String> {
+    let wrong = |len: usize| format!("{len} bytes, expected {N}");
+    // Decoded in place; a failure (bad base64, or more than the buffer holds) is decoded again
+    // the ordinary way, for the message or the length.
+    let mut buf = [0u8; 72];
+    match STANDARD.decode_slice(b64, &mut buf) {
+        Ok(len) => buf
+            .get(..len)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| wrong(len)),
+        Err(_) => {
+            let v = STANDARD
+                .decode(b64)
+                .map_err(|e| format!("not base64: {e}"))?;
+            v.as_slice().try_into().map_err(|_| wrong(v.len()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    /// The general path alone: tree, re-encoding, then the role (what [`Targets::parse`] must
+    /// agree with, whichever way it takes).
+    fn reference(bytes: &[u8]) -> Result<(Targets, Vec<u8>, Vec<Signature>)> {
+        let mut top = match json::parse(bytes)? {
+            Value::Object(m) => m,
+            other => return Err(type_err("(top level)", "object", &other)),
+        };
+        let signed = match top.remove("signed") {
+            Some(Value::Object(m)) => m,
+            Some(other) => return Err(type_err("signed", "object", &other)),
+            None => return Err(missing("signed")),
+        };
+        let sigs = signatures(&top)?;
+        let targets = Targets::from_fields(&signed, None)?;
+        Ok((targets, canonical::encode_object(&signed), sigs))
+    }
+
+    /// `Targets::parse` and the reference agree: same targets, bytes and signatures, or the
+    /// same error. Returns whether the wire path was taken.
+    fn agree(bytes: &[u8]) -> bool {
+        let fast = Targets::parse(bytes);
+        let slow = reference(bytes);
+        match (&fast, &slow) {
+            (Ok((t, sig)), Ok((rt, rc, rs))) => {
+                assert_eq!(format!("{t:?}"), format!("{rt:?}"), "{}", show(bytes));
+                assert_eq!(&sig.canonical[..], &rc[..], "{}", show(bytes));
+                assert_eq!(format!("{:?}", sig.signatures), format!("{rs:?}"));
+                matches!(sig.canonical, Cow::Borrowed(_))
+            }
+            (Err(a), Err(b)) => {
+                assert_eq!(a.to_string(), b.to_string(), "{}", show(bytes));
+                false
+            }
+            _ => panic!(
+                "disagree on {}: parse {:?} / reference {:?}",
+                show(bytes),
+                fast.as_ref().map(|_| ()),
+                slow.as_ref().map(|_| ())
+            ),
+        }
+    }
+
+    fn show(b: &[u8]) -> String {
+        let s = String::from_utf8_lossy(b);
+        s.chars().take(400).collect()
+    }
+
+    fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                json_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "json") {
+                out.push(p);
+            }
+        }
+    }
+
+    #[test]
+    fn targets_parse_agrees_with_the_tree_path_on_real_files() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        json_files(&root.join("testdata"), &mut files);
+        json_files(&root.join("../shared/trust-data"), &mut files);
+        let (mut wire, mut tree) = (0, 0);
+        for f in files {
+            let bytes = std::fs::read(&f).unwrap();
+            let Ok(env) = Envelope::parse(&bytes) else {
+                continue;
+            };
+            if env.expect_type("Targets").is_err() {
+                continue;
+            }
+            if agree(&bytes) {
+                wire += 1;
+            } else {
+                tree += 1;
+            }
+        }
+        // Notary writes `signed` canonically unless a string has `<`, `>`, `&` or U+2028
+        // (testdata's oddnames): both paths are exercised by real files.
+        assert!(wire >= 5, "{wire} files took the wire path");
+        assert!(tree >= 1, "{tree} files took the tree path");
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+        fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+            xs[self.below(xs.len() as u64) as usize]
+        }
+    }
+
+    fn random_targets_file(r: &mut Rng) -> Vec<u8> {
+        const NAMES: [&str; 9] = [
+            "v1",
+            "a\"b",
+            "back\\slash",
+            "é",
+            "<x>",
+            " ",
+            "latest",
+            "",
+            "z",
+        ];
+        const H32: &str = "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"";
+        const H64: &str = "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==\"";
+        const ENTRIES: [&str; 14] = [
+            "{\"hashes\":{\"sha256\":H32},\"length\":7}",
+            "{\"hashes\":{\"sha256\":H32,\"sha512\":H64},\"length\":0}",
+            "{\"hashes\":{\"sha512\":H64},\"length\":9007199254740992}",
+            "{\"hashes\":{\"md5\":1,\"sha256\":H32},\"length\":1}",
+            "{\"hashes\":{\"sha256\":H32,\"sha384\":\"x\"},\"length\":1}",
+            "{\"custom\":{\"a\":[1,2]},\"hashes\":{\"sha256\":H32},\"length\":2}",
+            "{\"hashes\":{\"sha256\":H32},\"length\":-1}",
+            "{\"hashes\":{\"sha256\":H64},\"length\":1}",
+            "{\"hashes\":{\"sha256\":\"not base64!\"},\"length\":1}",
+            "{\"hashes\":{},\"length\":1}",
+            "{\"hashes\":[],\"length\":1}",
+            "{\"hashes\":{\"sha256\":H32}}",
+            "{\"hashes\":{\"sha256\":H32},\"length\":1,\"zz\":null}",
+            "[]",
+        ];
+        let mut targets = BTreeMap::new();
+        for _ in 0..r.below(5) {
+            // Mostly entries that parse (the first six), so most files do.
+            let pick = if r.below(4) > 0 {
+                r.below(6)
+            } else {
+                r.below(ENTRIES.len() as u64)
+            };
+            let entry = ENTRIES[pick as usize]
+                .replace("H32", H32)
+                .replace("H64", H64);
+            targets.insert(
+                r.pick(&NAMES).to_owned(),
+                json::parse(entry.as_bytes()).unwrap(),
+            );
+        }
+        let mut signed: BTreeMap<String, Value> = BTreeMap::new();
+        signed.insert(
+            "_type".into(),
+            Value::Str(r.pick(&["Targets", "Targets", "Targets", "Root"]).into()),
+        );
+        signed.insert("expires".into(), Value::Str("2030-01-01T00:00:00Z".into()));
+        signed.insert("version".into(), Value::Int(r.below(8) as i64));
+        if r.below(8) > 0 {
+            signed.insert("targets".into(), Value::Object(targets));
+        }
+        if r.below(2) == 0 {
+            let d = r#"{"keys":{},"roles":[{"keyids":[],"name":"targets/releases","paths":[""],"threshold":1}]}"#;
+            signed.insert("delegations".into(), json::parse(d.as_bytes()).unwrap());
+        }
+        let mut out = br#"{"signed":"#.to_vec();
+        out.extend(canonical::encode_object(&signed));
+        out.extend_from_slice(br#","signatures":[{"keyid":"k","method":"ecdsa","sig":"AAAA"}]}"#);
+        out
+    }
+
+    #[test]
+    fn targets_parse_agrees_with_the_tree_path_on_random_and_mutated_files() {
+        let mut r = Rng(0x2545_f491_4f6c_dd1d);
+        const MUTANTS: &[u8] = b" \"\\{}[],:019-.e\xc3\xa9\xffn";
+        let (mut wire, mut ok, mut err) = (0, 0, 0);
+        for _ in 0..4000 {
+            let doc = random_targets_file(&mut r);
+            let mut docs = vec![doc.clone()];
+            for _ in 0..3 {
+                let mut m = doc.clone();
+                let at = r.below(m.len() as u64) as usize;
+                let byte = MUTANTS[r.below(MUTANTS.len() as u64) as usize];
+                match r.below(3) {
+                    0 => m[at] = byte,
+                    1 => {
+                        m.remove(at);
+                    }
+                    _ => m.insert(at, byte),
+                }
+                docs.push(m);
+            }
+            for d in docs {
+                wire += usize::from(agree(&d));
+                match Targets::parse(&d) {
+                    Ok(_) => ok += 1,
+                    Err(_) => err += 1,
+                }
+            }
+        }
+        assert!(
+            wire > 1000 && ok > 1000 && err > 1000,
+            "{wire} wire, {ok} ok, {err} errors"
+        );
+    }
 }

@@ -54,14 +54,10 @@ pub fn delegation_name(name: &str) -> String {
 }
 
 fn digest_of(role: &str, tag: &str, meta: &FileMeta) -> Result<Digest, SelectError> {
-    let bytes: [u8; 32] = meta
-        .sha256
-        .as_deref()
-        .and_then(|h| h.try_into().ok())
-        .ok_or_else(|| SelectError::NoSha256 {
-            role: role.to_owned(),
-            tag: tag.to_owned(),
-        })?;
+    let bytes: [u8; 32] = meta.sha256.ok_or_else(|| SelectError::NoSha256 {
+        role: role.to_owned(),
+        tag: tag.to_owned(),
+    })?;
     Ok(Digest(bytes))
 }
 

@@ -8,7 +8,7 @@ use std::ops::Deref;
 use ring::digest;
 
 use crate::keys::PublicKey;
-use crate::metadata::{Envelope, FileMeta};
+use crate::metadata::{FileMeta, SignedBytes};
 
 /// Data whose signatures met its role's threshold. Only this module constructs it.
 #[derive(Debug, Clone)]
@@ -85,11 +85,11 @@ pub enum VerifyError {
 }
 
 /// Count the distinct public keys among `keys` (the role's authorised keys, by listed ID) that
-/// made a valid signature over the envelope's canonical bytes. A signature names its key by the
+/// made a valid signature over the file's canonical bytes. A signature names its key by the
 /// listed ID or by the key's canonical public-key ID (Notary signs delegations either way).
 pub fn check_threshold(
     role: &str,
-    env: &Envelope,
+    env: &SignedBytes,
     keys: &[(&str, &PublicKey)],
     threshold: u32,
 ) -> Result<ThresholdMet, VerifyError> {
@@ -164,10 +164,10 @@ pub fn check_file(
             got,
         });
     }
-    let check = |alg: &'static str, algo: &'static digest::Algorithm, want: &Option<Vec<u8>>| {
+    let check = |alg: &'static str, algo: &'static digest::Algorithm, want: Option<&[u8]>| {
         if let Some(want) = want {
             let got = digest::digest(algo, bytes);
-            if got.as_ref() != want.as_slice() {
+            if got.as_ref() != want {
                 return Err(VerifyError::Hash {
                     role: role.to_owned(),
                     parent: parent.to_owned(),
@@ -179,8 +179,16 @@ pub fn check_file(
         }
         Ok(())
     };
-    check("sha256", &digest::SHA256, &meta.sha256)?;
-    check("sha512", &digest::SHA512, &meta.sha512)
+    check(
+        "sha256",
+        &digest::SHA256,
+        meta.sha256.as_ref().map(|h| &h[..]),
+    )?;
+    check(
+        "sha512",
+        &digest::SHA512,
+        meta.sha512.as_ref().map(|h| &h[..]),
+    )
 }
 
 /// The first 12 characters of a key ID, enough to tell keys apart in messages.

@@ -422,8 +422,8 @@ fn to_serde(v: &Value) -> serde_json::Value {
 
 /// Keys that may sign each role of one repository folder.
 fn repo_keys(tuf: &Path) -> BTreeMap<String, Vec<PublicKey>> {
-    let root_env = Envelope::parse(&std::fs::read(tuf.join("root.json")).unwrap()).unwrap();
-    let root = Root::from_envelope(&root_env).unwrap();
+    let root_bytes = std::fs::read(tuf.join("root.json")).unwrap();
+    let (root, _) = Root::parse(&root_bytes).unwrap();
     let mut out: BTreeMap<String, Vec<PublicKey>> = BTreeMap::new();
     for (role, rk) in &root.roles {
         out.insert(
@@ -434,8 +434,8 @@ fn repo_keys(tuf: &Path) -> BTreeMap<String, Vec<PublicKey>> {
                 .collect(),
         );
     }
-    let targets_env = Envelope::parse(&std::fs::read(tuf.join("targets.json")).unwrap()).unwrap();
-    let targets = Targets::from_envelope(&targets_env).unwrap();
+    let targets_bytes = std::fs::read(tuf.join("targets.json")).unwrap();
+    let (targets, _) = Targets::parse(&targets_bytes).unwrap();
     for d in &targets.delegations {
         out.insert(
             d.name.clone(),
@@ -480,19 +480,19 @@ fn canonical_encoding_of_files_the_real_notary_signed_verifies() {
             let bytes = std::fs::read(&f).unwrap();
             let env = Envelope::parse(&bytes).unwrap();
             let role_keys = &keys[&role];
-            assert!(!env.signatures.is_empty(), "{}", f.display());
-            for sig in &env.signatures {
+            assert!(!env.sig.signatures.is_empty(), "{}", f.display());
+            for sig in &env.sig.signatures {
                 let key = role_keys
                     .iter()
                     .find(|k| k.id() == sig.keyid || k.canonical_id() == sig.keyid)
                     .unwrap_or_else(|| panic!("{}: signer {} unknown", f.display(), sig.keyid));
-                key.verify(&sig.method, &env.canonical, &sig.sig)
+                key.verify(&sig.method, &env.sig.canonical, &sig.sig)
                     .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
                 verified += 1;
             }
             // The server escaped `<` as \u003c on the wire; the signed form has it raw.
             let contains = |h: &[u8], n: &[u8]| h.windows(n.len()).any(|w| w == n);
-            if contains(&bytes, b"\\u003c") && contains(&env.canonical, b"a<b") {
+            if contains(&bytes, b"\\u003c") && contains(&env.sig.canonical, b"a<b") {
                 differs_from_wire += 1;
             }
         }

@@ -24,8 +24,21 @@ pub fn metadata_parse(data: &[u8]) {
     let _ = Root::from_envelope(&env);
     let _ = Timestamp::from_envelope(&env);
     let _ = Snapshot::from_envelope(&env);
-    let _ = Targets::from_envelope(&env);
-    check_canonical(&Value::Object(env.signed.clone()), &env.canonical);
+    let tree = Targets::from_envelope(&env);
+    check_canonical(&Value::Object(env.signed.clone()), &env.sig.canonical);
+    // The wire path for targets (bytes read without a tree) reads what the tree path reads.
+    match (Targets::parse(data), tree) {
+        (Ok((wire, sig)), Ok(tree)) => {
+            assert_eq!(format!("{wire:?}"), format!("{tree:?}"), "targets differ");
+            assert_eq!(sig.canonical, env.sig.canonical, "signed bytes differ");
+        }
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string(), "errors differ"),
+        (a, b) => panic!(
+            "wire path {:?}, tree path {:?}",
+            a.map(|_| ()),
+            b.map(|_| ())
+        ),
+    }
 }
 
 /// Key parsing: the first byte picks the wire key type (and, with its high bit set, wraps the
@@ -69,6 +82,16 @@ pub fn key_parse(data: &[u8]) {
 /// string holds a control character (the canonical form writes those raw, which JSON parsers,
 /// ours included, refuse: such bytes are for hashing, never re-read).
 pub fn canonical_roundtrip(data: &[u8]) {
+    // What the scanner calls canonical parses and encodes back to exactly itself (signatures
+    // are then checked over the bytes as they came).
+    if canonical::canonical_len(data) == Some(data.len()) {
+        let value = json::parse(data).expect("the scanner accepted unparsable bytes");
+        assert_eq!(
+            canonical::encode(&value),
+            data,
+            "the scanner accepted non-canonical bytes"
+        );
+    }
     let Ok(value) = json::parse(data) else {
         return;
     };
