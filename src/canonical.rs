@@ -452,7 +452,7 @@ mod tests {
 
     fn random_value(r: &mut Rng, depth: u32) -> Value {
         const PIECES: [&str; 10] = ["a", "b", "\"", "\\", "é", "\u{2028}", "<", " ", "#", "z"];
-        let mut string = |r: &mut Rng| -> String {
+        let string = |r: &mut Rng| -> String {
             (0..r.below(4))
                 .map(|_| PIECES[r.below(PIECES.len() as u64) as usize])
                 .collect()

@@ -753,7 +753,10 @@ fn verify_one(
         .map_err(|e| e.to_string())?;
     let mut parsed = parsed;
     let before = parsed.targets.len();
-    parsed.targets.retain(|t, _| within(t, &d.paths));
+    // `""` (what `notary delegation add --all-paths` writes) admits every name.
+    if !d.paths.iter().any(String::is_empty) {
+        parsed.targets.retain(|t, _| within(t, &d.paths));
+    }
     let outside = before - parsed.targets.len();
     if outside > 0 {
         warnings.push(Warning::new(
