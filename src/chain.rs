@@ -482,13 +482,16 @@ pub fn verify_root_unpinned(
     Ok(Verified::new(root, proof))
 }
 
+/// A role's parser: the role and the bytes its signatures cover, borrowed from the file.
+type RoleParser<T> = for<'b> fn(&'b [u8]) -> Result<(T, SignedBytes<'b>), MetadataError>;
+
 /// Verify a file signed by one of the top-level roles root.json defines.
 fn verify_top_role<T>(
     ctx: &Context,
     root: &Root,
     role: &'static str,
     bytes: &[u8],
-    parse: for<'b> fn(&'b [u8]) -> Result<(T, SignedBytes<'b>), MetadataError>,
+    parse: RoleParser<T>,
     common: impl Fn(&T) -> &Common,
     warnings: &mut Vec<Warning>,
 ) -> Result<Verified<T>, ChainError> {

@@ -2,7 +2,6 @@
 //! fetch every delegation the snapshot lists at once, verify those, select the digest.
 
 use std::collections::BTreeMap;
-use std::thread;
 
 use time::OffsetDateTime;
 
@@ -19,7 +18,7 @@ const MIB: u64 = 1024 * 1024;
 /// The four top-level files (root, timestamp, snapshot, targets) and a speculative releases.
 type TopBytes = ([Vec<u8>; 4], Option<Vec<u8>>);
 /// One fetch's result.
-type Fetch = Result<Vec<u8>, SourceError>;
+use crate::source::Fetch;
 /// Delegation files by role: the bytes, or why there are none.
 type Fetches = BTreeMap<String, Result<Vec<u8>, String>>;
 /// Versioned roots (version, bytes), oldest first.
@@ -110,7 +109,6 @@ pub struct Resolution {
     pub warnings: Vec<Warning>,
 }
 
-/// Fetch the four top-level files concurrently.
 /// The four top-level files at once, plus `targets/releases` speculatively (docker's favourite
 /// delegation; its bytes are used only if the verified snapshot names exactly them), so the
 /// common repository costs one wave of requests.
@@ -120,31 +118,10 @@ fn fetch_top(source: &dyn Source, gun: &str, limits: &Limits) -> Result<TopBytes
         ("timestamp", limits.timestamp),
         ("snapshot", limits.snapshot),
         ("targets", limits.targets),
+        ("targets/releases", limits.delegation),
     ];
-    let (results, releases): (Vec<Fetch>, Option<Vec<u8>>) = thread::scope(|s| {
-        let speculative = s.spawn(move || {
-            source
-                .fetch(gun, "targets/releases", limits.delegation)
-                .ok()
-        });
-        let handles: Vec<_> = roles
-            .iter()
-            .map(|(role, max)| s.spawn(move || source.fetch(gun, role, *max)))
-            .collect();
-        let results = handles
-            .into_iter()
-            .zip(roles.iter())
-            .map(|(h, (role, _))| {
-                h.join().unwrap_or_else(|_| {
-                    Err(SourceError::Io {
-                        location: source.location(gun, role),
-                        source: std::io::Error::other("fetch thread panicked"),
-                    })
-                })
-            })
-            .collect();
-        (results, speculative.join().ok().flatten())
-    });
+    let mut results = source.fetch_many(gun, &roles, roles.len());
+    let releases = results.pop().and_then(Result::ok);
     let mut out = Vec::with_capacity(4);
     for (res, (role, _)) in results.into_iter().zip(roles.iter()) {
         out.push(res.map_err(|e| not_found_is_no_data(source, gun, role, e))?);
@@ -165,31 +142,12 @@ fn fetch_delegations(
     wanted: &[(String, u64)],
     parallel: usize,
 ) -> Result<Fetches, ResolveError> {
-    // A pool of `parallel` workers over one queue: with the default (64) every delegation of a
-    // typical repository is in flight at once, so they all cost one round trip.
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: std::sync::Mutex<Vec<(usize, Fetch)>> = Default::default();
-    thread::scope(|s| {
-        for _ in 0..parallel.clamp(1, 256).min(wanted.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((role, len)) = wanted.get(i) else {
-                    break;
-                };
-                let r = source.fetch(gun, role, *len);
-                if let Ok(mut all) = results.lock() {
-                    all.push((i, r));
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap_or_default();
-    results.sort_by_key(|(i, _)| *i);
+    // With the default (64) every delegation of a typical repository is in flight at once, so
+    // they all cost one round trip.
+    let asked: Vec<(&str, u64)> = wanted.iter().map(|(r, l)| (r.as_str(), *l)).collect();
+    let results = source.fetch_many(gun, &asked, parallel);
     let mut out = BTreeMap::new();
-    for (i, r) in results {
-        let Some((role, _)) = wanted.get(i) else {
-            continue;
-        };
+    for ((role, _), r) in wanted.iter().zip(results) {
         match r {
             Ok(b) => {
                 out.insert(role.clone(), Ok(b));
@@ -235,6 +193,11 @@ impl Source for Counting<'_> {
         self.count
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.inner.fetch(gun, role, max_len)
+    }
+    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
+        self.count
+            .fetch_add(wanted.len(), std::sync::atomic::Ordering::Relaxed);
+        self.inner.fetch_many(gun, wanted, parallel)
     }
     fn location(&self, gun: &str, role: &str) -> String {
         self.inner.location(gun, role)

@@ -1641,3 +1641,83 @@ fn cli_uses_proxies_from_the_environment_but_never_for_loopback() {
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert_eq!(proxy.total_requests(), before);
 }
+
+/// Waits (bounded) until `n` callers have arrived; true if they all did.
+struct Gate {
+    arrived: std::sync::Mutex<usize>,
+    all: std::sync::Condvar,
+    n: usize,
+}
+
+impl Gate {
+    fn pass(&self) -> bool {
+        let mut arrived = self.arrived.lock().unwrap();
+        *arrived += 1;
+        self.all.notify_all();
+        let (arrived, _) = self
+            .all
+            .wait_timeout_while(arrived, Duration::from_secs(5), |a| *a < self.n)
+            .unwrap();
+        *arrived >= self.n
+    }
+}
+
+#[test]
+fn fetch_many_has_every_request_in_flight_at_once_and_keeps_the_order() {
+    // Each answer waits until all five requests have arrived: one request after another would
+    // get 503s. Roles and answers must line up.
+    let srv = TestServer::start();
+    let roles = ["root", "timestamp", "snapshot", "targets", "targets/releases"];
+    let gate = Arc::new(Gate {
+        arrived: Default::default(),
+        all: Default::default(),
+        n: roles.len(),
+    });
+    for role in roles {
+        let gate = gate.clone();
+        srv.route(&tuf_path(GUN, role), move |_| {
+            if gate.pass() {
+                Response::json(format!("body of {role}")).into()
+            } else {
+                Response::new(503, "not all requests arrived together").into()
+            }
+        });
+    }
+    let wanted: Vec<(&str, u64)> = roles.iter().map(|r| (*r, 1000)).collect();
+    let got = source(&srv).fetch_many(GUN, &wanted, roles.len());
+    assert_eq!(got.len(), roles.len());
+    for (role, r) in roles.iter().zip(got) {
+        assert_eq!(r.unwrap(), format!("body of {role}").into_bytes(), "{role}");
+    }
+}
+
+#[test]
+fn fetch_many_reports_each_failure_in_its_own_place() {
+    let srv = TestServer::start();
+    srv.serve_json(&tuf_path(GUN, "root"), ROOT_JSON.to_vec());
+    srv.serve(&tuf_path(GUN, "snapshot"), 500, "oops");
+    srv.serve_json(&tuf_path(GUN, "targets"), vec![b'x'; 2000]);
+    let got = source(&srv).fetch_many(
+        GUN,
+        &[
+            ("root", 1000),
+            ("timestamp", 1000),
+            ("../escape", 1000),
+            ("snapshot", 1000),
+            ("targets", 1000),
+        ],
+        2,
+    );
+    let mut got = got.into_iter();
+    assert_eq!(got.next().unwrap().unwrap(), ROOT_JSON);
+    let e = got.next().unwrap().unwrap_err();
+    assert!(e.is_not_found() && e.to_string().contains("timestamp.json"), "{e}");
+    let e = got.next().unwrap().unwrap_err();
+    assert!(matches!(e, SourceError::BadName { .. }), "{e}");
+    let e = got.next().unwrap().unwrap_err();
+    assert!(matches!(e, SourceError::Status { status: 500, .. }), "{e}");
+    let e = got.next().unwrap().unwrap_err();
+    assert!(matches!(e, SourceError::TooLarge { limit: 1000, .. }), "{e}");
+    // Two at a time: nothing was asked more than once.
+    assert_eq!(srv.requests(&tuf_path(GUN, "root")), 1);
+}

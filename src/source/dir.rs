@@ -45,6 +45,14 @@ impl DirSource {
 }
 
 impl Source for DirSource {
+    /// Files are read in turn: local reads gain nothing from threads.
+    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], _parallel: usize) -> Vec<super::Fetch> {
+        wanted
+            .iter()
+            .map(|(role, max)| self.fetch(gun, role, *max))
+            .collect()
+    }
+
     fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
         check_names(gun, role)?;
         let path = self.path(gun, role);

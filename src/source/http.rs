@@ -19,19 +19,18 @@
 //!   (or, for Basic, to the server itself over https or loopback), and never appear in an error.
 
 use std::fs;
-use std::io::{self, Read};
+use std::io;
 use std::path::PathBuf;
-use std::sync::{mpsc, Arc, OnceLock};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
-use reqwest::blocking::{Client, Response};
 use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::redirect;
+use reqwest::{Client, Response};
 use reqwest::{Method, StatusCode, Url};
 
 use super::auth::{self, Hint, Plan, Token, TokenCache, TokenKey};
-use super::{check_names, Source, SourceError};
+use super::{check_names, Fetch, Source, SourceError};
 use crate::credentials::{Credential, CredentialProvider, Found};
 
 /// Most redirects followed for one fetch (all within the same server).
@@ -84,13 +83,16 @@ impl Default for HttpOptions {
 }
 
 /// A Notary server. Cheap to share and clone: one connection pool, one token cache, usable from
-/// many threads at once.
+/// many threads at once. Requests run on one single-threaded async runtime, driven by whichever
+/// calling thread waits for an answer: [`Source::fetch_many`] overlaps any number of requests
+/// without a thread each.
 #[derive(Debug, Clone)]
 pub struct HttpSource {
     /// Scheme, host, port and path prefix, without a trailing `/`.
     base: String,
     base_url: Url,
     client: Client,
+    runtime: Arc<tokio::runtime::Runtime>,
     timeout: Duration,
     connect_timeout: Duration,
     check_health: bool,
@@ -182,10 +184,18 @@ impl HttpSource {
             cause: innermost(&source),
             source,
         })?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| SourceError::Io {
+                location: base.clone(),
+                source,
+            })?;
         Ok(HttpSource {
             base,
             base_url: parsed,
             client,
+            runtime: Arc::new(runtime),
             timeout: opts.timeout,
             connect_timeout: opts.connect_timeout,
             check_health: opts.check_health,
@@ -232,43 +242,55 @@ impl HttpSource {
         })
     }
 
-    /// One exchange on a worker thread, bounded by `timeout` whatever the server does.
-    fn exchange(&self, request: Request, max_len: u64) -> Result<Reply, SourceError> {
-        let timeout = self.timeout;
-        let limits = Limits {
+    fn limits(&self, max_len: u64) -> Limits {
+        Limits {
             max_len,
-            timeout,
+            timeout: self.timeout,
             connect_timeout: self.connect_timeout,
-        };
-        let deadline = Instant::now().checked_add(timeout);
-        let location = request.url.clone();
+        }
+    }
 
-        // reqwest's blocking timeout applies to the headers and to each body read separately, so a
-        // server dripping bytes could stretch one exchange far past `timeout`. The exchange runs on
-        // a worker that checks the deadline between reads; this thread waits at most `timeout` for
-        // it. A worker still blocked in a read when we give up ends within `timeout` on its own.
-        let (tx, rx) = mpsc::sync_channel(1);
-        let client = self.client.clone();
-        let spawned = thread::Builder::new()
-            .name("trustpin-fetch".into())
-            .spawn(move || {
-                let result = exchange_blocking(&client, &request, limits, deadline);
-                let _ = tx.send(result);
-            });
-        if let Err(source) = spawned {
-            return Err(SourceError::Io { location, source });
-        }
-        match rx.recv_timeout(timeout) {
-            Ok(result) => result,
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(SourceError::Timeout {
-                location,
-                after: timeout,
-            }),
-            Err(mpsc::RecvTimeoutError::Disconnected) => Err(SourceError::Io {
-                location,
-                source: io::Error::other("the fetch ended without an answer"),
-            }),
-        }
+    /// One exchange, bounded by `timeout` as a whole whatever the server does. Called from
+    /// ordinary (not async) threads only.
+    fn exchange(&self, request: Request, max_len: u64) -> Result<Reply, SourceError> {
+        let limits = self.limits(max_len);
+        self.runtime
+            .block_on(bounded(self.client.clone(), request, limits))
+    }
+
+    /// Several GETs at once (at most `parallel` in flight), each bounded like [`Self::exchange`];
+    /// replies in the order given.
+    fn exchange_many(
+        &self,
+        requests: Vec<(Request, u64)>,
+        parallel: usize,
+    ) -> Vec<Result<Reply, SourceError>> {
+        self.runtime.block_on(async {
+            let permits = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+            let tasks: Vec<_> = requests
+                .into_iter()
+                .map(|(request, max_len)| {
+                    let location = request.url.clone();
+                    let (client, limits, permits) =
+                        (self.client.clone(), self.limits(max_len), permits.clone());
+                    let task = tokio::spawn(async move {
+                        let _permit = permits.acquire_owned().await;
+                        bounded(client, request, limits).await
+                    });
+                    (location, task)
+                })
+                .collect();
+            let mut replies = Vec::with_capacity(tasks.len());
+            for (location, task) in tasks {
+                replies.push(task.await.unwrap_or_else(|e| {
+                    Err(SourceError::Io {
+                        location,
+                        source: io::Error::other(format!("the request task failed: {e}")),
+                    })
+                }));
+            }
+            replies
+        })
     }
 
     fn get(
@@ -277,15 +299,7 @@ impl HttpSource {
         authorization: Option<HeaderValue>,
         max_len: u64,
     ) -> Result<Reply, SourceError> {
-        self.exchange(
-            Request {
-                method: Method::GET,
-                url: url.to_owned(),
-                authorization,
-                form: None,
-            },
-            max_len,
-        )
+        self.exchange(get_request(url, authorization), max_len)
     }
 
     /// Credentials for the registry of `gun`, looked up only now that a server asks.
@@ -430,30 +444,60 @@ impl HttpSource {
 
     /// GET `url`, answering one 401 challenge: the fetch itself, auth included.
     fn get_authorized(&self, gun: &str, url: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
-        let tokens = &self.shared.tokens;
-        // What worked for this repository before is sent at once.
-        let mut sent_token: Option<(TokenKey, Token)> = None;
-        let mut sent_basic = false;
-        let first = match tokens.hint(gun) {
-            Some(Hint::Bearer(key)) => match tokens.cached(&key) {
-                Some(token) => {
-                    let header = auth::bearer_header(&token.0).ok();
-                    sent_token = header.as_ref().map(|_| (key, token));
-                    header
-                }
-                None => None,
-            },
-            Some(Hint::Basic) => {
-                sent_basic = true;
-                Some(self.basic_authorization(gun, url, None)?)
+        let first = self.first_attempt(gun, url)?;
+        let reply = self.get(url, first.header.clone(), max_len)?;
+        match self.after_first(gun, url, reply, first) {
+            Next::Done(result) => result,
+            Next::Again(retry) => {
+                let reply = self.get(url, Some(retry.header.clone()), max_len)?;
+                self.after_retry(gun, url, reply, retry)
             }
-            None => None,
-        };
-        let reply = self.get(url, first, max_len)?;
-        if reply.status != StatusCode::UNAUTHORIZED {
-            return finish(url, reply);
         }
+    }
 
+    /// What the first request of a fetch carries: what worked for this repository before.
+    fn first_attempt(&self, gun: &str, url: &str) -> Result<FirstAttempt, SourceError> {
+        let tokens = &self.shared.tokens;
+        let mut first = FirstAttempt {
+            header: None,
+            sent_token: None,
+            sent_basic: false,
+        };
+        match tokens.hint(gun) {
+            Some(Hint::Bearer(key)) => {
+                if let Some(token) = tokens.cached(&key) {
+                    first.header = auth::bearer_header(&token.0).ok();
+                    first.sent_token = first.header.as_ref().map(|_| (key, token));
+                }
+            }
+            Some(Hint::Basic) => {
+                first.sent_basic = true;
+                first.header = Some(self.basic_authorization(gun, url, None)?);
+            }
+            None => {}
+        }
+        Ok(first)
+    }
+
+    /// The answer to a first request: the body, an error, or the credentials to ask again with
+    /// (a 401 answered by a token or a password).
+    fn after_first(&self, gun: &str, url: &str, reply: Reply, first: FirstAttempt) -> Next {
+        if reply.status != StatusCode::UNAUTHORIZED {
+            return Next::Done(finish(url, reply));
+        }
+        match self.plan_retry(gun, url, &reply, first) {
+            Ok(retry) => Next::Again(retry),
+            Err(e) => Next::Done(Err(e)),
+        }
+    }
+
+    fn plan_retry(
+        &self,
+        gun: &str,
+        url: &str,
+        reply: &Reply,
+        first: FirstAttempt,
+    ) -> Result<Retry, SourceError> {
         let challenges = auth::parse_challenges(reply.challenges.iter().map(String::as_str));
         let plan =
             auth::plan(&challenges, &self.base_url).map_err(|reason| SourceError::Challenge {
@@ -467,7 +511,8 @@ impl HttpSource {
                     service,
                     scope: auth::scope_for(gun),
                 };
-                let stale = sent_token
+                let stale = first
+                    .sent_token
                     .as_ref()
                     .filter(|(k, _)| *k == key)
                     .map(|(_, t)| t);
@@ -477,7 +522,43 @@ impl HttpSource {
                     realm: realm.to_string(),
                     reason,
                 })?;
-                let reply = self.get(url, Some(header), max_len)?;
+                Ok(Retry {
+                    header,
+                    with: RetryWith::Bearer {
+                        key,
+                        realm: Box::new(realm),
+                        found,
+                    },
+                })
+            }
+            Plan::Basic { realm } => {
+                if first.sent_basic {
+                    return Err(SourceError::Auth {
+                        location: url.to_owned(),
+                        realm: format!("{} (Basic)", self.base),
+                        reason: "the server refused the user name and password".into(),
+                    });
+                }
+                let header = self.basic_authorization(gun, url, realm.as_deref())?;
+                Ok(Retry {
+                    header,
+                    with: RetryWith::Basic { realm },
+                })
+            }
+        }
+    }
+
+    /// The answer to the request sent again with credentials.
+    fn after_retry(
+        &self,
+        gun: &str,
+        url: &str,
+        reply: Reply,
+        retry: Retry,
+    ) -> Result<Vec<u8>, SourceError> {
+        let tokens = &self.shared.tokens;
+        match retry.with {
+            RetryWith::Bearer { key, realm, found } => {
                 if reply.status == StatusCode::UNAUTHORIZED {
                     let again = auth::parse_challenges(reply.challenges.iter().map(String::as_str));
                     let error = again
@@ -505,16 +586,7 @@ impl HttpSource {
                 tokens.set_hint(gun, Hint::Bearer(key));
                 finish(url, reply)
             }
-            Plan::Basic { realm } => {
-                if sent_basic {
-                    return Err(SourceError::Auth {
-                        location: url.to_owned(),
-                        realm: format!("{} (Basic)", self.base),
-                        reason: "the server refused the user name and password".into(),
-                    });
-                }
-                let header = self.basic_authorization(gun, url, realm.as_deref())?;
-                let reply = self.get(url, Some(header), max_len)?;
+            RetryWith::Basic { realm } => {
                 if reply.status == StatusCode::UNAUTHORIZED {
                     let who = self
                         .credentials_for(gun, url)?
@@ -536,6 +608,36 @@ impl HttpSource {
     }
 }
 
+/// The first request of a fetch: its `Authorization`, and what that was.
+struct FirstAttempt {
+    header: Option<HeaderValue>,
+    sent_token: Option<(TokenKey, Token)>,
+    sent_basic: bool,
+}
+
+/// After a first answer: done, or ask again with credentials.
+enum Next {
+    Done(Result<Vec<u8>, SourceError>),
+    Again(Retry),
+}
+
+/// A request to send again with `header`, and what a refusal of it means.
+struct Retry {
+    header: HeaderValue,
+    with: RetryWith,
+}
+
+enum RetryWith {
+    Bearer {
+        key: TokenKey,
+        realm: Box<Url>,
+        found: Option<Found>,
+    },
+    Basic {
+        realm: Option<String>,
+    },
+}
+
 impl Source for HttpSource {
     fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
         check_names(gun, role)?;
@@ -544,6 +646,67 @@ impl Source for HttpSource {
         }
         let url = self.url(gun, role);
         self.get_authorized(gun, &url, max_len)
+    }
+
+    /// All first requests at once; the answers that ask for credentials get them (a token is
+    /// fetched once for all) and are asked again, at once too. Two waves at most, no threads.
+    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
+        let mut results: Vec<Option<Fetch>> = wanted.iter().map(|_| None).collect();
+        let mut firsts = Vec::new();
+        for (i, (role, max_len)) in wanted.iter().enumerate() {
+            let prepared = check_names(gun, role)
+                .and_then(|()| {
+                    if self.check_health {
+                        self.check_health()
+                    } else {
+                        Ok(())
+                    }
+                })
+                .and_then(|()| {
+                    let url = self.url(gun, role);
+                    let first = self.first_attempt(gun, &url)?;
+                    Ok((url, first))
+                });
+            match prepared {
+                Ok((url, first)) => firsts.push((i, url, *max_len, first)),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let requests = firsts
+            .iter()
+            .map(|(_, url, max_len, first)| (get_request(url, first.header.clone()), *max_len))
+            .collect();
+        let replies = self.exchange_many(requests, parallel);
+        let mut retries = Vec::new();
+        for ((i, url, max_len, first), reply) in firsts.into_iter().zip(replies) {
+            match reply.map(|r| self.after_first(gun, &url, r, first)) {
+                Ok(Next::Done(result)) => results[i] = Some(result),
+                Ok(Next::Again(retry)) => retries.push((i, url, max_len, retry)),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let requests = retries
+            .iter()
+            .map(|(_, url, max_len, retry)| {
+                (get_request(url, Some(retry.header.clone())), *max_len)
+            })
+            .collect();
+        let replies = self.exchange_many(requests, parallel);
+        for ((i, url, _, retry), reply) in retries.into_iter().zip(replies) {
+            results[i] = Some(reply.and_then(|r| self.after_retry(gun, &url, r, retry)));
+        }
+        results
+            .into_iter()
+            .zip(wanted)
+            .map(|(r, (role, _))| {
+                r.unwrap_or_else(|| {
+                    Err(SourceError::Io {
+                        location: self.location(gun, role),
+                        source: io::Error::other("no answer was recorded"),
+                    })
+                })
+            })
+            .collect()
     }
 
     fn location(&self, gun: &str, role: &str) -> String {
@@ -591,32 +754,43 @@ struct Limits {
     connect_timeout: Duration,
 }
 
+fn get_request(url: &str, authorization: Option<HeaderValue>) -> Request {
+    Request {
+        method: Method::GET,
+        url: url.to_owned(),
+        authorization,
+        form: None,
+    }
+}
+
+/// [`exchange_async`] bounded by the timeout as a whole: connection, headers and every byte of
+/// the body, however slowly a server drips them.
+async fn bounded(client: Client, request: Request, limits: Limits) -> Result<Reply, SourceError> {
+    let location = request.url.clone();
+    tokio::time::timeout(limits.timeout, exchange_async(&client, &request, limits))
+        .await
+        .unwrap_or(Err(SourceError::Timeout {
+            location,
+            after: limits.timeout,
+        }))
+}
+
 /// One request (retried once if the connection could not be made), then the body of a 2xx read
-/// with the size cap and the deadline; runs on the worker thread.
-fn exchange_blocking(
+/// with the size cap.
+async fn exchange_async(
     client: &Client,
     request: &Request,
     limits: Limits,
-    deadline: Option<Instant>,
 ) -> Result<Reply, SourceError> {
     let url = request.url.as_str();
-    let Limits {
-        max_len, timeout, ..
-    } = limits;
-    let timed_out = || SourceError::Timeout {
-        location: url.to_owned(),
-        after: timeout,
-    };
+    let max_len = limits.max_len;
     let too_large = || SourceError::TooLarge {
         location: url.to_owned(),
         limit: max_len,
     };
-    let remaining = || deadline.map_or(timeout, |d| d.saturating_duration_since(Instant::now()));
 
     let send = || {
-        let mut rb = client
-            .request(request.method.clone(), url)
-            .timeout(remaining());
+        let mut rb = client.request(request.method.clone(), url);
         if let Some(a) = &request.authorization {
             rb = rb.header(AUTHORIZATION, a.clone());
         }
@@ -627,11 +801,11 @@ fn exchange_blocking(
         }
         rb.send()
     };
-    let mut response = match send() {
+    let mut response = match send().await {
         Ok(r) => r,
-        Err(e) if retryable(&e) && remaining() > RETRY_PAUSE * 2 => {
-            thread::sleep(RETRY_PAUSE);
-            send().map_err(|e| request_error(url, e, limits))?
+        Err(e) if retryable(&e) => {
+            tokio::time::sleep(RETRY_PAUSE).await;
+            send().await.map_err(|e| request_error(url, e, limits))?
         }
         Err(e) => return Err(request_error(url, e, limits)),
     };
@@ -662,31 +836,22 @@ fn exchange_blocking(
         return Err(too_large());
     }
 
-    // Never more than max_len + 1 bytes kept; never preallocate more than one chunk past what the
+    // Never more than max_len bytes kept; never preallocate more than one chunk past what the
     // server announced (it may lie).
-    let cap = max_len.saturating_add(1);
-    let initial = announced.unwrap_or(0).min(cap).min(READ_CHUNK as u64 * 64);
+    let initial = announced
+        .unwrap_or(0)
+        .min(max_len)
+        .min(READ_CHUNK as u64 * 64);
     let mut body: Vec<u8> = Vec::with_capacity(usize::try_from(initial).unwrap_or(0));
-    let mut chunk = vec![0u8; READ_CHUNK];
-    loop {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(timed_out());
-        }
-        let room = cap.saturating_sub(body.len() as u64);
-        let want = usize::try_from(room).unwrap_or(READ_CHUNK).min(READ_CHUNK);
-        let n = match response.read(&mut chunk[..want]) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_error(url, e, limits)),
-        };
-        body.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        if body.len() as u64 > max_len {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| body_error(url, e, limits))?
+    {
+        if (body.len() + chunk.len()) as u64 > max_len {
             return Err(too_large());
         }
-    }
-    if deadline.is_some_and(|d| Instant::now() >= d) {
-        return Err(timed_out());
+        body.extend_from_slice(&chunk);
     }
     reply.body = body;
     Ok(reply)
@@ -879,30 +1044,15 @@ fn request_error(url: &str, e: reqwest::Error, limits: Limits) -> SourceError {
     }
 }
 
-fn read_error(url: &str, e: io::Error, limits: Limits) -> SourceError {
-    let timeout = limits.timeout;
-    if e.kind() == io::ErrorKind::TimedOut {
-        return SourceError::Timeout {
+/// A body that could not be read to its end.
+fn body_error(url: &str, e: reqwest::Error, limits: Limits) -> SourceError {
+    if e.is_timeout() {
+        SourceError::Timeout {
             location: url.to_owned(),
-            after: timeout,
-        };
-    }
-    match e.into_inner() {
-        Some(inner) => match inner.downcast::<reqwest::Error>() {
-            Ok(e) if e.is_timeout() => SourceError::Timeout {
-                location: url.to_owned(),
-                after: timeout,
-            },
-            Ok(e) => request_error(url, *e, limits),
-            Err(other) => SourceError::Io {
-                location: url.to_owned(),
-                source: io::Error::other(other),
-            },
-        },
-        None => SourceError::Io {
-            location: url.to_owned(),
-            source: io::Error::other("reading the response failed"),
-        },
+            after: limits.timeout,
+        }
+    } else {
+        request_error(url, e, limits)
     }
 }
 

@@ -25,6 +25,13 @@ pub trait Source: Send + Sync {
     /// truncated, and nothing is buffered past `max_len + 1` bytes.
     fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError>;
 
+    /// Fetch several files of repository `gun` (role and `max_len` each), at most `parallel`
+    /// at a time; the results come in the order asked. The default runs [`Source::fetch`] on
+    /// that many threads; HTTP overlaps the requests on one thread, a folder reads in turn.
+    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
+        fetch_on_threads(|role, max| self.fetch(gun, role, max), wanted, parallel)
+    }
+
     /// Where that file lives (URL or path), for messages. Names are not checked here; an invalid
     /// one is shown as given (escaped).
     fn location(&self, gun: &str, role: &str) -> String;
@@ -33,6 +40,9 @@ pub trait Source: Send + Sync {
 impl<S: Source + ?Sized> Source for &S {
     fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
         (**self).fetch(gun, role, max_len)
+    }
+    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
+        (**self).fetch_many(gun, wanted, parallel)
     }
     fn location(&self, gun: &str, role: &str) -> String {
         (**self).location(gun, role)
@@ -43,6 +53,9 @@ impl<S: Source + ?Sized> Source for Box<S> {
     fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
         (**self).fetch(gun, role, max_len)
     }
+    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
+        (**self).fetch_many(gun, wanted, parallel)
+    }
     fn location(&self, gun: &str, role: &str) -> String {
         (**self).location(gun, role)
     }
@@ -52,9 +65,58 @@ impl<S: Source + ?Sized> Source for std::sync::Arc<S> {
     fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
         (**self).fetch(gun, role, max_len)
     }
+    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
+        (**self).fetch_many(gun, wanted, parallel)
+    }
     fn location(&self, gun: &str, role: &str) -> String {
         (**self).location(gun, role)
     }
+}
+
+/// The outcome of one fetch.
+pub type Fetch = Result<Vec<u8>, SourceError>;
+
+/// `fetch` for each of `wanted`, on at most `parallel` threads at once (a pool over one queue);
+/// results in the order asked.
+pub fn fetch_on_threads(
+    fetch: impl Fn(&str, u64) -> Fetch + Sync,
+    wanted: &[(&str, u64)],
+    parallel: usize,
+) -> Vec<Fetch> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: std::sync::Mutex<Vec<(usize, Fetch)>> = Default::default();
+    std::thread::scope(|s| {
+        for _ in 0..parallel.clamp(1, 256).min(wanted.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some((role, max)) = wanted.get(i) else {
+                    break;
+                };
+                let r = fetch(role, *max);
+                if let Ok(mut all) = results.lock() {
+                    all.push((i, r));
+                }
+            });
+        }
+    });
+    let mut slots: Vec<Option<Fetch>> = wanted.iter().map(|_| None).collect();
+    for (i, r) in results.into_inner().unwrap_or_default() {
+        if let Some(slot) = slots.get_mut(i) {
+            *slot = Some(r);
+        }
+    }
+    slots
+        .into_iter()
+        .zip(wanted)
+        .map(|(r, (role, _))| {
+            r.unwrap_or_else(|| {
+                Err(SourceError::Io {
+                    location: (*role).to_owned(),
+                    source: std::io::Error::other("the fetch thread panicked"),
+                })
+            })
+        })
+        .collect()
 }
 
 /// Why a metadata file could not be fetched. Every variant names the URL or path.
