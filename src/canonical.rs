@@ -91,35 +91,26 @@ const MAX_SCAN_DEPTH: usize = 100;
 pub fn canonical_len(bytes: &[u8]) -> Option<usize> {
     // All of it valid UTF-8 (JSON must be anyway) means every string in it is: a string ends
     // at an ASCII `"`, never inside a multi-byte character. One pass here, none per string.
-    std::str::from_utf8(bytes).ok()?;
-    let mut s = Scanner { b: bytes, i: 0 };
+    let mut s = Scanner::new(std::str::from_utf8(bytes).ok()?);
     s.value(0)?;
     Some(s.i)
 }
 
-/// Bytes that end a run of plain string content.
-const STRING_SPECIAL: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 0x20 {
-        t[c] = true;
-        c += 1;
-    }
-    t[b'"' as usize] = true;
-    t[b'\\' as usize] = true;
-    t
-};
-
 /// A cursor over canonical JSON. [`canonical_len`] checks a whole value with it; the fast
 /// targets path walks bytes it already checked with it (then nothing can fail but the shape).
 pub(crate) struct Scanner<'a> {
+    text: &'a str,
     b: &'a [u8],
     i: usize,
 }
 
 impl<'a> Scanner<'a> {
-    pub(crate) fn new(b: &'a [u8]) -> Scanner<'a> {
-        Scanner { b, i: 0 }
+    pub(crate) fn new(text: &'a str) -> Scanner<'a> {
+        Scanner {
+            text,
+            b: text.as_bytes(),
+            i: 0,
+        }
     }
 
     /// Bytes not consumed yet.
@@ -157,7 +148,9 @@ impl<'a> Scanner<'a> {
         if escaped {
             String::from_utf8(unescape(content)).ok()
         } else {
-            std::str::from_utf8(content).ok().map(str::to_owned)
+            // Both ends are ASCII quotes, so this is a character boundary check, not a scan.
+            let end = self.i - 1;
+            self.text.get(end - content.len()..end).map(str::to_owned)
         }
     }
 
@@ -219,27 +212,24 @@ impl<'a> Scanner<'a> {
         let mut j = start;
         let mut escaped = false;
         loop {
-            // Skip the plain bytes: everything but `"`, `\` and control characters.
-            while self
-                .b
-                .get(j)
-                .is_some_and(|c| !STRING_SPECIAL[usize::from(*c)])
-            {
-                j += 1;
+            // Only `"` and `\` stop a run of content: control characters are checked below.
+            j += memchr::memchr2(b'"', b'\\', self.b.get(j..)?)?;
+            if self.b[j] == b'"' {
+                break;
             }
-            match *self.b.get(j)? {
-                b'"' => break,
-                b'\\' => match self.b.get(j + 1)? {
-                    b'"' | b'\\' => {
-                        j += 2;
-                        escaped = true;
-                    }
-                    _ => return None,
-                },
+            match self.b.get(j + 1)? {
+                b'"' | b'\\' => {
+                    j += 2;
+                    escaped = true;
+                }
                 _ => return None,
             }
         }
         let content = &self.b[start..j];
+        if content.iter().any(|c| *c < 0x20) {
+            // Raw control characters: not JSON at all.
+            return None;
+        }
         self.i = j + 1;
         Some((content, escaped))
     }

@@ -638,7 +638,7 @@ fn file_meta_fast(v: &Value) -> Option<FileMeta> {
     ) -> Option<Option<[u8; N]>> {
         match hashes.get(alg) {
             None => Some(None),
-            Some(Value::Str(h)) => decode_hash(h).ok().map(Some),
+            Some(Value::Str(h)) => decode_hash(h.as_bytes()).ok().map(Some),
             Some(_) => None,
         }
     }
@@ -663,7 +663,7 @@ fn file_meta(v: &Value, path: &str, need_hash: bool) -> Result<FileMeta> {
         let hp = format!("{path}.hashes.{alg}");
         match hashes.get(alg) {
             None => Ok(None),
-            Some(h) => decode_hash(string(h, &hp)?)
+            Some(h) => decode_hash(string(h, &hp)?.as_bytes())
                 .map(Some)
                 .map_err(|why| invalid(&hp, why)),
         }
@@ -683,7 +683,7 @@ fn file_meta(v: &Value, path: &str, need_hash: bool) -> Result<FileMeta> {
 }
 
 /// Decode a base64 hash that must be exactly `N` bytes long.
-fn decode_hash<const N: usize>(b64: &str) -> Result<[u8; N], String> {
+fn decode_hash<const N: usize>(b64: &[u8]) -> Result<[u8; N], String> {
     let wrong = |len: usize| format!("{len} bytes, expected {N}");
     // Decoded in place; a failure (bad base64, or more than the buffer holds) is decoded again
     // the ordinary way, for the message or the length.

@@ -14,7 +14,7 @@ use crate::json;
 
 /// Targets from canonical `signed` bytes, or `None` if anything is unusual.
 pub(super) fn targets(wire: &[u8]) -> Option<Targets> {
-    let mut s = Scanner::new(wire);
+    let mut s = Scanner::new(std::str::from_utf8(wire).ok()?);
     let mut rest = BTreeMap::new();
     let mut targets = None;
     members(&mut s, |s, key| {
@@ -107,7 +107,6 @@ fn common_entry(b: &[u8]) -> Option<(FileMeta, usize)> {
 /// Base64 up to the closing quote, decoded to exactly `N` bytes; and what follows the quote.
 /// A backslash (an escape) is not base64, so an escaped quote cannot end it early unnoticed.
 fn base64_hash<const N: usize>(b: &[u8]) -> Option<([u8; N], &[u8])> {
-    let end = b.iter().position(|c| *c == b'"')?;
-    let text = std::str::from_utf8(&b[..end]).ok()?;
-    Some((decode_hash(text).ok()?, &b[end + 1..]))
+    let end = memchr::memchr(b'"', b)?;
+    Some((decode_hash(&b[..end]).ok()?, &b[end + 1..]))
 }
