@@ -96,8 +96,10 @@ pub fn canonical_len(bytes: &[u8]) -> Option<usize> {
     Some(s.i)
 }
 
-/// A cursor over canonical JSON. [`canonical_len`] checks a whole value with it; the fast
-/// targets path walks bytes it already checked with it (then nothing can fail but the shape).
+/// A cursor over canonical JSON that checks what it reads. [`canonical_len`] checks a whole
+/// value with it; the fast targets path reads a targets file's `signed` with its readers in the
+/// same single pass, so what it accepts is canonical by the same rules.
+#[derive(Clone, Copy)]
 pub(crate) struct Scanner<'a> {
     text: &'a str,
     b: &'a [u8],
@@ -113,44 +115,87 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Bytes not consumed yet.
-    pub(crate) fn rest(&self) -> &'a [u8] {
-        self.b.get(self.i..).unwrap_or_default()
+    /// Bytes consumed so far.
+    pub(crate) fn position(&self) -> usize {
+        self.i
     }
 
-    /// Consume `n` bytes (the caller matched them in [`Scanner::rest`]).
-    pub(crate) fn advance(&mut self, n: usize) {
-        self.i = (self.i + n).min(self.b.len());
+    /// Consume `word` if the bytes here are exactly it.
+    pub(crate) fn eat_literal(&mut self, word: &[u8]) -> bool {
+        self.literal(word).is_some()
     }
 
-    /// Consume one byte if it is `c`.
-    pub(crate) fn eat(&mut self, c: u8) -> bool {
-        let hit = self.b.get(self.i) == Some(&c);
-        if hit {
-            self.i += 1;
-        }
-        hit
-    }
-
-    /// Skip one canonical value; returns its bytes.
+    /// One canonical value, skipped; returns its bytes.
     pub(crate) fn skip_value(&mut self) -> Option<&'a [u8]> {
         let start = self.i;
-        self.value(0)?;
+        self.value(2)?;
         Some(&self.b[start..self.i])
     }
 
-    /// A canonical string; returns its content unescaped.
-    pub(crate) fn read_string(&mut self) -> Option<String> {
+    /// A canonical integer; returns it.
+    pub(crate) fn read_integer(&mut self) -> Option<i64> {
+        let start = self.i;
+        self.integer()?;
+        self.text.get(start..self.i)?.parse().ok()
+    }
+
+    /// The content of a string whose bytes only `accept` may judge (it must refuse `"`, `\` and
+    /// control characters, as base64 does), up to its closing quote; the quotes are consumed.
+    pub(crate) fn read_plain_string<T>(
+        &mut self,
+        accept: impl FnOnce(&'a [u8]) -> Option<T>,
+    ) -> Option<T> {
         if self.b.get(self.i) != Some(&b'"') {
             return None;
         }
-        let (content, escaped) = self.string()?;
-        if escaped {
-            String::from_utf8(unescape(content)).ok()
-        } else {
-            // Both ends are ASCII quotes, so this is a character boundary check, not a scan.
-            let end = self.i - 1;
-            self.text.get(end - content.len()..end).map(str::to_owned)
+        let start = self.i + 1;
+        let end = start + memchr::memchr(b'"', self.b.get(start..)?)?;
+        let value = accept(&self.b[start..end])?;
+        self.i = end + 1;
+        Some(value)
+    }
+
+    /// A canonical object whose members `member` reads: it gets each key (unescaped) with the
+    /// cursor on the value, and must consume exactly one canonical value with these readers.
+    /// Keys are checked to ascend strictly.
+    pub(crate) fn object_with(
+        &mut self,
+        mut member: impl FnMut(&mut Self, String) -> Option<()>,
+    ) -> Option<()> {
+        if self.next()? != b'{' {
+            return None;
+        }
+        if self.b.get(self.i)? == &b'}' {
+            self.i += 1;
+            return Some(());
+        }
+        let mut prev: Option<(&[u8], bool)> = None;
+        loop {
+            if self.b.get(self.i)? != &b'"' {
+                return None;
+            }
+            let key = self.string()?;
+            if prev.is_some_and(|p| !unescaped_less(p, key)) {
+                return None;
+            }
+            prev = Some(key);
+            let (content, escaped) = key;
+            let name = if escaped {
+                String::from_utf8(unescape(content)).ok()?
+            } else {
+                // Both ends are ASCII quotes: a character boundary check, not a scan.
+                let end = self.i - 1;
+                self.text.get(end - content.len()..end)?.to_owned()
+            };
+            if self.next()? != b':' {
+                return None;
+            }
+            member(self, name)?;
+            match self.next()? {
+                b',' => {}
+                b'}' => return Some(()),
+                _ => return None,
+            }
         }
     }
 
@@ -212,10 +257,11 @@ impl<'a> Scanner<'a> {
         let mut j = start;
         let mut escaped = false;
         loop {
-            // Only `"` and `\` stop a run of content: control characters are checked below.
-            j += memchr::memchr2(b'"', b'\\', self.b.get(j..)?)?;
-            if self.b[j] == b'"' {
-                break;
+            j = special_from(self.b, j);
+            match *self.b.get(j)? {
+                b'"' => break,
+                b'\\' => {}
+                _ => return None, // a raw control character: not JSON
             }
             match self.b.get(j + 1)? {
                 b'"' | b'\\' => {
@@ -226,10 +272,6 @@ impl<'a> Scanner<'a> {
             }
         }
         let content = &self.b[start..j];
-        if content.iter().any(|c| *c < 0x20) {
-            // Raw control characters: not JSON at all.
-            return None;
-        }
         self.i = j + 1;
         Some((content, escaped))
     }
@@ -283,6 +325,38 @@ impl<'a> Scanner<'a> {
             }
         }
     }
+}
+
+/// The index of the first byte at or after `from` that is `"`, `\` or a control character
+/// (`b.len()` if none): eight bytes per step (SWAR), since most of a targets file is strings.
+fn special_from(b: &[u8], from: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // High bit set in each byte of `v` that is zero (exact for the first such byte, which is
+    // all that is used: a borrow only runs upwards).
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        // A byte below 0x20 borrows into its high bit when 0x20 is taken from it (and `!w`
+        // leaves out bytes whose own high bit is set).
+        let hits = zero(w ^ (ONES * u64::from(b'"')))
+            | zero(w ^ (ONES * u64::from(b'\\')))
+            | (w.wrapping_sub(ONES * 0x20) & !w & HIGH);
+        if hits != 0 {
+            return i + (hits.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while b
+        .get(i)
+        .is_some_and(|c| !matches!(c, b'"' | b'\\' | 0..=0x1f))
+    {
+        i += 1;
+    }
+    i
 }
 
 /// Whether canonical string content `a` sorts strictly before `b` by raw (unescaped) bytes,
@@ -513,5 +587,27 @@ mod tests {
             accepted > 1000 && refused > 1000,
             "{accepted} accepted, {refused} refused"
         );
+    }
+
+    #[test]
+    fn special_byte_search_matches_the_plain_loop() {
+        let mut r = Rng(0x1234_5678_9abc_def1);
+        for _ in 0..20_000 {
+            let len = r.below(40) as usize;
+            let b: Vec<u8> = (0..len)
+                .map(|_| match r.below(6) {
+                    0 => b'"',
+                    1 => b'\\',
+                    2 => r.below(0x20) as u8,
+                    3 => 0x80 + r.below(0x80) as u8,
+                    _ => 0x20 + r.below(0x60) as u8,
+                })
+                .collect();
+            let from = r.below(len as u64 + 1) as usize;
+            let plain = (from..len)
+                .find(|&i| matches!(b[i], b'"' | b'\\' | 0..=0x1f))
+                .unwrap_or(len);
+            assert_eq!(special_from(&b, from), plain, "{b:?} from {from}");
+        }
     }
 }

@@ -126,19 +126,26 @@ fn split(bytes: &[u8]) -> Result<(Body<'_>, SignedBytes<'_>)> {
 /// bytes of `signed`, and the other top-level fields parsed. `None` for any other shape, which
 /// the general path then parses (and names what is wrong with it).
 fn split_wire(bytes: &[u8]) -> Option<(&[u8], BTreeMap<String, Value>)> {
-    let rest = bytes.strip_prefix(br#"{"signed":"#)?;
+    let rest = bytes.strip_prefix(SIGNED_HEAD)?;
     if rest.first() != Some(&b'{') {
         return None;
     }
     let n = canonical::canonical_len(rest)?;
-    let (signed, after) = rest.split_at(n);
-    let others = after.strip_prefix(b",")?;
+    Some((&rest[..n], other_fields(bytes, SIGNED_HEAD.len() + n)?))
+}
+
+/// How a Notary client's file starts.
+const SIGNED_HEAD: &[u8] = br#"{"signed":"#;
+
+/// The top-level fields after `signed`, which ends at `end`: `,"signatures":[…]}`.
+fn other_fields(bytes: &[u8], end: usize) -> Option<BTreeMap<String, Value>> {
+    let others = bytes.get(end..)?.strip_prefix(b",")?;
     let mut top = Vec::with_capacity(others.len() + 1);
     top.push(b'{');
     top.extend_from_slice(others);
     match json::parse(&top) {
         // A second `signed` would be a duplicate key, which the general path refuses.
-        Ok(Value::Object(m)) if !m.contains_key("signed") => Some((signed, m)),
+        Ok(Value::Object(m)) if !m.contains_key("signed") => Some(m),
         _ => None,
     }
 }
@@ -346,12 +353,17 @@ impl Targets {
     /// path does not take (another shape, any error) goes through [`Envelope::parse`] and
     /// [`Targets::from_envelope`], which decide and name what is wrong.
     pub fn parse(bytes: &[u8]) -> Result<(Targets, SignedBytes<'_>)> {
-        let (body, sig) = split(bytes)?;
-        if let Body::Wire(wire) = body {
-            if let Some(targets) = fast::targets(wire) {
+        if let Some((n, targets)) = fast::targets(bytes) {
+            let end = SIGNED_HEAD.len() + n;
+            if let Some(top) = other_fields(bytes, end) {
+                let sig = SignedBytes {
+                    canonical: Cow::Borrowed(&bytes[SIGNED_HEAD.len()..end]),
+                    signatures: signatures(&top)?,
+                };
                 return Ok((targets, sig));
             }
         }
+        let (body, sig) = split(bytes)?;
         let signed = body.into_tree()?;
         Ok((Targets::from_fields(&signed, None)?, sig))
     }

@@ -1667,7 +1667,13 @@ fn fetch_many_has_every_request_in_flight_at_once_and_keeps_the_order() {
     // Each answer waits until all five requests have arrived: one request after another would
     // get 503s. Roles and answers must line up.
     let srv = TestServer::start();
-    let roles = ["root", "timestamp", "snapshot", "targets", "targets/releases"];
+    let roles = [
+        "root",
+        "timestamp",
+        "snapshot",
+        "targets",
+        "targets/releases",
+    ];
     let gate = Arc::new(Gate {
         arrived: Default::default(),
         all: Default::default(),
@@ -1711,13 +1717,19 @@ fn fetch_many_reports_each_failure_in_its_own_place() {
     let mut got = got.into_iter();
     assert_eq!(got.next().unwrap().unwrap(), ROOT_JSON);
     let e = got.next().unwrap().unwrap_err();
-    assert!(e.is_not_found() && e.to_string().contains("timestamp.json"), "{e}");
+    assert!(
+        e.is_not_found() && e.to_string().contains("timestamp.json"),
+        "{e}"
+    );
     let e = got.next().unwrap().unwrap_err();
     assert!(matches!(e, SourceError::BadName { .. }), "{e}");
     let e = got.next().unwrap().unwrap_err();
     assert!(matches!(e, SourceError::Status { status: 500, .. }), "{e}");
     let e = got.next().unwrap().unwrap_err();
-    assert!(matches!(e, SourceError::TooLarge { limit: 1000, .. }), "{e}");
+    assert!(
+        matches!(e, SourceError::TooLarge { limit: 1000, .. }),
+        "{e}"
+    );
     // Two at a time: nothing was asked more than once.
     assert_eq!(srv.requests(&tuf_path(GUN, "root")), 1);
 }
