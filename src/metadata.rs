@@ -237,7 +237,8 @@ pub struct Root {
 pub struct FileMeta {
     pub length: u64,
     pub sha256: Option<[u8; 32]>,
-    pub sha512: Option<[u8; 64]>,
+    /// Boxed: most targets carry only sha256, and thousands of entries are kept.
+    pub sha512: Option<Box<[u8; 64]>>,
 }
 
 #[derive(Debug, Clone)]
@@ -657,7 +658,7 @@ fn file_meta_fast(v: &Value) -> Option<FileMeta> {
     Some(FileMeta {
         length,
         sha256: decode(hashes, "sha256")?,
-        sha512: decode(hashes, "sha512")?,
+        sha512: decode(hashes, "sha512")?.map(Box::new),
     })
 }
 
@@ -683,7 +684,7 @@ fn file_meta(v: &Value, path: &str, need_hash: bool) -> Result<FileMeta> {
     let meta = FileMeta {
         length,
         sha256: get(hashes, path, "sha256")?,
-        sha512: get(hashes, path, "sha512")?,
+        sha512: get(hashes, path, "sha512")?.map(Box::new),
     };
     if need_hash && meta.sha256.is_none() && meta.sha512.is_none() {
         return Err(invalid(

@@ -54,7 +54,9 @@ fn common_entry(s: &mut Scanner) -> Option<FileMeta> {
     }
     let sha256 = t.read_plain_string(|b| decode_hash::<32>(b).ok())?;
     let sha512 = if t.eat_literal(br#","sha512":"#) {
-        Some(t.read_plain_string(|b| decode_hash::<64>(b).ok())?)
+        Some(Box::new(
+            t.read_plain_string(|b| decode_hash::<64>(b).ok())?,
+        ))
     } else {
         None
     };
