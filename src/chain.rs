@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 use crate::keys::{KeyType, PinnedKey, PublicKey};
 use crate::level::{Class, Level, Warning};
 use crate::metadata::{
-    Common, Delegation, Envelope, FileMeta, MetadataError, RoleKeys, Root, SignedBytes, Snapshot,
+    Common, Delegation, Envelope, MetadataError, RoleKeys, Root, SignedBytes, Snapshot, TargetMap,
     Targets, Timestamp,
 };
 use crate::verify::{check_file, check_threshold, short, Verified, VerifyError};
@@ -137,7 +137,7 @@ pub struct VerifiedDelegation {
 
 impl VerifiedDelegation {
     /// Targets this delegation may sign and did.
-    pub fn targets(&self) -> &BTreeMap<String, FileMeta> {
+    pub fn targets(&self) -> &TargetMap {
         &self.metadata.targets
     }
 }
@@ -153,7 +153,7 @@ pub struct Repo {
 
 impl Repo {
     /// The targets each usable role signed: `targets` first, then verified delegations.
-    pub fn signed_targets(&self) -> impl Iterator<Item = (&str, &BTreeMap<String, FileMeta>)> {
+    pub fn signed_targets(&self) -> impl Iterator<Item = (&str, &TargetMap)> {
         std::iter::once(("targets", &self.trusted.targets.targets)).chain(
             self.delegations.iter().filter_map(|d| {
                 d.outcome

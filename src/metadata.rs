@@ -253,6 +253,59 @@ pub struct Snapshot {
     pub meta: BTreeMap<String, FileMeta>,
 }
 
+/// Target name → what a role signed for it, in name (byte) order. A sorted vector: a file's
+/// thousands of entries arrive sorted and are stored in one go, then looked up by binary search.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetMap(Vec<(String, FileMeta)>);
+
+impl TargetMap {
+    /// From entries in strictly ascending name order (what both parsers produce).
+    fn from_sorted(entries: Vec<(String, FileMeta)>) -> TargetMap {
+        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
+        TargetMap(entries)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&FileMeta> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Entries in name order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &FileMeta)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Keep the entries `keep` says yes to.
+    pub fn retain(&mut self, mut keep: impl FnMut(&str, &FileMeta) -> bool) {
+        self.0.retain(|(k, v)| keep(k, v));
+    }
+}
+
+impl<'a> IntoIterator for &'a TargetMap {
+    type Item = (&'a String, &'a FileMeta);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, FileMeta)>,
+        fn(&'a (String, FileMeta)) -> (&'a String, &'a FileMeta),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
 /// A delegation as its parent declares it.
 #[derive(Debug, Clone)]
 pub struct Delegation {
@@ -264,7 +317,7 @@ pub struct Delegation {
 #[derive(Debug, Clone)]
 pub struct Targets {
     pub common: Common,
-    pub targets: BTreeMap<String, FileMeta>,
+    pub targets: TargetMap,
     pub delegation_keys: BTreeMap<String, PublicKey>,
     pub delegations: Vec<Delegation>,
 }
@@ -375,16 +428,13 @@ impl Targets {
 
     /// Targets from `signed`'s fields; `targets` is the `targets` map when it was read already
     /// (then it is not looked up in `f`).
-    fn from_fields(
-        f: &BTreeMap<String, Value>,
-        targets: Option<BTreeMap<String, FileMeta>>,
-    ) -> Result<Targets> {
+    fn from_fields(f: &BTreeMap<String, Value>, targets: Option<TargetMap>) -> Result<Targets> {
         expect_type(f, "Targets")?;
         let targets = match targets {
             Some(t) => t,
             None => {
                 let t_obj = obj(field(f, "signed", "targets")?, "signed.targets")?;
-                let mut targets = BTreeMap::new();
+                let mut targets = Vec::with_capacity(t_obj.len());
                 for (name, v) in t_obj {
                     // The common, well-formed entry costs no path strings; anything else takes
                     // the careful path, which names the field that is wrong.
@@ -392,9 +442,10 @@ impl Targets {
                         Some(m) => m,
                         None => file_meta(v, &format!("signed.targets.{name}"), false)?,
                     };
-                    targets.insert(name.clone(), meta);
+                    targets.push((name.clone(), meta));
                 }
-                targets
+                // A BTreeMap iterates in key order.
+                TargetMap::from_sorted(targets)
             }
         };
         let (delegation_keys, delegations) = match f.get("delegations") {

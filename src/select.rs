@@ -62,10 +62,7 @@ fn digest_of(role: &str, tag: &str, meta: &FileMeta) -> Result<Digest, SelectErr
 }
 
 /// The targets map of a usable role, or why it cannot be used.
-fn usable<'r>(
-    repo: &'r Repo,
-    role: &str,
-) -> Result<&'r std::collections::BTreeMap<String, FileMeta>, String> {
+fn usable<'r>(repo: &'r Repo, role: &str) -> Result<&'r crate::metadata::TargetMap, String> {
     if role == "targets" {
         return Ok(&repo.trusted.targets.targets);
     }

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{decode_hash, file_meta_fast, FileMeta, Targets};
+use super::{decode_hash, file_meta_fast, FileMeta, TargetMap, Targets};
 use crate::canonical::Scanner;
 use crate::json;
 
@@ -32,7 +32,7 @@ pub(super) fn targets(bytes: &[u8]) -> Option<(usize, Targets)> {
 }
 
 /// The `targets` object: name → entry.
-fn target_map(s: &mut Scanner) -> Option<BTreeMap<String, FileMeta>> {
+fn target_map(s: &mut Scanner) -> Option<TargetMap> {
     let mut entries = Vec::new();
     s.object_with(|s, name| {
         let meta = match common_entry(s) {
@@ -42,8 +42,8 @@ fn target_map(s: &mut Scanner) -> Option<BTreeMap<String, FileMeta>> {
         entries.push((name, meta));
         Some(())
     })?;
-    // Keys came in strictly ascending order (checked), so this is a bulk build.
-    Some(entries.into_iter().collect())
+    // Keys came in strictly ascending order (checked).
+    Some(TargetMap::from_sorted(entries))
 }
 
 /// An entry of the common shape at the cursor, consumed; else `None` and nothing consumed.
