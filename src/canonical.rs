@@ -120,6 +120,11 @@ impl<'a> Scanner<'a> {
         self.i
     }
 
+    /// Bytes not consumed yet.
+    pub(crate) fn remaining(&self) -> usize {
+        self.b.len() - self.i
+    }
+
     /// Consume `word` if the bytes here are exactly it.
     pub(crate) fn eat_literal(&mut self, word: &[u8]) -> bool {
         self.literal(word).is_some()

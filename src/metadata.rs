@@ -748,6 +748,71 @@ fn file_meta(v: &Value, path: &str, need_hash: bool) -> Result<FileMeta> {
 
 /// Decode a base64 hash that must be exactly `N` bytes long.
 fn decode_hash<const N: usize>(b64: &[u8]) -> Result<[u8; N], String> {
+    if let Some(h) = decode_hash_exact(b64) {
+        return Ok(h);
+    }
+    decode_hash_general(b64)
+}
+
+/// Base64 values of the standard alphabet; 0xff for anything else.
+const BASE64_VALUE: [u8; 256] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 64 {
+        t[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+};
+
+/// The form Notary writes, decoded without the general decoder's per-call set-up (thousands of
+/// target hashes per file): standard alphabet, canonical `=` padding, unused low bits zero.
+/// `None` for anything else, which the `base64` crate then judges; what this accepts, the
+/// crate accepts with the same bytes (tested below).
+fn decode_hash_exact<const N: usize>(b64: &[u8]) -> Option<[u8; N]> {
+    if b64.len() != 4 * N.div_ceil(3) {
+        return None;
+    }
+    let v = |c: u8| u32::from(BASE64_VALUE[usize::from(c)]);
+    let mut out = [0u8; N];
+    let quads = N / 3;
+    // Any character outside the alphabet sets bit 7 here (0xff); values are below 64.
+    let mut bad = 0u32;
+    for q in 0..quads {
+        let c = &b64[4 * q..4 * q + 4];
+        let (a, b, c2, d) = (v(c[0]), v(c[1]), v(c[2]), v(c[3]));
+        bad |= a | b | c2 | d;
+        let n = (a << 18) | (b << 12) | (c2 << 6) | d;
+        out[3 * q..3 * q + 3].copy_from_slice(&n.to_be_bytes()[1..]);
+    }
+    let t = &b64[4 * quads..];
+    match N % 3 {
+        0 => {}
+        1 => {
+            // Two characters and `==`; the second's low four bits are unused and must be zero.
+            let (a, b) = (v(t[0]), v(t[1]));
+            bad |= a | b;
+            if t[2] != b'=' || t[3] != b'=' || b & 0x0f != 0 {
+                return None;
+            }
+            out[3 * quads] = ((a << 2) | (b >> 4)) as u8;
+        }
+        _ => {
+            // Three characters and `=`; the third's low two bits are unused and must be zero.
+            let (a, b, c) = (v(t[0]), v(t[1]), v(t[2]));
+            bad |= a | b | c;
+            if t[3] != b'=' || c & 0x03 != 0 {
+                return None;
+            }
+            let n = (a << 10) | (b << 4) | (c >> 2);
+            out[3 * quads..3 * quads + 2].copy_from_slice(&n.to_be_bytes()[2..]);
+        }
+    }
+    (bad & 0x80 == 0).then_some(out)
+}
+
+fn decode_hash_general<const N: usize>(b64: &[u8]) -> Result<[u8; N], String> {
     let wrong = |len: usize| format!("{len} bytes, expected {N}");
     // Decoded in place; a failure (bad base64, or more than the buffer holds) is decoded again
     // the ordinary way, for the message or the length.
@@ -968,5 +1033,38 @@ mod tests {
             wire > 1000 && ok > 1000 && err > 1000,
             "{wire} wire, {ok} ok, {err} errors"
         );
+    }
+
+    #[test]
+    fn the_exact_hash_decoder_accepts_only_what_the_crate_accepts_with_the_same_bytes() {
+        use base64::Engine as _;
+        let mut r = Rng(0x5555_aaaa_1234_4321);
+        let (mut exact, mut other) = (0, 0);
+        for n in 0..20_000 {
+            let bytes: Vec<u8> = (0..64).map(|_| r.below(256) as u8).collect();
+            let mut text = STANDARD.encode(if n % 2 == 0 { &bytes[..32] } else { &bytes[..] });
+            if r.below(2) == 0 {
+                // One character changed, to anything printable or a padding sign.
+                let at = r.below(text.len() as u64) as usize;
+                let c = [b'=', b'A', b'/', b'+', b'-', b'_', b' ', b'z'][r.below(8) as usize];
+                text.replace_range(at..=at, &(c as char).to_string());
+            }
+            let b = text.as_bytes();
+            let crate32 = decode_hash_general::<32>(b).ok();
+            let crate64 = decode_hash_general::<64>(b).ok();
+            match decode_hash_exact::<32>(b) {
+                Some(h) => {
+                    exact += 1;
+                    assert_eq!(Some(h), crate32, "{text}");
+                }
+                None => other += 1,
+            }
+            if let Some(h) = decode_hash_exact::<64>(b) {
+                assert_eq!(Some(h), crate64, "{text}");
+            } else if n % 2 == 1 && b == STANDARD.encode(&bytes).as_bytes() {
+                panic!("a canonical 64-byte encoding went to the slow path: {text}");
+            }
+        }
+        assert!(exact > 3000 && other > 3000, "{exact} exact, {other} other");
     }
 }

@@ -436,9 +436,7 @@ pub fn fetch_repo_cached(
             };
             let candidate = prefetched.or(cached.files.get(&role)).map(Vec::as_slice);
             match (candidate, trusted.snapshot.meta.get(&role)) {
-                (Some(b), Some(m))
-                    if is_current(b, m) =>
-                {
+                (Some(b), Some(m)) if is_current(b, m) => {
                     reuse.insert(role, Ok(b.to_vec()));
                 }
                 _ => fresh.push((role, len)),

@@ -33,7 +33,9 @@ pub(super) fn targets(bytes: &[u8]) -> Option<(usize, Targets)> {
 
 /// The `targets` object: name → entry.
 fn target_map(s: &mut Scanner) -> Option<TargetMap> {
-    let mut entries = Vec::new();
+    // A common entry takes at least 84 bytes: room for that many, so the vector (thousands of
+    // entries) is not copied as it grows. Pages never written cost nothing.
+    let mut entries = Vec::with_capacity((s.remaining() / 84).min(1 << 20));
     s.object_with(|s, name| {
         let meta = match common_entry(s) {
             Some(meta) => meta,
