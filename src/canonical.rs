@@ -160,12 +160,13 @@ impl<'a> Scanner<'a> {
         Some(value)
     }
 
-    /// A canonical object whose members `member` reads: it gets each key (unescaped) with the
+    /// A canonical object whose members `member` reads: it gets each key (unescaped; borrowed
+    /// unless it had escapes) with the
     /// cursor on the value, and must consume exactly one canonical value with these readers.
     /// Keys are checked to ascend strictly.
     pub(crate) fn object_with(
         &mut self,
-        mut member: impl FnMut(&mut Self, String) -> Option<()>,
+        mut member: impl FnMut(&mut Self, std::borrow::Cow<'a, str>) -> Option<()>,
     ) -> Option<()> {
         if self.next()? != b'{' {
             return None;
@@ -186,11 +187,11 @@ impl<'a> Scanner<'a> {
             prev = Some(key);
             let (content, escaped) = key;
             let name = if escaped {
-                String::from_utf8(unescape(content)).ok()?
+                std::borrow::Cow::Owned(String::from_utf8(unescape(content)).ok()?)
             } else {
                 // Both ends are ASCII quotes: a character boundary check, not a scan.
                 let end = self.i - 1;
-                self.text.get(end - content.len()..end)?.to_owned()
+                std::borrow::Cow::Borrowed(self.text.get(end - content.len()..end)?)
             };
             if self.next()? != b':' {
                 return None;

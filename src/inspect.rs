@@ -78,11 +78,11 @@ pub fn report(repo: &Repo, tag: Option<&str>) -> Report {
             let Some(digest) = meta.sha256.map(Digest) else {
                 continue;
             };
-            rows.entry((name.clone(), digest))
+            rows.entry((name.to_owned(), digest))
                 .or_default()
                 .push(role.to_owned());
             by_tag
-                .entry(name.clone())
+                .entry(name.to_owned())
                 .or_default()
                 .push((role.to_owned(), digest));
         }

@@ -253,23 +253,52 @@ pub struct Snapshot {
     pub meta: BTreeMap<String, FileMeta>,
 }
 
-/// Target name → what a role signed for it, in name (byte) order. A sorted vector: a file's
-/// thousands of entries arrive sorted and are stored in one go, then looked up by binary search.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TargetMap(Vec<(String, FileMeta)>);
+/// Target name → what a role signed for it, in name (byte) order. A file's thousands of
+/// entries arrive sorted and are stored in one go: the names in one string, the entries in one
+/// vector (no allocation per name), looked up by binary search.
+#[derive(Clone, Default)]
+pub struct TargetMap {
+    names: String,
+    entries: Vec<TargetEntry>,
+}
+
+#[derive(Clone)]
+struct TargetEntry {
+    start: u32,
+    len: u32,
+    meta: FileMeta,
+}
 
 impl TargetMap {
-    /// From entries in strictly ascending name order (what both parsers produce).
-    fn from_sorted(entries: Vec<(String, FileMeta)>) -> TargetMap {
-        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
-        TargetMap(entries)
+    /// Room for about `n` entries.
+    fn with_capacity(n: usize) -> TargetMap {
+        TargetMap {
+            names: String::with_capacity(n * 8),
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    /// Add an entry whose name sorts after every name so far (the caller checked); `None` if
+    /// the names outgrow 4 GiB (they cannot: files are far smaller).
+    fn push_sorted(&mut self, name: &str, meta: FileMeta) -> Option<()> {
+        debug_assert!(self.entries.last().is_none_or(|e| self.name(e) < name));
+        let start = u32::try_from(self.names.len()).ok()?;
+        let len = u32::try_from(name.len()).ok()?;
+        start.checked_add(len)?;
+        self.names.push_str(name);
+        self.entries.push(TargetEntry { start, len, meta });
+        Some(())
+    }
+
+    fn name(&self, e: &TargetEntry) -> &str {
+        &self.names[e.start as usize..(e.start + e.len) as usize]
     }
 
     pub fn get(&self, name: &str) -> Option<&FileMeta> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_str().cmp(name))
+        self.entries
+            .binary_search_by(|e| self.name(e).cmp(name))
             .ok()
-            .map(|i| &self.0[i].1)
+            .map(|i| &self.entries[i].meta)
     }
 
     pub fn contains_key(&self, name: &str) -> bool {
@@ -277,32 +306,49 @@ impl TargetMap {
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.entries.is_empty()
     }
 
     /// Entries in name order.
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &FileMeta)> {
-        self.0.iter().map(|(k, v)| (k, v))
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &FileMeta)> {
+        self.entries.iter().map(|e| (self.name(e), &e.meta))
     }
 
     /// Keep the entries `keep` says yes to.
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &FileMeta) -> bool) {
-        self.0.retain(|(k, v)| keep(k, v));
+        let names = &self.names;
+        self.entries.retain(|e| {
+            keep(
+                &names[e.start as usize..(e.start + e.len) as usize],
+                &e.meta,
+            )
+        });
+    }
+}
+
+impl PartialEq for TargetMap {
+    fn eq(&self, other: &TargetMap) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for TargetMap {}
+
+impl std::fmt::Debug for TargetMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
 impl<'a> IntoIterator for &'a TargetMap {
-    type Item = (&'a String, &'a FileMeta);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (String, FileMeta)>,
-        fn(&'a (String, FileMeta)) -> (&'a String, &'a FileMeta),
-    >;
+    type Item = (&'a str, &'a FileMeta);
+    type IntoIter = Box<dyn Iterator<Item = (&'a str, &'a FileMeta)> + 'a>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter().map(|(k, v)| (k, v))
+        Box::new(self.iter())
     }
 }
 
@@ -434,7 +480,7 @@ impl Targets {
             Some(t) => t,
             None => {
                 let t_obj = obj(field(f, "signed", "targets")?, "signed.targets")?;
-                let mut targets = Vec::with_capacity(t_obj.len());
+                let mut targets = TargetMap::with_capacity(t_obj.len());
                 for (name, v) in t_obj {
                     // The common, well-formed entry costs no path strings; anything else takes
                     // the careful path, which names the field that is wrong.
@@ -442,10 +488,12 @@ impl Targets {
                         Some(m) => m,
                         None => file_meta(v, &format!("signed.targets.{name}"), false)?,
                     };
-                    targets.push((name.clone(), meta));
+                    // A BTreeMap iterates in key order.
+                    targets
+                        .push_sorted(name, meta)
+                        .ok_or_else(|| invalid("signed.targets", "too large".into()))?;
                 }
-                // A BTreeMap iterates in key order.
-                TargetMap::from_sorted(targets)
+                targets
             }
         };
         let (delegation_keys, delegations) = match f.get("delegations") {

@@ -144,7 +144,7 @@ pub fn select(
                 for (t, meta) in targets {
                     if let Ok(d) = digest_of(role, t, meta) {
                         if Some(d) == wanted {
-                            hit = Some((role.clone(), t.clone(), d, meta.length));
+                            hit = Some((role.clone(), t.to_owned(), d, meta.length));
                             break;
                         }
                     }

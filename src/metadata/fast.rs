@@ -23,7 +23,7 @@ pub(super) fn targets(bytes: &[u8]) -> Option<(usize, Targets)> {
         if key == "targets" {
             targets = Some(target_map(s)?);
         } else {
-            fields.insert(key, json::parse(s.skip_value()?).ok()?);
+            fields.insert(key.into_owned(), json::parse(s.skip_value()?).ok()?);
         }
         Some(())
     })?;
@@ -33,19 +33,18 @@ pub(super) fn targets(bytes: &[u8]) -> Option<(usize, Targets)> {
 
 /// The `targets` object: name → entry.
 fn target_map(s: &mut Scanner) -> Option<TargetMap> {
-    // A common entry takes at least 84 bytes: room for that many, so the vector (thousands of
-    // entries) is not copied as it grows. Pages never written cost nothing.
-    let mut entries = Vec::with_capacity((s.remaining() / 84).min(1 << 20));
+    // A common entry takes at least 84 bytes: room for that many, so the vectors (thousands of
+    // entries) are not copied as they grow. Pages never written cost nothing.
+    let mut map = TargetMap::with_capacity((s.remaining() / 84).min(1 << 20));
     s.object_with(|s, name| {
         let meta = match common_entry(s) {
             Some(meta) => meta,
             None => file_meta_fast(&json::parse(s.skip_value()?).ok()?)?,
         };
-        entries.push((name, meta));
-        Some(())
+        // Keys come in strictly ascending order (object_with checks).
+        map.push_sorted(&name, meta)
     })?;
-    // Keys came in strictly ascending order (checked).
-    Some(TargetMap::from_sorted(entries))
+    Some(map)
 }
 
 /// An entry of the common shape at the cursor, consumed; else `None` and nothing consumed.
