@@ -305,31 +305,7 @@ impl<'a> Scanner<'a> {
         if depth > MAX_SCAN_DEPTH {
             return None;
         }
-        self.i += 1;
-        if self.b.get(self.i)? == &b'}' {
-            self.i += 1;
-            return Some(());
-        }
-        let mut prev: Option<(&[u8], bool)> = None;
-        loop {
-            if self.b.get(self.i)? != &b'"' {
-                return None;
-            }
-            let key = self.string()?;
-            if prev.is_some_and(|p| !unescaped_less(p, key)) {
-                return None;
-            }
-            prev = Some(key);
-            if self.next()? != b':' {
-                return None;
-            }
-            self.value(depth)?;
-            match self.next()? {
-                b',' => {}
-                b'}' => return Some(()),
-                _ => return None,
-            }
-        }
+        self.object_with(|s, _| s.value(depth))
     }
 }
 
