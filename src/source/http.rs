@@ -39,8 +39,9 @@ pub const MAX_REDIRECTS: usize = 5;
 /// Largest health answer read.
 const MAX_HEALTH_RESPONSE: u64 = 64 * 1024;
 
-/// Size of one read from the response body.
-const READ_CHUNK: usize = 16 * 1024;
+/// Most bytes reserved for a body before they arrive, whatever length the server announces (it
+/// may lie); the buffer grows past this only as bytes come.
+const MAX_PREALLOC: u64 = 1024 * 1024;
 
 /// Pause before the one retry of a connection that could not be made.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -250,6 +251,14 @@ impl HttpSource {
         }
     }
 
+    /// A fetch that ended without a result (cannot happen: every request is answered or fails).
+    fn no_answer(&self, gun: &str, role: &str) -> SourceError {
+        SourceError::Io {
+            location: self.location(gun, role),
+            source: io::Error::other("no answer was recorded"),
+        }
+    }
+
     /// One exchange, bounded by `timeout` as a whole whatever the server does. Called from
     /// ordinary (not async) threads only.
     fn exchange(&self, request: Request, max_len: u64) -> Result<Reply, SourceError> {
@@ -291,15 +300,6 @@ impl HttpSource {
             }
             replies
         })
-    }
-
-    fn get(
-        &self,
-        url: &str,
-        authorization: Option<HeaderValue>,
-        max_len: u64,
-    ) -> Result<Reply, SourceError> {
-        self.exchange(get_request(url, authorization), max_len)
     }
 
     /// Credentials for the registry of `gun`, looked up only now that a server asks.
@@ -439,19 +439,6 @@ impl HttpSource {
                 "token request made {who}: {}",
                 status_error(&token_url, &reply)
             ))),
-        }
-    }
-
-    /// GET `url`, answering one 401 challenge: the fetch itself, auth included.
-    fn get_authorized(&self, gun: &str, url: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
-        let first = self.first_attempt(gun, url)?;
-        let reply = self.get(url, first.header.clone(), max_len)?;
-        match self.after_first(gun, url, reply, first) {
-            Next::Done(result) => result,
-            Next::Again(retry) => {
-                let reply = self.get(url, Some(retry.header.clone()), max_len)?;
-                self.after_retry(gun, url, reply, retry)
-            }
         }
     }
 
@@ -639,13 +626,12 @@ enum RetryWith {
 }
 
 impl Source for HttpSource {
+    /// One fetch is [`Source::fetch_many`] of one: a first request, and one more with
+    /// credentials if the server asks for them.
     fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
-        check_names(gun, role)?;
-        if self.check_health {
-            self.check_health()?;
-        }
-        let url = self.url(gun, role);
-        self.get_authorized(gun, &url, max_len)
+        self.fetch_many(gun, &[(role, max_len)], 1)
+            .pop()
+            .unwrap_or_else(|| Err(self.no_answer(gun, role)))
     }
 
     /// All first requests at once; the answers that ask for credentials get them (a token is
@@ -698,14 +684,7 @@ impl Source for HttpSource {
         results
             .into_iter()
             .zip(wanted)
-            .map(|(r, (role, _))| {
-                r.unwrap_or_else(|| {
-                    Err(SourceError::Io {
-                        location: self.location(gun, role),
-                        source: io::Error::other("no answer was recorded"),
-                    })
-                })
-            })
+            .map(|(r, (role, _))| r.unwrap_or_else(|| Err(self.no_answer(gun, role))))
             .collect()
     }
 
@@ -836,17 +815,13 @@ async fn exchange_async(
         return Err(too_large());
     }
 
-    // Never more than max_len bytes kept; never preallocate more than one chunk past what the
-    // server announced (it may lie).
-    let initial = announced
-        .unwrap_or(0)
-        .min(max_len)
-        .min(READ_CHUNK as u64 * 64);
+    // Never more than max_len bytes kept.
+    let initial = announced.unwrap_or(0).min(max_len).min(MAX_PREALLOC);
     let mut body: Vec<u8> = Vec::with_capacity(usize::try_from(initial).unwrap_or(0));
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| body_error(url, e, limits))?
+        .map_err(|e| request_error(url, e, limits))?
     {
         if (body.len() + chunk.len()) as u64 > max_len {
             return Err(too_large());
@@ -1041,18 +1016,6 @@ fn request_error(url: &str, e: reqwest::Error, limits: Limits) -> SourceError {
             cause: innermost(&e),
             source: e,
         }
-    }
-}
-
-/// A body that could not be read to its end.
-fn body_error(url: &str, e: reqwest::Error, limits: Limits) -> SourceError {
-    if e.is_timeout() {
-        SourceError::Timeout {
-            location: url.to_owned(),
-            after: limits.timeout,
-        }
-    } else {
-        request_error(url, e, limits)
     }
 }
 

@@ -93,30 +93,20 @@ pub fn fetch_on_threads(
                     break;
                 };
                 let r = fetch(role, *max);
-                if let Ok(mut all) = results.lock() {
-                    all.push((i, r));
-                }
+                results
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((i, r));
             });
         }
     });
-    let mut slots: Vec<Option<Fetch>> = wanted.iter().map(|_| None).collect();
-    for (i, r) in results.into_inner().unwrap_or_default() {
-        if let Some(slot) = slots.get_mut(i) {
-            *slot = Some(r);
-        }
-    }
-    slots
-        .into_iter()
-        .zip(wanted)
-        .map(|(r, (role, _))| {
-            r.unwrap_or_else(|| {
-                Err(SourceError::Io {
-                    location: (*role).to_owned(),
-                    source: std::io::Error::other("the fetch thread panicked"),
-                })
-            })
-        })
-        .collect()
+    // The scope returned, so no worker panicked (it would have re-raised the panic): every
+    // index is there exactly once.
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Why a metadata file could not be fetched. Every variant names the URL or path.
