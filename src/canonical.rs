@@ -130,7 +130,8 @@ impl<'a> Scanner<'a> {
         self.literal(word).is_some()
     }
 
-    /// One canonical value, skipped; returns its bytes.
+    /// One canonical value, skipped; returns its bytes. Its depth is counted from 2, as for a
+    /// member of the object [`canonical_len`] scans.
     pub(crate) fn skip_value(&mut self) -> Option<&'a [u8]> {
         let start = self.i;
         self.value(2)?;
@@ -161,9 +162,8 @@ impl<'a> Scanner<'a> {
     }
 
     /// A canonical object whose members `member` reads: it gets each key (unescaped; borrowed
-    /// unless it had escapes) with the
-    /// cursor on the value, and must consume exactly one canonical value with these readers.
-    /// Keys are checked to ascend strictly.
+    /// unless it had escapes) with the cursor on the value, and must consume exactly one
+    /// canonical value with these readers. Keys are checked to ascend strictly.
     pub(crate) fn object_with(
         &mut self,
         mut member: impl FnMut(&mut Self, std::borrow::Cow<'a, str>) -> Option<()>,

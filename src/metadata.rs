@@ -199,6 +199,15 @@ impl<'a> Envelope<'a> {
     }
 }
 
+/// A file read through its tree: the role, and what its signatures cover.
+fn parse_role<T>(
+    bytes: &[u8],
+    from_envelope: fn(&Envelope) -> Result<T>,
+) -> Result<(T, SignedBytes<'_>)> {
+    let env = Envelope::parse(bytes)?;
+    Ok((from_envelope(&env)?, env.sig))
+}
+
 fn expect_type(f: &BTreeMap<String, Value>, expected: &'static str) -> Result<()> {
     let got = string(field(f, "signed", "_type")?, "signed._type")?;
     if got != expected {
@@ -269,6 +278,13 @@ struct TargetEntry {
     meta: FileMeta,
 }
 
+impl TargetEntry {
+    /// Its name in the map's string of names.
+    fn name<'n>(&self, names: &'n str) -> &'n str {
+        &names[self.start as usize..(self.start + self.len) as usize]
+    }
+}
+
 impl TargetMap {
     /// Room for about `n` entries.
     fn with_capacity(n: usize) -> TargetMap {
@@ -291,7 +307,7 @@ impl TargetMap {
     }
 
     fn name(&self, e: &TargetEntry) -> &str {
-        &self.names[e.start as usize..(e.start + e.len) as usize]
+        e.name(&self.names)
     }
 
     pub fn get(&self, name: &str) -> Option<&FileMeta> {
@@ -321,12 +337,7 @@ impl TargetMap {
     /// Keep the entries `keep` says yes to.
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &FileMeta) -> bool) {
         let names = &self.names;
-        self.entries.retain(|e| {
-            keep(
-                &names[e.start as usize..(e.start + e.len) as usize],
-                &e.meta,
-            )
-        });
+        self.entries.retain(|e| keep(e.name(names), &e.meta));
     }
 }
 
@@ -371,8 +382,7 @@ pub struct Targets {
 impl Root {
     /// Parse a root file: the role and what its signatures cover.
     pub fn parse(bytes: &[u8]) -> Result<(Root, SignedBytes<'_>)> {
-        let env = Envelope::parse(bytes)?;
-        Ok((Root::from_envelope(&env)?, env.sig))
+        parse_role(bytes, Root::from_envelope)
     }
 
     pub fn from_envelope(env: &Envelope) -> Result<Root> {
@@ -403,8 +413,7 @@ impl Root {
 impl Timestamp {
     /// Parse a timestamp file: the role and what its signatures cover.
     pub fn parse(bytes: &[u8]) -> Result<(Timestamp, SignedBytes<'_>)> {
-        let env = Envelope::parse(bytes)?;
-        Ok((Timestamp::from_envelope(&env)?, env.sig))
+        parse_role(bytes, Timestamp::from_envelope)
     }
 
     pub fn from_envelope(env: &Envelope) -> Result<Timestamp> {
@@ -424,8 +433,7 @@ impl Timestamp {
 impl Snapshot {
     /// Parse a snapshot file: the role and what its signatures cover.
     pub fn parse(bytes: &[u8]) -> Result<(Snapshot, SignedBytes<'_>)> {
-        let env = Envelope::parse(bytes)?;
-        Ok((Snapshot::from_envelope(&env)?, env.sig))
+        parse_role(bytes, Snapshot::from_envelope)
     }
 
     pub fn from_envelope(env: &Envelope) -> Result<Snapshot> {
@@ -860,23 +868,14 @@ fn decode_hash_exact<const N: usize>(b64: &[u8]) -> Option<[u8; N]> {
     (bad & 0x80 == 0).then_some(out)
 }
 
+/// Any other base64, judged by the `base64` crate (which names what is wrong).
 fn decode_hash_general<const N: usize>(b64: &[u8]) -> Result<[u8; N], String> {
-    let wrong = |len: usize| format!("{len} bytes, expected {N}");
-    // Decoded in place; a failure (bad base64, or more than the buffer holds) is decoded again
-    // the ordinary way, for the message or the length.
-    let mut buf = [0u8; 72];
-    match STANDARD.decode_slice(b64, &mut buf) {
-        Ok(len) => buf
-            .get(..len)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| wrong(len)),
-        Err(_) => {
-            let v = STANDARD
-                .decode(b64)
-                .map_err(|e| format!("not base64: {e}"))?;
-            v.as_slice().try_into().map_err(|_| wrong(v.len()))
-        }
-    }
+    let v = STANDARD
+        .decode(b64)
+        .map_err(|e| format!("not base64: {e}"))?;
+    v.as_slice()
+        .try_into()
+        .map_err(|_| format!("{} bytes, expected {N}", v.len()))
 }
 
 #[cfg(test)]

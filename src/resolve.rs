@@ -11,14 +11,12 @@ use crate::keys::PinnedKey;
 use crate::level::{Level, Warning};
 use crate::reference::ImageRef;
 use crate::select::{self, SelectError, Selection};
-use crate::source::{Source, SourceError};
+use crate::source::{Fetch, Source, SourceError};
 
 const MIB: u64 = 1024 * 1024;
 
 /// The four top-level files (root, timestamp, snapshot, targets) and a speculative releases.
 type TopBytes = ([Vec<u8>; 4], Option<Vec<u8>>);
-/// One fetch's result.
-use crate::source::Fetch;
 /// Delegation files by role: the bytes, or why there are none.
 type Fetches = BTreeMap<String, Result<Vec<u8>, String>>;
 /// Versioned roots (version, bytes), oldest first.
@@ -220,8 +218,6 @@ fn not_found_is_no_data(
     }
 }
 
-/// The cached copy of `role` if it is exactly what `meta` declares, else a fresh fetch bounded by
-/// the declared length (and the role's own limit).
 /// Whether bytes already at hand (cached, or fetched speculatively) are the version `meta`
 /// declares: same length and same sha256 (sha512 when that is all it gives). This only picks
 /// which bytes to verify; the chain then checks every hash `meta` lists.
@@ -235,6 +231,8 @@ fn is_current(bytes: &[u8], meta: &crate::metadata::FileMeta) -> bool {
         }
 }
 
+/// The cached copy of `role` if it is exactly what `meta` declares, else a fresh fetch bounded by
+/// the declared length (and the role's own limit).
 fn cached_or_fetch(
     source: &dyn Source,
     gun: &str,
