@@ -1,25 +1,22 @@
 //! trustpin: which image digest does this tag stand for, according to Notary v1 (TUF) trust data
 //! whose signatures chain up to a root key the user pinned?
 //!
-//! Data flows one way: bytes → [`json`] value → [`canonical`] bytes of `signed` → signatures
-//! checked ([`verify`]) → typed [`metadata`] → [`chain`] of verified roles → [`select`] one digest.
-//! Everything up to `select` is sans-IO; [`source`] and [`resolve`] do the fetching.
+//! Layers, each a folder:
+//! - [`tuf`]: Notary v1, sans-IO. Bytes → [`tuf::json`] value → [`tuf::canonical`] bytes of
+//!   `signed` → signatures checked ([`tuf::verify`]) → typed [`tuf::metadata`] → [`tuf::chain`]
+//!   of verified roles → [`tuf::select`] one digest.
+//! - [`fetch`]: where bytes come from (the [`fetch::Source`] trait: a folder, a Notary server),
+//!   credentials, the trust cache and archives.
+//! - [`resolve`]: one repository fetched and verified; batches.
+//! - [`report`]: what auditors read (inspect, root keys).
+//! - [`policy`]: trust policy files, shared by every verifier.
 
-pub mod app;
-pub mod archive;
-pub mod cache;
-pub mod canonical;
-pub mod chain;
-pub mod credentials;
-pub mod inspect;
-pub mod json;
-pub mod keys;
-pub mod level;
-pub mod metadata;
+pub mod fetch;
 pub mod policy;
 pub mod reference;
+pub mod report;
 pub mod resolve;
-pub mod rootkey;
-pub mod select;
-pub mod source;
-pub mod verify;
+pub mod tuf;
+
+#[doc(hidden)]
+pub mod cli;

@@ -1,4 +1,4 @@
-//! `trustpin`: see [`trustpin::app`].
+//! `trustpin`: see [`trustpin::cli`].
 fn main() -> std::process::ExitCode {
-    trustpin::app::main_with(std::env::args_os())
+    trustpin::cli::main_with(std::env::args_os())
 }

@@ -9,7 +9,7 @@ mod builder;
 
 use builder::{days, notary_available, notary_opinion, now, rfc3339, sha256_hex, RepoBuilder};
 use serde_json::{json, Value};
-use trustpin::level::Level;
+use trustpin::tuf::level::Level;
 
 const GUN: &str = "example.com/hostile/chain";
 const IMAGE: &[u8] = b"the real image";
@@ -529,7 +529,7 @@ fn delegation_refused(name: &str, why: &str) {
         repo.warnings
     );
     // Its targets count for nothing: v1 is still the real image.
-    let sel = trustpin::select::select(&repo, Some("v1"), None, &[]).unwrap();
+    let sel = trustpin::tuf::select::select(&repo, Some("v1"), None, &[]).unwrap();
     assert_eq!(sel.digest.hex(), sha256_hex(IMAGE), "{name}");
 }
 
@@ -833,7 +833,7 @@ fn non_canonical_wire_forms_are_accepted_because_signatures_cover_the_canonical_
     );
     accepted(&built.cli(&["v1"], &[]), IMAGE);
     let repo = built.verify().unwrap();
-    let sel = trustpin::select::select(&repo, Some("a<b>&c\u{2028}"), None, &[]).unwrap();
+    let sel = trustpin::tuf::select::select(&repo, Some("a<b>&c\u{2028}"), None, &[]).unwrap();
     assert_eq!(sel.digest.hex(), sha256_hex(b"odd name"));
     if notary_available() {
         // notary: also accepts (it verifies over its own canonical re-encoding).
@@ -970,7 +970,7 @@ fn malformed_but_valid_json_is_refused_and_never_panics() {
                     variant
                         .verify_at(Level::Permissive, time::OffsetDateTime::now_utc())
                         .map(|repo| {
-                            let _ = trustpin::select::select(
+                            let _ = trustpin::tuf::select::select(
                                 &repo,
                                 Some("v2"),
                                 None,

@@ -20,9 +20,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use trustpin::json::Value;
-use trustpin::keys::PublicKey;
-use trustpin::metadata::{Envelope, Root, Targets};
+use trustpin::tuf::json::Value;
+use trustpin::tuf::keys::PublicKey;
+use trustpin::tuf::metadata::{Envelope, Root, Targets};
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -394,12 +394,12 @@ fn canonical_encoding_of_random_values_is_stable_and_matches_an_independent_enco
     let mut with_control = 0;
     for _ in 0..3000 {
         let v = random_value(&mut rng, 0);
-        let enc = trustpin::canonical::encode(&v);
+        let enc = trustpin::tuf::canonical::encode(&v);
         if enc.iter().any(|b| *b < 0x20) {
             with_control += 1;
         }
         let wire = serde_json::to_vec_pretty(&to_serde(&v)).unwrap();
-        assert_eq!(trustpin::json::parse(&wire).unwrap(), v);
+        assert_eq!(trustpin::tuf::json::parse(&wire).unwrap(), v);
         props::canonical_roundtrip(&wire);
     }
     assert!(with_control > 100, "{with_control}");
@@ -596,9 +596,9 @@ fn resigned_random_mutations_of_every_field_never_panic() {
             let outcome = std::panic::catch_unwind(|| {
                 built.verify().map(|repo| {
                     for req in [&[][..], &["releases/qa".to_owned()][..]] {
-                        let _ = trustpin::select::select(&repo, Some("v1"), None, req);
+                        let _ = trustpin::tuf::select::select(&repo, Some("v1"), None, req);
                     }
-                    let _ = trustpin::inspect::report(&repo, None);
+                    let _ = trustpin::report::inspect::report(&repo, None);
                 })
             });
             match outcome {

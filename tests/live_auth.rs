@@ -117,7 +117,7 @@ impl Notary {
 
     /// Health through trustpin's own client (it knows the CA and the client certificate).
     fn wait_ready(&mut self, tls: Option<&Tls<'_>>) -> Result<(), String> {
-        use trustpin::source::http::{ClientIdentity, HttpOptions, HttpSource};
+        use trustpin::fetch::http::{ClientIdentity, HttpOptions, HttpSource};
         let started = Instant::now();
         let mut last = String::new();
         while started.elapsed() < START_TIMEOUT {

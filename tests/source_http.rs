@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use server::{tuf_path, Length, Pace, Reply, Request, Response, TestPki, TestServer};
-use trustpin::credentials::{
+use trustpin::fetch::credentials::{
     Credential, CredentialError, CredentialProvider, Fixed, Found, Secret,
 };
-use trustpin::source::dir::DirSource;
-use trustpin::source::http::{ClientIdentity, HttpOptions, HttpSource, MAX_REDIRECTS};
-use trustpin::source::{Source, SourceError};
+use trustpin::fetch::dir::DirSource;
+use trustpin::fetch::http::{ClientIdentity, HttpOptions, HttpSource, MAX_REDIRECTS};
+use trustpin::fetch::{Source, SourceError};
 
 const GUN: &str = "docker.io/library/alpine";
 const ROOT_JSON: &[u8] = br#"{"signed":{"_type":"Root"},"signatures":[]}"#;

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-use trustpin::chain::{verify_repo, verify_top, Context, TopFiles};
-use trustpin::keys::PinnedKey;
-use trustpin::level::Level;
-use trustpin::select::select;
+use trustpin::tuf::chain::{verify_repo, verify_top, Context, TopFiles};
+use trustpin::tuf::keys::PinnedKey;
+use trustpin::tuf::level::Level;
+use trustpin::tuf::select::select;
 
 fn tuf_dir(image: &str) -> PathBuf {
     let p = PathBuf::from(concat!(

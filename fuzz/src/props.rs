@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use time::OffsetDateTime;
-use trustpin::canonical;
-use trustpin::chain::{verify_repo, Context, TopFiles};
-use trustpin::json::{self, Value};
-use trustpin::keys::{PinnedKey, PublicKey};
-use trustpin::level::Level;
-use trustpin::metadata::{Envelope, Root, Snapshot, Targets, Timestamp};
+use trustpin::tuf::canonical;
+use trustpin::tuf::chain::{verify_repo, Context, TopFiles};
+use trustpin::tuf::json::{self, Value};
+use trustpin::tuf::keys::{PinnedKey, PublicKey};
+use trustpin::tuf::level::Level;
+use trustpin::tuf::metadata::{Envelope, Root, Snapshot, Targets, Timestamp};
 
 /// Metadata parser: any bytes, every typed reading; the canonical bytes of what parsed are
 /// themselves stable under parse → encode (when they are JSON at all, see below).
@@ -239,10 +239,10 @@ pub fn verify_chain(base: &Base, data: &[u8]) {
         };
         if let Ok(verified) = verify_repo(&ctx, files, &fetched) {
             for required in [&[][..], &["releases".to_owned()][..]] {
-                let _ = trustpin::select::select(&verified, Some("test"), None, required);
-                let _ = trustpin::select::select(&verified, None, None, required);
+                let _ = trustpin::tuf::select::select(&verified, Some("test"), None, required);
+                let _ = trustpin::tuf::select::select(&verified, None, None, required);
             }
-            let _ = trustpin::inspect::report(&verified, None);
+            let _ = trustpin::report::inspect::report(&verified, None);
         }
     }
 }

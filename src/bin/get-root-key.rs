@@ -1,4 +1,4 @@
 //! `get-root-key -i IMAGE [-s SERVER]`: the same as `trustpin get-root-key`.
 fn main() -> std::process::ExitCode {
-    trustpin::app::get_root_key_main()
+    trustpin::cli::get_root_key_main()
 }

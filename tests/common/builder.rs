@@ -95,8 +95,8 @@ pub fn b64(bytes: &[u8]) -> String {
 /// one-time check against the real notary client is what keeps this honest).
 pub fn canonical(signed: &Value) -> Vec<u8> {
     let wire = serde_json::to_vec(signed).unwrap();
-    let value = trustpin::json::parse(&wire).expect("builder produced JSON trustpin refuses");
-    trustpin::canonical::encode(&value)
+    let value = trustpin::tuf::json::parse(&wire).expect("builder produced JSON trustpin refuses");
+    trustpin::tuf::canonical::encode(&value)
 }
 
 /// `{"length": n, "hashes": {"sha256": .., "sha512": ..}}`, as snapshot and timestamp list files.
@@ -865,9 +865,9 @@ impl Built {
         });
     }
 
-    /// The four top-level files for [`trustpin::chain`].
-    pub fn top(&self) -> trustpin::chain::TopFiles<'_> {
-        trustpin::chain::TopFiles {
+    /// The four top-level files for [`trustpin::tuf::chain`].
+    pub fn top(&self) -> trustpin::tuf::chain::TopFiles<'_> {
+        trustpin::tuf::chain::TopFiles {
             root: &self.files["root"],
             timestamp: &self.files["timestamp"],
             snapshot: &self.files["snapshot"],
@@ -884,29 +884,29 @@ impl Built {
             .collect()
     }
 
-    pub fn pinned(&self) -> Vec<trustpin::keys::PinnedKey> {
-        vec![trustpin::keys::PinnedKey::parse(self.pinned_pem.as_bytes(), "root.pub").unwrap()]
+    pub fn pinned(&self) -> Vec<trustpin::tuf::keys::PinnedKey> {
+        vec![trustpin::tuf::keys::PinnedKey::parse(self.pinned_pem.as_bytes(), "root.pub").unwrap()]
     }
 
     /// The sans-IO chain at `level`, now.
     pub fn verify_at(
         &self,
-        level: trustpin::level::Level,
+        level: trustpin::tuf::level::Level,
         at: OffsetDateTime,
-    ) -> Result<trustpin::chain::Repo, trustpin::chain::ChainError> {
+    ) -> Result<trustpin::tuf::chain::Repo, trustpin::tuf::chain::ChainError> {
         let pinned = self.pinned();
-        let ctx = trustpin::chain::Context {
+        let ctx = trustpin::tuf::chain::Context {
             gun: &self.gun,
             pinned: &pinned,
             at,
             level,
         };
-        trustpin::chain::verify_repo(&ctx, self.top(), &self.fetched())
+        trustpin::tuf::chain::verify_repo(&ctx, self.top(), &self.fetched())
     }
 
     /// The sans-IO chain, strict, now.
-    pub fn verify(&self) -> Result<trustpin::chain::Repo, trustpin::chain::ChainError> {
-        self.verify_at(trustpin::level::Level::Strict, OffsetDateTime::now_utc())
+    pub fn verify(&self) -> Result<trustpin::tuf::chain::Repo, trustpin::tuf::chain::ChainError> {
+        self.verify_at(trustpin::tuf::level::Level::Strict, OffsetDateTime::now_utc())
     }
 
     /// The error text of a refused chain (panics when it is accepted).

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use crate::cache::Cache;
-use crate::chain::{self, ChainError, Context, Repo, TopFiles};
-use crate::keys::PinnedKey;
-use crate::level::{Level, Warning};
+use crate::fetch::cache::Cache;
+use crate::tuf::chain::{self, ChainError, Context, Repo, TopFiles};
+use crate::tuf::keys::PinnedKey;
+use crate::tuf::level::{Level, Warning};
 use crate::reference::ImageRef;
-use crate::select::{self, SelectError, Selection};
-use crate::source::{Fetch, Source, SourceError};
+use crate::tuf::select::{self, SelectError, Selection};
+use crate::fetch::{Fetch, Source, SourceError};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -221,7 +221,7 @@ fn not_found_is_no_data(
 /// Whether bytes already at hand (cached, or fetched speculatively) are the version `meta`
 /// declares: same length and same sha256 (sha512 when that is all it gives). This only picks
 /// which bytes to verify; the chain then checks every hash `meta` lists.
-fn is_current(bytes: &[u8], meta: &crate::metadata::FileMeta) -> bool {
+fn is_current(bytes: &[u8], meta: &crate::tuf::metadata::FileMeta) -> bool {
     use ring::digest::{digest, SHA256, SHA512};
     bytes.len() as u64 == meta.length
         && match (&meta.sha256, &meta.sha512) {
@@ -237,7 +237,7 @@ fn cached_or_fetch(
     source: &dyn Source,
     gun: &str,
     role: &str,
-    meta: Option<&crate::metadata::FileMeta>,
+    meta: Option<&crate::tuf::metadata::FileMeta>,
     cached: &BTreeMap<String, Vec<u8>>,
     limit: u64,
 ) -> Result<Vec<u8>, ResolveError> {
@@ -267,9 +267,9 @@ fn top_files(
         .fetch(gun, "timestamp", limits.timestamp)
         .map_err(|e| not_found_is_no_data(source, gun, "timestamp", e))?;
     // Unverified reads, used only to pick cached bytes; everything is verified afterwards.
-    let snap_meta = crate::metadata::Envelope::parse(&timestamp)
+    let snap_meta = crate::tuf::metadata::Envelope::parse(&timestamp)
         .ok()
-        .and_then(|env| crate::metadata::Timestamp::from_envelope(&env).ok())
+        .and_then(|env| crate::tuf::metadata::Timestamp::from_envelope(&env).ok())
         .map(|t| t.snapshot);
     let snapshot = cached_or_fetch(
         source,
@@ -279,9 +279,9 @@ fn top_files(
         cached,
         limits.snapshot,
     )?;
-    let meta = crate::metadata::Envelope::parse(&snapshot)
+    let meta = crate::tuf::metadata::Envelope::parse(&snapshot)
         .ok()
-        .and_then(|env| crate::metadata::Snapshot::from_envelope(&env).ok())
+        .and_then(|env| crate::tuf::metadata::Snapshot::from_envelope(&env).ok())
         .map(|s| s.meta)
         .unwrap_or_default();
     let root = cached_or_fetch(source, gun, "root", meta.get("root"), cached, limits.root)?;

@@ -31,7 +31,7 @@ use reqwest::{Method, StatusCode, Url};
 
 use super::auth::{self, Hint, Plan, Token, TokenCache, TokenKey};
 use super::{check_names, Fetch, Source, SourceError};
-use crate::credentials::{Credential, CredentialProvider, Found};
+use crate::fetch::credentials::{Credential, CredentialProvider, Found};
 
 /// Most redirects followed for one fetch (all within the same server).
 pub const MAX_REDIRECTS: usize = 5;

@@ -19,7 +19,7 @@ use base64::Engine as _;
 use reqwest::header::HeaderValue;
 use reqwest::Url;
 
-use crate::credentials::{Credential, Found};
+use crate::fetch::credentials::{Credential, Found};
 
 /// Largest token answer read.
 pub const MAX_TOKEN_RESPONSE: u64 = 1024 * 1024;

@@ -7,8 +7,8 @@ use std::ops::Deref;
 
 use ring::digest;
 
-use crate::keys::PublicKey;
-use crate::metadata::{FileMeta, SignedBytes};
+use crate::tuf::keys::PublicKey;
+use crate::tuf::metadata::{FileMeta, SignedBytes};
 
 /// Data whose signatures met its role's threshold. Only this module constructs it.
 #[derive(Debug, Clone)]

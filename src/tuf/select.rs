@@ -2,8 +2,8 @@
 //! rule: `targets/releases` if it is valid and signed the tag, else `targets`. With required
 //! delegations, every one must be valid and have signed the same digest.
 
-use crate::chain::Repo;
-use crate::metadata::FileMeta;
+use crate::tuf::chain::Repo;
+use crate::tuf::metadata::FileMeta;
 use crate::reference::Digest;
 
 const RELEASES: &str = "targets/releases";
@@ -62,7 +62,7 @@ fn digest_of(role: &str, tag: &str, meta: &FileMeta) -> Result<Digest, SelectErr
 }
 
 /// The targets map of a usable role, or why it cannot be used.
-fn usable<'r>(repo: &'r Repo, role: &str) -> Result<&'r crate::metadata::TargetMap, String> {
+fn usable<'r>(repo: &'r Repo, role: &str) -> Result<&'r crate::tuf::metadata::TargetMap, String> {
     if role == "targets" {
         return Ok(&repo.trusted.targets.targets);
     }

@@ -14,19 +14,19 @@ use clap::{Parser, Subcommand, ValueEnum};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::archive;
-use crate::cache::Cache;
-use crate::chain::Repo;
-use crate::inspect;
-use crate::keys::PinnedKey;
-use crate::level::Level;
+use crate::fetch::archive;
+use crate::fetch::cache::Cache;
+use crate::tuf::chain::Repo;
+use crate::report::inspect;
+use crate::tuf::keys::PinnedKey;
+use crate::tuf::level::Level;
 use crate::policy::{PolicySet, Verification};
 use crate::reference::{self, ImageRef};
 use crate::resolve::{self, Limits, Options, Resolution, ResolveError};
-use crate::rootkey;
-use crate::source::dir::DirSource;
-use crate::source::http::{HttpOptions, HttpSource};
-use crate::source::Source;
+use crate::report::rootkey;
+use crate::fetch::dir::DirSource;
+use crate::fetch::http::{HttpOptions, HttpSource};
+use crate::fetch::Source;
 
 const EXIT_REFUSED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -138,7 +138,7 @@ struct SourceArgs {
     check_health: bool,
     /// Where credentials may come from (a trust policy's `server.credentials`); not a flag.
     #[arg(skip)]
-    credential_sources: crate::credentials::Sources,
+    credential_sources: crate::fetch::credentials::Sources,
 }
 
 /// What `resolve` and `pin` share: keys or a policy, concurrency, the source.
@@ -533,7 +533,7 @@ fn plans(
             .server
             .credentials
             .as_deref()
-            .and_then(crate::credentials::Sources::parse)
+            .and_then(crate::fetch::credentials::Sources::parse)
         {
             source.credential_sources = sources;
         }
@@ -846,14 +846,14 @@ fn server_for(args: &SourceArgs, image: &ImageRef) -> String {
 }
 
 fn make_source(args: &SourceArgs, location: &str) -> Result<Box<dyn Source>, String> {
-    use crate::credentials::{CredentialProvider, Lookup, Sources};
+    use crate::fetch::credentials::{CredentialProvider, Lookup, Sources};
     if let Some(dir) = &args.metadata_dir {
         if !dir.is_dir() {
             return Err(format!("--metadata-dir {}: not a directory", dir.display()));
         }
         return Ok(Box::new(DirSource::new(dir.clone())));
     }
-    if location.starts_with("http://") && !crate::source::http::is_loopback_url(location) {
+    if location.starts_with("http://") && !crate::fetch::http::is_loopback_url(location) {
         eprintln!(
             "warning: {location} is plain http: anyone on the path sees which images you check"
         );
@@ -875,7 +875,7 @@ fn make_source(args: &SourceArgs, location: &str) -> Result<Box<dyn Source>, Str
         }
     };
     let client_identity = match (&args.client_cert, &args.client_key) {
-        (Some(cert), Some(key)) => Some(crate::source::http::ClientIdentity {
+        (Some(cert), Some(key)) => Some(crate::fetch::http::ClientIdentity {
             cert: cert.clone(),
             key: key.clone(),
         }),
@@ -896,9 +896,9 @@ fn make_source(args: &SourceArgs, location: &str) -> Result<Box<dyn Source>, Str
 
 /// The password given with `--password-stdin`: stdin read once per run (at most 64 KiB), one
 /// trailing line break dropped, as `docker login --password-stdin` does.
-fn password_from_stdin() -> Result<crate::credentials::Secret, String> {
+fn password_from_stdin() -> Result<crate::fetch::credentials::Secret, String> {
     use std::io::Read as _;
-    static PASSWORD: std::sync::OnceLock<Result<crate::credentials::Secret, String>> =
+    static PASSWORD: std::sync::OnceLock<Result<crate::fetch::credentials::Secret, String>> =
         std::sync::OnceLock::new();
     PASSWORD
         .get_or_init(|| {
@@ -911,7 +911,7 @@ fn password_from_stdin() -> Result<crate::credentials::Secret, String> {
             if raw.len() > 64 * 1024 {
                 return Err("--password-stdin: more than 64 KiB on stdin".into());
             }
-            let text = crate::credentials::Secret::new(
+            let text = crate::fetch::credentials::Secret::new(
                 String::from_utf8(raw)
                     .map_err(|_| "--password-stdin: the password is not UTF-8".to_owned())?,
             );
@@ -926,7 +926,7 @@ fn password_from_stdin() -> Result<crate::credentials::Secret, String> {
                         .into(),
                 );
             }
-            Ok(crate::credentials::Secret::new(password))
+            Ok(crate::fetch::credentials::Secret::new(password))
         })
         .clone()
 }

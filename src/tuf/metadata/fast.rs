@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use super::{decode_hash, file_meta_fast, FileMeta, TargetMap, Targets};
-use crate::canonical::Scanner;
-use crate::json;
+use crate::tuf::canonical::Scanner;
+use crate::tuf::json;
 
 /// For `{"signed":{…},…` with `signed` canonical: the length of `signed` and its targets.
 pub(super) fn targets(bytes: &[u8]) -> Option<(usize, Targets)> {

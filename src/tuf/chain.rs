@@ -7,13 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::keys::{KeyType, PinnedKey, PublicKey};
-use crate::level::{Class, Level, Warning};
-use crate::metadata::{
+use crate::tuf::keys::{KeyType, PinnedKey, PublicKey};
+use crate::tuf::level::{Class, Level, Warning};
+use crate::tuf::metadata::{
     Common, Delegation, Envelope, MetadataError, RoleKeys, Root, SignedBytes, Snapshot, TargetMap,
     Targets, Timestamp,
 };
-use crate::verify::{check_file, check_threshold, short, Verified, VerifyError};
+use crate::tuf::verify::{check_file, check_threshold, short, Verified, VerifyError};
 
 /// Delegations nest at most this deep below `targets` (names are under 256 characters anyway).
 pub const MAX_DELEGATION_DEPTH: usize = 64;
@@ -311,7 +311,7 @@ fn not_pinned(ctx: &Context, root: &Verified<Root>) -> ChainError {
 pub fn claimed_version(bytes: &[u8]) -> Option<i64> {
     let env = Envelope::parse(bytes).ok()?;
     match env.signed.get("version") {
-        Some(crate::json::Value::Int(v)) => Some(*v),
+        Some(crate::tuf::json::Value::Int(v)) => Some(*v),
         _ => None,
     }
 }

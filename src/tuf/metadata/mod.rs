@@ -10,9 +10,9 @@ use base64::Engine;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::canonical;
-use crate::json::{self, Value};
-use crate::keys::{KeyError, PublicKey};
+use crate::tuf::canonical;
+use crate::tuf::json::{self, Value};
+use crate::tuf::keys::{KeyError, PublicKey};
 
 /// At most this many signatures are read from one file: more is hostile (each costs a check).
 pub const MAX_SIGNATURES: usize = 1024;
@@ -93,7 +93,7 @@ impl Body<'_> {
 }
 
 /// Cut a file into `signed` and the signatures. Signatures are not checked here (see
-/// [`crate::verify`]).
+/// [`crate::tuf::verify`]).
 fn split(bytes: &[u8]) -> Result<(Body<'_>, SignedBytes<'_>)> {
     if let Some((signed, top)) = split_wire(bytes) {
         let sig = SignedBytes {
@@ -179,7 +179,7 @@ fn signatures(top: &BTreeMap<String, Value>) -> Result<Vec<Signature>> {
 }
 
 impl<'a> Envelope<'a> {
-    /// Parse a metadata file. Signatures are not checked here (see [`crate::verify`]).
+    /// Parse a metadata file. Signatures are not checked here (see [`crate::tuf::verify`]).
     pub fn parse(bytes: &'a [u8]) -> Result<Envelope<'a>> {
         let (body, sig) = split(bytes)?;
         Ok(Envelope {

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::resolve::{Fetched, Limits, MAX_ROOT_ROTATIONS};
-use crate::source::{check_role, Source, SourceError};
+use crate::fetch::{check_role, Source, SourceError};
 
 /// Name of the manifest, beside the `tuf` folder.
 pub const MANIFEST: &str = "trustpin-archive.json";
@@ -72,7 +72,7 @@ pub fn write(
         move |source| ArchiveError::Io { path, source }
     };
     // GUNs are validated by the source before anything was fetched; check again, as this writes.
-    crate::source::check_gun(gun)?;
+    crate::fetch::check_gun(gun)?;
     let base = out.join(gun).join("_trust");
     let tuf = base.join("tuf");
     let mut entries = Vec::new();

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::keys::PinnedKey;
-use crate::level::Level;
+use crate::tuf::keys::PinnedKey;
+use crate::tuf::level::Level;
 use crate::reference;
 
 /// What a policy says to do with a repository's signatures.

@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use crate::reference;
 
+pub mod archive;
 pub mod auth;
+pub mod cache;
+pub mod credentials;
 pub mod dir;
 pub mod http;
 
@@ -213,7 +216,7 @@ pub enum SourceError {
         location: String,
         registry: String,
         #[source]
-        source: crate::credentials::CredentialError,
+        source: crate::fetch::credentials::CredentialError,
     },
 
     /// The client certificate or key for mutual TLS could not be read or used.

@@ -9,7 +9,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::source::check_role;
+use crate::fetch::check_role;
 
 /// Why the cache could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::chain::Repo;
+use crate::tuf::chain::Repo;
 use crate::reference::Digest;
 
 /// The signer name docker shows for a tag only `targets` signed.

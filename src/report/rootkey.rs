@@ -5,8 +5,8 @@
 
 use time::OffsetDateTime;
 
-use crate::chain::{verify_root_unpinned, ChainError, Context};
-use crate::level::{Level, Warning};
+use crate::tuf::chain::{verify_root_unpinned, ChainError, Context};
+use crate::tuf::level::{Level, Warning};
 
 /// One root key, as printed.
 #[derive(Debug, Clone)]

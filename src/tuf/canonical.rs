@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::json::Value;
+use crate::tuf::json::Value;
 
 /// Encode a value in canonical form.
 pub fn encode(value: &Value) -> Vec<u8> {
@@ -253,7 +253,7 @@ impl<'a> Scanner<'a> {
         let n = digits
             .iter()
             .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
-        (n <= crate::json::MAX_SAFE_INT as u64).then_some(())
+        (n <= crate::tuf::json::MAX_SAFE_INT as u64).then_some(())
     }
 
     /// A string at `self.i` (a `"`); returns its escaped content between the quotes and
@@ -367,7 +367,7 @@ fn unescape(s: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::parse;
+    use crate::tuf::json::parse;
 
     fn canon(input: &str) -> String {
         String::from_utf8(encode(&parse(input.as_bytes()).unwrap())).unwrap()

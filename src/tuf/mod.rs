@@ -1,0 +1,11 @@
+//! Notary v1 (TUF), sans-IO: pure functions from fetched bytes, pinned keys and a time to
+//! verified roles and one selected digest. Nothing here does IO.
+
+pub mod canonical;
+pub mod chain;
+pub mod json;
+pub mod keys;
+pub mod level;
+pub mod metadata;
+pub mod select;
+pub mod verify;
