@@ -197,7 +197,7 @@ fn delegations_nested_100_deep_stop_at_64_levels() {
             .map(|_| ())
     };
     assert!(at(64).is_ok(), "{:?}", at(64));
-    let deep = at(65).unwrap_err();
+    let deep = at(65).unwrap_err().to_string();
     assert!(deep.contains("nested deeper than 64 levels"), "{deep}");
     // Level 66 and below are never even declared to the verifier (their parent was not used).
     assert!(repo

@@ -519,7 +519,7 @@ fn delegation_refused(name: &str, why: &str) {
     let d = repo
         .delegation(name)
         .unwrap_or_else(|| panic!("{name} not recorded"));
-    let err = d.outcome.as_ref().expect_err(name);
+    let err = d.outcome.as_ref().expect_err(name).to_string();
     assert!(err.contains(why), "{name}: {err}");
     assert!(
         repo.warnings
@@ -529,7 +529,8 @@ fn delegation_refused(name: &str, why: &str) {
         repo.warnings
     );
     // Its targets count for nothing: v1 is still the real image.
-    let sel = trustpin::tuf::select::select(&repo, Some("v1"), None, &[]).unwrap();
+    let sel =
+        trustpin::tuf::select::select(&repo, trustpin::tuf::select::Query::Tag("v1"), &[]).unwrap();
     assert_eq!(sel.digest.hex(), sha256_hex(IMAGE), "{name}");
 }
 
@@ -633,7 +634,7 @@ fn child_widening_its_parents_paths_is_not_used() {
     let built = r.build();
     let repo = built.verify().unwrap();
     let team = repo.delegation("targets/releases/team").unwrap();
-    let err = team.outcome.as_ref().unwrap_err();
+    let err = team.outcome.as_ref().unwrap_err().to_string();
     assert!(
         err.contains("path \"\" is outside its parent targets/releases's paths [\"release-\"]"),
         "{err}"
@@ -833,7 +834,12 @@ fn non_canonical_wire_forms_are_accepted_because_signatures_cover_the_canonical_
     );
     accepted(&built.cli(&["v1"], &[]), IMAGE);
     let repo = built.verify().unwrap();
-    let sel = trustpin::tuf::select::select(&repo, Some("a<b>&c\u{2028}"), None, &[]).unwrap();
+    let sel = trustpin::tuf::select::select(
+        &repo,
+        trustpin::tuf::select::Query::Tag("a<b>&c\u{2028}"),
+        &[],
+    )
+    .unwrap();
     assert_eq!(sel.digest.hex(), sha256_hex(b"odd name"));
     if notary_available() {
         // notary: also accepts (it verifies over its own canonical re-encoding).
@@ -972,8 +978,7 @@ fn malformed_but_valid_json_is_refused_and_never_panics() {
                         .map(|repo| {
                             let _ = trustpin::tuf::select::select(
                                 &repo,
-                                Some("v2"),
-                                None,
+                                trustpin::tuf::select::Query::Tag("v2"),
                                 &["releases".into()],
                             );
                         })

@@ -596,7 +596,11 @@ fn resigned_random_mutations_of_every_field_never_panic() {
             let outcome = std::panic::catch_unwind(|| {
                 built.verify().map(|repo| {
                     for req in [&[][..], &["releases/qa".to_owned()][..]] {
-                        let _ = trustpin::tuf::select::select(&repo, Some("v1"), None, req);
+                        let _ = trustpin::tuf::select::select(
+                            &repo,
+                            trustpin::tuf::select::Query::Tag("v1"),
+                            req,
+                        );
                     }
                     let _ = trustpin::report::inspect::report(&repo, None);
                 })

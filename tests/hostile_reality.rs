@@ -45,7 +45,8 @@ fn builder_repository_is_accepted_by_the_real_notary_client_and_by_trustpin() {
         .verify()
         .expect("trustpin's chain accepts the repository");
     for (tag, content) in [("a<b&c>", &b"odd"[..]), ("cafe\u{301}", b"decomposed")] {
-        let sel = trustpin::tuf::select::select(&repo, Some(tag), None, &[]).unwrap();
+        let sel = trustpin::tuf::select::select(&repo, trustpin::tuf::select::Query::Tag(tag), &[])
+            .unwrap();
         assert_eq!(sel.digest.hex(), sha256_hex(content), "{tag}");
     }
 

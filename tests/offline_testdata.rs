@@ -7,10 +7,10 @@ use std::process::Command;
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use trustpin::fetch::dir::DirSource;
+use trustpin::resolve::{fetch_repo, Options};
 use trustpin::tuf::keys::PinnedKey;
 use trustpin::tuf::level::Level;
-use trustpin::resolve::{fetch_repo, Options};
-use trustpin::fetch::dir::DirSource;
 
 fn testdata() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata"))

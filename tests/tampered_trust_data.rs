@@ -265,7 +265,7 @@ fn tampered_delegation_contributes_nothing_and_says_why() {
     rel[pos] = b'T';
     let repo = verify_repo(&ctx, files, &fetched).unwrap();
     let rel = repo.delegation("targets/releases").unwrap();
-    let why = rel.outcome.as_ref().unwrap_err();
+    let why = rel.outcome.as_ref().unwrap_err().to_string();
     assert!(
         why.contains("sha256 is") && why.contains("snapshot says"),
         "{why}"
@@ -275,18 +275,21 @@ fn tampered_delegation_contributes_nothing_and_says_why() {
         .iter()
         .any(|w| w.message.contains("targets/releases not used")));
     // The tag now comes from no role that counts (targets has none), so it is refused...
-    assert!(select(&repo, Some("test"), None, &[]).is_err());
+    assert!(select(&repo, trustpin::tuf::select::Query::Tag("test"), &[]).is_err());
     // ...while requiring the intact delegations still works, and requiring releases names why.
     assert!(select(
         &repo,
-        Some("test"),
-        None,
+        trustpin::tuf::select::Query::Tag("test"),
         &["phbelitz".into(), "chamsen".into()]
     )
     .is_ok());
-    let err = select(&repo, Some("test"), None, &["releases".into()])
-        .unwrap_err()
-        .to_string();
+    let err = select(
+        &repo,
+        trustpin::tuf::select::Query::Tag("test"),
+        &["releases".into()],
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("required delegation targets/releases cannot be used")
             && err.contains("sha256"),

@@ -219,7 +219,7 @@ pub fn verify_chain(base: &Base, data: &[u8]) {
     };
     let mut repo = base.clone();
     *repo.slot(selector) = rest.to_vec();
-    let fetched: BTreeMap<String, Result<Vec<u8>, String>> = repo
+    let fetched: BTreeMap<String, Result<Vec<u8>, trustpin::tuf::chain::DelegationError>> = repo
         .delegations
         .iter()
         .map(|(k, v)| (k.clone(), Ok(v.clone())))
@@ -239,8 +239,16 @@ pub fn verify_chain(base: &Base, data: &[u8]) {
         };
         if let Ok(verified) = verify_repo(&ctx, files, &fetched) {
             for required in [&[][..], &["releases".to_owned()][..]] {
-                let _ = trustpin::tuf::select::select(&verified, Some("test"), None, required);
-                let _ = trustpin::tuf::select::select(&verified, None, None, required);
+                let _ = trustpin::tuf::select::select(
+                    &verified,
+                    trustpin::tuf::select::Query::Tag("test"),
+                    required,
+                );
+                let _ = trustpin::tuf::select::select(
+                    &verified,
+                    trustpin::tuf::select::Query::Digest(&trustpin::reference::Digest([0; 32])),
+                    required,
+                );
             }
             let _ = trustpin::report::inspect::report(&verified, None);
         }

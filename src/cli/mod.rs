@@ -16,17 +16,17 @@ use time::OffsetDateTime;
 
 use crate::fetch::archive;
 use crate::fetch::cache::Cache;
-use crate::tuf::chain::Repo;
-use crate::report::inspect;
-use crate::tuf::keys::PinnedKey;
-use crate::tuf::level::Level;
-use crate::policy::{PolicySet, Verification};
-use crate::reference::{self, ImageRef};
-use crate::resolve::{self, Limits, Options, Resolution, ResolveError};
-use crate::report::rootkey;
 use crate::fetch::dir::DirSource;
 use crate::fetch::http::{HttpOptions, HttpSource};
 use crate::fetch::Source;
+use crate::policy::{PolicySet, Verification};
+use crate::reference::{self, ImageRef};
+use crate::report::inspect;
+use crate::report::rootkey;
+use crate::resolve::{self, Limits, Options, Resolution, ResolveError};
+use crate::tuf::chain::Repo;
+use crate::tuf::keys::PinnedKey;
+use crate::tuf::level::Level;
 
 const EXIT_REFUSED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -1059,7 +1059,7 @@ fn inspect_json<'a>(input: &'a str, r: &'a inspect::Report, repo: &'a Repo) -> I
                 threshold: s.threshold,
                 paths: &s.paths,
                 verified: s.verified.is_ok(),
-                error: s.verified.as_ref().err().map(String::as_str),
+                error: s.verified.as_ref().err().map(ToString::to_string),
             })
             .collect(),
         disagreements: r
@@ -1127,7 +1127,7 @@ struct DelegationOut<'a> {
     threshold: u32,
     paths: &'a [String],
     verified: bool,
-    error: Option<&'a str>,
+    error: Option<String>,
 }
 
 #[derive(serde::Serialize)]

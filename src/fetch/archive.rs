@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::resolve::{Fetched, Limits, MAX_ROOT_ROTATIONS};
 use crate::fetch::{check_role, Source, SourceError};
+use crate::resolve::{Fetched, Limits, MAX_ROOT_ROTATIONS};
 
 /// Name of the manifest, beside the `tuf` folder.
 pub const MANIFEST: &str = "trustpin-archive.json";

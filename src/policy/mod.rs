@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::reference;
 use crate::tuf::keys::PinnedKey;
 use crate::tuf::level::Level;
-use crate::reference;
 
 /// What a policy says to do with a repository's signatures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

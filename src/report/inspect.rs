@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::tuf::chain::Repo;
 use crate::reference::Digest;
+use crate::tuf::chain::{DelegationError, Repo};
 
 /// The signer name docker shows for a tag only `targets` signed.
 pub const REPO_ADMIN: &str = "Repo Admin";
@@ -34,7 +34,7 @@ pub struct Signer {
     pub threshold: u32,
     pub paths: Vec<String>,
     /// `Ok(())` when its metadata verified, else why not.
-    pub verified: Result<(), String>,
+    pub verified: Result<(), DelegationError>,
 }
 
 /// A tag that roles signed with different digests.

@@ -6,19 +6,20 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use crate::fetch::cache::Cache;
-use crate::tuf::chain::{self, ChainError, Context, Repo, TopFiles};
+use crate::fetch::{Fetch, Source, SourceError};
+use crate::reference::ImageRef;
+use crate::tuf::chain::{self, ChainError, Context, DelegationError, Repo, TopFiles};
 use crate::tuf::keys::PinnedKey;
 use crate::tuf::level::{Level, Warning};
-use crate::reference::ImageRef;
-use crate::tuf::select::{self, SelectError, Selection};
-use crate::fetch::{Fetch, Source, SourceError};
+use crate::tuf::rotation;
+use crate::tuf::select::{self, Query, SelectError, Selection};
 
 const MIB: u64 = 1024 * 1024;
 
 /// The four top-level files (root, timestamp, snapshot, targets) and a speculative releases.
 type TopBytes = ([Vec<u8>; 4], Option<Vec<u8>>);
 /// Delegation files by role: the bytes, or why there are none.
-type Fetches = BTreeMap<String, Result<Vec<u8>, String>>;
+type Fetches = chain::Fetched;
 /// Versioned roots (version, bytes), oldest first.
 type RootHistory = Vec<(i64, Vec<u8>)>;
 
@@ -150,11 +151,8 @@ fn fetch_delegations(
             Ok(b) => {
                 out.insert(role.clone(), Ok(b));
             }
-            Err(e) if e.is_not_found() => {
-                out.insert(
-                    role.clone(),
-                    Err(format!("listed in snapshot.json but missing ({e})")),
-                );
+            Err(SourceError::NotFound { location }) => {
+                out.insert(role.clone(), Err(DelegationError::Missing { location }));
             }
             Err(e) => return Err(e.into()),
         }
@@ -317,7 +315,7 @@ fn root_history(
     cached: &BTreeMap<String, Vec<u8>>,
     limits: &Limits,
 ) -> Result<Result<RootHistory, WalkEnd>, ResolveError> {
-    let Some(n) = chain::claimed_version(current) else {
+    let Some(n) = rotation::claimed_version(current) else {
         return Ok(Err(WalkEnd::Exhausted));
     };
     let mut walked = Vec::new();
@@ -327,7 +325,7 @@ fn root_history(
         let role = format!("{v}.root");
         let bytes = match cached
             .get(&role)
-            .filter(|b| chain::root_is_whole(ctx, b, v))
+            .filter(|b| rotation::root_is_whole(ctx, b, v))
         {
             Some(b) => b.clone(),
             None => match source.fetch(ctx.gun, &role, limits.root) {
@@ -336,7 +334,7 @@ fn root_history(
                 Err(e) => return Err(e.into()),
             },
         };
-        let anchor = chain::is_pinned_anchor(ctx, &bytes);
+        let anchor = rotation::is_pinned_anchor(ctx, &bytes);
         walked.push((v, bytes));
         if anchor {
             walked.reverse();
@@ -393,7 +391,7 @@ pub fn fetch_repo_cached(
                 Ok(_) => Err(ChainError::RotationRefused {
                     pinned: pinned.clone(),
                     new: signed_by.clone(),
-                    version: chain::claimed_version(&root).unwrap_or(0),
+                    version: rotation::claimed_version(&root).unwrap_or(0),
                 }),
                 Err(WalkEnd::Exhausted) => Err(refused()),
                 Err(WalkEnd::Gap(v)) => Err(ChainError::RotationBroken {
@@ -420,10 +418,10 @@ pub fn fetch_repo_cached(
         let mut fresh = Vec::new();
         for (role, len) in wanted {
             if len > opts.limits.delegation {
-                let why = format!(
-                    "snapshot.json declares it {len} bytes long, over the limit of {} bytes: not fetched",
-                    opts.limits.delegation
-                );
+                let why = DelegationError::Oversized {
+                    length: len,
+                    limit: opts.limits.delegation,
+                };
                 reuse.insert(role, Err(why));
                 continue;
             }
@@ -512,12 +510,10 @@ pub fn select_ref(
     image: &ImageRef,
     opts: &Options,
 ) -> Result<Resolution, ResolveError> {
-    let selection = select::select(
-        repo,
-        image.tag.as_deref(),
-        image.digest.as_ref(),
-        &opts.required,
-    )?;
+    // A reference with neither tag nor digest means `latest`, as docker reads it.
+    let query =
+        Query::of(image.tag.as_deref(), image.digest.as_ref()).unwrap_or(Query::Tag("latest"));
+    let selection = select::select(repo, query, &opts.required)?;
     let mut warnings = repo.warnings.clone();
     // A delegation failure only matters to this answer if it could have changed it; still, every
     // warning is shown every time.

@@ -13,7 +13,9 @@ use crate::tuf::metadata::{
     Common, Delegation, Envelope, MetadataError, RoleKeys, Root, SignedBytes, Snapshot, TargetMap,
     Targets, Timestamp,
 };
-use crate::tuf::verify::{check_file, check_threshold, short, Verified, VerifyError};
+use crate::tuf::role::is_delegation_name;
+use crate::tuf::rotation;
+use crate::tuf::verify::{check_file, short, verify_signed, within, Verified, VerifyError};
 
 /// Delegations nest at most this deep below `targets` (names are under 256 characters anyway).
 pub const MAX_DELEGATION_DEPTH: usize = 64;
@@ -28,6 +30,9 @@ pub struct Context<'a> {
     pub at: OffsetDateTime,
     pub level: Level,
 }
+
+/// Delegation files by role, as fetched: the bytes, or why there are none.
+pub type Fetched = BTreeMap<String, Result<Vec<u8>, DelegationError>>;
 
 /// The four top-level files, as fetched.
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +91,7 @@ pub enum ChainError {
         "root rotation to version {version} is not signed by the previous root's keys: {source}"
     )]
     RotationUnsigned { version: i64, source: VerifyError },
-    #[error("root key rotated from {pinned} to {new} at version {version}, and following rotations is turned off (--no-follow-rotation); pin the new key")]
+    #[error("root key rotated from {pinned} to {new} at version {version}, and following rotations is turned off; pin the new key")]
     RotationRefused {
         pinned: String,
         new: String,
@@ -125,13 +130,54 @@ pub struct DelegationResult {
     pub threshold: u32,
     pub paths: Vec<String>,
     /// The verified file and the targets it may sign (those within its paths), or why not.
-    pub outcome: Result<VerifiedDelegation, String>,
+    pub outcome: Result<VerifiedDelegation, DelegationError>,
+}
+
+/// Why a delegation cannot be used. Never refuses the chain: it is recorded per delegation, and
+/// refuses an answer only when the delegation was required.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DelegationError {
+    #[error("{parent} declares {name} again")]
+    DeclaredAgain { parent: String, name: String },
+    #[error("nested deeper than {MAX_DELEGATION_DEPTH} levels")]
+    TooDeep,
+    #[error("invalid role name {name:?}")]
+    InvalidName { name: String },
+    #[error("{parent} may only delegate to its direct children")]
+    NotDirectChild { parent: String },
+    #[error("path {path:?} is outside its parent {parent}'s paths {parent_paths:?}")]
+    PathOutsideParent {
+        path: String,
+        parent: String,
+        parent_paths: Vec<String>,
+    },
+    #[error("not listed in snapshot.json")]
+    NotInSnapshot,
+    #[error("not fetched")]
+    NotFetched,
+    #[error("listed in snapshot.json but missing ({location}: not found)")]
+    Missing { location: String },
+    #[error("snapshot.json declares it {length} bytes long, over the limit of {limit} bytes: not fetched")]
+    Oversized { length: u64, limit: u64 },
+    #[error("{role}.json: {source}")]
+    Metadata {
+        role: String,
+        source: std::sync::Arc<MetadataError>,
+    },
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error("{role}.json expired at {expires} (verifying at {at})")]
+    Expired {
+        role: String,
+        expires: String,
+        at: String,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub struct VerifiedDelegation {
     /// The verified file, its targets narrowed to those within the role's paths (others are
-    /// dropped with a warning).
+    /// dropped with a warning) by [`Verified::narrowed_to`].
     pub metadata: Verified<Targets>,
 }
 
@@ -232,7 +278,7 @@ impl Context<'_> {
 }
 
 /// The keys a role lists, found in a key map. Listed IDs with no key cannot sign and are skipped.
-fn role_keys<'k>(
+pub(crate) fn role_keys<'k>(
     role: &RoleKeys,
     keys: &'k BTreeMap<String, PublicKey>,
 ) -> Vec<(&'k str, &'k PublicKey)> {
@@ -244,7 +290,7 @@ fn role_keys<'k>(
         .collect()
 }
 
-fn parse_env<'a>(role: &str, bytes: &'a [u8]) -> Result<Envelope<'a>, ChainError> {
+pub(crate) fn parse_env<'a>(role: &str, bytes: &'a [u8]) -> Result<Envelope<'a>, ChainError> {
     Envelope::parse(bytes).map_err(|e| ChainError::metadata(role, e))
 }
 
@@ -275,14 +321,14 @@ pub fn verify_root(
 }
 
 /// Whether one of a root's valid signers is a key the user pinned (compared by public key).
-fn pinned_signed(ctx: &Context, root: &Verified<Root>) -> bool {
+pub(crate) fn pinned_signed(ctx: &Context, root: &Verified<Root>) -> bool {
     root.signers()
         .iter()
         .filter_map(|id| root.keys.get(id))
         .any(|key| ctx.pinned.iter().any(|p| p.matches(key)))
 }
 
-fn pinned_ids(ctx: &Context) -> String {
+pub(crate) fn pinned_ids(ctx: &Context) -> String {
     ctx.pinned
         .iter()
         .map(|p| format!("{} from {}", short(&p.canonical_id()), p.origin()))
@@ -299,132 +345,11 @@ fn signer_ids(root: &Verified<Root>) -> String {
         .join(", ")
 }
 
-fn not_pinned(ctx: &Context, root: &Verified<Root>) -> ChainError {
+pub(crate) fn not_pinned(ctx: &Context, root: &Verified<Root>) -> ChainError {
     ChainError::NotPinned {
         pinned: pinned_ids(ctx),
         signed_by: signer_ids(root),
     }
-}
-
-/// The version a root.json claims, read without verifying anything (to know which versioned
-/// roots to fetch for a rotation walk).
-pub fn claimed_version(bytes: &[u8]) -> Option<i64> {
-    let env = Envelope::parse(bytes).ok()?;
-    match env.signed.get("version") {
-        Some(crate::tuf::json::Value::Int(v)) => Some(*v),
-        _ => None,
-    }
-}
-
-/// Whether a versioned root is whole: it parses, claims `version`, and meets its own threshold
-/// (a damaged cached copy is then fetched again).
-pub fn root_is_whole(ctx: &Context, bytes: &[u8], version: i64) -> bool {
-    let permissive = Context {
-        level: Level::Audit,
-        ..ctx.clone()
-    };
-    let mut ignored = Vec::new();
-    verify_root_unpinned(&permissive, bytes, &mut ignored)
-        .is_ok_and(|r| r.common.version == version)
-}
-
-/// Whether this (possibly old, possibly expired) root is well formed, signed to its own threshold,
-/// issued to this repository, and signed by a pinned key: the anchor of a rotation walk.
-pub fn is_pinned_anchor(ctx: &Context, bytes: &[u8]) -> bool {
-    let mut ignored = Vec::new();
-    let strict_names = Context {
-        level: Level::Permissive,
-        ..ctx.clone()
-    };
-    match verify_root_unpinned(&strict_names, bytes, &mut ignored) {
-        Ok(root) => pinned_signed(ctx, &root),
-        Err(_) => false,
-    }
-}
-
-/// Verify a rotated root: `history` holds the versioned roots from the newest one a pinned key
-/// signs (the anchor) up to the one before `current`, oldest first. Every step must be exactly
-/// one version up and signed by a threshold of the previous root's keys and of its own; earlier
-/// roots may have expired. The current root is then verified in full, and a warning names the
-/// rotation every time.
-pub fn verify_rotated_root(
-    ctx: &Context,
-    history: &[Vec<u8>],
-    current: &[u8],
-    warnings: &mut Vec<Warning>,
-) -> Result<Verified<Root>, ChainError> {
-    let Some((anchor_bytes, rest)) = history.split_first() else {
-        return verify_root(ctx, current, warnings);
-    };
-    // The anchor: everything but time, and the pinned key.
-    let permissive = Context {
-        level: Level::Permissive,
-        ..ctx.clone()
-    };
-    let mut ignored = Vec::new();
-    let anchor = verify_root_unpinned(&permissive, anchor_bytes, &mut ignored)?;
-    if !pinned_signed(ctx, &anchor) {
-        return Err(not_pinned(ctx, &anchor));
-    }
-    let mut prev = anchor;
-    for bytes in rest {
-        let next = verify_root_unpinned(&permissive, bytes, &mut ignored)?;
-        rotation_step(&prev, &next, bytes)?;
-        prev = next;
-    }
-    let root = verify_root_unpinned(ctx, current, warnings)?;
-    rotation_step(&prev, &root, current)?;
-    let new = root
-        .roles
-        .get("root")
-        .map(|r| {
-            r.keyids
-                .iter()
-                .filter_map(|id| root.keys.get(id))
-                .map(|k| short(k.canonical_id()).to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default();
-    if !pinned_signed(ctx, &root) {
-        warnings.push(Warning::new(
-            Some("root"),
-            format!(
-                "root key rotated from {} to {new} at version {}; pin the new key",
-                pinned_ids(ctx),
-                root.common.version
-            ),
-        ));
-    }
-    Ok(root)
-}
-
-/// One step of a rotation: exactly one version up, signed by the previous root's keys.
-fn rotation_step(
-    prev: &Verified<Root>,
-    next: &Verified<Root>,
-    next_bytes: &[u8],
-) -> Result<(), ChainError> {
-    let expected = prev.common.version + 1;
-    if next.common.version != expected {
-        return Err(ChainError::RotationVersion {
-            version: expected,
-            got: next.common.version,
-        });
-    }
-    let env = parse_env("root", next_bytes)?;
-    let role = &prev.roles["root"];
-    check_threshold(
-        &format!("root v{expected}"),
-        &env.sig,
-        &role_keys(role, &prev.keys),
-        role.threshold,
-    )
-    .map_err(|source| ChainError::RotationUnsigned {
-        version: expected,
-        source,
-    })?;
-    Ok(())
 }
 
 /// Everything about root.json but the pinned key: structure, its own threshold, certificates
@@ -436,24 +361,31 @@ pub fn verify_root_unpinned(
     warnings: &mut Vec<Warning>,
 ) -> Result<Verified<Root>, ChainError> {
     // 1. Structure: a Root with all four roles; key IDs match key content (checked in parsing).
-    let (root, sig) = Root::parse(bytes).map_err(|e| ChainError::metadata("root", e))?;
+    let parsed = Root::parse(bytes).map_err(|e| ChainError::metadata("root", e))?;
+    let root = &parsed.0;
     for role in ["root", "timestamp", "snapshot", "targets"] {
         if !root.roles.contains_key(role) {
             return Err(ChainError::MissingRole { role });
         }
     }
     let root_role = &root.roles["root"];
-    let keys = role_keys(root_role, &root.keys);
+    let threshold = root_role.threshold;
+    // Owned, as the parsed root moves into verification below (a handful of keys, once).
+    let keys: Vec<(String, PublicKey)> = role_keys(root_role, &root.keys)
+        .into_iter()
+        .map(|(id, k)| (id.to_owned(), k.clone()))
+        .collect();
     for (id, key) in &keys {
         if !matches!(key.keytype(), KeyType::EcdsaX509 | KeyType::RsaX509) {
             return Err(ChainError::RootKeyNotCertificate {
-                keyid: (*id).to_owned(),
+                keyid: id.clone(),
                 keytype: key.keytype().as_str(),
             });
         }
     }
     // 2. Self-consistency: a threshold of distinct root keys signed it.
-    let proof = check_threshold("root", &sig, &keys, root_role.threshold)?;
+    let key_refs: Vec<(&str, &PublicKey)> = keys.iter().map(|(id, k)| (id.as_str(), k)).collect();
+    let root = verify_signed("root", parsed, &key_refs, threshold)?;
 
     // 3. Certificates: issued to this repository, valid at the verification time.
     for (id, key) in &keys {
@@ -479,7 +411,7 @@ pub fn verify_root_unpinned(
     }
     // 4. Freshness.
     ctx.check_expiry("root", &root.common, warnings)?;
-    Ok(Verified::new(root, proof))
+    Ok(root)
 }
 
 /// A role's parser: the role and the bytes its signatures cover, borrowed from the file.
@@ -495,19 +427,19 @@ fn verify_top_role<T>(
     common: impl Fn(&T) -> &Common,
     warnings: &mut Vec<Warning>,
 ) -> Result<Verified<T>, ChainError> {
-    let (parsed, sig) = parse(bytes).map_err(|e| ChainError::metadata(role, e))?;
+    let parsed = parse(bytes).map_err(|e| ChainError::metadata(role, e))?;
     let role_def = root
         .roles
         .get(role)
         .ok_or(ChainError::MissingRole { role })?;
-    let proof = check_threshold(
+    let verified = verify_signed(
         role,
-        &sig,
+        parsed,
         &role_keys(role_def, &root.keys),
         role_def.threshold,
     )?;
-    ctx.check_expiry(role, common(&parsed), warnings)?;
-    Ok(Verified::new(parsed, proof))
+    ctx.check_expiry(role, common(&verified), warnings)?;
+    Ok(verified)
 }
 
 /// Verify the four top-level files.
@@ -516,14 +448,15 @@ pub fn verify_top(ctx: &Context, files: TopFiles) -> Result<Trusted, ChainError>
 }
 
 /// Verify the four top-level files, the root through a rotation walk when `root_history` holds
-/// the versioned roots from a pinned anchor up to the current one (see [`verify_rotated_root`]).
+/// the versioned roots from a pinned anchor up to the current one (see
+/// [`rotation::verify_rotated_root`]).
 pub fn verify_top_rotated(
     ctx: &Context,
     files: TopFiles,
     root_history: &[Vec<u8>],
 ) -> Result<Trusted, ChainError> {
     let mut warnings = Vec::new();
-    let root = verify_rotated_root(ctx, root_history, files.root, &mut warnings)?;
+    let root = rotation::verify_rotated_root(ctx, root_history, files.root, &mut warnings)?;
 
     // Timestamp: signed by the timestamp keys, fresh; it fixes the snapshot's bytes.
     let timestamp = verify_top_role(
@@ -583,29 +516,11 @@ impl Trusted {
         self.snapshot
             .meta
             .iter()
-            .filter(|(name, _)| valid_delegation_name(name))
+            .filter(|(name, _)| is_delegation_name(name))
             .take(MAX_DELEGATIONS_TOTAL)
             .map(|(name, meta)| (name.clone(), meta.length))
             .collect()
     }
-}
-
-/// `targets/` then segments of `[a-z0-9_-]`, under 256 characters.
-pub fn valid_delegation_name(name: &str) -> bool {
-    name.len() < 256
-        && name.strip_prefix("targets/").is_some_and(|rest| {
-            rest.split('/').all(|seg| {
-                !seg.is_empty()
-                    && seg.bytes().all(|b| {
-                        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
-                    })
-            })
-        })
-}
-
-/// Whether `name` is within one of `paths` (string prefixes; `""` admits all).
-fn within(name: &str, paths: &[String]) -> bool {
-    paths.iter().any(|p| name.starts_with(p.as_str()))
 }
 
 /// A role whose delegations are still to be verified.
@@ -620,11 +535,7 @@ struct Parent {
 
 /// Verify every delegation reachable from `targets`, given the fetched files (or why a fetch
 /// failed). Failures are recorded per delegation and as warnings; they never refuse the chain.
-pub fn verify_delegations(
-    ctx: &Context,
-    trusted: Trusted,
-    fetched: &BTreeMap<String, Result<Vec<u8>, String>>,
-) -> Repo {
+pub fn verify_delegations(ctx: &Context, trusted: Trusted, fetched: &Fetched) -> Repo {
     let mut warnings = trusted.warnings.clone();
     let mut results: Vec<DelegationResult> = Vec::new();
     let mut seen: BTreeSet<String> = BTreeSet::new();
@@ -660,9 +571,12 @@ pub fn verify_delegations(
                 .collect();
             let first_time = seen.insert(d.name.clone());
             let outcome = if !first_time {
-                Err(format!("{} declares {} again", parent, d.name))
+                Err(DelegationError::DeclaredAgain {
+                    parent: parent.clone(),
+                    name: d.name.clone(),
+                })
             } else if depth > MAX_DELEGATION_DEPTH {
-                Err(format!("nested deeper than {MAX_DELEGATION_DEPTH} levels"))
+                Err(DelegationError::TooDeep)
             } else {
                 verify_one(
                     ctx,
@@ -720,47 +634,61 @@ fn verify_one(
     parent_paths: Option<&[String]>,
     d: &Delegation,
     keys: &[(String, PublicKey)],
-    fetched: &BTreeMap<String, Result<Vec<u8>, String>>,
+    fetched: &Fetched,
     warnings: &mut Vec<Warning>,
-) -> Result<VerifiedDelegation, String> {
+) -> Result<VerifiedDelegation, DelegationError> {
     let name = d.name.as_str();
-    if !valid_delegation_name(name) {
-        return Err(format!("invalid role name {name:?}"));
+    if !is_delegation_name(name) {
+        return Err(DelegationError::InvalidName {
+            name: name.to_owned(),
+        });
     }
     match name.strip_prefix(parent).and_then(|r| r.strip_prefix('/')) {
         Some(child) if !child.contains('/') => {}
-        _ => return Err(format!("{parent} may only delegate to its direct children")),
+        _ => {
+            return Err(DelegationError::NotDirectChild {
+                parent: parent.to_owned(),
+            })
+        }
     }
     if let Some(pp) = parent_paths {
         if let Some(p) = d.paths.iter().find(|p| !within(p, pp)) {
-            return Err(format!(
-                "path {p:?} is outside its parent {parent}'s paths {pp:?}"
-            ));
+            return Err(DelegationError::PathOutsideParent {
+                path: p.clone(),
+                parent: parent.to_owned(),
+                parent_paths: pp.to_vec(),
+            });
         }
     }
     let meta = snapshot
         .meta
         .get(name)
-        .ok_or_else(|| "not listed in snapshot.json".to_owned())?;
+        .ok_or(DelegationError::NotInSnapshot)?;
     let bytes = match fetched.get(name) {
         Some(Ok(b)) => b,
         Some(Err(why)) => return Err(why.clone()),
-        None => return Err("not fetched".to_owned()),
+        None => return Err(DelegationError::NotFetched),
     };
-    check_file(name, "snapshot", bytes, meta).map_err(|e| e.to_string())?;
-    let (parsed, sig) = Targets::parse(bytes).map_err(|e| format!("{name}.json: {e}"))?;
+    check_file(name, "snapshot", bytes, meta)?;
+    let parsed = Targets::parse(bytes).map_err(|e| DelegationError::Metadata {
+        role: name.to_owned(),
+        source: std::sync::Arc::new(e),
+    })?;
     let key_refs: Vec<(&str, &PublicKey)> = keys.iter().map(|(id, k)| (id.as_str(), k)).collect();
-    let proof =
-        check_threshold(name, &sig, &key_refs, d.keys.threshold).map_err(|e| e.to_string())?;
-    ctx.check_expiry(name, &parsed.common, warnings)
-        .map_err(|e| e.to_string())?;
-    let mut parsed = parsed;
-    let before = parsed.targets.len();
-    // `""` (what `notary delegation add --all-paths` writes) admits every name.
-    if !d.paths.iter().any(String::is_empty) {
-        parsed.targets.retain(|t, _| within(t, &d.paths));
+    let verified = verify_signed(name, parsed, &key_refs, d.keys.threshold)?;
+    if let Some(ChainError::Expired { role, expires, at }) =
+        ctx.expiry_error(name, &verified.common)
+    {
+        let err = DelegationError::Expired { role, expires, at };
+        if !ctx.level.tolerates(Class::Expiry) {
+            return Err(err);
+        }
+        warnings.push(Warning::new(
+            Some(name),
+            format!("{err} (accepted at level {})", ctx.level),
+        ));
     }
-    let outside = before - parsed.targets.len();
+    let (metadata, outside) = verified.narrowed_to(&d.paths);
     if outside > 0 {
         warnings.push(Warning::new(
             Some(name),
@@ -770,9 +698,7 @@ fn verify_one(
             ),
         ));
     }
-    Ok(VerifiedDelegation {
-        metadata: Verified::new(parsed, proof),
-    })
+    Ok(VerifiedDelegation { metadata })
 }
 
 /// Refuse any role whose verified version is below the highest one verified before.
@@ -795,11 +721,7 @@ pub fn check_rollback(
 }
 
 /// Verify a whole repository in one call, for callers that hold every file already.
-pub fn verify_repo(
-    ctx: &Context,
-    files: TopFiles,
-    fetched: &BTreeMap<String, Result<Vec<u8>, String>>,
-) -> Result<Repo, ChainError> {
+pub fn verify_repo(ctx: &Context, files: TopFiles, fetched: &Fetched) -> Result<Repo, ChainError> {
     let trusted = verify_top(ctx, files)?;
     Ok(verify_delegations(ctx, trusted, fetched))
 }

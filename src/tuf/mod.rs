@@ -7,5 +7,7 @@ pub mod json;
 pub mod keys;
 pub mod level;
 pub mod metadata;
+pub mod role;
+pub mod rotation;
 pub mod select;
 pub mod verify;

@@ -2,9 +2,9 @@
 //! rule: `targets/releases` if it is valid and signed the tag, else `targets`. With required
 //! delegations, every one must be valid and have signed the same digest.
 
-use crate::tuf::chain::Repo;
-use crate::tuf::metadata::FileMeta;
 use crate::reference::Digest;
+use crate::tuf::chain::{DelegationError, Repo};
+use crate::tuf::metadata::{FileMeta, TargetMap};
 
 const RELEASES: &str = "targets/releases";
 
@@ -21,8 +21,56 @@ pub struct Selection {
     pub signed_by: Vec<String>,
 }
 
+/// What a reference asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query<'a> {
+    /// The digest signed for this tag.
+    Tag(&'a str),
+    /// Any signed tag whose digest is this one.
+    Digest(&'a Digest),
+    /// The digest signed for this tag, which must be this one.
+    TagAndDigest(&'a str, &'a Digest),
+}
+
+impl<'a> Query<'a> {
+    /// The query for a reference's tag and digest; `None` when it has neither.
+    pub fn of(tag: Option<&'a str>, digest: Option<&'a Digest>) -> Option<Query<'a>> {
+        match (tag, digest) {
+            (Some(t), Some(d)) => Some(Query::TagAndDigest(t, d)),
+            (Some(t), None) => Some(Query::Tag(t)),
+            (None, Some(d)) => Some(Query::Digest(d)),
+            (None, None) => None,
+        }
+    }
+
+    fn tag(&self) -> Option<&'a str> {
+        match *self {
+            Query::Tag(t) | Query::TagAndDigest(t, _) => Some(t),
+            Query::Digest(_) => None,
+        }
+    }
+
+    fn digest(&self) -> Option<&'a Digest> {
+        match *self {
+            Query::Digest(d) | Query::TagAndDigest(_, d) => Some(d),
+            Query::Tag(_) => None,
+        }
+    }
+}
+
+/// Why a role cannot be used for selection.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Unusable {
+    #[error(transparent)]
+    Delegation(#[from] DelegationError),
+    #[error("listed in snapshot.json but declared by no role")]
+    Undeclared,
+    #[error("no such delegation in this repository")]
+    NoSuchDelegation,
+}
+
 /// Why no single trusted digest could be given.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum SelectError {
     #[error("no signed digest for tag {tag:?} in {roles}")]
     TagNotSigned { tag: String, roles: String },
@@ -35,7 +83,7 @@ pub enum SelectError {
     #[error("{wanted} is not signed for any tag in {roles}")]
     DigestNotSigned { wanted: Digest, roles: String },
     #[error("required delegation {role} cannot be used: {reason}")]
-    RequiredUnusable { role: String, reason: String },
+    RequiredUnusable { role: String, reason: Unusable },
     #[error("required delegation {role} did not sign {what}")]
     RequiredDidNotSign { role: String, what: String },
     #[error("the required delegations signed different digests: {found}")]
@@ -62,7 +110,7 @@ fn digest_of(role: &str, tag: &str, meta: &FileMeta) -> Result<Digest, SelectErr
 }
 
 /// The targets map of a usable role, or why it cannot be used.
-fn usable<'r>(repo: &'r Repo, role: &str) -> Result<&'r crate::tuf::metadata::TargetMap, String> {
+fn usable<'r>(repo: &'r Repo, role: &str) -> Result<&'r TargetMap, Unusable> {
     if role == "targets" {
         return Ok(&repo.trusted.targets.targets);
     }
@@ -71,21 +119,15 @@ fn usable<'r>(repo: &'r Repo, role: &str) -> Result<&'r crate::tuf::metadata::Ta
             .outcome
             .as_ref()
             .map(|v| v.targets())
-            .map_err(Clone::clone),
-        None if repo.trusted.snapshot.meta.contains_key(role) => {
-            Err("listed in snapshot.json but declared by no role".to_owned())
-        }
-        None => Err("no such delegation in this repository".to_owned()),
+            .map_err(|e| Unusable::Delegation(e.clone())),
+        None if repo.trusted.snapshot.meta.contains_key(role) => Err(Unusable::Undeclared),
+        None => Err(Unusable::NoSuchDelegation),
     }
 }
 
-/// Pick the one digest `tag` / `digest` stands for.
-pub fn select(
-    repo: &Repo,
-    tag: Option<&str>,
-    digest: Option<&Digest>,
-    required: &[String],
-) -> Result<Selection, SelectError> {
+/// Pick the one digest `query` stands for.
+pub fn select(repo: &Repo, query: Query, required: &[String]) -> Result<Selection, SelectError> {
+    let (tag, digest) = (query.tag(), query.digest());
     let considered: Vec<String> = if required.is_empty() {
         let releases_ok =
             usable(repo, RELEASES).is_ok_and(|t| tag.is_none_or(|tag| t.contains_key(tag)));
@@ -166,16 +208,12 @@ pub fn select(
 
     let Some((_, first_tag, first_digest, length)) = found.first().cloned() else {
         let roles = considered.join(", ");
-        return Err(match (tag, digest) {
-            (Some(tag), _) => SelectError::TagNotSigned {
+        return Err(match query {
+            Query::Tag(tag) | Query::TagAndDigest(tag, _) => SelectError::TagNotSigned {
                 tag: tag.to_owned(),
                 roles,
             },
-            (None, Some(d)) => SelectError::DigestNotSigned { wanted: *d, roles },
-            (None, None) => SelectError::TagNotSigned {
-                tag: String::new(),
-                roles,
-            },
+            Query::Digest(d) => SelectError::DigestNotSigned { wanted: *d, roles },
         });
     };
     if required_mode && found.iter().any(|(_, _, d, _)| *d != first_digest) {

@@ -8,9 +8,10 @@ use std::ops::Deref;
 use ring::digest;
 
 use crate::tuf::keys::PublicKey;
-use crate::tuf::metadata::{FileMeta, SignedBytes};
+use crate::tuf::metadata::{FileMeta, SignedBytes, Targets};
 
-/// Data whose signatures met its role's threshold. Only this module constructs it.
+/// Data whose signatures met its role's threshold. Only [`verify_signed`] constructs it, over the
+/// bytes it checked; nothing else in the crate can.
 #[derive(Debug, Clone)]
 pub struct Verified<T> {
     inner: T,
@@ -19,15 +20,7 @@ pub struct Verified<T> {
 }
 
 impl<T> Verified<T> {
-    /// Attach verified status to data parsed from an envelope whose signatures were checked by
-    /// [`check_threshold`]; the proof token makes sure that happened.
-    pub(crate) fn new(inner: T, proof: ThresholdMet) -> Verified<T> {
-        Verified {
-            inner,
-            signers: proof.signers,
-        }
-    }
-
+    /// Key IDs (as the role lists them) of the distinct keys that signed validly.
     pub fn signers(&self) -> &[String] {
         &self.signers
     }
@@ -42,6 +35,41 @@ impl<T> Deref for Verified<T> {
     fn deref(&self) -> &T {
         &self.inner
     }
+}
+
+impl Verified<Targets> {
+    /// The same file, its targets narrowed to those within a delegation's `paths` (string
+    /// prefixes; `""`, what `notary delegation add --all-paths` writes, admits every name), and how
+    /// many were dropped. Narrowing only removes, so what remains is still what was signed.
+    pub fn narrowed_to(mut self, paths: &[String]) -> (Verified<Targets>, usize) {
+        if paths.iter().any(String::is_empty) {
+            return (self, 0);
+        }
+        let before = self.inner.targets.len();
+        self.inner.targets.retain(|t, _| within(t, paths));
+        let dropped = before - self.inner.targets.len();
+        (self, dropped)
+    }
+}
+
+/// Whether `name` is within one of `paths` (string prefixes; `""` admits all).
+pub fn within(name: &str, paths: &[String]) -> bool {
+    paths.iter().any(|p| name.starts_with(p.as_str()))
+}
+
+/// Check that a threshold of `keys` signed `env` (the canonical bytes `parsed` was read from, as
+/// the role's parser returned them together), and only then call `parsed` verified.
+pub fn verify_signed<T>(
+    role: &str,
+    (parsed, env): (T, SignedBytes<'_>),
+    keys: &[(&str, &PublicKey)],
+    threshold: u32,
+) -> Result<Verified<T>, VerifyError> {
+    let proof = check_threshold(role, &env, keys, threshold)?;
+    Ok(Verified {
+        inner: parsed,
+        signers: proof.signers,
+    })
 }
 
 /// Proof that an envelope met a threshold; only [`check_threshold`] makes one.

@@ -876,7 +876,7 @@ impl Built {
     }
 
     /// Every delegation file, as `verify_delegations` wants them.
-    pub fn fetched(&self) -> BTreeMap<String, Result<Vec<u8>, String>> {
+    pub fn fetched(&self) -> trustpin::tuf::chain::Fetched {
         self.files
             .iter()
             .filter(|(r, _)| r.starts_with("targets/"))
@@ -906,7 +906,10 @@ impl Built {
 
     /// The sans-IO chain, strict, now.
     pub fn verify(&self) -> Result<trustpin::tuf::chain::Repo, trustpin::tuf::chain::ChainError> {
-        self.verify_at(trustpin::tuf::level::Level::Strict, OffsetDateTime::now_utc())
+        self.verify_at(
+            trustpin::tuf::level::Level::Strict,
+            OffsetDateTime::now_utc(),
+        )
     }
 
     /// The error text of a refused chain (panics when it is accepted).
