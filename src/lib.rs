@@ -11,7 +11,9 @@
 //! - [`report`]: what auditors read (inspect, root keys).
 //! - [`policy`]: trust policy files, shared by every verifier.
 
+pub mod failure;
 pub mod fetch;
+pub mod pin;
 pub mod policy;
 pub mod reference;
 pub mod report;

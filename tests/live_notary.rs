@@ -290,11 +290,18 @@ fn json_output_has_the_documented_fields() {
     let arr = parse_json(&out);
     assert_eq!(arr.len(), 1, "{}", out.describe());
     assert_eq!(arr[0]["input"], missing.as_str());
+    // The error is an object: a stable kind, the role (none for an unsigned tag), the message.
+    let error = &arr[0]["error"];
+    assert_eq!(error["kind"], "not-signed", "{}", arr[0]);
+    assert!(error["role"].is_null(), "{}", arr[0]);
     assert!(
-        arr[0]["error"].as_str().is_some_and(|e| !e.is_empty()),
+        error["message"]
+            .as_str()
+            .is_some_and(|e| e.contains("nosuchtag")),
         "{}",
         arr[0]
     );
+    assert_eq!(arr[0]["verification"], "refused", "{}", arr[0]);
 }
 
 #[test]

@@ -378,8 +378,9 @@ fn resolve_policy_without_a_matching_scope_exits_1() {
     assert_eq!(items[0]["exit_code"], 1);
     assert_eq!(items[0]["verification"], "refused");
     assert_eq!(items[0]["digest"], serde_json::Value::Null);
+    assert_eq!(items[0]["error"]["kind"], "no-policy", "{:?}", items[0]);
     assert!(
-        items[0]["error"]
+        items[0]["error"]["message"]
             .as_str()
             .unwrap()
             .contains("no trust policy scope matches"),
@@ -1018,7 +1019,12 @@ fn mixed_good_and_bad_references_give_per_line_errors_and_the_worst_exit_code() 
             };
             assert_eq!(it["verification"], expected, "{it}");
             assert_eq!(it["digest"], serde_json::Value::Null, "{it}");
-            assert!(it["error"].as_str().is_some_and(|e| !e.is_empty()), "{it}");
+            let message = it["error"]["message"].as_str();
+            assert!(message.is_some_and(|e| !e.is_empty()), "{it}");
+            assert!(
+                it["error"]["kind"].as_str().is_some_and(|k| !k.is_empty()),
+                "{it}"
+            );
         }
     }
 

@@ -7,6 +7,8 @@ use time::OffsetDateTime;
 
 use crate::fetch::cache::Cache;
 use crate::fetch::{Fetch, Source, SourceError};
+
+pub mod batch;
 use crate::reference::ImageRef;
 use crate::tuf::chain::{self, ChainError, Context, DelegationError, Repo, TopFiles};
 use crate::tuf::keys::PinnedKey;
@@ -78,27 +80,47 @@ impl Options {
     }
 }
 
-/// Why a reference could not be resolved. Each variant maps to an exit code.
-#[derive(Debug, thiserror::Error)]
+/// Why a reference could not be resolved. What each means (and its exit code) is in
+/// [`crate::failure`].
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ResolveError {
     #[error("no trust data for {gun}: {location} not found")]
     NoTrustData { gun: String, location: String },
     #[error(transparent)]
-    Unavailable(#[from] SourceError),
+    Unavailable(#[from] std::sync::Arc<SourceError>),
     #[error(transparent)]
     Chain(#[from] ChainError),
     #[error(transparent)]
     Select(#[from] SelectError),
+    #[error(transparent)]
+    Reference(#[from] crate::reference::ReferenceError),
+    #[error("no trust policy scope matches {gun}")]
+    NoPolicy { gun: String },
+    #[error(transparent)]
+    Setup(#[from] std::sync::Arc<SetupError>),
 }
 
-impl ResolveError {
-    /// 1: verification refused; 3: could not check.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            ResolveError::Unavailable(_) => 3,
-            _ => 1,
-        }
+impl From<SourceError> for ResolveError {
+    fn from(e: SourceError) -> ResolveError {
+        ResolveError::Unavailable(std::sync::Arc::new(e))
     }
+}
+
+impl From<SetupError> for ResolveError {
+    fn from(e: SetupError) -> ResolveError {
+        ResolveError::Setup(std::sync::Arc::new(e))
+    }
+}
+
+/// Why a source could not be set up (nothing was fetched).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("{}: not a directory", path.display())]
+    NotADirectory { path: std::path::PathBuf },
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Credentials(#[from] crate::fetch::credentials::CredentialError),
 }
 
 /// A resolved reference with everything the user must be told.

@@ -83,7 +83,7 @@ pub enum SelectError {
     #[error("{wanted} is not signed for any tag in {roles}")]
     DigestNotSigned { wanted: Digest, roles: String },
     #[error("required delegation {role} cannot be used: {reason}")]
-    RequiredUnusable { role: String, reason: Unusable },
+    RequiredUnusable { role: String, reason: Box<Unusable> },
     #[error("required delegation {role} did not sign {what}")]
     RequiredDidNotSign { role: String, what: String },
     #[error("the required delegations signed different digests: {found}")]
@@ -159,7 +159,7 @@ pub fn select(repo: &Repo, query: Query, required: &[String]) -> Result<Selectio
             Err(reason) if required_mode => {
                 return Err(SelectError::RequiredUnusable {
                     role: role.clone(),
-                    reason,
+                    reason: Box::new(reason),
                 });
             }
             Err(_) => continue,

@@ -1,0 +1,512 @@
+//! Flags, and turning them into library values: options, plans, sources, inputs. Everything
+//! that names a flag in a message is here or in the rest of the CLI, never in the library.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::fetch::cache::Cache;
+use crate::fetch::credentials::CredentialError;
+use crate::fetch::dir::DirSource;
+use crate::fetch::http::{HttpOptions, HttpSource};
+use crate::fetch::Source;
+use crate::policy::PolicySet;
+use crate::reference::ImageRef;
+use crate::resolve::batch::{Plan, Plans, Sources};
+use crate::resolve::{Limits, Options, SetupError};
+use crate::tuf::keys::PinnedKey;
+use crate::tuf::level::Level;
+
+#[derive(Parser)]
+#[command(
+    name = "trustpin",
+    version,
+    about = "Resolve image tags to digests signed under a root key you pinned (Notary v1 / TUF)"
+)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum Command {
+    /// Resolve each IMAGE to the one digest its verified trust data signs.
+    Resolve(ResolveArgs),
+    /// Show who signed what: signed tags and their signers, delegations, keys (verified as resolve verifies).
+    Inspect(InspectArgs),
+    /// Print a repository's root public key, to compare through a second channel and pin.
+    GetRootKey(GetRootKeyArgs),
+    /// Verify, then write every file needed to verify later (offline layout plus a manifest).
+    Archive(ArchiveArgs),
+    /// Trust policy files.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Rewrite image references in a text file (Kubernetes manifests, compose files, Dockerfile
+    /// FROM lines) to `name:tag@sha256:...` verified digests: a diff, or in place with --write.
+    Pin(PinArgs),
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Check a policy file and print what each scope maps to (and which policy each IMAGE gets).
+    Check {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[arg(value_name = "IMAGE")]
+        images: Vec<String>,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct PinArgs {
+    /// The file to rewrite.
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// Rewrite the file in place instead of printing a diff.
+    #[arg(long)]
+    pub(crate) write: bool,
+    /// Rewrite the references that verified even if others failed (the exit code still says so).
+    #[arg(long = "keep-going")]
+    pub(crate) keep_going: bool,
+    #[command(flatten)]
+    pub(crate) batch: BatchArgs,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ArchiveArgs {
+    /// Image references: their repositories are archived whole.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub(crate) images: Vec<String>,
+    #[command(flatten)]
+    pub(crate) verify: VerifyArgs,
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    /// Folder to write to (`DIR/<gun>/_trust/tuf/...`); created if missing.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: PathBuf,
+}
+
+/// Where trust data comes from, shared by every subcommand.
+#[derive(clap::Args, Clone)]
+pub(crate) struct SourceArgs {
+    /// Notary server URL (default: DOCKER_CONTENT_TRUST_SERVER, else https://notary.docker.io for
+    /// docker.io, else https://<registry>).
+    #[arg(long, short = 's', value_name = "URL", conflicts_with = "metadata_dir")]
+    pub(crate) server: Option<String>,
+    /// Read trust data offline from DIR/<gun>/_trust/tuf/<role>.json.
+    #[arg(long = "metadata-dir", value_name = "DIR")]
+    pub(crate) metadata_dir: Option<PathBuf>,
+    /// Extra CA certificates (PEM) to trust for the server's TLS.
+    #[arg(long = "ca-cert", value_name = "FILE")]
+    pub(crate) ca_certs: Vec<PathBuf>,
+    /// Give up on a request after this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub(crate) timeout: u64,
+    /// Give up on connecting (TCP and TLS) after this many seconds.
+    #[arg(long = "connect-timeout", value_name = "SECONDS", default_value_t = 10)]
+    pub(crate) connect_timeout: u64,
+    /// Client certificate (PEM) for mutual TLS; needs --client-key.
+    #[arg(long = "client-cert", value_name = "FILE", requires = "client_key")]
+    pub(crate) client_cert: Option<PathBuf>,
+    /// Unencrypted private key (PEM) of --client-cert.
+    #[arg(long = "client-key", value_name = "FILE", requires = "client_cert")]
+    pub(crate) client_key: Option<PathBuf>,
+    /// User name for the registry's token server; the password comes from stdin
+    /// (--password-stdin). Else TRUSTPIN_USERNAME/TRUSTPIN_PASSWORD, else the docker config.
+    #[arg(long, value_name = "NAME", requires = "password_stdin")]
+    pub(crate) username: Option<String>,
+    /// Read the password for --username from stdin (one line).
+    #[arg(long = "password-stdin", requires = "username")]
+    pub(crate) password_stdin: bool,
+    /// GET /_notary_server/health before fetching trust data (not every registry has it).
+    #[arg(long = "check-health")]
+    pub(crate) check_health: bool,
+    /// Where credentials may come from (a trust policy's `server.credentials`); not a flag.
+    #[arg(skip)]
+    pub(crate) credential_sources: crate::fetch::credentials::Sources,
+}
+
+/// What `resolve` and `pin` share: keys or a policy, concurrency, the source.
+#[derive(clap::Args)]
+pub(crate) struct BatchArgs {
+    /// Trust policy file: per repository scope, the level, pinned keys, required delegations and
+    /// server (instead of --root-key).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) policy: Option<PathBuf>,
+    /// Repositories fetched and verified at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub(crate) jobs: usize,
+    #[command(flatten)]
+    pub(crate) verify: VerifyArgs,
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+}
+
+/// What to verify against, shared by resolve and inspect.
+#[derive(clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// Pinned root public key (PEM public key, PEM certificate, or bare base64 DER); repeatable,
+    /// the root must be signed by at least one.
+    #[arg(long = "root-key", value_name = "FILE")]
+    pub(crate) root_keys: Vec<PathBuf>,
+    /// A delegation that must have signed the tag (`releases` or `targets/releases`); repeatable.
+    #[arg(long = "delegation", value_name = "NAME")]
+    pub(crate) delegations: Vec<String>,
+    /// strict: everything enforced; permissive: expiry only warns; audit: authenticity and expiry only warn.
+    #[arg(long, value_enum, default_value = "strict")]
+    pub(crate) level: LevelArg,
+    /// Verify as of this time (RFC 3339), e.g. for archived trust data.
+    #[arg(long, value_name = "RFC3339")]
+    pub(crate) at: Option<String>,
+    /// Refuse a rotated root key instead of following the rotation from the pinned key.
+    #[arg(long = "no-follow-rotation")]
+    pub(crate) no_follow_rotation: bool,
+    /// Trust cache (rollback protection, warm path); default: $XDG_CACHE_HOME/trustpin or
+    /// ~/.cache/trustpin. An explicit --cache-dir wins over --no-cache / TRUSTPIN_NO_CACHE.
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+    /// Use no trust cache: no rollback protection across runs.
+    #[arg(long = "no-cache", env = "TRUSTPIN_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub(crate) no_cache: bool,
+}
+
+impl VerifyArgs {
+    /// The cache to use: none with --no-cache, --cache-dir, else the user's cache directory.
+    pub(crate) fn cache(&self) -> Option<Cache> {
+        if let Some(dir) = &self.cache_dir {
+            return Some(Cache::new(dir.clone()));
+        }
+        if self.no_cache {
+            return None;
+        }
+        Cache::default_dir().map(Cache::new)
+    }
+}
+
+#[derive(clap::Args)]
+pub(crate) struct InspectArgs {
+    /// Image references: name[:tag]; with a tag, only that tag's signatures are shown.
+    #[arg(required = true, value_name = "IMAGE")]
+    pub(crate) images: Vec<String>,
+    #[command(flatten)]
+    pub(crate) verify: VerifyArgs,
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) output: OutputArg,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct GetRootKeyArgs {
+    /// The image whose repository's root key to print.
+    #[arg(long, short = 'i', value_name = "IMAGE")]
+    pub(crate) image: String,
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    /// Print only the PEM block(s), for `--root-key` or a pinning config.
+    #[arg(long = "pem-only", conflicts_with = "output")]
+    pub(crate) pem_only: bool,
+    #[arg(long, value_enum)]
+    pub(crate) output: Option<OutputArg>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+pub(crate) enum LevelArg {
+    Strict,
+    Permissive,
+    Audit,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+pub(crate) enum OutputArg {
+    Text,
+    Json,
+    Jsonl,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ResolveArgs {
+    /// Image references: name[:tag][@sha256:hex]; `-` reads more from stdin, one per line
+    /// (blank lines and `#` comments ignored).
+    #[arg(value_name = "IMAGE")]
+    pub(crate) images: Vec<String>,
+    /// Read more references from FILE, one per line (blank lines and `#` comments ignored).
+    #[arg(long = "from-file", value_name = "FILE")]
+    pub(crate) from_file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) batch: BatchArgs,
+    /// text: one `<gun>@sha256:<hex>` line per image in input order; json: one array;
+    /// jsonl: one object per line as each repository finishes.
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) output: OutputArg,
+}
+
+/// Read the pinned keys and the level, printing every relaxation's warning.
+pub(crate) fn options(args: &VerifyArgs) -> Result<Options> {
+    if args.root_keys.is_empty() {
+        anyhow::bail!("no pinned key: give --root-key FILE (or, for resolve, --policy FILE)");
+    }
+    options_with(args, true)
+}
+
+/// As [`options`], with the level's warning printed only when `announce` (a policy announces its
+/// own levels), and possibly no pinned keys (a policy brings its own).
+pub(crate) fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options> {
+    let mut pinned = Vec::new();
+    for path in &args.root_keys {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read root key file {}", path.display()))?;
+        // The key error names the file already.
+        pinned.extend(PinnedKey::parse_all(&bytes, &path.display().to_string())?);
+    }
+    let at = match &args.at {
+        Some(s) => OffsetDateTime::parse(s, &Rfc3339)
+            .with_context(|| format!("--at {s:?} is not an RFC 3339 time"))?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let level = match args.level {
+        LevelArg::Strict => Level::Strict,
+        LevelArg::Permissive => Level::Permissive,
+        LevelArg::Audit => Level::Audit,
+    };
+    if announce {
+        announce_level(level, None);
+    }
+    if let Some(s) = &args.at {
+        eprintln!("note: verifying as of {s}, not now");
+    }
+    Ok(Options {
+        pinned,
+        level,
+        at,
+        required: args.delegations.clone(),
+        limits: Limits::default(),
+        follow_rotation: !args.no_follow_rotation,
+    })
+}
+
+/// Print the warning a relaxed level owes the user, every time.
+pub(crate) fn announce_level(level: Level, policy: Option<&str>) {
+    let whose = policy
+        .map(|p| format!(" (policy {p:?})"))
+        .unwrap_or_default();
+    match level {
+        Level::Strict => {}
+        Level::Permissive => eprintln!("warning: level permissive{whose}: expired metadata and certificates are accepted"),
+        Level::Audit => eprintln!(
+            "warning: level audit{whose}: the pinned key and certificate names are NOT enforced, nor expiry; answers are not trustworthy"
+        ),
+    }
+}
+
+/// The references to resolve, in order: arguments, `-` (stdin), then --from-file files.
+pub(crate) fn collect_inputs(args: &ResolveArgs) -> Result<Vec<String>> {
+    let lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let mut out = Vec::new();
+    for a in &args.images {
+        if a == "-" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)
+                .context("reading references from stdin")?;
+            out.extend(lines(&text));
+        } else {
+            out.push(a.clone());
+        }
+    }
+    for f in &args.from_file {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("--from-file {}", f.display()))?;
+        out.extend(lines(&text));
+    }
+    if out.is_empty() {
+        anyhow::bail!(
+            "no image references: give IMAGE arguments, `-` for stdin, or --from-file FILE"
+        );
+    }
+    Ok(out)
+}
+
+/// The plans and where each gets its trust data: from the flags, or one per policy (the policy's
+/// keys, delegations, level and server settings over the flags' source).
+pub(crate) fn plans(
+    verify: &VerifyArgs,
+    source: &SourceArgs,
+    policy: Option<&PathBuf>,
+) -> Result<(Plans, FlagSources)> {
+    let base = options_with(verify, policy.is_none())?;
+    let Some(path) = policy else {
+        if base.pinned.is_empty() {
+            anyhow::bail!("no pinned key: give --root-key FILE or --policy FILE");
+        }
+        let plan = Plan {
+            opts: base,
+            policy: None,
+            skip: false,
+        };
+        return Ok((Plans::single(plan), FlagSources(vec![source.clone()])));
+    };
+    if !verify.root_keys.is_empty()
+        || !verify.delegations.is_empty()
+        || verify.level != LevelArg::Strict
+    {
+        anyhow::bail!("--policy gives the keys, delegations and level: drop --root-key, --delegation and --level");
+    }
+    let set = PolicySet::load(path)?;
+    let sources = set
+        .policies
+        .iter()
+        .map(|p| {
+            let mut source = source.clone();
+            if let Some(url) = &p.server.url {
+                if source.server.is_none() && source.metadata_dir.is_none() {
+                    source.server = Some(url.clone());
+                }
+            }
+            if let Some(ca) = &p.server.ca_file {
+                source.ca_certs.push(ca.clone());
+            }
+            if let Some(sources) = p
+                .server
+                .credentials
+                .as_deref()
+                .and_then(crate::fetch::credentials::Sources::parse)
+            {
+                source.credential_sources = sources;
+            }
+            source.check_health |= p.server.check_health;
+            source
+        })
+        .collect();
+    Ok((Plans::from_policies(&base, set), FlagSources(sources)))
+}
+
+/// The source flags of each plan, index for index.
+pub(crate) struct FlagSources(pub(crate) Vec<SourceArgs>);
+
+impl Sources for FlagSources {
+    fn location(&self, plan: usize, image: &ImageRef) -> String {
+        location_for(&self.0[plan], image)
+    }
+    fn open(&self, plan: usize, location: &str) -> Result<Box<dyn Source>, SetupError> {
+        make_source(&self.0[plan], location)
+    }
+}
+
+/// `dir:<DIR>` for `--metadata-dir`, else the server URL.
+pub(crate) fn location_for(args: &SourceArgs, image: &ImageRef) -> String {
+    match &args.metadata_dir {
+        Some(dir) => format!("dir:{}", dir.display()),
+        None => server_for(args, image),
+    }
+}
+
+/// `--server`, else DOCKER_CONTENT_TRUST_SERVER, else the registry's default.
+pub(crate) fn server_for(args: &SourceArgs, image: &ImageRef) -> String {
+    if let Some(s) = &args.server {
+        return s.clone();
+    }
+    match std::env::var("DOCKER_CONTENT_TRUST_SERVER") {
+        Ok(s) if !s.is_empty() => s,
+        _ => image.default_server(),
+    }
+}
+
+pub(crate) fn make_source(
+    args: &SourceArgs,
+    location: &str,
+) -> Result<Box<dyn Source>, SetupError> {
+    use crate::fetch::credentials::{CredentialProvider, Lookup, Sources};
+    if let Some(dir) = &args.metadata_dir {
+        if !dir.is_dir() {
+            return Err(SetupError::NotADirectory { path: dir.clone() });
+        }
+        return Ok(Box::new(DirSource::new(dir.clone())));
+    }
+    if location.starts_with("http://") && !crate::fetch::http::is_loopback_url(location) {
+        eprintln!(
+            "warning: {location} is plain http: anyone on the path sees which images you check"
+        );
+    }
+    let credentials: Option<std::sync::Arc<dyn CredentialProvider>> = match args.credential_sources
+    {
+        Sources::None => None,
+        sources => {
+            let flags = match &args.username {
+                Some(username) => Some((
+                    username.clone(),
+                    password_from_stdin().map_err(CredentialError::Usage)?,
+                )),
+                None => None,
+            };
+            let lookup = Lookup::from_environment(flags)?;
+            Some(std::sync::Arc::new(if sources == Sources::Env {
+                lookup.without_docker_config()
+            } else {
+                lookup
+            }))
+        }
+    };
+    let client_identity = match (&args.client_cert, &args.client_key) {
+        (Some(cert), Some(key)) => Some(crate::fetch::http::ClientIdentity {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    let opts = HttpOptions {
+        ca_certs: args.ca_certs.clone(),
+        client_identity,
+        timeout: Duration::from_secs(args.timeout),
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        check_health: args.check_health,
+        credentials,
+    };
+    Ok(Box::new(HttpSource::new(location, opts)?))
+}
+
+/// The password given with `--password-stdin`: stdin read once per run (at most 64 KiB), one
+/// trailing line break dropped, as `docker login --password-stdin` does.
+pub(crate) fn password_from_stdin() -> Result<crate::fetch::credentials::Secret, String> {
+    use std::io::Read as _;
+    static PASSWORD: std::sync::OnceLock<Result<crate::fetch::credentials::Secret, String>> =
+        std::sync::OnceLock::new();
+    PASSWORD
+        .get_or_init(|| {
+            let mut raw = Vec::new();
+            std::io::stdin()
+                .lock()
+                .take(64 * 1024 + 1)
+                .read_to_end(&mut raw)
+                .map_err(|e| format!("--password-stdin: cannot read stdin: {e}"))?;
+            if raw.len() > 64 * 1024 {
+                return Err("--password-stdin: more than 64 KiB on stdin".into());
+            }
+            let text = crate::fetch::credentials::Secret::new(
+                String::from_utf8(raw)
+                    .map_err(|_| "--password-stdin: the password is not UTF-8".to_owned())?,
+            );
+            let password = text
+                .expose()
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(text.expose());
+            if password.is_empty() {
+                return Err(
+                    "--password-stdin: stdin holds no password (it cannot also carry `-` images)"
+                        .into(),
+                );
+            }
+            Ok(crate::fetch::credentials::Secret::new(password))
+        })
+        .clone()
+}

@@ -1,0 +1,464 @@
+//! The subcommands other than inspect: resolve, get-root-key, archive, policy check, pin.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::cli::args::{
+    self, ArchiveArgs, BatchArgs, GetRootKeyArgs, OutputArg, PinArgs, ResolveArgs,
+};
+use crate::cli::{self, Worst};
+use crate::failure::{Classify, Failure};
+use crate::fetch::archive;
+use crate::pin;
+use crate::policy::{PolicySet, Verification};
+use crate::reference;
+use crate::report::rootkey;
+use crate::resolve::batch::{self, Answer, Outcome, Plans};
+use crate::resolve::{Limits, ResolveError};
+
+/// Resolve `inputs` under the batch flags: plans announced (a relaxed policy level warns every
+/// time), progress on a terminal for long batches, `on_final` for each outcome as it is final.
+fn resolve_batch(
+    batch: &BatchArgs,
+    inputs: Vec<String>,
+    on_final: &mut dyn FnMut(&Outcome) -> Result<()>,
+) -> Result<Vec<Outcome>> {
+    let (plans, sources) = args::plans(&batch.verify, &batch.source, batch.policy.as_ref())?;
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && inputs.len() > 20;
+    let cache = batch.verify.cache();
+    let outcomes = batch::resolve_all(
+        inputs,
+        &plans,
+        &sources,
+        batch.jobs,
+        cache.as_ref(),
+        &mut |plan| {
+            if plan.policy.is_some() && !plan.skip {
+                args::announce_level(plan.opts.level, plan.policy.as_deref());
+            }
+        },
+        &mut |o, done, total| {
+            on_final(o)?;
+            if progress {
+                eprint!("\r{done}/{total} resolved");
+            }
+            Ok::<(), anyhow::Error>(())
+        },
+    )?;
+    if progress {
+        eprintln!();
+    }
+    Ok(outcomes)
+}
+
+/// The worst failure among outcomes.
+fn worst_of(outcomes: &[Outcome]) -> Worst {
+    outcomes
+        .iter()
+        .filter_map(|o| o.error().map(Classify::failure))
+        .max()
+}
+
+pub(crate) fn resolve(args: ResolveArgs) -> Result<Worst> {
+    let inputs = args::collect_inputs(&args)?;
+    // Buffered, and flushed per line only for jsonl (whose point is to stream).
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let jsonl = args.output == OutputArg::Jsonl;
+    let outcomes = resolve_batch(&args.batch, inputs, &mut |o| {
+        if jsonl {
+            writeln!(stdout, "{}", json_outcome(o))?;
+            stdout.flush()?;
+        }
+        Ok(())
+    })?;
+    match args.output {
+        OutputArg::Text => {
+            for o in &outcomes {
+                let gun = o.image.as_ref().map_or("", |i| i.gun.as_str());
+                match &o.answer {
+                    Answer::Trusted(r) => {
+                        for w in &r.warnings {
+                            eprintln!("warning: {}: {w}", o.input);
+                        }
+                        writeln!(stdout, "{gun}@{}", r.selection.digest)?;
+                    }
+                    Answer::Skipped => {
+                        eprintln!(
+                            "warning: {}: NOT VERIFIED: policy {:?} says skip",
+                            o.input,
+                            o.policy.as_deref().unwrap_or_default()
+                        );
+                        writeln!(
+                            stdout,
+                            "{}",
+                            o.image.as_ref().map_or(o.input.clone(), |i| i.to_string())
+                        )?;
+                    }
+                    Answer::Failed(e) => eprintln!("trustpin: {}: {}", o.input, cli::message(e)),
+                    Answer::Pending => {}
+                }
+            }
+        }
+        OutputArg::Json => {
+            let items: Vec<serde_json::Value> = outcomes.iter().map(json_outcome).collect();
+            serde_json::to_writer_pretty(&mut stdout, &items)?;
+            writeln!(stdout)?;
+        }
+        OutputArg::Jsonl => {}
+    }
+    stdout.flush()?;
+    Ok(worst_of(&outcomes))
+}
+
+fn json_outcome(o: &Outcome) -> serde_json::Value {
+    let image = o.image.as_ref();
+    let mut v = serde_json::json!({
+        "input": o.input,
+        "gun": image.map(|i| i.gun.clone()),
+        "tag": image.and_then(|i| i.tag.clone()),
+        "policy": o.policy,
+    });
+    match &o.answer {
+        Answer::Trusted(r) => {
+            v["digest"] = r.selection.digest.to_string().into();
+            v["reference"] = format!(
+                "{}@{}",
+                image.map_or("", |i| i.gun.as_str()),
+                r.selection.digest
+            )
+            .into();
+            v["length"] = r.selection.length.into();
+            v["signed_tag"] = r.selection.tag.clone().into();
+            v["decided_by"] = r.selection.decided_by.clone().into();
+            v["signers"] = r.selection.signed_by.clone().into();
+            v["verification"] = "verified".into();
+            v["warnings"] = r
+                .warnings
+                .iter()
+                .map(|w| w.message.clone())
+                .collect::<Vec<_>>()
+                .into();
+            v["exit_code"] = 0.into();
+        }
+        Answer::Skipped => {
+            v["digest"] = serde_json::Value::Null;
+            v["verification"] = "skipped".into();
+            v["warnings"] = serde_json::json!([format!(
+                "NOT VERIFIED: policy {:?} says skip",
+                o.policy.as_deref().unwrap_or_default()
+            )]);
+            v["exit_code"] = 0.into();
+        }
+        Answer::Failed(e) => {
+            let failure = e.failure();
+            v["digest"] = serde_json::Value::Null;
+            v["verification"] = failure.label().into();
+            v["error"] = cli::error_json(e);
+            v["warnings"] = serde_json::json!([]);
+            v["exit_code"] = failure.exit_code().into();
+        }
+        Answer::Pending => {}
+    }
+    v
+}
+
+pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
+    let image = match reference::parse(&args.image) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("get-root-key: {e}");
+            return Ok(Some(e.failure()));
+        }
+    };
+    let location = args::location_for(&args.source, &image);
+    let source = match args::make_source(&args.source, &location) {
+        Ok(s) => s,
+        Err(e) => {
+            let e = ResolveError::from(e);
+            eprintln!("get-root-key: {}", cli::message(&e));
+            return Ok(Some(e.failure()));
+        }
+    };
+    let bytes = match source.fetch(&image.gun, "root", Limits::default().root) {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => {
+            eprintln!(
+                "get-root-key: no trust data for {}: {} not found",
+                image.gun,
+                source.location(&image.gun, "root")
+            );
+            return Ok(Some(Failure::Refused));
+        }
+        Err(e) => {
+            eprintln!("get-root-key: {e}");
+            return Ok(Some(ResolveError::from(e).failure()));
+        }
+    };
+    let keys = match rootkey::root_keys(&image.gun, &bytes, OffsetDateTime::now_utc()) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("get-root-key: {}: refusing: {e}", image.gun);
+            return Ok(Some(e.failure()));
+        }
+    };
+    for w in &keys.warnings {
+        eprintln!("warning: {}: {w}", image.gun);
+    }
+    eprintln!(
+        "note: this key was read from {} and is trusted on first use: compare it with the repository owner's through a second channel before pinning it",
+        source.location(&image.gun, "root")
+    );
+    let mut stdout = std::io::stdout().lock();
+    let fmt = |t: OffsetDateTime| {
+        t.to_offset(time::UtcOffset::UTC)
+            .format(&Rfc3339)
+            .unwrap_or_default()
+    };
+    match (args.pem_only, args.output) {
+        (true, _) => {
+            for k in &keys.keys {
+                write!(stdout, "{}", k.pem)?;
+            }
+        }
+        (false, Some(OutputArg::Json | OutputArg::Jsonl)) => {
+            let v = serde_json::json!({
+                "gun": image.gun,
+                "root_version": keys.version,
+                "root_expires": fmt(keys.expires),
+                "threshold": keys.threshold,
+                "keys": keys.keys.iter().map(|k| serde_json::json!({
+                    "key_id": k.key_id,
+                    "canonical_id": k.canonical_id,
+                    "pem": k.pem,
+                    "common_name": k.common_name,
+                    "not_before": k.not_before.map(fmt),
+                    "not_after": k.not_after.map(fmt),
+                })).collect::<Vec<_>>(),
+            });
+            serde_json::to_writer_pretty(&mut stdout, &v)?;
+            writeln!(stdout)?;
+        }
+        (false, _) => {
+            for k in &keys.keys {
+                writeln!(stdout, "KeyID: {}", k.key_id)?;
+                write!(stdout, "Key: {}", k.pem)?;
+            }
+        }
+    }
+    Ok(None)
+}
+
+pub(crate) fn archive(args: ArchiveArgs) -> Result<Worst> {
+    let opts = args::options(&args.verify)?;
+    let cache = args.verify.cache();
+    let plans = Plans::single(batch::Plan {
+        opts: opts.clone(),
+        policy: None,
+        skip: false,
+    });
+    let sources = args::FlagSources(vec![args.source.clone()]);
+    let (outcomes, jobs) = batch::plan(args.images.clone(), &plans, &sources);
+    let mut worst: Worst = None;
+    for o in &outcomes {
+        if let Answer::Failed(e) = &o.answer {
+            eprintln!("trustpin: {}: {}", o.input, cli::message(e));
+            worst = worst.max(Some(e.failure()));
+        }
+    }
+    // Archived once per repository, however many of its images were named (and wherever from).
+    let mut done = std::collections::BTreeSet::new();
+    let jobs: Vec<batch::Job> = jobs
+        .into_iter()
+        .filter(|j| done.insert(j.gun.clone()))
+        .collect();
+    let mut stdout = std::io::stdout().lock();
+    batch::run(
+        &jobs,
+        &plans,
+        &sources,
+        1,
+        cache.as_ref(),
+        &mut |j, source, result| {
+            let job = &jobs[j];
+            let input = &outcomes[job.members[0]].input;
+            let fetched = match result {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("trustpin: {input}: {}", cli::message(&e));
+                    worst = worst.max(Some(e.failure()));
+                    return Ok(());
+                }
+            };
+            for w in &fetched.repo.warnings {
+                eprintln!("warning: {input}: {w}");
+            }
+            let Some(source) = source else { return Ok(()) };
+            let extra = match archive::missing_root_versions(source, &job.gun, &fetched) {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("trustpin: {input}: {e}");
+                    worst = worst.max(Some(e.failure()));
+                    return Ok(());
+                }
+            };
+            let manifest = archive::write(
+                &args.out,
+                &job.gun,
+                &job.location,
+                &fetched,
+                &extra,
+                opts.at,
+            )
+            .with_context(|| format!("archiving {}", job.gun))?;
+            writeln!(stdout, "{} archived: {}", job.gun, manifest.display())?;
+            Ok::<(), anyhow::Error>(())
+        },
+    )?;
+    Ok(worst)
+}
+
+pub(crate) fn policy_check(file: &Path, images: &[String]) -> Result<Worst> {
+    let set = match PolicySet::load(file) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("trustpin: {e}");
+            return Ok(Some(e.failure()));
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{}: {} policies, valid",
+        file.display(),
+        set.policies.len()
+    )?;
+    for p in &set.policies {
+        let level = match p.verification {
+            Verification::Skip => "skip (NOT VERIFIED)".to_owned(),
+            Verification::Verify(l) => l.to_string(),
+        };
+        writeln!(out, "\npolicy {:?}: level {level}", p.name)?;
+        for scope in &p.scopes {
+            writeln!(out, "  scope        {scope}")?;
+        }
+        for k in &p.trust_roots {
+            writeln!(out, "  trust root   {} ({})", k.canonical_id(), k.origin())?;
+        }
+        if !p.required_delegations.is_empty() {
+            writeln!(out, "  requires     {}", p.required_delegations.join(", "))?;
+        }
+        if let Some(url) = &p.server.url {
+            writeln!(out, "  server       {url}")?;
+        }
+        if let Some(ca) = &p.server.ca_file {
+            writeln!(out, "  CA file      {}", ca.display())?;
+        }
+        if let Some(c) = &p.server.credentials {
+            writeln!(out, "  credentials  {c}")?;
+        }
+        if p.server.check_health {
+            writeln!(out, "  health check on")?;
+        }
+    }
+    let mut worst: Worst = None;
+    if !images.is_empty() {
+        writeln!(out)?;
+    }
+    for input in images {
+        match reference::parse(input) {
+            Ok(image) => match set.for_gun(&image.gun) {
+                Some(p) => writeln!(out, "{input} → policy {:?}", p.name)?,
+                None => {
+                    writeln!(out, "{input} → no policy: refused")?;
+                    worst = worst.max(Some(Failure::Refused));
+                }
+            },
+            Err(e) => {
+                eprintln!("trustpin: {e}");
+                worst = worst.max(Some(e.failure()));
+            }
+        }
+    }
+    Ok(worst)
+}
+
+pub(crate) fn pin(args: PinArgs) -> Result<Worst> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let found = pin::find_references(&text);
+    let inputs: Vec<String> = found.iter().map(|f| f.text.clone()).collect();
+    let outcomes = resolve_batch(&args.batch, inputs, &mut |_| Ok(()))?;
+    let worst = worst_of(&outcomes);
+    for (f, o) in found.iter().zip(&outcomes) {
+        match &o.answer {
+            Answer::Failed(e) => eprintln!(
+                "trustpin: {}:{}: {}: {}",
+                args.file.display(),
+                f.line + 1,
+                f.text,
+                cli::message(e)
+            ),
+            Answer::Skipped => eprintln!(
+                "warning: {}:{}: {}: NOT VERIFIED (policy {:?} says skip): left as it is",
+                args.file.display(),
+                f.line + 1,
+                f.text,
+                o.policy.as_deref().unwrap_or_default()
+            ),
+            Answer::Trusted(r) => {
+                for w in &r.warnings {
+                    eprintln!("warning: {}: {w}", f.text);
+                }
+            }
+            Answer::Pending => {}
+        }
+    }
+    if worst.is_some() && !args.keep_going {
+        eprintln!("trustpin: {}: not rewritten: some references did not verify (--keep-going rewrites the others)", args.file.display());
+        return Ok(worst);
+    }
+    let replacements: Vec<Option<String>> = found
+        .iter()
+        .zip(&outcomes)
+        .map(|(f, o)| match (&o.answer, &o.image) {
+            (Answer::Trusted(r), Some(image)) => {
+                Some(pin::pinned_reference(&f.text, image, &r.selection.digest))
+            }
+            _ => None,
+        })
+        .collect();
+    let rewritten = pin::rewrite(&text, &found, &replacements);
+    if args.write {
+        if rewritten.text != text {
+            let tmp = args.file.with_extension("trustpin-tmp");
+            std::fs::write(&tmp, &rewritten.text)
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &args.file)
+                .with_context(|| format!("replacing {}", args.file.display()))?;
+        }
+        eprintln!(
+            "{}: {} line(s) pinned",
+            args.file.display(),
+            rewritten.changed.len()
+        );
+    } else {
+        let mut out = std::io::stdout().lock();
+        if !rewritten.changed.is_empty() {
+            writeln!(
+                out,
+                "--- {}\n+++ {}",
+                args.file.display(),
+                args.file.display()
+            )?;
+        }
+        for (n, old) in &rewritten.changed {
+            let new = rewritten.new_line(*n).unwrap_or_default();
+            writeln!(out, "@@ -{} +{} @@\n-{old}\n+{new}", n + 1, n + 1)?;
+        }
+    }
+    Ok(worst)
+}
