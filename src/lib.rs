@@ -10,6 +10,38 @@
 //! - [`resolve`]: one repository fetched and verified; batches.
 //! - [`report`]: what auditors read (inspect, root keys).
 //! - [`policy`]: trust policy files, shared by every verifier.
+//! - [`failure`]: what every error means (refused, bad input, could not check) and its exit code.
+//! - [`pin`]: finding and rewriting image references in manifests and Dockerfiles.
+//!
+//! The command line (`cli`, hidden from these docs) is a thin layer over these.
+//!
+//! # Example
+//!
+//! Resolve a tag offline from the real notary-made trust data shipped in `testdata/`, against the
+//! root key pinned for it, as of the time that data was made (its timestamp expires 14 days
+//! later, and from then on it is rightly refused as expired):
+//!
+//! ```
+//! use trustpin::fetch::dir::DirSource;
+//! use trustpin::resolve::{resolve, Options};
+//! use trustpin::tuf::keys::PinnedKey;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+//! let key_file = std::fs::read(data.join("keys/delegated.pub"))?;
+//! let pinned = PinnedKey::parse_all(&key_file, "delegated.pub")?;
+//! let at = time::macros::datetime!(2026-11-22 03:06:24 UTC);
+//!
+//! let image = trustpin::reference::parse("example.com/trustpin/delegated:v1")?;
+//! let answer = resolve(&DirSource::new(data), &image, &Options::new(pinned, at))?;
+//! assert_eq!(
+//!     answer.selection.digest.to_string(),
+//!     "sha256:c93f7e4ee5e26dffa0a6efdf7a36186a545783d7002e9d53a86b3881672e3976"
+//! );
+//! assert_eq!(answer.selection.decided_by, ["targets/releases"]);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod failure;
 pub mod fetch;

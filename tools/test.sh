@@ -20,3 +20,5 @@ if need_install; then
 fi
 
 cargo test --all-targets "$@"
+# --all-targets leaves out doc tests: the crate-level example runs here.
+cargo test --doc "$@"

@@ -1,5 +1,7 @@
 //! Flags, and turning them into library values: options, plans, sources, inputs. Everything
 //! that names a flag in a message is here or in the rest of the CLI, never in the library.
+// The doc comments on flags are clap's help text, printed as written, not rustdoc markup.
+#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
 use std::path::PathBuf;
 use std::time::Duration;

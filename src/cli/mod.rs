@@ -1,4 +1,4 @@
-//! The command line: argument parsing ([`args`]), the subcommands ([`run`], [`inspect`]) and
+//! The command line: argument parsing (`args`), the subcommands (`run`, `inspect`) and
 //! output, over the library, shared by the `trustpin` and `get-root-key` binaries (each a
 //! one-line `main`). Exit codes come from [`crate::failure::Failure`]: 0 all trusted, 1 refused,
 //! 2 bad input, 3 could not check; with several images the worst wins. `anyhow` lives here and
