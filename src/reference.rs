@@ -69,6 +69,130 @@ impl FromStr for Digest {
     }
 }
 
+/// A repository name as Notary knows it (the GUN), validated once, here, before it can become
+/// part of a URL or a path: `/`-separated non-empty segments, the first one a lower-case path
+/// component or a registry `host[:port]`, every other one a lower-case path component (so no `.`,
+/// `..`, `%`, `?`, `#`, `\`, whitespace), at most 255 characters.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Gun(String);
+
+/// A repository name that is not valid, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid repository name {name:?}: {reason}")]
+pub struct GunError {
+    pub name: String,
+    pub reason: String,
+}
+
+impl Gun {
+    /// Check `name` against the grammar.
+    pub fn new(name: &str) -> Result<Gun, GunError> {
+        let bad = |reason: String| GunError {
+            name: name.to_owned(),
+            reason,
+        };
+        if name.is_empty() {
+            return Err(bad("it is empty".into()));
+        }
+        if name.len() > NAME_MAX_LEN {
+            return Err(bad(format!(
+                "it is {} bytes long; the limit is {NAME_MAX_LEN}",
+                name.len()
+            )));
+        }
+        for (i, segment) in name.split('/').enumerate() {
+            if segment.is_empty() {
+                return Err(bad(
+                    "it has an empty segment (leading, trailing or doubled '/')".into(),
+                ));
+            }
+            if is_path_component(segment) {
+                continue;
+            }
+            if i == 0 && segment != "." && segment != ".." {
+                if let Some(problem) = registry_problem(segment) {
+                    return Err(bad(format!(
+                        "{segment:?} is neither a registry host[:port] ({problem}) nor a \
+                         lower-case path component"
+                    )));
+                }
+                continue;
+            }
+            return Err(bad(format!(
+                "{segment:?} is not a lower-case path component (letters and digits separated by \
+                 '.', '_', '__' or dashes)"
+            )));
+        }
+        Ok(Gun(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Gun {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Gun {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Gun {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Gun {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Gun {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Gun {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl fmt::Display for Gun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Gun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl FromStr for Gun {
+    type Err = GunError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Gun::new(s)
+    }
+}
+
+impl serde::Serialize for Gun {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 /// A parsed, normalised image reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageRef {
@@ -77,7 +201,7 @@ pub struct ImageRef {
     /// `docker.io` for Docker Hub (also when `index.docker.io` was typed), else `host[:port]`.
     pub registry: String,
     /// The Notary GUN: the full normalised repository name, e.g. `docker.io/library/alpine`.
-    pub gun: String,
+    pub gun: Gun,
     /// The tag; `Some("latest")` when neither tag nor digest was given.
     pub tag: Option<String>,
     /// The digest after `@`, if any.
@@ -164,6 +288,8 @@ pub enum ReferenceErrorKind {
     BadTag { tag: String },
     #[error("the digest {digest:?} is not valid: {reason}")]
     BadDigest { digest: String, reason: String },
+    #[error(transparent)]
+    BadName(#[from] GunError),
 }
 
 /// Parses and normalises an image reference the way `docker pull` / `docker trust inspect` do.
@@ -234,6 +360,8 @@ fn parse_inner(s: &str) -> Result<ImageRef, ReferenceErrorKind> {
             name: gun,
         });
     }
+    // Docker's grammar is stricter than the GUN's; a name that passed it is a GUN.
+    let gun = Gun::new(&gun)?;
     let tag = match (tag, &digest) {
         (Some(t), _) => Some(t.to_owned()),
         (None, None) => Some("latest".to_owned()),
@@ -927,5 +1055,24 @@ mod tests {
             let _ = parse(&full[..i]);
         }
         assert!(parse(&full).is_ok());
+    }
+
+    #[test]
+    fn a_gun_is_checked_once_with_one_grammar() {
+        for ok in [
+            "docker.io/library/alpine",
+            "localhost:5000/a/b",
+            "Example.COM/app",
+            "a",
+        ] {
+            assert_eq!(Gun::new(ok).unwrap(), ok);
+        }
+        for bad in ["", "a//b", "a/../b", "a/B", "a/b%2f", "a/b c", "./a", "a/"] {
+            let e = Gun::new(bad).unwrap_err();
+            assert_eq!(e.name, bad);
+        }
+        assert!(Gun::new(&"a".repeat(NAME_MAX_LEN + 1)).is_err());
+        // Every name docker's grammar accepts is a GUN.
+        assert_eq!(ok("[::1]:5000/app").gun.as_str(), "[::1]:5000/app");
     }
 }

@@ -397,7 +397,7 @@ fn normalise_scope(scope: &str) -> Result<String, String> {
         ));
     }
     reference::parse(scope)
-        .map(|r| r.gun)
+        .map(|r| r.gun.to_string())
         .map_err(|e| format!("{scope:?}: {e}"))
 }
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::fetch::cache::Cache;
 use crate::fetch::Source;
 use crate::policy::{PolicySet, Verification};
-use crate::reference::{self, ImageRef};
+use crate::reference::{self, Gun, ImageRef};
 use crate::resolve::SetupError;
 use crate::resolve::{fetch_repo_cached, select_ref, Fetched, Options, Resolution, ResolveError};
 
@@ -121,7 +121,7 @@ impl Outcome {
 pub struct Job {
     pub plan: usize,
     pub location: String,
-    pub gun: String,
+    pub gun: Gun,
     /// Indexes into the outcomes.
     pub members: Vec<usize>,
 }
@@ -131,7 +131,7 @@ pub struct Job {
 pub fn plan(inputs: Vec<String>, plans: &Plans, sources: &dyn Sources) -> (Vec<Outcome>, Vec<Job>) {
     let mut outcomes = Vec::with_capacity(inputs.len());
     let mut jobs: Vec<Job> = Vec::new();
-    let mut job_of: BTreeMap<(usize, String, String), usize> = BTreeMap::new();
+    let mut job_of: BTreeMap<(usize, String, Gun), usize> = BTreeMap::new();
     for input in inputs {
         let image = match reference::parse(&input) {
             Ok(i) => i,

@@ -95,7 +95,7 @@ pub enum ResolveError {
     #[error(transparent)]
     Reference(#[from] crate::reference::ReferenceError),
     #[error("no trust policy scope matches {gun}")]
-    NoPolicy { gun: String },
+    NoPolicy { gun: crate::reference::Gun },
     #[error(transparent)]
     Setup(#[from] std::sync::Arc<SetupError>),
 }
