@@ -364,8 +364,35 @@ fn unescape(s: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A small deterministic generator (xorshift), so the property tests over canonical JSON (here
+/// and in `metadata`) need no crate.
+#[cfg(test)]
+pub(crate) mod test_rng {
+    pub(crate) struct Rng(pub(crate) u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        /// A number in `0..n`.
+        pub(crate) fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        /// One of `xs`.
+        pub(crate) fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+            xs[self.below(xs.len() as u64) as usize]
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_rng::Rng;
     use super::*;
     use crate::tuf::json::parse;
 
@@ -480,20 +507,6 @@ mod tests {
         assert_eq!(canonical_len(deep.as_bytes()), None);
         let ok_deep = "[".repeat(MAX_SCAN_DEPTH) + &"]".repeat(MAX_SCAN_DEPTH);
         assert!(scans_whole(ok_deep.as_bytes()));
-    }
-
-    /// A small deterministic generator (xorshift), so the property tests need no crate.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
     }
 
     fn random_value(r: &mut Rng, depth: u32) -> Value {

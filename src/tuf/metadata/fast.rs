@@ -9,7 +9,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{decode_hash, file_meta_fast, FileMeta, TargetMap, Targets};
+use super::file_meta::{decode_hash, file_meta_fast, FileMeta};
+use super::targets::{TargetMap, Targets};
 use crate::tuf::canonical::Scanner;
 use crate::tuf::json;
 
