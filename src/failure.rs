@@ -130,6 +130,7 @@ impl Classify for DelegationError {
         match self {
             DelegationError::DeclaredAgain { .. } => "declared-again",
             DelegationError::TooDeep => "too-deep",
+            DelegationError::PathHashPrefixes => "path-hash-prefixes",
             DelegationError::InvalidName { .. } => "invalid-name",
             DelegationError::NotDirectChild { .. } => "not-direct-child",
             DelegationError::PathOutsideParent { .. } => "path-outside-parent",

@@ -141,6 +141,8 @@ pub enum DelegationError {
     DeclaredAgain { parent: String, name: String },
     #[error("nested deeper than {MAX_DELEGATION_DEPTH} levels")]
     TooDeep,
+    #[error("it gives path_hash_prefixes, which Notary does not support")]
+    PathHashPrefixes,
     #[error("invalid role name {name:?}")]
     InvalidName { name: String },
     #[error("{parent} may only delegate to its direct children")]
@@ -642,6 +644,9 @@ fn verify_one(
         return Err(DelegationError::InvalidName {
             name: name.to_owned(),
         });
+    }
+    if d.path_hash_prefixes {
+        return Err(DelegationError::PathHashPrefixes);
     }
     match name.strip_prefix(parent).and_then(|r| r.strip_prefix('/')) {
         Some(child) if !child.contains('/') => {}

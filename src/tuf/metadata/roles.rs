@@ -158,6 +158,10 @@ fn strict_rfc3339(s: &str) -> Result<(), &'static str> {
     if s.ends_with('z') {
         return Err("UTC must be written `Z`");
     }
+    // Go's time.Parse (and so notary) refuses a leap second; `time` would read it as :59.
+    if b.get(17..19) == Some(b"60") {
+        return Err("second 60 (a leap second) is not a valid time here");
+    }
     if let Some(frac) = b.get(19).filter(|c| **c == b'.').and(b.get(20..)) {
         if frac.iter().take_while(|c| c.is_ascii_digit()).count() > 9 {
             return Err("more than 9 fraction digits");

@@ -126,6 +126,9 @@ pub struct Delegation {
     pub name: String,
     pub keys: RoleKeys,
     pub paths: Vec<String>,
+    /// The role gives `path_hash_prefixes`, which Notary does not support: the delegation is
+    /// ignored (with a warning), the rest of the file still counts.
+    pub path_hash_prefixes: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -208,15 +211,9 @@ impl Targets {
                     "delegations",
                     |ro, path| {
                         let name = string(field(ro, path, "name")?, &format!("{path}.name"))?;
-                        if ro
+                        let path_hash_prefixes = ro
                             .get("path_hash_prefixes")
-                            .is_some_and(|v| *v != Value::Null)
-                        {
-                            return Err(invalid(
-                                &format!("{path}.path_hash_prefixes"),
-                                "path_hash_prefixes is not supported by Notary".into(),
-                            ));
-                        }
+                            .is_some_and(|v| *v != Value::Null);
                         let paths = match ro.get("paths") {
                             None | Some(Value::Null) => Vec::new(),
                             Some(p) => {
@@ -228,6 +225,7 @@ impl Targets {
                             name: name.to_owned(),
                             keys: role_keys(ro, path)?,
                             paths,
+                            path_hash_prefixes,
                         })
                     },
                 )?;
@@ -283,6 +281,30 @@ mod tests {
                 slow.as_ref().map(|_| ())
             ),
         }
+    }
+
+    #[test]
+    fn path_hash_prefixes_marks_only_that_delegation() {
+        let file = br#"{"signed":{"_type":"Targets","delegations":{"keys":{},"roles":[
+            {"keyids":[],"name":"targets/hashed","path_hash_prefixes":["ab"],"threshold":1},
+            {"keyids":[],"name":"targets/plain","paths":[""],"threshold":1}]},
+            "expires":"2030-01-01T00:00:00Z","targets":{},"version":1},"signatures":[]}"#;
+        let (t, _, _) = reference(file).expect("the file stands");
+        let flags: Vec<(&str, bool)> = t
+            .delegations
+            .iter()
+            .map(|d| (d.name.as_str(), d.path_hash_prefixes))
+            .collect();
+        assert_eq!(flags, [("targets/hashed", true), ("targets/plain", false)]);
+    }
+
+    #[test]
+    fn a_leap_second_expiry_is_refused_as_go_refuses_it() {
+        let file = br#"{"signed":{"_type":"Targets","expires":"2030-12-31T23:59:60Z","targets":{},"version":1},"signatures":[]}"#;
+        let err = Targets::parse(file).unwrap_err().to_string();
+        assert!(err.contains("second 60"), "{err}");
+        let ok = br#"{"signed":{"_type":"Targets","expires":"2030-12-31T23:59:59Z","targets":{},"version":1},"signatures":[]}"#;
+        assert!(Targets::parse(ok).is_ok());
     }
 
     fn show(b: &[u8]) -> String {
