@@ -90,6 +90,8 @@ impl Classify for ChainError {
             ChainError::Verify(e) => e.kind(),
             ChainError::MissingRole { .. } => "missing-role",
             ChainError::RootKeyNotCertificate { .. } => "root-key-not-certificate",
+            ChainError::RootCertificateCa { .. } => "root-certificate-ca",
+            ChainError::RootCertificateSha1 { .. } => "root-certificate-sha1",
             ChainError::NotPinned { .. } => "not-pinned",
             ChainError::CommonName { .. } => "certificate-name",
             ChainError::CertificateTime { .. } => "certificate-time",
@@ -111,6 +113,8 @@ impl Classify for ChainError {
             ChainError::MissingRole { role } => Some(role),
             ChainError::SnapshotMissing { .. } => Some("snapshot"),
             ChainError::RootKeyNotCertificate { .. }
+            | ChainError::RootCertificateCa { .. }
+            | ChainError::RootCertificateSha1 { .. }
             | ChainError::NotPinned { .. }
             | ChainError::CommonName { .. }
             | ChainError::CertificateTime { .. }

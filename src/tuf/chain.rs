@@ -60,6 +60,13 @@ pub enum ChainError {
         keyid: String,
         keytype: &'static str,
     },
+    #[error("root.json: root certificate {keyid} is a CA certificate; notary accepts only leaf certificates as root keys")]
+    RootCertificateCa { keyid: String },
+    #[error("root.json: root certificate {keyid} is signed with {algorithm}; notary refuses SHA-1 certificates")]
+    RootCertificateSha1 {
+        keyid: String,
+        algorithm: &'static str,
+    },
     #[error("root.json is not signed by the pinned key ({pinned}); it is signed by {signed_by}")]
     NotPinned { pinned: String, signed_by: String },
     #[error("root certificate {keyid} is issued to {cn:?}, not to this repository {gun:?}")]
@@ -383,6 +390,22 @@ pub fn verify_root_unpinned(
                 keyid: id.clone(),
                 keytype: key.keytype().as_str(),
             });
+        }
+    }
+    // 1b. Root certificates as notary takes them: leaf certificates, not signed with SHA-1.
+    for (id, key) in &keys {
+        if let Some(cert) = key.certificate() {
+            if cert.is_ca {
+                return Err(ChainError::RootCertificateCa {
+                    keyid: short(id).to_string(),
+                });
+            }
+            if let Some(algorithm) = cert.sha1_signature {
+                return Err(ChainError::RootCertificateSha1 {
+                    keyid: short(id).to_string(),
+                    algorithm,
+                });
+            }
         }
     }
     // 2. Self-consistency: a threshold of distinct root keys signed it.

@@ -14,7 +14,19 @@ pub struct Certificate {
     pub common_name: String,
     pub not_before: time::OffsetDateTime,
     pub not_after: time::OffsetDateTime,
+    /// Basic constraints say CA: notary refuses such a certificate as a root key.
+    pub is_ca: bool,
+    /// The issuer signed it with SHA-1 (RSA, ECDSA or DSA), which notary refuses; the name of
+    /// that algorithm.
+    pub sha1_signature: Option<&'static str>,
 }
+
+/// SHA-1 signature algorithms by OID, as Go's x509 names them.
+const SHA1_SIGNATURES: [(&str, &str); 3] = [
+    ("1.2.840.113549.1.1.5", "SHA1-RSA"),
+    ("1.2.840.10045.4.1", "ECDSA-SHA1"),
+    ("1.2.840.10040.4.3", "DSA-SHA1"),
+];
 
 /// The base64 of an x509 key holds PEM text with exactly one CERTIFICATE block.
 pub(super) fn parse_certificate_pem(
@@ -47,10 +59,16 @@ pub(super) fn certificate_from_der(der: &[u8]) -> Result<(Material, Certificate)
         many => return Err(KeyError::CommonNameCount { count: many.len() }),
     };
     let validity = cert.validity();
+    let oid = cert.signature_algorithm.algorithm.to_id_string();
     let certificate = Certificate {
         common_name,
         not_before: validity.not_before.to_datetime(),
         not_after: validity.not_after.to_datetime(),
+        is_ca: cert.is_ca(),
+        sha1_signature: SHA1_SIGNATURES
+            .iter()
+            .find(|(o, _)| *o == oid)
+            .map(|(_, name)| *name),
     };
     Ok((material, certificate))
 }
