@@ -279,7 +279,7 @@ pub(crate) fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options>
         announce_level(level, None);
     }
     if let Some(s) = &args.at {
-        eprintln!("note: verifying as of {s}, not now");
+        say!("note: verifying as of {s}, not now");
     }
     Ok(Options {
         pinned,
@@ -298,8 +298,8 @@ pub(crate) fn announce_level(level: Level, policy: Option<&str>) {
         .unwrap_or_default();
     match level {
         Level::Strict => {}
-        Level::Permissive => eprintln!("warning: level permissive{whose}: expired metadata and certificates are accepted"),
-        Level::Audit => eprintln!(
+        Level::Permissive => say!("warning: level permissive{whose}: expired metadata and certificates are accepted"),
+        Level::Audit => say!(
             "warning: level audit{whose}: the pinned key and certificate names are NOT enforced, nor expiry; answers are not trustworthy"
         ),
     }
@@ -435,9 +435,7 @@ pub(crate) fn make_source(
         return Ok(Box::new(DirSource::new(dir.clone())));
     }
     if location.starts_with("http://") && !crate::fetch::http::is_loopback_url(location) {
-        eprintln!(
-            "warning: {location} is plain http: anyone on the path sees which images you check"
-        );
+        say!("warning: {location} is plain http: anyone on the path sees which images you check");
     }
     let credentials: Option<std::sync::Arc<dyn CredentialProvider>> = match args.credential_sources
     {

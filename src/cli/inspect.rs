@@ -58,7 +58,7 @@ pub(crate) fn run(args: InspectArgs) -> Result<Worst> {
         let input = o.input.as_str();
         let (Some(image), Some(Some(result))) = (&o.image, job.map(|j| &fetched[j])) else {
             if let Some(e) = o.error() {
-                eprintln!("trustpin: {input}: {}", cli::message(e));
+                say!("trustpin: {input}: {}", cli::message(e));
                 worst = worst.max(Some(e.failure()));
             }
             continue;
@@ -67,7 +67,7 @@ pub(crate) fn run(args: InspectArgs) -> Result<Worst> {
             Ok(f) => &f.repo,
             Err(e) => {
                 let msg = cli::message(e);
-                eprintln!("trustpin: {input}: {msg}");
+                say!("trustpin: {input}: {msg}");
                 let failure = e.failure();
                 worst = worst.max(Some(failure));
                 let failed = serde_json::json!({ "Name": input, "Gun": image.gun, "Error": msg, "ExitCode": failure.exit_code() });
@@ -86,11 +86,11 @@ pub(crate) fn run(args: InspectArgs) -> Result<Worst> {
         };
         let report = inspect::report(repo, tag);
         for w in &repo.warnings {
-            eprintln!("warning: {input}: {w}");
+            say!("warning: {input}: {w}");
         }
         if let Some(t) = tag {
             if report.signed_tags.is_empty() {
-                eprintln!("trustpin: {input}: no signatures for tag {t:?}");
+                say!("trustpin: {input}: no signatures for tag {t:?}");
                 worst = worst.max(Some(Failure::Refused));
             }
         }

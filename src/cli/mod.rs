@@ -12,6 +12,17 @@ use crate::failure::{Classify, Failure};
 use crate::resolve::{ResolveError, SetupError};
 use crate::tuf::chain::ChainError;
 
+/// `eprintln!` with every control character escaped (`\u{1b}`): messages carry strings from data
+/// not yet verified (a `keytype`, a role name), which must not drive the user's terminal.
+macro_rules! say {
+    () => {
+        eprintln!()
+    };
+    ($($arg:tt)*) => {
+        eprintln!("{}", $crate::cli::escape_controls(&format!($($arg)*)))
+    };
+}
+
 mod args;
 mod inspect;
 mod run;
@@ -45,7 +56,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         // `trustpin ... | head -1`: the reader has all it wanted; end quietly, as ripgrep does.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("trustpin: {e:#}");
+            say!("trustpin: {e:#}");
             ExitCode::from(Failure::BadInput.exit_code())
         }
     }
@@ -95,4 +106,34 @@ pub(crate) fn error_json(e: &ResolveError) -> serde_json::Value {
         "role": e.role(),
         "message": message(e),
     })
+}
+
+/// Control characters (terminal escapes, line breaks, NUL) as `\u{..}`; everything else as is.
+pub(crate) fn escape_controls(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_owned();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn terminal_escapes_and_line_breaks_are_shown_not_obeyed() {
+        assert_eq!(
+            escape_controls("keytype \u{1b}[31mred\nfake line\u{7}"),
+            "keytype \\u{1b}[31mred\\u{a}fake line\\u{7}"
+        );
+        assert_eq!(escape_controls("café → ok"), "café → ok");
+    }
 }

@@ -50,7 +50,7 @@ fn resolve_batch(
         },
     )?;
     if progress {
-        eprintln!();
+        say!();
     }
     Ok(outcomes)
 }
@@ -82,12 +82,12 @@ pub(crate) fn resolve(args: ResolveArgs) -> Result<Worst> {
                 match &o.answer {
                     Answer::Trusted(r) => {
                         for w in &r.warnings {
-                            eprintln!("warning: {}: {w}", o.input);
+                            say!("warning: {}: {w}", o.input);
                         }
                         writeln!(stdout, "{gun}@{}", r.selection.digest)?;
                     }
                     Answer::Skipped => {
-                        eprintln!(
+                        say!(
                             "warning: {}: NOT VERIFIED: policy {:?} says skip",
                             o.input,
                             o.policy.as_deref().unwrap_or_default()
@@ -98,7 +98,7 @@ pub(crate) fn resolve(args: ResolveArgs) -> Result<Worst> {
                             o.image.as_ref().map_or(o.input.clone(), |i| i.to_string())
                         )?;
                     }
-                    Answer::Failed(e) => eprintln!("trustpin: {}: {}", o.input, cli::message(e)),
+                    Answer::Failed(e) => say!("trustpin: {}: {}", o.input, cli::message(e)),
                     Answer::Pending => {}
                 }
             }
@@ -170,7 +170,7 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
     let image = match reference::parse(&args.image) {
         Ok(i) => i,
         Err(e) => {
-            eprintln!("get-root-key: {e}");
+            say!("get-root-key: {e}");
             return Ok(Some(e.failure()));
         }
     };
@@ -179,14 +179,14 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
         Ok(s) => s,
         Err(e) => {
             let e = ResolveError::from(e);
-            eprintln!("get-root-key: {}", cli::message(&e));
+            say!("get-root-key: {}", cli::message(&e));
             return Ok(Some(e.failure()));
         }
     };
     let bytes = match source.fetch(&image.gun, "root", Limits::default().root) {
         Ok(b) => b,
         Err(e) if e.is_not_found() => {
-            eprintln!(
+            say!(
                 "get-root-key: no trust data for {}: {} not found",
                 image.gun,
                 source.location(&image.gun, "root")
@@ -194,21 +194,21 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
             return Ok(Some(Failure::Refused));
         }
         Err(e) => {
-            eprintln!("get-root-key: {e}");
+            say!("get-root-key: {e}");
             return Ok(Some(ResolveError::from(e).failure()));
         }
     };
     let keys = match rootkey::root_keys(&image.gun, &bytes, OffsetDateTime::now_utc()) {
         Ok(k) => k,
         Err(e) => {
-            eprintln!("get-root-key: {}: refusing: {e}", image.gun);
+            say!("get-root-key: {}: refusing: {e}", image.gun);
             return Ok(Some(e.failure()));
         }
     };
     for w in &keys.warnings {
-        eprintln!("warning: {}: {w}", image.gun);
+        say!("warning: {}: {w}", image.gun);
     }
-    eprintln!(
+    say!(
         "note: this key was read from {} and is trusted on first use: compare it with the repository owner's through a second channel before pinning it",
         source.location(&image.gun, "root")
     );
@@ -265,7 +265,7 @@ pub(crate) fn archive(args: ArchiveArgs) -> Result<Worst> {
     let mut worst: Worst = None;
     for o in &outcomes {
         if let Answer::Failed(e) = &o.answer {
-            eprintln!("trustpin: {}: {}", o.input, cli::message(e));
+            say!("trustpin: {}: {}", o.input, cli::message(e));
             worst = worst.max(Some(e.failure()));
         }
     }
@@ -288,19 +288,19 @@ pub(crate) fn archive(args: ArchiveArgs) -> Result<Worst> {
             let fetched = match result {
                 Ok(f) => f,
                 Err(e) => {
-                    eprintln!("trustpin: {input}: {}", cli::message(&e));
+                    say!("trustpin: {input}: {}", cli::message(&e));
                     worst = worst.max(Some(e.failure()));
                     return Ok(());
                 }
             };
             for w in &fetched.repo.warnings {
-                eprintln!("warning: {input}: {w}");
+                say!("warning: {input}: {w}");
             }
             let Some(source) = source else { return Ok(()) };
             let extra = match archive::missing_root_versions(source, &job.gun, &fetched) {
                 Ok(x) => x,
                 Err(e) => {
-                    eprintln!("trustpin: {input}: {e}");
+                    say!("trustpin: {input}: {e}");
                     worst = worst.max(Some(e.failure()));
                     return Ok(());
                 }
@@ -325,7 +325,7 @@ pub(crate) fn policy_check(file: &Path, images: &[String]) -> Result<Worst> {
     let set = match PolicySet::load(file) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("trustpin: {e}");
+            say!("trustpin: {e}");
             return Ok(Some(e.failure()));
         }
     };
@@ -378,7 +378,7 @@ pub(crate) fn policy_check(file: &Path, images: &[String]) -> Result<Worst> {
                 }
             },
             Err(e) => {
-                eprintln!("trustpin: {e}");
+                say!("trustpin: {e}");
                 worst = worst.max(Some(e.failure()));
             }
         }
@@ -395,14 +395,14 @@ pub(crate) fn pin(args: PinArgs) -> Result<Worst> {
     let worst = worst_of(&outcomes);
     for (f, o) in found.iter().zip(&outcomes) {
         match &o.answer {
-            Answer::Failed(e) => eprintln!(
+            Answer::Failed(e) => say!(
                 "trustpin: {}:{}: {}: {}",
                 args.file.display(),
                 f.line + 1,
                 f.text,
                 cli::message(e)
             ),
-            Answer::Skipped => eprintln!(
+            Answer::Skipped => say!(
                 "warning: {}:{}: {}: NOT VERIFIED (policy {:?} says skip): left as it is",
                 args.file.display(),
                 f.line + 1,
@@ -411,14 +411,14 @@ pub(crate) fn pin(args: PinArgs) -> Result<Worst> {
             ),
             Answer::Trusted(r) => {
                 for w in &r.warnings {
-                    eprintln!("warning: {}: {w}", f.text);
+                    say!("warning: {}: {w}", f.text);
                 }
             }
             Answer::Pending => {}
         }
     }
     if worst.is_some() && !args.keep_going {
-        eprintln!("trustpin: {}: not rewritten: some references did not verify (--keep-going rewrites the others)", args.file.display());
+        say!("trustpin: {}: not rewritten: some references did not verify (--keep-going rewrites the others)", args.file.display());
         return Ok(worst);
     }
     let replacements: Vec<Option<String>> = found
@@ -440,7 +440,7 @@ pub(crate) fn pin(args: PinArgs) -> Result<Worst> {
             std::fs::rename(&tmp, &args.file)
                 .with_context(|| format!("replacing {}", args.file.display()))?;
         }
-        eprintln!(
+        say!(
             "{}: {} line(s) pinned",
             args.file.display(),
             rewritten.changed.len()
