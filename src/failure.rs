@@ -299,6 +299,8 @@ impl Classify for ResolveError {
             ResolveError::Select(e) => e.failure(),
             ResolveError::Reference(e) => e.failure(),
             ResolveError::Setup(e) => e.failure(),
+            // Nothing was proven false: it could not be checked within what it may cost.
+            ResolveError::Budget(_) | ResolveError::Deadline { .. } => Failure::Unavailable,
         }
     }
     fn kind(&self) -> &'static str {
@@ -310,6 +312,8 @@ impl Classify for ResolveError {
             ResolveError::Select(e) => e.kind(),
             ResolveError::Reference(e) => e.kind(),
             ResolveError::Setup(e) => e.kind(),
+            ResolveError::Budget(_) => "budget",
+            ResolveError::Deadline { .. } => "deadline",
         }
     }
     fn role(&self) -> Option<&str> {

@@ -4,6 +4,7 @@
 #![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -20,6 +21,7 @@ use crate::policy::PolicySet;
 use crate::reference::ImageRef;
 use crate::resolve::batch::{Plan, Plans, Sources};
 use crate::resolve::{Limits, Options, SetupError};
+use crate::tuf::budget::{Budget, Meter};
 use crate::tuf::keys::PinnedKey;
 use crate::tuf::level::Level;
 
@@ -167,6 +169,21 @@ pub(crate) struct VerifyArgs {
     /// Refuse a rotated root key instead of following the rotation from the pinned key.
     #[arg(long = "no-follow-rotation")]
     pub(crate) no_follow_rotation: bool,
+    /// Give up on a repository after this many seconds, every request included.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) deadline: u64,
+    /// Most bytes fetched and held for one repository (a batch may use 64 times it).
+    #[arg(long = "max-bytes", value_name = "BYTES", default_value_t = Budget::default().bytes, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_bytes: u64,
+    /// Most signature verifications for one repository (a batch may use 64 times it).
+    #[arg(long = "max-verifications", value_name = "N", default_value_t = Budget::default().signatures, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_verifications: u64,
+    /// Most roles (files) verified for one repository (a batch may use 64 times it).
+    #[arg(long = "max-roles", value_name = "N", default_value_t = Budget::default().roles, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_roles: u64,
+    /// Most root rotation steps walked for one repository (a batch may use 64 times it).
+    #[arg(long = "max-rotations", value_name = "N", default_value_t = Budget::default().rotation_steps, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_rotations: u64,
     /// Trust cache (rollback protection, warm path); default: $XDG_CACHE_HOME/trustpin or
     /// ~/.cache/trustpin. An explicit --cache-dir wins over --no-cache / TRUSTPIN_NO_CACHE.
     #[arg(long = "cache-dir", value_name = "DIR")]
@@ -281,6 +298,12 @@ pub(crate) fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options>
     if let Some(s) = &args.at {
         say!("note: verifying as of {s}, not now");
     }
+    let budget = Budget {
+        signatures: args.max_verifications,
+        roles: args.max_roles,
+        rotation_steps: args.max_rotations,
+        bytes: args.max_bytes,
+    };
     Ok(Options {
         pinned,
         level,
@@ -288,6 +311,9 @@ pub(crate) fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options>
         required: args.delegations.clone(),
         limits: Limits::default(),
         follow_rotation: !args.no_follow_rotation,
+        budget,
+        deadline: Duration::from_secs(args.deadline),
+        batch: Some(Arc::new(Meter::batch(batch_budget(budget)))),
     })
 }
 
@@ -509,4 +535,17 @@ pub(crate) fn password_from_stdin() -> Result<crate::fetch::credentials::Secret,
             Ok(crate::fetch::credentials::Secret::new(password))
         })
         .clone()
+}
+
+/// How many repositories' worth of budget one run (a batch) may spend.
+pub(crate) const BATCH_FACTOR: u64 = 64;
+
+/// The batch's budget: [`BATCH_FACTOR`] times one repository's.
+fn batch_budget(b: Budget) -> Budget {
+    Budget {
+        signatures: b.signatures.saturating_mul(BATCH_FACTOR),
+        roles: b.roles.saturating_mul(BATCH_FACTOR),
+        rotation_steps: b.rotation_steps.saturating_mul(BATCH_FACTOR),
+        bytes: b.bytes.saturating_mul(BATCH_FACTOR),
+    }
 }

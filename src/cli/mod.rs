@@ -10,6 +10,7 @@ use clap::Parser;
 
 use crate::failure::{Classify, Failure};
 use crate::resolve::{ResolveError, SetupError};
+use crate::tuf::budget::Resource;
 use crate::tuf::chain::ChainError;
 
 /// `eprintln!` with every control character escaped (`\u{1b}`): messages carry strings from data
@@ -91,6 +92,19 @@ pub(crate) fn message(e: &ResolveError) -> String {
         ResolveError::Chain(ChainError::RotationRefused { .. }) => {
             format!("{text} (--no-follow-rotation is set)")
         }
+        ResolveError::Budget(b) => {
+            let flag = match b.resource {
+                Resource::Signatures => "--max-verifications",
+                Resource::Roles => "--max-roles",
+                Resource::RotationSteps => "--max-rotations",
+                Resource::Bytes => "--max-bytes",
+            };
+            format!(
+                "{text} ({flag} raises it; a batch may spend {} times it)",
+                args::BATCH_FACTOR
+            )
+        }
+        ResolveError::Deadline { .. } => format!("{text} (--deadline raises it)"),
         ResolveError::Setup(s) => match &**s {
             SetupError::NotADirectory { .. } => format!("--metadata-dir {text}"),
             _ => text,

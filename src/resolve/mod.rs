@@ -6,15 +6,19 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use crate::fetch::cache::Cache;
-use crate::fetch::{Fetch, Source, SourceError};
+use crate::fetch::{Source, SourceError};
 
 pub mod batch;
+mod metered;
+
 use crate::reference::ImageRef;
+use crate::tuf::budget::{Budget, BudgetError, Meter, Resource};
 use crate::tuf::chain::{self, ChainError, Context, DelegationError, Repo, TopFiles};
 use crate::tuf::keys::PinnedKey;
 use crate::tuf::level::{Level, Warning};
 use crate::tuf::rotation;
 use crate::tuf::select::{self, Query, SelectError, Selection};
+use metered::{Metered, Tripped};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -53,6 +57,9 @@ impl Default for Limits {
     }
 }
 
+/// How long one repository may take, all requests included, unless told otherwise.
+pub const DEFAULT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// What to verify against.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -64,6 +71,12 @@ pub struct Options {
     pub limits: Limits,
     /// Follow a root rotation from the pinned key (with a warning), or refuse it.
     pub follow_rotation: bool,
+    /// What one repository may cost (signature checks, roles, rotation steps, bytes).
+    pub budget: Budget,
+    /// The whole repository, every request included, must be done within this.
+    pub deadline: std::time::Duration,
+    /// The batch's meter, charged by every repository of it, when there is a batch.
+    pub batch: Option<std::sync::Arc<Meter>>,
 }
 
 impl Options {
@@ -76,6 +89,9 @@ impl Options {
             required: Vec::new(),
             limits: Limits::default(),
             follow_rotation: true,
+            budget: Budget::default(),
+            deadline: DEFAULT_DEADLINE,
+            batch: None,
         }
     }
 }
@@ -98,6 +114,19 @@ pub enum ResolveError {
     NoPolicy { gun: crate::reference::Gun },
     #[error(transparent)]
     Setup(#[from] std::sync::Arc<SetupError>),
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
+    #[error("the repository was not verified within its deadline of {} s; refusing to go on", .after.as_secs_f64())]
+    Deadline { after: std::time::Duration },
+}
+
+impl From<Tripped> for ResolveError {
+    fn from(t: Tripped) -> ResolveError {
+        match t {
+            Tripped::Budget(e) => ResolveError::Budget(e),
+            Tripped::Deadline(after) => ResolveError::Deadline { after },
+        }
+    }
 }
 
 impl From<SourceError> for ResolveError {
@@ -198,28 +227,6 @@ pub struct Fetched {
 /// Fetch and verify everything about one repository.
 pub fn fetch_repo(source: &dyn Source, gun: &str, opts: &Options) -> Result<Repo, ResolveError> {
     fetch_repo_cached(source, gun, opts, None).map(|f| f.repo)
-}
-
-/// Counts requests made through it.
-struct Counting<'a> {
-    inner: &'a dyn Source,
-    count: std::sync::atomic::AtomicUsize,
-}
-
-impl Source for Counting<'_> {
-    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
-        self.count
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.inner.fetch(gun, role, max_len)
-    }
-    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
-        self.count
-            .fetch_add(wanted.len(), std::sync::atomic::Ordering::Relaxed);
-        self.inner.fetch_many(gun, wanted, parallel)
-    }
-    fn location(&self, gun: &str, role: &str) -> String {
-        self.inner.location(gun, role)
-    }
 }
 
 fn not_found_is_no_data(
@@ -331,7 +338,7 @@ enum WalkEnd {
 /// used only if it is whole (parses, claims its version, meets its own threshold); otherwise it is
 /// fetched again.
 fn root_history(
-    source: &dyn Source,
+    source: &Metered,
     ctx: &Context,
     current: &[u8],
     cached: &BTreeMap<String, Vec<u8>>,
@@ -344,6 +351,8 @@ fn root_history(
     let lowest = (n - MAX_ROOT_ROTATIONS).max(1);
     let mut v = n - 1;
     while v >= lowest {
+        // Each version walked back costs a rotation step of the budget, cached or not.
+        source.meter().charge(Resource::RotationSteps, 1)?;
         let role = format!("{v}.root");
         let bytes = match cached
             .get(&role)
@@ -380,10 +389,21 @@ pub fn fetch_repo_cached(
     opts: &Options,
     cache: Option<&Cache>,
 ) -> Result<Fetched, ResolveError> {
-    let source = Counting {
-        inner: source,
-        count: Default::default(),
-    };
+    let meter = Meter::new(opts.budget, opts.batch.clone());
+    let source = Metered::new(source, &meter, opts.deadline);
+    // A refusal of the metered source shows through as a transport error: report the trip.
+    fetch_metered(&source, gun, opts, cache).map_err(|e| match source.tripped() {
+        Some(t) => t.into(),
+        None => e,
+    })
+}
+
+fn fetch_metered(
+    source: &Metered,
+    gun: &str,
+    opts: &Options,
+    cache: Option<&Cache>,
+) -> Result<Fetched, ResolveError> {
     let ctx = Context {
         gun,
         pinned: &opts.pinned,
@@ -408,7 +428,7 @@ pub fn fetch_repo_cached(
                 pinned: pinned.clone(),
                 signed_by: signed_by.clone(),
             };
-            let broken = match root_history(&source, &ctx, &root, &cached.files, &opts.limits)? {
+            let broken = match root_history(source, &ctx, &root, &cached.files, &opts.limits)? {
                 Ok(walk) if opts.follow_rotation => Ok(walk),
                 Ok(_) => Err(ChainError::RotationRefused {
                     pinned: pinned.clone(),
@@ -518,7 +538,7 @@ pub fn fetch_repo_cached(
             ));
         }
     }
-    let requests = source.count.load(std::sync::atomic::Ordering::Relaxed);
+    let requests = source.requests();
     Ok(Fetched {
         repo,
         files: all,

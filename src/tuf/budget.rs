@@ -142,6 +142,17 @@ impl Meter {
         Ok(())
     }
 
+    /// Give back `n` of `r` that was reserved but not used.
+    pub fn refund(&self, r: Resource, n: u64) {
+        let cell = &self.spent[r as usize];
+        let _ = cell.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+            Some(v.saturating_sub(n))
+        });
+        if let Some(parent) = &self.parent {
+            parent.refund(r, n);
+        }
+    }
+
     /// What is left of `r` (in this meter and its batch's).
     pub fn remaining(&self, r: Resource) -> u64 {
         let own = self
@@ -174,7 +185,10 @@ mod tests {
         );
         m.charge(Resource::Signatures, 7).unwrap();
         let e = m.charge(Resource::Signatures, 4).unwrap_err();
-        assert_eq!((e.resource, e.limit, e.scope), (Resource::Signatures, 10, "repository"));
+        assert_eq!(
+            (e.resource, e.limit, e.scope),
+            (Resource::Signatures, 10, "repository")
+        );
         assert_eq!(m.spent(Resource::Signatures), 7);
         m.charge(Resource::Signatures, 3).unwrap();
         assert_eq!(m.remaining(Resource::Signatures), 0);
@@ -192,7 +206,11 @@ mod tests {
         a.charge(Resource::Roles, 3).unwrap();
         let e = b.charge(Resource::Roles, 3).unwrap_err();
         assert_eq!(e.scope, "batch");
-        assert_eq!(b.spent(Resource::Roles), 0, "a refused charge is given back");
+        assert_eq!(
+            b.spent(Resource::Roles),
+            0,
+            "a refused charge is given back"
+        );
         b.charge(Resource::Roles, 2).unwrap();
         assert_eq!(a.remaining(Resource::Roles), 0);
     }

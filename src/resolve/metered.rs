@@ -1,0 +1,137 @@
+//! A source that charges one repository's budget for everything fetched through it: the
+//! wall-clock deadline is checked before every request, each file costs a role, and the bytes of
+//! a wave are reserved from the byte budget before it is sent (so parallel fetches cannot overrun
+//! it together), the unused rest given back after.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::fetch::{Fetch, Source, SourceError};
+use crate::tuf::budget::{BudgetError, Meter, Resource};
+
+/// Why the metered source stopped: kept so the caller reports it instead of the transport error
+/// it had to return through the `Source` trait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tripped {
+    Budget(BudgetError),
+    Deadline(Duration),
+}
+
+pub(crate) struct Metered<'a> {
+    inner: &'a dyn Source,
+    meter: &'a Meter,
+    started: Instant,
+    deadline: Duration,
+    requests: AtomicUsize,
+    tripped: Mutex<Option<Tripped>>,
+}
+
+impl<'a> Metered<'a> {
+    pub(crate) fn new(inner: &'a dyn Source, meter: &'a Meter, deadline: Duration) -> Self {
+        Metered {
+            inner,
+            meter,
+            started: Instant::now(),
+            deadline,
+            requests: AtomicUsize::new(0),
+            tripped: Mutex::new(None),
+        }
+    }
+
+    /// Requests made so far (the warm path makes one).
+    pub(crate) fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Why the source refused to go on, if it did.
+    pub(crate) fn tripped(&self) -> Option<Tripped> {
+        self.tripped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The meter, for the chain's own charges.
+    pub(crate) fn meter(&self) -> &Meter {
+        self.meter
+    }
+
+    /// The time left before the deadline, or a recorded trip.
+    pub(crate) fn time_left(&self) -> Result<Duration, Tripped> {
+        match self.deadline.checked_sub(self.started.elapsed()) {
+            Some(left) if !left.is_zero() => Ok(left),
+            _ => Err(self.trip(Tripped::Deadline(self.deadline))),
+        }
+    }
+
+    fn trip(&self, why: Tripped) -> Tripped {
+        let mut t = self
+            .tripped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        t.get_or_insert(why).clone()
+    }
+
+    /// The error a refused request returns through the trait (the caller reports the trip).
+    fn refused(&self, gun: &str, role: &str, why: Tripped) -> SourceError {
+        self.trip(why);
+        SourceError::Timeout {
+            location: self.inner.location(gun, role),
+            after: self.started.elapsed(),
+        }
+    }
+
+    /// Check the deadline, charge the roles and reserve the bytes of a wave.
+    fn admit(&self, wanted: &[(&str, u64)]) -> Result<u64, Tripped> {
+        self.time_left()?;
+        self.meter
+            .charge(Resource::Roles, wanted.len() as u64)
+            .map_err(|e| self.trip(Tripped::Budget(e)))?;
+        let reserved = wanted
+            .iter()
+            .fold(0u64, |sum, (_, max)| sum.saturating_add(*max));
+        self.meter
+            .charge(Resource::Bytes, reserved)
+            .map_err(|e| self.trip(Tripped::Budget(e)))?;
+        Ok(reserved)
+    }
+
+    fn settle(&self, reserved: u64, results: &[Fetch]) {
+        let used: u64 = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|b| b.len() as u64)
+            .sum();
+        self.meter
+            .refund(Resource::Bytes, reserved.saturating_sub(used));
+    }
+}
+
+impl Source for Metered<'_> {
+    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
+        self.fetch_many(gun, &[(role, max_len)], 1)
+            .pop()
+            .unwrap_or_else(|| Err(self.refused(gun, role, Tripped::Deadline(self.deadline))))
+    }
+
+    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
+        let reserved = match self.admit(wanted) {
+            Ok(r) => r,
+            Err(why) => {
+                return wanted
+                    .iter()
+                    .map(|(role, _)| Err(self.refused(gun, role, why.clone())))
+                    .collect()
+            }
+        };
+        self.requests.fetch_add(wanted.len(), Ordering::Relaxed);
+        let results = self.inner.fetch_many(gun, wanted, parallel);
+        self.settle(reserved, &results);
+        results
+    }
+
+    fn location(&self, gun: &str, role: &str) -> String {
+        self.inner.location(gun, role)
+    }
+}
