@@ -82,29 +82,51 @@ impl<'a> Metered<'a> {
         }
     }
 
-    /// Check the deadline, charge the roles and reserve the bytes of a wave.
-    fn admit(&self, wanted: &[(&str, u64)]) -> Result<u64, Tripped> {
+    /// Check the deadline, charge the roles, and reserve the bytes of a wave: each request gets
+    /// its own bound or what is left of the budget, whichever is less (so a wave can never hold
+    /// more than the budget, and a budget smaller than the top-level caps still works when the
+    /// files are small).
+    fn admit(&self, wanted: &[(&str, u64)]) -> Result<Vec<u64>, Tripped> {
         self.time_left()?;
         self.meter
             .charge(Resource::Roles, wanted.len() as u64)
             .map_err(|e| self.trip(Tripped::Budget(e)))?;
-        let reserved = wanted
-            .iter()
-            .fold(0u64, |sum, (_, max)| sum.saturating_add(*max));
+        // Fair shares of what is left, smallest bounds first (what a small file does not need
+        // goes to the larger ones).
+        let mut order: Vec<usize> = (0..wanted.len()).collect();
+        order.sort_by_key(|&i| wanted[i].1);
+        let mut left = self.meter.remaining(Resource::Bytes);
+        let mut caps = vec![0u64; wanted.len()];
+        for (k, &i) in order.iter().enumerate() {
+            let share = left / (wanted.len() - k) as u64;
+            caps[i] = wanted[i].1.min(share);
+            left -= caps[i];
+        }
+        let total = caps.iter().fold(0u64, |a, c| a.saturating_add(*c));
         self.meter
-            .charge(Resource::Bytes, reserved)
+            .charge(Resource::Bytes, total)
             .map_err(|e| self.trip(Tripped::Budget(e)))?;
-        Ok(reserved)
+        Ok(caps)
     }
 
-    fn settle(&self, reserved: u64, results: &[Fetch]) {
-        let used: u64 = results
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .map(|b| b.len() as u64)
-            .sum();
-        self.meter
-            .refund(Resource::Bytes, reserved.saturating_sub(used));
+    /// Give back what a wave reserved but did not use; a body cut short by the budget (not by
+    /// its own bound) is the budget's refusal.
+    fn settle(&self, wanted: &[(&str, u64)], caps: &[u64], results: &[Fetch]) {
+        for (((_, max), cap), r) in wanted.iter().zip(caps).zip(results) {
+            let used = match r {
+                Ok(b) => b.len() as u64,
+                Err(SourceError::TooLarge { .. }) if cap < max => {
+                    self.trip(Tripped::Budget(BudgetError {
+                        resource: Resource::Bytes,
+                        limit: self.meter.limit(Resource::Bytes),
+                        scope: "repository",
+                    }));
+                    0
+                }
+                Err(_) => 0,
+            };
+            self.meter.refund(Resource::Bytes, cap.saturating_sub(used));
+        }
     }
 }
 
@@ -116,8 +138,8 @@ impl Source for Metered<'_> {
     }
 
     fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
-        let reserved = match self.admit(wanted) {
-            Ok(r) => r,
+        let caps = match self.admit(wanted) {
+            Ok(c) => c,
             Err(why) => {
                 return wanted
                     .iter()
@@ -126,8 +148,13 @@ impl Source for Metered<'_> {
             }
         };
         self.requests.fetch_add(wanted.len(), Ordering::Relaxed);
-        let results = self.inner.fetch_many(gun, wanted, parallel);
-        self.settle(reserved, &results);
+        let capped: Vec<(&str, u64)> = wanted
+            .iter()
+            .zip(&caps)
+            .map(|((role, _), cap)| (*role, *cap))
+            .collect();
+        let results = self.inner.fetch_many(gun, &capped, parallel);
+        self.settle(wanted, &caps, &results);
         results
     }
 

@@ -105,7 +105,8 @@ impl Meter {
         Meter::new(Budget::UNLIMITED, None)
     }
 
-    fn limit(&self, r: Resource) -> u64 {
+    /// The budget of `r`.
+    pub fn limit(&self, r: Resource) -> u64 {
         match r {
             Resource::Signatures => self.budget.signatures,
             Resource::Roles => self.budget.roles,
