@@ -454,17 +454,20 @@ fn fetch_metered(
         }
         other => other?,
     };
-    let wanted = trusted.delegations_to_fetch();
-    let (fetched, fresh): (Fetches, Vec<(String, u64)>) = {
-        let mut reuse = BTreeMap::new();
+    // Delegations, a level at a time: only files a verified parent declares are fetched, nested
+    // ones after their parent (a repository with top-level delegations only: one more wave).
+    let mut walk = chain::DelegationWalk::new(trusted);
+    let mut fetched: Fetches = BTreeMap::new();
+    while !walk.is_done() {
+        let mut level: Fetches = BTreeMap::new();
         let mut fresh = Vec::new();
-        for (role, len) in wanted {
+        for (role, len) in walk.wanted() {
             if len > opts.limits.delegation {
                 let why = DelegationError::Oversized {
                     length: len,
                     limit: opts.limits.delegation,
                 };
-                reuse.insert(role, Err(why));
+                level.insert(role, Err(why));
                 continue;
             }
             let prefetched = if role == "targets/releases" {
@@ -473,23 +476,23 @@ fn fetch_metered(
                 None
             };
             let candidate = prefetched.or(cached.files.get(&role)).map(Vec::as_slice);
-            match (candidate, trusted.snapshot.meta.get(&role)) {
+            match (candidate, walk.trusted().snapshot.meta.get(&role)) {
                 (Some(b), Some(m)) if is_current(b, m) => {
-                    reuse.insert(role, Ok(b.to_vec()));
+                    level.insert(role, Ok(b.to_vec()));
                 }
                 _ => fresh.push((role, len)),
             }
         }
-        (reuse, fresh)
-    };
-    let mut fetched = fetched;
-    fetched.extend(fetch_delegations(
-        &source,
-        gun,
-        &fresh,
-        opts.limits.parallel_fetches,
-    )?);
-    let mut repo = chain::verify_delegations(&ctx, trusted, &fetched);
+        level.extend(fetch_delegations(
+            source,
+            gun,
+            &fresh,
+            opts.limits.parallel_fetches,
+        )?);
+        walk.step(&ctx, &level);
+        fetched.extend(level);
+    }
+    let mut repo = walk.finish(&ctx);
 
     // Rollback: no role's version may go below what was verified before.
     let versions = repo.versions();

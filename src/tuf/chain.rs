@@ -535,19 +535,6 @@ pub fn verify_top_rotated(
     })
 }
 
-impl Trusted {
-    /// Delegation files the snapshot lists, with the exact length it declares: the fetch bound.
-    pub fn delegations_to_fetch(&self) -> Vec<(String, u64)> {
-        self.snapshot
-            .meta
-            .iter()
-            .filter(|(name, _)| is_delegation_name(name))
-            .take(MAX_DELEGATIONS_TOTAL)
-            .map(|(name, meta)| (name.clone(), meta.length))
-            .collect()
-    }
-}
-
 /// A role whose delegations are still to be verified.
 struct Parent {
     name: String,
@@ -561,94 +548,178 @@ struct Parent {
 /// Verify every delegation reachable from `targets`, given the fetched files (or why a fetch
 /// failed). Failures are recorded per delegation and as warnings; they never refuse the chain.
 pub fn verify_delegations(ctx: &Context, trusted: Trusted, fetched: &Fetched) -> Repo {
-    let mut warnings = trusted.warnings.clone();
-    let mut results: Vec<DelegationResult> = Vec::new();
-    let mut seen: BTreeSet<String> = BTreeSet::new();
-    // Breadth-first over parents whose metadata verified.
-    let mut queue = std::collections::VecDeque::from([Parent {
-        name: "targets".to_owned(),
-        delegations: trusted.targets.delegations.clone(),
-        keys: trusted.targets.delegation_keys.clone(),
-        paths: None,
-        depth: 1,
-    }]);
-    while let Some(Parent {
-        name: parent,
-        delegations,
-        keys: parent_keys,
-        paths: parent_paths,
-        depth,
-    }) = queue.pop_front()
-    {
-        for d in delegations {
-            if results.len() >= MAX_DELEGATIONS_TOTAL {
-                warnings.push(Warning::new(
-                    None,
-                    format!("more than {MAX_DELEGATIONS_TOTAL} delegations: the rest ignored"),
-                ));
+    let mut walk = DelegationWalk::new(trusted);
+    while !walk.is_done() {
+        walk.step(ctx, fetched);
+    }
+    walk.finish(ctx)
+}
+
+/// The delegation tree walked one level at a time, so that only files a verified parent
+/// declares are ever fetched, and nested ones only after their parent verified: [`wanted`]
+/// names the next level's files, [`step`] verifies them.
+///
+/// [`wanted`]: DelegationWalk::wanted
+/// [`step`]: DelegationWalk::step
+pub struct DelegationWalk {
+    trusted: Trusted,
+    warnings: Vec<Warning>,
+    results: Vec<DelegationResult>,
+    seen: BTreeSet<String>,
+    /// Verified parents whose delegations are the next level.
+    level: Vec<Parent>,
+}
+
+impl DelegationWalk {
+    pub fn new(trusted: Trusted) -> DelegationWalk {
+        let top = Parent {
+            name: "targets".to_owned(),
+            delegations: trusted.targets.delegations.clone(),
+            keys: trusted.targets.delegation_keys.clone(),
+            paths: None,
+            depth: 1,
+        };
+        DelegationWalk {
+            warnings: trusted.warnings.clone(),
+            trusted,
+            results: Vec::new(),
+            seen: BTreeSet::new(),
+            level: vec![top],
+        }
+    }
+
+    /// Nothing is left to verify.
+    pub fn is_done(&self) -> bool {
+        self.level.iter().all(|p| p.delegations.is_empty())
+    }
+
+    /// The files the next [`DelegationWalk::step`] needs: delegations the current level
+    /// declares, named validly, listed in snapshot.json (with the exact length it declares, the
+    /// fetch bound), not seen before.
+    pub fn wanted(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        let mut named = BTreeSet::new();
+        for d in self.level.iter().flat_map(|p| &p.delegations) {
+            if self.seen.len() + out.len() >= MAX_DELEGATIONS_TOTAL {
                 break;
             }
-            let keys: Vec<(String, PublicKey)> = d
-                .keys
-                .keyids
-                .iter()
-                .filter_map(|id| parent_keys.get(id).map(|k| (id.clone(), k.clone())))
-                .collect();
-            let first_time = seen.insert(d.name.clone());
-            let outcome = if !first_time {
-                Err(DelegationError::DeclaredAgain {
-                    parent: parent.clone(),
-                    name: d.name.clone(),
-                })
-            } else if depth > MAX_DELEGATION_DEPTH {
-                Err(DelegationError::TooDeep)
-            } else {
-                verify_one(
-                    ctx,
-                    &trusted.snapshot,
-                    &parent,
-                    parent_paths.as_deref(),
-                    &d,
-                    &keys,
-                    fetched,
-                    &mut warnings,
-                )
-            };
-            if let Err(why) = &outcome {
-                warnings.push(Warning::new(
-                    Some(&d.name),
-                    format!("delegation {} not used: {why}", d.name),
-                ));
+            if !is_delegation_name(&d.name) || d.path_hash_prefixes || self.seen.contains(&d.name) {
+                continue;
             }
-            if let Ok(v) = &outcome {
-                if !v.metadata.delegations.is_empty() {
-                    queue.push_back(Parent {
+            if let Some(meta) = self.trusted.snapshot.meta.get(&d.name) {
+                if named.insert(d.name.as_str()) {
+                    out.push((d.name.clone(), meta.length));
+                }
+            }
+        }
+        out
+    }
+
+    /// Verify every delegation the current level declares; the verified ones that delegate in
+    /// turn are the next level.
+    pub fn step(&mut self, ctx: &Context, fetched: &Fetched) {
+        let level = std::mem::take(&mut self.level);
+        for parent in level {
+            let depth = parent.depth;
+            for d in &parent.delegations {
+                if self.results.len() >= MAX_DELEGATIONS_TOTAL {
+                    self.warnings.push(Warning::new(
+                        None,
+                        format!("more than {MAX_DELEGATIONS_TOTAL} delegations: the rest ignored"),
+                    ));
+                    self.level.clear();
+                    return;
+                }
+                let keys = delegation_keys(d, &parent.keys);
+                let first_time = self.seen.insert(d.name.clone());
+                let outcome = if !first_time {
+                    Err(DelegationError::DeclaredAgain {
+                        parent: parent.name.clone(),
                         name: d.name.clone(),
-                        delegations: v.metadata.delegations.clone(),
-                        keys: v.metadata.delegation_keys.clone(),
-                        paths: Some(d.paths.clone()),
-                        depth: depth + 1,
+                    })
+                } else if depth > MAX_DELEGATION_DEPTH {
+                    Err(DelegationError::TooDeep)
+                } else {
+                    verify_one(
+                        ctx,
+                        &self.trusted.snapshot,
+                        &parent.name,
+                        parent.paths.as_deref(),
+                        d,
+                        &keys,
+                        fetched,
+                        &mut self.warnings,
+                    )
+                };
+                if let Err(why) = &outcome {
+                    self.warnings.push(Warning::new(
+                        Some(&d.name),
+                        format!("delegation {} not used: {why}", d.name),
+                    ));
+                }
+                if let Ok(v) = &outcome {
+                    if !v.metadata.delegations.is_empty() {
+                        self.level.push(Parent {
+                            name: d.name.clone(),
+                            delegations: v.metadata.delegations.clone(),
+                            keys: v.metadata.delegation_keys.clone(),
+                            paths: Some(d.paths.clone()),
+                            depth: depth + 1,
+                        });
+                    }
+                }
+                if first_time {
+                    self.results.push(DelegationResult {
+                        name: d.name.clone(),
+                        parent: parent.name.clone(),
+                        keys,
+                        threshold: d.keys.threshold,
+                        paths: d.paths.clone(),
+                        outcome,
                     });
                 }
             }
-            if first_time {
-                results.push(DelegationResult {
-                    name: d.name.clone(),
-                    parent: parent.clone(),
-                    keys,
-                    threshold: d.keys.threshold,
-                    paths: d.paths.clone(),
-                    outcome,
-                });
+        }
+    }
+
+    /// The verified repository.
+    pub fn finish(self, ctx: &Context) -> Repo {
+        Repo {
+            gun: ctx.gun.to_owned(),
+            trusted: self.trusted,
+            delegations: self.results,
+            warnings: self.warnings,
+        }
+    }
+
+    /// The verified top-level roles (for fetch bounds and reuse checks).
+    pub fn trusted(&self) -> &Trusted {
+        &self.trusted
+    }
+}
+
+/// The keys a delegation lists, found among its parent's: each listed ID once, and each public
+/// key once (a key listed under many IDs is one key), before anything is cloned.
+fn delegation_keys(
+    d: &Delegation,
+    parent_keys: &BTreeMap<String, PublicKey>,
+) -> Vec<(String, PublicKey)> {
+    let mut ids = BTreeSet::new();
+    let mut found: Vec<(&String, &PublicKey)> = Vec::new();
+    for id in &d.keys.keyids {
+        if !ids.insert(id.as_str()) {
+            continue;
+        }
+        if let Some((listed, key)) = parent_keys.get_key_value(id) {
+            if !found.iter().any(|(_, k)| k.same_key(key)) {
+                found.push((listed, key));
             }
         }
     }
-    Repo {
-        gun: ctx.gun.to_owned(),
-        trusted,
-        delegations: results,
-        warnings,
-    }
+    found
+        .into_iter()
+        .map(|(id, k)| (id.clone(), k.clone()))
+        .collect()
 }
 
 #[allow(clippy::too_many_arguments)]
