@@ -354,10 +354,14 @@ fn root_history(
         // Each version walked back costs a rotation step of the budget, cached or not.
         source.meter().charge(Resource::RotationSteps, 1)?;
         let role = format!("{v}.root");
-        let bytes = match cached
-            .get(&role)
-            .filter(|b| rotation::root_is_whole(ctx, b, v))
-        {
+        // The walk starts from the cache: a versioned root kept before, or the root trusted last
+        // time (which is version `v` when the repository rotated since).
+        let kept = cached.get(&role).or_else(|| {
+            cached
+                .get("root")
+                .filter(|b| rotation::claimed_version(b) == Some(v))
+        });
+        let bytes = match kept.filter(|b| rotation::root_is_whole(ctx, b, v)) {
             Some(b) => b.clone(),
             None => match source.fetch(ctx.gun, &role, limits.root) {
                 Ok(b) => b,

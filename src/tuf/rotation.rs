@@ -34,7 +34,14 @@ pub fn root_is_whole(ctx: &Context, bytes: &[u8], version: i64) -> bool {
 
 /// Whether this (possibly old, possibly expired) root is well formed, signed to its own threshold,
 /// issued to this repository, and signed by a pinned key: the anchor of a rotation walk.
+///
+/// Walking back costs at most one signature verification per pinned key per root: only a root
+/// that a pinned key really signed gets the full check (once, for the anchor), so a hostile
+/// chain of versioned roots with a thousand signatures each costs a thousand checks, not a million.
 pub fn is_pinned_anchor(ctx: &Context, bytes: &[u8]) -> bool {
+    if !pinned_key_signed(ctx, bytes) {
+        return false;
+    }
     let mut ignored = Vec::new();
     let strict_names = Context {
         level: Level::Permissive,
@@ -44,6 +51,32 @@ pub fn is_pinned_anchor(ctx: &Context, bytes: &[u8]) -> bool {
         Ok(root) => pinned_signed(ctx, &root),
         Err(_) => false,
     }
+}
+
+/// Whether a pinned key made a valid signature over this root: for each pinned key, the first
+/// signature that names one of its IDs in the root role is checked, and no other.
+fn pinned_key_signed(ctx: &Context, bytes: &[u8]) -> bool {
+    let Ok((root, sig)) = Root::parse(bytes) else {
+        return false;
+    };
+    let Some(role) = root.roles.get("root") else {
+        return false;
+    };
+    ctx.pinned.iter().any(|p| {
+        let ids: Vec<&str> = role
+            .keyids
+            .iter()
+            .filter(|id| root.keys.get(*id).is_some_and(|k| p.matches(k)))
+            .map(String::as_str)
+            .collect();
+        let Some(key) = ids.first().and_then(|id| root.keys.get(*id)) else {
+            return false;
+        };
+        sig.signatures
+            .iter()
+            .find(|s| ids.contains(&s.keyid.as_str()) || s.keyid == key.canonical_id())
+            .is_some_and(|s| key.verify(&s.method, &sig.canonical, &s.sig).is_ok())
+    })
 }
 
 /// Verify a rotated root: `history` holds the versioned roots from the newest one a pinned key
