@@ -157,6 +157,8 @@ pub struct CertSpec {
     pub cn: String,
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
+    /// A CA certificate (basic constraints CA:TRUE), which notary refuses as a root key.
+    pub ca: bool,
 }
 
 impl CertSpec {
@@ -166,6 +168,7 @@ impl CertSpec {
             cn: cn.to_owned(),
             not_before: now() - days(1),
             not_after: now() + days(3650),
+            ca: false,
         }
     }
 }
@@ -295,6 +298,9 @@ impl Key {
             rcgen::KeyUsagePurpose::KeyEncipherment,
         ];
         params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
+        if spec.ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
         let pem = params.self_signed(&pair).unwrap().pem();
         let mut key = self.plain();
         key.keytype = keytype.to_owned();
