@@ -411,7 +411,7 @@ impl Repos {
             .entry((location, image.gun.clone()))
             .or_insert_with(|| {
                 resolve::fetch_repo_cached(source.as_ref(), &image.gun, opts, self.cache.as_ref())
-                    .map_err(|e| (code_of(&e), e.to_string()))
+                    .map_err(|e| (code_of(&e), message(&e)))
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -655,7 +655,7 @@ fn resolve_all(
                 exit_soon_discard(f.files, jobs.len() <= 1);
                 f.repo
             })
-            .map_err(|e| (code_of(&e), e.to_string())),
+            .map_err(|e| (code_of(&e), message(&e))),
             Err(e) => Err((EXIT_USAGE, e.clone())),
         };
         if tx.send((j, result)).is_err() {
@@ -823,6 +823,17 @@ fn code_of(e: &ResolveError) -> u8 {
     match e.exit_code() {
         3 => EXIT_UNAVAILABLE,
         _ => EXIT_REFUSED,
+    }
+}
+
+/// `e`'s message, with how to give credentials when the server wants some and none were found.
+fn message(e: &ResolveError) -> String {
+    match e {
+        ResolveError::Unavailable(s) if s.needs_credentials() => format!(
+            "{e}; give credentials with --username and --password-stdin, TRUSTPIN_USERNAME and \
+             TRUSTPIN_PASSWORD, or docker login"
+        ),
+        _ => e.to_string(),
     }
 }
 
@@ -1290,7 +1301,7 @@ fn run_get_root_key(args: GetRootKeyArgs) -> Result<u8> {
             return Ok(EXIT_REFUSED);
         }
         Err(e) => {
-            eprintln!("get-root-key: {e}");
+            eprintln!("get-root-key: {}", message(&e.into()));
             return Ok(EXIT_UNAVAILABLE);
         }
     };
@@ -1383,7 +1394,7 @@ fn run_archive(args: ArchiveArgs) -> Result<u8> {
         let extra = match archive::missing_root_versions(source.as_ref(), &image.gun, &fetched) {
             Ok(x) => x,
             Err(e) => {
-                eprintln!("trustpin: {input}: {e}");
+                eprintln!("trustpin: {input}: {}", message(&e.into()));
                 worst = worst.max(EXIT_UNAVAILABLE);
                 continue;
             }

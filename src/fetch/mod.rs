@@ -203,6 +203,10 @@ pub enum SourceError {
         /// The token realm (Bearer) or the server (Basic).
         realm: String,
         reason: String,
+        /// No credentials were found for the registry, and the refusal is of that: a password
+        /// the server asked for, or an anonymous token request or token. See
+        /// [`SourceError::needs_credentials`].
+        no_credentials: bool,
     },
 
     /// A 401 challenge that is not followed: a scheme other than Bearer and Basic, a realm that
@@ -240,6 +244,18 @@ impl SourceError {
     /// The server or folder does not have this file (HTTP 404 or no such file).
     pub fn is_not_found(&self) -> bool {
         matches!(self, SourceError::NotFound { .. })
+    }
+
+    /// The server wants credentials and none were found for the registry: a caller may say how
+    /// to give some.
+    pub fn needs_credentials(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Auth {
+                no_credentials: true,
+                ..
+            }
+        )
     }
 
     /// The URL or path this error is about, when it has one.

@@ -1,7 +1,8 @@
 //! Registry credentials, found the way docker finds them, and never shown.
 //!
 //! Order (the first source that has something for the registry wins):
-//! 1. `--username` with `--password-stdin` ([`Lookup::with_flags`]);
+//! 1. a user name and password given explicitly ([`Lookup::with_flags`], e.g. from the command
+//!    line);
 //! 2. `TRUSTPIN_USERNAME` and `TRUSTPIN_PASSWORD` (both, or an error);
 //! 3. the docker config (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`), as docker
 //!    reads it: `credHelpers.<registry>` (a helper for this registry), else `credsStore` (the
@@ -102,7 +103,7 @@ impl fmt::Debug for Credential {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
     pub credential: Credential,
-    /// E.g. `--username/--password-stdin`, `docker-credential-pass (credHelpers in /home/u/.docker/config.json)`.
+    /// E.g. `the explicit credentials`, `docker-credential-pass (credHelpers in /home/u/.docker/config.json)`.
     pub origin: String,
 }
 
@@ -129,6 +130,20 @@ pub enum CredentialError {
     },
     #[error("{0}")]
     Usage(String),
+    /// The user name or password given to [`Lookup::with_flags`] cannot be used.
+    #[error("{0}")]
+    Explicit(ExplicitProblem),
+}
+
+/// What is wrong with an explicitly given user name or password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ExplicitProblem {
+    #[error("the user name given is empty")]
+    EmptyUsername,
+    #[error("the user name given must not contain ':' (basic authentication cannot carry it)")]
+    ColonInUsername,
+    #[error("the password given is empty")]
+    EmptyPassword,
 }
 
 /// Gives the credentials for a registry (`docker.io`, `registry.example.com:5000`), if any.
@@ -248,28 +263,28 @@ impl Lookup {
         Ok(lookup)
     }
 
-    /// `--username` with the password read from stdin.
+    /// A user name and password given explicitly (e.g. on the command line); they come before
+    /// every other source. Their origin in messages is `the explicit credentials`.
     pub fn with_flags(
         mut self,
         username: String,
         password: Secret,
     ) -> Result<Lookup, CredentialError> {
-        if username.is_empty() {
-            return Err(CredentialError::Usage("--username is empty".into()));
-        }
-        if username.contains(':') {
-            return Err(CredentialError::Usage(
-                "--username must not contain ':' (basic authentication cannot carry it)".into(),
-            ));
-        }
-        if password.is_empty() {
-            return Err(CredentialError::Usage(
-                "--password-stdin: the password read from stdin is empty".into(),
-            ));
+        let problem = if username.is_empty() {
+            Some(ExplicitProblem::EmptyUsername)
+        } else if username.contains(':') {
+            Some(ExplicitProblem::ColonInUsername)
+        } else if password.is_empty() {
+            Some(ExplicitProblem::EmptyPassword)
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(CredentialError::Explicit(problem));
         }
         self.flags = Some(Found {
             credential: Credential::Password { username, password },
-            origin: "--username/--password-stdin".into(),
+            origin: "the explicit credentials".into(),
         });
         Ok(self)
     }
@@ -376,6 +391,23 @@ mod tests {
             .unwrap();
         let found = lookup.lookup("r.example").unwrap().unwrap();
         assert_eq!(found.credential.username(), Some("flag"));
-        assert_eq!(found.origin, "--username/--password-stdin");
+        assert_eq!(found.origin, "the explicit credentials");
+    }
+
+    #[test]
+    fn unusable_explicit_credentials_say_what_is_wrong() {
+        let given = |user: &str, pw: &str| {
+            Lookup::new()
+                .with_flags(user.into(), Secret::new(pw))
+                .unwrap_err()
+        };
+        let explicit = CredentialError::Explicit;
+        assert_eq!(given("", "pw"), explicit(ExplicitProblem::EmptyUsername));
+        assert_eq!(
+            given("a:b", "pw"),
+            explicit(ExplicitProblem::ColonInUsername)
+        );
+        assert_eq!(given("alice", ""), explicit(ExplicitProblem::EmptyPassword));
+        assert_eq!(given("", "pw").to_string(), "the user name given is empty");
     }
 }

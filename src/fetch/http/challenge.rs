@@ -38,11 +38,13 @@ impl HttpSource {
             Some(r) => format!("{} (Basic realm {})", self.base, auth::show(r)),
             None => format!("{} (Basic)", self.base),
         };
-        let fail = |reason: String| SourceError::Auth {
+        let auth_error = |reason: String, no_credentials: bool| SourceError::Auth {
             location: url.to_owned(),
             realm: shown_realm.clone(),
             reason,
+            no_credentials,
         };
+        let fail = |reason: String| auth_error(reason, false);
         if self.base_url.scheme() != "https" && !auth::is_loopback(&self.base_url) {
             return Err(fail(
                 "the server asks for a password over plain http; refusing to send it unencrypted"
@@ -60,11 +62,13 @@ impl HttpSource {
                  {registry} are {}",
                 found.describe()
             ))),
-            None => Err(fail(format!(
-                "the server asks for a user name and password and none were found for registry \
-                 {registry} (--username with --password-stdin, TRUSTPIN_USERNAME and \
-                 TRUSTPIN_PASSWORD, or the docker config)"
-            ))),
+            None => Err(auth_error(
+                format!(
+                    "the server asks for a user name and password and none were found for \
+                     registry {registry}"
+                ),
+                true,
+            )),
         }
     }
 
@@ -86,6 +90,7 @@ impl HttpSource {
                 location: url.to_owned(),
                 realm: f.realm,
                 reason: f.reason,
+                no_credentials: f.no_credentials,
             })?;
         Ok((token, found))
     }
@@ -101,6 +106,7 @@ impl HttpSource {
         let fail = |reason: String| auth::Failure {
             realm: realm.to_string(),
             reason,
+            no_credentials: false,
         };
         let service = key.service.as_deref();
         let request = match found.map(|f| &f.credential) {
@@ -132,19 +138,20 @@ impl HttpSource {
             200..=299 => auth::parse_token_response(&reply.body)
                 .map(Token)
                 .map_err(|r| fail(format!("{token_url}: {r}"))),
-            401 | 403 => Err(fail(match found {
-                None => format!(
-                    "the token server refused anonymous access (HTTP {}); give credentials with \
-                     --username and --password-stdin, TRUSTPIN_USERNAME and TRUSTPIN_PASSWORD, \
-                     or docker login",
-                    reply.status.as_u16()
-                ),
-                Some(_) => format!(
+            401 | 403 => Err(match found {
+                None => auth::Failure {
+                    no_credentials: true,
+                    ..fail(format!(
+                        "the token server refused anonymous access (HTTP {})",
+                        reply.status.as_u16()
+                    ))
+                },
+                Some(f) => fail(format!(
                     "the token server refused the credentials of {} (HTTP {})",
-                    found.map(Found::describe).unwrap_or_default(),
+                    f.describe(),
                     reply.status.as_u16()
-                ),
-            })),
+                )),
+            }),
             _ => Err(fail(format!(
                 "token request made {who}: {}",
                 status_error(&token_url, &reply)
@@ -224,6 +231,7 @@ impl HttpSource {
                     location: url.to_owned(),
                     realm: realm.to_string(),
                     reason,
+                    no_credentials: false,
                 })?;
                 Ok(Retry {
                     header,
@@ -240,6 +248,7 @@ impl HttpSource {
                         location: url.to_owned(),
                         realm: format!("{} (Basic)", self.base),
                         reason: "the server refused the user name and password".into(),
+                        no_credentials: false,
                     });
                 }
                 let header = self.basic_authorization(gun, url, realm.as_deref())?;
@@ -269,21 +278,16 @@ impl HttpSource {
                         .find_map(|c| c.param("error"))
                         .map(|e| format!(" ({})", auth::show(e)))
                         .unwrap_or_default();
-                    let advice = if found.is_none() {
-                        "; give credentials with --username and --password-stdin, \
-                         TRUSTPIN_USERNAME and TRUSTPIN_PASSWORD, or docker login"
-                    } else {
-                        ""
-                    };
                     return Err(SourceError::Auth {
                         location: url.to_owned(),
                         realm: realm.to_string(),
                         reason: format!(
                             "the server refused the token obtained {}{error}: it does not grant \
-                             {}{advice}",
+                             {}",
                             auth::who(found.as_ref()),
                             key.scope
                         ),
+                        no_credentials: found.is_none(),
                     });
                 }
                 tokens.set_hint(gun, Hint::Bearer(key));
@@ -302,6 +306,7 @@ impl HttpSource {
                             None => format!("{} (Basic)", self.base),
                         },
                         reason: format!("the server refused the credentials of {who}"),
+                        no_credentials: false,
                     });
                 }
                 tokens.set_hint(gun, Hint::Basic);
