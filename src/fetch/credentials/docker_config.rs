@@ -198,14 +198,25 @@ mod tests {
     use super::*;
     use crate::fetch::credentials::{CredentialProvider, Lookup};
 
-    fn config(dir: &Path, json: &str) -> Lookup {
-        let path = dir.join("config.json");
-        std::fs::write(&path, json).unwrap();
-        Lookup::new().with_docker_config(path)
+    /// A lookup reading `text` as its docker config, in a folder that lives as long as the guard.
+    fn config(text: &str) -> (tempfile::TempDir, Lookup) {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("config.json");
+        std::fs::write(&path, text).unwrap();
+        (tmp, Lookup::new().with_docker_config(path))
     }
 
     fn b64(s: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(s)
+    }
+
+    /// A docker config whose `auths` give each key the `auth` of its `user:password`.
+    fn auths(entries: &[(&str, &str)]) -> (tempfile::TempDir, Lookup) {
+        let auths: serde_json::Map<String, serde_json::Value> = entries
+            .iter()
+            .map(|(key, user_pw)| (key.to_string(), serde_json::json!({ "auth": b64(user_pw) })))
+            .collect();
+        config(&serde_json::json!({ "auths": auths }).to_string())
     }
 
     #[test]
@@ -225,15 +236,10 @@ mod tests {
 
     #[test]
     fn auths_entry_is_decoded() {
-        let tmp = tempfile::tempdir().unwrap();
-        let lookup = config(
-            tmp.path(),
-            &format!(
-                r#"{{"auths":{{"r.example:5000":{{"auth":"{}"}},"https://index.docker.io/v1/":{{"auth":"{}"}}}}}}"#,
-                b64("alice:pa:ss"),
-                b64("hub:hubpw")
-            ),
-        );
+        let (_tmp, lookup) = auths(&[
+            ("r.example:5000", "alice:pa:ss"),
+            ("https://index.docker.io/v1/", "hub:hubpw"),
+        ]);
         match lookup.lookup("r.example:5000").unwrap().unwrap().credential {
             Credential::Password { username, password } => {
                 assert_eq!(username, "alice");
@@ -248,26 +254,17 @@ mod tests {
 
     #[test]
     fn legacy_url_keys_match_by_host() {
-        let tmp = tempfile::tempdir().unwrap();
-        let lookup = config(
-            tmp.path(),
-            &format!(
-                r#"{{"auths":{{"https://r.example/v1/":{{"auth":"{}"}}}}}}"#,
-                b64("u:p")
-            ),
-        );
+        let (_tmp, lookup) = auths(&[("https://r.example/v1/", "u:p")]);
         assert!(lookup.lookup("r.example").unwrap().is_some());
     }
 
     #[test]
     fn identity_token_wins_over_auth() {
-        let tmp = tempfile::tempdir().unwrap();
-        let lookup = config(
-            tmp.path(),
-            &format!(
-                r#"{{"auths":{{"r.example":{{"auth":"{}","identitytoken":"refresh-me"}}}}}}"#,
-                b64("u:p")
-            ),
+        let (_tmp, lookup) = config(
+            &serde_json::json!({
+                "auths": { "r.example": { "auth": b64("u:p"), "identitytoken": "refresh-me" } }
+            })
+            .to_string(),
         );
         match lookup.lookup("r.example").unwrap().unwrap().credential {
             Credential::IdentityToken { token } => assert_eq!(token.expose(), "refresh-me"),
@@ -277,15 +274,11 @@ mod tests {
 
     #[test]
     fn broken_config_is_an_error_without_its_content() {
-        let tmp = tempfile::tempdir().unwrap();
-        let lookup = config(
-            tmp.path(),
-            r#"{"auths":{"r.example":{"auth":"%%%secretish"}}}"#,
-        );
+        let (_tmp, lookup) = config(r#"{"auths":{"r.example":{"auth":"%%%secretish"}}}"#);
         let err = lookup.lookup("r.example").unwrap_err().to_string();
         assert!(err.contains("not base64"), "{err}");
         assert!(!err.contains("secretish"), "{err}");
-        let lookup = config(tmp.path(), "{not json secretish");
+        let (_tmp, lookup) = config("{not json secretish");
         let err = lookup.lookup("r.example").unwrap_err().to_string();
         assert!(!err.contains("secretish"), "{err}");
     }
@@ -299,11 +292,7 @@ mod tests {
 
     #[test]
     fn a_helper_named_in_the_config_cannot_be_a_path() {
-        let tmp = tempfile::tempdir().unwrap();
-        let lookup = config(
-            tmp.path(),
-            r#"{"credHelpers":{"r.example":"../../bin/sh"}}"#,
-        );
+        let (_tmp, lookup) = config(r#"{"credHelpers":{"r.example":"../../bin/sh"}}"#);
         let err = lookup.lookup("r.example").unwrap_err();
         assert!(matches!(err, CredentialError::Helper { .. }), "{err}");
     }

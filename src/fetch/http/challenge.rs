@@ -27,6 +27,14 @@ impl HttpSource {
             })
     }
 
+    /// This server's Basic realm as messages show it: `<base> (Basic realm "...")`.
+    fn basic_realm(&self, realm: Option<&str>) -> String {
+        match realm {
+            Some(r) => format!("{} (Basic realm {})", self.base, auth::show(r)),
+            None => format!("{} (Basic)", self.base),
+        }
+    }
+
     /// `Authorization: Basic` for a Basic challenge from this server.
     fn basic_authorization(
         &self,
@@ -34,10 +42,7 @@ impl HttpSource {
         url: &str,
         realm: Option<&str>,
     ) -> Result<HeaderValue, SourceError> {
-        let shown_realm = match realm {
-            Some(r) => format!("{} (Basic realm {})", self.base, auth::show(r)),
-            None => format!("{} (Basic)", self.base),
-        };
+        let shown_realm = self.basic_realm(realm);
         let auth_error = |reason: String, no_credentials: bool| SourceError::Auth {
             location: url.to_owned(),
             realm: shown_realm.clone(),
@@ -246,7 +251,7 @@ impl HttpSource {
                 if first.sent_basic {
                     return Err(SourceError::Auth {
                         location: url.to_owned(),
-                        realm: format!("{} (Basic)", self.base),
+                        realm: self.basic_realm(None),
                         reason: "the server refused the user name and password".into(),
                         no_credentials: false,
                     });
@@ -301,10 +306,7 @@ impl HttpSource {
                         .unwrap_or_default();
                     return Err(SourceError::Auth {
                         location: url.to_owned(),
-                        realm: match &realm {
-                            Some(r) => format!("{} (Basic realm {})", self.base, auth::show(r)),
-                            None => format!("{} (Basic)", self.base),
-                        },
+                        realm: self.basic_realm(realm.as_deref()),
                         reason: format!("the server refused the credentials of {who}"),
                         no_credentials: false,
                     });
