@@ -802,6 +802,7 @@ fn expired_and_not_yet_valid_root_certificates_are_refused_and_permissive_warns(
             cn: GUN.into(),
             not_before: nb,
             not_after: na,
+            ca: false,
         });
         let mut r = RepoBuilder::with_keys(
             GUN,

@@ -631,6 +631,7 @@ fn a_proper_chain_is_followed_even_when_earlier_roots_have_expired() {
         cn: r.gun.clone(),
         not_before: builder::now() - builder::days(800),
         not_after: builder::now() - builder::days(400),
+        ca: false,
     });
     let mut b1 = r.builder(1, &[1]);
     b1.expires("root", builder::now() - builder::days(30));

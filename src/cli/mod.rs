@@ -105,6 +105,10 @@ pub(crate) fn message(e: &ResolveError) -> String {
             )
         }
         ResolveError::Deadline { .. } => format!("{text} (--deadline raises it)"),
+        ResolveError::Unavailable(s) if s.needs_credentials() => format!(
+            "{text}; give credentials with --username and --password-stdin, TRUSTPIN_USERNAME and \
+             TRUSTPIN_PASSWORD, or docker login"
+        ),
         ResolveError::Setup(s) => match &**s {
             SetupError::NotADirectory { .. } => format!("--metadata-dir {text}"),
             _ => text,

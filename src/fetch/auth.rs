@@ -420,6 +420,8 @@ pub struct TokenKey {
 pub struct Failure {
     pub realm: String,
     pub reason: String,
+    /// The token server refused an anonymous request: no credentials were found.
+    pub no_credentials: bool,
 }
 
 type Slot = Arc<Mutex<Option<Result<Token, Failure>>>>;
@@ -742,6 +744,7 @@ mod tests {
             Err(Failure {
                 realm: "https://a/t".into(),
                 reason: "no".into(),
+                no_credentials: false,
             })
         };
         assert!(cache.get_or_fetch(&key2, None, fail).is_err());

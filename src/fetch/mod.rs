@@ -40,41 +40,24 @@ pub trait Source: Send + Sync {
     fn location(&self, gun: &str, role: &str) -> String;
 }
 
-impl<S: Source + ?Sized> Source for &S {
-    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
-        (**self).fetch(gun, role, max_len)
-    }
-    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
-        (**self).fetch_many(gun, wanted, parallel)
-    }
-    fn location(&self, gun: &str, role: &str) -> String {
-        (**self).location(gun, role)
-    }
+/// A reference, box or `Arc` of a source fetches as that source.
+macro_rules! forward_source {
+    ($($pointer:ty),*) => {$(
+        impl<S: Source + ?Sized> Source for $pointer {
+            fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
+                (**self).fetch(gun, role, max_len)
+            }
+            fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
+                (**self).fetch_many(gun, wanted, parallel)
+            }
+            fn location(&self, gun: &str, role: &str) -> String {
+                (**self).location(gun, role)
+            }
+        }
+    )*};
 }
 
-impl<S: Source + ?Sized> Source for Box<S> {
-    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
-        (**self).fetch(gun, role, max_len)
-    }
-    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
-        (**self).fetch_many(gun, wanted, parallel)
-    }
-    fn location(&self, gun: &str, role: &str) -> String {
-        (**self).location(gun, role)
-    }
-}
-
-impl<S: Source + ?Sized> Source for std::sync::Arc<S> {
-    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
-        (**self).fetch(gun, role, max_len)
-    }
-    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
-        (**self).fetch_many(gun, wanted, parallel)
-    }
-    fn location(&self, gun: &str, role: &str) -> String {
-        (**self).location(gun, role)
-    }
-}
+forward_source!(&S, Box<S>, std::sync::Arc<S>);
 
 /// The outcome of one fetch.
 pub type Fetch = Result<Vec<u8>, SourceError>;
@@ -203,6 +186,10 @@ pub enum SourceError {
         /// The token realm (Bearer) or the server (Basic).
         realm: String,
         reason: String,
+        /// No credentials were found for the registry, and the refusal is of that: a password
+        /// the server asked for, or an anonymous token request or token. See
+        /// [`SourceError::needs_credentials`].
+        no_credentials: bool,
     },
 
     /// A 401 challenge that is not followed: a scheme other than Bearer and Basic, a realm that
@@ -240,6 +227,18 @@ impl SourceError {
     /// The server or folder does not have this file (HTTP 404 or no such file).
     pub fn is_not_found(&self) -> bool {
         matches!(self, SourceError::NotFound { .. })
+    }
+
+    /// The server wants credentials and none were found for the registry: a caller may say how
+    /// to give some.
+    pub fn needs_credentials(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Auth {
+                no_credentials: true,
+                ..
+            }
+        )
     }
 
     /// The URL or path this error is about, when it has one.
@@ -364,121 +363,126 @@ pub(crate) fn check_names(gun: &str, role: &str) -> Result<(), SourceError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn good_guns() {
-        for gun in [
-            "docker.io/library/alpine",
-            "docker.io/phbelitz/alice-image",
-            "localhost:5000/app",
-            "localhost/app",
-            "Registry.Example.com:443/team/app",
-            "[::1]:5000/app",
-            "alpine",
-            "a/b/c/d",
-        ] {
-            check_gun(gun).unwrap_or_else(|e| panic!("{gun}: {e}"));
+    type Check = fn(&str) -> Result<(), SourceError>;
+
+    fn all_accepted(check: Check, names: &[&str]) {
+        for name in names {
+            check(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    /// Every one of `names` is refused by `check` as an invalid `what`.
+    fn all_refused(check: Check, what: &str, names: &[&str]) {
+        for name in names {
+            let err = check(name).expect_err(name);
+            assert!(
+                matches!(&err, SourceError::BadName { what: w, .. } if *w == what),
+                "{name}: {err}"
+            );
         }
     }
 
     #[test]
+    fn good_guns() {
+        all_accepted(
+            check_gun,
+            &[
+                "docker.io/library/alpine",
+                "docker.io/phbelitz/alice-image",
+                "localhost:5000/app",
+                "localhost/app",
+                "Registry.Example.com:443/team/app",
+                "[::1]:5000/app",
+                "alpine",
+                "a/b/c/d",
+            ],
+        );
+    }
+
+    #[test]
     fn guns_that_could_escape_a_url_or_folder_are_refused() {
-        for gun in [
-            "",
-            "..",
-            ".",
-            "../etc",
-            "docker.io/../../etc",
-            "docker.io/./x",
-            "docker.io//x",
-            "/etc/passwd",
-            "docker.io/x/",
-            "docker.io/a%2F..%2Fb",
-            "docker.io/a?b",
-            "docker.io/a#b",
-            "docker.io/a b",
-            "docker.io/a\\b",
-            "docker.io/A",
-            "docker.io/a\nb",
-            "docker.io/é",
-            "C:\\x",
-            "docker.io/x/_trust/tuf/../../y",
-            "http://evil/x",
-            "docker.io:/x",
-        ] {
-            let err = check_gun(gun).expect_err(gun);
-            assert!(
-                matches!(
-                    err,
-                    SourceError::BadName {
-                        what: "repository name",
-                        ..
-                    }
-                ),
-                "{gun}: {err}"
-            );
-        }
+        all_refused(
+            check_gun,
+            "repository name",
+            &[
+                "",
+                "..",
+                ".",
+                "../etc",
+                "docker.io/../../etc",
+                "docker.io/./x",
+                "docker.io//x",
+                "/etc/passwd",
+                "docker.io/x/",
+                "docker.io/a%2F..%2Fb",
+                "docker.io/a?b",
+                "docker.io/a#b",
+                "docker.io/a b",
+                "docker.io/a\\b",
+                "docker.io/A",
+                "docker.io/a\nb",
+                "docker.io/é",
+                "C:\\x",
+                "docker.io/x/_trust/tuf/../../y",
+                "http://evil/x",
+                "docker.io:/x",
+            ],
+        );
         let long = format!("docker.io/{}", "a".repeat(250));
         assert!(check_gun(&long).is_err());
     }
 
     #[test]
     fn good_roles() {
-        for role in [
-            "root",
-            "timestamp",
-            "snapshot",
-            "targets",
-            "targets/releases",
-            "targets/a/b",
-            "targets/a-b_c/0",
-            "1.root",
-            "2.root",
-            "12345.root",
-        ] {
-            check_role(role).unwrap_or_else(|e| panic!("{role}: {e}"));
-        }
+        all_accepted(
+            check_role,
+            &[
+                "root",
+                "timestamp",
+                "snapshot",
+                "targets",
+                "targets/releases",
+                "targets/a/b",
+                "targets/a-b_c/0",
+                "1.root",
+                "2.root",
+                "12345.root",
+            ],
+        );
     }
 
     #[test]
     fn bad_roles_are_refused() {
-        for role in [
-            "",
-            "Root",
-            "targets/",
-            "targets//a",
-            "targets/a/",
-            "targets/..",
-            "targets/../root",
-            "targets/.",
-            "targets/A",
-            "targets/a.b",
-            "targets/a%2Fb",
-            "targets/a?b",
-            "targets/a b",
-            "targetsx",
-            "delegation",
-            ".root",
-            "-1.root",
-            "1.5.root",
-            "x.root",
-            "root.json",
-            "2.timestamp",
-            "../root",
-            "root/../root",
-            "123456789012345678901.root",
-        ] {
-            let err = check_role(role).expect_err(role);
-            assert!(
-                matches!(
-                    err,
-                    SourceError::BadName {
-                        what: "role name",
-                        ..
-                    }
-                ),
-                "{role}: {err}"
-            );
-        }
+        all_refused(
+            check_role,
+            "role name",
+            &[
+                "",
+                "Root",
+                "targets/",
+                "targets//a",
+                "targets/a/",
+                "targets/..",
+                "targets/../root",
+                "targets/.",
+                "targets/A",
+                "targets/a.b",
+                "targets/a%2Fb",
+                "targets/a?b",
+                "targets/a b",
+                "targetsx",
+                "delegation",
+                ".root",
+                "-1.root",
+                "1.5.root",
+                "x.root",
+                "root.json",
+                "2.timestamp",
+                "../root",
+                "root/../root",
+                "123456789012345678901.root",
+            ],
+        );
         assert!(check_role(&format!("targets/{}", "a".repeat(250))).is_err());
         check_role(&format!("targets/{}", "a".repeat(247))).unwrap();
     }
