@@ -184,4 +184,60 @@ mod tests {
             "signature method `ecdsa` does not fit key type rsa-x509"
         );
     }
+
+    /// A self-signed P-256 certificate made by the real openssl, signed with `digest`.
+    fn openssl_cert(digest: &str, ca: bool) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("cert.der");
+        let ext = if ca {
+            "basicConstraints=critical,CA:TRUE"
+        } else {
+            "basicConstraints=CA:FALSE"
+        };
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args([
+                "-nodes",
+                "-keyout",
+                "/dev/null",
+                "-subj",
+                "/CN=example.com",
+                "-days",
+                "1",
+            ])
+            .args([
+                &format!("-{digest}"),
+                "-addext",
+                ext,
+                "-outform",
+                "DER",
+                "-out",
+            ])
+            .arg(&out)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("these tests make certificates with the openssl command");
+        assert!(status.success(), "openssl req -{digest}");
+        std::fs::read(out).unwrap()
+    }
+
+    #[test]
+    fn sha1_and_ca_certificates_are_recognised_as_notary_refuses_them() {
+        let (_, sha1) = super::certificate_from_der(&openssl_cert("sha1", false)).unwrap();
+        assert_eq!(
+            (sha1.sha1_signature, sha1.is_ca),
+            (Some("ECDSA-SHA1"), false)
+        );
+        let (_, ok) = super::certificate_from_der(&openssl_cert("sha256", false)).unwrap();
+        assert_eq!((ok.sha1_signature, ok.is_ca), (None, false));
+        let (_, ca) = super::certificate_from_der(&openssl_cert("sha256", true)).unwrap();
+        assert!(ca.is_ca);
+    }
 }
