@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::reference;
+use crate::tuf::role::RoleName;
 
 pub mod archive;
 pub mod auth;
@@ -17,8 +18,7 @@ pub mod credentials;
 pub mod dir;
 pub mod http;
 
-/// Longest role name notary accepts (its database column is 255 characters).
-pub const ROLE_MAX_LEN: usize = 255;
+pub use crate::tuf::role::ROLE_MAX_LEN;
 
 /// Fetches Notary v1 metadata files.
 pub trait Source: Send + Sync {
@@ -266,91 +266,28 @@ impl SourceError {
     }
 }
 
-/// Checks a repository name (GUN) before it becomes part of a URL or path: `/`-separated,
-/// non-empty segments, the first one a path component or a registry `host[:port]`, every other one
-/// a lower-case docker path component (so no `.`, `..`, `%`, `?`, `#`, `\`, whitespace), at most
-/// 255 characters.
+/// Checks a repository name (GUN) before it becomes part of a URL or path, with the one grammar
+/// of [`reference::Gun`].
 pub fn check_gun(gun: &str) -> Result<(), SourceError> {
-    let bad = |reason: String| SourceError::BadName {
-        what: "repository name",
-        name: gun.to_owned(),
-        reason,
-    };
-    if gun.is_empty() {
-        return Err(bad("it is empty".into()));
-    }
-    if gun.len() > reference::NAME_MAX_LEN {
-        return Err(bad(format!(
-            "it is {} bytes long; the limit is {}",
-            gun.len(),
-            reference::NAME_MAX_LEN
-        )));
-    }
-    for (i, segment) in gun.split('/').enumerate() {
-        if segment.is_empty() {
-            return Err(bad(
-                "it has an empty segment (leading, trailing or doubled '/')".into(),
-            ));
-        }
-        if reference::is_path_component(segment) {
-            continue;
-        }
-        if i == 0 && segment != "." && segment != ".." {
-            if let Some(problem) = reference::registry_problem(segment) {
-                return Err(bad(format!(
-                    "{segment:?} is neither a registry host[:port] ({problem}) nor a \
-                     lower-case path component"
-                )));
-            }
-            continue;
-        }
-        return Err(bad(format!(
-            "{segment:?} is not a lower-case path component (letters and digits separated by \
-             '.', '_', '__' or dashes)"
-        )));
-    }
-    Ok(())
+    reference::Gun::new(gun)
+        .map(drop)
+        .map_err(|e| SourceError::BadName {
+            what: "repository name",
+            name: e.name,
+            reason: e.reason,
+        })
 }
 
-/// Checks a role name before it becomes part of a URL or path: `root`, `timestamp`, `snapshot`,
-/// `targets`, `targets/<seg>(/<seg>)*` with `<seg>` = `[a-z0-9_-]+` (notary's own delegation
-/// grammar), or a versioned root `<digits>.root`; at most 255 characters.
+/// Checks a role name before it becomes part of a URL or path, with the one grammar of
+/// [`RoleName`].
 pub fn check_role(role: &str) -> Result<(), SourceError> {
-    let bad = |reason: &str| SourceError::BadName {
-        what: "role name",
-        name: role.to_owned(),
-        reason: reason.to_owned(),
-    };
-    if matches!(role, "root" | "timestamp" | "snapshot" | "targets") {
-        return Ok(());
-    }
-    if role.len() > ROLE_MAX_LEN {
-        return Err(bad("it is longer than 255 bytes"));
-    }
-    if let Some(version) = role.strip_suffix(".root") {
-        if !version.is_empty() && version.len() <= 20 && version.bytes().all(|c| c.is_ascii_digit())
-        {
-            return Ok(());
-        }
-        return Err(bad("a versioned root is <digits>.root, e.g. 2.root"));
-    }
-    if let Some(path) = role.strip_prefix("targets/") {
-        let seg_ok = |s: &str| {
-            !s.is_empty()
-                && s.bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
-        };
-        if path.split('/').all(seg_ok) {
-            return Ok(());
-        }
-        return Err(bad(
-            "a delegation is targets/<name>(/<name>)* with names of lower-case letters, digits, \
-             '_' and '-'",
-        ));
-    }
-    Err(bad(
-        "expected root, timestamp, snapshot, targets, targets/<delegation> or <version>.root",
-    ))
+    RoleName::new(role)
+        .map(drop)
+        .map_err(|e| SourceError::BadName {
+            what: "role name",
+            name: e.name,
+            reason: e.reason.to_owned(),
+        })
 }
 
 /// Both checks, gun first.
