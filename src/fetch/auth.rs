@@ -197,11 +197,53 @@ pub fn show(raw: &str) -> String {
     format!("{s:?}")
 }
 
+/// Why a 401 challenge is not followed, or a token or credential cannot be used. Never carries a
+/// secret. (`realm` fields hold the realm as shown: quoted, escaped, shortened.)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("HTTP 401 without a WWW-Authenticate challenge")]
+    NoChallenge,
+    #[error("the Bearer challenge names {param} more than once")]
+    RepeatedParam { param: &'static str },
+    #[error("the Bearer challenge has no realm")]
+    NoRealm,
+    #[error("unsupported authentication scheme {schemes}: only Bearer (the docker token flow) and Basic are supported")]
+    UnsupportedScheme { schemes: String },
+    #[error("the realm is empty")]
+    EmptyRealm,
+    #[error("realm {realm} contains whitespace or control characters")]
+    RealmCharacters { realm: String },
+    #[error("realm {realm} contains '..'")]
+    RealmDotDot { realm: String },
+    #[error("realm {realm} is not an absolute URL: {reason}")]
+    RealmNotUrl { realm: String, reason: String },
+    #[error("realm {realm} has the scheme {scheme:?}; only https is accepted")]
+    RealmScheme { realm: String, scheme: String },
+    #[error("realm {realm} has no host")]
+    RealmNoHost { realm: String },
+    #[error("realm {realm} carries user information")]
+    RealmUserInfo { realm: String },
+    #[error("realm {realm} has a fragment")]
+    RealmFragment { realm: String },
+    #[error("realm {realm} is plain http: credentials and tokens would cross the network unencrypted (an http realm is accepted only when the server itself is plain http on loopback and so is the realm)")]
+    RealmPlainHttp { realm: String },
+    #[error("the answer is not JSON")]
+    NotJson,
+    #[error("the answer has neither token nor access_token")]
+    NoToken,
+    #[error("the token is not a b64token (RFC 6750)")]
+    NotB64Token,
+    #[error("the credentials cannot form a header")]
+    CredentialsNotHeader,
+    #[error("the token cannot form a header")]
+    TokenNotHeader,
+}
+
 /// Chooses how to answer a 401 from `server`: Bearer if offered, else Basic. Refuses unknown
 /// schemes and unusable realms with the reason.
-pub fn plan(challenges: &[Challenge], server: &Url) -> Result<Plan, String> {
+pub fn plan(challenges: &[Challenge], server: &Url) -> Result<Plan, AuthError> {
     if challenges.is_empty() {
-        return Err("HTTP 401 without a WWW-Authenticate challenge".into());
+        return Err(AuthError::NoChallenge);
     }
     if let Some(c) = challenges
         .iter()
@@ -209,12 +251,10 @@ pub fn plan(challenges: &[Challenge], server: &Url) -> Result<Plan, String> {
     {
         for name in ["realm", "service", "scope"] {
             if c.count(name) > 1 {
-                return Err(format!("the Bearer challenge names {name} more than once"));
+                return Err(AuthError::RepeatedParam { param: name });
             }
         }
-        let realm = c
-            .param("realm")
-            .ok_or("the Bearer challenge has no realm")?;
+        let realm = c.param("realm").ok_or(AuthError::NoRealm)?;
         let realm = check_realm(realm, server)?;
         return Ok(Plan::Bearer {
             realm,
@@ -231,11 +271,9 @@ pub fn plan(challenges: &[Challenge], server: &Url) -> Result<Plan, String> {
         });
     }
     let schemes: Vec<String> = challenges.iter().map(|c| show(&c.scheme)).collect();
-    Err(format!(
-        "unsupported authentication scheme {}: only Bearer (the docker token flow) and Basic are \
-         supported",
-        schemes.join(", ")
-    ))
+    Err(AuthError::UnsupportedScheme {
+        schemes: schemes.join(", "),
+    })
 }
 
 /// True for `localhost`, 127.0.0.0/8 and ::1 (IPv4-mapped loopback too).
@@ -258,51 +296,48 @@ pub fn is_loopback_host(host: &str) -> bool {
 /// A realm we may send credentials to: an absolute https URL (http only when `server` is plain
 /// http on loopback and the realm is on loopback too), without `..`, user info, fragment,
 /// whitespace or control characters.
-pub fn check_realm(realm: &str, server: &Url) -> Result<Url, String> {
+pub fn check_realm(realm: &str, server: &Url) -> Result<Url, AuthError> {
     let shown = show(realm);
     if realm.is_empty() {
-        return Err("the realm is empty".into());
+        return Err(AuthError::EmptyRealm);
     }
     if realm.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(format!(
-            "realm {shown} contains whitespace or control characters"
-        ));
+        return Err(AuthError::RealmCharacters { realm: shown });
     }
     let lower = realm.to_ascii_lowercase();
     if ["..", "%2e%2e", ".%2e", "%2e."]
         .iter()
         .any(|bad| lower.contains(bad))
     {
-        return Err(format!("realm {shown} contains '..'"));
+        return Err(AuthError::RealmDotDot { realm: shown });
     }
-    let url =
-        Url::parse(realm).map_err(|e| format!("realm {shown} is not an absolute URL: {e}"))?;
+    let url = Url::parse(realm).map_err(|e| AuthError::RealmNotUrl {
+        realm: shown.clone(),
+        reason: e.to_string(),
+    })?;
     if !matches!(url.scheme(), "https" | "http") {
-        return Err(format!(
-            "realm {shown} has the scheme {:?}; only https is accepted",
-            url.scheme()
-        ));
+        return Err(AuthError::RealmScheme {
+            realm: shown,
+            scheme: url.scheme().to_owned(),
+        });
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(format!("realm {shown} has no host"));
+        return Err(AuthError::RealmNoHost { realm: shown });
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!("realm {shown} carries user information"));
+        return Err(AuthError::RealmUserInfo { realm: shown });
     }
     if url.fragment().is_some() {
-        return Err(format!("realm {shown} has a fragment"));
+        return Err(AuthError::RealmFragment { realm: shown });
     }
     match url.scheme() {
         "https" => Ok(url),
         "http" if server.scheme() == "http" && is_loopback(server) && is_loopback(&url) => Ok(url),
-        "http" => Err(format!(
-            "realm {shown} is plain http: credentials and tokens would cross the network \
-             unencrypted (an http realm is accepted only when the server itself is plain http on \
-             loopback and so is the realm)"
-        )),
-        other => Err(format!(
-            "realm {shown} has the scheme {other:?}; only https is accepted"
-        )),
+        "http" => Err(AuthError::RealmPlainHttp { realm: shown }),
+        other => Err(AuthError::RealmScheme {
+            realm: shown,
+            scheme: other.to_owned(),
+        }),
     }
 }
 
@@ -356,9 +391,8 @@ fn form_encode(s: &str) -> String {
 
 /// The token from a token server's answer: `access_token` if present and non-empty (docker's
 /// choice), else `token`. It must be a b64token (RFC 6750) so it can only be one header value.
-pub fn parse_token_response(body: &[u8]) -> Result<String, String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| "the answer is not JSON".to_owned())?;
+pub fn parse_token_response(body: &[u8]) -> Result<String, AuthError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| AuthError::NotJson)?;
     let field = |k: &str| {
         value
             .get(k)
@@ -367,32 +401,32 @@ pub fn parse_token_response(body: &[u8]) -> Result<String, String> {
     };
     let token = field("access_token")
         .or_else(|| field("token"))
-        .ok_or("the answer has neither token nor access_token")?;
+        .ok_or(AuthError::NoToken)?;
     let body_end = token.trim_end_matches('=');
     let b64token = !body_end.is_empty()
         && body_end
             .bytes()
             .all(|c| c.is_ascii_alphanumeric() || b"-._~+/".contains(&c));
     if !b64token {
-        return Err("the token is not a b64token (RFC 6750)".into());
+        return Err(AuthError::NotB64Token);
     }
     Ok(token.to_owned())
 }
 
 /// `Authorization: Basic base64(user:password)`, marked sensitive.
-pub fn basic_header(username: &str, password: &str) -> Result<HeaderValue, String> {
+pub fn basic_header(username: &str, password: &str) -> Result<HeaderValue, AuthError> {
     let raw = format!("{username}:{password}");
     let encoded = base64::engine::general_purpose::STANDARD.encode(raw.as_bytes());
     let mut v = HeaderValue::from_str(&format!("Basic {encoded}"))
-        .map_err(|_| "the credentials cannot form a header".to_owned())?;
+        .map_err(|_| AuthError::CredentialsNotHeader)?;
     v.set_sensitive(true);
     Ok(v)
 }
 
 /// `Authorization: Bearer <token>`, marked sensitive.
-pub fn bearer_header(token: &str) -> Result<HeaderValue, String> {
-    let mut v = HeaderValue::from_str(&format!("Bearer {token}"))
-        .map_err(|_| "the token cannot form a header".to_owned())?;
+pub fn bearer_header(token: &str) -> Result<HeaderValue, AuthError> {
+    let mut v =
+        HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| AuthError::TokenNotHeader)?;
     v.set_sensitive(true);
     Ok(v)
 }
@@ -559,12 +593,16 @@ mod tests {
             &parse_challenges(["Digest realm=\"x\", nonce=\"y\""]),
             &server(),
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("unsupported authentication scheme \"Digest\""),
             "{err}"
         );
-        assert!(plan(&[], &server()).unwrap_err().contains("without"));
+        assert!(plan(&[], &server())
+            .unwrap_err()
+            .to_string()
+            .contains("without"));
     }
 
     #[test]
@@ -594,7 +632,7 @@ mod tests {
             ("https://auth.example.com/\u{1b}[2J", server(), "control"),
             ("", server(), "empty"),
         ] {
-            let err = check_realm(realm, &srv).expect_err(realm);
+            let err = check_realm(realm, &srv).expect_err(realm).to_string();
             assert!(err.contains(why), "{realm}: {err}");
             if !realm.is_empty() && !realm.contains('\u{1b}') {
                 assert!(

@@ -61,7 +61,7 @@ impl HttpSource {
             Some(Found {
                 credential: Credential::Password { username, password },
                 ..
-            }) => auth::basic_header(&username, password.expose()).map_err(fail),
+            }) => auth::basic_header(&username, password.expose()).map_err(|e| fail(e.to_string())),
             Some(found) => Err(fail(format!(
                 "the server asks for a user name and password, and the credentials for registry \
                  {registry} are {}",
@@ -124,7 +124,10 @@ impl HttpSource {
             Some(Credential::Password { username, password }) => Request {
                 method: Method::GET,
                 url: auth::token_url(realm, service, &key.scope).to_string(),
-                authorization: Some(auth::basic_header(username, password.expose()).map_err(fail)?),
+                authorization: Some(
+                    auth::basic_header(username, password.expose())
+                        .map_err(|e| fail(e.to_string()))?,
+                ),
                 form: None,
             },
             Some(Credential::IdentityToken { token }) => Request {
@@ -217,7 +220,7 @@ impl HttpSource {
         let plan =
             auth::plan(&challenges, &self.base_url).map_err(|reason| SourceError::Challenge {
                 location: url.to_owned(),
-                reason,
+                reason: reason.to_string(),
             })?;
         match plan {
             Plan::Bearer { realm, service, .. } => {
@@ -235,7 +238,7 @@ impl HttpSource {
                 let header = auth::bearer_header(&token.0).map_err(|reason| SourceError::Auth {
                     location: url.to_owned(),
                     realm: realm.to_string(),
-                    reason,
+                    reason: reason.to_string(),
                     no_credentials: false,
                 })?;
                 Ok(Retry {
