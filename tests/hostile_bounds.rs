@@ -3,12 +3,13 @@
 //! bounded time (asserted generously for a noisy 2-core machine and a debug build), never a stack
 //! overflow or a panic. (Endless and oversized bodies: hostile_transport.rs.)
 
-#[path = "common/builder.rs"]
-mod builder;
+mod common;
+use common::builder;
 
 use std::time::{Duration, Instant};
 
-use builder::{sha256_hex, sig_entry, Key, RepoBuilder};
+use common::builder::{sig_entry, Key, RepoBuilder};
+use common::sha256_hex;
 use serde_json::json;
 
 const GUN: &str = "example.com/hostile/bounds";
@@ -29,7 +30,7 @@ fn bounded(
     tags: &[&str],
     extra: &[&str],
     mib: u64,
-) -> builder::CliOut {
+) -> common::Output {
     let (out, rss) = timed(what, || built.cli_measured(tags, extra));
     if let Some(kib) = rss {
         assert!(

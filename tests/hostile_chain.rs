@@ -4,10 +4,11 @@
 //! asserts the exit code (or the library error) and the words of the refusal. "notary:" comments
 //! give the real notary 0.7.0 client's verdict on the same repository, where it was run.
 
-#[path = "common/builder.rs"]
-mod builder;
+mod common;
+use common::builder;
 
-use builder::{days, notary_available, notary_opinion, now, rfc3339, sha256_hex, RepoBuilder};
+use common::builder::{days, notary_available, notary_opinion, now, rfc3339, RepoBuilder};
+use common::sha256_hex;
 use serde_json::{json, Value};
 use trustpin::tuf::level::Level;
 
@@ -21,7 +22,7 @@ fn repo() -> RepoBuilder {
     r
 }
 
-fn accepted(out: &builder::CliOut, content: &[u8]) {
+fn accepted(out: &common::Output, content: &[u8]) {
     assert_eq!(out.code, 0, "{}", out.describe());
     assert_eq!(
         out.stdout.trim(),
@@ -1053,7 +1054,7 @@ fn repository_names_with_dot_dot_percent_2f_or_query_are_input_errors() {
         assert!(out.stdout.trim().is_empty(), "{name}");
     }
     // The same names over HTTP never reach the server.
-    let srv = builder::server::TestServer::start();
+    let srv = common::server::TestServer::start();
     built.serve(&srv);
     let key = disk.root_key.display().to_string();
     for name in [

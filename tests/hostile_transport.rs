@@ -3,13 +3,15 @@
 //! case runs `trustpin resolve` against the loopback test server with a short `--timeout`, and
 //! asserts the exit code (3: could not check; 1: refused), the words, and a bounded wall time.
 
-#[path = "common/builder.rs"]
-mod builder;
+mod common;
+use common::builder;
 
 use std::time::Duration;
 
-use builder::server::{tuf_path, Length, Pace, Reply, Response, TestServer};
-use builder::{sha256_hex, Built, CliOut, RepoBuilder};
+use common::builder::{Built, RepoBuilder};
+use common::server::{tuf_path, Length, Pace, Reply, Response, TestServer};
+use common::sha256_hex;
+use common::Output;
 
 const GUN: &str = "example.com/hostile/transport";
 const IMAGE: &[u8] = b"the real image";
@@ -28,7 +30,7 @@ fn built() -> Built {
 /// misbehaving file is read to at most its bound (targets.json and the speculative
 /// targets/releases fetch: 64 MiB), and a growing buffer may hold up to twice that, so 400 MiB
 /// with the program is generous, and far below what an unbounded read reaches in the same time.
-fn run_with(b: &Built, role: &str, reply: Reply, secs: u64) -> (CliOut, TestServer) {
+fn run_with(b: &Built, role: &str, reply: Reply, secs: u64) -> (Output, TestServer) {
     let (out, rss, srv) = run_measured(b, role, reply, secs);
     memory_below(rss, 400, &out);
     (out, srv)
@@ -40,7 +42,7 @@ fn run_measured(
     role: &str,
     reply: Reply,
     secs: u64,
-) -> (CliOut, Option<u64>, TestServer) {
+) -> (Output, Option<u64>, TestServer) {
     let srv = TestServer::start();
     b.serve(&srv);
     srv.route(&tuf_path(GUN, role), move |_| reply.clone());
@@ -60,7 +62,7 @@ fn run_measured(
 }
 
 /// Peak memory below `mib` MiB, when measured.
-fn memory_below(rss_kib: Option<u64>, mib: u64, out: &CliOut) {
+fn memory_below(rss_kib: Option<u64>, mib: u64, out: &Output) {
     if let Some(kib) = rss_kib {
         assert!(
             kib < mib * 1024,
@@ -70,7 +72,7 @@ fn memory_below(rss_kib: Option<u64>, mib: u64, out: &CliOut) {
     }
 }
 
-fn within(out: &CliOut, limit: Duration) {
+fn within(out: &Output, limit: Duration) {
     assert!(
         out.elapsed < limit,
         "took {:?}: {}",
@@ -284,7 +286,7 @@ fn an_http_error_is_could_not_check() {
 
 /// Serve `b` with root.json behind a 401 whose challenge is `value(server URL)`; a `/token`
 /// endpoint on the same server would hand out a token.
-fn challenge(b: &Built, value: impl Fn(&str) -> String) -> (CliOut, TestServer) {
+fn challenge(b: &Built, value: impl Fn(&str) -> String) -> (Output, TestServer) {
     let srv = TestServer::start();
     b.serve(&srv);
     let v = value(&srv.url());
@@ -304,7 +306,7 @@ fn challenge(b: &Built, value: impl Fn(&str) -> String) -> (CliOut, TestServer) 
     (out, srv)
 }
 
-fn refused_challenge(out: &CliOut, srv: &TestServer) {
+fn refused_challenge(out: &Output, srv: &TestServer) {
     assert_eq!(out.code, 3, "{}", out.describe());
     assert!(out.stdout.trim().is_empty(), "{}", out.describe());
     assert!(

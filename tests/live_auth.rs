@@ -8,24 +8,20 @@
 //!
 //! Needs `notary`, `notary-server` and `openssl` on PATH (see tests/common/notary.rs).
 
-#[path = "common/notary.rs"]
-mod notary;
-#[path = "common/server.rs"]
-mod server;
-#[path = "common/token_issuer.rs"]
-mod token_issuer;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use notary::{
-    find_on_path, free_port, http_get, require_live, run, run_with_input, NotaryClient,
-    NotaryServer, Output, Target, NOT_FOUND, START_TIMEOUT,
+use common::notary::{
+    find_on_path, free_port, http_get, require_live, NotaryClient, NotaryServer, Target, NOT_FOUND,
+    START_TIMEOUT,
 };
-use server::TestPki;
-use token_issuer::{Anonymous, TokenIssuer, User};
+use common::server::TestPki;
+use common::token_issuer::{self, Anonymous, TokenIssuer, User};
+use common::{run, Cmd, Output};
 
 const GUN: &str = "registry.example.com/team/app";
 const HUB_GUN: &str = "docker.io/team/app";
@@ -272,23 +268,21 @@ impl Fixture {
     }
 
     fn resolve_at(&self, server: &str, image: &str, how: Run<'_>) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
-        c.arg("resolve")
+        Cmd::trustpin()
+            .arg("resolve")
             .arg(image)
             .arg("--root-key")
             .arg(&self.key)
             .arg("--server")
             .arg(server)
-            .args(&how.args);
-        c.env_remove("DOCKER_CONTENT_TRUST_SERVER")
-            .env_remove("TRUSTPIN_USERNAME")
-            .env_remove("TRUSTPIN_PASSWORD")
+            .args(&how.args)
+            .no_credentials()
             .env("HOME", self.scratch.path().join("home"))
-            .env("DOCKER_CONFIG", self.scratch.path().join("docker"));
-        for (k, v) in how.env {
-            c.env(k, v);
-        }
-        run_with_input(c, how.stdin, TRUSTPIN_TIMEOUT)
+            .env("DOCKER_CONFIG", self.scratch.path().join("docker"))
+            .envs(how.env)
+            .stdin(how.stdin)
+            .timeout(TRUSTPIN_TIMEOUT)
+            .run()
     }
 
     fn docker_config(&self, json: serde_json::Value) -> PathBuf {
@@ -303,7 +297,7 @@ impl Fixture {
     }
 
     fn expect_trusted(&self, out: &Output, what: &str) {
-        assert_eq!(out.code(), Some(0), "{what}: {}", out.describe());
+        assert_eq!(out.code, 0, "{what}: {}", out.describe());
         assert_eq!(
             out.stdout.trim(),
             format!("{}@{}", self.gun, self.target.digest()),
@@ -313,7 +307,7 @@ impl Fixture {
 }
 
 fn expect_auth_refusal(out: &Output, realm: &str, secrets: &[&str], what: &str) {
-    assert_eq!(out.code(), Some(3), "{what}: {}", out.describe());
+    assert_eq!(out.code, 3, "{what}: {}", out.describe());
     assert!(
         out.all().contains(realm),
         "{what}: the message must name the realm {realm}: {}",
@@ -481,7 +475,7 @@ fn credentials_from_username_and_password_stdin() {
             ..Run::default()
         },
     );
-    assert_eq!(out.code(), Some(2), "{}", out.describe());
+    assert_eq!(out.code, 2, "{}", out.describe());
 }
 
 #[test]
@@ -509,7 +503,7 @@ fn credentials_from_the_environment() {
             ..Run::default()
         },
     );
-    assert_eq!(out.code(), Some(2), "{}", out.describe());
+    assert_eq!(out.code, 2, "{}", out.describe());
     assert!(
         out.stderr.contains("TRUSTPIN_PASSWORD"),
         "{}",
@@ -650,7 +644,7 @@ fn credentials_from_a_cred_helper_called_with_the_registry() {
             ..Run::default()
         },
     );
-    assert_eq!(out.code(), Some(3), "{}", out.describe());
+    assert_eq!(out.code, 3, "{}", out.describe());
     assert!(
         out.stderr
             .contains("docker-credential-not-installed-anywhere is not on PATH"),
@@ -779,7 +773,7 @@ fn access_token_field_is_read_too() {
     .env("DOCKER_CONFIG", client.work_dir())
     .env_remove("DOCKER_CONTENT_TRUST_SERVER");
     let out = run(c, TRUSTPIN_TIMEOUT);
-    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert_eq!(out.code, 0, "{}", out.describe());
     assert!(out.stdout.contains(&target.sha256), "{}", out.describe());
 }
 
@@ -812,7 +806,7 @@ fn https_with_a_private_ca_needs_ca_cert() {
         run(c, TRUSTPIN_TIMEOUT)
     };
     let out = trustpin(&[]);
-    assert_eq!(out.code(), Some(3), "{}", out.describe());
+    assert_eq!(out.code, 3, "{}", out.describe());
     assert!(out.stderr.contains(&server.url()), "{}", out.describe());
     assert!(
         out.stderr.contains("UnknownIssuer") || out.stderr.contains("certificate"),
@@ -820,7 +814,7 @@ fn https_with_a_private_ca_needs_ca_cert() {
         out.describe()
     );
     let out = trustpin(&[&server.ca_pem_path()]);
-    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert_eq!(out.code, 0, "{}", out.describe());
     assert!(out.stdout.contains(&target.sha256), "{}", out.describe());
 }
 
@@ -877,8 +871,8 @@ fn mutual_tls_and_token_auth_over_https() {
     };
     let out = trustpin(&[]);
     assert_eq!(
-        out.code(),
-        Some(3),
+        out.code,
+        3,
         "without a client certificate: {}",
         out.describe()
     );
@@ -893,7 +887,7 @@ fn mutual_tls_and_token_auth_over_https() {
         "--check-health".to_owned(),
     ];
     let out = trustpin(&with_cert);
-    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert_eq!(out.code, 0, "{}", out.describe());
     assert!(out.stdout.contains(&target.sha256), "{}", out.describe());
     eprintln!("mutual TLS + https token realm: {:?}", started.elapsed());
     // The realm was https (the issuer's), asked once.
@@ -906,5 +900,5 @@ fn mutual_tls_and_token_auth_over_https() {
 
     // --client-cert without --client-key is a usage error.
     let out = trustpin(&with_cert[..2]);
-    assert_eq!(out.code(), Some(2), "{}", out.describe());
+    assert_eq!(out.code, 2, "{}", out.describe());
 }

@@ -1,4 +1,3 @@
-#![allow(dead_code)]
 //! A tiny loopback HTTP/1.1 server for integration tests (std::net, plus rustls for https).
 //!
 //! It listens on 127.0.0.1 at a free port, runs a thread per connection, records every request,
@@ -12,8 +11,8 @@
 //! made for the test with rcgen), optionally requiring a client certificate (mutual TLS).
 //!
 //! ```ignore
-//! #[path = "common/server.rs"]
-//! mod server;
+//! mod common;
+//! use common::server;
 //! let srv = server::TestServer::start();
 //! srv.serve_json(&server::tuf_path("docker.io/x/y", "root"), b"{}".to_vec());
 //! ```

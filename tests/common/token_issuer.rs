@@ -1,8 +1,7 @@
-#![allow(dead_code)]
 //! A small docker/distribution token server for tests: the `realm` a notary-server configured with
 //! `auth: {type: "token", options: {realm, service, issuer, rootcertbundle}}` sends clients to.
 //!
-//! It runs on a [`TestServer`] (include `common/server.rs` as `mod server` beside this file) at
+//! It runs on a [`TestServer`] ([`super::server`]) at
 //! `/token`, checks HTTP Basic credentials against its users (or an OAuth2 refresh token posted as
 //! a form, docker's identity tokens), and answers `{"token": JWT, "expires_in": 300}`.
 //!
