@@ -224,7 +224,7 @@ fn json_nested_10000_deep_is_refused_without_stack_overflow() {
     // In every top-level role, inside `signed` and at the top: refused by the parser's depth
     // limit, through the CLI (main thread) and the library on a thread with a small stack.
     let deep = "[".repeat(10_000) + &"]".repeat(10_000);
-    for role in ["root", "timestamp", "snapshot", "targets"] {
+    for role in common::TOP_ROLES {
         let mut r = repo();
         let d = deep.clone();
         r.edit_bytes(role, move |b| {

@@ -44,13 +44,7 @@ fn with_releases() -> RepoBuilder {
 #[test]
 fn version_2_pow_31_minus_1_is_accepted_in_every_role() {
     let mut r = with_releases();
-    for role in [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-    ] {
+    for role in common::ROLES {
         r.edit_signed(role, |s| s["version"] = json!(2147483647));
     }
     let built = r.build();
@@ -168,7 +162,7 @@ fn version_going_down_across_runs_is_refused_as_rollback_with_a_cache() {
 #[test]
 fn expired_top_level_roles_are_refused_and_permissive_only_warns() {
     let past = now() - days(1);
-    for role in ["root", "timestamp", "snapshot", "targets"] {
+    for role in common::TOP_ROLES {
         let mut r = repo();
         r.expires(role, past);
         let built = r.build();
@@ -800,7 +794,7 @@ fn reencode(v: &Value, pretty: bool) -> Vec<u8> {
 fn non_canonical(numbers: bool) -> builder::Built {
     let mut r = repo();
     r.tag("targets", "a<b>&c\u{2028}", b"odd name");
-    for role in ["root", "timestamp", "snapshot", "targets"] {
+    for role in common::TOP_ROLES {
         r.edit_bytes(role, move |b| {
             let v: Value = serde_json::from_slice(b).unwrap();
             let s = String::from_utf8(reencode(&v, true)).unwrap();
@@ -949,13 +943,7 @@ fn malformed_but_valid_json_is_refused_and_never_panics() {
     ];
     let mut count = 0;
     let mut refused = 0;
-    for role in [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-    ] {
+    for role in common::ROLES {
         let mut all = Vec::new();
         paths(&built.json(role), Vec::new(), &mut all);
         for path in all {

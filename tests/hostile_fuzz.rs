@@ -573,14 +573,7 @@ fn resigned_random_mutations_of_every_field_never_panic() {
     let mut runs = 0;
     let mut accepted = 0;
     let start = Instant::now();
-    for role in [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-        "targets/releases/qa",
-    ] {
+    for role in common::ROLES.into_iter().chain(["targets/releases/qa"]) {
         let mut all = Vec::new();
         paths(&base.json(role)["signed"], Vec::new(), &mut all);
         for path in all {

@@ -386,7 +386,7 @@ fn signature_under_the_canonical_id_of_a_listed_certificate_key_counts() {
 
 #[test]
 fn threshold_zero_is_refused() {
-    for role in ["root", "timestamp", "snapshot", "targets"] {
+    for role in common::TOP_ROLES {
         let mut r = repo();
         let role_owned = role.to_owned();
         r.edit_signed("root", move |s| {

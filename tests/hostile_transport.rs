@@ -93,13 +93,7 @@ fn clean_repository_resolves_and_every_file_is_fetched_once() {
         format!("{GUN}@sha256:{}", sha256_hex(IMAGE))
     );
     // One request per file: what was verified is what is used (no second fetch to swap).
-    for role in [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-    ] {
+    for role in common::ROLES {
         assert_eq!(
             srv.requests(&tuf_path(GUN, role)),
             1,
@@ -200,13 +194,7 @@ fn content_length_that_lies_long_is_a_broken_transfer() {
 
 #[test]
 fn a_server_that_stalls_is_given_up_on_after_the_timeout() {
-    for role in [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-    ] {
+    for role in common::ROLES {
         let (out, _srv) = run_with(&built(), role, Reply::Stall, 2);
         out.expect(3, &[&format!("{role}.json: no complete answer within 2s")]);
         within(&out, Duration::from_secs(8));

@@ -11,12 +11,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::notary::{
-    find_on_path, free_port, http_get, require_live, NotaryClient, NotaryServer, Target, NOT_FOUND,
+    http_get, require_live, server_config, spawn_server, NotaryClient, NotaryServer, Target,
     START_TIMEOUT,
 };
 use common::server::TestPki;
@@ -41,7 +41,8 @@ struct Notary {
     child: Option<Child>,
     port: u16,
     tls: bool,
-    dir: tempfile::TempDir,
+    /// Its configuration and log.
+    _dir: tempfile::TempDir,
 }
 
 struct Tls<'a> {
@@ -51,109 +52,36 @@ struct Tls<'a> {
 
 impl Notary {
     fn start(auth: Option<serde_json::Value>, tls: Option<Tls<'_>>) -> Notary {
-        let bin = find_on_path("notary-server").unwrap_or_else(|| panic!("{NOT_FOUND}"));
-        let mut last = String::new();
-        for _ in 0..5 {
-            let dir = tempfile::Builder::new()
-                .prefix("trustpin-auth-notary-")
-                .tempdir()
-                .unwrap();
-            let port = free_port();
-            let mut server = serde_json::json!({ "http_addr": format!("127.0.0.1:{port}") });
-            if let Some(t) = &tls {
-                let p = |p: PathBuf| p.to_str().unwrap().to_owned();
-                server["tls_cert_file"] = p(t.pki.server_cert_path()).into();
-                server["tls_key_file"] = p(t.pki.server_key_path()).into();
-                if t.require_client_cert {
-                    server["client_ca_file"] = p(t.pki.ca_pem_path()).into();
-                }
-            }
-            let mut config = serde_json::json!({
-                "server": server,
-                "trust_service": {"type": "local"},
-                "storage": {"backend": "memory"},
-                "logging": {"level": "info"},
-            });
-            if let Some(auth) = &auth {
-                config["auth"] = auth.clone();
-            }
-            let config_path = dir.path().join("server.json");
-            std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-            let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-            let child = Command::new(&bin)
-                .arg("-config")
-                .arg(&config_path)
-                .arg("-logf")
-                .arg("logfmt")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            let mut n = Notary {
-                child: Some(child),
-                port,
-                tls: tls.is_some(),
-                dir,
-            };
-            match n.wait_ready(tls.as_ref()) {
-                Ok(()) => return n,
-                Err(why) => {
-                    let log = n.log();
-                    last = format!("{why}\n--- server log ---\n{log}");
-                    n.kill();
-                    if !log.contains("address already in use") {
-                        break;
+        let dir = tempfile::Builder::new()
+            .prefix("trustpin-auth-notary-")
+            .tempdir()
+            .unwrap();
+        let (child, port, _) = spawn_server(
+            dir.path(),
+            |port| {
+                let mut config = server_config(port);
+                if let Some(t) = &tls {
+                    let p = |p: PathBuf| p.to_str().unwrap().to_owned();
+                    let server = &mut config["server"];
+                    server["tls_cert_file"] = p(t.pki.server_cert_path()).into();
+                    server["tls_key_file"] = p(t.pki.server_key_path()).into();
+                    if t.require_client_cert {
+                        server["client_ca_file"] = p(t.pki.ca_pem_path()).into();
                     }
                 }
-            }
+                if let Some(auth) = &auth {
+                    config["auth"] = auth.clone();
+                }
+                config
+            },
+            |child, port, _| wait_ready(child, port, tls.as_ref()),
+        );
+        Notary {
+            child: Some(child),
+            port,
+            tls: tls.is_some(),
+            _dir: dir,
         }
-        panic!("notary-server did not come up: {last}");
-    }
-
-    /// Health through trustpin's own client (it knows the CA and the client certificate).
-    fn wait_ready(&mut self, tls: Option<&Tls<'_>>) -> Result<(), String> {
-        use trustpin::fetch::http::{ClientIdentity, HttpOptions, HttpSource};
-        let started = Instant::now();
-        let mut last = String::new();
-        while started.elapsed() < START_TIMEOUT {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                return Err(format!("notary-server exited: {status}"));
-            }
-            let result = match tls {
-                None => http_get(
-                    format!("127.0.0.1:{}", self.port).parse().unwrap(),
-                    "/_notary_server/health",
-                    Duration::from_secs(2),
-                )
-                .and_then(|(code, _)| {
-                    (code == 200)
-                        .then_some(())
-                        .ok_or(format!("health: HTTP {code}"))
-                }),
-                Some(t) => HttpSource::new(
-                    &self.url(),
-                    HttpOptions {
-                        ca_certs: vec![t.pki.ca_pem_path()],
-                        client_identity: t.require_client_cert.then(|| ClientIdentity {
-                            cert: t.pki.client_cert_path(),
-                            key: t.pki.client_key_path(),
-                        }),
-                        connect_timeout: Duration::from_secs(2),
-                        timeout: Duration::from_secs(2),
-                        ..HttpOptions::default()
-                    },
-                )
-                .map_err(|e| e.to_string())
-                .and_then(|s| s.check_health().map_err(|e| e.to_string())),
-            };
-            match result {
-                Ok(()) => return Ok(()),
-                Err(e) => last = e,
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        Err(format!("not healthy within {START_TIMEOUT:?}: {last}"))
     }
 
     fn url(&self) -> String {
@@ -162,10 +90,6 @@ impl Notary {
             if self.tls { "https" } else { "http" },
             self.port
         )
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
     fn kill(&mut self) {
@@ -180,6 +104,51 @@ impl Drop for Notary {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Health through trustpin's own client (it knows the CA and the client certificate).
+fn wait_ready(child: &mut Child, port: u16, tls: Option<&Tls<'_>>) -> Result<(), String> {
+    use trustpin::fetch::http::{ClientIdentity, HttpOptions, HttpSource};
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < START_TIMEOUT {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("notary-server exited: {status}"));
+        }
+        let result = match tls {
+            None => http_get(
+                format!("127.0.0.1:{port}").parse().unwrap(),
+                "/_notary_server/health",
+                Duration::from_secs(2),
+            )
+            .and_then(|(code, _)| {
+                (code == 200)
+                    .then_some(())
+                    .ok_or(format!("health: HTTP {code}"))
+            }),
+            Some(t) => HttpSource::new(
+                &format!("https://127.0.0.1:{port}"),
+                HttpOptions {
+                    ca_certs: vec![t.pki.ca_pem_path()],
+                    client_identity: t.require_client_cert.then(|| ClientIdentity {
+                        cert: t.pki.client_cert_path(),
+                        key: t.pki.client_key_path(),
+                    }),
+                    connect_timeout: Duration::from_secs(2),
+                    timeout: Duration::from_secs(2),
+                    ..HttpOptions::default()
+                },
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|s| s.check_health().map_err(|e| e.to_string())),
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Err(format!("not healthy within {START_TIMEOUT:?}: {last}"))
 }
 
 // ------------------------------------------------------------------------------------------------

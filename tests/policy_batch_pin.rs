@@ -873,7 +873,7 @@ fn copy_tree(live: &Live) -> tempfile::TempDir {
     for r in &live.repos {
         let d = tree.path().join(&r.gun).join("_trust/tuf");
         std::fs::create_dir_all(&d).unwrap();
-        for role in ["root", "timestamp", "snapshot", "targets"] {
+        for role in common::TOP_ROLES {
             let body = notary
                 .metadata(&r.gun, role)
                 .unwrap_or_else(|e| panic!("{} {role}: {e}", r.gun));
@@ -900,7 +900,7 @@ fn each_repository_is_fetched_once_however_many_tags() {
     assert_eq!(lines(&out.stdout), expected);
 
     for r in &live.repos {
-        for role in ["root", "timestamp", "snapshot", "targets"] {
+        for role in common::TOP_ROLES {
             assert_eq!(
                 counting.requests(&server::tuf_path(&r.gun, role)),
                 1,

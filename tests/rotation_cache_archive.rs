@@ -128,7 +128,7 @@ fn rollback_message(newer: &Files, older: &Files) -> String {
 /// delegation its snapshot lists, and every root version `<n>.root`.
 fn capture(ns: &NotaryServer, gun: &str) -> Files {
     let mut f = Files::new();
-    for role in ["root", "timestamp", "snapshot", "targets"] {
+    for role in common::TOP_ROLES {
         let b = ns
             .metadata(gun, role)
             .unwrap_or_else(|e| panic!("{role}: {e}"));

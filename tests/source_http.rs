@@ -63,15 +63,7 @@ fn fetch_returns_the_exact_body() {
 fn every_role_form_maps_to_the_notary_url() {
     let srv = TestServer::start();
     let src = source(&srv);
-    for role in [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-        "targets/a/b",
-        "2.root",
-    ] {
+    for role in common::ROLES.into_iter().chain(["targets/a/b", "2.root"]) {
         let path = tuf_path(GUN, role);
         srv.serve_json(&path, role.as_bytes().to_vec());
         assert_eq!(
@@ -630,14 +622,10 @@ fn dir_source_reads_the_shared_trust_data() {
     let got = src.fetch(gun, "targets/releases", 1 << 20).unwrap();
     assert_eq!(got, expected);
     assert!(got.starts_with(b"{\"signed\":"));
-    for role in [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/phbelitz",
-        "targets/chamsen",
-    ] {
+    for role in common::TOP_ROLES
+        .into_iter()
+        .chain(["targets/phbelitz", "targets/chamsen"])
+    {
         src.fetch(gun, role, 1 << 20)
             .unwrap_or_else(|e| panic!("{role}: {e}"));
     }

@@ -40,6 +40,17 @@ pub const GET_ROOT_KEY: &str = env!("CARGO_BIN_EXE_get-root-key");
 /// How long one run may take unless [`Cmd::timeout`] says otherwise.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The four top-level roles.
+pub const TOP_ROLES: [&str; 4] = ["root", "timestamp", "snapshot", "targets"];
+/// [`TOP_ROLES`] and the `targets/releases` delegation: every file of most scenarios' repository.
+pub const ROLES: [&str; 5] = [
+    "root",
+    "timestamp",
+    "snapshot",
+    "targets",
+    "targets/releases",
+];
+
 // ------------------------------------------------------------------------------------------------
 // Running programs
 

@@ -228,7 +228,6 @@ impl NotaryServer {
     }
 
     fn launch(tls: bool) -> Self {
-        let bin = find_on_path("notary-server").unwrap_or_else(|| panic!("{NOT_FOUND}"));
         let dir = tempfile::Builder::new()
             .prefix("trustpin-notary-server-")
             .tempdir()
@@ -236,58 +235,27 @@ impl NotaryServer {
         if tls {
             make_test_pki(dir.path());
         }
-        let mut last_log = String::new();
-        for _attempt in 0..5 {
-            let port = free_port();
-            let mut server = serde_json::json!({ "http_addr": format!("127.0.0.1:{port}") });
-            if tls {
-                server["tls_cert_file"] = dir.path().join("server.crt").to_str().unwrap().into();
-                server["tls_key_file"] = dir.path().join("server.key").to_str().unwrap().into();
-            }
-            let config = serde_json::json!({
-                "server": server,
-                "trust_service": {"type": "local"},
-                "storage": {"backend": "memory"},
-                "logging": {"level": "info"},
-            });
-            let config_path = dir.path().join("server.json");
-            std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-            let log_path = dir.path().join("server.log");
-            let log = std::fs::File::create(&log_path).unwrap();
-            let start = Instant::now();
-            let mut child = Command::new(&bin)
-                .arg("-config")
-                .arg(&config_path)
-                .arg("-logf")
-                .arg("logfmt")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            match wait_healthy(&mut child, port, tls, dir.path(), start) {
-                Ok(()) => {
-                    return NotaryServer {
-                        child: Some(child),
-                        port,
-                        tls,
-                        dir,
-                        started_in: start.elapsed(),
-                    };
+        let (child, port, started_in) = spawn_server(
+            dir.path(),
+            |port| {
+                let mut config = server_config(port);
+                if tls {
+                    config["server"]["tls_cert_file"] =
+                        dir.path().join("server.crt").to_str().unwrap().into();
+                    config["server"]["tls_key_file"] =
+                        dir.path().join("server.key").to_str().unwrap().into();
                 }
-                Err(why) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                    let retry = log.contains("address already in use");
-                    last_log = format!("{why}\n--- server log ---\n{log}");
-                    if !retry {
-                        break;
-                    }
-                }
-            }
+                config
+            },
+            |child, port, start| wait_healthy(child, port, tls, dir.path(), start),
+        );
+        NotaryServer {
+            child: Some(child),
+            port,
+            tls,
+            dir,
+            started_in,
         }
-        panic!("notary-server did not come up: {last_log}");
     }
 
     pub fn port(&self) -> u16 {
@@ -366,6 +334,66 @@ impl NotaryServer {
             let _ = c.wait();
         }
     }
+}
+
+/// notary-server's configuration for a test: listening on 127.0.0.1:`port`, memory storage, local
+/// signer, info logs (callers add TLS files under `server`, or `auth`).
+pub fn server_config(port: u16) -> serde_json::Value {
+    serde_json::json!({
+        "server": { "http_addr": format!("127.0.0.1:{port}") },
+        "trust_service": {"type": "local"},
+        "storage": {"backend": "memory"},
+        "logging": {"level": "info"},
+    })
+}
+
+/// Starts notary-server with `config(port)` (written to `dir/server.json`, its log to
+/// `dir/server.log`) on a free port until `ready(child, port, spawned at)` says it is up; tries
+/// another port (5 attempts) when the log says the address was taken. Returns the child, its port
+/// and how long it took to come up; panics with the log otherwise.
+pub fn spawn_server(
+    dir: &Path,
+    config: impl Fn(u16) -> serde_json::Value,
+    mut ready: impl FnMut(&mut Child, u16, Instant) -> Result<(), String>,
+) -> (Child, u16, Duration) {
+    let bin = find_on_path("notary-server").unwrap_or_else(|| panic!("{NOT_FOUND}"));
+    let mut last_log = String::new();
+    for _attempt in 0..5 {
+        let port = free_port();
+        let config_path = dir.join("server.json");
+        std::fs::write(
+            &config_path,
+            serde_json::to_vec_pretty(&config(port)).unwrap(),
+        )
+        .unwrap();
+        let log_path = dir.join("server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let start = Instant::now();
+        let mut child = Command::new(&bin)
+            .arg("-config")
+            .arg(&config_path)
+            .arg("-logf")
+            .arg("logfmt")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        match ready(&mut child, port, start) {
+            Ok(()) => return (child, port, start.elapsed()),
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let retry = log.contains("address already in use");
+                last_log = format!("{why}\n--- server log ---\n{log}");
+                if !retry {
+                    break;
+                }
+            }
+        }
+    }
+    panic!("notary-server did not come up: {last_log}");
 }
 
 impl Drop for NotaryServer {
