@@ -3,12 +3,13 @@
 //! bounded time (asserted generously for a noisy 2-core machine and a debug build), never a stack
 //! overflow or a panic. (Endless and oversized bodies: hostile_transport.rs.)
 
-#[path = "common/builder.rs"]
-mod builder;
+mod common;
+use common::builder;
 
 use std::time::{Duration, Instant};
 
-use builder::{sha256_hex, sig_entry, Key, RepoBuilder};
+use common::builder::{sig_entry, Key, RepoBuilder};
+use common::sha256_hex;
 use serde_json::json;
 
 const GUN: &str = "example.com/hostile/bounds";
@@ -29,7 +30,7 @@ fn bounded(
     tags: &[&str],
     extra: &[&str],
     mib: u64,
-) -> builder::CliOut {
+) -> common::Output {
     let (out, rss) = timed(what, || built.cli_measured(tags, extra));
     if let Some(kib) = rss {
         assert!(
@@ -223,7 +224,7 @@ fn json_nested_10000_deep_is_refused_without_stack_overflow() {
     // In every top-level role, inside `signed` and at the top: refused by the parser's depth
     // limit, through the CLI (main thread) and the library on a thread with a small stack.
     let deep = "[".repeat(10_000) + &"]".repeat(10_000);
-    for role in ["root", "timestamp", "snapshot", "targets"] {
+    for role in common::TOP_ROLES {
         let mut r = repo();
         let d = deep.clone();
         r.edit_bytes(role, move |b| {

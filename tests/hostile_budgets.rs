@@ -4,8 +4,9 @@
 //! refused (or answered) within a bound on wall time and peak memory (`/usr/bin/time`); the
 //! legitimate shapes of the same things still work.
 
-#[path = "common/builder.rs"]
-mod builder;
+mod common;
+use common::builder;
+use common::server;
 
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,7 @@ fn on_disk(gun: &str, files: &[(String, Vec<u8>)], pinned: &str) -> tempfile::Te
     dir
 }
 
-fn resolve_dir(dir: &tempfile::TempDir, image: &str, extra: &[&str]) -> (builder::CliOut, u64) {
+fn resolve_dir(dir: &tempfile::TempDir, image: &str, extra: &[&str]) -> (common::Output, u64) {
     let mut args = vec![
         "resolve".to_owned(),
         image.to_owned(),
@@ -159,7 +160,7 @@ fn delegations_no_verified_role_declares_are_never_fetched() {
         roles.retain(|d| d["name"] == "targets/releases");
     });
     let built = r.build();
-    let srv = builder::server::TestServer::start();
+    let srv = server::TestServer::start();
     built.serve(&srv);
     let out = built.cli_server(&srv, "v1", &[]);
     out.expect(0, &[]);
@@ -185,7 +186,7 @@ fn nested_delegations_are_fetched_after_their_parent_verified() {
     // targets/a is signed by the wrong key: its child must then not be fetched at all.
     r.signers("targets/a", vec![Key::ecdsa()]);
     let built = r.build();
-    let srv = builder::server::TestServer::start();
+    let srv = server::TestServer::start();
     built.serve(&srv);
     let out = built.cli_server(&srv, "v1", &[]);
     out.expect(1, &["no signed digest for tag \"v1\""]);
@@ -209,15 +210,15 @@ fn a_slow_rotation_walk_ends_at_the_deadline_not_after_a_thousand_timeouts() {
     r.tag("targets", "v1", IMAGE);
     r.edit_signed("root", |s| s["version"] = json!(1001));
     let built = r.build();
-    let srv = builder::server::TestServer::start();
+    let srv = server::TestServer::start();
     built.serve(&srv);
     let root = built.files["root"].clone();
     srv.fallback(move |req| {
         if req.path.ends_with(".root.json") {
             std::thread::sleep(Duration::from_millis(400));
-            builder::server::Response::json(root.clone()).into()
+            server::Response::json(root.clone()).into()
         } else {
-            builder::server::Response::notary_not_found().into()
+            server::Response::notary_not_found().into()
         }
     });
     let key = tempfile::NamedTempFile::new().unwrap();

@@ -4,10 +4,11 @@
 //! asserts the exit code (or the library error) and the words of the refusal. "notary:" comments
 //! give the real notary 0.7.0 client's verdict on the same repository, where it was run.
 
-#[path = "common/builder.rs"]
-mod builder;
+mod common;
+use common::builder;
 
-use builder::{days, notary_available, notary_opinion, now, rfc3339, sha256_hex, RepoBuilder};
+use common::builder::{days, notary_available, notary_opinion, now, rfc3339, RepoBuilder};
+use common::sha256_hex;
 use serde_json::{json, Value};
 use trustpin::tuf::level::Level;
 
@@ -21,7 +22,7 @@ fn repo() -> RepoBuilder {
     r
 }
 
-fn accepted(out: &builder::CliOut, content: &[u8]) {
+fn accepted(out: &common::Output, content: &[u8]) {
     assert_eq!(out.code, 0, "{}", out.describe());
     assert_eq!(
         out.stdout.trim(),
@@ -43,13 +44,7 @@ fn with_releases() -> RepoBuilder {
 #[test]
 fn version_2_pow_31_minus_1_is_accepted_in_every_role() {
     let mut r = with_releases();
-    for role in [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-    ] {
+    for role in common::ROLES {
         r.edit_signed(role, |s| s["version"] = json!(2147483647));
     }
     let built = r.build();
@@ -167,7 +162,7 @@ fn version_going_down_across_runs_is_refused_as_rollback_with_a_cache() {
 #[test]
 fn expired_top_level_roles_are_refused_and_permissive_only_warns() {
     let past = now() - days(1);
-    for role in ["root", "timestamp", "snapshot", "targets"] {
+    for role in common::TOP_ROLES {
         let mut r = repo();
         r.expires(role, past);
         let built = r.build();
@@ -800,7 +795,7 @@ fn reencode(v: &Value, pretty: bool) -> Vec<u8> {
 fn non_canonical(numbers: bool) -> builder::Built {
     let mut r = repo();
     r.tag("targets", "a<b>&c\u{2028}", b"odd name");
-    for role in ["root", "timestamp", "snapshot", "targets"] {
+    for role in common::TOP_ROLES {
         r.edit_bytes(role, move |b| {
             let v: Value = serde_json::from_slice(b).unwrap();
             let s = String::from_utf8(reencode(&v, true)).unwrap();
@@ -954,13 +949,7 @@ fn malformed_but_valid_json_is_refused_and_never_panics() {
     ];
     let mut count = 0;
     let mut refused = 0;
-    for role in [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-    ] {
+    for role in common::ROLES {
         let mut all = Vec::new();
         paths(&built.json(role), Vec::new(), &mut all);
         for path in all {
@@ -1058,7 +1047,7 @@ fn repository_names_with_dot_dot_percent_2f_or_query_are_input_errors() {
         assert!(out.stdout.trim().is_empty(), "{name}");
     }
     // The same names over HTTP never reach the server.
-    let srv = builder::server::TestServer::start();
+    let srv = common::server::TestServer::start();
     built.serve(&srv);
     let key = disk.root_key.display().to_string();
     for name in [

@@ -12,8 +12,8 @@
 #[path = "../fuzz/src/props.rs"]
 mod props;
 
-#[path = "common/builder.rs"]
-mod builder;
+mod common;
+use common::builder;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -160,7 +160,7 @@ fn harness(
         if result.is_err() {
             let dir = Path::new(MANIFEST).join("target/fuzz-findings").join(name);
             std::fs::create_dir_all(&dir).unwrap();
-            let file = dir.join(format!("crash-{}", builder::sha256_hex(&m)));
+            let file = dir.join(format!("crash-{}", common::sha256_hex(&m)));
             std::fs::write(&file, &m).unwrap();
             panic!(
                 "{name}: panic on mutation {runs} (seed {seed}); input saved as {} — copy it to fuzz/regressions/{name}/",
@@ -573,14 +573,7 @@ fn resigned_random_mutations_of_every_field_never_panic() {
     let mut runs = 0;
     let mut accepted = 0;
     let start = Instant::now();
-    for role in [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-        "targets/releases/qa",
-    ] {
+    for role in common::ROLES.into_iter().chain(["targets/releases/qa"]) {
         let mut all = Vec::new();
         paths(&base.json(role)["signed"], Vec::new(), &mut all);
         for path in all {

@@ -3,11 +3,12 @@
 //! and by `trustpin resolve` pinned to the root key, with the same digests. Every hostile test
 //! builds on this: if the builder made something notary refuses, the attacks would prove nothing.
 
-#[path = "common/builder.rs"]
-mod builder;
+mod common;
+use common::builder;
 
-use builder::server::TestServer;
-use builder::{notary_available, notary_list, notary_lookup, sha256_hex, Key, RepoBuilder};
+use common::builder::{notary_available, notary_list, notary_lookup, Key, RepoBuilder};
+use common::server::TestServer;
+use common::sha256_hex;
 
 const GUN: &str = "example.com/hostile/reality";
 

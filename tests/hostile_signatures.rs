@@ -4,12 +4,11 @@
 //! was expected. "notary:" comments give the real notary 0.7.0 client's verdict on the same
 //! repository served over loopback (trusting the root on first use), where it was run.
 
-#[path = "common/builder.rs"]
-mod builder;
+mod common;
+use common::builder;
 
-use builder::{
-    notary_available, notary_opinion, sha256_hex, sig_entry, CertSpec, Key, RepoBuilder,
-};
+use common::builder::{notary_available, notary_opinion, sig_entry, CertSpec, Key, RepoBuilder};
+use common::sha256_hex;
 use serde_json::json;
 
 const GUN: &str = "example.com/hostile/sig";
@@ -25,7 +24,7 @@ fn short(id: &str) -> &str {
     &id[..12]
 }
 
-fn accepted(out: &builder::CliOut) {
+fn accepted(out: &common::Output) {
     assert_eq!(out.code, 0, "{}", out.describe());
     assert_eq!(
         out.stdout.trim(),
@@ -387,7 +386,7 @@ fn signature_under_the_canonical_id_of_a_listed_certificate_key_counts() {
 
 #[test]
 fn threshold_zero_is_refused() {
-    for role in ["root", "timestamp", "snapshot", "targets"] {
+    for role in common::TOP_ROLES {
         let mut r = repo();
         let role_owned = role.to_owned();
         r.edit_signed("root", move |s| {

@@ -3,13 +3,15 @@
 //! case runs `trustpin resolve` against the loopback test server with a short `--timeout`, and
 //! asserts the exit code (3: could not check; 1: refused), the words, and a bounded wall time.
 
-#[path = "common/builder.rs"]
-mod builder;
+mod common;
+use common::builder;
 
 use std::time::Duration;
 
-use builder::server::{tuf_path, Length, Pace, Reply, Response, TestServer};
-use builder::{sha256_hex, Built, CliOut, RepoBuilder};
+use common::builder::{Built, RepoBuilder};
+use common::server::{tuf_path, Length, Pace, Reply, Response, TestServer};
+use common::sha256_hex;
+use common::Output;
 
 const GUN: &str = "example.com/hostile/transport";
 const IMAGE: &[u8] = b"the real image";
@@ -28,7 +30,7 @@ fn built() -> Built {
 /// misbehaving file is read to at most its bound (targets.json and the speculative
 /// targets/releases fetch: 64 MiB), and a growing buffer may hold up to twice that, so 400 MiB
 /// with the program is generous, and far below what an unbounded read reaches in the same time.
-fn run_with(b: &Built, role: &str, reply: Reply, secs: u64) -> (CliOut, TestServer) {
+fn run_with(b: &Built, role: &str, reply: Reply, secs: u64) -> (Output, TestServer) {
     let (out, rss, srv) = run_measured(b, role, reply, secs);
     memory_below(rss, 400, &out);
     (out, srv)
@@ -40,7 +42,7 @@ fn run_measured(
     role: &str,
     reply: Reply,
     secs: u64,
-) -> (CliOut, Option<u64>, TestServer) {
+) -> (Output, Option<u64>, TestServer) {
     let srv = TestServer::start();
     b.serve(&srv);
     srv.route(&tuf_path(GUN, role), move |_| reply.clone());
@@ -60,7 +62,7 @@ fn run_measured(
 }
 
 /// Peak memory below `mib` MiB, when measured.
-fn memory_below(rss_kib: Option<u64>, mib: u64, out: &CliOut) {
+fn memory_below(rss_kib: Option<u64>, mib: u64, out: &Output) {
     if let Some(kib) = rss_kib {
         assert!(
             kib < mib * 1024,
@@ -70,7 +72,7 @@ fn memory_below(rss_kib: Option<u64>, mib: u64, out: &CliOut) {
     }
 }
 
-fn within(out: &CliOut, limit: Duration) {
+fn within(out: &Output, limit: Duration) {
     assert!(
         out.elapsed < limit,
         "took {:?}: {}",
@@ -91,13 +93,7 @@ fn clean_repository_resolves_and_every_file_is_fetched_once() {
         format!("{GUN}@sha256:{}", sha256_hex(IMAGE))
     );
     // One request per file: what was verified is what is used (no second fetch to swap).
-    for role in [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-    ] {
+    for role in common::ROLES {
         assert_eq!(
             srv.requests(&tuf_path(GUN, role)),
             1,
@@ -198,13 +194,7 @@ fn content_length_that_lies_long_is_a_broken_transfer() {
 
 #[test]
 fn a_server_that_stalls_is_given_up_on_after_the_timeout() {
-    for role in [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-    ] {
+    for role in common::ROLES {
         let (out, _srv) = run_with(&built(), role, Reply::Stall, 2);
         out.expect(3, &[&format!("{role}.json: no complete answer within 2s")]);
         within(&out, Duration::from_secs(8));
@@ -284,7 +274,7 @@ fn an_http_error_is_could_not_check() {
 
 /// Serve `b` with root.json behind a 401 whose challenge is `value(server URL)`; a `/token`
 /// endpoint on the same server would hand out a token.
-fn challenge(b: &Built, value: impl Fn(&str) -> String) -> (CliOut, TestServer) {
+fn challenge(b: &Built, value: impl Fn(&str) -> String) -> (Output, TestServer) {
     let srv = TestServer::start();
     b.serve(&srv);
     let v = value(&srv.url());
@@ -304,7 +294,7 @@ fn challenge(b: &Built, value: impl Fn(&str) -> String) -> (CliOut, TestServer) 
     (out, srv)
 }
 
-fn refused_challenge(out: &CliOut, srv: &TestServer) {
+fn refused_challenge(out: &Output, srv: &TestServer) {
     assert_eq!(out.code, 3, "{}", out.describe());
     assert!(out.stdout.trim().is_empty(), "{}", out.describe());
     assert!(

@@ -8,24 +8,20 @@
 //!
 //! Needs `notary`, `notary-server` and `openssl` on PATH (see tests/common/notary.rs).
 
-#[path = "common/notary.rs"]
-mod notary;
-#[path = "common/server.rs"]
-mod server;
-#[path = "common/token_issuer.rs"]
-mod token_issuer;
+mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use notary::{
-    find_on_path, free_port, http_get, require_live, run, run_with_input, NotaryClient,
-    NotaryServer, Output, Target, NOT_FOUND, START_TIMEOUT,
+use common::notary::{
+    http_get, require_live, server_config, spawn_server, NotaryClient, NotaryServer, Target,
+    START_TIMEOUT,
 };
-use server::TestPki;
-use token_issuer::{Anonymous, TokenIssuer, User};
+use common::server::TestPki;
+use common::token_issuer::{self, Anonymous, TokenIssuer, User};
+use common::{run, Cmd, Output};
 
 const GUN: &str = "registry.example.com/team/app";
 const HUB_GUN: &str = "docker.io/team/app";
@@ -45,7 +41,8 @@ struct Notary {
     child: Option<Child>,
     port: u16,
     tls: bool,
-    dir: tempfile::TempDir,
+    /// Its configuration and log.
+    _dir: tempfile::TempDir,
 }
 
 struct Tls<'a> {
@@ -55,109 +52,36 @@ struct Tls<'a> {
 
 impl Notary {
     fn start(auth: Option<serde_json::Value>, tls: Option<Tls<'_>>) -> Notary {
-        let bin = find_on_path("notary-server").unwrap_or_else(|| panic!("{NOT_FOUND}"));
-        let mut last = String::new();
-        for _ in 0..5 {
-            let dir = tempfile::Builder::new()
-                .prefix("trustpin-auth-notary-")
-                .tempdir()
-                .unwrap();
-            let port = free_port();
-            let mut server = serde_json::json!({ "http_addr": format!("127.0.0.1:{port}") });
-            if let Some(t) = &tls {
-                let p = |p: PathBuf| p.to_str().unwrap().to_owned();
-                server["tls_cert_file"] = p(t.pki.server_cert_path()).into();
-                server["tls_key_file"] = p(t.pki.server_key_path()).into();
-                if t.require_client_cert {
-                    server["client_ca_file"] = p(t.pki.ca_pem_path()).into();
-                }
-            }
-            let mut config = serde_json::json!({
-                "server": server,
-                "trust_service": {"type": "local"},
-                "storage": {"backend": "memory"},
-                "logging": {"level": "info"},
-            });
-            if let Some(auth) = &auth {
-                config["auth"] = auth.clone();
-            }
-            let config_path = dir.path().join("server.json");
-            std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-            let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-            let child = Command::new(&bin)
-                .arg("-config")
-                .arg(&config_path)
-                .arg("-logf")
-                .arg("logfmt")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            let mut n = Notary {
-                child: Some(child),
-                port,
-                tls: tls.is_some(),
-                dir,
-            };
-            match n.wait_ready(tls.as_ref()) {
-                Ok(()) => return n,
-                Err(why) => {
-                    let log = n.log();
-                    last = format!("{why}\n--- server log ---\n{log}");
-                    n.kill();
-                    if !log.contains("address already in use") {
-                        break;
+        let dir = tempfile::Builder::new()
+            .prefix("trustpin-auth-notary-")
+            .tempdir()
+            .unwrap();
+        let (child, port, _) = spawn_server(
+            dir.path(),
+            |port| {
+                let mut config = server_config(port);
+                if let Some(t) = &tls {
+                    let p = |p: PathBuf| p.to_str().unwrap().to_owned();
+                    let server = &mut config["server"];
+                    server["tls_cert_file"] = p(t.pki.server_cert_path()).into();
+                    server["tls_key_file"] = p(t.pki.server_key_path()).into();
+                    if t.require_client_cert {
+                        server["client_ca_file"] = p(t.pki.ca_pem_path()).into();
                     }
                 }
-            }
+                if let Some(auth) = &auth {
+                    config["auth"] = auth.clone();
+                }
+                config
+            },
+            |child, port, _| wait_ready(child, port, tls.as_ref()),
+        );
+        Notary {
+            child: Some(child),
+            port,
+            tls: tls.is_some(),
+            _dir: dir,
         }
-        panic!("notary-server did not come up: {last}");
-    }
-
-    /// Health through trustpin's own client (it knows the CA and the client certificate).
-    fn wait_ready(&mut self, tls: Option<&Tls<'_>>) -> Result<(), String> {
-        use trustpin::fetch::http::{ClientIdentity, HttpOptions, HttpSource};
-        let started = Instant::now();
-        let mut last = String::new();
-        while started.elapsed() < START_TIMEOUT {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                return Err(format!("notary-server exited: {status}"));
-            }
-            let result = match tls {
-                None => http_get(
-                    format!("127.0.0.1:{}", self.port).parse().unwrap(),
-                    "/_notary_server/health",
-                    Duration::from_secs(2),
-                )
-                .and_then(|(code, _)| {
-                    (code == 200)
-                        .then_some(())
-                        .ok_or(format!("health: HTTP {code}"))
-                }),
-                Some(t) => HttpSource::new(
-                    &self.url(),
-                    HttpOptions {
-                        ca_certs: vec![t.pki.ca_pem_path()],
-                        client_identity: t.require_client_cert.then(|| ClientIdentity {
-                            cert: t.pki.client_cert_path(),
-                            key: t.pki.client_key_path(),
-                        }),
-                        connect_timeout: Duration::from_secs(2),
-                        timeout: Duration::from_secs(2),
-                        ..HttpOptions::default()
-                    },
-                )
-                .map_err(|e| e.to_string())
-                .and_then(|s| s.check_health().map_err(|e| e.to_string())),
-            };
-            match result {
-                Ok(()) => return Ok(()),
-                Err(e) => last = e,
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        Err(format!("not healthy within {START_TIMEOUT:?}: {last}"))
     }
 
     fn url(&self) -> String {
@@ -166,10 +90,6 @@ impl Notary {
             if self.tls { "https" } else { "http" },
             self.port
         )
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
     fn kill(&mut self) {
@@ -184,6 +104,51 @@ impl Drop for Notary {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Health through trustpin's own client (it knows the CA and the client certificate).
+fn wait_ready(child: &mut Child, port: u16, tls: Option<&Tls<'_>>) -> Result<(), String> {
+    use trustpin::fetch::http::{ClientIdentity, HttpOptions, HttpSource};
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < START_TIMEOUT {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("notary-server exited: {status}"));
+        }
+        let result = match tls {
+            None => http_get(
+                format!("127.0.0.1:{port}").parse().unwrap(),
+                "/_notary_server/health",
+                Duration::from_secs(2),
+            )
+            .and_then(|(code, _)| {
+                (code == 200)
+                    .then_some(())
+                    .ok_or(format!("health: HTTP {code}"))
+            }),
+            Some(t) => HttpSource::new(
+                &format!("https://127.0.0.1:{port}"),
+                HttpOptions {
+                    ca_certs: vec![t.pki.ca_pem_path()],
+                    client_identity: t.require_client_cert.then(|| ClientIdentity {
+                        cert: t.pki.client_cert_path(),
+                        key: t.pki.client_key_path(),
+                    }),
+                    connect_timeout: Duration::from_secs(2),
+                    timeout: Duration::from_secs(2),
+                    ..HttpOptions::default()
+                },
+            )
+            .map_err(|e| e.to_string())
+            .and_then(|s| s.check_health().map_err(|e| e.to_string())),
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    Err(format!("not healthy within {START_TIMEOUT:?}: {last}"))
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -272,23 +237,21 @@ impl Fixture {
     }
 
     fn resolve_at(&self, server: &str, image: &str, how: Run<'_>) -> Output {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
-        c.arg("resolve")
+        Cmd::trustpin()
+            .arg("resolve")
             .arg(image)
             .arg("--root-key")
             .arg(&self.key)
             .arg("--server")
             .arg(server)
-            .args(&how.args);
-        c.env_remove("DOCKER_CONTENT_TRUST_SERVER")
-            .env_remove("TRUSTPIN_USERNAME")
-            .env_remove("TRUSTPIN_PASSWORD")
+            .args(&how.args)
+            .no_credentials()
             .env("HOME", self.scratch.path().join("home"))
-            .env("DOCKER_CONFIG", self.scratch.path().join("docker"));
-        for (k, v) in how.env {
-            c.env(k, v);
-        }
-        run_with_input(c, how.stdin, TRUSTPIN_TIMEOUT)
+            .env("DOCKER_CONFIG", self.scratch.path().join("docker"))
+            .envs(how.env)
+            .stdin(how.stdin)
+            .timeout(TRUSTPIN_TIMEOUT)
+            .run()
     }
 
     fn docker_config(&self, json: serde_json::Value) -> PathBuf {
@@ -303,7 +266,7 @@ impl Fixture {
     }
 
     fn expect_trusted(&self, out: &Output, what: &str) {
-        assert_eq!(out.code(), Some(0), "{what}: {}", out.describe());
+        assert_eq!(out.code, 0, "{what}: {}", out.describe());
         assert_eq!(
             out.stdout.trim(),
             format!("{}@{}", self.gun, self.target.digest()),
@@ -313,7 +276,7 @@ impl Fixture {
 }
 
 fn expect_auth_refusal(out: &Output, realm: &str, secrets: &[&str], what: &str) {
-    assert_eq!(out.code(), Some(3), "{what}: {}", out.describe());
+    assert_eq!(out.code, 3, "{what}: {}", out.describe());
     assert!(
         out.all().contains(realm),
         "{what}: the message must name the realm {realm}: {}",
@@ -481,7 +444,7 @@ fn credentials_from_username_and_password_stdin() {
             ..Run::default()
         },
     );
-    assert_eq!(out.code(), Some(2), "{}", out.describe());
+    assert_eq!(out.code, 2, "{}", out.describe());
 }
 
 #[test]
@@ -509,7 +472,7 @@ fn credentials_from_the_environment() {
             ..Run::default()
         },
     );
-    assert_eq!(out.code(), Some(2), "{}", out.describe());
+    assert_eq!(out.code, 2, "{}", out.describe());
     assert!(
         out.stderr.contains("TRUSTPIN_PASSWORD"),
         "{}",
@@ -650,7 +613,7 @@ fn credentials_from_a_cred_helper_called_with_the_registry() {
             ..Run::default()
         },
     );
-    assert_eq!(out.code(), Some(3), "{}", out.describe());
+    assert_eq!(out.code, 3, "{}", out.describe());
     assert!(
         out.stderr
             .contains("docker-credential-not-installed-anywhere is not on PATH"),
@@ -779,7 +742,7 @@ fn access_token_field_is_read_too() {
     .env("DOCKER_CONFIG", client.work_dir())
     .env_remove("DOCKER_CONTENT_TRUST_SERVER");
     let out = run(c, TRUSTPIN_TIMEOUT);
-    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert_eq!(out.code, 0, "{}", out.describe());
     assert!(out.stdout.contains(&target.sha256), "{}", out.describe());
 }
 
@@ -812,7 +775,7 @@ fn https_with_a_private_ca_needs_ca_cert() {
         run(c, TRUSTPIN_TIMEOUT)
     };
     let out = trustpin(&[]);
-    assert_eq!(out.code(), Some(3), "{}", out.describe());
+    assert_eq!(out.code, 3, "{}", out.describe());
     assert!(out.stderr.contains(&server.url()), "{}", out.describe());
     assert!(
         out.stderr.contains("UnknownIssuer") || out.stderr.contains("certificate"),
@@ -820,7 +783,7 @@ fn https_with_a_private_ca_needs_ca_cert() {
         out.describe()
     );
     let out = trustpin(&[&server.ca_pem_path()]);
-    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert_eq!(out.code, 0, "{}", out.describe());
     assert!(out.stdout.contains(&target.sha256), "{}", out.describe());
 }
 
@@ -877,8 +840,8 @@ fn mutual_tls_and_token_auth_over_https() {
     };
     let out = trustpin(&[]);
     assert_eq!(
-        out.code(),
-        Some(3),
+        out.code,
+        3,
         "without a client certificate: {}",
         out.describe()
     );
@@ -893,7 +856,7 @@ fn mutual_tls_and_token_auth_over_https() {
         "--check-health".to_owned(),
     ];
     let out = trustpin(&with_cert);
-    assert_eq!(out.code(), Some(0), "{}", out.describe());
+    assert_eq!(out.code, 0, "{}", out.describe());
     assert!(out.stdout.contains(&target.sha256), "{}", out.describe());
     eprintln!("mutual TLS + https token realm: {:?}", started.elapsed());
     // The realm was https (the issuer's), asked once.
@@ -906,5 +869,5 @@ fn mutual_tls_and_token_auth_over_https() {
 
     // --client-cert without --client-key is a usage error.
     let out = trustpin(&with_cert[..2]);
-    assert_eq!(out.code(), Some(2), "{}", out.describe());
+    assert_eq!(out.code, 2, "{}", out.describe());
 }

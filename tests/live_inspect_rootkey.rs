@@ -23,97 +23,23 @@
 //! Needs `notary`, `notary-server` (Debian package `notary`) and `openssl` on PATH; without them the
 //! tests fail with the install hint, unless TRUSTPIN_SKIP_LIVE=1 (then they print "skipped").
 
-#[path = "common/notary.rs"]
-mod notary;
+mod common;
 
-use notary::*;
+use common::notary::*;
+use common::*;
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-const TRUSTPIN_TIMEOUT: Duration = Duration::from_secs(60);
-
-// ------------------------------------------------------------------------------------------------
-// Running our binaries
-
-fn run_bin<S: AsRef<OsStr>>(bin: &str, args: &[S], env: &[(&str, &str)]) -> Output {
-    // a private HOME and cache per run: no trust cache, docker config or credentials of the user's
-    // are read or written, and no state carries over between runs (fresh notary-servers reuse
-    // ports and GUNs, which a shared rollback cache would take for a rollback)
-    let home = tempfile::Builder::new()
-        .prefix("trustpin-test-home-")
-        .tempdir()
-        .expect("tempdir");
-    let mut c = Command::new(bin);
-    c.args(args);
-    c.env("HOME", home.path())
-        .env("XDG_CACHE_HOME", home.path().join("cache"));
-    for var in [
-        "DOCKER_CONTENT_TRUST_SERVER",
-        "DOCKER_CONFIG",
-        "TRUSTPIN_USERNAME",
-        "TRUSTPIN_PASSWORD",
-    ] {
-        c.env_remove(var);
-    }
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    run(c, TRUSTPIN_TIMEOUT)
-}
-
-/// `trustpin ARGS...`
-fn trustpin<S: AsRef<OsStr>>(args: &[S]) -> Output {
-    run_bin(env!("CARGO_BIN_EXE_trustpin"), args, &[])
-}
-
-/// The standalone `get-root-key ARGS...`.
-fn get_root_key<S: AsRef<OsStr>>(args: &[S]) -> Output {
-    run_bin(env!("CARGO_BIN_EXE_get-root-key"), args, &[])
-}
-
-/// Both ways of asking for the root key: (what, output) for `get-root-key ARGS` and
-/// `trustpin get-root-key ARGS`.
-fn both_get_root_key(args: &[&str]) -> Vec<(&'static str, Output)> {
-    let mut sub = vec!["get-root-key"];
-    sub.extend_from_slice(args);
-    vec![
-        ("get-root-key", get_root_key(args)),
-        ("trustpin get-root-key", trustpin(&sub)),
-    ]
-}
-
-fn expect_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(
-        out.code(),
-        Some(code),
-        "{what}: expected exit {code}; {}",
-        out.describe()
-    );
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("output is not JSON ({e}): {}", out.describe()))
-}
-
-fn lookup_ok(client: &NotaryClient, gun: &str, tag: &str) -> String {
-    client
-        .lookup(gun, tag)
-        .unwrap_or_else(|e| panic!("notary lookup {gun} {tag} failed: {e}"))
-        .0
-}
-
 /// `trustpin resolve IMAGE --root-key KEY --server URL` must print exactly `<gun>@sha256:<hex>`.
 fn expect_resolves(server: &str, key: &Path, gun: &str, tag: &str, hex: &str, what: &str) {
     let image = format!("{gun}:{tag}");
-    let out = trustpin(&[
+    let out = trustpin_home(&[
         OsStr::new("resolve"),
         image.as_ref(),
         "--root-key".as_ref(),
@@ -121,7 +47,7 @@ fn expect_resolves(server: &str, key: &Path, gun: &str, tag: &str, hex: &str, wh
         "--server".as_ref(),
         server.as_ref(),
     ]);
-    expect_code(&out, 0, what);
+    out.expect_code(0, what);
     assert_eq!(
         out.stdout.trim(),
         format!("{gun}@sha256:{hex}"),
@@ -343,7 +269,7 @@ fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
     let url = server.url();
     let mut stdouts = Vec::new();
     for (what, out) in both_get_root_key(&["-i", gun, "-s", &url]) {
-        expect_code(&out, 0, what);
+        out.expect_code(0, what);
         let keys = parse_key_text(&out);
         assert_eq!(keys.len(), 1, "{what}: one root key: {}", out.describe());
         assert_eq!(
@@ -370,19 +296,19 @@ fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
 
     // long flags, a tag in the image, and the server from DOCKER_CONTENT_TRUST_SERVER
     let out = get_root_key(&["--image", &format!("{gun}:v1"), "--server", &url]);
-    expect_code(&out, 0, "--image GUN:v1 --server URL");
+    out.expect_code(0, "--image GUN:v1 --server URL");
     assert_eq!(
         out.stdout,
         stdouts[0],
         "a tag changes the output: {}",
         out.describe()
     );
-    let out = run_bin(
-        env!("CARGO_BIN_EXE_get-root-key"),
-        &["-i", gun],
-        &[("DOCKER_CONTENT_TRUST_SERVER", &url)],
-    );
-    expect_code(&out, 0, "server from DOCKER_CONTENT_TRUST_SERVER");
+    let out = Cmd::get_root_key()
+        .private_home()
+        .args(["-i", gun])
+        .env("DOCKER_CONTENT_TRUST_SERVER", &url)
+        .run();
+    out.expect_code(0, "server from DOCKER_CONTENT_TRUST_SERVER");
     assert_eq!(out.stdout, stdouts[0], "{}", out.describe());
 }
 
@@ -398,7 +324,7 @@ fn get_root_key_pem_only_round_trips_into_resolve() {
     let pinned_der = public_key_der(&client.root_public_key_pem(gun));
     let url = server.url();
     for (what, out) in both_get_root_key(&["-i", gun, "-s", &url, "--pem-only"]) {
-        expect_code(&out, 0, what);
+        out.expect_code(0, what);
         assert!(
             out.stdout.starts_with("-----BEGIN PUBLIC KEY-----\n")
                 && out.stdout.trim_end().ends_with("-----END PUBLIC KEY-----"),
@@ -411,7 +337,7 @@ fn get_root_key_pem_only_round_trips_into_resolve() {
             .join(format!("{}.pem", what.replace(' ', "-")));
         std::fs::write(&key, &out.stdout).unwrap();
         for tag in ["v1", "v2"] {
-            let hex = lookup_ok(&client, gun, tag);
+            let hex = client.lookup_ok(gun, tag);
             expect_resolves(
                 &url,
                 &key,
@@ -424,7 +350,7 @@ fn get_root_key_pem_only_round_trips_into_resolve() {
     }
     // --pem-only and --output do not go together
     let out = get_root_key(&["-i", gun, "-s", &url, "--pem-only", "--output", "json"]);
-    expect_code(&out, 2, "--pem-only with --output json");
+    out.expect_code(2, "--pem-only with --output json");
 }
 
 #[test]
@@ -451,8 +377,8 @@ fn get_root_key_json_has_every_field() {
     let url = server.url();
     let mut texts = Vec::new();
     for (what, out) in both_get_root_key(&["-i", gun, "-s", &url, "--output", "json"]) {
-        expect_code(&out, 0, what);
-        let v = json_of(&out);
+        out.expect_code(0, what);
+        let v = out.json();
         assert_eq!(v["gun"], gun, "{what}: {v}");
         assert_eq!(v["root_version"], root["signed"]["version"], "{what}: {v}");
         assert_eq!(v["root_version"], 1, "{what}: {v}");
@@ -531,7 +457,7 @@ fn get_root_key_no_trust_data_is_refused_and_a_stopped_server_could_not_be_check
     let url = server.url();
     let absent = "example.com/pin/absent";
     for (what, out) in both_get_root_key(&["-i", absent, "-s", &url]) {
-        expect_code(&out, 1, &format!("{what}: GUN without trust data"));
+        out.expect_code(1, &format!("{what}: GUN without trust data"));
         assert!(
             out.stdout.trim().is_empty(),
             "{what}: printed something: {}",
@@ -544,7 +470,7 @@ fn get_root_key_no_trust_data_is_refused_and_a_stopped_server_could_not_be_check
         );
     }
     // the present one works, then the server goes away
-    expect_code(&get_root_key(&["-i", gun, "-s", &url]), 0, "before stop");
+    get_root_key(&["-i", gun, "-s", &url]).expect_code(0, "before stop");
     server.stop();
     assert!(!server.is_running());
     for args in [
@@ -552,7 +478,7 @@ fn get_root_key_no_trust_data_is_refused_and_a_stopped_server_could_not_be_check
         vec!["-i", gun, "-s", &url, "--pem-only"],
     ] {
         for (what, out) in both_get_root_key(&args) {
-            expect_code(&out, 3, &format!("{what} {args:?}: server stopped"));
+            out.expect_code(3, &format!("{what} {args:?}: server stopped"));
             assert!(
                 !out.stdout.contains("BEGIN"),
                 "{what}: printed a key: {}",
@@ -576,10 +502,10 @@ fn get_root_key_over_https_needs_the_ca() {
     let ca = server.ca_pem_path();
     let ca = ca.to_str().unwrap();
     let out = get_root_key(&["-i", gun, "-s", &url, "--ca-cert", ca, "--pem-only"]);
-    expect_code(&out, 0, "https with --ca-cert");
+    out.expect_code(0, "https with --ca-cert");
     assert_eq!(public_key_der(&out.stdout), pinned_der);
     let out = get_root_key(&["-i", gun, "-s", &url, "--pem-only"]);
-    expect_code(&out, 3, "https without the test CA");
+    out.expect_code(3, "https without the test CA");
     assert!(out.stdout.trim().is_empty(), "{}", out.describe());
 }
 
@@ -611,7 +537,7 @@ fn get_root_key_after_root_rotation_prints_the_new_key() {
 
     let url = server.url();
     let out = get_root_key(&["-i", gun, "-s", &url]);
-    expect_code(&out, 0, "after rotation");
+    out.expect_code(0, "after rotation");
     let keys = parse_key_text(&out);
     assert_eq!(keys.len(), 1, "{}", out.describe());
     assert_eq!(keys[0].0, certs[0].0, "KeyID of the new certificate");
@@ -621,17 +547,17 @@ fn get_root_key_after_root_rotation_prints_the_new_key() {
         "the new root key"
     );
 
-    let out = trustpin(&["get-root-key", "-i", gun, "-s", &url, "--output", "json"]);
-    expect_code(&out, 0, "json after rotation");
-    let v = json_of(&out);
+    let out = trustpin_home(&["get-root-key", "-i", gun, "-s", &url, "--output", "json"]);
+    out.expect_code(0, "json after rotation");
+    let v = out.json();
     assert_eq!(v["root_version"], 2, "{v}");
     assert_eq!(v["keys"][0]["canonical_id"], canonical_key_id(&new), "{v}");
 
     let out = get_root_key(&["-i", gun, "-s", &url, "--pem-only"]);
-    expect_code(&out, 0, "--pem-only after rotation");
+    out.expect_code(0, "--pem-only after rotation");
     let key = client.work_dir().join("rotated.pem");
     std::fs::write(&key, &out.stdout).unwrap();
-    let hex = lookup_ok(&client, gun, "v1");
+    let hex = client.lookup_ok(gun, "v1");
     expect_resolves(
         &url,
         &key,
@@ -673,7 +599,7 @@ fn get_root_key_prints_every_root_key() {
 
     let url = server.url();
     let out = get_root_key(&["-i", gun, "-s", &url]);
-    expect_code(&out, 0, "two root keys");
+    out.expect_code(0, "two root keys");
     let got: BTreeSet<(String, Vec<u8>)> = parse_key_text(&out)
         .into_iter()
         .map(|(id, pem)| (id, public_key_der(&pem)))
@@ -686,8 +612,8 @@ fn get_root_key_prints_every_root_key() {
     );
 
     let out = get_root_key(&["-i", gun, "-s", &url, "--output", "json"]);
-    expect_code(&out, 0, "two root keys, json");
-    let v = json_of(&out);
+    out.expect_code(0, "two root keys, json");
+    let v = out.json();
     let got: BTreeSet<(String, Vec<u8>)> = v["keys"]
         .as_array()
         .unwrap_or_else(|| panic!("{v}"))
@@ -715,7 +641,7 @@ fn get_root_key_prints_every_root_key() {
     assert_eq!(v["root_version"], 2, "{v}");
 
     // each key alone, as pinned, resolves
-    let hex = lookup_ok(&client, gun, "v1");
+    let hex = client.lookup_ok(gun, "v1");
     for (name, pem) in [("a", &a_pem), ("b", &b_pem)] {
         let key = client.work_dir().join(format!("pinned-{name}.pem"));
         std::fs::write(&key, pem).unwrap();
@@ -730,7 +656,7 @@ fn get_root_key_prints_every_root_key() {
     }
     // and the promised round trip: `resolve --root-key <(get-root-key --pem-only)`
     let out = get_root_key(&["-i", gun, "-s", &url, "--pem-only"]);
-    expect_code(&out, 0, "two root keys, --pem-only");
+    out.expect_code(0, "two root keys, --pem-only");
     let blocks = pem::parse_many(&out.stdout).expect("PEM");
     assert_eq!(blocks.len(), 2, "{}", out.describe());
     let key = client.work_dir().join("both.pem");
@@ -963,7 +889,7 @@ fn inspect(server: &str, key: &Path, images: &[&str], extra: &[&str]) -> Output 
         server.as_ref(),
     ]);
     args.extend(extra.iter().map(OsStr::new));
-    trustpin(&args)
+    trustpin_home(&args)
 }
 
 #[test]
@@ -979,8 +905,8 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
     let url = server.url();
 
     let out = inspect(&url, &key, &[gun], &["--output", "json"]);
-    expect_code(&out, 0, "inspect --output json");
-    let v = json_of(&out);
+    out.expect_code(0, "inspect --output json");
+    let v = out.json();
     let arr = v.as_array().unwrap_or_else(|| panic!("not an array: {v}"));
     assert_eq!(arr.len(), 1, "{v}");
     let e = &arr[0];
@@ -1248,7 +1174,7 @@ fn inspect_text_and_single_tag() {
     let url = server.url();
 
     let out = inspect(&url, &key, &[gun], &["--output", "text"]);
-    expect_code(&out, 0, "inspect --output text");
+    out.expect_code(0, "inspect --output text");
     let text = &out.stdout;
     for h in [
         "SIGNED TAG",
@@ -1367,8 +1293,8 @@ fn inspect_text_and_single_tag() {
     // IMAGE:TAG shows only that tag
     let image = format!("{gun}:both");
     let out = inspect(&url, &key, &[&image], &["--output", "json"]);
-    expect_code(&out, 0, "inspect GUN:both");
-    let v = json_of(&out);
+    out.expect_code(0, "inspect GUN:both");
+    let v = out.json();
     let tags = v[0]["SignedTags"]
         .as_array()
         .unwrap_or_else(|| panic!("{v}"));
@@ -1379,7 +1305,7 @@ fn inspect_text_and_single_tag() {
 
     let image = format!("{gun}:app");
     let out = inspect(&url, &key, &[&image], &[]);
-    expect_code(&out, 0, "inspect GUN:app (text is the default)");
+    out.expect_code(0, "inspect GUN:app (text is the default)");
     let rows = text_tag_rows(&out.stdout);
     assert_eq!(rows.len(), 3, "{}", out.describe());
     assert!(
@@ -1395,8 +1321,8 @@ fn inspect_text_and_single_tag() {
         &[gun, &format!("{gun}:v1")],
         &["--output", "json"],
     );
-    expect_code(&out, 0, "two images");
-    let v = json_of(&out);
+    out.expect_code(0, "two images");
+    let v = out.json();
     assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
     assert_eq!(v[0]["SignedTags"].as_array().unwrap().len(), 8, "{v}");
     assert_eq!(v[1]["SignedTags"].as_array().unwrap().len(), 1, "{v}");
@@ -1405,7 +1331,7 @@ fn inspect_text_and_single_tag() {
     // a tag nobody signed
     let image = format!("{gun}:nosuchtag");
     let out = inspect(&url, &key, &[&image], &[]);
-    expect_code(&out, 1, "inspect of an unsigned tag");
+    out.expect_code(1, "inspect of an unsigned tag");
     assert!(out.stderr.contains("nosuchtag"), "{}", out.describe());
 
     // a wrong pinned key is refused as resolve refuses it
@@ -1413,6 +1339,6 @@ fn inspect_text_and_single_tag() {
     other.publish_repo("example.com/audit/other", &[("v1", "other")]);
     let wrong = other.write_root_key("example.com/audit/other", "other.pub");
     let out = inspect(&url, &wrong, &[gun], &["--output", "json"]);
-    expect_code(&out, 1, "inspect with another repository's root key");
+    out.expect_code(1, "inspect with another repository's root key");
     assert!(!out.stdout.contains(&p.v1.sha256), "{}", out.describe());
 }

@@ -5,75 +5,33 @@
 //! Needs `notary`, `notary-server` (Debian package `notary`) and `openssl` on PATH; without them the
 //! tests fail with the install hint, unless TRUSTPIN_SKIP_LIVE=1 (then they print "skipped").
 
-#[path = "common/notary.rs"]
-mod notary;
+mod common;
 
-use notary::*;
+use common::notary::*;
+use common::*;
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
-
-const TRUSTPIN_TIMEOUT: Duration = Duration::from_secs(60);
+use std::time::Instant;
 
 /// `trustpin resolve IMAGES... --root-key KEY --server URL EXTRA...`
 fn resolve(server: &str, root_key: &Path, extra: &[&str], images: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
-    c.arg("resolve")
+    Cmd::trustpin()
+        .arg("resolve")
         .args(images)
         .arg("--root-key")
         .arg(root_key)
         .arg("--server")
         .arg(server)
-        .args(extra);
-    c.env_remove("DOCKER_CONTENT_TRUST_SERVER");
-    run(c, TRUSTPIN_TIMEOUT)
-}
-
-fn trustpin(args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
-    c.args(args);
-    c.env_remove("DOCKER_CONTENT_TRUST_SERVER");
-    run(c, TRUSTPIN_TIMEOUT)
-}
-
-fn expect_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(
-        out.code(),
-        Some(code),
-        "{what}: expected exit {code}; {}",
-        out.describe()
-    );
+        .args(extra)
+        .run()
 }
 
 /// Exit 0 and exactly one `<gun>@sha256:<hex>` line per image, in order.
 fn expect_trusted(out: &Output, expected: &[(&str, &str)], what: &str) {
-    expect_code(out, 0, what);
-    let lines: Vec<&str> = out
-        .stdout
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
     let want: Vec<String> = expected
         .iter()
         .map(|(gun, hex)| format!("{gun}@sha256:{hex}"))
         .collect();
-    assert_eq!(lines, want, "{what}: {}", out.describe());
-}
-
-fn parse_json(out: &Output) -> Vec<serde_json::Value> {
-    let v: serde_json::Value = serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("--output json is not JSON ({e}): {}", out.describe()));
-    v.as_array()
-        .unwrap_or_else(|| panic!("--output json is not an array: {}", out.describe()))
-        .clone()
-}
-
-fn lookup_ok(client: &NotaryClient, gun: &str, tag: &str) -> String {
-    client
-        .lookup(gun, tag)
-        .unwrap_or_else(|e| panic!("notary lookup {gun} {tag} failed: {e}"))
-        .0
+    out.expect_lines(&want, what);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -124,11 +82,14 @@ fn harness_pinned_key_is_the_key_in_the_root_certificate() {
     let cert = base64::engine::general_purpose::STANDARD
         .decode(key["keyval"]["public"].as_str().unwrap())
         .unwrap();
-    let mut c = Command::new("openssl");
-    c.args([
-        "x509", "-pubkey", "-noout", "-subject", "-nameopt", "RFC2253",
-    ]);
-    let out = run_with_input(c, Some(&cert), COMMAND_TIMEOUT).ok();
+    let out = Cmd::new("openssl")
+        .args([
+            "x509", "-pubkey", "-noout", "-subject", "-nameopt", "RFC2253",
+        ])
+        .stdin(Some(&cert))
+        .timeout(COMMAND_TIMEOUT)
+        .run()
+        .ok();
     assert!(
         out.contains(&pinned),
         "root certificate key differs from the trust dir's root key:\n{out}\n{pinned}"
@@ -199,7 +160,7 @@ fn harness_tls_delegations_rotation() {
         "a targets rotation keeps the root key"
     );
     assert_eq!(
-        lookup_ok(&client, gun, "v1"),
+        client.lookup_ok(gun, "v1"),
         repo.get("targets", "v1").sha256
     );
 }
@@ -222,7 +183,7 @@ fn plain_targets_every_tag_matches_notary_lookup() {
     let key = client.write_root_key(gun, "root.pub");
     let mut hexes = Vec::new();
     for t in &targets {
-        let hex = lookup_ok(&client, gun, &t.tag);
+        let hex = client.lookup_ok(gun, &t.tag);
         assert_eq!(
             hex, t.sha256,
             "harness: lookup disagrees with what was published"
@@ -261,8 +222,8 @@ fn json_output_has_the_documented_fields() {
     let key = client.write_root_key(gun, "root.pub");
     let (i1, i2) = (format!("{gun}:v1"), format!("{gun}:v2"));
     let out = resolve(&server.url(), &key, &["--output", "json"], &[&i1, &i2]);
-    expect_code(&out, 0, "json");
-    let arr = parse_json(&out);
+    out.expect_code(0, "json");
+    let arr = out.json_array();
     assert_eq!(arr.len(), 2, "{}", out.describe());
     for (entry, (input, tag)) in arr.iter().zip([(&i1, "v1"), (&i2, "v2")]) {
         assert_eq!(entry["input"], input.as_str(), "{entry}");
@@ -270,7 +231,7 @@ fn json_output_has_the_documented_fields() {
         assert_eq!(entry["tag"], tag, "{entry}");
         assert_eq!(
             entry["digest"],
-            format!("sha256:{}", lookup_ok(&client, gun, tag)),
+            format!("sha256:{}", client.lookup_ok(gun, tag)),
             "{entry}"
         );
         let signers = entry["signers"]
@@ -286,8 +247,8 @@ fn json_output_has_the_documented_fields() {
     // a refused image carries an error
     let missing = format!("{gun}:nosuchtag");
     let out = resolve(&server.url(), &key, &["--output", "json"], &[&missing]);
-    expect_code(&out, 1, "json, missing tag");
-    let arr = parse_json(&out);
+    out.expect_code(1, "json, missing tag");
+    let arr = out.json_array();
     assert_eq!(arr.len(), 1, "{}", out.describe());
     assert_eq!(arr[0]["input"], missing.as_str());
     // The error is an object: a stable kind, the role (none for an unsigned tag), the message.
@@ -314,7 +275,7 @@ fn https_with_the_test_ca_and_without() {
     let gun = "example.com/org/tls";
     client.publish_repo(gun, &[("v1", "tls v1")]);
     let key = client.write_root_key(gun, "root.pub");
-    let hex = lookup_ok(&client, gun, "v1");
+    let hex = client.lookup_ok(gun, "v1");
     let image = format!("{gun}:v1");
     let ca = server.ca_pem_path();
     let out = resolve(
@@ -326,7 +287,7 @@ fn https_with_the_test_ca_and_without() {
     expect_trusted(&out, &[(gun, &hex)], "https with --ca-cert");
     // the test CA is not trusted by default: the TLS failure means "could not check"
     let out = resolve(&server.url(), &key, &[], &[&image]);
-    expect_code(&out, 3, "https without --ca-cert");
+    out.expect_code(3, "https without --ca-cert");
     assert!(
         !out.stdout.contains(&hex),
         "printed a digest although it could not check: {}",
@@ -388,7 +349,7 @@ fn delegations_releases_first_and_required_delegations() {
         &["--delegation", "releases", "--delegation", "qa"],
         &[&app],
     );
-    expect_code(&out, 1, "two delegations that disagree");
+    out.expect_code(1, "two delegations that disagree");
     let msg = out.all();
     assert!(
         (msg.contains(r.as_str()) && msg.contains(q.as_str()))
@@ -426,8 +387,8 @@ fn delegations_releases_first_and_required_delegations() {
         ],
         &[&same],
     );
-    expect_code(&out, 0, "json, two delegations that agree");
-    let arr = parse_json(&out);
+    out.expect_code(0, "json, two delegations that agree");
+    let arr = out.json_array();
     let signers: Vec<String> = arr[0]["signers"]
         .as_array()
         .into_iter()
@@ -441,7 +402,7 @@ fn delegations_releases_first_and_required_delegations() {
     );
 
     let out = resolve(&server.url(), &key, &["--delegation", "nosuch"], &[&app]);
-    expect_code(&out, 1, "a required delegation that does not exist");
+    out.expect_code(1, "a required delegation that does not exist");
     assert!(
         out.all().contains("nosuch"),
         "missing delegation not named: {}",
@@ -480,7 +441,7 @@ fn odd_target_names_do_not_break_signature_checks() {
     let targets = client.publish_repo(gun, &tags);
     for t in &targets {
         assert_eq!(
-            lookup_ok(&client, gun, &t.tag),
+            client.lookup_ok(gun, &t.tag),
             t.sha256,
             "harness: lookup of {:?}",
             t.tag
@@ -493,7 +454,7 @@ fn odd_target_names_do_not_break_signature_checks() {
         "{wire}"
     );
     let key = client.write_root_key(gun, "root.pub");
-    let hex = lookup_ok(&client, gun, "v1");
+    let hex = client.lookup_ok(gun, "v1");
     expect_trusted(
         &resolve(&server.url(), &key, &[], &[&format!("{gun}:v1")]),
         &[(gun, &hex)],
@@ -520,7 +481,7 @@ fn targets_key_rotation_then_publish() {
     );
     let key = client.write_root_key(gun, "root.pub");
     for tag in ["v1", "v2"] {
-        let hex = lookup_ok(&client, gun, tag);
+        let hex = client.lookup_ok(gun, tag);
         let image = format!("{gun}:{tag}");
         expect_trusted(
             &resolve(&server.url(), &key, &[], &[&image]),
@@ -551,7 +512,7 @@ fn wrong_root_key_and_missing_tag_are_refused() {
     let image = format!("{gun}:v1");
 
     let out = resolve(&server.url(), &wrong, &[], &[&image]);
-    expect_code(&out, 1, "root key of another repository");
+    out.expect_code(1, "root key of another repository");
     let msg = out.all();
     let wrong_id = bob.root_key_id(other);
     assert!(
@@ -570,7 +531,7 @@ fn wrong_root_key_and_missing_tag_are_refused() {
     let lookup = alice.lookup(gun, "nosuchtag");
     assert!(lookup.is_err(), "notary lookup found {lookup:?}");
     let out = resolve(&server.url(), &good, &[], &[&missing]);
-    expect_code(&out, 1, "missing tag");
+    out.expect_code(1, "missing tag");
     assert!(
         out.all().contains("nosuchtag"),
         "missing tag not named: {}",
@@ -578,7 +539,7 @@ fn wrong_root_key_and_missing_tag_are_refused() {
     );
 
     // and the right key still works
-    let hex = lookup_ok(&alice, gun, "v1");
+    let hex = alice.lookup_ok(gun, "v1");
     expect_trusted(
         &resolve(&server.url(), &good, &[], &[&image]),
         &[(gun, &hex)],
@@ -604,7 +565,7 @@ fn pinned_key_with_a_role_header_is_accepted() {
     );
     let key = client.work_dir().join("root-with-header.pub");
     std::fs::write(&key, with_header).unwrap();
-    let hex = lookup_ok(&client, gun, "v1");
+    let hex = client.lookup_ok(gun, "v1");
     expect_trusted(
         &resolve(&server.url(), &key, &[], &[&format!("{gun}:v1")]),
         &[(gun, &hex)],
@@ -625,13 +586,13 @@ fn server_stopped_means_could_not_check() {
     let url = server.url();
     expect_trusted(
         &resolve(&url, &key, &[], &[&format!("{gun}:v1")]),
-        &[(gun, &lookup_ok(&client, gun, "v1"))],
+        &[(gun, &client.lookup_ok(gun, "v1"))],
         "before stop",
     );
     server.stop();
     assert!(!server.is_running());
     let out = resolve(&url, &key, &[], &[&format!("{gun}:v1")]);
-    expect_code(&out, 3, "server stopped");
+    out.expect_code(3, "server stopped");
     assert!(
         !out.stdout.contains("@sha256:"),
         "printed a digest: {}",
@@ -648,7 +609,7 @@ fn usage_errors_exit_2() {
         "--server",
         "http://127.0.0.1:9",
     ]);
-    expect_code(&out, 2, "missing --root-key");
+    out.expect_code(2, "missing --root-key");
     let dir = tempfile::tempdir().unwrap();
     let out = trustpin(&[
         "resolve",
@@ -658,5 +619,5 @@ fn usage_errors_exit_2() {
         "--server",
         "http://127.0.0.1:9",
     ]);
-    expect_code(&out, 2, "root key file does not exist");
+    out.expect_code(2, "root key file does not exist");
 }

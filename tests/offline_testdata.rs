@@ -2,8 +2,9 @@
 //! every tag notary signed resolves to the digest `notary lookup` gave, including target names the
 //! server escapes on the wire (`<`, `>`, `&`, U+2028) and ones Unicode normalisation would change.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::Command;
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -11,6 +12,8 @@ use trustpin::fetch::dir::DirSource;
 use trustpin::resolve::{fetch_repo, Options};
 use trustpin::tuf::keys::PinnedKey;
 use trustpin::tuf::level::Level;
+
+use common::Cmd;
 
 fn testdata() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata"))
@@ -95,22 +98,15 @@ fn cli_resolves_every_plain_tag_like_notary_lookup() {
         if !plain {
             continue;
         }
-        let out = Command::new(env!("CARGO_BIN_EXE_trustpin"))
+        let out = Cmd::trustpin()
             .args(["resolve", "--metadata-dir"])
             .arg(testdata())
             .arg("--root-key")
             .arg(key_file(&gun))
             .args(["--at", &at, &format!("{gun}:{tag}")])
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{gun}:{tag}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(stdout, format!("{gun}@sha256:{hex}\n"));
+            .run();
+        out.expect_code(0, &format!("{gun}:{tag}"));
+        assert_eq!(out.stdout, format!("{gun}@sha256:{hex}\n"));
         checked += 1;
     }
     assert!(checked >= 5, "only {checked} plain tags checked");

@@ -15,12 +15,11 @@
 //! Needs `notary`, `notary-server` and `openssl` (Debian package `notary`); without them the live
 //! tests fail with the install hint unless TRUSTPIN_SKIP_LIVE=1.
 
-#[path = "common/notary.rs"]
-mod notary;
-#[path = "common/server.rs"]
-mod server;
+mod common;
+use common::server;
 
-use notary::*;
+use common::notary::*;
+use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,40 +37,19 @@ const TAGS: [&str; 10] = [
 // Running trustpin
 
 fn trustpin_with(args: &[&str], stdin: Option<&[u8]>, dir: Option<&Path>) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
-    c.args(args);
-    c.env_remove("DOCKER_CONTENT_TRUST_SERVER")
-        .env_remove("TRUSTPIN_USERNAME")
-        .env_remove("TRUSTPIN_PASSWORD");
+    let mut c = Cmd::trustpin().no_credentials().args(args).stdin(stdin);
     if let Some(d) = dir {
-        c.current_dir(d);
+        c = c.current_dir(d);
     }
-    run_with_input(c, stdin, TRUSTPIN_TIMEOUT)
+    c.run()
 }
 
 fn trustpin(args: &[&str]) -> Output {
     trustpin_with(args, None, None)
 }
 
-fn expect_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(
-        out.code(),
-        Some(code),
-        "{what}: expected exit {code}; {}",
-        out.describe()
-    );
-}
-
 fn lines(s: &str) -> Vec<&str> {
     s.lines().collect()
-}
-
-fn json_array(out: &Output) -> Vec<serde_json::Value> {
-    let v: serde_json::Value = serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("--output json is not JSON ({e}): {}", out.describe()));
-    v.as_array()
-        .unwrap_or_else(|| panic!("--output json is not an array: {}", out.describe()))
-        .clone()
 }
 
 fn s(p: &Path) -> &str {
@@ -134,7 +112,7 @@ fn policy_check_prints_each_policy_with_scopes_level_and_trust_root_ids() {
     let dir = policy_dir();
     let file = write_policy(dir.path(), "policy.json", POLICY);
     let out = trustpin(&["policy", "check", s(&file)]);
-    expect_code(&out, 0, "policy check of a valid file");
+    out.expect_code(0, "policy check of a valid file");
     let (demo, delegated) = (key_id("demo.pub"), key_id("delegated.pub"));
     let text = out.stdout.as_str();
     assert!(
@@ -199,7 +177,7 @@ fn policy_check_maps_images_to_policies_and_exits_1_for_an_unmatched_one() {
     let mut args = vec!["policy", "check", s(&file)];
     args.extend(images);
     let out = trustpin(&args);
-    expect_code(&out, 0, "every image maps to a policy");
+    out.expect_code(0, "every image maps to a policy");
     let want = [
         "example.com/trustpin/demo:v1 → policy \"demo\"",
         "example.com/trustpin/other → policy \"org\"",
@@ -219,7 +197,7 @@ fn policy_check_maps_images_to_policies_and_exits_1_for_an_unmatched_one() {
         "quay.io/other/app:1",
         "example.com/trustpin/x",
     ]);
-    expect_code(&out, 1, "an image no scope matches");
+    out.expect_code(1, "an image no scope matches");
     let got: Vec<&str> = out.stdout.lines().filter(|l| l.contains(" → ")).collect();
     assert_eq!(
         got,
@@ -233,7 +211,7 @@ fn policy_check_maps_images_to_policies_and_exits_1_for_an_unmatched_one() {
     );
     // `example.com/trustpin-other/x` is not under the prefix `example.com/trustpin/`.
     let out = trustpin(&["policy", "check", s(&file), "example.com/trustpin-other/x"]);
-    expect_code(&out, 1, "a prefix scope ends at a path component");
+    out.expect_code(1, "a prefix scope ends at a path component");
 }
 
 #[test]
@@ -302,7 +280,7 @@ fn invalid_policy_files_exit_2_naming_the_line_and_field() {
         let file = write_policy(dir.path(), &format!("bad{i}.json"), &case.text);
         let out = trustpin(&["policy", "check", s(&file), "alpine"]);
         let err = out.stderr.as_str();
-        if out.code() != Some(2) || !out.stdout.is_empty() {
+        if out.code != 2 || !out.stdout.is_empty() {
             failures.push(format!(
                 "{}: expected exit 2 and no stdout: {}",
                 case.name,
@@ -322,7 +300,7 @@ fn invalid_policy_files_exit_2_naming_the_line_and_field() {
         }
         // The same file given to resolve is refused as a whole before anything is resolved.
         let out = trustpin(&["resolve", "--no-cache", "--policy", s(&file), "alpine"]);
-        if out.code() != Some(2)
+        if out.code != 2
             || !out.stdout.is_empty()
             || !out.stderr.contains(&format!("line {}", case.line))
         {
@@ -353,7 +331,7 @@ fn resolve_policy_without_a_matching_scope_exits_1() {
         s(&file),
         "quay.io/other/app:1",
     ]);
-    expect_code(&out, 1, "no scope matches");
+    out.expect_code(1, "no scope matches");
     assert!(out.stdout.is_empty(), "{}", out.describe());
     assert!(
         out.stderr.contains("quay.io/other/app:1")
@@ -372,8 +350,8 @@ fn resolve_policy_without_a_matching_scope_exits_1() {
         "--output",
         "json",
     ]);
-    expect_code(&out, 1, "no scope matches (json)");
-    let items = json_array(&out);
+    out.expect_code(1, "no scope matches (json)");
+    let items = out.json_array();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["exit_code"], 1);
     assert_eq!(items[0]["verification"], "refused");
@@ -405,7 +383,7 @@ fn resolve_policy_skip_scope_reports_not_verified_and_exits_0() {
         "alpine:3.19",
         "quay.io/org/app:v2",
     ]);
-    expect_code(&out, 0, "`*` with level skip");
+    out.expect_code(0, "`*` with level skip");
     assert_eq!(
         lines(&out.stdout),
         ["docker.io/library/alpine:3.19", "quay.io/org/app:v2"],
@@ -435,8 +413,8 @@ fn resolve_policy_skip_scope_reports_not_verified_and_exits_0() {
         "--output",
         "json",
     ]);
-    expect_code(&out, 0, "`*` with level skip, json");
-    let items = json_array(&out);
+    out.expect_code(0, "`*` with level skip, json");
+    let items = out.json_array();
     assert_eq!(items.len(), 1, "{}", out.describe());
     let it = &items[0];
     assert_eq!(it["verification"], "skipped", "{it}");
@@ -454,7 +432,7 @@ fn resolve_policy_skip_scope_reports_not_verified_and_exits_0() {
         "--output",
         "jsonl",
     ]);
-    expect_code(&out, 0, "`*` with level skip, jsonl");
+    out.expect_code(0, "`*` with level skip, jsonl");
     let v: serde_json::Value =
         serde_json::from_str(out.stdout.trim()).unwrap_or_else(|_| panic!("{}", out.describe()));
     assert_eq!(v["verification"], "skipped");
@@ -479,7 +457,7 @@ fn resolve_policy_with_root_key_delegation_or_level_is_a_usage_error() {
         ];
         args.extend(extra.iter().copied());
         let out = trustpin(&args);
-        expect_code(&out, 2, &format!("--policy with {extra:?}"));
+        out.expect_code(2, &format!("--policy with {extra:?}"));
         assert!(out.stdout.is_empty(), "{}", out.describe());
         assert!(out.stderr.contains("--policy"), "{}", out.describe());
     }
@@ -708,7 +686,7 @@ fn batch_of_200_equals_each_alone_and_notary_lookup_in_every_output() {
     let t = Instant::now();
     let text = resolve_batch(live, &inputs, &["--jobs", "8"]);
     let batch_time = t.elapsed();
-    expect_code(&text, 0, "batch of 200");
+    text.expect_code(0, "batch of 200");
     assert_eq!(lines(&text.stdout), expected, "text lines in input order");
     assert_eq!(
         text.stderr, "",
@@ -757,7 +735,7 @@ fn batch_of_200_equals_each_alone_and_notary_lookup_in_every_output() {
     let alone_time = t.elapsed();
     assert_eq!(alone.len(), alone_refs.len());
     for (k, out) in &alone {
-        expect_code(out, 0, &format!("{} alone", refs[*k].0));
+        out.expect_code(0, &format!("{} alone", refs[*k].0));
         assert_eq!(
             out.stdout,
             format!("{}\n", expected[*k]),
@@ -772,8 +750,8 @@ fn batch_of_200_equals_each_alone_and_notary_lookup_in_every_output() {
 
     // json: one array in input order, everything the lookup says.
     let json = resolve_batch(live, &inputs, &["--output", "json"]);
-    expect_code(&json, 0, "batch json");
-    let items = json_array(&json);
+    json.expect_code(0, "batch json");
+    let items = json.json_array();
     assert_eq!(items.len(), 200, "{}", json.describe());
     for (k, (it, (input, i, tag))) in items.iter().zip(&refs).enumerate() {
         let (hex, size) = &live.repos[*i].tags[*tag];
@@ -791,7 +769,7 @@ fn batch_of_200_equals_each_alone_and_notary_lookup_in_every_output() {
 
     // jsonl: 200 lines, one object each; any order, matched by input.
     let jsonl = resolve_batch(live, &inputs, &["--output", "jsonl", "--jobs", "3"]);
-    expect_code(&jsonl, 0, "batch jsonl");
+    jsonl.expect_code(0, "batch jsonl");
     let objs: Vec<serde_json::Value> = jsonl
         .stdout
         .lines()
@@ -838,7 +816,7 @@ fn stdin_and_from_file_give_the_same_answers_as_arguments() {
         Some(list.as_bytes()),
         None,
     );
-    expect_code(&out, 0, "references from stdin");
+    out.expect_code(0, "references from stdin");
     assert_eq!(lines(&out.stdout), expected, "stdin: {}", out.stderr);
 
     let file = live.dir.join("refs-from-file.txt");
@@ -851,7 +829,7 @@ fn stdin_and_from_file_give_the_same_answers_as_arguments() {
         "--from-file",
         s(&file),
     ]);
-    expect_code(&out, 0, "references from --from-file");
+    out.expect_code(0, "references from --from-file");
     assert_eq!(lines(&out.stdout), expected, "--from-file: {}", out.stderr);
 
     // Arguments, then stdin, then files, in that order.
@@ -871,8 +849,9 @@ fn stdin_and_from_file_give_the_same_answers_as_arguments() {
     args.extend(a.iter().map(String::as_str));
     args.push("-");
     let out = trustpin_with(&args, Some(b.join("\n").as_bytes()), None);
-    expect_code(&out, 0, "arguments, stdin and --from-file together");
-    let got: Vec<String> = json_array(&out)
+    out.expect_code(0, "arguments, stdin and --from-file together");
+    let got: Vec<String> = out
+        .json_array()
         .iter()
         .map(|o| o["reference"].as_str().unwrap_or("").to_owned())
         .collect();
@@ -884,7 +863,7 @@ fn stdin_and_from_file_give_the_same_answers_as_arguments() {
         Some(b"# nothing\n\n"),
         None,
     );
-    expect_code(&out, 2, "no references at all");
+    out.expect_code(2, "no references at all");
 }
 
 /// A copy of the notary-server's files (`<gun>/_trust/tuf/<role>.json`) of every repository.
@@ -898,7 +877,7 @@ fn copy_tree(live: &Live) -> tempfile::TempDir {
     for r in &live.repos {
         let d = tree.path().join(&r.gun).join("_trust/tuf");
         std::fs::create_dir_all(&d).unwrap();
-        for role in ["root", "timestamp", "snapshot", "targets"] {
+        for role in common::TOP_ROLES {
             let body = notary
                 .metadata(&r.gun, role)
                 .unwrap_or_else(|e| panic!("{} {role}: {e}", r.gun));
@@ -921,11 +900,11 @@ fn each_repository_is_fetched_once_however_many_tags() {
     let expected: Vec<String> = refs.iter().map(|(_, i, t)| live.expected(*i, t)).collect();
     // --server overrides the policies' server URL.
     let out = resolve_batch(live, &inputs, &["--server", &counting.url(), "--jobs", "8"]);
-    expect_code(&out, 0, "batch through the counting server");
+    out.expect_code(0, "batch through the counting server");
     assert_eq!(lines(&out.stdout), expected);
 
     for r in &live.repos {
-        for role in ["root", "timestamp", "snapshot", "targets"] {
+        for role in common::TOP_ROLES {
             assert_eq!(
                 counting.requests(&server::tuf_path(&r.gun, role)),
                 1,
@@ -981,7 +960,7 @@ fn mixed_good_and_bad_references_give_per_line_errors_and_the_worst_exit_code() 
     ];
     let codes = [0, 2, 0, 1, 0, 3, 1, 0];
     let out = resolve_batch(live, &inputs, &[]);
-    expect_code(&out, 3, "worst of 0, 1, 2, 3");
+    out.expect_code(3, "worst of 0, 1, 2, 3");
     assert_eq!(
         lines(&out.stdout),
         [&g0.1, &g1.1, &g2.1, &g3.1],
@@ -1003,8 +982,8 @@ fn mixed_good_and_bad_references_give_per_line_errors_and_the_worst_exit_code() 
     }
 
     let out = resolve_batch(live, &inputs, &["--output", "json"]);
-    expect_code(&out, 3, "mixed, json");
-    let items = json_array(&out);
+    out.expect_code(3, "mixed, json");
+    let items = out.json_array();
     assert_eq!(items.len(), inputs.len());
     for ((it, input), code) in items.iter().zip(&inputs).zip(codes) {
         assert_eq!(it["input"], input.as_str(), "{it}");
@@ -1029,7 +1008,7 @@ fn mixed_good_and_bad_references_give_per_line_errors_and_the_worst_exit_code() 
     }
 
     let out = resolve_batch(live, &inputs, &["--output", "jsonl"]);
-    expect_code(&out, 3, "mixed, jsonl");
+    out.expect_code(3, "mixed, jsonl");
     let got: BTreeMap<String, i64> = out
         .stdout
         .lines()
@@ -1046,10 +1025,10 @@ fn mixed_good_and_bad_references_give_per_line_errors_and_the_worst_exit_code() 
 
     // Without the dead server the worst is 2; without the bad reference too, 1.
     let no_dead: Vec<String> = inputs.iter().filter(|i| **i != dead).cloned().collect();
-    expect_code(&resolve_batch(live, &no_dead, &[]), 2, "worst of 0, 1, 2");
+    resolve_batch(live, &no_dead, &[]).expect_code(2, "worst of 0, 1, 2");
     let only_refused: Vec<String> = no_dead.iter().filter(|i| **i != bad_ref).cloned().collect();
     let out = resolve_batch(live, &only_refused, &[]);
-    expect_code(&out, 1, "worst of 0, 1");
+    out.expect_code(1, "worst of 0, 1");
     assert_eq!(lines(&out.stdout), [&g0.1, &g1.1, &g2.1, &g3.1]);
 }
 
@@ -1088,7 +1067,7 @@ fn policy_server_health_check_is_done() {
     );
     let input = format!("{}:v1", live.repos[0].gun);
     let out = trustpin(&["resolve", "--no-cache", "--policy", s(&policy), &input]);
-    expect_code(&out, 0, "policy with server.checkHealth");
+    out.expect_code(0, "policy with server.checkHealth");
     assert_eq!(out.stdout, format!("{}\n", live.expected(0, "v1")));
     assert!(
         counting.requests("/_notary_server/health") >= 1,
@@ -1145,7 +1124,7 @@ fn policy_server_credentials_none_sends_no_credentials() {
     };
     // `env`: the credentials from TRUSTPIN_USERNAME/TRUSTPIN_PASSWORD answer the challenge.
     let (out, authorized) = run("env");
-    expect_code(&out, 0, "credentials env");
+    out.expect_code(0, "credentials env");
     assert!(authorized > 0, "credentials env: sent");
     // `none`: never sent, whatever the environment holds; the server's refusal is the answer.
     let (out, authorized) = run("none");
@@ -1155,7 +1134,7 @@ fn policy_server_credentials_none_sends_no_credentials() {
         "the policy says credentials: none, yet credentials were sent; {}",
         out.describe()
     );
-    assert_ne!(out.code(), Some(0), "{}", out.describe());
+    assert_ne!(out.code, 0, "{}", out.describe());
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1288,7 +1267,7 @@ fn pin_rewrites_exactly_the_trusted_references_of_a_manifest_and_a_dockerfile() 
         std::fs::write(&file, &text).unwrap();
 
         let out = pin(live, &file, &[]);
-        expect_code(&out, 0, &format!("pin {name}"));
+        out.expect_code(0, &format!("pin {name}"));
         assert_eq!(
             out.stdout,
             expected_diff(&file, &text, &expected),
@@ -1302,7 +1281,7 @@ fn pin_rewrites_exactly_the_trusted_references_of_a_manifest_and_a_dockerfile() 
         );
 
         let out = pin(live, &file, &["--write"]);
-        expect_code(&out, 0, &format!("pin --write {name}"));
+        out.expect_code(0, &format!("pin --write {name}"));
         assert!(out.stdout.is_empty(), "{}", out.describe());
         assert!(
             out.stderr.contains(&format!("{changed} line(s) pinned")),
@@ -1317,7 +1296,7 @@ fn pin_rewrites_exactly_the_trusted_references_of_a_manifest_and_a_dockerfile() 
 
         // Pinning a pinned file changes nothing.
         let out = pin(live, &file, &["--write"]);
-        expect_code(&out, 0, &format!("pin --write {name} again"));
+        out.expect_code(0, &format!("pin --write {name} again"));
         assert_eq!(
             std::fs::read_to_string(&file).unwrap(),
             expected,
@@ -1349,7 +1328,7 @@ fn pin_refuses_the_whole_file_for_one_unverifiable_reference_unless_keep_going()
 
     for extra in [&[][..], &["--write"][..]] {
         let out = pin(live, &file, extra);
-        expect_code(&out, 1, &format!("pin {extra:?} with an unsigned tag"));
+        out.expect_code(1, &format!("pin {extra:?} with an unsigned tag"));
         assert!(
             out.stdout.is_empty(),
             "nothing to apply: {}",
@@ -1379,7 +1358,7 @@ fn pin_refuses_the_whole_file_for_one_unverifiable_reference_unless_keep_going()
             &format!("\"{}\"", pinned(live, 2, "v3")),
         );
     let out = pin(live, &file, &["--keep-going"]);
-    expect_code(&out, 1, "pin --keep-going");
+    out.expect_code(1, "pin --keep-going");
     assert_eq!(
         out.stdout,
         expected_diff(&file, &text, &expected),
@@ -1387,7 +1366,7 @@ fn pin_refuses_the_whole_file_for_one_unverifiable_reference_unless_keep_going()
         out.stderr
     );
     let out = pin(live, &file, &["--keep-going", "--write"]);
-    expect_code(&out, 1, "pin --keep-going --write");
+    out.expect_code(1, "pin --keep-going --write");
     assert!(
         out.stderr.contains("example.com/batch/repo03:v11"),
         "{}",
@@ -1418,7 +1397,7 @@ fn pin_leaves_a_digest_only_reference_as_it_is() {
     let file = work.path().join("Dockerfile");
     std::fs::write(&file, &text).unwrap();
     let out = pin(live, &file, &["--write"]);
-    expect_code(&out, 0, "pin a digest-only reference");
+    out.expect_code(0, "pin a digest-only reference");
     assert_eq!(
         std::fs::read_to_string(&file).unwrap(),
         expected,
@@ -1455,8 +1434,7 @@ spec:
     let file = work.path().join("pod.yaml");
     std::fs::write(&file, text).unwrap();
     let out = pin(live, &file, &["--write"]);
-    expect_code(
-        &out,
+    out.expect_code(
         0,
         "pin a manifest whose ConfigMap holds `from os import path`",
     );

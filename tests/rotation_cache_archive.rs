@@ -18,10 +18,9 @@
 //! - The notary client follows the chain: a client that cached root 1 before two rotations, and a
 //!   fresh one trusting on first use, both look tags up as before.
 
-#[path = "common/builder.rs"]
-mod builder;
-#[path = "common/notary.rs"]
-mod notary;
+mod common;
+use common::builder;
+use common::notary;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -29,9 +28,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use builder::server::{Reply, Response, TestServer};
-use builder::{run_limited, CliOut, Key, RepoBuilder};
-use notary::{http_get, require_live, sha256_hex, NotaryClient, NotaryServer, Target};
+use common::builder::{Key, RepoBuilder};
+use common::notary::{http_get, require_live, NotaryClient, NotaryServer, Target};
+use common::server::{Reply, Response, TestServer};
+use common::sha256_hex;
+use common::{Cmd, Output};
 use serde_json::{json, Value};
 
 type Files = BTreeMap<String, Vec<u8>>;
@@ -48,16 +49,15 @@ fn s(p: &Path) -> String {
 /// TRUSTPIN_NO_CACHE (set for all tests by .cargo/config.toml) are removed: every run here says
 /// `--cache-dir DIR` or `--no-cache` itself; [`explicit_cache_dir_wins_over_trustpin_no_cache`]
 /// checks the environment variable separately.
-fn trustpin<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> CliOut {
-    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_trustpin"));
-    c.args(args)
-        .env_remove("DOCKER_CONTENT_TRUST_SERVER")
-        .env_remove("TRUSTPIN_NO_CACHE");
-    run_limited(c, Duration::from_secs(60))
+fn trustpin<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Cmd::trustpin()
+        .args(args)
+        .env_remove("TRUSTPIN_NO_CACHE")
+        .run()
 }
 
 /// `trustpin resolve IMAGES... --server URL --root-key KEY EXTRA...`
-fn resolve(url: &str, key: &Path, images: &[String], extra: &[&str]) -> CliOut {
+fn resolve(url: &str, key: &Path, images: &[String], extra: &[&str]) -> Output {
     let mut args: Vec<String> = vec!["resolve".into()];
     args.extend(images.iter().cloned());
     args.extend(["--server".into(), url.into(), "--root-key".into(), s(key)]);
@@ -74,36 +74,6 @@ fn with_cache<'a>(cache: &'a [String; 2], more: &[&'a str]) -> Vec<&'a str> {
     let mut v: Vec<&str> = cache.iter().map(String::as_str).collect();
     v.extend_from_slice(more);
     v
-}
-
-fn lines(out: &CliOut) -> Vec<String> {
-    out.stdout
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn expect_ok(out: &CliOut, want: &[String], what: &str) {
-    assert_eq!(out.code, 0, "{what}: {}", out.describe());
-    assert_eq!(lines(out), want, "{what}: {}", out.describe());
-}
-
-fn expect_refused(out: &CliOut, words: &[&str], what: &str) {
-    assert_eq!(out.code, 1, "{what}: expected exit 1; {}", out.describe());
-    assert!(
-        out.stdout.trim().is_empty(),
-        "{what}: a refusal printed a digest: {}",
-        out.describe()
-    );
-    for w in words {
-        assert!(
-            out.stderr.contains(w),
-            "{what}: stderr lacks {w:?}: {}",
-            out.describe()
-        );
-    }
 }
 
 fn signed(bytes: &[u8]) -> Value {
@@ -158,7 +128,7 @@ fn rollback_message(newer: &Files, older: &Files) -> String {
 /// delegation its snapshot lists, and every root version `<n>.root`.
 fn capture(ns: &NotaryServer, gun: &str) -> Files {
     let mut f = Files::new();
-    for role in ["root", "timestamp", "snapshot", "targets"] {
+    for role in common::TOP_ROLES {
         let b = ns
             .metadata(gun, role)
             .unwrap_or_else(|e| panic!("{role}: {e}"));
@@ -529,7 +499,7 @@ fn live_root_rotated_twice_is_followed_from_the_first_key_with_a_warning() {
 
     // The first key: followed through 1 → 2 → 3, with the warning.
     let out = resolve(&url, &key1, &images, &["--no-cache"]);
-    expect_ok(&out, &want, "first key");
+    out.expect_lines(&want, "first key");
     for w in [
         &format!("root key rotated from {}", &id1[..12]),
         &format!("to {}", &id3[..12]),
@@ -539,7 +509,7 @@ fn live_root_rotated_twice_is_followed_from_the_first_key_with_a_warning() {
     }
     // The middle key: anchored at version 2.
     let out = resolve(&url, &key2, &images, &["--no-cache"]);
-    expect_ok(&out, &want, "second key");
+    out.expect_lines(&want, "second key");
     assert!(
         out.stderr.contains(&format!(
             "root key rotated from {} from {}",
@@ -553,8 +523,7 @@ fn live_root_rotated_twice_is_followed_from_the_first_key_with_a_warning() {
     // --no-follow-rotation refuses, naming the rotation.
     for (key, id) in [(&key1, &id1), (&key2, &id2)] {
         let out = resolve(&url, key, &images, &["--no-cache", "--no-follow-rotation"]);
-        expect_refused(
-            &out,
+        out.expect_refused(
             &[
                 &format!("root key rotated from {}", &id[..12]),
                 &id3[..12],
@@ -569,7 +538,7 @@ fn live_root_rotated_twice_is_followed_from_the_first_key_with_a_warning() {
     // The new key resolves directly, without a warning, with or without --no-follow-rotation.
     for extra in [&["--no-cache"][..], &["--no-cache", "--no-follow-rotation"]] {
         let out = resolve(&url, &key3, &images, extra);
-        expect_ok(&out, &want, "new key");
+        out.expect_lines(&want, "new key");
         assert!(
             !out.stderr.contains("rotated"),
             "no rotation warning with the new key: {}",
@@ -583,7 +552,7 @@ fn live_root_rotated_twice_is_followed_from_the_first_key_with_a_warning() {
     let cache = tempfile::tempdir().unwrap();
     let ca = cache_args(cache.path());
     let out = resolve(&proxy.url(), &key1, &images, &with_cache(&ca, &[]));
-    expect_ok(&out, &want, "first key, cold cache");
+    out.expect_lines(&want, "first key, cold cache");
     let first = roles_since(&proxy, gun, 0);
     for r in [
         "1.root",
@@ -597,7 +566,7 @@ fn live_root_rotated_twice_is_followed_from_the_first_key_with_a_warning() {
     }
     let mark = proxy.total_requests();
     let out = resolve(&proxy.url(), &key1, &images, &with_cache(&ca, &[]));
-    expect_ok(&out, &want, "first key, warm cache");
+    out.expect_lines(&want, "first key, warm cache");
     assert!(
         out.stderr.contains("at version 3; pin the new key"),
         "the warning is repeated on every run: {}",
@@ -611,11 +580,7 @@ fn live_root_rotated_twice_is_followed_from_the_first_key_with_a_warning() {
         &images,
         &with_cache(&ca, &["--no-follow-rotation"]),
     );
-    expect_refused(
-        &out,
-        &["--no-follow-rotation"],
-        "cached, --no-follow-rotation",
-    );
+    out.expect_refused(&["--no-follow-rotation"], "cached, --no-follow-rotation");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -643,12 +608,12 @@ fn a_proper_chain_is_followed_even_when_earlier_roots_have_expired() {
         f
     });
     let out = resolve(&alone.url(), &r.key_file(1), &r.image(), &["--no-cache"]);
-    expect_refused(&out, &["is valid from"], "root 1 alone");
+    out.expect_refused(&["is valid from"], "root 1 alone");
     let files = r.state(3, &[3, 2], &[(1, root1), (2, r.root(2))]);
     let srv = Served::new(&r.gun, files);
 
     let out = resolve(&srv.url(), &r.key_file(1), &r.image(), &["--no-cache"]);
-    expect_ok(&out, &r.want(), "expired anchor");
+    out.expect_lines(&r.want(), "expired anchor");
     for w in [
         format!("root key rotated from {}", r.short(1)),
         format!("to {}", r.short(3)),
@@ -657,7 +622,7 @@ fn a_proper_chain_is_followed_even_when_earlier_roots_have_expired() {
         assert!(out.stderr.contains(&w), "lacks {w:?}: {}", out.describe());
     }
     let out = resolve(&srv.url(), &r.key_file(3), &r.image(), &["--no-cache"]);
-    expect_ok(&out, &r.want(), "new key");
+    out.expect_lines(&r.want(), "new key");
     assert!(!out.stderr.contains("rotated"), "{}", out.describe());
 }
 
@@ -669,7 +634,7 @@ fn a_rotation_step_signed_only_by_the_new_key_is_refused() {
     // Control: the same step signed by root 1's key too is followed.
     let good = Served::new(&r.gun, r.state(2, &[2, 1], &[(1, r.root(1))]));
     let out = resolve(&good.url(), &key1, &r.image(), &["--no-cache"]);
-    expect_ok(&out, &r.want(), "proper step");
+    out.expect_lines(&r.want(), "proper step");
     assert!(
         out.stderr.contains("at version 2; pin the new key"),
         "{}",
@@ -679,8 +644,7 @@ fn a_rotation_step_signed_only_by_the_new_key_is_refused() {
     // Forged: root 2 signed only by its own (new) key.
     let forged = Served::new(&r.gun, r.state(2, &[2], &[(1, r.root(1))]));
     let out = resolve(&forged.url(), &key1, &r.image(), &["--no-cache"]);
-    expect_refused(
-        &out,
+    out.expect_refused(
         &[
             "root rotation to version 2 is not signed by the previous root's keys",
             "0 of 1",
@@ -689,15 +653,14 @@ fn a_rotation_step_signed_only_by_the_new_key_is_refused() {
     );
     // Pinned to the new key, that root itself is fine: the refusal is the chain's.
     let out = resolve(&forged.url(), &r.key_file(2), &r.image(), &["--no-cache"]);
-    expect_ok(&out, &r.want(), "forged root, new key pinned");
+    out.expect_lines(&r.want(), "forged root, new key pinned");
 
     // Forged in the middle: 1 → 2 (signed by key 2 only) → 3 (properly signed by 2 and 3).
     let mut b2 = r.builder(2, &[2]);
     let forged2 = b2.build().files.remove("root").unwrap();
     let mid = Served::new(&r.gun, r.state(3, &[3, 2], &[(1, r.root(1)), (2, forged2)]));
     let out = resolve(&mid.url(), &key1, &r.image(), &["--no-cache"]);
-    expect_refused(
-        &out,
+    out.expect_refused(
         &["root rotation to version 2 is not signed by the previous root's keys"],
         "forged middle step",
     );
@@ -705,7 +668,7 @@ fn a_rotation_step_signed_only_by_the_new_key_is_refused() {
     let cache = tempfile::tempdir().unwrap();
     let ca = cache_args(cache.path());
     let out = resolve(&mid.url(), &key1, &r.image(), &with_cache(&ca, &[]));
-    expect_refused(&out, &["version 2"], "forged middle step, cached");
+    out.expect_refused(&["version 2"], "forged middle step, cached");
     assert!(
         walk(cache.path()).is_empty(),
         "a refused repository left files in the cache: {:?}",
@@ -736,7 +699,7 @@ fn the_notary_client_agrees_a_proper_step_is_followed_and_a_forged_one_refused()
         "notary follows a proper rotation"
     );
     let out = resolve(&srv.url(), &r.key_file(1), &r.image(), &["--no-cache"]);
-    expect_ok(&out, &r.want(), "trustpin follows it too");
+    out.expect_lines(&r.want(), "trustpin follows it too");
 
     srv.set(r.state(2, &[2], &[(1, r.root(1))]));
     let err = forged
@@ -744,8 +707,7 @@ fn the_notary_client_agrees_a_proper_step_is_followed_and_a_forged_one_refused()
         .expect_err("notary must refuse a root 2 not signed by root 1's key");
     eprintln!("notary on the forged step: {err}");
     let out = resolve(&srv.url(), &r.key_file(1), &r.image(), &["--no-cache"]);
-    expect_refused(
-        &out,
+    out.expect_refused(
         &["root rotation to version 2 is not signed by the previous root's keys"],
         "trustpin refuses it too",
     );
@@ -788,8 +750,7 @@ fn a_root_version_out_of_sequence_is_refused_naming_the_version() {
     let three = b.build().files.remove("root").unwrap();
     let srv = Served::new(&r.gun, r.state(3, &[3, 2], &[(1, r.root(1)), (2, three)]));
     let out = resolve(&srv.url(), &key1, &r.image(), &["--no-cache"]);
-    expect_refused(
-        &out,
+    out.expect_refused(
         &["root rotation: the root after version 1 claims version 3, expected 2"],
         "2.root.json claims version 3",
     );
@@ -876,17 +837,17 @@ fn live_rollback_to_an_older_state_is_refused_with_the_cache_and_accepted_withou
 
     // Newer state first, then the older one: refused, naming the role and both versions.
     let out = resolve(&srv.url(), &key1, &images, &with_cache(&ca, &[]));
-    expect_ok(&out, &want, "newer state");
+    out.expect_lines(&want, "newer state");
     srv.set(a.clone());
     let msg = rollback_message(&b, &a);
     let out = resolve(&srv.url(), &key1, &images, &with_cache(&ca, &[]));
-    expect_refused(&out, &[&msg], "older state with the cache");
+    out.expect_refused(&[&msg], "older state with the cache");
     // Refused again (the refusal did not lower what the cache remembers).
     let out = resolve(&srv.url(), &key1, &images, &with_cache(&ca, &[]));
-    expect_refused(&out, &[&msg], "older state again");
+    out.expect_refused(&[&msg], "older state again");
     // Without a cache, or with a fresh one, the older state is valid and accepted.
     let out = resolve(&srv.url(), &key1, &images, &["--no-cache"]);
-    expect_ok(&out, &want, "older state, --no-cache");
+    out.expect_lines(&want, "older state, --no-cache");
     let fresh = tempfile::tempdir().unwrap();
     let out = resolve(
         &srv.url(),
@@ -894,17 +855,17 @@ fn live_rollback_to_an_older_state_is_refused_with_the_cache_and_accepted_withou
         &images,
         &with_cache(&cache_args(fresh.path()), &[]),
     );
-    expect_ok(&out, &want, "older state, fresh cache");
+    out.expect_lines(&want, "older state, fresh cache");
     // Back to the newer state: fine.
     srv.set(b.clone());
     let out = resolve(&srv.url(), &key1, &images, &with_cache(&ca, &[]));
-    expect_ok(&out, &want, "newer state again");
+    out.expect_lines(&want, "newer state again");
 
     // A root older than the cached one: after the rotation was followed, the state before it
     // (root version 1, validly signed by the pinned key) is a rollback of root.
     srv.set(rotated.clone());
     let out = resolve(&srv.url(), &key1, &images, &with_cache(&ca, &[]));
-    expect_ok(&out, &want, "rotated state");
+    out.expect_lines(&want, "rotated state");
     assert!(
         out.stderr.contains("at version 2; pin the new key"),
         "{}",
@@ -912,13 +873,12 @@ fn live_rollback_to_an_older_state_is_refused_with_the_cache_and_accepted_withou
     );
     srv.set(b.clone());
     let out = resolve(&srv.url(), &key1, &images, &with_cache(&ca, &[]));
-    expect_refused(
-        &out,
+    out.expect_refused(
         &["rollback: root version 1 is older than version 2 seen before"],
         "root rollback",
     );
     let out = resolve(&srv.url(), &key1, &images, &["--no-cache"]);
-    expect_ok(&out, &want, "pre-rotation state, --no-cache");
+    out.expect_lines(&want, "pre-rotation state, --no-cache");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -950,7 +910,7 @@ fn live_truncated_cache_files_are_refetched_and_a_damaged_state_file_is_a_warnin
     let cache = tempfile::tempdir().unwrap();
     let ca = cache_args(cache.path());
     let out = resolve(&srv.url(), &key, &images, &with_cache(&ca, &[]));
-    expect_ok(&out, &want, "cold");
+    out.expect_lines(&want, "cold");
     let dir = repo_cache_dir(cache.path());
 
     // Each cached file cut in half: detected (its parent's hash no longer fits), fetched again.
@@ -958,14 +918,14 @@ fn live_truncated_cache_files_are_refetched_and_a_damaged_state_file_is_a_warnin
         truncate_half(&dir.join(format!("{role}.json")));
         let mark = srv.mark();
         let out = resolve(&srv.url(), &key, &images, &with_cache(&ca, &[]));
-        expect_ok(&out, &want, &format!("{role}.json truncated"));
+        out.expect_lines(&want, &format!("{role}.json truncated"));
         let mut expected = vec!["timestamp".to_owned(), role.to_owned()];
         expected.sort();
         assert_eq!(srv.since(mark), expected, "{role}.json truncated");
         // ...and the cache holds the whole file again: the next run is one request.
         let mark = srv.mark();
         let out = resolve(&srv.url(), &key, &images, &with_cache(&ca, &[]));
-        expect_ok(&out, &want, &format!("after {role}.json was repaired"));
+        out.expect_lines(&want, &format!("after {role}.json was repaired"));
         assert_eq!(
             srv.since(mark),
             ["timestamp"],
@@ -976,13 +936,13 @@ fn live_truncated_cache_files_are_refetched_and_a_damaged_state_file_is_a_warnin
     truncate_half(&dir.join("timestamp.json"));
     let mark = srv.mark();
     let out = resolve(&srv.url(), &key, &images, &with_cache(&ca, &[]));
-    expect_ok(&out, &want, "timestamp.json truncated");
+    out.expect_lines(&want, "timestamp.json truncated");
     assert_eq!(srv.since(mark), ["timestamp"], "timestamp.json truncated");
 
     // A damaged versions.json: a warning, not a crash, and it is written whole again.
     truncate_half(&dir.join("versions.json"));
     let out = resolve(&srv.url(), &key, &images, &with_cache(&ca, &[]));
-    expect_ok(&out, &want, "versions.json truncated");
+    out.expect_lines(&want, "versions.json truncated");
     assert!(
         out.stderr.contains("warning:")
             && out.stderr.contains("versions.json is damaged")
@@ -997,14 +957,14 @@ fn live_truncated_cache_files_are_refetched_and_a_damaged_state_file_is_a_warnin
             .expect("versions.json rewritten whole");
     assert_eq!(state.get("targets/releases"), Some(&1), "{state:?}");
     let out = resolve(&srv.url(), &key, &images, &with_cache(&ca, &[]));
-    expect_ok(&out, &want, "after versions.json was rewritten");
+    out.expect_lines(&want, "after versions.json was rewritten");
     assert!(!out.stderr.contains("damaged"), "{}", out.describe());
 
     // Garbage instead of JSON, and an empty file: warnings too.
     for junk in [&b"\x00\xff not json"[..], b""] {
         std::fs::write(dir.join("versions.json"), junk).unwrap();
         let out = resolve(&srv.url(), &key, &images, &with_cache(&ca, &[]));
-        expect_ok(&out, &want, "versions.json junk");
+        out.expect_lines(&want, "versions.json junk");
         assert!(out.stderr.contains("damaged"), "{}", out.describe());
     }
 
@@ -1031,11 +991,11 @@ fn truncated_cached_versioned_roots_are_refetched() {
         let cache = tempfile::tempdir().unwrap();
         let ca = cache_args(cache.path());
         let out = resolve(&srv.url(), &key1, &r.image(), &with_cache(&ca, &[]));
-        expect_ok(&out, &r.want(), "cold");
+        out.expect_lines(&r.want(), "cold");
         let dir = repo_cache_dir(cache.path());
         let mark = srv.mark();
         let out = resolve(&srv.url(), &key1, &r.image(), &with_cache(&ca, &[]));
-        expect_ok(&out, &r.want(), "warm");
+        out.expect_lines(&r.want(), "warm");
         assert_eq!(
             srv.since(mark),
             ["timestamp"],
@@ -1048,7 +1008,7 @@ fn truncated_cached_versioned_roots_are_refetched() {
         let mark = srv.mark();
         let out = resolve(&srv.url(), &key1, &r.image(), &with_cache(&ca, &[]));
         let asked = srv.since(mark);
-        if out.code != 0 || lines(&out) != r.want() || !asked.contains(&v.to_owned()) {
+        if out.code != 0 || out.lines() != r.want() || !asked.contains(&v.to_owned()) {
             problems.push(format!(
                 "cached {v}.json truncated: requests {asked:?}; {}",
                 out.describe()
@@ -1058,7 +1018,7 @@ fn truncated_cached_versioned_roots_are_refetched() {
         // Repaired: the next run is warm again.
         let mark = srv.mark();
         let out = resolve(&srv.url(), &key1, &r.image(), &with_cache(&ca, &[]));
-        expect_ok(&out, &r.want(), "after the repair");
+        out.expect_lines(&r.want(), "after the repair");
         assert_eq!(
             srv.since(mark),
             ["timestamp"],
@@ -1100,7 +1060,7 @@ fn live_warm_path_one_request_when_unchanged_and_only_what_changed_otherwise() {
             .map(|(_, h)| format!("{gun}@sha256:{h}"))
             .collect();
         let out = resolve(&proxy.url(), &key, &images, &with_cache(&ca, &[]));
-        expect_ok(&out, &want, what);
+        out.expect_lines(&want, what);
     };
 
     run(&tags, "cold");
@@ -1216,7 +1176,7 @@ fn live_archive_then_offline_resolve_at_archive_time_gives_the_live_digests() {
     // Live answers, checked against notary.
     let live = resolve(&ns.url(), &key1, &images, &["--no-cache"]);
     assert_eq!(live.code, 0, "live: {}", live.describe());
-    let live_lines = lines(&live);
+    let live_lines = live.lines();
     assert_eq!(live_lines.len(), tags.len(), "{}", live.describe());
     // Docker's rule over what was published: targets/releases first, then targets. Where only
     // one role signed a tag, `notary lookup` agrees. (For v1, signed by both with different
@@ -1254,8 +1214,7 @@ fn live_archive_then_offline_resolve_at_archive_time_gives_the_live_digests() {
         &qa_image,
         &["--no-cache", "--delegation", "qa"],
     );
-    expect_ok(
-        &live_qa,
+    live_qa.expect_lines(
         &[format!("{gun}@sha256:{}", repo.get("qa", "qa1").sha256)],
         "live qa1",
     );
@@ -1382,7 +1341,7 @@ fn live_archive_then_offline_resolve_at_archive_time_gives_the_live_digests() {
         trustpin(&args)
     };
     let out = offline(&key1, &images, &[]);
-    expect_ok(&out, &live_lines, "offline, first key");
+    out.expect_lines(&live_lines, "offline, first key");
     assert!(
         out.stderr.contains("at version 3; pin the new key"),
         "{}",
@@ -1395,22 +1354,14 @@ fn live_archive_then_offline_resolve_at_archive_time_gives_the_live_digests() {
         out.describe()
     );
     let out = offline(&key3, &images, &[]);
-    expect_ok(&out, &live_lines, "offline, new key");
+    out.expect_lines(&live_lines, "offline, new key");
     assert!(!out.stderr.contains("rotated"), "{}", out.describe());
     let out = offline(&key1, &images[2..3], &["--delegation", "releases"]);
-    expect_ok(
-        &out,
-        &lines(&live_release),
-        "offline, --delegation releases",
-    );
+    out.expect_lines(&live_release.lines(), "offline, --delegation releases");
     let out = offline(&key1, &qa_image, &["--delegation", "qa"]);
-    expect_ok(&out, &lines(&live_qa), "offline, --delegation qa");
+    out.expect_lines(&live_qa.lines(), "offline, --delegation qa");
     let out = offline(&key1, &images, &["--no-follow-rotation"]);
-    expect_refused(
-        &out,
-        &["--no-follow-rotation"],
-        "offline, --no-follow-rotation",
-    );
+    out.expect_refused(&["--no-follow-rotation"], "offline, --no-follow-rotation");
 }
 
 #[test]
@@ -1461,8 +1412,8 @@ fn offline_archive_after_the_timestamp_expired_needs_the_archive_time() {
             "--no-cache".into(),
         ])
     };
-    expect_ok(&run(&at), &r.want(), "at the archive time");
-    expect_refused(&run(&later), &["timestamp.json expired"], "two weeks later");
+    run(&at).expect_lines(&r.want(), "at the archive time");
+    run(&later).expect_refused(&["timestamp.json expired"], "two weeks later");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1496,7 +1447,7 @@ fn the_cache_directory_holds_nothing_outside_it_after_resolving() {
         format!("{}@sha256:{}", r.gun, sha256_hex(b"image two")),
     ];
     let out = resolve(&srv.url(), &r.key_file(1), &images, &with_cache(&ca, &[]));
-    expect_ok(&out, &want, "over http");
+    out.expect_lines(&want, "over http");
     let meta = tempfile::tempdir().unwrap();
     let tuf = meta.path().join(&r.gun).join("_trust/tuf");
     for (role, bytes) in &files {
@@ -1518,7 +1469,7 @@ fn the_cache_directory_holds_nothing_outside_it_after_resolving() {
     ]);
     args.extend(ca.iter().cloned());
     let out = trustpin(&args);
-    expect_ok(&out, &want, "from a folder");
+    out.expect_lines(&want, "from a folder");
 
     // Two repositories (one per source), each one folder directly in the cache; every file
     // below them; no links; nothing written beside the cache.
@@ -1596,23 +1547,22 @@ fn explicit_cache_dir_wins_over_trustpin_no_cache() {
     let srv = Served::new(&r.gun, r.state(1, &[1], &[]));
     let cache = tempfile::tempdir().unwrap();
     let run = || {
-        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_trustpin"));
-        c.args(["resolve", &format!("{}:v1", r.gun), "--server", &srv.url()])
+        Cmd::trustpin()
+            .args(["resolve", &format!("{}:v1", r.gun), "--server", &srv.url()])
             .arg("--root-key")
             .arg(r.key_file(1))
             .arg("--cache-dir")
             .arg(cache.path())
-            .env_remove("DOCKER_CONTENT_TRUST_SERVER")
-            .env("TRUSTPIN_NO_CACHE", "1");
-        run_limited(c, Duration::from_secs(60))
+            .env("TRUSTPIN_NO_CACHE", "1")
+            .run()
     };
-    expect_ok(&run(), &r.want(), "first run");
+    run().expect_lines(&r.want(), "first run");
     assert!(
         !walk(cache.path()).is_empty(),
         "--cache-dir was ignored under TRUSTPIN_NO_CACHE=1: nothing cached"
     );
     let mark = srv.mark();
-    expect_ok(&run(), &r.want(), "second run");
+    run().expect_lines(&r.want(), "second run");
     assert_eq!(srv.since(mark), ["timestamp"], "warm path");
 }
 
@@ -1645,21 +1595,18 @@ fn a_delegation_rolled_back_under_newer_top_level_files_is_refused() {
     let cache = tempfile::tempdir().unwrap();
     let ca = cache_args(cache.path());
     let out = resolve(&srv.url(), &r.key_file(1), &image, &with_cache(&ca, &[]));
-    expect_ok(
-        &out,
+    out.expect_lines(
         &[format!("{}@sha256:{}", r.gun, sha256_hex(b"releases five"))],
         "newer",
     );
     srv.set(older);
     let out = resolve(&srv.url(), &r.key_file(1), &image, &with_cache(&ca, &[]));
-    expect_refused(
-        &out,
+    out.expect_refused(
         &["rollback: targets/releases version 4 is older than version 5 seen before"],
         "delegation rolled back",
     );
     let out = resolve(&srv.url(), &r.key_file(1), &image, &["--no-cache"]);
-    expect_ok(
-        &out,
+    out.expect_lines(
         &[format!("{}@sha256:{}", r.gun, sha256_hex(b"releases four"))],
         "no cache",
     );
@@ -1687,7 +1634,7 @@ fn the_warm_path_still_checks_expiry_of_cached_files() {
         &r.image(),
         &with_cache(&ca, &["--at", &soon]),
     );
-    expect_ok(&out, &r.want(), "cold, in a day");
+    out.expect_lines(&r.want(), "cold, in a day");
     let mark = srv.mark();
     let out = resolve(
         &srv.url(),
@@ -1700,5 +1647,5 @@ fn the_warm_path_still_checks_expiry_of_cached_files() {
         ["timestamp"],
         "warm: targets came from the cache"
     );
-    expect_refused(&out, &["targets.json expired"], "warm, in six days");
+    out.expect_refused(&["targets.json expired"], "warm, in six days");
 }

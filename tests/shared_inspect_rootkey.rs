@@ -2,22 +2,19 @@
 //! (see its README for what each image holds), offline through `--metadata-dir`. The folder sits
 //! beside the project; these tests fail loudly when it is absent.
 
-#[path = "common/notary.rs"]
-mod notary;
+mod common;
 
-use notary::{canonical_key_id, run, Output};
+use common::notary::canonical_key_id;
+use common::{both_get_root_key, get_root_key, trustpin_home, Output};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
 
 use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/trust-data");
-const TIMEOUT: Duration = Duration::from_secs(60);
 
 const ALICE: &str = "docker.io/phbelitz/alice-image";
 const BOB: &str = "docker.io/phbelitz/bob-image";
@@ -57,60 +54,6 @@ fn tuf_json(gun: &str, role: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-fn run_bin<S: AsRef<OsStr>>(bin: &str, args: &[S]) -> Output {
-    // a private HOME and cache per run: no trust cache, docker config or credentials of the user's
-    // are read or written, and no state carries over between runs (fresh notary-servers reuse
-    // ports and GUNs, which a shared rollback cache would take for a rollback)
-    let home = tempfile::Builder::new()
-        .prefix("trustpin-test-home-")
-        .tempdir()
-        .expect("tempdir");
-    let mut c = Command::new(bin);
-    c.args(args);
-    c.env("HOME", home.path())
-        .env("XDG_CACHE_HOME", home.path().join("cache"));
-    for var in [
-        "DOCKER_CONTENT_TRUST_SERVER",
-        "DOCKER_CONFIG",
-        "TRUSTPIN_USERNAME",
-        "TRUSTPIN_PASSWORD",
-    ] {
-        c.env_remove(var);
-    }
-    run(c, TIMEOUT)
-}
-
-fn trustpin<S: AsRef<OsStr>>(args: &[S]) -> Output {
-    run_bin(env!("CARGO_BIN_EXE_trustpin"), args)
-}
-
-/// (what, output) of `get-root-key ARGS` and `trustpin get-root-key ARGS`.
-fn both_get_root_key(args: &[&str]) -> Vec<(&'static str, Output)> {
-    let mut sub = vec!["get-root-key"];
-    sub.extend_from_slice(args);
-    vec![
-        (
-            "get-root-key",
-            run_bin(env!("CARGO_BIN_EXE_get-root-key"), args),
-        ),
-        ("trustpin get-root-key", trustpin(&sub)),
-    ]
-}
-
-fn expect_code(out: &Output, code: i32, what: &str) {
-    assert_eq!(
-        out.code(),
-        Some(code),
-        "{what}: expected exit {code}; {}",
-        out.describe()
-    );
-}
-
-fn json_of(out: &Output) -> Value {
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("output is not JSON ({e}): {}", out.describe()))
-}
-
 /// `trustpin inspect IMAGES... --metadata-dir SHARED --root-key KEY --at AT EXTRA...`
 fn inspect(images: &[&str], key: &Path, at: &str, extra: &[&str]) -> Output {
     let dir = shared();
@@ -125,13 +68,13 @@ fn inspect(images: &[&str], key: &Path, at: &str, extra: &[&str]) -> Output {
         at.as_ref(),
     ]);
     args.extend(extra.iter().map(OsStr::new));
-    trustpin(&args)
+    trustpin_home(&args)
 }
 
 /// `trustpin resolve IMAGE --metadata-dir SHARED --root-key KEY --at AT`
 fn resolve(image: &str, key: &Path, at: &str) -> Output {
     let dir = shared();
-    trustpin(&[
+    trustpin_home(&[
         OsStr::new("resolve"),
         image.as_ref(),
         "--metadata-dir".as_ref(),
@@ -202,8 +145,8 @@ fn alice_test_is_signed_by_releases_phbelitz_and_chamsen_with_one_digest() {
         "2019-10-15T00:00:00Z",
         &["--output", "json"],
     );
-    expect_code(&out, 0, "inspect alice-image");
-    let v = json_of(&out);
+    out.expect_code(0, "inspect alice-image");
+    let v = out.json();
     assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
     let e = &v[0];
     assert_eq!(e["Name"], ALICE, "{e}");
@@ -307,7 +250,7 @@ fn alice_test_is_signed_by_releases_phbelitz_and_chamsen_with_one_digest() {
 
     // the text tables say the same
     let out = inspect(&[ALICE], &key_a, "2019-10-15T00:00:00Z", &[]);
-    expect_code(&out, 0, "inspect alice-image, text");
+    out.expect_code(0, "inspect alice-image, text");
     let rows = text_tag_rows(&out.stdout);
     assert_eq!(rows.len(), 1, "{}", out.describe());
     assert!(
@@ -338,9 +281,9 @@ fn alice_test_is_signed_by_releases_phbelitz_and_chamsen_with_one_digest() {
         "2019-10-15T00:00:00Z",
         &["--output", "json"],
     );
-    expect_code(&out, 0, "inspect alice-image:test");
+    out.expect_code(0, "inspect alice-image:test");
     assert_eq!(
-        json_of(&out)[0]["SignedTags"],
+        out.json()[0]["SignedTags"],
         e["SignedTags"],
         "{}",
         out.describe()
@@ -351,7 +294,7 @@ fn alice_test_is_signed_by_releases_phbelitz_and_chamsen_with_one_digest() {
         "2019-10-15T00:00:00Z",
         &[],
     );
-    expect_code(&out, 1, "inspect alice-image:nope");
+    out.expect_code(1, "inspect alice-image:nope");
     assert!(out.stderr.contains("nope"), "{}", out.describe());
 
     // with key b the root is not signed by the pinned key
@@ -361,7 +304,7 @@ fn alice_test_is_signed_by_releases_phbelitz_and_chamsen_with_one_digest() {
         "2019-10-15T00:00:00Z",
         &["--output", "json"],
     );
-    expect_code(&out, 1, "inspect alice-image with key b");
+    out.expect_code(1, "inspect alice-image with key b");
     assert!(!out.stdout.contains(ALICE_TEST), "{}", out.describe());
 }
 
@@ -375,8 +318,8 @@ fn dave_test_disagreement_between_del1_and_del2_at_audit_level() {
         at,
         &["--level", "audit", "--output", "json"],
     );
-    expect_code(&out, 0, "inspect dave-image --level audit");
-    let e = &json_of(&out)[0];
+    out.expect_code(0, "inspect dave-image --level audit");
+    let e = &out.json()[0];
 
     let rows: BTreeSet<(String, String, BTreeSet<String>)> = e["SignedTags"]
         .as_array()
@@ -432,7 +375,7 @@ fn dave_test_disagreement_between_del1_and_del2_at_audit_level() {
 
     // text output flags it
     let out = inspect(&[DAVE], &key_b, at, &["--level", "audit"]);
-    expect_code(&out, 0, "inspect dave-image --level audit, text");
+    out.expect_code(0, "inspect dave-image --level audit, text");
     let rows = text_tag_rows(&out.stdout);
     assert_eq!(rows.len(), 3, "{}", out.describe());
     assert!(
@@ -459,7 +402,7 @@ fn dave_test_disagreement_between_del1_and_del2_at_audit_level() {
 
     // strict: the certificate names another repository
     let out = inspect(&[DAVE], &key_b, at, &["--output", "json"]);
-    expect_code(&out, 1, "inspect dave-image strict");
+    out.expect_code(1, "inspect dave-image strict");
     assert!(
         out.stderr.contains("docker.io/phbelitz/delegation"),
         "{}",
@@ -484,7 +427,7 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
 
     let mut texts = Vec::new();
     for (what, out) in both_get_root_key(&["-i", SAMPLE, "--metadata-dir", dir]) {
-        expect_code(&out, 0, what);
+        out.expect_code(0, what);
         let mut lines = out.stdout.lines();
         assert_eq!(
             lines.next(),
@@ -511,15 +454,12 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
     }
     assert_eq!(texts[0], texts[1]);
     // the short form of the name gives the same
-    let out = run_bin(
-        env!("CARGO_BIN_EXE_get-root-key"),
-        &["-i", "phbelitz/sample-image", "--metadata-dir", dir],
-    );
-    expect_code(&out, 0, "-i phbelitz/sample-image");
+    let out = get_root_key(&["-i", "phbelitz/sample-image", "--metadata-dir", dir]);
+    out.expect_code(0, "-i phbelitz/sample-image");
     assert_eq!(out.stdout, texts[0]);
 
     // json
-    let out = trustpin(&[
+    let out = trustpin_home(&[
         "get-root-key",
         "-i",
         SAMPLE,
@@ -528,8 +468,8 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
         "--output",
         "json",
     ]);
-    expect_code(&out, 0, "json");
-    let v = json_of(&out);
+    out.expect_code(0, "json");
+    let v = out.json();
     assert_eq!(v["gun"], SAMPLE, "{v}");
     assert_eq!(v["root_version"], root["signed"]["version"], "{v}");
     assert_eq!(v["threshold"], 1, "{v}");
@@ -549,7 +489,7 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
     assert_eq!(t(&k["not_after"]).date().to_string(), "2029-08-26", "{k}");
 
     // --pem-only into a file, accepted by resolve
-    let out = trustpin(&[
+    let out = trustpin_home(&[
         "get-root-key",
         "-i",
         SAMPLE,
@@ -557,7 +497,7 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
         dir,
         "--pem-only",
     ]);
-    expect_code(&out, 0, "--pem-only");
+    out.expect_code(0, "--pem-only");
     assert!(
         out.stdout.starts_with("-----BEGIN PUBLIC KEY-----\n"),
         "{}",
@@ -580,7 +520,7 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
         ("with a role: root header", &with_header),
     ] {
         let out = resolve(&format!("{SAMPLE}:v1"), file, "2019-11-01T00:00:00Z");
-        expect_code(&out, 0, what);
+        out.expect_code(0, what);
         assert_eq!(
             out.stdout.trim(),
             format!("{SAMPLE}@sha256:{SAMPLE_V1}"),
@@ -600,7 +540,7 @@ fn bob_image_root_certificate_for_another_name_is_refused() {
         vec!["-i", BOB, "--metadata-dir", dir, "--output", "json"],
     ] {
         for (what, out) in both_get_root_key(&args) {
-            expect_code(&out, 1, &format!("{what} {args:?}"));
+            out.expect_code(1, &format!("{what} {args:?}"));
             assert!(
                 out.stdout.trim().is_empty(),
                 "{what}: printed something: {}",
@@ -620,7 +560,7 @@ fn bob_image_root_certificate_for_another_name_is_refused() {
         "--metadata-dir",
         dir,
     ]) {
-        expect_code(&out, 1, &format!("{what}: no trust data"));
+        out.expect_code(1, &format!("{what}: no trust data"));
         assert!(out.stderr.contains("nosuch-image"), "{}", out.describe());
     }
 }
@@ -642,7 +582,7 @@ fn get_root_key_refuses_a_root_not_signed_by_its_own_keys() {
         std::fs::write(tuf.join("root.json"), serde_json::to_vec(&root).unwrap()).unwrap();
         let dir = tmp.path().to_str().unwrap();
         for (bin, out) in both_get_root_key(&["-i", SAMPLE, "--metadata-dir", dir]) {
-            expect_code(&out, 1, &format!("{bin}: {what} root.json"));
+            out.expect_code(1, &format!("{bin}: {what} root.json"));
             assert!(
                 !out.stdout.contains("BEGIN"),
                 "{bin}: printed a key of an {what} root: {}",
@@ -659,17 +599,14 @@ fn get_root_key_refuses_a_root_not_signed_by_its_own_keys() {
         serde_json::to_vec(&original).unwrap(),
     )
     .unwrap();
-    let out = run_bin(
-        env!("CARGO_BIN_EXE_get-root-key"),
-        &[
-            "-i",
-            SAMPLE,
-            "--metadata-dir",
-            tmp.path().to_str().unwrap(),
-            "--pem-only",
-        ],
-    );
-    expect_code(&out, 0, "re-serialised root.json");
+    let out = get_root_key(&[
+        "-i",
+        SAMPLE,
+        "--metadata-dir",
+        tmp.path().to_str().unwrap(),
+        "--pem-only",
+    ]);
+    out.expect_code(0, "re-serialised root.json");
     assert_eq!(
         public_key_der(&out.stdout),
         public_key_der(&std::fs::read_to_string(key("phbelitz-a.pub")).unwrap())

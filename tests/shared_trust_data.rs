@@ -1,8 +1,11 @@
 //! Real trust data once served by notary.docker.io (../shared/trust-data), resolved offline with
 //! the expected results its README gives, at the times it gives, and refused today for expiry.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::Command;
+
+use common::{Cmd, Output};
 
 fn data() -> PathBuf {
     let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/trust-data"));
@@ -14,30 +17,19 @@ fn data() -> PathBuf {
     p
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
 /// Run `trustpin resolve --metadata-dir <shared> --root-key keys/<key> [--at at] args...`.
-fn resolve(key: &str, at: Option<&str>, args: &[&str]) -> Run {
+fn resolve(key: &str, at: Option<&str>, args: &[&str]) -> Output {
     let d = data();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trustpin"));
-    cmd.arg("resolve")
+    let mut cmd = Cmd::trustpin()
+        .arg("resolve")
         .arg("--metadata-dir")
         .arg(&d)
         .arg("--root-key")
         .arg(d.join("keys").join(key));
     if let Some(at) = at {
-        cmd.args(["--at", at]);
+        cmd = cmd.args(["--at", at]);
     }
-    let out = cmd.args(args).output().expect("run trustpin");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cmd.args(args).run()
 }
 
 const A: &str = "phbelitz-a.pub";
@@ -46,30 +38,14 @@ const ALICE_AT: Option<&str> = Some("2019-10-15T00:00:00Z");
 const SAMPLE_AT: Option<&str> = Some("2019-11-01T00:00:00Z");
 const BOB_AT: Option<&str> = Some("2020-11-20T00:00:00Z");
 
-fn assert_digest(run: &Run, gun: &str, hex: &str) {
-    assert_eq!(run.code, 0, "stderr: {}", run.stderr);
+fn assert_digest(run: &Output, gun: &str, hex: &str) {
+    run.expect_code(0, gun);
     assert_eq!(
         run.stdout,
         format!("{gun}@sha256:{hex}\n"),
-        "stderr: {}",
-        run.stderr
+        "{}",
+        run.describe()
     );
-}
-
-fn assert_refused(run: &Run, words: &[&str]) {
-    assert_eq!(
-        run.code, 1,
-        "expected refusal; stdout: {} stderr: {}",
-        run.stdout, run.stderr
-    );
-    assert!(
-        run.stdout.is_empty(),
-        "a refusal prints no digest: {}",
-        run.stdout
-    );
-    for w in words {
-        assert!(run.stderr.contains(w), "stderr lacks {w:?}: {}", run.stderr);
-    }
 }
 
 const ALICE: &str = "ac904c9b191d14faf54b7952f2650a4bb21c201bf34131388b851e8ce992a652";
@@ -109,7 +85,7 @@ fn alice_requiring_a_delegation_that_does_not_exist_is_refused_naming_it() {
         ALICE_AT,
         &["phbelitz/alice-image:test", "--delegation", "nobody"],
     );
-    assert_refused(&r, &["targets/nobody", "no such delegation"]);
+    r.expect_refused(&["targets/nobody", "no such delegation"], "");
 }
 
 #[test]
@@ -151,7 +127,7 @@ fn sample_tags_resolve_from_targets() {
 #[test]
 fn sample_unsigned_tag_is_refused() {
     let r = resolve(A, SAMPLE_AT, &["phbelitz/sample-image:nope"]);
-    assert_refused(&r, &["no signed digest for tag \"nope\""]);
+    r.expect_refused(&["no signed digest for tag \"nope\""], "");
 }
 
 #[test]
@@ -171,7 +147,7 @@ fn sample_unsigned_digest_is_refused() {
         SAMPLE_AT,
         &[&format!("phbelitz/sample-image@sha256:{}", "0".repeat(64))],
     );
-    assert_refused(&r, &["is not signed for any tag"]);
+    r.expect_refused(&["is not signed for any tag"], "");
 }
 
 #[test]
@@ -181,25 +157,25 @@ fn sample_tag_with_another_tags_digest_is_refused() {
         SAMPLE_AT,
         &[&format!("phbelitz/sample-image:v1@sha256:{SAMPLE_SIGN}")],
     );
-    assert_refused(&r, &["tag \"v1\" is signed for", SAMPLE_V1, SAMPLE_SIGN]);
+    r.expect_refused(&["tag \"v1\" is signed for", SAMPLE_V1, SAMPLE_SIGN], "");
 }
 
 #[test]
 fn alice_with_bobs_key_is_refused_as_not_pinned() {
     let r = resolve(B, ALICE_AT, &["phbelitz/alice-image:test"]);
-    assert_refused(&r, &["not signed by the pinned key", "phbelitz-b.pub"]);
+    r.expect_refused(&["not signed by the pinned key", "phbelitz-b.pub"], "");
 }
 
 #[test]
 fn bob_family_is_refused_for_a_certificate_naming_another_repository() {
     for image in ["bob-image", "charlie-image", "dave-image", "eve-image"] {
         let r = resolve(B, BOB_AT, &[&format!("phbelitz/{image}:test")]);
-        assert_refused(
-            &r,
+        r.expect_refused(
             &[
                 "docker.io/phbelitz/delegation",
                 &format!("docker.io/phbelitz/{image}"),
             ],
+            "",
         );
     }
 }
@@ -263,7 +239,7 @@ fn audit_dave_delegations_disagree() {
             "del2",
         ],
     );
-    assert_refused(&r, &["different digests", DAVE_DEL1, DAVE_DEL2]);
+    r.expect_refused(&["different digests", DAVE_DEL1, DAVE_DEL2], "");
 }
 
 #[test]
@@ -287,7 +263,7 @@ fn audit_eve_falls_back_to_targets_and_warns_releases_is_missing() {
             "releases",
         ],
     );
-    assert_refused(&r, &["required delegation targets/releases", "missing"]);
+    r.expect_refused(&["required delegation targets/releases", "missing"], "");
 }
 
 #[test]
@@ -295,7 +271,7 @@ fn every_image_is_refused_today_for_its_expired_timestamp() {
     // Alice and sample fail on nothing but time: strict refuses them naming the timestamp.
     for image in ["alice-image", "sample-image"] {
         let r = resolve(A, None, &[&format!("phbelitz/{image}:test")]);
-        assert_refused(&r, &["timestamp.json expired at 2019-"]);
+        r.expect_refused(&["timestamp.json expired at 2019-"], "");
     }
     // The bob family fails the certificate name first in strict; audit relaxes that, and the
     // expired timestamp still shows, as a warning, every time.
@@ -319,7 +295,7 @@ fn every_image_is_refused_today_for_its_expired_timestamp() {
 #[test]
 fn expired_timestamp_is_named_with_its_expiry_time() {
     let r = resolve(A, None, &["phbelitz/alice-image:test"]);
-    assert_refused(&r, &["timestamp.json expired at 2019-", "verifying at"]);
+    r.expect_refused(&["timestamp.json expired at 2019-", "verifying at"], "");
     // Permissive turns the expiry into a warning and answers.
     let r = resolve(
         A,

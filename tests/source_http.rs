@@ -1,15 +1,15 @@
 //! The transport layer against a misbehaving loopback server, and the folder source against the
 //! real trust data in ../shared/trust-data.
 
-#[path = "common/server.rs"]
-mod server;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use server::{tuf_path, Length, Pace, Reply, Request, Response, TestPki, TestServer};
+use common::server::{tuf_path, Length, Pace, Reply, Request, Response, TestPki, TestServer};
+use common::{Cmd, Output};
 use trustpin::fetch::credentials::{
     Credential, CredentialError, CredentialProvider, Fixed, Found, Secret,
 };
@@ -63,15 +63,7 @@ fn fetch_returns_the_exact_body() {
 fn every_role_form_maps_to_the_notary_url() {
     let srv = TestServer::start();
     let src = source(&srv);
-    for role in [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-        "targets/a/b",
-        "2.root",
-    ] {
+    for role in common::ROLES.into_iter().chain(["targets/a/b", "2.root"]) {
         let path = tuf_path(GUN, role);
         srv.serve_json(&path, role.as_bytes().to_vec());
         assert_eq!(
@@ -630,14 +622,10 @@ fn dir_source_reads_the_shared_trust_data() {
     let got = src.fetch(gun, "targets/releases", 1 << 20).unwrap();
     assert_eq!(got, expected);
     assert!(got.starts_with(b"{\"signed\":"));
-    for role in [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/phbelitz",
-        "targets/chamsen",
-    ] {
+    for role in common::TOP_ROLES
+        .into_iter()
+        .chain(["targets/phbelitz", "targets/chamsen"])
+    {
         src.fetch(gun, role, 1 << 20)
             .unwrap_or_else(|e| panic!("{role}: {e}"));
     }
@@ -1331,22 +1319,10 @@ fn http_errors_and_stalls_are_not_retried() {
 const ALICE: &str = "docker.io/phbelitz/alice-image";
 const ALICE_DIGEST: &str = "ac904c9b191d14faf54b7952f2650a4bb21c201bf34131388b851e8ce992a652";
 
-struct Cli {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
 /// Runs trustpin with `args`, without any proxy or credential variables of ours, and kills it
 /// after 30 s.
-fn trustpin(args: &[String], env: &[(&str, String)]) -> Cli {
-    use std::process::{Command, Stdio};
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
-    c.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+fn trustpin(args: &[String], env: &[(&str, String)]) -> Output {
+    let mut c = Cmd::trustpin().timeout(Duration::from_secs(30));
     for var in [
         "HTTP_PROXY",
         "http_proxy",
@@ -1356,46 +1332,14 @@ fn trustpin(args: &[String], env: &[(&str, String)]) -> Cli {
         "all_proxy",
         "NO_PROXY",
         "no_proxy",
-        "TRUSTPIN_USERNAME",
-        "TRUSTPIN_PASSWORD",
-        "DOCKER_CONTENT_TRUST_SERVER",
     ] {
-        c.env_remove(var);
+        c = c.env_remove(var);
     }
-    c.env("DOCKER_CONFIG", "/nonexistent/trustpin-test");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let started = Instant::now();
-    let mut child = c.spawn().expect("start trustpin");
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let out_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut out, &mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::Read::read_to_string(&mut err, &mut s);
-        s
-    });
-    let code = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.code();
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Cli {
-        code,
-        took: started.elapsed(),
-        stdout: out_t.join().unwrap(),
-        stderr: err_t.join().unwrap(),
-    }
+    c.no_credentials()
+        .env("DOCKER_CONFIG", "/nonexistent/trustpin-test")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(args)
+        .run()
 }
 
 fn alice_server() -> TestServer {
@@ -1428,7 +1372,7 @@ fn resolve_alice(server: &str, extra: &[&str]) -> Vec<String> {
 fn cli_resolves_through_the_test_server() {
     let srv = alice_server();
     let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout.trim(), format!("{ALICE}@sha256:{ALICE_DIGEST}"));
     assert!(
         !out.stderr.contains("plain http"),
@@ -1442,7 +1386,7 @@ fn cli_endless_body_is_exit_3_naming_the_url_and_limit() {
     let srv = alice_server();
     srv.endless(&tuf_path(ALICE, "timestamp"));
     let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
-    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(out.code, 3, "{}", out.stderr);
     let url = format!("{}{}", srv.url(), tuf_path(ALICE, "timestamp"));
     assert!(out.stderr.contains(&url), "{}", out.stderr);
     assert!(
@@ -1450,7 +1394,7 @@ fn cli_endless_body_is_exit_3_naming_the_url_and_limit() {
         "{}",
         out.stderr
     );
-    assert!(out.took < Duration::from_secs(5), "{:?}", out.took);
+    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
 }
 
 #[test]
@@ -1464,7 +1408,7 @@ fn cli_delegation_longer_than_the_snapshot_declares_is_exit_3() {
     body.extend_from_slice(&[b' '; 100]);
     srv.serve_json(&path, body);
     let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
-    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!("{}{path}", srv.url())),
         "{}",
@@ -1475,7 +1419,7 @@ fn cli_delegation_longer_than_the_snapshot_declares_is_exit_3() {
         "{}",
         out.stderr
     );
-    assert!(out.took < Duration::from_secs(5), "{:?}", out.took);
+    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
 }
 
 #[test]
@@ -1483,7 +1427,7 @@ fn cli_server_that_never_answers_is_exit_3_within_the_timeout() {
     let srv = alice_server();
     srv.stall(&tuf_path(ALICE, "snapshot"));
     let out = trustpin(&resolve_alice(&srv.url(), &["--timeout", "1"]), &[]);
-    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(out.code, 3, "{}", out.stderr);
     let url = format!("{}{}", srv.url(), tuf_path(ALICE, "snapshot"));
     assert!(out.stderr.contains(&url), "{}", out.stderr);
     assert!(
@@ -1491,7 +1435,7 @@ fn cli_server_that_never_answers_is_exit_3_within_the_timeout() {
         "{}",
         out.stderr
     );
-    assert!(out.took < Duration::from_secs(4), "{:?}", out.took);
+    assert!(out.elapsed < Duration::from_secs(4), "{:?}", out.elapsed);
 }
 
 #[test]
@@ -1501,7 +1445,7 @@ fn cli_redirect_to_another_host_is_exit_3() {
     let elsewhere = format!("{}{}", other.url(), tuf_path(ALICE, "root"));
     srv.redirect(&tuf_path(ALICE, "root"), 302, &elsewhere);
     let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
-    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!("redirected to {elsewhere}")),
         "{}",
@@ -1509,7 +1453,7 @@ fn cli_redirect_to_another_host_is_exit_3() {
     );
     assert!(out.stderr.contains("at most 5"), "{}", out.stderr);
     assert_eq!(other.total_requests(), 0);
-    assert!(out.took < Duration::from_secs(5), "{:?}", out.took);
+    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
 }
 
 #[test]
@@ -1521,7 +1465,7 @@ fn cli_hostile_realm_is_exit_3_naming_it() {
         "never",
     );
     let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
-    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(
         out.stderr.contains("http://auth.example.com/token"),
         "{}",
@@ -1535,18 +1479,18 @@ fn cli_checks_health_only_when_asked() {
     let srv = alice_server();
     srv.serve_json("/_notary_server/health", "{}");
     let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(srv.requests("/_notary_server/health"), 0);
     let out = trustpin(&resolve_alice(&srv.url(), &["--check-health"]), &[]);
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(srv.requests("/_notary_server/health"), 1);
 
     // A registry without the endpoint (ACR) works without the flag, and fails with it.
     let acr = alice_server();
     let out = trustpin(&resolve_alice(&acr.url(), &[]), &[]);
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     let out = trustpin(&resolve_alice(&acr.url(), &["--check-health"]), &[]);
-    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(
         out.stderr
             .contains(&format!("{}/_notary_server/health", acr.url())),
@@ -1567,7 +1511,7 @@ fn cli_warns_about_plain_http_off_loopback_only() {
         format!("http://[::1]:{closed}"),
     ] {
         let out = trustpin(&resolve_alice(&server, &["--connect-timeout", "1"]), &[]);
-        assert_eq!(out.code, Some(3), "{server}: {}", out.stderr);
+        assert_eq!(out.code, 3, "{server}: {}", out.stderr);
         assert!(
             !out.stderr.contains("plain http"),
             "{server}: {}",
@@ -1579,7 +1523,7 @@ fn cli_warns_about_plain_http_off_loopback_only() {
             &resolve_alice(server, &["--connect-timeout", "1", "--timeout", "2"]),
             &[],
         );
-        assert_eq!(out.code, Some(3), "{server}: {}", out.stderr);
+        assert_eq!(out.code, 3, "{server}: {}", out.stderr);
         assert!(
             out.stderr
                 .contains(&format!("warning: {server} is plain http")),
@@ -1587,9 +1531,9 @@ fn cli_warns_about_plain_http_off_loopback_only() {
             out.stderr
         );
         assert!(
-            out.took < Duration::from_secs(5),
+            out.elapsed < Duration::from_secs(5),
             "{server}: {:?}",
-            out.took
+            out.elapsed
         );
     }
 }
@@ -1607,7 +1551,7 @@ fn cli_uses_proxies_from_the_environment_but_never_for_loopback() {
         .map(|v| (*v, dead.clone()))
         .collect();
     let out = trustpin(&resolve_alice(&srv.url(), &[]), &env);
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.code, 0, "{}", out.stderr);
 
     // Anything else does: the proxy sees the absolute URL.
     let proxy = TestServer::start();
@@ -1617,8 +1561,7 @@ fn cli_uses_proxies_from_the_environment_but_never_for_loopback() {
         &[("HTTP_PROXY", proxy.url())],
     );
     assert_eq!(
-        out.code,
-        Some(1),
+        out.code, 1,
         "no trust data (the proxy's 404): {}",
         out.stderr
     );
@@ -1638,7 +1581,7 @@ fn cli_uses_proxies_from_the_environment_but_never_for_loopback() {
             ("NO_PROXY", "notary.invalid".into()),
         ],
     );
-    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(out.code, 3, "{}", out.stderr);
     assert_eq!(proxy.total_requests(), before);
 }
 

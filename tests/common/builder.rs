@@ -1,12 +1,10 @@
-#![allow(dead_code)]
 //! A test-only Notary v1 repository builder: keys we generate, root/timestamp/snapshot/targets and
 //! delegation files in Notary's format, signed over trustpin's canonical form, with a hook at every
 //! stage so a scenario can break exactly one thing.
 //!
 //! ```ignore
-//! #[path = "common/builder.rs"]
-//! mod builder;
-//! let mut repo = builder::RepoBuilder::new("example.com/hostile/app");
+//! mod common;
+//! let mut repo = common::builder::RepoBuilder::new("example.com/hostile/app");
 //! repo.tag("targets", "v1", b"image v1");
 //! repo.edit_signed("timestamp", |s| s["version"] = serde_json::json!(7));
 //! let built = repo.build();
@@ -27,15 +25,13 @@
 //! Keys: root keys are ECDSA P-256 with an x509 certificate (CN = the GUN by default, made with
 //! rcgen); the other roles use plain `ecdsa` or `ed25519` keys; RSA keys come from the openssl CLI.
 
-#[path = "server.rs"]
-pub mod server;
+use super::server;
+use super::{Cmd, Output};
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -81,10 +77,6 @@ pub fn sha512(bytes: &[u8]) -> Vec<u8> {
     ring::digest::digest(&ring::digest::SHA512, bytes)
         .as_ref()
         .to_vec()
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(sha256(bytes))
 }
 
 pub fn b64(bytes: &[u8]) -> String {
@@ -927,13 +919,13 @@ impl Built {
     }
 
     /// `trustpin resolve GUN:TAG... --metadata-dir DIR --root-key DIR/root.pub EXTRA...`
-    pub fn cli(&self, tags: &[&str], extra: &[&str]) -> CliOut {
+    pub fn cli(&self, tags: &[&str], extra: &[&str]) -> Output {
         let disk = self.on_disk();
         trustpin(&self.dir_args(&disk, tags, extra))
     }
 
     /// [`Built::cli`] with trustpin's peak memory in KiB (when GNU time is installed).
-    pub fn cli_measured(&self, tags: &[&str], extra: &[&str]) -> (CliOut, Option<u64>) {
+    pub fn cli_measured(&self, tags: &[&str], extra: &[&str]) -> (Output, Option<u64>) {
         let disk = self.on_disk();
         trustpin_measured(&self.dir_args(&disk, tags, extra))
     }
@@ -951,14 +943,14 @@ impl Built {
 
     /// `trustpin resolve GUN:TAG --server URL --root-key KEY EXTRA...`, serving this repository
     /// from a fresh loopback test server.
-    pub fn cli_http(&self, tag: &str, extra: &[&str]) -> CliOut {
+    pub fn cli_http(&self, tag: &str, extra: &[&str]) -> Output {
         let srv = server::TestServer::start();
         self.serve(&srv);
         self.cli_server(&srv, tag, extra)
     }
 
     /// `trustpin resolve GUN:TAG --server SRV --root-key KEY EXTRA...` against a given server.
-    pub fn cli_server(&self, srv: &server::TestServer, tag: &str, extra: &[&str]) -> CliOut {
+    pub fn cli_server(&self, srv: &server::TestServer, tag: &str, extra: &[&str]) -> Output {
         let key = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(key.path(), &self.pinned_pem).unwrap();
         let mut args: Vec<String> = vec![
@@ -978,93 +970,16 @@ impl Built {
 // Running programs
 // ------------------------------------------------------------------------------------------------
 
-/// What a program did.
-#[derive(Debug)]
-pub struct CliOut {
-    /// Exit code; -1 when killed after its time limit.
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-    pub elapsed: Duration,
-}
-
-impl CliOut {
-    pub fn describe(&self) -> String {
-        format!(
-            "exit {} after {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.elapsed, self.stdout, self.stderr
-        )
-    }
-
-    /// Assert the exit code and that stderr contains every one of `words`.
-    pub fn expect(&self, code: i32, words: &[&str]) {
-        assert_eq!(self.code, code, "{}", self.describe());
-        for w in words {
-            assert!(
-                self.stderr.contains(w),
-                "stderr lacks {w:?}: {}",
-                self.describe()
-            );
-        }
-    }
-}
-
-/// Run `cmd` with stdin closed, killing it after `limit`.
-pub fn run_limited(mut cmd: Command, limit: Duration) -> CliOut {
-    let started = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out_pipe.read_to_end(&mut s);
-        s
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = err_pipe.read_to_end(&mut s);
-        s
-    });
-    let code = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st.code().unwrap_or(-1);
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break -1;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    CliOut {
-        code,
-        stdout: String::from_utf8_lossy(&out_t.join().unwrap()).into_owned(),
-        stderr: String::from_utf8_lossy(&err_t.join().unwrap()).into_owned(),
-        elapsed: started.elapsed(),
-    }
-}
-
 /// Run the `trustpin` binary with `args` (60 s limit). Each run is independent: no trust cache
-/// (TRUSTPIN_NO_CACHE, and a fresh XDG_CACHE_HOME besides), so one scenario's versions never
-/// leak into another's; a test that wants the cache passes `--cache-dir`, which wins.
-pub fn trustpin<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> CliOut {
-    let cache = tempfile::tempdir().unwrap();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
-    c.args(args)
-        .env_remove("DOCKER_CONTENT_TRUST_SERVER")
-        .env("TRUSTPIN_NO_CACHE", "1")
-        .env("XDG_CACHE_HOME", cache.path());
-    run_limited(c, Duration::from_secs(60))
+/// ([`Cmd::fresh_cache`]), so one scenario's versions never leak into another's; a test that
+/// wants the cache passes `--cache-dir`, which wins.
+pub fn trustpin<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    Cmd::trustpin().args(args).fresh_cache().run()
 }
 
 /// [`trustpin`], with its peak resident memory in KiB when GNU time (`/usr/bin/time`) is
 /// installed (None otherwise: the memory part of a bound is then not checked).
-pub fn trustpin_measured<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (CliOut, Option<u64>) {
+pub fn trustpin_measured<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Output, Option<u64>) {
     let time = Path::new("/usr/bin/time");
     if !time.is_file() {
         // CI installs it (.ci/run): there, a missing tool is a failure, never a quiet skip.
@@ -1077,15 +992,13 @@ pub fn trustpin_measured<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (CliOut, Opti
         );
         return (trustpin(args), None);
     }
-    let cache = tempfile::tempdir().unwrap();
-    let mut c = Command::new(time);
-    c.args(["-f", "trustpin-maxrss-kib=%M"])
-        .arg(env!("CARGO_BIN_EXE_trustpin"))
+    let mut out = Cmd::new(time)
+        .args(["-f", "trustpin-maxrss-kib=%M"])
+        .arg(super::TRUSTPIN)
         .args(args)
         .env_remove("DOCKER_CONTENT_TRUST_SERVER")
-        .env("TRUSTPIN_NO_CACHE", "1")
-        .env("XDG_CACHE_HOME", cache.path());
-    let mut out = run_limited(c, Duration::from_secs(60));
+        .fresh_cache()
+        .run();
     let mut rss = None;
     out.stderr = out
         .stderr
@@ -1121,19 +1034,8 @@ pub fn notary_available() -> bool {
 /// The real notary client, trusting the root on first use (fresh trust dir): `notary -s URL -d
 /// DIR lookup GUN TAG`. Ok((sha256 hex, size)) or Err(its output).
 pub fn notary_lookup(url: &str, gun: &str, tag: &str) -> Result<(String, u64), String> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = Command::new("notary");
-    c.arg("-s")
-        .arg(url)
-        .arg("-d")
-        .arg(dir.path())
-        .args(["lookup", gun, tag])
-        .env("HOME", dir.path());
-    let out = run_limited(c, Duration::from_secs(60));
-    if out.code != 0 {
-        return Err(format!("{}{}", out.stdout, out.stderr));
-    }
-    let line = out.stdout.trim_end();
+    let out = notary_fresh(url, &["lookup", gun, tag])?;
+    let line = out.trim_end();
     let (rest, size) = line
         .rsplit_once(' ')
         .ok_or_else(|| format!("odd output {line:?}"))?;
@@ -1148,15 +1050,20 @@ pub fn notary_lookup(url: &str, gun: &str, tag: &str) -> Result<(String, u64), S
 
 /// `notary -s URL -d DIR list GUN`: Ok(stdout) or Err(output).
 pub fn notary_list(url: &str, gun: &str) -> Result<String, String> {
+    notary_fresh(url, &["list", gun])
+}
+
+/// `notary -s URL -d DIR ARGS` with a fresh trust dir (and HOME): Ok(stdout) or Err(output).
+fn notary_fresh(url: &str, args: &[&str]) -> Result<String, String> {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = Command::new("notary");
-    c.arg("-s")
+    let out = Cmd::new("notary")
+        .arg("-s")
         .arg(url)
         .arg("-d")
         .arg(dir.path())
-        .args(["list", gun])
-        .env("HOME", dir.path());
-    let out = run_limited(c, Duration::from_secs(60));
+        .args(args)
+        .env("HOME", dir.path())
+        .run();
     if out.code != 0 {
         return Err(format!("{}{}", out.stdout, out.stderr));
     }

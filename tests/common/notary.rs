@@ -1,7 +1,6 @@
-#![allow(dead_code)]
 //! Test harness around the real Notary v1 tools (`notary-server`, `notary` 0.7.0, Debian package
-//! `notary`) and the `openssl` CLI. Include it with
-//! `#[path = "common/notary.rs"] mod notary;`.
+//! `notary`) and the `openssl` CLI. It is
+//! `common::notary` (`mod common;` in a test file).
 //!
 //! - [`NotaryServer`]: a notary-server with memory storage and a local signer on a free loopback
 //!   port, plain http or https with a CA made for the test; killed on drop.
@@ -26,11 +25,12 @@
 //!   NOTARY_DELEGATION_PASSPHRASE and stores it under its canonical id; `notary delegation add GUN
 //!   targets/<name> CERT --all-paths` lists the certificate (key type `ecdsa-x509`).
 
+use super::{run, run_with_input, sha256_hex, Output};
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const NOT_FOUND: &str = "notary-server not found: install it with `apt-get install -y notary`";
@@ -88,126 +88,6 @@ pub fn require_live() -> bool {
 // ------------------------------------------------------------------------------------------------
 // Running commands
 
-/// What a command did. `status` is `None` when it was killed after its timeout.
-#[derive(Debug)]
-pub struct Output {
-    pub status: Option<ExitStatus>,
-    pub stdout: String,
-    pub stderr: String,
-    pub elapsed: Duration,
-    pub command: String,
-}
-
-impl Output {
-    pub fn code(&self) -> Option<i32> {
-        self.status.and_then(|s| s.code())
-    }
-    pub fn success(&self) -> bool {
-        self.status.map(|s| s.success()).unwrap_or(false)
-    }
-    pub fn timed_out(&self) -> bool {
-        self.status.is_none()
-    }
-    /// stdout and stderr together, for "the message mentions ..." assertions.
-    pub fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
-    }
-    /// A multi-line description for panic messages.
-    pub fn describe(&self) -> String {
-        let status = match self.status {
-            None => format!("timed out after {:.1?}", self.elapsed),
-            Some(s) => format!("{s}"),
-        };
-        format!(
-            "`{}`: {status}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.command, self.stdout, self.stderr
-        )
-    }
-    /// Panics (with stderr) unless the command exited 0; returns stdout.
-    pub fn ok(self) -> String {
-        if !self.success() {
-            panic!("command failed: {}", self.describe());
-        }
-        self.stdout
-    }
-}
-
-fn describe_command(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        let a = a.to_string_lossy();
-        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "\"'\\<>&|;$`".contains(c)) {
-            s.push_str(&format!("{a:?}"));
-        } else {
-            s.push_str(&a);
-        }
-    }
-    s
-}
-
-/// Runs `cmd` with stdin from `input` (or /dev/null), kills it after `timeout`.
-pub fn run_with_input(mut cmd: Command, input: Option<&[u8]>, timeout: Duration) -> Output {
-    let command = describe_command(&cmd);
-    cmd.stdin(if input.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    });
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start `{command}`: {e}"));
-    if let Some(input) = input {
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_vec();
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(&input);
-        });
-    }
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    let deadline = start + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => panic!("waiting for `{command}`: {e}"),
-        }
-    };
-    let elapsed = start.elapsed();
-    let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
-    Output {
-        status,
-        stdout,
-        stderr,
-        elapsed,
-        command,
-    }
-}
-
-/// Runs `cmd` (stdin /dev/null) with a timeout.
-pub fn run(cmd: Command, timeout: Duration) -> Output {
-    run_with_input(cmd, None, timeout)
-}
-
 fn openssl<I, S>(args: I) -> Command
 where
     I: IntoIterator<Item = S>,
@@ -220,14 +100,6 @@ where
 
 // ------------------------------------------------------------------------------------------------
 // Small helpers
-
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Canonical notary key id of a PEM public key: sha256 of
 /// `{"keytype":"ecdsa","keyval":{"private":null,"public":"<base64 DER>"}}` (ECDSA keys only, which is
@@ -356,7 +228,6 @@ impl NotaryServer {
     }
 
     fn launch(tls: bool) -> Self {
-        let bin = find_on_path("notary-server").unwrap_or_else(|| panic!("{NOT_FOUND}"));
         let dir = tempfile::Builder::new()
             .prefix("trustpin-notary-server-")
             .tempdir()
@@ -364,58 +235,27 @@ impl NotaryServer {
         if tls {
             make_test_pki(dir.path());
         }
-        let mut last_log = String::new();
-        for _attempt in 0..5 {
-            let port = free_port();
-            let mut server = serde_json::json!({ "http_addr": format!("127.0.0.1:{port}") });
-            if tls {
-                server["tls_cert_file"] = dir.path().join("server.crt").to_str().unwrap().into();
-                server["tls_key_file"] = dir.path().join("server.key").to_str().unwrap().into();
-            }
-            let config = serde_json::json!({
-                "server": server,
-                "trust_service": {"type": "local"},
-                "storage": {"backend": "memory"},
-                "logging": {"level": "info"},
-            });
-            let config_path = dir.path().join("server.json");
-            std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-            let log_path = dir.path().join("server.log");
-            let log = std::fs::File::create(&log_path).unwrap();
-            let start = Instant::now();
-            let mut child = Command::new(&bin)
-                .arg("-config")
-                .arg(&config_path)
-                .arg("-logf")
-                .arg("logfmt")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-            match wait_healthy(&mut child, port, tls, dir.path(), start) {
-                Ok(()) => {
-                    return NotaryServer {
-                        child: Some(child),
-                        port,
-                        tls,
-                        dir,
-                        started_in: start.elapsed(),
-                    };
+        let (child, port, started_in) = spawn_server(
+            dir.path(),
+            |port| {
+                let mut config = server_config(port);
+                if tls {
+                    config["server"]["tls_cert_file"] =
+                        dir.path().join("server.crt").to_str().unwrap().into();
+                    config["server"]["tls_key_file"] =
+                        dir.path().join("server.key").to_str().unwrap().into();
                 }
-                Err(why) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                    let retry = log.contains("address already in use");
-                    last_log = format!("{why}\n--- server log ---\n{log}");
-                    if !retry {
-                        break;
-                    }
-                }
-            }
+                config
+            },
+            |child, port, start| wait_healthy(child, port, tls, dir.path(), start),
+        );
+        NotaryServer {
+            child: Some(child),
+            port,
+            tls,
+            dir,
+            started_in,
         }
-        panic!("notary-server did not come up: {last_log}");
     }
 
     pub fn port(&self) -> u16 {
@@ -494,6 +334,66 @@ impl NotaryServer {
             let _ = c.wait();
         }
     }
+}
+
+/// notary-server's configuration for a test: listening on 127.0.0.1:`port`, memory storage, local
+/// signer, info logs (callers add TLS files under `server`, or `auth`).
+pub fn server_config(port: u16) -> serde_json::Value {
+    serde_json::json!({
+        "server": { "http_addr": format!("127.0.0.1:{port}") },
+        "trust_service": {"type": "local"},
+        "storage": {"backend": "memory"},
+        "logging": {"level": "info"},
+    })
+}
+
+/// Starts notary-server with `config(port)` (written to `dir/server.json`, its log to
+/// `dir/server.log`) on a free port until `ready(child, port, spawned at)` says it is up; tries
+/// another port (5 attempts) when the log says the address was taken. Returns the child, its port
+/// and how long it took to come up; panics with the log otherwise.
+pub fn spawn_server(
+    dir: &Path,
+    config: impl Fn(u16) -> serde_json::Value,
+    mut ready: impl FnMut(&mut Child, u16, Instant) -> Result<(), String>,
+) -> (Child, u16, Duration) {
+    let bin = find_on_path("notary-server").unwrap_or_else(|| panic!("{NOT_FOUND}"));
+    let mut last_log = String::new();
+    for _attempt in 0..5 {
+        let port = free_port();
+        let config_path = dir.join("server.json");
+        std::fs::write(
+            &config_path,
+            serde_json::to_vec_pretty(&config(port)).unwrap(),
+        )
+        .unwrap();
+        let log_path = dir.join("server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let start = Instant::now();
+        let mut child = Command::new(&bin)
+            .arg("-config")
+            .arg(&config_path)
+            .arg("-logf")
+            .arg("logfmt")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        match ready(&mut child, port, start) {
+            Ok(()) => return (child, port, start.elapsed()),
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let retry = log.contains("address already in use");
+                last_log = format!("{why}\n--- server log ---\n{log}");
+                if !retry {
+                    break;
+                }
+            }
+        }
+    }
+    panic!("notary-server did not come up: {last_log}");
 }
 
 impl Drop for NotaryServer {
@@ -880,6 +780,13 @@ impl NotaryClient {
         self.run(["key", "rotate", gun, role]);
     }
 
+    /// [`NotaryClient::lookup`]'s sha256 hex, or a panic saying why not.
+    pub fn lookup_ok(&self, gun: &str, tag: &str) -> String {
+        self.lookup(gun, tag)
+            .unwrap_or_else(|e| panic!("notary lookup {gun} {tag} failed: {e}"))
+            .0
+    }
+
     /// `notary lookup GUN TAG` → (hex sha256, size), or Err(its message: stderr and stdout).
     pub fn lookup(&self, gun: &str, tag: &str) -> Result<(String, u64), String> {
         let out = self.output(["lookup", gun, tag]);
@@ -889,7 +796,7 @@ impl NotaryClient {
             return Err(format!(
                 "{}{}",
                 msg.trim(),
-                if out.timed_out() { " (timed out)" } else { "" }
+                if out.timed_out { " (timed out)" } else { "" }
             ));
         }
         // "<tag> sha256:<hex> <size>"; the tag may contain spaces

@@ -1,4 +1,3 @@
-#![allow(dead_code)]
 //! A tiny loopback HTTP/1.1 server for integration tests (std::net, plus rustls for https).
 //!
 //! It listens on 127.0.0.1 at a free port, runs a thread per connection, records every request,
@@ -12,8 +11,8 @@
 //! made for the test with rcgen), optionally requiring a client certificate (mutual TLS).
 //!
 //! ```ignore
-//! #[path = "common/server.rs"]
-//! mod server;
+//! mod common;
+//! use common::server;
 //! let srv = server::TestServer::start();
 //! srv.serve_json(&server::tuf_path("docker.io/x/y", "root"), b"{}".to_vec());
 //! ```
@@ -733,6 +732,38 @@ fn write_paced(
 
 /// A CA made for one test (rcgen, ECDSA P-256) with a server certificate for 127.0.0.1, ::1 and
 /// localhost and a client certificate, all written as PEM files in a temporary folder.
+/// A CA made for a test: ECDSA P-256, self-signed, CN `cn`, with `usages`.
+pub fn make_ca(
+    cn: &str,
+    usages: Vec<rcgen::KeyUsagePurpose>,
+) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, cn);
+    ca_params.key_usages = usages;
+    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    CertifiedIssuer::self_signed(ca_params, ca_key).unwrap()
+}
+
+/// A certificate issued by `ca` for a fresh ECDSA P-256 key: subject alternative names `sans`, CN
+/// `cn`, key usage digital signature, and the extended key usage `usage` when given.
+pub fn make_leaf(
+    ca: &rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+    sans: Vec<String>,
+    cn: &str,
+    usage: Option<rcgen::ExtendedKeyUsagePurpose>,
+) -> (rcgen::Certificate, rcgen::KeyPair) {
+    use rcgen::{CertificateParams, DnType, KeyPair, KeyUsagePurpose};
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = CertificateParams::new(sans).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = usage.into_iter().collect();
+    let cert = params.signed_by(&key, &**ca).unwrap();
+    (cert, key)
+}
+
 pub struct TestPki {
     dir: tempfile::TempDir,
     ca_der: Vec<u8>,
@@ -742,35 +773,21 @@ pub struct TestPki {
 
 impl TestPki {
     pub fn new() -> TestPki {
-        use rcgen::{
-            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
-            IsCa, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
-        };
+        use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
         let dir = tempfile::Builder::new()
             .prefix("trustpin-test-pki-")
             .tempdir()
             .expect("tempdir");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "trustpin test CA");
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-        let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-
+        let ca = make_ca(
+            "trustpin test CA",
+            vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ],
+        );
         let leaf = |sans: Vec<String>, cn: &str, usage: ExtendedKeyUsagePurpose| {
-            let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-            let mut params = CertificateParams::new(sans).unwrap();
-            params.distinguished_name.push(DnType::CommonName, cn);
-            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            params.extended_key_usages = vec![usage];
-            let cert = params.signed_by(&key, &*ca).unwrap();
-            (cert, key)
+            make_leaf(&ca, sans, cn, Some(usage))
         };
         let (server_cert, server_key) = leaf(
             vec!["127.0.0.1".into(), "::1".into(), "localhost".into()],

@@ -1,8 +1,7 @@
-#![allow(dead_code)]
 //! A small docker/distribution token server for tests: the `realm` a notary-server configured with
 //! `auth: {type: "token", options: {realm, service, issuer, rootcertbundle}}` sends clients to.
 //!
-//! It runs on a [`TestServer`] (include `common/server.rs` as `mod server` beside this file) at
+//! It runs on a [`TestServer`] ([`super::server`]) at
 //! `/token`, checks HTTP Basic credentials against its users (or an OAuth2 refresh token posted as
 //! a form, docker's identity tokens), and answers `{"token": JWT, "expires_in": 300}`.
 //!
@@ -28,7 +27,7 @@ use base64::Engine as _;
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 
-use super::server::{Reply, Request, Response, TestPki, TestServer};
+use super::server::{make_ca, make_leaf, Reply, Request, Response, TestPki, TestServer};
 
 pub const SERVICE: &str = "trustpin-test-notary";
 pub const ISSUER: &str = "trustpin-test-token-issuer";
@@ -114,32 +113,19 @@ impl TokenIssuer {
     }
 
     fn launch(users: Vec<User>, pki: Option<&TestPki>, field: &'static str) -> TokenIssuer {
-        use rcgen::{
-            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-            KeyUsagePurpose, PKCS_ECDSA_P256_SHA256,
-        };
+        use rcgen::KeyUsagePurpose;
         let dir = tempfile::Builder::new()
             .prefix("trustpin-token-issuer-")
             .tempdir()
             .expect("tempdir");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "trustpin test token CA");
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-        let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-        let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
-        let mut leaf_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        leaf_params
-            .distinguished_name
-            .push(DnType::CommonName, "trustpin test token signer");
-        leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        let leaf = leaf_params.signed_by(&leaf_key, &*ca).unwrap();
+        let ca = make_ca(
+            "trustpin test token CA",
+            vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::DigitalSignature,
+            ],
+        );
+        let (leaf, leaf_key) = make_leaf(&ca, Vec::new(), "trustpin test token signer", None);
         std::fs::write(dir.path().join("rootcertbundle.pem"), ca.pem()).unwrap();
 
         let key = EcdsaKeyPair::from_pkcs8(

@@ -1,0 +1,422 @@
+#![allow(dead_code)]
+//! The integration tests' shared harness (each `tests/*.rs` says `mod common;`).
+//!
+//! - [`Cmd`]: one way to run a program of this crate ([`Cmd::trustpin`], [`Cmd::get_root_key`]) or
+//!   any other, with args, environment, stdin, a working directory and a time limit.
+//! - [`Output`]: what a run did (exit code, stdout, stderr, time), with the assertions the tests
+//!   share ([`Output::expect_code`], [`Output::expect`], [`Output::expect_refused`]) and JSON
+//!   parsing of stdout ([`Output::json`], [`Output::json_array`], [`Output::json_lines`]); every
+//!   failure message prints the whole run ([`Output::describe`]).
+//! - [`error_message`]: the `error` of one image in `resolve --output json|jsonl`.
+//!
+//! ```ignore
+//! mod common;
+//! use common::Cmd;
+//! let out = Cmd::trustpin().args(["resolve", "example.com/app:v1"]).run();
+//! out.expect(1, &["not signed"]);
+//! ```
+//!
+//! Submodules: [`builder`] (a Notary v1 repository made by the test), [`notary`] (the real
+//! notary-server and `notary` client), [`server`] (a scriptable loopback HTTP(S) server),
+//! [`token_issuer`] (a registry token service on top of it).
+
+pub mod builder;
+pub mod notary;
+pub mod server;
+pub mod token_issuer;
+
+use std::ffi::OsStr;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The `trustpin` binary of this crate.
+pub const TRUSTPIN: &str = env!("CARGO_BIN_EXE_trustpin");
+/// The standalone `get-root-key` binary of this crate.
+pub const GET_ROOT_KEY: &str = env!("CARGO_BIN_EXE_get-root-key");
+/// How long one run may take unless [`Cmd::timeout`] says otherwise.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The four top-level roles.
+pub const TOP_ROLES: [&str; 4] = ["root", "timestamp", "snapshot", "targets"];
+/// [`TOP_ROLES`] and the `targets/releases` delegation: every file of most scenarios' repository.
+pub const ROLES: [&str; 5] = [
+    "root",
+    "timestamp",
+    "snapshot",
+    "targets",
+    "targets/releases",
+];
+
+// ------------------------------------------------------------------------------------------------
+// Running programs
+
+/// What a program did.
+#[derive(Debug)]
+pub struct Output {
+    /// Exit code; -1 when it was killed after its time limit or ended by a signal.
+    pub code: i32,
+    /// Killed after its time limit.
+    pub timed_out: bool,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    /// The command line, for messages.
+    pub command: String,
+}
+
+impl Output {
+    /// Exit 0 (and not killed).
+    pub fn success(&self) -> bool {
+        self.code == 0 && !self.timed_out
+    }
+
+    /// stdout and stderr together, for "the message mentions ..." assertions.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+
+    /// The whole run, for failure messages.
+    pub fn describe(&self) -> String {
+        let status = if self.timed_out {
+            format!("timed out after {:.1?}", self.elapsed)
+        } else {
+            format!("exit {} after {:.1?}", self.code, self.elapsed)
+        };
+        format!(
+            "`{}`: {status}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.command, self.stdout, self.stderr
+        )
+    }
+
+    /// Panics (with the whole run) unless the program exited 0; returns stdout.
+    pub fn ok(self) -> String {
+        if !self.success() {
+            panic!("command failed: {}", self.describe());
+        }
+        self.stdout
+    }
+
+    /// Assert the exit code; `what` names the step in the message.
+    pub fn expect_code(&self, code: i32, what: &str) -> &Self {
+        assert_eq!(
+            self.code,
+            code,
+            "{what}: expected exit {code}; {}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Assert that stderr contains every one of `words`.
+    pub fn expect_stderr(&self, words: &[&str], what: &str) -> &Self {
+        for w in words {
+            assert!(
+                self.stderr.contains(w),
+                "{what}: stderr lacks {w:?}: {}",
+                self.describe()
+            );
+        }
+        self
+    }
+
+    /// Assert the exit code and that stderr contains every one of `words`.
+    pub fn expect(&self, code: i32, words: &[&str]) -> &Self {
+        self.expect_code(code, "").expect_stderr(words, "")
+    }
+
+    /// A refusal: exit 1, nothing at all on stdout (no digest), every one of `words` on stderr.
+    pub fn expect_refused(&self, words: &[&str], what: &str) -> &Self {
+        self.expect_code(1, what);
+        assert!(
+            self.stdout.is_empty(),
+            "{what}: a refusal printed a digest: {}",
+            self.describe()
+        );
+        self.expect_stderr(words, what)
+    }
+
+    /// The non-empty lines of stdout, trimmed.
+    pub fn lines(&self) -> Vec<String> {
+        self.stdout
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Success: exit 0 and exactly `want` as the non-empty lines of stdout ([`Output::lines`]).
+    pub fn expect_lines<S: AsRef<str>>(&self, want: &[S], what: &str) -> &Self {
+        self.expect_code(0, what);
+        let want: Vec<&str> = want.iter().map(AsRef::as_ref).collect();
+        assert_eq!(self.lines(), want, "{what}: {}", self.describe());
+        self
+    }
+
+    /// stdout as one JSON document.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("output is not JSON ({e}): {}", self.describe()))
+    }
+
+    /// stdout as one JSON array (`--output json`).
+    pub fn json_array(&self) -> Vec<Value> {
+        match self.json() {
+            Value::Array(items) => items,
+            _ => panic!("--output json is not an array: {}", self.describe()),
+        }
+    }
+
+    /// stdout as one JSON document a line (`--output jsonl`).
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {l}\n{}", self.describe()))
+            })
+            .collect()
+    }
+}
+
+/// The `error` of one image in `resolve --output json|jsonl`: the `message` of its
+/// `{"kind", "role", "message"}` object. Panics when there is no such error.
+pub fn error_message(v: &Value) -> &str {
+    // `error` is an object since the shape change; a bare string is refused here.
+    v["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message in {v}"))
+}
+
+/// A program to run: args, environment, stdin, working directory, time limit.
+pub struct Cmd {
+    cmd: Command,
+    stdin: Option<Vec<u8>>,
+    timeout: Duration,
+    /// Temporary folders the run uses (HOME, cache), removed after it.
+    dirs: Vec<tempfile::TempDir>,
+}
+
+impl Cmd {
+    /// Any program, stdin closed, [`TIMEOUT`].
+    pub fn new(program: impl AsRef<OsStr>) -> Cmd {
+        Cmd {
+            cmd: Command::new(program),
+            stdin: None,
+            timeout: TIMEOUT,
+            dirs: Vec::new(),
+        }
+    }
+
+    /// A binary of this crate, without the environment's DOCKER_CONTENT_TRUST_SERVER.
+    pub fn bin(program: &str) -> Cmd {
+        Cmd::new(program).env_remove("DOCKER_CONTENT_TRUST_SERVER")
+    }
+
+    /// `trustpin` ([`Cmd::bin`]).
+    pub fn trustpin() -> Cmd {
+        Cmd::bin(TRUSTPIN)
+    }
+
+    /// The standalone `get-root-key` ([`Cmd::bin`]).
+    pub fn get_root_key() -> Cmd {
+        Cmd::bin(GET_ROOT_KEY)
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Cmd {
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn args<S: AsRef<OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Cmd {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Cmd {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn envs<K: AsRef<OsStr>, V: AsRef<OsStr>>(
+        mut self,
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Cmd {
+        self.cmd.envs(vars);
+        self
+    }
+
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Cmd {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Cmd {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    /// Feed `input` on stdin (closed otherwise).
+    pub fn stdin(mut self, input: Option<&[u8]>) -> Cmd {
+        self.stdin = input.map(<[u8]>::to_vec);
+        self
+    }
+
+    pub fn timeout(mut self, timeout: Duration) -> Cmd {
+        self.timeout = timeout;
+        self
+    }
+
+    /// No credentials of the environment's (TRUSTPIN_USERNAME, TRUSTPIN_PASSWORD removed).
+    pub fn no_credentials(self) -> Cmd {
+        self.env_remove("TRUSTPIN_USERNAME")
+            .env_remove("TRUSTPIN_PASSWORD")
+    }
+
+    /// A private HOME and cache (HOME, XDG_CACHE_HOME = HOME/cache; DOCKER_CONFIG and the
+    /// credential variables removed): no trust cache, docker config or credentials of the user's
+    /// are read or written, and no state carries over between runs (fresh notary-servers reuse
+    /// ports and GUNs, which a shared rollback cache would take for a rollback).
+    pub fn private_home(mut self) -> Cmd {
+        let home = tempfile::Builder::new()
+            .prefix("trustpin-test-home-")
+            .tempdir()
+            .expect("tempdir");
+        self.cmd
+            .env("HOME", home.path())
+            .env("XDG_CACHE_HOME", home.path().join("cache"));
+        self.dirs.push(home);
+        self.env_remove("DOCKER_CONFIG").no_credentials()
+    }
+
+    /// No trust cache: TRUSTPIN_NO_CACHE=1, and a fresh XDG_CACHE_HOME besides (a test that wants
+    /// the cache passes `--cache-dir`, which wins).
+    pub fn fresh_cache(mut self) -> Cmd {
+        let cache = tempfile::tempdir().unwrap();
+        self.cmd
+            .env("TRUSTPIN_NO_CACHE", "1")
+            .env("XDG_CACHE_HOME", cache.path());
+        self.dirs.push(cache);
+        self
+    }
+
+    /// Run it to the end or its time limit.
+    pub fn run(self) -> Output {
+        run_with_input(self.cmd, self.stdin.as_deref(), self.timeout)
+    }
+}
+
+/// `trustpin ARGS...` ([`Cmd::trustpin`]: the tests' environment otherwise as it is).
+pub fn trustpin<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    Cmd::trustpin().args(args).run()
+}
+
+/// `trustpin ARGS...` with a private HOME and cache ([`Cmd::private_home`]).
+pub fn trustpin_home<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    Cmd::trustpin().private_home().args(args).run()
+}
+
+/// The standalone `get-root-key ARGS...` with a private HOME and cache ([`Cmd::private_home`]).
+pub fn get_root_key<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    Cmd::get_root_key().private_home().args(args).run()
+}
+
+/// Both ways of asking for the root key: (what, output) for `get-root-key ARGS` and
+/// `trustpin get-root-key ARGS`, each with a private HOME.
+pub fn both_get_root_key(args: &[&str]) -> Vec<(&'static str, Output)> {
+    let mut sub = vec!["get-root-key"];
+    sub.extend_from_slice(args);
+    vec![
+        ("get-root-key", get_root_key(args)),
+        ("trustpin get-root-key", trustpin_home(&sub)),
+    ]
+}
+
+fn describe_command(cmd: &Command) -> String {
+    let mut s = cmd.get_program().to_string_lossy().into_owned();
+    for a in cmd.get_args() {
+        s.push(' ');
+        let a = a.to_string_lossy();
+        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "\"'\\<>&|;$`".contains(c)) {
+            s.push_str(&format!("{a:?}"));
+        } else {
+            s.push_str(&a);
+        }
+    }
+    s
+}
+
+/// Runs `cmd` with stdin from `input` (or /dev/null), kills it after `timeout`.
+pub fn run_with_input(mut cmd: Command, input: Option<&[u8]>, timeout: Duration) -> Output {
+    let command = describe_command(&cmd);
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start `{command}`: {e}"));
+    if let Some(input) = input {
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+    }
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let deadline = start + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => panic!("waiting for `{command}`: {e}"),
+        }
+    };
+    let elapsed = start.elapsed();
+    let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
+    Output {
+        code: status.and_then(|s| s.code()).unwrap_or(-1),
+        timed_out: status.is_none(),
+        stdout,
+        stderr,
+        elapsed,
+        command,
+    }
+}
+
+/// Runs `cmd` (stdin /dev/null) with a timeout.
+pub fn run(cmd: Command, timeout: Duration) -> Output {
+    run_with_input(cmd, None, timeout)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Small helpers
+
+/// Lower-case hex of `bytes`' SHA-256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))
+}
