@@ -131,59 +131,11 @@ impl Gun {
     }
 }
 
-impl std::ops::Deref for Gun {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for Gun {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::borrow::Borrow<str> for Gun {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl PartialEq<str> for Gun {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for Gun {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
+validated_str!(Gun, GunError);
 
 impl PartialEq<String> for Gun {
     fn eq(&self, other: &String) -> bool {
         &self.0 == other
-    }
-}
-
-impl fmt::Display for Gun {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for Gun {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0)
-    }
-}
-
-impl FromStr for Gun {
-    type Err = GunError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Gun::new(s)
     }
 }
 

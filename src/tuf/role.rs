@@ -2,9 +2,6 @@
 //! the chain has been through [`RoleName::new`], so no other module re-checks (or re-implements)
 //! the grammar.
 
-use std::fmt;
-use std::ops::Deref;
-
 /// Longest role name notary accepts (its database column is 255 characters).
 pub const ROLE_MAX_LEN: usize = 255;
 
@@ -84,55 +81,7 @@ fn is_segment(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
 }
 
-impl Deref for RoleName {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for RoleName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::borrow::Borrow<str> for RoleName {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl PartialEq<str> for RoleName {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for RoleName {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl fmt::Display for RoleName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for RoleName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.0)
-    }
-}
-
-impl std::str::FromStr for RoleName {
-    type Err = RoleNameError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RoleName::new(s)
-    }
-}
+validated_str!(RoleName, RoleNameError);
 
 #[cfg(test)]
 mod tests {
