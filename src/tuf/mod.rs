@@ -4,6 +4,7 @@
 pub mod budget;
 pub mod canonical;
 pub mod chain;
+pub mod delegations;
 pub mod json;
 pub mod keys;
 pub mod level;
