@@ -82,7 +82,10 @@ fn role_of_label(label: &str) -> &str {
 
 impl Classify for ChainError {
     fn failure(&self) -> Failure {
-        Failure::Refused
+        match self {
+            ChainError::Budget(_) => Failure::Unavailable,
+            _ => Failure::Refused,
+        }
     }
     fn kind(&self) -> &'static str {
         match self {
@@ -102,6 +105,7 @@ impl Classify for ChainError {
             ChainError::RotationUnsigned { .. } => "rotation-unsigned",
             ChainError::RotationRefused { .. } => "rotation-refused",
             ChainError::Rollback { .. } => "rollback",
+            ChainError::Budget(_) => "budget",
         }
     }
     fn role(&self) -> Option<&str> {
@@ -122,13 +126,17 @@ impl Classify for ChainError {
             | ChainError::RotationBroken { .. }
             | ChainError::RotationUnsigned { .. }
             | ChainError::RotationRefused { .. } => Some("root"),
+            ChainError::Budget(_) => None,
         }
     }
 }
 
 impl Classify for DelegationError {
     fn failure(&self) -> Failure {
-        Failure::Refused
+        match self {
+            DelegationError::Budget(_) => Failure::Unavailable,
+            _ => Failure::Refused,
+        }
     }
     fn kind(&self) -> &'static str {
         match self {
@@ -145,6 +153,7 @@ impl Classify for DelegationError {
             DelegationError::Metadata { .. } => "malformed",
             DelegationError::Verify(e) => e.kind(),
             DelegationError::Expired { .. } => "expired",
+            DelegationError::Budget(_) => "budget",
         }
     }
     fn role(&self) -> Option<&str> {

@@ -320,3 +320,43 @@ fn a_leap_second_and_path_hash_prefixes_follow_notarys_rules() {
         &["delegation targets/hashed not used", "path_hash_prefixes"],
     );
 }
+
+#[test]
+fn signature_checks_are_bounded_for_the_whole_repository() {
+    // 300 delegations, each with 100 signatures under its own key ID, none valid: 30,000 checks
+    // if each were tried, over the default budget of 20,000 for the whole repository.
+    let gun = "example.com/hostile/signatures";
+    let mut r = RepoBuilder::new(gun);
+    r.tag("targets", "v1", IMAGE);
+    for i in 0..300 {
+        let name = format!("targets/d{i}");
+        r.delegate("targets", &name, &[""]);
+        let key = r.delegation_keys[&name][0].clone();
+        r.edit_envelope(&name, move |env, _| {
+            let sigs: Vec<Value> = (0..100u32)
+                .map(|j| {
+                    let mut sig = vec![0x33u8; 64];
+                    sig[..4].copy_from_slice(&j.to_be_bytes());
+                    sig_entry(&key.id(), "ecdsa", &sig)
+                })
+                .collect();
+            env["signatures"] = json!(sigs);
+        });
+    }
+    let built = r.build();
+    let start = Instant::now();
+    let (out, kib) = built.cli_measured(&["v1"], &[]);
+    let took = start.elapsed();
+    out.expect(
+        3,
+        &[
+            "budget of 20000 signature verifications is spent",
+            "--max-verifications",
+        ],
+    );
+    assert!(took < Duration::from_secs(20), "took {took:?}");
+    eprintln!("300 delegations x 100 bad signatures: {took:?}, {kib:?} KiB");
+    // A budget that covers it lets the same repository through (the delegations are just unused).
+    let out = built.cli(&["v1"], &["--max-verifications", "40000"]);
+    out.expect(0, &[]);
+}

@@ -58,6 +58,7 @@ fn sample() -> Files {
 fn verify(gun: &str, f: &Files, at: &str) -> Result<(), String> {
     let pinned = pinned_a();
     let ctx = Context {
+        meter: None,
         gun,
         pinned: &pinned,
         at: OffsetDateTime::parse(at, &Rfc3339).unwrap(),
@@ -231,6 +232,7 @@ fn tampered_delegation_contributes_nothing_and_says_why() {
     let pinned = pinned_a();
     let at = OffsetDateTime::parse("2019-10-15T00:00:00Z", &Rfc3339).unwrap();
     let ctx = Context {
+        meter: None,
         gun: "docker.io/phbelitz/alice-image",
         pinned: &pinned,
         at,

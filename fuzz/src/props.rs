@@ -226,6 +226,7 @@ pub fn verify_chain(base: &Base, data: &[u8]) {
         .collect();
     for level in [Level::Strict, Level::Audit] {
         let ctx = Context {
+            meter: None,
             gun: &repo.gun,
             pinned: &repo.pinned,
             at: repo.at,

@@ -36,6 +36,7 @@ pub struct RootKeys {
 pub fn root_keys(gun: &str, root_json: &[u8], at: OffsetDateTime) -> Result<RootKeys, ChainError> {
     // Permissive: the certificate name is enforced, expiry only warns.
     let ctx = Context {
+        meter: None,
         gun,
         pinned: &[],
         at,

@@ -396,9 +396,10 @@ pub fn fetch_repo_cached(
     let meter = Meter::new(opts.budget, opts.batch.clone());
     let source = Metered::new(source, &meter, opts.deadline);
     // A refusal of the metered source shows through as a transport error: report the trip.
-    fetch_metered(&source, gun, opts, cache).map_err(|e| match source.tripped() {
-        Some(t) => t.into(),
-        None => e,
+    fetch_metered(&source, gun, opts, cache).map_err(|e| match (source.tripped(), e) {
+        (Some(t), _) => t.into(),
+        (None, ResolveError::Chain(ChainError::Budget(b))) => ResolveError::Budget(b),
+        (None, e) => e,
     })
 }
 
@@ -409,6 +410,7 @@ fn fetch_metered(
     cache: Option<&Cache>,
 ) -> Result<Fetched, ResolveError> {
     let ctx = Context {
+        meter: Some(source.meter()),
         gun,
         pinned: &opts.pinned,
         at: opts.at,
@@ -497,6 +499,13 @@ fn fetch_metered(
         fetched.extend(level);
     }
     let mut repo = walk.finish(&ctx);
+    // A budget spent on a delegation refuses the whole repository, not just that delegation.
+    if let Some(b) = repo.delegations.iter().find_map(|d| match &d.outcome {
+        Err(DelegationError::Budget(b)) => Some(b.clone()),
+        _ => None,
+    }) {
+        return Err(ResolveError::Budget(b));
+    }
 
     // Rollback: no role's version may go below what was verified before.
     let versions = repo.versions();

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
+use crate::tuf::budget::{BudgetError, Meter, Resource};
 use crate::tuf::keys::{KeyType, PinnedKey, PublicKey};
 use crate::tuf::level::{Class, Level, Warning};
 use crate::tuf::metadata::{
@@ -30,6 +31,9 @@ pub struct Context<'a> {
     pub pinned: &'a [PinnedKey],
     pub at: OffsetDateTime,
     pub level: Level,
+    /// Charged one signature verification per signature entry before each threshold check
+    /// (a check verifies each entry at most once); `None`: not counted.
+    pub meter: Option<&'a Meter>,
 }
 
 /// Delegation files by role, as fetched: the bytes, or why there are none.
@@ -105,6 +109,8 @@ pub enum ChainError {
         new: String,
         version: i64,
     },
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
     #[error("rollback: {role} version {got} is older than version {seen} seen before")]
     Rollback { role: String, got: i64, seen: i64 },
 }
@@ -182,6 +188,9 @@ pub enum DelegationError {
         expires: String,
         at: String,
     },
+    /// The repository's budget ran out here; the whole repository is then refused.
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
 }
 
 #[derive(Debug, Clone)]
@@ -247,6 +256,14 @@ fn fmt_time(t: OffsetDateTime) -> String {
 }
 
 impl Context<'_> {
+    /// Charge the verifications a threshold check over `signatures` entries may cost.
+    pub(crate) fn charge_signatures(&self, signatures: usize) -> Result<(), BudgetError> {
+        match self.meter {
+            Some(m) => m.charge(Resource::Signatures, signatures as u64),
+            None => Ok(()),
+        }
+    }
+
     /// A failure of a relaxable class: refuse, or record a warning when the level allows.
     fn relax(
         &self,
@@ -411,6 +428,7 @@ pub fn verify_root_unpinned(
     }
     // 2. Self-consistency: a threshold of distinct root keys signed it.
     let key_refs: Vec<(&str, &PublicKey)> = keys.iter().map(|(id, k)| (id.as_str(), k)).collect();
+    ctx.charge_signatures(parsed.1.signatures.len())?;
     let root = verify_signed("root", parsed, &key_refs, threshold)?;
 
     // 3. Certificates: issued to this repository, valid at the verification time.
@@ -458,6 +476,7 @@ fn verify_top_role<T>(
         .roles
         .get(role)
         .ok_or(ChainError::MissingRole { role })?;
+    ctx.charge_signatures(parsed.1.signatures.len())?;
     let verified = verify_signed(
         role,
         parsed,

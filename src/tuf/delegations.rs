@@ -253,6 +253,7 @@ fn verify_one(
         source: std::sync::Arc::new(e),
     })?;
     let key_refs: Vec<(&str, &PublicKey)> = keys.iter().map(|(id, k)| (id.as_str(), k)).collect();
+    ctx.charge_signatures(parsed.1.signatures.len())?;
     let verified = verify_signed(name, parsed, &key_refs, d.keys.threshold)?;
     if let Some(ChainError::Expired { role, expires, at }) =
         ctx.expiry_error(name, &verified.common)

@@ -62,6 +62,9 @@ fn pinned_key_signed(ctx: &Context, bytes: &[u8]) -> bool {
     let Some(role) = root.roles.get("root") else {
         return false;
     };
+    if ctx.charge_signatures(ctx.pinned.len()).is_err() {
+        return false;
+    }
     ctx.pinned.iter().any(|p| {
         let ids: Vec<&str> = role
             .keyids
@@ -106,11 +109,11 @@ pub fn verify_rotated_root(
     let mut prev = anchor;
     for bytes in rest {
         let next = verify_root_unpinned(&permissive, bytes, &mut ignored)?;
-        rotation_step(&prev, &next, bytes)?;
+        rotation_step(ctx, &prev, &next, bytes)?;
         prev = next;
     }
     let root = verify_root_unpinned(ctx, current, warnings)?;
-    rotation_step(&prev, &root, current)?;
+    rotation_step(ctx, &prev, &root, current)?;
     let new = root
         .roles
         .get("root")
@@ -138,6 +141,7 @@ pub fn verify_rotated_root(
 
 /// One step of a rotation: exactly one version up, signed by the previous root's keys.
 fn rotation_step(
+    ctx: &Context,
     prev: &Verified<Root>,
     next: &Verified<Root>,
     next_bytes: &[u8],
@@ -151,6 +155,7 @@ fn rotation_step(
     }
     let env = parse_env("root", next_bytes)?;
     let role = &prev.roles["root"];
+    ctx.charge_signatures(env.sig.signatures.len())?;
     check_threshold(
         &format!("root v{expected}"),
         &env.sig,

@@ -894,6 +894,7 @@ impl Built {
     ) -> Result<trustpin::tuf::chain::Repo, trustpin::tuf::chain::ChainError> {
         let pinned = self.pinned();
         let ctx = trustpin::tuf::chain::Context {
+            meter: None,
             gun: &self.gun,
             pinned: &pinned,
             at,
