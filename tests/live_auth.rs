@@ -368,21 +368,12 @@ fn anonymous_access_is_refused_naming_the_realm() {
     // The token server hands out a token without access; the server refuses it.
     let out = fx.resolve(&fx.image(), Run::default());
     expect_auth_refusal(&out, &fx.issuer.realm(), &[], "token without access");
-    assert!(out.stderr.contains("anonymously"), "{}", out.describe());
-    assert!(
-        out.stderr.contains("insufficient_scope"),
-        "{}",
-        out.describe()
-    );
+    out.expect_stderr(&["anonymously", "insufficient_scope"], "");
     // The token server refuses anonymous requests itself.
     fx.issuer.set_anonymous(Anonymous::Refused);
     let out = fx.resolve(&fx.image(), Run::default());
     expect_auth_refusal(&out, &fx.issuer.realm(), &[], "anonymous refused");
-    assert!(
-        out.stderr.contains("refused anonymous access"),
-        "{}",
-        out.describe()
-    );
+    out.expect_stderr(&["refused anonymous access"], "");
     eprintln!("two anonymous refusals: {:?}", started.elapsed());
 }
 
@@ -472,12 +463,7 @@ fn credentials_from_the_environment() {
             ..Run::default()
         },
     );
-    assert_eq!(out.code, 2, "{}", out.describe());
-    assert!(
-        out.stderr.contains("TRUSTPIN_PASSWORD"),
-        "{}",
-        out.describe()
-    );
+    out.expect(2, &["TRUSTPIN_PASSWORD"]);
 }
 
 #[test]
@@ -671,16 +657,7 @@ fn wrong_password_is_exit_3_naming_the_realm_never_the_password() {
         },
     );
     expect_auth_refusal(&out, &fx.issuer.realm(), &[WRONG_PASSWORD], "env");
-    assert!(
-        out.stderr.contains("refused the credentials"),
-        "{}",
-        out.describe()
-    );
-    assert!(
-        out.stderr.contains("TRUSTPIN_USERNAME"),
-        "{}",
-        out.describe()
-    );
+    out.expect_stderr(&["refused the credentials", "TRUSTPIN_USERNAME"], "");
 
     let stdin = format!("{WRONG_PASSWORD}\n");
     let out = fx.resolve(
@@ -775,8 +752,7 @@ fn https_with_a_private_ca_needs_ca_cert() {
         run(c, TRUSTPIN_TIMEOUT)
     };
     let out = trustpin(&[]);
-    assert_eq!(out.code, 3, "{}", out.describe());
-    assert!(out.stderr.contains(&server.url()), "{}", out.describe());
+    out.expect(3, &[&server.url()]);
     assert!(
         out.stderr.contains("UnknownIssuer") || out.stderr.contains("certificate"),
         "{}",
@@ -845,7 +821,7 @@ fn mutual_tls_and_token_auth_over_https() {
         "without a client certificate: {}",
         out.describe()
     );
-    assert!(out.stderr.contains(&notary.url()), "{}", out.describe());
+    out.expect_stderr(&[&notary.url()], "");
 
     let started = Instant::now();
     let with_cert = [

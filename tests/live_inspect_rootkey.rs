@@ -59,14 +59,6 @@ fn expect_resolves(server: &str, key: &Path, gun: &str, tag: &str, hex: &str, wh
 // ------------------------------------------------------------------------------------------------
 // Keys and certificates
 
-/// DER of the one PEM `PUBLIC KEY` block in `text` (header lines allowed).
-fn public_key_der(text: &str) -> Vec<u8> {
-    let blocks = pem::parse_many(text).unwrap_or_else(|e| panic!("not PEM ({e}):\n{text}"));
-    assert_eq!(blocks.len(), 1, "expected one PEM block:\n{text}");
-    assert_eq!(blocks[0].tag(), "PUBLIC KEY", "{text}");
-    blocks[0].contents().to_vec()
-}
-
 /// `KeyID: <id>` then `Key: -----BEGIN PUBLIC KEY-----` ... `-----END PUBLIC KEY-----`, per key;
 /// nothing else on stdout. Returns (key id, PEM text) pairs.
 fn parse_key_text(out: &Output) -> Vec<(String, String)> {
@@ -282,10 +274,9 @@ fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
             "{what}: Key is not the client's root public key: {}\nclient's:\n{pinned}",
             out.describe()
         );
-        assert!(
-            out.stderr.contains("second channel"),
-            "{what}: no trust-on-first-use reminder on stderr: {}",
-            out.describe()
+        out.expect_stderr(
+            &["second channel"],
+            &format!("{what}: no trust-on-first-use reminder on stderr"),
         );
         stdouts.push(out.stdout);
     }
@@ -463,11 +454,7 @@ fn get_root_key_no_trust_data_is_refused_and_a_stopped_server_could_not_be_check
             "{what}: printed something: {}",
             out.describe()
         );
-        assert!(
-            out.stderr.contains(absent),
-            "{what}: GUN not named: {}",
-            out.describe()
-        );
+        out.expect_stderr(&[absent], &format!("{what}: GUN not named"));
     }
     // the present one works, then the server goes away
     get_root_key(&["-i", gun, "-s", &url]).expect_code(0, "before stop");
@@ -780,18 +767,6 @@ fn notary_delegation_list(client: &NotaryClient, gun: &str) -> Vec<DelegationRow
     rows
 }
 
-fn str_set(v: &Value) -> BTreeSet<String> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not an array: {v}"))
-        .iter()
-        .map(|s| {
-            s.as_str()
-                .unwrap_or_else(|| panic!("not a string: {s}"))
-                .to_string()
-        })
-        .collect()
-}
-
 /// (tag, digest, role) for every role of every SignedTags entry.
 fn our_rows(entry: &Value) -> BTreeSet<(String, String, String)> {
     let mut set = BTreeSet::new();
@@ -806,16 +781,6 @@ fn our_rows(entry: &Value) -> BTreeSet<(String, String, String)> {
         }
     }
     set
-}
-
-/// The rows of the first table ("SIGNED TAG ...") of inspect's text output.
-fn text_tag_rows(text: &str) -> Vec<String> {
-    text.lines()
-        .skip_while(|l| !l.starts_with("SIGNED TAG"))
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 struct Published {
@@ -1332,7 +1297,7 @@ fn inspect_text_and_single_tag() {
     let image = format!("{gun}:nosuchtag");
     let out = inspect(&url, &key, &[&image], &[]);
     out.expect_code(1, "inspect of an unsigned tag");
-    assert!(out.stderr.contains("nosuchtag"), "{}", out.describe());
+    out.expect_stderr(&["nosuchtag"], "");
 
     // a wrong pinned key is refused as resolve refuses it
     let other = server.client();

@@ -714,29 +714,20 @@ impl NotaryClient {
 
     /// `notary addhash GUN TAG SIZE --sha256 HEX` (staged in `targets`).
     pub fn add_hash(&self, gun: &str, tag: &str, size: u64, sha256_hex: &str) {
-        self.run([
-            "addhash",
-            gun,
-            tag,
-            &size.to_string(),
-            "--sha256",
-            sha256_hex,
-        ]);
+        self.addhash(gun, tag, size, sha256_hex, &[]);
     }
 
     /// `notary addhash ... --roles ROLE` (ROLE `targets/releases` or just `releases`).
     pub fn add_to_role(&self, gun: &str, tag: &str, size: u64, sha256_hex: &str, role: &str) {
-        let role = full_role(role);
-        self.run([
-            "addhash",
-            gun,
-            tag,
-            &size.to_string(),
-            "--sha256",
-            sha256_hex,
-            "--roles",
-            &role,
-        ]);
+        self.addhash(gun, tag, size, sha256_hex, &["--roles", &full_role(role)]);
+    }
+
+    /// `notary addhash GUN TAG SIZE --sha256 HEX EXTRA...`
+    fn addhash(&self, gun: &str, tag: &str, size: u64, sha256_hex: &str, extra: &[&str]) {
+        let size = size.to_string();
+        let mut args = vec!["addhash", gun, tag, &size, "--sha256", sha256_hex];
+        args.extend_from_slice(extra);
+        self.run(args);
     }
 
     /// [`Self::add_hash`] of a [`Target`], or [`Self::add_to_role`] when `role` is not `targets`.
