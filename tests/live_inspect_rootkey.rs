@@ -239,11 +239,9 @@ fn rotate_root(client: &NotaryClient, gun: &str, keys: &[&Path]) {
 
 #[test]
 fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/pin/app";
     client.publish_repo(gun, &[("v1", "pin v1")]);
     let pinned = client.root_public_key_pem(gun);
@@ -305,11 +303,9 @@ fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
 
 #[test]
 fn get_root_key_pem_only_round_trips_into_resolve() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/pin/roundtrip";
     client.publish_repo(gun, &[("v1", "round v1"), ("v2", "round v2")]);
     let pinned_der = public_key_der(&client.root_public_key_pem(gun));
@@ -346,11 +342,9 @@ fn get_root_key_pem_only_round_trips_into_resolve() {
 
 #[test]
 fn get_root_key_json_has_every_field() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/pin/json";
     client.publish_repo(gun, &[("v1", "json v1")]);
     let pinned = client.root_public_key_pem(gun);
@@ -477,11 +471,9 @@ fn get_root_key_no_trust_data_is_refused_and_a_stopped_server_could_not_be_check
 
 #[test]
 fn get_root_key_over_https_needs_the_ca() {
-    if !require_live() {
+    let Some((server, client)) = live_server(true) else {
         return;
-    }
-    let server = NotaryServer::start_tls();
-    let client = server.client();
+    };
     let gun = "example.com/pin/tls";
     client.publish_repo(gun, &[("v1", "tls v1")]);
     let pinned_der = public_key_der(&client.root_public_key_pem(gun));
@@ -498,11 +490,9 @@ fn get_root_key_over_https_needs_the_ca() {
 
 #[test]
 fn get_root_key_after_root_rotation_prints_the_new_key() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/pin/rotated";
     client.publish_repo(gun, &[("v1", "rotated v1")]);
     let old = client.root_public_key_pem(gun);
@@ -558,11 +548,9 @@ fn get_root_key_after_root_rotation_prints_the_new_key() {
 #[test]
 fn get_root_key_prints_every_root_key() {
     // `notary key rotate GUN root -k A -k B`: root.json then lists two root certificates
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/pin/two";
     client.publish_repo(gun, &[("v1", "two v1")]);
     let (a_file, a_pem) = make_root_key_file(&client, "root-a");
@@ -859,11 +847,9 @@ fn inspect(server: &str, key: &Path, images: &[&str], extra: &[&str]) -> Output 
 
 #[test]
 fn inspect_json_agrees_with_notary_list_and_delegation_list() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let p = publish_audited_repo(&client);
     let gun = p.gun;
     let key = client.write_root_key(gun, "root.pub");
@@ -1128,11 +1114,9 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
 
 #[test]
 fn inspect_text_and_single_tag() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let p = publish_audited_repo(&client);
     let gun = p.gun;
     let key = client.write_root_key(gun, "root.pub");

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::builder::{Key, RepoBuilder};
-use common::notary::{http_get, require_live, NotaryClient, NotaryServer, Target};
+use common::notary::{http_get, live_server, require_live, NotaryClient, NotaryServer, Target};
 use common::server::{Reply, Response, TestServer};
 use common::sha256_hex;
 use common::{Cmd, Output};
@@ -397,11 +397,9 @@ impl Rotation {
 
 #[test]
 fn live_root_rotated_twice_is_followed_from_the_first_key_with_a_warning() {
-    if !require_live() {
+    let Some((ns, c)) = live_server(false) else {
         return;
-    }
-    let ns = NotaryServer::start();
-    let c = ns.client();
+    };
     let gun = "example.com/rotation/live";
     let mut targets = c.publish_repo(gun, &[("v1", "live one"), ("v2", "live two")]);
     let key1 = c.write_root_key(gun, "root1.pub");
@@ -800,11 +798,9 @@ fn a_rotation_chain_longer_than_1000_steps_is_refused_without_walking_further() 
 
 #[test]
 fn live_rollback_to_an_older_state_is_refused_with_the_cache_and_accepted_without() {
-    if !require_live() {
+    let Some((ns, c)) = live_server(false) else {
         return;
-    }
-    let ns = NotaryServer::start();
-    let c = ns.client();
+    };
     let gun = "example.com/rollback/live";
     let t1 = c.publish_repo(gun, &[("v1", "rollback one")]).remove(0);
     let key1 = c.write_root_key(gun, "root1.pub");
@@ -872,11 +868,9 @@ fn live_rollback_to_an_older_state_is_refused_with_the_cache_and_accepted_withou
 
 #[test]
 fn live_truncated_cache_files_are_refetched_and_a_damaged_state_file_is_a_warning() {
-    if !require_live() {
+    let Some((ns, c)) = live_server(false) else {
         return;
-    }
-    let ns = NotaryServer::start();
-    let c = ns.client();
+    };
     let gun = "example.com/crash/live";
     let repo = notary::RepoBuilder::new(&c, gun)
         .target("v1", "crash one")
@@ -1019,11 +1013,9 @@ fn truncated_cached_versioned_roots_are_refetched() {
 
 #[test]
 fn live_warm_path_one_request_when_unchanged_and_only_what_changed_otherwise() {
-    if !require_live() {
+    let Some((ns, c)) = live_server(false) else {
         return;
-    }
-    let ns = NotaryServer::start();
-    let c = ns.client();
+    };
     let gun = "example.com/warm/live";
     let repo = notary::RepoBuilder::new(&c, gun)
         .target("v1", "warm one")

@@ -336,6 +336,21 @@ impl NotaryServer {
     }
 }
 
+/// A fresh notary-server (https when `tls`) and a client of its own, when the live tools are
+/// installed; None when the test is to be skipped ([`require_live`]).
+pub fn live_server(tls: bool) -> Option<(NotaryServer, NotaryClient)> {
+    if !require_live() {
+        return None;
+    }
+    let server = if tls {
+        NotaryServer::start_tls()
+    } else {
+        NotaryServer::start()
+    };
+    let client = server.client();
+    Some((server, client))
+}
+
 /// notary-server's configuration for a test: listening on 127.0.0.1:`port`, memory storage, local
 /// signer, info logs (callers add TLS files under `server`, or `auth`).
 pub fn server_config(port: u16) -> serde_json::Value {
