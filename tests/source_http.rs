@@ -414,15 +414,8 @@ fn bad_names_are_refused_before_any_request() {
 #[test]
 fn concurrent_fetches_share_one_source() {
     let srv = TestServer::start();
-    let roles = [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-        "targets/a/b",
-    ];
-    for role in roles {
+    let roles: Vec<&str> = common::ROLES.into_iter().chain(["targets/a/b"]).collect();
+    for role in roles.iter().copied() {
         srv.serve_json(&tuf_path(GUN, role), role.as_bytes().to_vec());
     }
     let src = source(&srv);
