@@ -14,6 +14,7 @@ mod props;
 
 mod common;
 use common::builder;
+use common::builder::{at_path, json_paths};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -398,26 +399,11 @@ fn canonical_encoding_of_random_values_is_stable_and_matches_an_independent_enco
         if enc.iter().any(|b| *b < 0x20) {
             with_control += 1;
         }
-        let wire = serde_json::to_vec_pretty(&to_serde(&v)).unwrap();
+        let wire = serde_json::to_vec_pretty(&props::to_serde(&v)).unwrap();
         assert_eq!(trustpin::tuf::json::parse(&wire).unwrap(), v);
         props::canonical_roundtrip(&wire);
     }
     assert!(with_control > 100, "{with_control}");
-}
-
-fn to_serde(v: &Value) -> serde_json::Value {
-    match v {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => (*b).into(),
-        Value::Int(n) => (*n).into(),
-        Value::Str(s) => s.as_str().into(),
-        Value::Array(a) => a.iter().map(to_serde).collect(),
-        Value::Object(m) => m
-            .iter()
-            .map(|(k, v)| (k.clone(), to_serde(v)))
-            .collect::<serde_json::Map<_, _>>()
-            .into(),
-    }
 }
 
 /// Keys that may sign each role of one repository folder.
@@ -506,39 +492,6 @@ fn canonical_encoding_of_files_the_real_notary_signed_verifies() {
 
 // ---- re-signed random mutations ----------------------------------------------------------------
 
-fn paths(v: &serde_json::Value, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
-    match v {
-        serde_json::Value::Object(m) => {
-            for (k, c) in m {
-                let mut p = prefix.clone();
-                p.push(k.clone());
-                out.push(p.clone());
-                paths(c, p, out);
-            }
-        }
-        serde_json::Value::Array(a) => {
-            for (i, c) in a.iter().enumerate() {
-                let mut p = prefix.clone();
-                p.push(i.to_string());
-                out.push(p.clone());
-                paths(c, p, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-fn set_path(v: &mut serde_json::Value, path: &[String], new: serde_json::Value) {
-    let mut cur = v;
-    for seg in path {
-        cur = match cur {
-            serde_json::Value::Array(a) => &mut a[seg.parse::<usize>().unwrap()],
-            other => &mut other[seg.as_str()],
-        };
-    }
-    *cur = new;
-}
-
 #[test]
 fn resigned_random_mutations_of_every_field_never_panic() {
     // Every field of every `signed` object replaced by a random value, then signed and hashed
@@ -575,12 +528,12 @@ fn resigned_random_mutations_of_every_field_never_panic() {
     let start = Instant::now();
     for role in common::ROLES.into_iter().chain(["targets/releases/qa"]) {
         let mut all = Vec::new();
-        paths(&base.json(role)["signed"], Vec::new(), &mut all);
+        json_paths(&base.json(role)["signed"], Vec::new(), &mut all);
         for path in all {
             let new = pool[rng.below(pool.len())].clone();
             let p = path.clone();
             r.clear_hooks();
-            r.edit_signed(role, move |s| set_path(s, &p, new.clone()));
+            r.edit_signed(role, move |s| *at_path(s, &p) = new.clone());
             let built = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.build())) {
                 Ok(b) => b,
                 Err(_) => continue, // the builder itself could not sign it (not trustpin's doing)

@@ -178,7 +178,7 @@ fn content_length_that_lies_short_gives_a_truncated_file_that_is_refused() {
     let resp = Response::json(b.get("snapshot").to_vec()).length(Length::Claim(100));
     let (out, _srv) = run_with(&b, "snapshot", resp.into(), 10);
     assert!(out.code == 1 || out.code == 3, "{}", out.describe());
-    assert!(out.stderr.contains("snapshot"), "{}", out.describe());
+    out.expect_stderr(&["snapshot"], "");
     assert!(out.stdout.trim().is_empty());
 }
 

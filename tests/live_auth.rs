@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::notary::{
-    http_get, require_live, server_config, spawn_server, NotaryClient, NotaryServer, Target,
+    http_get, live_server, require_live, server_config, spawn_server, NotaryClient, Target,
     START_TIMEOUT,
 };
 use common::server::TestPki;
@@ -200,7 +200,12 @@ fn users() -> Vec<User> {
     ]
 }
 
-fn fixture(gun: &str) -> Fixture {
+/// [`Fixture`], or None when the live tools are missing and the test is skipped
+/// ([`require_live`]).
+fn fixture(gun: &str) -> Option<Fixture> {
+    if !require_live() {
+        return None;
+    }
     let issuer = TokenIssuer::start(users());
     let notary = Notary::start(Some(issuer.notary_auth_config()), None);
     let client = NotaryClient::for_url(&notary.url(), None);
@@ -212,7 +217,7 @@ fn fixture(gun: &str) -> Fixture {
         .unwrap();
     std::fs::create_dir_all(scratch.path().join("home")).unwrap();
     std::fs::create_dir_all(scratch.path().join("docker")).unwrap();
-    Fixture {
+    Some(Fixture {
         issuer,
         notary,
         client,
@@ -220,7 +225,7 @@ fn fixture(gun: &str) -> Fixture {
         target,
         gun: gun.to_owned(),
         scratch,
-    }
+    })
 }
 
 /// How to run trustpin: extra args, environment, stdin.
@@ -252,6 +257,17 @@ impl Fixture {
             .stdin(how.stdin)
             .timeout(TRUSTPIN_TIMEOUT)
             .run()
+    }
+
+    /// [`Fixture::resolve`] of [`Fixture::image`] with `env` added.
+    fn resolve_env(&self, env: Vec<(&str, String)>) -> Output {
+        self.resolve(
+            &self.image(),
+            Run {
+                env,
+                ..Run::default()
+            },
+        )
     }
 
     fn docker_config(&self, json: serde_json::Value) -> PathBuf {
@@ -339,10 +355,9 @@ fn helper_calls(dir: &Path, name: &str) -> Vec<String> {
 
 #[test]
 fn the_notary_client_publishes_through_the_token_issuer() {
-    if !require_live() {
+    let Some(fx) = fixture(GUN) else {
         return;
-    }
-    let fx = fixture(GUN);
+    };
     let issued = fx.issuer.issued();
     assert!(
         issued.iter().any(|i| i.user == Ok(Some(PUSHER.into()))
@@ -360,38 +375,27 @@ fn the_notary_client_publishes_through_the_token_issuer() {
 
 #[test]
 fn anonymous_access_is_refused_naming_the_realm() {
-    if !require_live() {
+    let Some(fx) = fixture(GUN) else {
         return;
-    }
-    let fx = fixture(GUN);
+    };
     let started = Instant::now();
     // The token server hands out a token without access; the server refuses it.
     let out = fx.resolve(&fx.image(), Run::default());
     expect_auth_refusal(&out, &fx.issuer.realm(), &[], "token without access");
-    assert!(out.stderr.contains("anonymously"), "{}", out.describe());
-    assert!(
-        out.stderr.contains("insufficient_scope"),
-        "{}",
-        out.describe()
-    );
+    out.expect_stderr(&["anonymously", "insufficient_scope"], "");
     // The token server refuses anonymous requests itself.
     fx.issuer.set_anonymous(Anonymous::Refused);
     let out = fx.resolve(&fx.image(), Run::default());
     expect_auth_refusal(&out, &fx.issuer.realm(), &[], "anonymous refused");
-    assert!(
-        out.stderr.contains("refused anonymous access"),
-        "{}",
-        out.describe()
-    );
+    out.expect_stderr(&["refused anonymous access"], "");
     eprintln!("two anonymous refusals: {:?}", started.elapsed());
 }
 
 #[test]
 fn credentials_from_username_and_password_stdin() {
-    if !require_live() {
+    let Some(fx) = fixture(GUN) else {
         return;
-    }
-    let fx = fixture(GUN);
+    };
     let started = Instant::now();
     let stdin = format!("{PULLER_PASSWORD}\n");
     let out = fx.resolve(
@@ -449,69 +453,38 @@ fn credentials_from_username_and_password_stdin() {
 
 #[test]
 fn credentials_from_the_environment() {
-    if !require_live() {
+    let Some(fx) = fixture(GUN) else {
         return;
-    }
-    let fx = fixture(GUN);
-    let out = fx.resolve(
-        &fx.image(),
-        Run {
-            env: vec![
-                ("TRUSTPIN_USERNAME", PULLER.into()),
-                ("TRUSTPIN_PASSWORD", PULLER_PASSWORD.into()),
-            ],
-            ..Run::default()
-        },
-    );
+    };
+    let out = fx.resolve_env(vec![
+        ("TRUSTPIN_USERNAME", PULLER.into()),
+        ("TRUSTPIN_PASSWORD", PULLER_PASSWORD.into()),
+    ]);
     fx.expect_trusted(&out, "TRUSTPIN_USERNAME/TRUSTPIN_PASSWORD");
     // Half a pair is an error, not a silent fallback.
-    let out = fx.resolve(
-        &fx.image(),
-        Run {
-            env: vec![("TRUSTPIN_USERNAME", PULLER.into())],
-            ..Run::default()
-        },
-    );
-    assert_eq!(out.code, 2, "{}", out.describe());
-    assert!(
-        out.stderr.contains("TRUSTPIN_PASSWORD"),
-        "{}",
-        out.describe()
-    );
+    let out = fx.resolve_env(vec![("TRUSTPIN_USERNAME", PULLER.into())]);
+    out.expect(2, &["TRUSTPIN_PASSWORD"]);
 }
 
 #[test]
 fn credentials_from_docker_config_auths() {
-    if !require_live() {
+    let Some(fx) = fixture(GUN) else {
         return;
-    }
-    let fx = fixture(GUN);
+    };
     let config = fx.docker_config(serde_json::json!({
         "auths": {
             "registry.example.com": { "auth": basic(PULLER, PULLER_PASSWORD) },
             "other.example.com": { "auth": basic("nobody", WRONG_PASSWORD) },
         }
     }));
-    let out = fx.resolve(
-        &fx.image(),
-        Run {
-            env: vec![("DOCKER_CONFIG", config.display().to_string())],
-            ..Run::default()
-        },
-    );
+    let out = fx.resolve_env(vec![("DOCKER_CONFIG", config.display().to_string())]);
     fx.expect_trusted(&out, "auths.<registry>.auth");
 
     // An identity token is exchanged with an OAuth2 POST.
     let config = fx.docker_config(serde_json::json!({
         "auths": { "registry.example.com": { "auth": "", "identitytoken": IDENTITY_TOKEN } }
     }));
-    let out = fx.resolve(
-        &fx.image(),
-        Run {
-            env: vec![("DOCKER_CONFIG", config.display().to_string())],
-            ..Run::default()
-        },
-    );
+    let out = fx.resolve_env(vec![("DOCKER_CONFIG", config.display().to_string())]);
     fx.expect_trusted(&out, "auths.<registry>.identitytoken");
     assert!(
         fx.issuer
@@ -553,10 +526,9 @@ fn credentials_from_docker_config_auths() {
 
 #[test]
 fn credentials_from_a_cred_helper_called_with_the_registry() {
-    if !require_live() {
+    let Some(fx) = fixture(GUN) else {
         return;
-    }
-    let fx = fixture(GUN);
+    };
     let bin = credential_helper(
         fx.scratch.path(),
         "trustpintest",
@@ -568,16 +540,10 @@ fn credentials_from_a_cred_helper_called_with_the_registry() {
         "auths": { "registry.example.com": { "auth": basic("ignored", WRONG_PASSWORD) } },
         "credHelpers": { "registry.example.com": "trustpintest" },
     }));
-    let out = fx.resolve(
-        &fx.image(),
-        Run {
-            env: vec![
-                ("DOCKER_CONFIG", config.display().to_string()),
-                ("PATH", path_with(&bin)),
-            ],
-            ..Run::default()
-        },
-    );
+    let out = fx.resolve_env(vec![
+        ("DOCKER_CONFIG", config.display().to_string()),
+        ("PATH", path_with(&bin)),
+    ]);
     fx.expect_trusted(&out, "credHelpers");
     assert_eq!(
         helper_calls(fx.scratch.path(), "trustpintest"),
@@ -590,29 +556,17 @@ fn credentials_from_a_cred_helper_called_with_the_registry() {
         "credHelpers": { "registry.example.com": "trustpintest2" },
     }));
     let bin2 = credential_helper(fx.scratch.path(), "trustpintest2", "elsewhere", "x", "y");
-    let out = fx.resolve(
-        &fx.image(),
-        Run {
-            env: vec![
-                ("DOCKER_CONFIG", config.display().to_string()),
-                ("PATH", path_with(&bin2)),
-            ],
-            ..Run::default()
-        },
-    );
+    let out = fx.resolve_env(vec![
+        ("DOCKER_CONFIG", config.display().to_string()),
+        ("PATH", path_with(&bin2)),
+    ]);
     expect_auth_refusal(&out, &fx.issuer.realm(), &[], "helper without credentials");
 
     // A helper that is not installed: a clear error naming it.
     let config = fx.docker_config(serde_json::json!({
         "credHelpers": { "registry.example.com": "not-installed-anywhere" },
     }));
-    let out = fx.resolve(
-        &fx.image(),
-        Run {
-            env: vec![("DOCKER_CONFIG", config.display().to_string())],
-            ..Run::default()
-        },
-    );
+    let out = fx.resolve_env(vec![("DOCKER_CONFIG", config.display().to_string())]);
     assert_eq!(out.code, 3, "{}", out.describe());
     assert!(
         out.stderr
@@ -624,10 +578,9 @@ fn credentials_from_a_cred_helper_called_with_the_registry() {
 
 #[test]
 fn credentials_from_creds_store_and_the_docker_hub_key() {
-    if !require_live() {
+    let Some(fx) = fixture(HUB_GUN) else {
         return;
-    }
-    let fx = fixture(HUB_GUN);
+    };
     let bin = credential_helper(
         fx.scratch.path(),
         "trustpinstore",
@@ -656,31 +609,15 @@ fn credentials_from_creds_store_and_the_docker_hub_key() {
 
 #[test]
 fn wrong_password_is_exit_3_naming_the_realm_never_the_password() {
-    if !require_live() {
+    let Some(fx) = fixture(GUN) else {
         return;
-    }
-    let fx = fixture(GUN);
-    let out = fx.resolve(
-        &fx.image(),
-        Run {
-            env: vec![
-                ("TRUSTPIN_USERNAME", PULLER.into()),
-                ("TRUSTPIN_PASSWORD", WRONG_PASSWORD.into()),
-            ],
-            ..Run::default()
-        },
-    );
+    };
+    let out = fx.resolve_env(vec![
+        ("TRUSTPIN_USERNAME", PULLER.into()),
+        ("TRUSTPIN_PASSWORD", WRONG_PASSWORD.into()),
+    ]);
     expect_auth_refusal(&out, &fx.issuer.realm(), &[WRONG_PASSWORD], "env");
-    assert!(
-        out.stderr.contains("refused the credentials"),
-        "{}",
-        out.describe()
-    );
-    assert!(
-        out.stderr.contains("TRUSTPIN_USERNAME"),
-        "{}",
-        out.describe()
-    );
+    out.expect_stderr(&["refused the credentials", "TRUSTPIN_USERNAME"], "");
 
     let stdin = format!("{WRONG_PASSWORD}\n");
     let out = fx.resolve(
@@ -708,13 +645,7 @@ fn wrong_password_is_exit_3_naming_the_realm_never_the_password() {
     let config = fx.docker_config(serde_json::json!({
         "auths": { "registry.example.com": { "auth": basic("nobody", WRONG_PASSWORD) } }
     }));
-    let out = fx.resolve(
-        &fx.image(),
-        Run {
-            env: vec![("DOCKER_CONFIG", config.display().to_string())],
-            ..Run::default()
-        },
-    );
+    let out = fx.resolve_env(vec![("DOCKER_CONFIG", config.display().to_string())]);
     expect_auth_refusal(&out, &fx.issuer.realm(), &[WRONG_PASSWORD], "config");
 }
 
@@ -751,11 +682,9 @@ fn access_token_field_is_read_too() {
 
 #[test]
 fn https_with_a_private_ca_needs_ca_cert() {
-    if !require_live() {
+    let Some((server, client)) = live_server(true) else {
         return;
-    }
-    let server = NotaryServer::start_tls();
-    let client = server.client();
+    };
     let target = publish(&client, &[], GUN);
     let key = client.write_root_key(GUN, "root.pub");
     let trustpin = |extra: &[&Path]| {
@@ -775,8 +704,7 @@ fn https_with_a_private_ca_needs_ca_cert() {
         run(c, TRUSTPIN_TIMEOUT)
     };
     let out = trustpin(&[]);
-    assert_eq!(out.code, 3, "{}", out.describe());
-    assert!(out.stderr.contains(&server.url()), "{}", out.describe());
+    out.expect(3, &[&server.url()]);
     assert!(
         out.stderr.contains("UnknownIssuer") || out.stderr.contains("certificate"),
         "{}",
@@ -845,7 +773,7 @@ fn mutual_tls_and_token_auth_over_https() {
         "without a client certificate: {}",
         out.describe()
     );
-    assert!(out.stderr.contains(&notary.url()), "{}", out.describe());
+    out.expect_stderr(&[&notary.url()], "");
 
     let started = Instant::now();
     let with_cert = [

@@ -59,14 +59,6 @@ fn expect_resolves(server: &str, key: &Path, gun: &str, tag: &str, hex: &str, wh
 // ------------------------------------------------------------------------------------------------
 // Keys and certificates
 
-/// DER of the one PEM `PUBLIC KEY` block in `text` (header lines allowed).
-fn public_key_der(text: &str) -> Vec<u8> {
-    let blocks = pem::parse_many(text).unwrap_or_else(|e| panic!("not PEM ({e}):\n{text}"));
-    assert_eq!(blocks.len(), 1, "expected one PEM block:\n{text}");
-    assert_eq!(blocks[0].tag(), "PUBLIC KEY", "{text}");
-    blocks[0].contents().to_vec()
-}
-
 /// `KeyID: <id>` then `Key: -----BEGIN PUBLIC KEY-----` ... `-----END PUBLIC KEY-----`, per key;
 /// nothing else on stdout. Returns (key id, PEM text) pairs.
 fn parse_key_text(out: &Output) -> Vec<(String, String)> {
@@ -247,11 +239,9 @@ fn rotate_root(client: &NotaryClient, gun: &str, keys: &[&Path]) {
 
 #[test]
 fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/pin/app";
     client.publish_repo(gun, &[("v1", "pin v1")]);
     let pinned = client.root_public_key_pem(gun);
@@ -282,10 +272,9 @@ fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
             "{what}: Key is not the client's root public key: {}\nclient's:\n{pinned}",
             out.describe()
         );
-        assert!(
-            out.stderr.contains("second channel"),
-            "{what}: no trust-on-first-use reminder on stderr: {}",
-            out.describe()
+        out.expect_stderr(
+            &["second channel"],
+            &format!("{what}: no trust-on-first-use reminder on stderr"),
         );
         stdouts.push(out.stdout);
     }
@@ -314,11 +303,9 @@ fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
 
 #[test]
 fn get_root_key_pem_only_round_trips_into_resolve() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/pin/roundtrip";
     client.publish_repo(gun, &[("v1", "round v1"), ("v2", "round v2")]);
     let pinned_der = public_key_der(&client.root_public_key_pem(gun));
@@ -355,11 +342,9 @@ fn get_root_key_pem_only_round_trips_into_resolve() {
 
 #[test]
 fn get_root_key_json_has_every_field() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/pin/json";
     client.publish_repo(gun, &[("v1", "json v1")]);
     let pinned = client.root_public_key_pem(gun);
@@ -463,11 +448,7 @@ fn get_root_key_no_trust_data_is_refused_and_a_stopped_server_could_not_be_check
             "{what}: printed something: {}",
             out.describe()
         );
-        assert!(
-            out.stderr.contains(absent),
-            "{what}: GUN not named: {}",
-            out.describe()
-        );
+        out.expect_stderr(&[absent], &format!("{what}: GUN not named"));
     }
     // the present one works, then the server goes away
     get_root_key(&["-i", gun, "-s", &url]).expect_code(0, "before stop");
@@ -490,11 +471,9 @@ fn get_root_key_no_trust_data_is_refused_and_a_stopped_server_could_not_be_check
 
 #[test]
 fn get_root_key_over_https_needs_the_ca() {
-    if !require_live() {
+    let Some((server, client)) = live_server(true) else {
         return;
-    }
-    let server = NotaryServer::start_tls();
-    let client = server.client();
+    };
     let gun = "example.com/pin/tls";
     client.publish_repo(gun, &[("v1", "tls v1")]);
     let pinned_der = public_key_der(&client.root_public_key_pem(gun));
@@ -511,11 +490,9 @@ fn get_root_key_over_https_needs_the_ca() {
 
 #[test]
 fn get_root_key_after_root_rotation_prints_the_new_key() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/pin/rotated";
     client.publish_repo(gun, &[("v1", "rotated v1")]);
     let old = client.root_public_key_pem(gun);
@@ -571,11 +548,9 @@ fn get_root_key_after_root_rotation_prints_the_new_key() {
 #[test]
 fn get_root_key_prints_every_root_key() {
     // `notary key rotate GUN root -k A -k B`: root.json then lists two root certificates
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/pin/two";
     client.publish_repo(gun, &[("v1", "two v1")]);
     let (a_file, a_pem) = make_root_key_file(&client, "root-a");
@@ -780,18 +755,6 @@ fn notary_delegation_list(client: &NotaryClient, gun: &str) -> Vec<DelegationRow
     rows
 }
 
-fn str_set(v: &Value) -> BTreeSet<String> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not an array: {v}"))
-        .iter()
-        .map(|s| {
-            s.as_str()
-                .unwrap_or_else(|| panic!("not a string: {s}"))
-                .to_string()
-        })
-        .collect()
-}
-
 /// (tag, digest, role) for every role of every SignedTags entry.
 fn our_rows(entry: &Value) -> BTreeSet<(String, String, String)> {
     let mut set = BTreeSet::new();
@@ -806,16 +769,6 @@ fn our_rows(entry: &Value) -> BTreeSet<(String, String, String)> {
         }
     }
     set
-}
-
-/// The rows of the first table ("SIGNED TAG ...") of inspect's text output.
-fn text_tag_rows(text: &str) -> Vec<String> {
-    text.lines()
-        .skip_while(|l| !l.starts_with("SIGNED TAG"))
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 struct Published {
@@ -894,11 +847,9 @@ fn inspect(server: &str, key: &Path, images: &[&str], extra: &[&str]) -> Output 
 
 #[test]
 fn inspect_json_agrees_with_notary_list_and_delegation_list() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let p = publish_audited_repo(&client);
     let gun = p.gun;
     let key = client.write_root_key(gun, "root.pub");
@@ -1163,11 +1114,9 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
 
 #[test]
 fn inspect_text_and_single_tag() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let p = publish_audited_repo(&client);
     let gun = p.gun;
     let key = client.write_root_key(gun, "root.pub");
@@ -1332,7 +1281,7 @@ fn inspect_text_and_single_tag() {
     let image = format!("{gun}:nosuchtag");
     let out = inspect(&url, &key, &[&image], &[]);
     out.expect_code(1, "inspect of an unsigned tag");
-    assert!(out.stderr.contains("nosuchtag"), "{}", out.describe());
+    out.expect_stderr(&["nosuchtag"], "");
 
     // a wrong pinned key is refused as resolve refuses it
     let other = server.client();

@@ -170,11 +170,9 @@ fn harness_tls_delegations_rotation() {
 
 #[test]
 fn plain_targets_every_tag_matches_notary_lookup() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/org/app";
     let targets = client.publish_repo(
         gun,
@@ -212,11 +210,9 @@ fn plain_targets_every_tag_matches_notary_lookup() {
 
 #[test]
 fn json_output_has_the_documented_fields() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/org/json";
     client.publish_repo(gun, &[("v1", "json v1"), ("v2", "json v2")]);
     let key = client.write_root_key(gun, "root.pub");
@@ -267,11 +263,9 @@ fn json_output_has_the_documented_fields() {
 
 #[test]
 fn https_with_the_test_ca_and_without() {
-    if !require_live() {
+    let Some((server, client)) = live_server(true) else {
         return;
-    }
-    let server = NotaryServer::start_tls();
-    let client = server.client();
+    };
     let gun = "example.com/org/tls";
     client.publish_repo(gun, &[("v1", "tls v1")]);
     let key = client.write_root_key(gun, "root.pub");
@@ -297,11 +291,9 @@ fn https_with_the_test_ca_and_without() {
 
 #[test]
 fn delegations_releases_first_and_required_delegations() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/org/delegated";
     let repo = RepoBuilder::new(&client, gun)
         .delegation("releases")
@@ -412,11 +404,9 @@ fn delegations_releases_first_and_required_delegations() {
 
 #[test]
 fn odd_target_names_do_not_break_signature_checks() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/org/odd";
     let names = [
         "a<b",
@@ -464,11 +454,9 @@ fn odd_target_names_do_not_break_signature_checks() {
 
 #[test]
 fn targets_key_rotation_then_publish() {
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/org/rotated";
     client.publish_repo(gun, &[("v1", "rotated v1")]);
     client.key_rotate(gun, "targets");
@@ -493,11 +481,9 @@ fn targets_key_rotation_then_publish() {
 
 #[test]
 fn wrong_root_key_and_missing_tag_are_refused() {
-    if !require_live() {
+    let Some((server, alice)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let alice = server.client();
+    };
     let bob = server.client(); // another trust dir: another root key
     let gun = "example.com/org/alice";
     let other = "example.com/org/bob";
@@ -550,11 +536,9 @@ fn wrong_root_key_and_missing_tag_are_refused() {
 #[test]
 fn pinned_key_with_a_role_header_is_accepted() {
     // `docker trust key generate` writes the public key with a `role: root` header line
-    if !require_live() {
+    let Some((server, client)) = live_server(false) else {
         return;
-    }
-    let server = NotaryServer::start();
-    let client = server.client();
+    };
     let gun = "example.com/org/header";
     client.publish_repo(gun, &[("v1", "header v1")]);
     let pem = client.root_public_key_pem(gun);

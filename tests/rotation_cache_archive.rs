@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::builder::{Key, RepoBuilder};
-use common::notary::{http_get, require_live, NotaryClient, NotaryServer, Target};
+use common::notary::{http_get, live_server, require_live, NotaryClient, NotaryServer, Target};
 use common::server::{Reply, Response, TestServer};
 use common::sha256_hex;
 use common::{Cmd, Output};
@@ -397,11 +397,9 @@ impl Rotation {
 
 #[test]
 fn live_root_rotated_twice_is_followed_from_the_first_key_with_a_warning() {
-    if !require_live() {
+    let Some((ns, c)) = live_server(false) else {
         return;
-    }
-    let ns = NotaryServer::start();
-    let c = ns.client();
+    };
     let gun = "example.com/rotation/live";
     let mut targets = c.publish_repo(gun, &[("v1", "live one"), ("v2", "live two")]);
     let key1 = c.write_root_key(gun, "root1.pub");
@@ -505,7 +503,7 @@ fn live_root_rotated_twice_is_followed_from_the_first_key_with_a_warning() {
         &format!("to {}", &id3[..12]),
         "at version 3; pin the new key",
     ] {
-        assert!(out.stderr.contains(w), "lacks {w:?}: {}", out.describe());
+        out.expect_stderr(&[w], &format!("lacks {w:?}"));
     }
     // The middle key: anchored at version 2.
     let out = resolve(&url, &key2, &images, &["--no-cache"]);
@@ -567,10 +565,9 @@ fn live_root_rotated_twice_is_followed_from_the_first_key_with_a_warning() {
     let mark = proxy.total_requests();
     let out = resolve(&proxy.url(), &key1, &images, &with_cache(&ca, &[]));
     out.expect_lines(&want, "first key, warm cache");
-    assert!(
-        out.stderr.contains("at version 3; pin the new key"),
-        "the warning is repeated on every run: {}",
-        out.describe()
+    out.expect_stderr(
+        &["at version 3; pin the new key"],
+        "the warning is repeated on every run",
     );
     assert_eq!(roles_since(&proxy, gun, mark), ["timestamp"], "warm path");
     // The cache does not turn the refusal off.
@@ -619,7 +616,7 @@ fn a_proper_chain_is_followed_even_when_earlier_roots_have_expired() {
         format!("to {}", r.short(3)),
         "at version 3; pin the new key".to_owned(),
     ] {
-        assert!(out.stderr.contains(&w), "lacks {w:?}: {}", out.describe());
+        out.expect_stderr(&[&w], &format!("lacks {w:?}"));
     }
     let out = resolve(&srv.url(), &r.key_file(3), &r.image(), &["--no-cache"]);
     out.expect_lines(&r.want(), "new key");
@@ -635,11 +632,7 @@ fn a_rotation_step_signed_only_by_the_new_key_is_refused() {
     let good = Served::new(&r.gun, r.state(2, &[2, 1], &[(1, r.root(1))]));
     let out = resolve(&good.url(), &key1, &r.image(), &["--no-cache"]);
     out.expect_lines(&r.want(), "proper step");
-    assert!(
-        out.stderr.contains("at version 2; pin the new key"),
-        "{}",
-        out.describe()
-    );
+    out.expect_stderr(&["at version 2; pin the new key"], "");
 
     // Forged: root 2 signed only by its own (new) key.
     let forged = Served::new(&r.gun, r.state(2, &[2], &[(1, r.root(1))]));
@@ -768,11 +761,7 @@ fn a_root_version_out_of_sequence_is_refused_naming_the_version() {
         "replayed root under 2.root.json: {}",
         out.describe()
     );
-    assert!(
-        out.stderr.contains("expected 2"),
-        "names the version expected: {}",
-        out.describe()
-    );
+    out.expect_stderr(&["expected 2"], "names the version expected");
 }
 
 #[test]
@@ -798,10 +787,9 @@ fn a_rotation_chain_longer_than_1000_steps_is_refused_without_walking_further() 
         "walked further than 1000 versions"
     );
     assert!(versioned <= 1000, "{versioned} versioned roots fetched");
-    assert!(
-        out.stderr.contains("1000"),
-        "the refusal must say the chain is longer than 1000 steps: {}",
-        out.describe()
+    out.expect_stderr(
+        &["1000"],
+        "the refusal must say the chain is longer than 1000 steps",
     );
 }
 
@@ -811,11 +799,9 @@ fn a_rotation_chain_longer_than_1000_steps_is_refused_without_walking_further() 
 
 #[test]
 fn live_rollback_to_an_older_state_is_refused_with_the_cache_and_accepted_without() {
-    if !require_live() {
+    let Some((ns, c)) = live_server(false) else {
         return;
-    }
-    let ns = NotaryServer::start();
-    let c = ns.client();
+    };
     let gun = "example.com/rollback/live";
     let t1 = c.publish_repo(gun, &[("v1", "rollback one")]).remove(0);
     let key1 = c.write_root_key(gun, "root1.pub");
@@ -866,11 +852,7 @@ fn live_rollback_to_an_older_state_is_refused_with_the_cache_and_accepted_withou
     srv.set(rotated.clone());
     let out = resolve(&srv.url(), &key1, &images, &with_cache(&ca, &[]));
     out.expect_lines(&want, "rotated state");
-    assert!(
-        out.stderr.contains("at version 2; pin the new key"),
-        "{}",
-        out.describe()
-    );
+    out.expect_stderr(&["at version 2; pin the new key"], "");
     srv.set(b.clone());
     let out = resolve(&srv.url(), &key1, &images, &with_cache(&ca, &[]));
     out.expect_refused(
@@ -887,11 +869,9 @@ fn live_rollback_to_an_older_state_is_refused_with_the_cache_and_accepted_withou
 
 #[test]
 fn live_truncated_cache_files_are_refetched_and_a_damaged_state_file_is_a_warning() {
-    if !require_live() {
+    let Some((ns, c)) = live_server(false) else {
         return;
-    }
-    let ns = NotaryServer::start();
-    let c = ns.client();
+    };
     let gun = "example.com/crash/live";
     let repo = notary::RepoBuilder::new(&c, gun)
         .target("v1", "crash one")
@@ -965,7 +945,7 @@ fn live_truncated_cache_files_are_refetched_and_a_damaged_state_file_is_a_warnin
         std::fs::write(dir.join("versions.json"), junk).unwrap();
         let out = resolve(&srv.url(), &key, &images, &with_cache(&ca, &[]));
         out.expect_lines(&want, "versions.json junk");
-        assert!(out.stderr.contains("damaged"), "{}", out.describe());
+        out.expect_stderr(&["damaged"], "");
     }
 
     // Atomic writes leave no temporary files behind.
@@ -1034,11 +1014,9 @@ fn truncated_cached_versioned_roots_are_refetched() {
 
 #[test]
 fn live_warm_path_one_request_when_unchanged_and_only_what_changed_otherwise() {
-    if !require_live() {
+    let Some((ns, c)) = live_server(false) else {
         return;
-    }
-    let ns = NotaryServer::start();
-    let c = ns.client();
+    };
     let gun = "example.com/warm/live";
     let repo = notary::RepoBuilder::new(&c, gun)
         .target("v1", "warm one")
@@ -1238,10 +1216,9 @@ fn live_archive_then_offline_resolve_at_archive_time_gives_the_live_digests() {
         "{}",
         out.describe()
     );
-    assert!(
-        out.stderr.contains("at version 3; pin the new key"),
-        "archiving through a rotation warns: {}",
-        out.describe()
+    out.expect_stderr(
+        &["at version 3; pin the new key"],
+        "archiving through a rotation warns",
     );
 
     // The layout: every file the server served, byte for byte, every root version.
@@ -1342,11 +1319,7 @@ fn live_archive_then_offline_resolve_at_archive_time_gives_the_live_digests() {
     };
     let out = offline(&key1, &images, &[]);
     out.expect_lines(&live_lines, "offline, first key");
-    assert!(
-        out.stderr.contains("at version 3; pin the new key"),
-        "{}",
-        out.describe()
-    );
+    out.expect_stderr(&["at version 3; pin the new key"], "");
     assert!(
         out.stderr
             .contains(&format!("verifying as of {verified_at}")),

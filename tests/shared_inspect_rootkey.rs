@@ -5,7 +5,9 @@
 mod common;
 
 use common::notary::canonical_key_id;
-use common::{both_get_root_key, get_root_key, trustpin_home, Output};
+use common::{
+    both_get_root_key, get_root_key, public_key_der, str_set, text_tag_rows, trustpin_home, Output,
+};
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -86,18 +88,6 @@ fn resolve(image: &str, key: &Path, at: &str) -> Output {
     ])
 }
 
-fn str_set(v: &Value) -> BTreeSet<String> {
-    v.as_array()
-        .unwrap_or_else(|| panic!("not an array: {v}"))
-        .iter()
-        .map(|s| {
-            s.as_str()
-                .unwrap_or_else(|| panic!("not a string: {s}"))
-                .to_string()
-        })
-        .collect()
-}
-
 fn set(v: &[&str]) -> BTreeSet<String> {
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -113,23 +103,6 @@ fn key_ids(v: &Value) -> Vec<String> {
                 .unwrap_or_else(|| panic!("Keys[].ID: {k}"))
                 .to_string()
         })
-        .collect()
-}
-
-/// DER of the one PEM `PUBLIC KEY` block in `text` (header lines allowed).
-fn public_key_der(text: &str) -> Vec<u8> {
-    let blocks = pem::parse_many(text).unwrap_or_else(|e| panic!("not PEM ({e}):\n{text}"));
-    assert_eq!(blocks.len(), 1, "expected one PEM block:\n{text}");
-    assert_eq!(blocks[0].tag(), "PUBLIC KEY", "{text}");
-    blocks[0].contents().to_vec()
-}
-
-fn text_tag_rows(text: &str) -> Vec<String> {
-    text.lines()
-        .skip_while(|l| !l.starts_with("SIGNED TAG"))
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .map(str::to_string)
         .collect()
 }
 
@@ -295,7 +268,7 @@ fn alice_test_is_signed_by_releases_phbelitz_and_chamsen_with_one_digest() {
         &[],
     );
     out.expect_code(1, "inspect alice-image:nope");
-    assert!(out.stderr.contains("nope"), "{}", out.describe());
+    out.expect_stderr(&["nope"], "");
 
     // with key b the root is not signed by the pinned key
     let out = inspect(
@@ -394,20 +367,12 @@ fn dave_test_disagreement_between_del1_and_del2_at_audit_level() {
             "{needle} missing from {warning:?}"
         );
     }
-    assert!(
-        out.stderr.contains("audit"),
-        "no audit-level warning: {}",
-        out.describe()
-    );
+    out.expect_stderr(&["audit"], "no audit-level warning");
 
     // strict: the certificate names another repository
     let out = inspect(&[DAVE], &key_b, at, &["--output", "json"]);
     out.expect_code(1, "inspect dave-image strict");
-    assert!(
-        out.stderr.contains("docker.io/phbelitz/delegation"),
-        "{}",
-        out.describe()
-    );
+    out.expect_stderr(&["docker.io/phbelitz/delegation"], "");
     assert!(!out.stdout.contains(DAVE_DEL1), "{}", out.describe());
 }
 
@@ -449,7 +414,7 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
             "{what}: not key a: {}",
             out.describe()
         );
-        assert!(out.stderr.contains("second channel"), "{}", out.describe());
+        out.expect_stderr(&["second channel"], "");
         texts.push(out.stdout);
     }
     assert_eq!(texts[0], texts[1]);
@@ -561,7 +526,7 @@ fn bob_image_root_certificate_for_another_name_is_refused() {
         dir,
     ]) {
         out.expect_code(1, &format!("{what}: no trust data"));
-        assert!(out.stderr.contains("nosuch-image"), "{}", out.describe());
+        out.expect_stderr(&["nosuch-image"], "");
     }
 }
 

@@ -126,7 +126,7 @@ fn check_canonical(value: &Value, encoded: &[u8]) {
 
 /// trustpin's value as a serde_json value (maps sort by key bytes: serde_json's default map is a
 /// BTreeMap<String, _>).
-fn to_serde(v: &Value) -> serde_json::Value {
+pub fn to_serde(v: &Value) -> serde_json::Value {
     match v {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => (*b).into(),

@@ -79,6 +79,37 @@ pub fn sha512(bytes: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
+/// Every path in a JSON value (object keys and array indices), depth first, into `out`.
+pub fn json_paths(v: &Value, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                let mut p = prefix.clone();
+                p.push(k.clone());
+                out.push(p.clone());
+                json_paths(c, p, out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, c) in a.iter().enumerate() {
+                let mut p = prefix.clone();
+                p.push(i.to_string());
+                out.push(p.clone());
+                json_paths(c, p, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The place a path of [`json_paths`] names.
+pub fn at_path<'a>(v: &'a mut Value, path: &[String]) -> &'a mut Value {
+    path.iter().fold(v, |v, seg| match v {
+        Value::Array(a) => &mut a[seg.parse::<usize>().unwrap()],
+        other => &mut other[seg.as_str()],
+    })
+}
+
 pub fn b64(bytes: &[u8]) -> String {
     B64.encode(bytes)
 }
@@ -524,61 +555,57 @@ impl RepoBuilder {
             keys.insert(k.id(), k.tuf());
         }
         let role = |k: &Key| json!({"keyids": [k.id()], "threshold": 1});
-        b.files.insert(
-            "root".into(),
-            RoleFile {
-                signed: json!({
-                    "_type": "Root",
-                    "consistent_snapshot": false,
-                    "expires": rfc3339(t + days(3650)),
-                    "keys": keys,
-                    "roles": {
-                        "root": role(&root),
-                        "snapshot": role(&snapshot),
-                        "targets": role(&targets),
-                        "timestamp": role(&timestamp),
-                    },
-                    "version": 1,
-                }),
-                signers: vec![root],
-            },
+        let mut file = |name: &str, signed: Value, signer: Key| {
+            let signers = vec![signer];
+            b.files.insert(name.into(), RoleFile { signed, signers });
+        };
+        file(
+            "root",
+            json!({
+                "_type": "Root",
+                "consistent_snapshot": false,
+                "expires": rfc3339(t + days(3650)),
+                "keys": keys,
+                "roles": {
+                    "root": role(&root),
+                    "snapshot": role(&snapshot),
+                    "targets": role(&targets),
+                    "timestamp": role(&timestamp),
+                },
+                "version": 1,
+            }),
+            root,
         );
-        b.files.insert(
-            "targets".into(),
-            RoleFile {
-                signed: json!({
-                    "_type": "Targets",
-                    "delegations": {"keys": {}, "roles": []},
-                    "expires": rfc3339(t + days(3 * 365)),
-                    "targets": {},
-                    "version": 1,
-                }),
-                signers: vec![targets],
-            },
+        file(
+            "targets",
+            json!({
+                "_type": "Targets",
+                "delegations": {"keys": {}, "roles": []},
+                "expires": rfc3339(t + days(3 * 365)),
+                "targets": {},
+                "version": 1,
+            }),
+            targets,
         );
-        b.files.insert(
-            "snapshot".into(),
-            RoleFile {
-                signed: json!({
-                    "_type": "Snapshot",
-                    "expires": rfc3339(t + days(3 * 365)),
-                    "meta": {},
-                    "version": 1,
-                }),
-                signers: vec![snapshot],
-            },
+        file(
+            "snapshot",
+            json!({
+                "_type": "Snapshot",
+                "expires": rfc3339(t + days(3 * 365)),
+                "meta": {},
+                "version": 1,
+            }),
+            snapshot,
         );
-        b.files.insert(
-            "timestamp".into(),
-            RoleFile {
-                signed: json!({
-                    "_type": "Timestamp",
-                    "expires": rfc3339(t + days(14)),
-                    "meta": {},
-                    "version": 1,
-                }),
-                signers: vec![timestamp],
-            },
+        file(
+            "timestamp",
+            json!({
+                "_type": "Timestamp",
+                "expires": rfc3339(t + days(14)),
+                "meta": {},
+                "version": 1,
+            }),
+            timestamp,
         );
         b
     }

@@ -25,6 +25,7 @@ pub mod notary;
 pub mod server;
 pub mod token_issuer;
 
+use std::collections::BTreeSet;
 use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -112,8 +113,8 @@ impl Output {
     }
 
     /// Assert that stderr contains every one of `words`.
-    pub fn expect_stderr(&self, words: &[&str], what: &str) -> &Self {
-        for w in words {
+    pub fn expect_stderr<S: AsRef<str>>(&self, words: &[S], what: &str) -> &Self {
+        for w in words.iter().map(AsRef::as_ref) {
             assert!(
                 self.stderr.contains(w),
                 "{what}: stderr lacks {w:?}: {}",
@@ -411,6 +412,40 @@ pub fn run_with_input(mut cmd: Command, input: Option<&[u8]>, timeout: Duration)
 /// Runs `cmd` (stdin /dev/null) with a timeout.
 pub fn run(cmd: Command, timeout: Duration) -> Output {
     run_with_input(cmd, None, timeout)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Reading trustpin's output
+
+/// The strings of a JSON array, as a set (panics on anything else).
+pub fn str_set(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|s| {
+            s.as_str()
+                .unwrap_or_else(|| panic!("not a string: {s}"))
+                .to_string()
+        })
+        .collect()
+}
+
+/// DER of the one PEM `PUBLIC KEY` block in `text` (header lines allowed).
+pub fn public_key_der(text: &str) -> Vec<u8> {
+    let blocks = pem::parse_many(text).unwrap_or_else(|e| panic!("not PEM ({e}):\n{text}"));
+    assert_eq!(blocks.len(), 1, "expected one PEM block:\n{text}");
+    assert_eq!(blocks[0].tag(), "PUBLIC KEY", "{text}");
+    blocks[0].contents().to_vec()
+}
+
+/// The rows of the `SIGNED TAG` table of `inspect`'s text output.
+pub fn text_tag_rows(text: &str) -> Vec<String> {
+    text.lines()
+        .skip_while(|l| !l.starts_with("SIGNED TAG"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -336,6 +336,21 @@ impl NotaryServer {
     }
 }
 
+/// A fresh notary-server (https when `tls`) and a client of its own, when the live tools are
+/// installed; None when the test is to be skipped ([`require_live`]).
+pub fn live_server(tls: bool) -> Option<(NotaryServer, NotaryClient)> {
+    if !require_live() {
+        return None;
+    }
+    let server = if tls {
+        NotaryServer::start_tls()
+    } else {
+        NotaryServer::start()
+    };
+    let client = server.client();
+    Some((server, client))
+}
+
 /// notary-server's configuration for a test: listening on 127.0.0.1:`port`, memory storage, local
 /// signer, info logs (callers add TLS files under `server`, or `auth`).
 pub fn server_config(port: u16) -> serde_json::Value {
@@ -714,29 +729,20 @@ impl NotaryClient {
 
     /// `notary addhash GUN TAG SIZE --sha256 HEX` (staged in `targets`).
     pub fn add_hash(&self, gun: &str, tag: &str, size: u64, sha256_hex: &str) {
-        self.run([
-            "addhash",
-            gun,
-            tag,
-            &size.to_string(),
-            "--sha256",
-            sha256_hex,
-        ]);
+        self.addhash(gun, tag, size, sha256_hex, &[]);
     }
 
     /// `notary addhash ... --roles ROLE` (ROLE `targets/releases` or just `releases`).
     pub fn add_to_role(&self, gun: &str, tag: &str, size: u64, sha256_hex: &str, role: &str) {
-        let role = full_role(role);
-        self.run([
-            "addhash",
-            gun,
-            tag,
-            &size.to_string(),
-            "--sha256",
-            sha256_hex,
-            "--roles",
-            &role,
-        ]);
+        self.addhash(gun, tag, size, sha256_hex, &["--roles", &full_role(role)]);
+    }
+
+    /// `notary addhash GUN TAG SIZE --sha256 HEX EXTRA...`
+    fn addhash(&self, gun: &str, tag: &str, size: u64, sha256_hex: &str, extra: &[&str]) {
+        let size = size.to_string();
+        let mut args = vec!["addhash", gun, tag, &size, "--sha256", sha256_hex];
+        args.extend_from_slice(extra);
+        self.run(args);
     }
 
     /// [`Self::add_hash`] of a [`Target`], or [`Self::add_to_role`] when `role` is not `targets`.
