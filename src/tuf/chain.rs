@@ -10,12 +10,14 @@ use time::OffsetDateTime;
 use crate::tuf::keys::{KeyType, PinnedKey, PublicKey};
 use crate::tuf::level::{Class, Level, Warning};
 use crate::tuf::metadata::{
-    Common, Delegation, Envelope, MetadataError, RoleKeys, Root, SignedBytes, Snapshot, TargetMap,
+    Common, Delegation, Envelope, MetadataError, Role, RoleKeys, Root, Signed, Snapshot, TargetMap,
     Targets, Timestamp,
 };
 use crate::tuf::role::is_delegation_name;
 use crate::tuf::rotation;
-use crate::tuf::verify::{check_file, short, verify_signed, within, Verified, VerifyError};
+use crate::tuf::verify::{
+    check_file, short, verify_signed, verify_then_read, within, Verified, VerifyError,
+};
 
 /// Delegations nest at most this deep below `targets` (names are under 256 characters anyway).
 pub const MAX_DELEGATION_DEPTH: usize = 64;
@@ -370,6 +372,9 @@ pub fn verify_root_unpinned(
     warnings: &mut Vec<Warning>,
 ) -> Result<Verified<Root>, ChainError> {
     // 1. Structure: a Root with all four roles; key IDs match key content (checked in parsing).
+    // Root alone is read before its signatures are checked: its keys come from itself. It is
+    // capped at 2 MiB by the fetcher, so the tree this builds is bounded; every other role is
+    // read only after its threshold is met (see `verify_top_role`, `verify_one`).
     let parsed = Root::parse(bytes).map_err(|e| ChainError::metadata("root", e))?;
     let root = &parsed.0;
     for role in ["root", "timestamp", "snapshot", "targets"] {
@@ -439,29 +444,31 @@ pub fn verify_root_unpinned(
     Ok(root)
 }
 
-/// A role's parser: the role and the bytes its signatures cover, borrowed from the file.
-type RoleParser<T> = for<'b> fn(&'b [u8]) -> Result<(T, SignedBytes<'b>), MetadataError>;
-
-/// Verify a file signed by one of the top-level roles root.json defines.
-fn verify_top_role<T>(
+/// Verify a file signed by one of the top-level roles root.json defines. The file is cut into
+/// what its signatures cover and its signatures (no tree of it), its signatures checked, and only
+/// then is it read as its role. The `_type` it claims is looked at first (a few bytes), so that a
+/// file of another role is refused as such.
+fn verify_top_role<T: Role>(
     ctx: &Context,
     root: &Root,
     role: &'static str,
     bytes: &[u8],
-    parse: RoleParser<T>,
     common: impl Fn(&T) -> &Common,
     warnings: &mut Vec<Warning>,
 ) -> Result<Verified<T>, ChainError> {
-    let parsed = parse(bytes).map_err(|e| ChainError::metadata(role, e))?;
+    let metadata = |e| ChainError::metadata(role, e);
+    let signed = Signed::split(bytes).map_err(metadata)?;
+    signed.check_claimed_type(T::TYPE).map_err(metadata)?;
     let role_def = root
         .roles
         .get(role)
         .ok_or(ChainError::MissingRole { role })?;
-    let verified = verify_signed(
+    let verified = verify_then_read(
         role,
-        parsed,
+        &signed,
         &role_keys(role_def, &root.keys),
         role_def.threshold,
+        |s| T::from_signed(s).map_err(metadata),
     )?;
     ctx.check_expiry(role, common(&verified), warnings)?;
     Ok(verified)
@@ -484,24 +491,22 @@ pub fn verify_top_rotated(
     let root = rotation::verify_rotated_root(ctx, root_history, files.root, &mut warnings)?;
 
     // Timestamp: signed by the timestamp keys, fresh; it fixes the snapshot's bytes.
-    let timestamp = verify_top_role(
+    let timestamp = verify_top_role::<Timestamp>(
         ctx,
         &root,
         "timestamp",
         files.timestamp,
-        Timestamp::parse,
         |t| &t.common,
         &mut warnings,
     )?;
 
     // Snapshot: exactly the bytes the timestamp names; it fixes root's and targets' bytes.
     check_file("snapshot", "timestamp", files.snapshot, &timestamp.snapshot)?;
-    let snapshot = verify_top_role(
+    let snapshot = verify_top_role::<Snapshot>(
         ctx,
         &root,
         "snapshot",
         files.snapshot,
-        Snapshot::parse,
         |s| &s.common,
         &mut warnings,
     )?;
@@ -517,12 +522,11 @@ pub fn verify_top_rotated(
     check_file("targets", "snapshot", files.targets, targets_meta)?;
 
     // Targets: signed by the targets keys, fresh.
-    let targets = verify_top_role(
+    let targets = verify_top_role::<Targets>(
         ctx,
         &root,
         "targets",
         files.targets,
-        Targets::parse,
         |t| &t.common,
         &mut warnings,
     )?;
@@ -698,12 +702,17 @@ fn verify_one(
         None => return Err(DelegationError::NotFetched),
     };
     check_file(name, "snapshot", bytes, meta)?;
-    let parsed = Targets::parse(bytes).map_err(|e| DelegationError::Metadata {
+    // Cut, signatures checked, and only then read (see `verify_top_role`).
+    let metadata = |e| DelegationError::Metadata {
         role: name.to_owned(),
         source: std::sync::Arc::new(e),
-    })?;
+    };
+    let signed = Signed::split(bytes).map_err(metadata)?;
+    signed.check_claimed_type(Targets::TYPE).map_err(metadata)?;
     let key_refs: Vec<(&str, &PublicKey)> = keys.iter().map(|(id, k)| (id.as_str(), k)).collect();
-    let verified = verify_signed(name, parsed, &key_refs, d.keys.threshold)?;
+    let verified = verify_then_read(name, &signed, &key_refs, d.keys.threshold, |s| {
+        Targets::from_signed(s).map_err(metadata)
+    })?;
     if let Some(ChainError::Expired { role, expires, at }) =
         ctx.expiry_error(name, &verified.common)
     {

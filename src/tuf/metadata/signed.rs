@@ -162,20 +162,19 @@ impl<'de> Shape<'de> for TopShape {
             signatures: None,
         };
         enc.object(map, &["signed", "signatures"], false, |enc, map, which| {
-            let from = enc.len();
             match which {
                 Some(0) => {
+                    let from = enc.len();
                     let kind = map.next_value_seed(Read::new(enc, Plain))?;
                     fields.signed = Some((kind, from..enc.len()));
-                    return Ok(());
                 }
                 Some(_) => {
-                    fields.signatures = Some(map.next_value_seed(Read::new(enc, SigsShape))?)
+                    let sigs = enc.skip(|enc| map.next_value_seed(Read::new(enc, SigsShape)))?;
+                    fields.signatures = Some(sigs);
                 }
                 // Checked as JSON, then dropped.
-                None => drop(map.next_value_seed(Read::new(enc, Plain))?),
+                None => drop(enc.skip(|enc| map.next_value_seed(Read::new(enc, Plain)))?),
             }
-            enc.truncate(from);
             Ok(())
         })?;
         Ok(Ok(fields))
@@ -214,9 +213,9 @@ impl<'de> Shape<'de> for SigsShape {
     }
 
     fn seq<A: SeqAccess<'de>>(self, enc: &mut Encoder, mut seq: A) -> Result<Sigs, A::Error> {
+        // Read with values discarded (see TopShape): only what the shapes take is kept.
         let (mut entries, mut len) = (Vec::new(), 0);
         loop {
-            let from = enc.len();
             let more = if entries.len() < MAX_SIGNATURES {
                 seq.next_element_seed(Read::new(enc, EntryShape))?
                     .map(|e| entries.push(e))
@@ -224,7 +223,6 @@ impl<'de> Shape<'de> for SigsShape {
                 // Too many: the file is refused once it is read; checked as JSON meanwhile.
                 seq.next_element_seed(Read::new(enc, Plain))?.map(drop)
             };
-            enc.truncate(from);
             if more.is_none() {
                 return Ok(Sigs::Array { entries, len });
             }
@@ -245,12 +243,10 @@ impl<'de> Shape<'de> for EntryShape {
     fn map<A: MapAccess<'de>>(self, enc: &mut Encoder, map: A) -> Result<Entry, A::Error> {
         let mut fields = [None, None, None];
         enc.object(map, &ENTRY_FIELDS, false, |enc, map, which| {
-            let from = enc.len();
             match which {
                 Some(i) => fields[i] = Some(map.next_value_seed(Read::new(enc, FieldShape))?),
                 None => drop(map.next_value_seed(Read::new(enc, Plain))?),
             }
-            enc.truncate(from);
             Ok(())
         })?;
         Ok(Entry::Object(fields))

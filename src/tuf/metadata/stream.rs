@@ -35,6 +35,9 @@ pub(super) struct Encoder {
     scratch: Vec<u8>,
     /// Keyed per encoder, so that no input can be made of keys that collide.
     hasher: RandomState,
+    /// Values are only checked, not written (but for the keys of open objects, which duplicates
+    /// are found by): see [`Encoder::skip`].
+    discard: bool,
 }
 
 /// A member as written in the output: `"key":value` from `start` to `end`.
@@ -52,17 +55,31 @@ impl Encoder {
             spans: Vec::new(),
             scratch: Vec::new(),
             hasher: RandomState::new(),
+            discard: false,
+        }
+    }
+
+    /// Read a value with `read` only to check it (and what a shape takes from it): nothing of
+    /// it is kept in the output, and it costs no more than the keys of its open objects.
+    pub(super) fn skip<T>(&mut self, read: impl FnOnce(&mut Encoder) -> T) -> T {
+        let (mark, was) = (self.out.len(), self.discard);
+        self.discard = true;
+        let out = read(self);
+        self.discard = was;
+        self.out.truncate(mark);
+        out
+    }
+
+    /// Write `b`, unless values are discarded.
+    fn put(&mut self, b: &[u8]) {
+        if !self.discard {
+            self.out.extend_from_slice(b);
         }
     }
 
     /// The output so far.
     pub(super) fn len(&self) -> usize {
         self.out.len()
-    }
-
-    /// Forget the output after `len` bytes (a value read only to be checked).
-    pub(super) fn truncate(&mut self, len: usize) {
-        self.out.truncate(len);
     }
 
     /// The output bytes `range` alone, the rest dropped.
@@ -74,18 +91,20 @@ impl Encoder {
     }
 
     fn int(&mut self, n: i64) -> &'static str {
-        // Into the vector's own bytes: no allocation per number.
-        let _ = write!(self.out, "{n}");
+        if !self.discard {
+            // Into the vector's own bytes: no allocation per number.
+            let _ = write!(self.out, "{n}");
+        }
         "integer"
     }
 
     fn array<'de, A: SeqAccess<'de>>(&mut self, mut seq: A) -> Result<(), A::Error> {
-        self.out.push(b'[');
+        self.put(b"[");
         let mut first = true;
         loop {
             let mark = self.out.len();
             if !first {
-                self.out.push(b',');
+                self.put(b",");
             }
             if seq.next_element_seed(Read::new(self, Plain))?.is_none() {
                 self.out.truncate(mark);
@@ -93,7 +112,7 @@ impl Encoder {
             }
             first = false;
         }
-        self.out.push(b']');
+        self.put(b"]");
         Ok(())
     }
 
@@ -107,7 +126,7 @@ impl Encoder {
         sort: bool,
         mut member: impl FnMut(&mut Encoder, &mut A, Option<usize>) -> Result<(), A::Error>,
     ) -> Result<(), A::Error> {
-        self.out.push(b'{');
+        self.put(b"{");
         let region = self.out.len();
         let base = self.spans.len();
         let mut order = Order {
@@ -127,17 +146,22 @@ impl Encoder {
             if let Some(dup) = self.check_key(base, start, &mut order) {
                 return Err(json::duplicate_key(&dup));
             }
-            self.out.push(b':');
+            self.put(b":");
             let at = self.spans.len();
             self.spans.push(Span { start, end: 0 });
             member(self, &mut map, which)?;
             self.spans[at].end = self.out.len();
         }
-        if sort && !order.ascending {
-            self.reorder(region, base);
+        if self.discard {
+            // Its keys were kept only to find duplicates among them.
+            self.out.truncate(region);
+        } else {
+            if sort && !order.ascending {
+                self.reorder(region, base);
+            }
+            self.out.push(b'}');
         }
         self.spans.truncate(base);
-        self.out.push(b'}');
         Ok(())
     }
 
@@ -339,7 +363,9 @@ pub(super) trait Shape<'de>: Sized {
     }
 
     fn str<E: de::Error>(self, enc: &mut Encoder, v: &str) -> Result<Self::Out, E> {
-        write_str(v, &mut enc.out);
+        if !enc.discard {
+            write_str(v, &mut enc.out);
+        }
         Ok(Self::other("string"))
     }
 }
@@ -382,9 +408,7 @@ impl<'de, S: Shape<'de>> Visitor<'de> for Read<'_, S> {
     }
 
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<S::Out, E> {
-        self.enc
-            .out
-            .extend_from_slice(if v { b"true" } else { b"false" });
+        self.enc.put(if v { b"true" } else { b"false" });
         Ok(S::other("boolean"))
     }
 
@@ -408,7 +432,7 @@ impl<'de, S: Shape<'de>> Visitor<'de> for Read<'_, S> {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<S::Out, E> {
-        self.enc.out.extend_from_slice(b"null");
+        self.enc.put(b"null");
         Ok(S::other("null"))
     }
 
