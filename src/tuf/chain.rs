@@ -11,13 +11,15 @@ use crate::tuf::budget::{BudgetError, Meter, Resource};
 use crate::tuf::keys::{KeyType, PinnedKey, PublicKey};
 use crate::tuf::level::{Class, Level, Warning};
 use crate::tuf::metadata::{
-    Common, Envelope, MetadataError, RoleKeys, Root, SignedBytes, Snapshot, TargetMap, Targets,
+    Common, Envelope, MetadataError, Role, RoleKeys, Root, Signed, Snapshot, TargetMap, Targets,
     Timestamp,
 };
 use crate::tuf::rotation;
 
 pub use crate::tuf::delegations::{verify_delegations, DelegationWalk};
-use crate::tuf::verify::{check_file, short, verify_signed, Verified, VerifyError};
+use crate::tuf::verify::{
+    check_file, short, verify_signed, verify_then_read, Verified, VerifyError,
+};
 
 /// Delegations nest at most this deep below `targets` (names are under 256 characters anyway).
 pub const MAX_DELEGATION_DEPTH: usize = 64;
@@ -388,6 +390,9 @@ pub fn verify_root_unpinned(
     warnings: &mut Vec<Warning>,
 ) -> Result<Verified<Root>, ChainError> {
     // 1. Structure: a Root with all four roles; key IDs match key content (checked in parsing).
+    // Root alone is read before its signatures are checked: its keys come from itself. It is
+    // capped at 2 MiB by the fetcher, so the tree this builds is bounded; every other role is
+    // read only after its threshold is met (see `verify_top_role`, `verify_one`).
     let parsed = Root::parse(bytes).map_err(|e| ChainError::metadata("root", e))?;
     let root = &parsed.0;
     for role in ["root", "timestamp", "snapshot", "targets"] {
@@ -458,30 +463,32 @@ pub fn verify_root_unpinned(
     Ok(root)
 }
 
-/// A role's parser: the role and the bytes its signatures cover, borrowed from the file.
-type RoleParser<T> = for<'b> fn(&'b [u8]) -> Result<(T, SignedBytes<'b>), MetadataError>;
-
-/// Verify a file signed by one of the top-level roles root.json defines.
-fn verify_top_role<T>(
+/// Verify a file signed by one of the top-level roles root.json defines. The file is cut into
+/// what its signatures cover and its signatures (no tree of it), its signatures checked, and only
+/// then is it read as its role. The `_type` it claims is looked at first (a few bytes), so that a
+/// file of another role is refused as such.
+fn verify_top_role<T: Role>(
     ctx: &Context,
     root: &Root,
     role: &'static str,
     bytes: &[u8],
-    parse: RoleParser<T>,
     common: impl Fn(&T) -> &Common,
     warnings: &mut Vec<Warning>,
 ) -> Result<Verified<T>, ChainError> {
-    let parsed = parse(bytes).map_err(|e| ChainError::metadata(role, e))?;
+    let metadata = |e| ChainError::metadata(role, e);
+    let signed = Signed::split(bytes).map_err(metadata)?;
+    signed.check_claimed_type(T::TYPE).map_err(metadata)?;
     let role_def = root
         .roles
         .get(role)
         .ok_or(ChainError::MissingRole { role })?;
-    ctx.charge_signatures(parsed.1.signatures.len())?;
-    let verified = verify_signed(
+    ctx.charge_signatures(signed.sig.signatures.len())?;
+    let verified = verify_then_read(
         role,
-        parsed,
+        &signed,
         &role_keys(role_def, &root.keys),
         role_def.threshold,
+        |s| T::from_signed(s).map_err(metadata),
     )?;
     ctx.check_expiry(role, common(&verified), warnings)?;
     Ok(verified)
@@ -504,24 +511,22 @@ pub fn verify_top_rotated(
     let root = rotation::verify_rotated_root(ctx, root_history, files.root, &mut warnings)?;
 
     // Timestamp: signed by the timestamp keys, fresh; it fixes the snapshot's bytes.
-    let timestamp = verify_top_role(
+    let timestamp = verify_top_role::<Timestamp>(
         ctx,
         &root,
         "timestamp",
         files.timestamp,
-        Timestamp::parse,
         |t| &t.common,
         &mut warnings,
     )?;
 
     // Snapshot: exactly the bytes the timestamp names; it fixes root's and targets' bytes.
     check_file("snapshot", "timestamp", files.snapshot, &timestamp.snapshot)?;
-    let snapshot = verify_top_role(
+    let snapshot = verify_top_role::<Snapshot>(
         ctx,
         &root,
         "snapshot",
         files.snapshot,
-        Snapshot::parse,
         |s| &s.common,
         &mut warnings,
     )?;
@@ -537,12 +542,11 @@ pub fn verify_top_rotated(
     check_file("targets", "snapshot", files.targets, targets_meta)?;
 
     // Targets: signed by the targets keys, fresh.
-    let targets = verify_top_role(
+    let targets = verify_top_role::<Targets>(
         ctx,
         &root,
         "targets",
         files.targets,
-        Targets::parse,
         |t| &t.common,
         &mut warnings,
     )?;

@@ -10,9 +10,9 @@ use crate::tuf::chain::{
 };
 use crate::tuf::keys::PublicKey;
 use crate::tuf::level::{Class, Warning};
-use crate::tuf::metadata::{Delegation, Snapshot, Targets};
+use crate::tuf::metadata::{Delegation, Role, Signed, Snapshot, Targets};
 use crate::tuf::role::is_delegation_name;
-use crate::tuf::verify::{check_file, verify_signed, within};
+use crate::tuf::verify::{check_file, verify_then_read, within};
 
 /// A role whose delegations are still to be verified.
 struct Parent {
@@ -248,13 +248,18 @@ fn verify_one(
         None => return Err(DelegationError::NotFetched),
     };
     check_file(name, "snapshot", bytes, meta)?;
-    let parsed = Targets::parse(bytes).map_err(|e| DelegationError::Metadata {
+    // Cut, signatures checked, and only then read (see `verify_top_role`).
+    let metadata = |e| DelegationError::Metadata {
         role: name.to_owned(),
         source: std::sync::Arc::new(e),
-    })?;
+    };
+    let signed = Signed::split(bytes).map_err(metadata)?;
+    signed.check_claimed_type(Targets::TYPE).map_err(metadata)?;
     let key_refs: Vec<(&str, &PublicKey)> = keys.iter().map(|(id, k)| (id.as_str(), k)).collect();
-    ctx.charge_signatures(parsed.1.signatures.len())?;
-    let verified = verify_signed(name, parsed, &key_refs, d.keys.threshold)?;
+    ctx.charge_signatures(signed.sig.signatures.len())?;
+    let verified = verify_then_read(name, &signed, &key_refs, d.keys.threshold, |s| {
+        Targets::from_signed(s).map_err(metadata)
+    })?;
     if let Some(ChainError::Expired { role, expires, at }) =
         ctx.expiry_error(name, &verified.common)
     {

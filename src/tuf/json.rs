@@ -34,6 +34,56 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
     serde_json::from_slice(bytes).map_err(|e| JsonError(e.to_string()))
 }
 
+/// Read bytes with `seed` as [`parse`] reads them with [`Value`]'s own deserializer (the same
+/// tokens, trailing data refused, errors worded and placed alike), for readers that must not
+/// build a tree.
+pub(crate) fn parse_seed<'de, S: de::DeserializeSeed<'de>>(
+    bytes: &'de [u8],
+    seed: S,
+) -> Result<S::Value, JsonError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = seed
+        .deserialize(&mut de)
+        .map_err(|e| JsonError(e.to_string()))?;
+    de.end().map_err(|e| JsonError(e.to_string()))?;
+    Ok(value)
+}
+
+/// The integer a JSON number stands for, if it is one that can be signed (see [`MAX_SAFE_INT`]
+/// and [`int_from_f64`]); the rule every reader of numbers shares.
+pub(crate) fn int_from_i64<E: de::Error>(v: i64) -> Result<i64, E> {
+    if v.unsigned_abs() > MAX_SAFE_INT as u64 {
+        return Err(E::custom(format!("integer {v} is outside ±2^53")));
+    }
+    Ok(v)
+}
+
+/// As [`int_from_i64`], for a number serde_json read as unsigned.
+pub(crate) fn int_from_u64<E: de::Error>(v: u64) -> Result<i64, E> {
+    if v > MAX_SAFE_INT as u64 {
+        return Err(E::custom(format!("integer {v} is outside ±2^53")));
+    }
+    Ok(v as i64)
+}
+
+/// As [`int_from_i64`], for a number serde_json read as a float. Go decodes every number as
+/// float64 and its canonical encoder prints whole numbers as integers: `1.0` and `1e3` sign as
+/// `1` and `1000`. Anything else cannot be signed.
+pub(crate) fn int_from_f64<E: de::Error>(v: f64) -> Result<i64, E> {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() <= MAX_SAFE_INT as f64 {
+        Ok(v as i64)
+    } else {
+        Err(E::custom(format!(
+            "number {v} is not a whole number within ±2^53"
+        )))
+    }
+}
+
+/// The error for a key met twice in one object, as every reader words it.
+pub(crate) fn duplicate_key<E: de::Error>(key: &str) -> E {
+    E::custom(format!("duplicate object key {key:?}"))
+}
+
 impl Value {
     /// A short name of the value's type, for error messages.
     pub fn kind(&self) -> &'static str {
@@ -79,29 +129,15 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        if v.unsigned_abs() > MAX_SAFE_INT as u64 {
-            return Err(E::custom(format!("integer {v} is outside ±2^53")));
-        }
-        Ok(Value::Int(v))
+        int_from_i64(v).map(Value::Int)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        if v > MAX_SAFE_INT as u64 {
-            return Err(E::custom(format!("integer {v} is outside ±2^53")));
-        }
-        Ok(Value::Int(v as i64))
+        int_from_u64(v).map(Value::Int)
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        // Go decodes every number as float64 and its canonical encoder prints whole numbers as
-        // integers: `1.0` and `1e3` sign as `1` and `1000`. Anything else cannot be signed.
-        if v.is_finite() && v.fract() == 0.0 && v.abs() <= MAX_SAFE_INT as f64 {
-            Ok(Value::Int(v as i64))
-        } else {
-            Err(E::custom(format!(
-                "number {v} is not a whole number within ±2^53"
-            )))
-        }
+        int_from_f64(v).map(Value::Int)
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
@@ -135,10 +171,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
             // targets are most of the parsing time.
             match out.entry(key) {
                 std::collections::btree_map::Entry::Occupied(e) => {
-                    return Err(de::Error::custom(format!(
-                        "duplicate object key {:?}",
-                        e.key()
-                    )));
+                    return Err(duplicate_key(e.key()));
                 }
                 std::collections::btree_map::Entry::Vacant(slot) => {
                     slot.insert(map.next_value::<Value>()?);

@@ -1,6 +1,7 @@
 //! The checks every role goes through: one threshold check (distinct public keys, never signature
 //! entries or key IDs) and one hash-and-length check. `Verified<T>` can only be built here, so code
-//! that needs trusted data cannot be handed unverified data.
+//! that needs trusted data cannot be handed unverified data. A file is read only once its
+//! threshold is met ([`verify_then_read`]), so no tree is ever built of data nobody signed.
 
 use std::fmt;
 use std::ops::Deref;
@@ -8,10 +9,10 @@ use std::ops::Deref;
 use ring::digest;
 
 use crate::tuf::keys::PublicKey;
-use crate::tuf::metadata::{FileMeta, SignedBytes, Targets};
+use crate::tuf::metadata::{FileMeta, Signed, SignedBytes, Targets};
 
-/// Data whose signatures met its role's threshold. Only [`verify_signed`] constructs it, over the
-/// bytes it checked; nothing else in the crate can.
+/// Data whose signatures met its role's threshold. Only [`verify_then_read`] and
+/// [`verify_signed`] construct it, over the bytes they checked; nothing else in the crate can.
 #[derive(Debug, Clone)]
 pub struct Verified<T> {
     inner: T,
@@ -57,8 +58,28 @@ pub fn within(name: &str, paths: &[String]) -> bool {
     paths.iter().any(|p| name.starts_with(p.as_str()))
 }
 
+/// Check that a threshold of `keys` signed the file cut into `signed`, and only then `read` it
+/// (the role, from the bytes just checked): nothing in the file is read before its signatures
+/// are checked. `read` gives its errors in the caller's own type, so a file that fails the
+/// threshold is refused with [`VerifyError`] and one that fails to read with the caller's error.
+pub fn verify_then_read<T, E: From<VerifyError>>(
+    role: &str,
+    signed: &Signed<'_>,
+    keys: &[(&str, &PublicKey)],
+    threshold: u32,
+    read: impl FnOnce(&Signed<'_>) -> Result<T, E>,
+) -> Result<Verified<T>, E> {
+    let proof = check_threshold(role, &signed.sig, keys, threshold)?;
+    Ok(Verified {
+        inner: read(signed)?,
+        signers: proof.signers,
+    })
+}
+
 /// Check that a threshold of `keys` signed `env` (the canonical bytes `parsed` was read from, as
-/// the role's parser returned them together), and only then call `parsed` verified.
+/// the role's parser returned them together), and only then call `parsed` verified. For root,
+/// which must be read before its signatures can be checked (its keys are in it); every other
+/// role goes through [`verify_then_read`].
 pub fn verify_signed<T>(
     role: &str,
     (parsed, env): (T, SignedBytes<'_>),

@@ -1,17 +1,18 @@
 //! The signed envelope every metadata file is: its `signed` object and the signatures over its
-//! canonical form. A file as a Notary client writes it (`signed` canonical on the wire) is cut
-//! without re-encoding, so the signatures are checked over the very bytes that were fetched.
+//! canonical form ([`SignedBytes`], what a threshold check needs). How a file is cut into them
+//! without a tree is [`Signed::split`]'s business; this is what the cut gives.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-
-use super::fields::{arr, field, invalid, missing, objects, string, type_err};
+use super::fields::{field, string};
+#[cfg(test)]
+use super::fields::{missing, type_err};
+use super::signed::Signed;
 use super::{MetadataError, Result};
-use crate::tuf::canonical;
-use crate::tuf::json::{self, Value};
+#[cfg(test)]
+use crate::tuf::json;
+use crate::tuf::json::Value;
 
 /// At most this many signatures are read from one file: more is hostile (each costs a check).
 pub const MAX_SIGNATURES: usize = 1024;
@@ -33,57 +34,40 @@ pub struct SignedBytes<'a> {
     pub signatures: Vec<Signature>,
 }
 
-/// A parsed file: its `signed` object as a tree, and what the signatures cover.
+/// A parsed file: its `signed` object as a tree, and what the signatures cover. For unverified
+/// looks at small files; what is verified is read through [`Signed`] instead, its tree built
+/// only after its signatures are checked.
 #[derive(Debug, Clone)]
 pub struct Envelope<'a> {
     pub signed: BTreeMap<String, Value>,
     pub sig: SignedBytes<'a>,
 }
 
-/// A file cut into its `signed` part and its signatures.
-pub(super) enum Body<'a> {
-    /// `signed` is canonical on the wire: these bytes, not parsed yet.
-    Wire(&'a [u8]),
-    /// `signed` was not canonical on the wire, so it was parsed (and re-encoded).
-    Tree(BTreeMap<String, Value>),
-}
+impl<'a> Envelope<'a> {
+    /// Parse a metadata file. Signatures are not checked here (see [`crate::tuf::verify`]).
+    pub fn parse(bytes: &'a [u8]) -> Result<Envelope<'a>> {
+        let cut = Signed::split(bytes)?;
+        Ok(Envelope {
+            signed: cut.tree()?,
+            sig: cut.sig,
+        })
+    }
 
-impl Body<'_> {
-    pub(super) fn into_tree(self) -> Result<BTreeMap<String, Value>> {
-        match self {
-            Body::Tree(t) => Ok(t),
-            Body::Wire(w) => match json::parse(w)? {
-                Value::Object(m) => Ok(m),
-                other => Err(type_err("signed", "object", &other)),
-            },
-        }
+    /// The `signed` object's fields.
+    pub fn fields(&self) -> &BTreeMap<String, Value> {
+        &self.signed
+    }
+
+    /// Refuse a file whose `_type` is not the one expected.
+    pub fn expect_type(&self, expected: &'static str) -> Result<()> {
+        expect_type(&self.signed, expected)
     }
 }
 
-/// Cut a file into `signed` and the signatures. Signatures are not checked here (see
-/// [`crate::tuf::verify`]).
-pub(super) fn split(bytes: &[u8]) -> Result<(Body<'_>, SignedBytes<'_>)> {
-    if let Some((signed, top)) = split_wire(bytes) {
-        let sig = SignedBytes {
-            canonical: Cow::Borrowed(signed),
-            signatures: signatures(&top)?,
-        };
-        return Ok((Body::Wire(signed), sig));
-    }
-    let (signed, top) = parse_tree(bytes)?;
-    let signatures = signatures(&top)?;
-    let canonical = Cow::Owned(canonical::encode_object_sized(&signed, bytes.len()));
-    Ok((
-        Body::Tree(signed),
-        SignedBytes {
-            canonical,
-            signatures,
-        },
-    ))
-}
-
-/// The general path's cut: the whole file parsed, and its `signed` object taken out of the top
-/// level (which keeps the other fields).
+/// The tree path [`Signed::split`] replaced, kept as the reference it is tested against: the
+/// whole file parsed, and its `signed` object taken out of the top level (which keeps the other
+/// fields).
+#[cfg(test)]
 pub(super) fn parse_tree(
     bytes: &[u8],
 ) -> Result<(BTreeMap<String, Value>, BTreeMap<String, Value>)> {
@@ -99,36 +83,12 @@ pub(super) fn parse_tree(
     Ok((signed, top))
 }
 
-/// `{"signed":{…},…}` with `signed` in canonical form, the shape a Notary client uploads: the
-/// bytes of `signed`, and the other top-level fields parsed. `None` for any other shape, which
-/// the general path then parses (and names what is wrong with it).
-fn split_wire(bytes: &[u8]) -> Option<(&[u8], BTreeMap<String, Value>)> {
-    let rest = bytes.strip_prefix(SIGNED_HEAD)?;
-    if rest.first() != Some(&b'{') {
-        return None;
-    }
-    let n = canonical::canonical_len(rest)?;
-    Some((&rest[..n], other_fields(bytes, SIGNED_HEAD.len() + n)?))
-}
-
-/// How a Notary client's file starts.
-pub(super) const SIGNED_HEAD: &[u8] = br#"{"signed":"#;
-
-/// The top-level fields after `signed`, which ends at `end`: `,"signatures":[…]}`.
-pub(super) fn other_fields(bytes: &[u8], end: usize) -> Option<BTreeMap<String, Value>> {
-    let others = bytes.get(end..)?.strip_prefix(b",")?;
-    let mut top = Vec::with_capacity(others.len() + 1);
-    top.push(b'{');
-    top.extend_from_slice(others);
-    match json::parse(&top) {
-        // A second `signed` would be a duplicate key, which the general path refuses.
-        Ok(Value::Object(m)) if !m.contains_key("signed") => Some(m),
-        _ => None,
-    }
-}
-
-/// The `signatures` array of a file's top level.
+/// The `signatures` array of a parsed top level (the reference for [`Signed::split`]'s).
+#[cfg(test)]
 pub(super) fn signatures(top: &BTreeMap<String, Value>) -> Result<Vec<Signature>> {
+    use super::fields::{arr, field, invalid, objects, string};
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
     let sigs = arr(field(top, "", "signatures")?, "signatures")?;
     objects(
         sigs,
@@ -146,36 +106,6 @@ pub(super) fn signatures(top: &BTreeMap<String, Value>) -> Result<Vec<Signature>
             })
         },
     )
-}
-
-impl<'a> Envelope<'a> {
-    /// Parse a metadata file. Signatures are not checked here (see [`crate::tuf::verify`]).
-    pub fn parse(bytes: &'a [u8]) -> Result<Envelope<'a>> {
-        let (body, sig) = split(bytes)?;
-        Ok(Envelope {
-            signed: body.into_tree()?,
-            sig,
-        })
-    }
-
-    /// The `signed` object's fields.
-    pub fn fields(&self) -> &BTreeMap<String, Value> {
-        &self.signed
-    }
-
-    /// Refuse a file whose `_type` is not the one expected.
-    pub fn expect_type(&self, expected: &'static str) -> Result<()> {
-        expect_type(&self.signed, expected)
-    }
-}
-
-/// A file read through its tree: the role, and what its signatures cover.
-pub(super) fn parse_role<T>(
-    bytes: &[u8],
-    from_envelope: fn(&Envelope) -> Result<T>,
-) -> Result<(T, SignedBytes<'_>)> {
-    let env = Envelope::parse(bytes)?;
-    Ok((from_envelope(&env)?, env.sig))
 }
 
 pub(super) fn expect_type(f: &BTreeMap<String, Value>, expected: &'static str) -> Result<()> {

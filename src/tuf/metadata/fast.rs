@@ -1,7 +1,7 @@
-//! The hot path of parsing: a targets file as a Notary client writes it, its `targets` map of
-//! thousands of entries read straight into [`FileMeta`]s in the same single pass that checks
-//! `signed` is canonical (with the canonical scanner's own readers), so the signatures can be
-//! checked over the wire bytes. An entry of the common shape,
+//! The hot path of parsing: a targets file as a Notary client writes it (`signed` canonical on
+//! the wire, its signatures checked over those bytes already), its `targets` map of thousands of
+//! entries read straight into [`FileMeta`]s with the canonical scanner's own readers, in one pass
+//! and without a tree of the entries. An entry of the common shape,
 //! `{"hashes":{"sha256":"…"[,"sha512":"…"]},"length":N}`, is matched literally (base64 admits no
 //! quote, backslash or control character, so its strings are canonical); any other entry is
 //! scanned as a value and read by the general code. Anything unusual makes the whole path give
@@ -14,10 +14,9 @@ use super::targets::{TargetMap, Targets};
 use crate::tuf::canonical::Scanner;
 use crate::tuf::json;
 
-/// For `{"signed":{…},…` with `signed` canonical: the length of `signed` and its targets.
-pub(super) fn targets(bytes: &[u8]) -> Option<(usize, Targets)> {
-    let rest = bytes.strip_prefix(br#"{"signed":"#)?;
-    let mut s = Scanner::new(std::str::from_utf8(rest).ok()?);
+/// The targets of a canonical `signed` object (all of `signed`, as its signatures cover it).
+pub(super) fn targets(signed: &[u8]) -> Option<Targets> {
+    let mut s = Scanner::new(std::str::from_utf8(signed).ok()?);
     let mut fields = BTreeMap::new();
     let mut targets = None;
     s.object_with(|s, key| {
@@ -28,8 +27,10 @@ pub(super) fn targets(bytes: &[u8]) -> Option<(usize, Targets)> {
         }
         Some(())
     })?;
-    let targets = Targets::from_fields(&fields, Some(targets?)).ok()?;
-    Some((s.position(), targets))
+    if s.position() != signed.len() {
+        return None;
+    }
+    Targets::from_fields(&fields, Some(targets?)).ok()
 }
 
 /// The `targets` object: name → entry.

@@ -20,10 +20,15 @@ pub(super) fn invalid(path: &str, reason: String) -> MetadataError {
 }
 
 pub(super) fn type_err(path: &str, expected: &'static str, got: &Value) -> MetadataError {
+    type_kind(path, expected, got.kind())
+}
+
+/// As [`type_err`], for a value known only by its kind ([`Value::kind`]'s names).
+pub(super) fn type_kind(path: &str, expected: &'static str, got: &str) -> MetadataError {
     MetadataError::Type {
         path: path.to_owned(),
         expected,
-        got: got.kind().to_owned(),
+        got: got.to_owned(),
     }
 }
 

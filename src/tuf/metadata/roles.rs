@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::envelope::{parse_role, Envelope, SignedBytes};
+use super::envelope::{expect_type, Envelope, SignedBytes};
 use super::fields::{arr, field, int, invalid, missing, obj, string, strings, type_err};
 use super::file_meta::{file_meta, FileMeta};
+use super::signed::Signed;
 use super::{MetadataError, Result};
 use crate::tuf::json::Value;
 use crate::tuf::keys::PublicKey;
@@ -52,14 +53,24 @@ pub struct Snapshot {
 }
 
 impl Root {
-    /// Parse a root file: the role and what its signatures cover.
+    /// Parse a root file: the role and what its signatures cover ([`Signed::split`], then
+    /// [`Root::from_signed`]).
     pub fn parse(bytes: &[u8]) -> Result<(Root, SignedBytes<'_>)> {
-        parse_role(bytes, Root::from_envelope)
+        let cut = Signed::split(bytes)?;
+        Ok((Root::from_signed(&cut)?, cut.sig))
+    }
+
+    /// The role from a cut file (whose signatures the caller checked first).
+    pub fn from_signed(signed: &Signed) -> Result<Root> {
+        Root::from_fields(&signed.tree()?)
     }
 
     pub fn from_envelope(env: &Envelope) -> Result<Root> {
-        env.expect_type("Root")?;
-        let f = env.fields();
+        Root::from_fields(env.fields())
+    }
+
+    fn from_fields(f: &BTreeMap<String, Value>) -> Result<Root> {
+        expect_type(f, "Root")?;
         let keys = key_map(field(f, "signed", "keys")?, "signed.keys")?;
         let roles_obj = obj(field(f, "signed", "roles")?, "signed.roles")?;
         let mut roles = BTreeMap::new();
@@ -83,14 +94,24 @@ impl Root {
 }
 
 impl Timestamp {
-    /// Parse a timestamp file: the role and what its signatures cover.
+    /// Parse a timestamp file: the role and what its signatures cover ([`Signed::split`], then
+    /// [`Timestamp::from_signed`]).
     pub fn parse(bytes: &[u8]) -> Result<(Timestamp, SignedBytes<'_>)> {
-        parse_role(bytes, Timestamp::from_envelope)
+        let cut = Signed::split(bytes)?;
+        Ok((Timestamp::from_signed(&cut)?, cut.sig))
+    }
+
+    /// The role from a cut file (whose signatures the caller checked first).
+    pub fn from_signed(signed: &Signed) -> Result<Timestamp> {
+        Timestamp::from_fields(&signed.tree()?)
     }
 
     pub fn from_envelope(env: &Envelope) -> Result<Timestamp> {
-        env.expect_type("Timestamp")?;
-        let f = env.fields();
+        Timestamp::from_fields(env.fields())
+    }
+
+    fn from_fields(f: &BTreeMap<String, Value>) -> Result<Timestamp> {
+        expect_type(f, "Timestamp")?;
         let meta = obj(field(f, "signed", "meta")?, "signed.meta")?;
         let snap = meta
             .get("snapshot")
@@ -103,14 +124,24 @@ impl Timestamp {
 }
 
 impl Snapshot {
-    /// Parse a snapshot file: the role and what its signatures cover.
+    /// Parse a snapshot file: the role and what its signatures cover ([`Signed::split`], then
+    /// [`Snapshot::from_signed`]).
     pub fn parse(bytes: &[u8]) -> Result<(Snapshot, SignedBytes<'_>)> {
-        parse_role(bytes, Snapshot::from_envelope)
+        let cut = Signed::split(bytes)?;
+        Ok((Snapshot::from_signed(&cut)?, cut.sig))
+    }
+
+    /// The role from a cut file (whose signatures the caller checked first).
+    pub fn from_signed(signed: &Signed) -> Result<Snapshot> {
+        Snapshot::from_fields(&signed.tree()?)
     }
 
     pub fn from_envelope(env: &Envelope) -> Result<Snapshot> {
-        env.expect_type("Snapshot")?;
-        let f = env.fields();
+        Snapshot::from_fields(env.fields())
+    }
+
+    fn from_fields(f: &BTreeMap<String, Value>) -> Result<Snapshot> {
+        expect_type(f, "Snapshot")?;
         let meta_obj = obj(field(f, "signed", "meta")?, "signed.meta")?;
         let mut meta = BTreeMap::new();
         for (name, v) in meta_obj {

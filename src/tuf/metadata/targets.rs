@@ -5,13 +5,12 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use super::envelope::{
-    expect_type, other_fields, signatures, split, Envelope, SignedBytes, SIGNED_HEAD,
-};
+use super::envelope::{expect_type, Envelope, SignedBytes};
 use super::fast;
 use super::fields::{arr, field, invalid, obj, objects, string, strings};
 use super::file_meta::{file_meta, file_meta_fast, FileMeta};
 use super::roles::{common, key_map, role_keys, Common, RoleKeys};
+use super::signed::Signed;
 use super::Result;
 use crate::tuf::json::Value;
 use crate::tuf::keys::PublicKey;
@@ -140,25 +139,25 @@ pub struct Targets {
 }
 
 impl Targets {
-    /// Parse a targets or delegation file: the role and what its signatures cover. A file as a
-    /// Notary client writes it (`signed` canonical on the wire) has its `targets` map read
-    /// straight into [`FileMeta`]s, without a tree of its thousands of entries; anything that
-    /// path does not take (another shape, any error) goes through [`Envelope::parse`] and
-    /// [`Targets::from_envelope`], which decide and name what is wrong.
+    /// Parse a targets or delegation file: the role and what its signatures cover
+    /// ([`Signed::split`], then [`Targets::from_signed`]).
     pub fn parse(bytes: &[u8]) -> Result<(Targets, SignedBytes<'_>)> {
-        if let Some((n, targets)) = fast::targets(bytes) {
-            let end = SIGNED_HEAD.len() + n;
-            if let Some(top) = other_fields(bytes, end) {
-                let sig = SignedBytes {
-                    canonical: Cow::Borrowed(&bytes[SIGNED_HEAD.len()..end]),
-                    signatures: signatures(&top)?,
-                };
-                return Ok((targets, sig));
+        let cut = Signed::split(bytes)?;
+        Ok((Targets::from_signed(&cut)?, cut.sig))
+    }
+
+    /// The role from a cut file (whose signatures the caller checked first). A file as a Notary
+    /// client writes it (`signed` canonical on the wire) has its `targets` map read straight
+    /// into [`FileMeta`]s, without a tree of its thousands of entries; anything that path does
+    /// not take (another shape, any error) goes through the tree and the general reader,
+    /// which decide and name what is wrong.
+    pub fn from_signed(signed: &Signed) -> Result<Targets> {
+        if let Cow::Borrowed(wire) = signed.sig.canonical {
+            if let Some(targets) = fast::targets(wire) {
+                return Ok(targets);
             }
         }
-        let (body, sig) = split(bytes)?;
-        let signed = body.into_tree()?;
-        Ok((Targets::from_fields(&signed, None)?, sig))
+        Targets::from_fields(&signed.tree()?, None)
     }
 
     pub fn from_envelope(env: &Envelope) -> Result<Targets> {
@@ -243,7 +242,7 @@ impl Targets {
 
 #[cfg(test)]
 mod tests {
-    use super::super::envelope::{parse_tree, Signature};
+    use super::super::envelope::{parse_tree, signatures, Signature};
     use super::*;
     use crate::tuf::canonical::{self, test_rng::Rng};
     use crate::tuf::json;
