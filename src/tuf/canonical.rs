@@ -387,6 +387,22 @@ pub(crate) mod test_rng {
         pub(crate) fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
             xs[self.below(xs.len() as u64) as usize]
         }
+
+        /// `doc` with one byte of `mutants` changed into, removed from or inserted into it at a
+        /// random place (`at_end`: the place may also be just past the end, for an insertion).
+        pub(crate) fn mutate(&mut self, doc: &[u8], mutants: &[u8], at_end: bool) -> Vec<u8> {
+            let mut m = doc.to_vec();
+            let at = self.below(m.len() as u64 + u64::from(at_end)) as usize;
+            let byte = mutants[self.below(mutants.len() as u64) as usize];
+            match self.below(3) {
+                0 if at < m.len() => m[at] = byte,
+                1 if at < m.len() => {
+                    m.remove(at);
+                }
+                _ => m.insert(at, byte),
+            }
+            m
+        }
     }
 }
 
@@ -546,16 +562,7 @@ mod tests {
             let doc = encode(&random_value(&mut r, 0));
             assert!(scans_whole(&doc), "{}", String::from_utf8_lossy(&doc));
             for _ in 0..10 {
-                let mut m = doc.clone();
-                let at = r.below(m.len() as u64 + 1) as usize;
-                let byte = MUTANTS[r.below(MUTANTS.len() as u64) as usize];
-                match r.below(3) {
-                    0 if at < m.len() => m[at] = byte,
-                    1 if at < m.len() => {
-                        m.remove(at);
-                    }
-                    _ => m.insert(at, byte),
-                }
+                let m = r.mutate(&doc, MUTANTS, true);
                 if scans_whole(&m) {
                     accepted += 1;
                     let v = parse(&m).unwrap_or_else(|e| {

@@ -623,16 +623,7 @@ pub(super) mod tests {
             let doc = doc.into_bytes();
             let mut docs = vec![doc.clone()];
             for _ in 0..6 {
-                let mut m = doc.clone();
-                let at = r.below(m.len() as u64 + 1) as usize;
-                let byte = MUTANTS[r.below(MUTANTS.len() as u64) as usize];
-                match r.below(3) {
-                    0 if at < m.len() => m[at] = byte,
-                    1 if at < m.len() => {
-                        m.remove(at);
-                    }
-                    _ => m.insert(at, byte),
-                }
+                let m = r.mutate(&doc, MUTANTS, true);
                 docs.push(m);
             }
             for d in docs {

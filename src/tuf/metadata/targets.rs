@@ -424,16 +424,7 @@ mod tests {
             let doc = random_targets_file(&mut r);
             let mut docs = vec![doc.clone()];
             for _ in 0..3 {
-                let mut m = doc.clone();
-                let at = r.below(m.len() as u64) as usize;
-                let byte = MUTANTS[r.below(MUTANTS.len() as u64) as usize];
-                match r.below(3) {
-                    0 => m[at] = byte,
-                    1 => {
-                        m.remove(at);
-                    }
-                    _ => m.insert(at, byte),
-                }
+                let m = r.mutate(&doc, MUTANTS, false);
                 docs.push(m);
             }
             for d in docs {
