@@ -349,6 +349,10 @@ fn root_history(
     };
     let mut walked = Vec::new();
     let lowest = (n - MAX_ROOT_ROTATIONS).max(1);
+    // The root trusted last time, by the version it claims (read once, not once per step).
+    let last_trusted = cached
+        .get("root")
+        .and_then(|b| rotation::claimed_version(b).map(|c| (c, b)));
     let mut v = n - 1;
     while v >= lowest {
         // Each version walked back costs a rotation step of the budget, cached or not.
@@ -356,11 +360,9 @@ fn root_history(
         let role = format!("{v}.root");
         // The walk starts from the cache: a versioned root kept before, or the root trusted last
         // time (which is version `v` when the repository rotated since).
-        let kept = cached.get(&role).or_else(|| {
-            cached
-                .get("root")
-                .filter(|b| rotation::claimed_version(b) == Some(v))
-        });
+        let kept = cached
+            .get(&role)
+            .or_else(|| last_trusted.filter(|(c, _)| *c == v).map(|(_, b)| b));
         let bytes = match kept.filter(|b| rotation::root_is_whole(ctx, b, v)) {
             Some(b) => b.clone(),
             None => match source.fetch(ctx.gun, &role, limits.root) {
