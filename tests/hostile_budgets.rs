@@ -241,6 +241,39 @@ fn a_slow_rotation_walk_ends_at_the_deadline_not_after_a_thousand_timeouts() {
 }
 
 #[test]
+fn the_deadline_ends_a_request_in_flight_not_only_the_next_one() {
+    // The delegation answers its head at once and then nothing: with --timeout 120 that request
+    // alone would take two minutes. The repository's deadline reaches into it.
+    let gun = "example.com/hostile/stall";
+    let mut r = RepoBuilder::new(gun);
+    r.delegate("targets", "targets/releases", &[""]);
+    r.tag("targets/releases", "v1", IMAGE);
+    let built = r.build();
+    let srv = server::TestServer::start();
+    built.serve(&srv);
+    srv.stall(&server::tuf_path(gun, "targets/releases"));
+    let key = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key.path(), RepoBuilder::new(gun).pinned_pem()).unwrap();
+    let start = Instant::now();
+    let out = builder::trustpin(&[
+        "resolve".to_owned(),
+        format!("{gun}:v1"),
+        "--server".into(),
+        srv.url(),
+        "--root-key".into(),
+        key.path().display().to_string(),
+        "--timeout".into(),
+        "120".into(),
+        "--deadline".into(),
+        "2".into(),
+    ]);
+    let took = start.elapsed();
+    out.expect(3, &["deadline of 2 s", "--deadline"]);
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert_eq!(srv.requests(&server::tuf_path(gun, "targets/releases")), 1);
+}
+
+#[test]
 fn a_key_listed_a_thousand_times_in_one_delegation_is_one_key() {
     let gun = "example.com/hostile/keyids";
     let mut r = RepoBuilder::new(gun);

@@ -32,7 +32,9 @@ use reqwest::{Client, Method, StatusCode, Url};
 use self::challenge::Next;
 use self::exchange::{get_request, status_error, Request};
 use super::auth::{self, TokenCache};
-use super::{check_names, Fetch, Source, SourceError};
+use super::{Fetch, Source, SourceError, Wave};
+use crate::reference::Gun;
+use crate::tuf::role::RoleName;
 use crate::fetch::credentials::CredentialProvider;
 
 pub use self::client::ClientIdentity;
@@ -135,7 +137,7 @@ impl HttpSource {
         &self.base
     }
 
-    fn url(&self, gun: &str, role: &str) -> String {
+    fn url(&self, gun: &Gun, role: &RoleName) -> String {
         format!("{}/v2/{gun}/_trust/tuf/{role}.json", self.base)
     }
 
@@ -152,6 +154,7 @@ impl HttpSource {
                         form: None,
                     },
                     MAX_HEALTH_RESPONSE,
+                    Wave::one(),
                 )
                 .map_err(|e| e.to_string())?;
             if reply.status == StatusCode::OK {
@@ -165,44 +168,26 @@ impl HttpSource {
             reason,
         })
     }
-
-    /// A fetch that ended without a result (cannot happen: every request is answered or fails).
-    fn no_answer(&self, gun: &str, role: &str) -> SourceError {
-        SourceError::Io {
-            location: self.location(gun, role),
-            source: io::Error::other("no answer was recorded"),
-        }
-    }
 }
 
 impl Source for HttpSource {
-    /// One fetch is [`Source::fetch_many`] of one: a first request, and one more with
-    /// credentials if the server asks for them.
-    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
-        self.fetch_many(gun, &[(role, max_len)], 1)
-            .pop()
-            .unwrap_or_else(|| Err(self.no_answer(gun, role)))
-    }
-
     /// All first requests at once; the answers that ask for credentials get them (a token is
-    /// fetched once for all) and are asked again, at once too. Two waves at most, no threads.
-    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
+    /// fetched once for all) and are asked again, at once too. Two waves at most, no threads;
+    /// every exchange, the token request included, ends by `wave.until`.
+    fn fetch_many(&self, gun: &Gun, wanted: &[(RoleName, u64)], wave: Wave) -> Vec<Fetch> {
         let mut results: Vec<Option<Fetch>> = wanted.iter().map(|_| None).collect();
         let mut firsts = Vec::new();
         for (i, (role, max_len)) in wanted.iter().enumerate() {
-            let prepared = check_names(gun, role)
-                .and_then(|()| {
-                    if self.check_health {
-                        self.check_health()
-                    } else {
-                        Ok(())
-                    }
-                })
-                .and_then(|()| {
-                    let url = self.url(gun, role);
-                    let first = self.first_attempt(gun, &url)?;
-                    Ok((url, first))
-                });
+            let prepared = if self.check_health {
+                self.check_health()
+            } else {
+                Ok(())
+            }
+            .and_then(|()| {
+                let url = self.url(gun, role);
+                let first = self.first_attempt(gun, &url)?;
+                Ok((url, first))
+            });
             match prepared {
                 Ok((url, first)) => firsts.push((i, url, *max_len, first)),
                 Err(e) => results[i] = Some(Err(e)),
@@ -212,10 +197,10 @@ impl Source for HttpSource {
             .iter()
             .map(|(_, url, max_len, first)| (get_request(url, first.header.clone()), *max_len))
             .collect();
-        let replies = self.exchange_many(requests, parallel);
+        let replies = self.exchange_many(requests, wave);
         let mut retries = Vec::new();
         for ((i, url, max_len, first), reply) in firsts.into_iter().zip(replies) {
-            match reply.map(|r| self.after_first(gun, &url, r, first)) {
+            match reply.map(|r| self.after_first(gun, &url, r, first, wave)) {
                 Ok(Next::Done(result)) => results[i] = Some(result),
                 Ok(Next::Again(retry)) => retries.push((i, url, max_len, retry)),
                 Err(e) => results[i] = Some(Err(e)),
@@ -227,23 +212,26 @@ impl Source for HttpSource {
                 (get_request(url, Some(retry.header.clone())), *max_len)
             })
             .collect();
-        let replies = self.exchange_many(requests, parallel);
+        let replies = self.exchange_many(requests, wave);
         for ((i, url, _, retry), reply) in retries.into_iter().zip(replies) {
             results[i] = Some(reply.and_then(|r| self.after_retry(gun, &url, r, retry)));
         }
         results
             .into_iter()
             .zip(wanted)
-            .map(|(r, (role, _))| r.unwrap_or_else(|| Err(self.no_answer(gun, role))))
+            .map(|(r, (role, _))| {
+                r.unwrap_or_else(|| {
+                    Err(SourceError::Io {
+                        location: self.url(gun, role),
+                        source: io::Error::other("no answer was recorded"),
+                    })
+                })
+            })
             .collect()
     }
 
-    fn location(&self, gun: &str, role: &str) -> String {
-        if check_names(gun, role).is_ok() {
-            self.url(gun, role)
-        } else {
-            format!("{}/v2/ (invalid name {gun:?} / {role:?})", self.base)
-        }
+    fn location(&self, gun: &Gun, role: &RoleName) -> String {
+        self.url(gun, role)
     }
 }
 
@@ -288,6 +276,14 @@ fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
 
+    fn g(name: &str) -> Gun {
+        Gun::new(name).unwrap()
+    }
+
+    fn r(name: &str) -> RoleName {
+        RoleName::new(name).unwrap()
+    }
+
     #[test]
     fn base_url_is_checked_and_normalised() {
         assert_eq!(
@@ -323,11 +319,11 @@ mod tests {
     fn urls_follow_the_server_layout() {
         let s = HttpSource::new("https://notary.example.com/", HttpOptions::default()).unwrap();
         assert_eq!(
-            s.location("docker.io/library/alpine", "targets/releases"),
+            s.location(&g("docker.io/library/alpine"), &r("targets/releases")),
             "https://notary.example.com/v2/docker.io/library/alpine/_trust/tuf/targets/releases.json"
         );
         assert_eq!(
-            s.location("docker.io/library/alpine", "2.root"),
+            s.location(&g("docker.io/library/alpine"), &r("2.root")),
             "https://notary.example.com/v2/docker.io/library/alpine/_trust/tuf/2.root.json"
         );
     }
