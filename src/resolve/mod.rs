@@ -380,7 +380,7 @@ fn root_history(
                 Err(e) => return Err(e.into()),
             },
         };
-        let anchor = rotation::is_pinned_anchor(ctx, &bytes);
+        let anchor = rotation::is_pinned_anchor(ctx, &bytes)?;
         walked.push((v, bytes));
         if anchor {
             walked.reverse();
