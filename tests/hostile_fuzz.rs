@@ -581,7 +581,7 @@ fn resigned_random_mutations_of_every_field_never_panic() {
 
 // ------------------------------------------------------------------------------------------------
 // Fixtures of the rotation_walk and delegation_tree fuzz targets: repositories our builder signs
-// (a 6-version root rotation; a delegation tree three levels deep), committed under fuzz/fixtures
+// (a 4-version root rotation; a delegation tree three levels deep), committed under fuzz/fixtures
 // so a fuzz run and its replay here start from the same bytes.
 
 const FIXTURE_TAG: &str = "v1";
@@ -596,26 +596,26 @@ fn build_fixtures() -> Vec<(&'static str, builder::Built, String)> {
     use builder::{Key, RepoBuilder};
     let mut out = Vec::new();
 
-    // Rotation: the root key changed five times; key 1 is pinned. Version v lists key v and is
+    // Rotation: the root key changed three times; key 1 is pinned. Version v lists key v and is
     // signed by keys v-1 and v, as notary rotates.
     let gun = "example.com/fuzz/rotation";
-    let keys: Vec<Key> = (0..=6).map(|_| Key::root(gun)).collect();
+    let keys: Vec<Key> = (0..=4).map(|_| Key::root(gun)).collect();
     let mut r = RepoBuilder::with_keys(
         gun,
-        keys[6].clone(),
+        keys[4].clone(),
         Key::ed25519(),
         Key::ed25519(),
         Key::ed25519(),
     );
     r.tag("targets", FIXTURE_TAG, b"rotation image");
-    r.edit_signed("root", |s| s["version"] = json!(6));
-    r.signers("root", vec![keys[5].clone(), keys[6].clone()]);
+    r.edit_signed("root", |s| s["version"] = json!(4));
+    r.signers("root", vec![keys[3].clone(), keys[4].clone()]);
     let base = r.files["root"].signed.clone();
     let mut built = r.build();
-    for v in 1..6usize {
+    for v in 1..4usize {
         let mut s = base.clone();
         let ks = s["keys"].as_object_mut().unwrap();
-        ks.remove(&keys[6].id());
+        ks.remove(&keys[4].id());
         ks.insert(keys[v].id(), keys[v].tuf());
         s["roles"]["root"] = json!({"keyids": [keys[v].id()], "threshold": 1});
         s["version"] = json!(v);
@@ -700,9 +700,9 @@ fn fuzz_fixtures_verify_as_the_fuzz_targets_assume() {
         out.expect_code(0, &fx.name);
         assert_eq!(out.stdout, format!("{}@sha256:{}\n", fx.gun, expected));
     }
-    // The rotation fixture needs its walk: pinned key 1, current root 6.
+    // The rotation fixture needs its walk: pinned key 1, current root 4.
     let rotation = fixtures.iter().find(|f| f.name == "rotation").unwrap();
-    assert!(rotation.files.contains_key("5.root") && rotation.files.contains_key("1.root"));
+    assert!(rotation.files.contains_key("3.root") && rotation.files.contains_key("1.root"));
 }
 
 #[test]
