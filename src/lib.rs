@@ -101,5 +101,8 @@ pub mod report;
 pub mod resolve;
 pub mod tuf;
 
+/// What one repository may cost: file sizes, the whole-run budget, the deadline.
+pub use resolve::Limits;
+
 #[doc(hidden)]
 pub mod cli;

@@ -309,10 +309,12 @@ pub(crate) fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options>
         level,
         at,
         required: args.delegations.clone(),
-        limits: Limits::default(),
+        limits: Limits {
+            budget,
+            deadline: Duration::from_secs(args.deadline),
+            ..Limits::default()
+        },
         follow_rotation: !args.no_follow_rotation,
-        budget,
-        deadline: Duration::from_secs(args.deadline),
         batch: Some(Arc::new(Meter::batch(batch_budget(budget)))),
     })
 }

@@ -298,7 +298,7 @@ pub(crate) fn archive(args: ArchiveArgs) -> Result<Worst> {
                 say!("warning: {input}: {w}");
             }
             let Some(source) = source else { return Ok(()) };
-            let extra = match archive::missing_root_versions(source, &job.gun, &fetched, opts.deadline) {
+            let extra = match archive::missing_root_versions(source, &job.gun, &fetched, opts.limits.deadline) {
                 Ok(x) => x,
                 Err(e) => {
                     say!("trustpin: {input}: {e}");

@@ -31,8 +31,9 @@ type Fetches = chain::Fetched;
 /// Versioned roots (version, bytes), oldest first.
 type RootHistory = Vec<(i64, Vec<u8>)>;
 
-/// Size bounds for files fetched before a verified parent declares their length. Delegations are
-/// always bounded by the exact length snapshot.json declares.
+/// Everything one repository may cost: size bounds for files fetched before a verified parent
+/// declares their length (delegations are always bounded by the exact length snapshot.json
+/// declares), the budget of the whole repository, and its wall-clock deadline.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub root: u64,
@@ -44,6 +45,10 @@ pub struct Limits {
     pub delegation: u64,
     /// At most this many delegation files fetched at once.
     pub parallel_fetches: usize,
+    /// What one repository may cost as a whole (signature checks, roles, rotation steps, bytes).
+    pub budget: Budget,
+    /// The whole repository, every request included (in flight too), must be done within this.
+    pub deadline: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -55,6 +60,8 @@ impl Default for Limits {
             targets: 64 * MIB,
             delegation: 16 * MIB,
             parallel_fetches: 64,
+            budget: Budget::default(),
+            deadline: DEFAULT_DEADLINE,
         }
     }
 }
@@ -73,10 +80,6 @@ pub struct Options {
     pub limits: Limits,
     /// Follow a root rotation from the pinned key (with a warning), or refuse it.
     pub follow_rotation: bool,
-    /// What one repository may cost (signature checks, roles, rotation steps, bytes).
-    pub budget: Budget,
-    /// The whole repository, every request included, must be done within this.
-    pub deadline: std::time::Duration,
     /// The batch's meter, charged by every repository of it, when there is a batch.
     pub batch: Option<std::sync::Arc<Meter>>,
 }
@@ -91,8 +94,6 @@ impl Options {
             required: Vec::new(),
             limits: Limits::default(),
             follow_rotation: true,
-            budget: Budget::default(),
-            deadline: DEFAULT_DEADLINE,
             batch: None,
         }
     }
@@ -404,8 +405,8 @@ pub fn fetch_repo_cached(
     opts: &Options,
     cache: Option<&Cache>,
 ) -> Result<Fetched, ResolveError> {
-    let meter = Meter::new(opts.budget, opts.batch.clone());
-    let source = Metered::new(source, &meter, opts.deadline);
+    let meter = Meter::new(opts.limits.budget, opts.batch.clone());
+    let source = Metered::new(source, &meter, opts.limits.deadline);
     // A refusal of the metered source shows through as a transport error: report the trip.
     fetch_metered(&source, gun, opts, cache).map_err(|e| match (source.tripped(), e) {
         (Some(t), _) => t.into(),
