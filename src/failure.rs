@@ -6,6 +6,8 @@
 use crate::fetch::archive::ArchiveError;
 use crate::fetch::credentials::CredentialError;
 use crate::fetch::SourceError;
+use crate::notation::policy::PolicyError as NotationPolicyError;
+use crate::notation::verify::VerifyError as NotationVerifyError;
 use crate::policy::PolicyError;
 use crate::reference::ReferenceError;
 use crate::resolve::{ResolveError, SetupError};
@@ -330,6 +332,42 @@ impl Classify for ResolveError {
             ResolveError::Chain(e) => e.role(),
             ResolveError::Select(e) => e.role(),
             _ => None,
+        }
+    }
+}
+
+impl Classify for NotationPolicyError {
+    fn failure(&self) -> Failure {
+        Failure::BadInput
+    }
+    fn kind(&self) -> &'static str {
+        "bad-policy"
+    }
+}
+
+impl Classify for NotationVerifyError {
+    fn failure(&self) -> Failure {
+        match self {
+            // A skip statement handed to the verifier is the caller's mistake, not a verdict.
+            NotationVerifyError::Skip(_) => Failure::BadInput,
+            _ => Failure::Refused,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        use crate::notation::policy::Check;
+        match self {
+            NotationVerifyError::NoApplicablePolicy { .. } => "no-policy",
+            NotationVerifyError::Skip(_) => "skip",
+            NotationVerifyError::NoSignature(_) => "not-signed",
+            NotationVerifyError::TooManySignatures { .. } => "too-many-signatures",
+            NotationVerifyError::AllFailed { .. } => match self.check() {
+                Some(Check::Integrity) => "integrity",
+                Some(Check::Authenticity) => "authenticity",
+                Some(Check::AuthenticTimestamp) => "authentic-timestamp",
+                Some(Check::Expiry) => "expired",
+                Some(Check::Revocation) => "revoked",
+                None => "signatures",
+            },
         }
     }
 }
