@@ -7,8 +7,8 @@
 //! certificate's only EKU is timeStamping, critical. Sans-IO; the TSA chain's revocation is the
 //! caller's (see [`super::revocation`]).
 //!
-//! Parsing uses RustCrypto's `cms` (SignedData) and `x509-tsp` (TSTInfo); DER only, as the
-//! tokens of real TSAs are.
+//! Parsing uses RustCrypto's `cms` for the SignedData and x509-parser's DER reader for the
+//! TSTInfo; DER only, as the tokens of real TSAs are.
 
 use cms::cert::CertificateChoices;
 use cms::content_info::ContentInfo;
@@ -113,7 +113,7 @@ pub fn parse(token: &[u8], signature: &[u8]) -> Result<Token, TimestampError> {
             .into_bytes(),
         None => return Err(parse("the token has no content".into())),
     };
-    let tst = x509_tsp::TstInfo::from_der(&content).map_err(|e| {
+    let tst = TstInfo::parse(&content).map_err(|e| {
         TimestampError::TstInfo(format!(
             "cannot unmarshal TSTInfo from timestamp token: {e}"
         ))
@@ -157,38 +157,133 @@ pub fn verify(
     parse(token, signature)?.verify(tsa_roots)
 }
 
+/// The fields of a TSTInfo (RFC 3161 2.4.2) a verifier reads. Read with x509-parser's DER
+/// reader, which takes the fractional seconds real TSAs put in `genTime` (RustCrypto's `der`
+/// 0.7 refuses them).
+struct TstInfo {
+    version: u64,
+    policy: String,
+    hash_oid: String,
+    hashed_message: Vec<u8>,
+    gen_time: OffsetDateTime,
+    /// (seconds, millis, micros), when present.
+    accuracy: Option<(u64, u64, u64)>,
+}
+
+impl TstInfo {
+    fn parse(der: &[u8]) -> Result<TstInfo, String> {
+        let (rest, top) = x509_parser::der_parser::parse_der(der).map_err(|e| e.to_string())?;
+        if !rest.is_empty() {
+            return Err("trailing data".into());
+        }
+        let BerObjectContent::Sequence(items) = top.content else {
+            return Err("not a SEQUENCE".into());
+        };
+        let field = |i: usize, what: &str| items.get(i).ok_or_else(|| format!("{what} missing"));
+        let version = field(0, "version")?
+            .as_u64()
+            .map_err(|e| format!("version: {e}"))?;
+        let policy = field(1, "policy")?
+            .as_oid()
+            .map_err(|e| format!("policy: {e}"))?
+            .to_id_string();
+        let BerObjectContent::Sequence(imprint) = &field(2, "messageImprint")?.content else {
+            return Err("messageImprint is not a SEQUENCE".into());
+        };
+        let alg = match imprint.first().map(|a| &a.content) {
+            Some(BerObjectContent::Sequence(alg)) => alg,
+            _ => return Err("messageImprint hashAlgorithm is not a SEQUENCE".into()),
+        };
+        let hash_oid = alg
+            .first()
+            .and_then(|o| o.as_oid().ok())
+            .ok_or("messageImprint hashAlgorithm has no OID")?
+            .to_id_string();
+        let hashed_message = imprint
+            .get(1)
+            .and_then(|o| o.as_slice().ok())
+            .ok_or("messageImprint hashedMessage is not an OCTET STRING")?
+            .to_vec();
+        field(3, "serialNumber")?
+            .as_bigint()
+            .map_err(|e| format!("serialNumber: {e}"))?;
+        let gen_time = match &field(4, "genTime")?.content {
+            BerObjectContent::GeneralizedTime(t) => {
+                t.to_datetime().map_err(|e| format!("genTime: {e}"))?
+            }
+            _ => return Err("genTime is not a GeneralizedTime".into()),
+        };
+        let accuracy = match items.get(5).map(|a| &a.content) {
+            Some(BerObjectContent::Sequence(parts)) => {
+                let (mut secs, mut millis, mut micros) = (0, 0, 0);
+                for p in parts {
+                    let n = small_uint(p).ok_or("accuracy is not a small non-negative integer")?;
+                    match p.header.raw_tag() {
+                        Some([0x02]) => secs = n,
+                        Some([0x80]) => millis = n,
+                        Some([0x81]) => micros = n,
+                        _ => return Err("accuracy has an unknown field".into()),
+                    }
+                }
+                Some((secs, millis, micros))
+            }
+            _ => None,
+        };
+        Ok(TstInfo {
+            version,
+            policy,
+            hash_oid,
+            hashed_message,
+            gen_time,
+            accuracy,
+        })
+    }
+}
+
+/// The value of an INTEGER, or of an implicitly tagged one, if it is small and not negative.
+fn small_uint(o: &x509_parser::der_parser::ber::BerObject<'_>) -> Option<u64> {
+    let bytes: &[u8] = match &o.content {
+        BerObjectContent::Integer(b) => b,
+        BerObjectContent::Unknown(any) => any.data,
+        _ => return None,
+    };
+    if bytes.is_empty() || bytes.len() > 8 || bytes.first().is_some_and(|b| b & 0x80 != 0) {
+        return None;
+    }
+    Some(bytes.iter().fold(0u64, |acc, b| (acc << 8) | *b as u64))
+}
+
 /// TSTInfo version 1, a known hash, the imprint equal to the hash of the signature; the time
 /// and its accuracy (one second under the baseline policy when none is given).
 fn check_imprint(
-    tst: &x509_tsp::TstInfo,
+    tst: &TstInfo,
     signature: &[u8],
 ) -> Result<(OffsetDateTime, Duration), TimestampError> {
-    if tst.version != x509_tsp::TspVersion::V1 {
-        return Err(TimestampError::Imprint(
-            "timestamp token info version must be 1".into(),
-        ));
+    if tst.version != 1 {
+        return Err(TimestampError::Imprint(format!(
+            "timestamp token info version must be 1, but got {}",
+            tst.version
+        )));
     }
-    let oid = tst.message_imprint.hash_algorithm.oid.to_string();
-    let hash = Hash::from_oid(&oid)
-        .ok_or_else(|| TimestampError::Imprint(format!("unrecognized hash algorithm: {oid}")))?;
-    if tst.message_imprint.hashed_message.as_bytes() != hash.digest(signature).as_slice() {
+    let hash = Hash::from_oid(&tst.hash_oid).ok_or_else(|| {
+        TimestampError::Imprint(format!("unrecognized hash algorithm: {}", tst.hash_oid))
+    })?;
+    if tst.hashed_message != hash.digest(signature) {
         return Err(TimestampError::Imprint("mismatched message".into()));
     }
-    let gen_time = OffsetDateTime::from(tst.gen_time.to_system_time());
-    let accuracy = match &tst.accuracy {
-        Some(a) => {
-            let secs = a.seconds.unwrap_or(0).min(i64::MAX as u64 / 2) as i64;
-            Duration::seconds(secs)
-                + Duration::milliseconds(a.millis.unwrap_or(0).into())
-                + Duration::microseconds(a.micros.unwrap_or(0).into())
+    let accuracy = match tst.accuracy {
+        Some((0, 0, 0)) | None if tst.policy == OID_BASELINE_POLICY => Duration::seconds(1),
+        Some((s, ms, us)) => {
+            if ms > 999 || us > 999 || s > 1 << 32 {
+                return Err(TimestampError::Imprint("accuracy out of range".into()));
+            }
+            Duration::seconds(s as i64)
+                + Duration::milliseconds(ms as i64)
+                + Duration::microseconds(us as i64)
         }
-        None if tst.policy.to_string() == OID_BASELINE_POLICY => Duration::seconds(1),
         None => Duration::ZERO,
     };
-    if accuracy.is_negative() {
-        return Err(TimestampError::Imprint("negative accuracy".into()));
-    }
-    Ok((gen_time, accuracy))
+    Ok((tst.gen_time, accuracy))
 }
 
 fn token_certificates(signed: &SignedData) -> Result<Vec<Cert>, TimestampError> {

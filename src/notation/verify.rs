@@ -360,10 +360,9 @@ fn verify_signature(
     };
     // integrity
     let opened = match &candidate.envelope {
-        Ok((media_type, bytes)) => {
-            envelope::open(media_type, bytes, artifact, limits.max_envelope_bytes)
-                .map_err(|e| e.to_string())
-        }
+        Ok((media_type, bytes)) => envelope::open(media_type, bytes, limits.max_envelope_bytes)
+            .and_then(|o| o.for_artifact(artifact))
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.clone()),
     };
     let env = match opened {

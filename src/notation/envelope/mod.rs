@@ -136,13 +136,37 @@ pub(crate) struct Parsed {
     pub signing_agent: Option<String>,
 }
 
-/// Open an envelope of `media_type` and check its integrity against `artifact`.
-pub fn open(
-    media_type: &str,
-    bytes: &[u8],
-    artifact: &Artifact,
-    max: usize,
-) -> Result<Envelope, EnvelopeError> {
+/// An envelope that opened, not yet held against the artifact: [`Opened::for_artifact`] is the
+/// only way to its [`Envelope`].
+#[derive(Debug, Clone)]
+pub struct Opened {
+    envelope: Envelope,
+    /// The payload's `targetArtifact`, as the (verified) payload claims it.
+    pub target: Artifact,
+}
+
+impl Opened {
+    /// The envelope, if its payload names `artifact` (media type, digest and size).
+    pub fn for_artifact(self, artifact: &Artifact) -> Result<Envelope, EnvelopeError> {
+        let t = &self.target;
+        if t != artifact {
+            return Err(EnvelopeError::ArtifactMismatch(format!(
+                "the payload names {} ({}, {} bytes), the artifact is {} ({}, {} bytes)",
+                t.digest, t.media_type, t.size, artifact.digest, artifact.media_type, artifact.size
+            )));
+        }
+        Ok(self.envelope)
+    }
+
+    /// The envelope, for a caller that holds it against an artifact itself (tests, `inspect`).
+    pub fn unchecked_envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+}
+
+/// Open an envelope of `media_type`: parse it, verify its signature under its leaf, validate
+/// its attributes and chain, read its payload.
+pub fn open(media_type: &str, bytes: &[u8], max: usize) -> Result<Opened, EnvelopeError> {
     if bytes.len() > max {
         return Err(EnvelopeError::TooLarge {
             len: bytes.len(),
@@ -193,8 +217,8 @@ pub fn open(
             parsed.content_type
         )));
     }
-    let annotations = check_payload(&parsed.payload, artifact)?;
-    Ok(Envelope {
+    let (target, annotations) = read_payload(&parsed.payload)?;
+    let envelope = Envelope {
         envelope_type: parsed.envelope_type,
         signing_scheme: parsed.signing_scheme,
         signing_time: parsed.signing_time,
@@ -205,7 +229,8 @@ pub fn open(
         timestamp_token: parsed.timestamp_token,
         signing_agent: parsed.signing_agent,
         annotations,
-    })
+    };
+    Ok(Opened { envelope, target })
 }
 
 /// The JWS / COSE name of an envelope algorithm.
@@ -238,23 +263,22 @@ struct WireDescriptor {
     annotations: Option<std::collections::BTreeMap<String, String>>,
 }
 
-/// The payload's `targetArtifact` must be the artifact: media type, digest and size.
-fn check_payload(
-    payload: &[u8],
-    artifact: &Artifact,
-) -> Result<std::collections::BTreeMap<String, String>, EnvelopeError> {
+/// The payload's `targetArtifact` and its annotations.
+type Target = (Artifact, std::collections::BTreeMap<String, String>);
+
+fn read_payload(payload: &[u8]) -> Result<Target, EnvelopeError> {
     let wire: WirePayload = serde_json::from_slice(payload).map_err(|e| {
         EnvelopeError::Invalid(format!("the payload is not a Notary Project payload: {e}"))
     })?;
     let t = wire.target_artifact;
-    let want = artifact.digest.to_string();
-    if t.digest != want || t.size != artifact.size || t.media_type != artifact.media_type {
-        return Err(EnvelopeError::ArtifactMismatch(format!(
-            "the payload names {} ({}, {} bytes), the artifact is {} ({}, {} bytes)",
-            t.digest, t.media_type, t.size, want, artifact.media_type, artifact.size
-        )));
-    }
-    Ok(t.annotations.unwrap_or_default())
+    let digest = Digest::parse(&t.digest)
+        .map_err(|e| EnvelopeError::Invalid(format!("the payload's targetArtifact digest: {e}")))?;
+    let artifact = Artifact {
+        media_type: t.media_type,
+        digest,
+        size: t.size,
+    };
+    Ok((artifact, t.annotations.unwrap_or_default()))
 }
 
 /// Parse every certificate of an envelope's chain (leaf first), bounded.
