@@ -45,7 +45,7 @@ pub struct Eku {
 }
 
 /// A certificate: its DER and what the checks read from it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Cert {
     der: Vec<u8>,
     tbs: Vec<u8>,
@@ -91,6 +91,12 @@ pub enum CertError {
     TooLarge { len: usize },
     #[error("x509: malformed certificate: {reason}")]
     Malformed { reason: String },
+}
+
+impl std::fmt::Debug for Cert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cert({:?}, sha256:{})", self.subject, self.thumbprint())
+    }
 }
 
 impl Cert {

@@ -114,7 +114,19 @@ pub fn validate_store(kind: StoreType, certs: &[Cert]) -> Result<(), (bool, Stri
             ));
         }
         if kind == StoreType::Tsa {
-            if let Err(e) = cert.signed_by(cert) {
+            // Go's CheckSignatureFrom: the parent (here itself) must be a CA that may sign
+            // certificates.
+            let may_sign = cert.is_ca()
+                && cert
+                    .key_usage
+                    .as_ref()
+                    .is_none_or(|k| k.value & super::cert::ku::KEY_CERT_SIGN != 0);
+            let signed = if may_sign {
+                cert.signed_by(cert)
+            } else {
+                Err("x509: invalid signature: parent certificate cannot sign this kind of certificate".into())
+            };
+            if let Err(e) = signed {
                 return Err((
                     true,
                     format!(
