@@ -682,3 +682,36 @@ fn s46_one_refused_reference_of_two() {
         &["expir"],
     );
 }
+
+/// CPU per signature verification (S24's signature, trust store loaded once), printed; run with
+/// `cargo test --release --test notation_shared -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_microseconds_per_signature_verification() {
+    let data = data();
+    let policy =
+        TrustPolicy::parse(&std::fs::read(data.join("trustpolicies/trustpolicy.json")).unwrap())
+            .unwrap();
+    let statement = policy.applicable(SCOPE).unwrap();
+    let stores = truststore::load(&data.join("truststores/e2e"), &statement.trust_stores);
+    let (artifact, candidates) = fetch(&data.join("oci_layout/e2e-valid-signature"), VD).unwrap();
+    let n = 500;
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        verify_artifact(
+            statement,
+            &stores,
+            &artifact,
+            "bench",
+            &candidates,
+            OffsetDateTime::now_utc(),
+            &Offline,
+            &Limits::default(),
+        )
+        .unwrap();
+    }
+    let us = start.elapsed().as_micros() / n;
+    eprintln!(
+        "notation: {us} µs per signature verification (JWS, PS256, RSA 2048, one certificate)"
+    );
+}

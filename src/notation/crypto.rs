@@ -195,7 +195,8 @@ pub fn verify(
     }
 }
 
-/// ES512 and certificates signed by a P-521 key, with SHA-512 only (the pairing the spec names).
+/// ES512, and certificates or timestamps signed by a P-521 key with SHA-512 or SHA-384 (RustCrypto
+/// cannot take a SHA-256 prehash on P-521: it is shorter than half the field).
 fn verify_p521(
     point: &[u8],
     hash: Hash,
@@ -203,8 +204,8 @@ fn verify_p521(
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), CryptoError> {
-    use p521::ecdsa::signature::Verifier as _;
-    if hash != Hash::Sha512 {
+    use p521::ecdsa::signature::hazmat::PrehashVerifier as _;
+    if hash == Hash::Sha256 || (fixed && hash != Hash::Sha512) {
         return Err(CryptoError::KeyMismatch {
             scheme: if fixed {
                 Scheme::EcdsaFixed(hash)
@@ -224,7 +225,7 @@ fn verify_p521(
     };
     let sig =
         p521::ecdsa::Signature::from_slice(&fixed_bytes).map_err(|_| CryptoError::BadSignature)?;
-    key.verify(message, &sig)
+    key.verify_prehash(&hash.digest(message), &sig)
         .map_err(|_| CryptoError::BadSignature)
 }
 
