@@ -1130,7 +1130,7 @@ fn stamped(g: &Gen, start: &str, end: &str, tsa_ext: &[&str]) -> Vec<u8> {
         "sha256",
         None,
     );
-    Jws::new("PS256", vec![g.der("leaf"), g.der("ca")]).sign(&g, "leaf", "PS256", Some("tsa"))
+    Jws::new("PS256", vec![g.der("leaf"), g.der("ca")]).sign(g, "leaf", "PS256", Some("tsa"))
 }
 
 #[test]
