@@ -5,6 +5,7 @@
 
 use crate::fetch::archive::ArchiveError;
 use crate::fetch::credentials::CredentialError;
+use crate::fetch::oci::OciError;
 use crate::fetch::SourceError;
 use crate::notation::policy::PolicyError as NotationPolicyError;
 use crate::notation::verify::VerifyError as NotationVerifyError;
@@ -231,6 +232,52 @@ impl Classify for SourceError {
             SourceError::BadClientCert { .. } => "bad-client-cert",
             SourceError::BadProxy { .. } => "bad-proxy",
             SourceError::Health { .. } => "health",
+        }
+    }
+}
+
+impl Classify for OciError {
+    fn failure(&self) -> Failure {
+        match self {
+            OciError::Http(e) => e.failure(),
+            // The content was read and does not stand.
+            OciError::DigestMismatch { .. }
+            | OciError::SizeMismatch { .. }
+            | OciError::Malformed { .. }
+            | OciError::MediaTypeMismatch { .. }
+            | OciError::UnsupportedMediaType { .. }
+            | OciError::AmbiguousTag { .. }
+            | OciError::TooManyReferrers { .. }
+            | OciError::Escape { .. } => Failure::Refused,
+            OciError::BadName { .. } | OciError::NotLayout { .. } => Failure::BadInput,
+            // Nothing was proven false: it could not be had (in time, within the limits).
+            OciError::NotFound { .. }
+            | OciError::TooLarge { .. }
+            | OciError::Endless { .. }
+            | OciError::BadLink { .. }
+            | OciError::Io { .. }
+            | OciError::Deadline { .. } => Failure::Unavailable,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            OciError::Http(e) => e.kind(),
+            OciError::NotFound { .. } => "not-found",
+            OciError::TooLarge { .. } => "too-large",
+            OciError::DigestMismatch { .. } => "digest-mismatch",
+            OciError::SizeMismatch { .. } => "size-mismatch",
+            OciError::Malformed { .. } => "malformed",
+            OciError::MediaTypeMismatch { .. } => "media-type-mismatch",
+            OciError::UnsupportedMediaType { .. } => "unsupported-media-type",
+            OciError::AmbiguousTag { .. } => "ambiguous-tag",
+            OciError::TooManyReferrers { .. } => "too-many-referrers",
+            OciError::Endless { .. } => "endless",
+            OciError::BadLink { .. } => "bad-link",
+            OciError::Escape { .. } => "escape",
+            OciError::Io { .. } => "io",
+            OciError::NotLayout { .. } => "not-a-layout",
+            OciError::BadName { .. } => "bad-name",
+            OciError::Deadline { .. } => "deadline",
         }
     }
 }
