@@ -16,6 +16,7 @@
 //! - [`timestamp`]: RFC 3161 countersignatures.
 //! - [`revocation`]: revocation as an input ([`revocation::RevocationChecker`]).
 //! - [`verify`]: the checks in notation-go's order, one artifact, several signatures.
+//! - [`oci`]: the thin IO driver: an OCI source fetched, then [`verify::verify_artifact`].
 
 pub mod cbor;
 pub mod cert;
@@ -24,6 +25,7 @@ pub mod crypto;
 pub mod envelope;
 pub mod identity;
 pub mod manifest;
+pub mod oci;
 pub mod policy;
 pub mod revocation;
 pub mod timestamp;
