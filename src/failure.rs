@@ -5,7 +5,10 @@
 
 use crate::fetch::archive::ArchiveError;
 use crate::fetch::credentials::CredentialError;
+use crate::fetch::oci::OciError;
 use crate::fetch::SourceError;
+use crate::notation::policy::PolicyError as NotationPolicyError;
+use crate::notation::verify::VerifyError as NotationVerifyError;
 use crate::policy::PolicyError;
 use crate::reference::ReferenceError;
 use crate::resolve::{ResolveError, SetupError};
@@ -233,6 +236,52 @@ impl Classify for SourceError {
     }
 }
 
+impl Classify for OciError {
+    fn failure(&self) -> Failure {
+        match self {
+            OciError::Http(e) => e.failure(),
+            // The content was read and does not stand.
+            OciError::DigestMismatch { .. }
+            | OciError::SizeMismatch { .. }
+            | OciError::Malformed { .. }
+            | OciError::MediaTypeMismatch { .. }
+            | OciError::UnsupportedMediaType { .. }
+            | OciError::AmbiguousTag { .. }
+            | OciError::TooManyReferrers { .. }
+            | OciError::Escape { .. } => Failure::Refused,
+            OciError::BadName { .. } | OciError::NotLayout { .. } => Failure::BadInput,
+            // Nothing was proven false: it could not be had (in time, within the limits).
+            OciError::NotFound { .. }
+            | OciError::TooLarge { .. }
+            | OciError::Endless { .. }
+            | OciError::BadLink { .. }
+            | OciError::Io { .. }
+            | OciError::Deadline { .. } => Failure::Unavailable,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            OciError::Http(e) => e.kind(),
+            OciError::NotFound { .. } => "not-found",
+            OciError::TooLarge { .. } => "too-large",
+            OciError::DigestMismatch { .. } => "digest-mismatch",
+            OciError::SizeMismatch { .. } => "size-mismatch",
+            OciError::Malformed { .. } => "malformed",
+            OciError::MediaTypeMismatch { .. } => "media-type-mismatch",
+            OciError::UnsupportedMediaType { .. } => "unsupported-media-type",
+            OciError::AmbiguousTag { .. } => "ambiguous-tag",
+            OciError::TooManyReferrers { .. } => "too-many-referrers",
+            OciError::Endless { .. } => "endless",
+            OciError::BadLink { .. } => "bad-link",
+            OciError::Escape { .. } => "escape",
+            OciError::Io { .. } => "io",
+            OciError::NotLayout { .. } => "not-a-layout",
+            OciError::BadName { .. } => "bad-name",
+            OciError::Deadline { .. } => "deadline",
+        }
+    }
+}
+
 impl Classify for CredentialError {
     fn failure(&self) -> Failure {
         Failure::BadInput
@@ -330,6 +379,42 @@ impl Classify for ResolveError {
             ResolveError::Chain(e) => e.role(),
             ResolveError::Select(e) => e.role(),
             _ => None,
+        }
+    }
+}
+
+impl Classify for NotationPolicyError {
+    fn failure(&self) -> Failure {
+        Failure::BadInput
+    }
+    fn kind(&self) -> &'static str {
+        "bad-policy"
+    }
+}
+
+impl Classify for NotationVerifyError {
+    fn failure(&self) -> Failure {
+        match self {
+            // A skip statement handed to the verifier is the caller's mistake, not a verdict.
+            NotationVerifyError::Skip(_) => Failure::BadInput,
+            _ => Failure::Refused,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        use crate::notation::policy::Check;
+        match self {
+            NotationVerifyError::NoApplicablePolicy { .. } => "no-policy",
+            NotationVerifyError::Skip(_) => "skip",
+            NotationVerifyError::NoSignature(_) => "not-signed",
+            NotationVerifyError::TooManySignatures { .. } => "too-many-signatures",
+            NotationVerifyError::AllFailed { .. } => match self.check() {
+                Some(Check::Integrity) => "integrity",
+                Some(Check::Authenticity) => "authenticity",
+                Some(Check::AuthenticTimestamp) => "authentic-timestamp",
+                Some(Check::Expiry) => "expired",
+                Some(Check::Revocation) => "revoked",
+                None => "signatures",
+            },
         }
     }
 }

@@ -94,6 +94,7 @@ macro_rules! validated_str {
 
 pub mod failure;
 pub mod fetch;
+pub mod notation;
 pub mod pin;
 pub mod policy;
 pub mod reference;

@@ -52,6 +52,39 @@ pub(crate) enum Command {
     /// Rewrite image references in a text file (Kubernetes manifests, compose files, Dockerfile
     /// FROM lines) to `name:tag@sha256:...` verified digests: a diff, or in place with --write.
     Pin(PinArgs),
+    /// Verify Notation (Notary Project v2) signatures of each REFERENCE against a Notation
+    /// trust policy and trust store; print `<name>@sha256:<hex>` for each that verifies.
+    Verify(NotationVerifyArgs),
+}
+
+#[derive(clap::Args)]
+pub(crate) struct NotationVerifyArgs {
+    /// `PATH:tag` or `PATH@sha256:<hex>` of an OCI image layout (with --oci-layout).
+    #[arg(value_name = "REFERENCE", required = true)]
+    pub references: Vec<String>,
+    /// A Notation `trustpolicy.json` (version 1.0). Default: Notation's own
+    /// (`$XDG_CONFIG_HOME/notation/trustpolicy.json`, else `~/.config/notation/`).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Notation's trust store folder (`x509/{ca,signingAuthority,tsa}/<name>/`). Default:
+    /// `truststore/` beside the policy file.
+    #[arg(long = "trust-store", value_name = "DIR")]
+    pub trust_store: Option<PathBuf>,
+    /// REFERENCE names an OCI image layout folder, not a registry.
+    #[arg(long = "oci-layout")]
+    pub oci_layout: bool,
+    /// The repository the policy is matched against for an OCI layout (e.g. `local/app`).
+    #[arg(long, value_name = "SCOPE")]
+    pub scope: Option<String>,
+    /// Verify as of this time (RFC 3339) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    pub at: Option<String>,
+    /// text (one line per reference), json (one document) or jsonl (one line each).
+    #[arg(long, default_value = "text", value_parser = ["text", "json", "jsonl"])]
+    pub output: String,
+    /// Signatures tried per artifact at most.
+    #[arg(long = "max-signatures", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10000))]
+    pub max_signatures: u64,
 }
 
 #[derive(Subcommand)]

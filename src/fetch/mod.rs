@@ -17,6 +17,7 @@ pub mod cache;
 pub mod credentials;
 pub mod dir;
 pub mod http;
+pub mod oci;
 
 pub use crate::tuf::role::ROLE_MAX_LEN;
 

@@ -22,6 +22,7 @@
 
 pub mod builder;
 pub mod notary;
+pub mod oci_data;
 pub mod server;
 pub mod token_issuer;
 

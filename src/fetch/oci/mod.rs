@@ -1,0 +1,840 @@
+//! Where Notation signatures come from: manifests, blobs and referrers of OCI content, through
+//! one trait, [`OciSource`], with two implementations:
+//! - [`layout::LayoutSource`], an OCI image layout folder (`oci-layout`, `index.json`,
+//!   `blobs/sha256/<hex>`), as `notation verify --oci-layout` reads it;
+//! - `registry::RegistrySource`, a registry over the distribution API, on the crate's HTTP
+//!   stack ([`crate::fetch::http`]: bounded exchanges, token and Basic auth, credentials).
+//!
+//! Guarantees, whatever the folder or server holds:
+//! - every digest is computed here: a manifest fetched by digest must hash to it, a manifest
+//!   fetched by tag gets the digest of its bytes (the `Docker-Content-Digest` header is never
+//!   read), a blob must hash to the digest asked for;
+//! - every read is bounded by the `max_len` the caller gives (a longer one is
+//!   [`OciError::TooLarge`], never truncated), every list by a count, every walk by a count of
+//!   steps; nothing is followed forever;
+//! - every error names the URL or path it is about ([`OciError`]), and says what it means
+//!   through [`crate::failure::Classify`].
+//!
+//! Referrers are what the distribution spec calls them: the manifests whose `subject` is the
+//! digest, described as the referrers API describes them ([`Descriptor::of_referrer`]: the
+//! manifest's media type, digest, size, `artifactType` (else the config's media type) and
+//! annotations).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::fetch::SourceError;
+use crate::reference::{self, Digest};
+
+pub mod layout;
+
+pub use self::layout::LayoutSource;
+
+/// `application/vnd.oci.image.manifest.v1+json`
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// `application/vnd.oci.image.index.v1+json`
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+/// `application/vnd.docker.distribution.manifest.v2+json`
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// `application/vnd.docker.distribution.manifest.list.v2+json`
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The artifact type of a Notation signature manifest: `application/vnd.cncf.notary.signature`.
+pub const NOTATION_SIGNATURE: &str = "application/vnd.cncf.notary.signature";
+/// The index.json annotation that names a tag in an OCI layout.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// The manifest media types asked for and accepted: OCI manifest and index, Docker v2 manifest
+/// and manifest list.
+pub const MANIFEST_TYPES: [&str; 4] = [
+    OCI_MANIFEST,
+    OCI_INDEX,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+];
+
+/// Whether `media_type` is an image index (OCI index or Docker manifest list).
+pub fn is_index(media_type: &str) -> bool {
+    media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
+}
+
+/// Whether `media_type` is one of [`MANIFEST_TYPES`].
+pub fn is_manifest_type(media_type: &str) -> bool {
+    MANIFEST_TYPES.contains(&media_type)
+}
+
+/// A tag or a digest: what a manifest is asked for by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Reference {
+    /// A tag, `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}` (checked before it becomes part of a URL).
+    Tag(String),
+    Digest(Digest),
+}
+
+impl Reference {
+    /// The tag-schema tag of the referrers of `digest`: `sha256-<hex>`.
+    pub fn referrers_tag(digest: &Digest) -> Reference {
+        Reference::Tag(format!("sha256-{}", digest.hex()))
+    }
+
+    /// The digest, when this is one.
+    pub fn digest(&self) -> Option<&Digest> {
+        match self {
+            Reference::Digest(d) => Some(d),
+            Reference::Tag(_) => None,
+        }
+    }
+
+    /// As it goes into a URL path: the tag, or `sha256:<hex>`.
+    pub fn as_path(&self) -> String {
+        match self {
+            Reference::Tag(t) => t.clone(),
+            Reference::Digest(d) => d.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Reference {
+    /// `:tag` or `@sha256:<hex>`, as it follows a name.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reference::Tag(t) => write!(f, ":{t}"),
+            Reference::Digest(d) => write!(f, "@{d}"),
+        }
+    }
+}
+
+/// An OCI content descriptor (as far as verification needs one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    pub artifact_type: Option<String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Descriptor {
+    /// The descriptor the referrers API gives for the manifest `bytes` (digest `digest`):
+    /// media type from the manifest (else `fallback_media_type`), `artifactType` from the
+    /// manifest, else its config's media type (image manifests only), and its annotations.
+    pub fn of_referrer(
+        fields: &ManifestFields,
+        digest: Digest,
+        size: u64,
+        fallback_media_type: &str,
+    ) -> Descriptor {
+        let media_type = fields
+            .media_type
+            .clone()
+            .unwrap_or_else(|| fallback_media_type.to_owned());
+        let artifact_type = fields.artifact_type.clone().or_else(|| {
+            if is_index(&media_type) {
+                None
+            } else {
+                fields.config.as_ref().map(|c| c.media_type.clone())
+            }
+        });
+        Descriptor {
+            media_type,
+            digest,
+            size,
+            artifact_type,
+            annotations: fields.annotations.clone(),
+        }
+    }
+}
+
+/// A manifest as fetched: its bytes, its media type, and the SHA-256 of the bytes (computed
+/// here, never taken from a server).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: Digest,
+}
+
+impl fmt::Debug for Manifest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Manifest")
+            .field("media_type", &self.media_type)
+            .field("digest", &self.digest)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+impl Manifest {
+    /// The descriptor of this manifest (media type, digest, size; no annotations).
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor {
+            media_type: self.media_type.clone(),
+            digest: self.digest,
+            size: self.bytes.len() as u64,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    /// The manifest's fields ([`ManifestFields::parse`]); `location` names it in errors.
+    pub fn fields(&self, location: &str) -> Result<ManifestFields, OciError> {
+        ManifestFields::parse(&self.bytes, location)
+    }
+}
+
+/// The SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> Digest {
+    let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    Digest(out)
+}
+
+/// `bytes` must hash to `expected`.
+pub fn check_digest(location: &str, bytes: &[u8], expected: &Digest) -> Result<(), OciError> {
+    let got = sha256(bytes);
+    if got == *expected {
+        Ok(())
+    } else {
+        Err(OciError::DigestMismatch {
+            location: location.to_owned(),
+            expected: *expected,
+            got,
+        })
+    }
+}
+
+/// A manifest, and the referrers of its digest when the manifest could be had
+/// ([`OciSource::manifest_and_referrers`]).
+pub type WithReferrers = (
+    Result<Manifest, OciError>,
+    Option<Result<Vec<Descriptor>, OciError>>,
+);
+
+/// Fetches OCI content. `repo` is the repository path in the registry (`team/app`, no host);
+/// a layout holds one repository and ignores it (it is still checked).
+///
+/// Every method reads at most the `max_len` (or `max`) it is given.
+pub trait OciSource: Send + Sync {
+    /// The manifest `reference` names, at most `max_len` bytes. By digest: the bytes must hash
+    /// to it. By tag: the digest is computed from the bytes; the `Docker-Content-Digest` header
+    /// is never trusted. The media type is the one announced (Content-Type, or the index.json
+    /// descriptor) and must agree with the manifest's own `mediaType` when it has one.
+    fn manifest(
+        &self,
+        repo: &str,
+        reference: &Reference,
+        max_len: u64,
+    ) -> Result<Manifest, OciError>;
+
+    /// The blob `digest`, at most `max_len` bytes, hash-checked.
+    fn blob(&self, repo: &str, digest: &Digest, max_len: u64) -> Result<Vec<u8>, OciError>;
+
+    /// The referrers of `subject` with that `artifact_type` (all when `None`), at most `max`.
+    /// More than `max` is [`OciError::TooManyReferrers`], which carries the first `max` (a
+    /// caller may still try them, as notation does up to its limit).
+    fn referrers(
+        &self,
+        repo: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<Descriptor>, OciError>;
+
+    /// Several manifests at once (reference and `max_len` each); results in the order asked.
+    /// The registry overlaps the requests (one round-trip wave); the default asks in turn.
+    fn manifests_many(
+        &self,
+        repo: &str,
+        wanted: &[(Reference, u64)],
+    ) -> Vec<Result<Manifest, OciError>> {
+        wanted
+            .iter()
+            .map(|(r, max)| self.manifest(repo, r, *max))
+            .collect()
+    }
+
+    /// Several blobs at once (digest and `max_len` each); results in the order asked.
+    fn blobs_many(&self, repo: &str, wanted: &[(Digest, u64)]) -> Vec<Result<Vec<u8>, OciError>> {
+        wanted
+            .iter()
+            .map(|(d, max)| self.blob(repo, d, *max))
+            .collect()
+    }
+
+    /// The manifest `reference` names and the referrers of its digest, in as few waves as can
+    /// be: for a digest the registry asks both at once (one wave), for a tag the manifest comes
+    /// first (its digest is only known from its bytes). The referrers are not looked up when
+    /// the manifest fails.
+    fn manifest_and_referrers(
+        &self,
+        repo: &str,
+        reference: &Reference,
+        max_len: u64,
+        artifact_type: Option<&str>,
+        max: usize,
+    ) -> WithReferrers {
+        let manifest = self.manifest(repo, reference, max_len);
+        let referrers = match &manifest {
+            Ok(m) => Some(self.referrers(repo, &m.digest, artifact_type, max)),
+            Err(_) => None,
+        };
+        (manifest, referrers)
+    }
+
+    /// Where that content lives (URL or path), for messages.
+    fn location(&self, repo: &str, what: &str) -> String;
+}
+
+/// A reference, box or `Arc` of a source fetches as that source.
+macro_rules! forward_oci_source {
+    ($($pointer:ty),*) => {$(
+        impl<S: OciSource + ?Sized> OciSource for $pointer {
+            fn manifest(&self, repo: &str, reference: &Reference, max_len: u64) -> Result<Manifest, OciError> {
+                (**self).manifest(repo, reference, max_len)
+            }
+            fn blob(&self, repo: &str, digest: &Digest, max_len: u64) -> Result<Vec<u8>, OciError> {
+                (**self).blob(repo, digest, max_len)
+            }
+            fn referrers(&self, repo: &str, subject: &Digest, artifact_type: Option<&str>, max: usize) -> Result<Vec<Descriptor>, OciError> {
+                (**self).referrers(repo, subject, artifact_type, max)
+            }
+            fn manifests_many(&self, repo: &str, wanted: &[(Reference, u64)]) -> Vec<Result<Manifest, OciError>> {
+                (**self).manifests_many(repo, wanted)
+            }
+            fn blobs_many(&self, repo: &str, wanted: &[(Digest, u64)]) -> Vec<Result<Vec<u8>, OciError>> {
+                (**self).blobs_many(repo, wanted)
+            }
+            fn manifest_and_referrers(
+                &self,
+                repo: &str,
+                reference: &Reference,
+                max_len: u64,
+                artifact_type: Option<&str>,
+                max: usize,
+            ) -> WithReferrers {
+                (**self).manifest_and_referrers(repo, reference, max_len, artifact_type, max)
+            }
+            fn location(&self, repo: &str, what: &str) -> String {
+                (**self).location(repo, what)
+            }
+        }
+    )*};
+}
+
+forward_oci_source!(&S, Box<S>, std::sync::Arc<S>);
+
+/// Why OCI content could not be had. Every variant names the URL or path.
+#[derive(Debug, thiserror::Error)]
+pub enum OciError {
+    /// The HTTP exchange failed: connection, timeout, status, authentication (the error names
+    /// the URL).
+    #[error(transparent)]
+    Http(SourceError),
+
+    /// No such manifest, blob, tag or file (HTTP 404, or absent from the layout).
+    #[error("{location}: not found")]
+    NotFound { location: String },
+
+    /// Longer than the limit (announced or read); nothing past `limit + 1` bytes was kept.
+    #[error("{location}: larger than the limit of {limit} bytes; refused")]
+    TooLarge { location: String, limit: u64 },
+
+    /// The content does not hash to the digest it was asked for or described by.
+    #[error("{location}: the content hashes to {got}, not to the expected {expected}; refused")]
+    DigestMismatch {
+        location: String,
+        expected: Digest,
+        got: Digest,
+    },
+
+    /// The content's length differs from its descriptor's size.
+    #[error("{location}: the content is {got} bytes, its descriptor says {expected}; refused")]
+    SizeMismatch {
+        location: String,
+        expected: u64,
+        got: u64,
+    },
+
+    /// Not the JSON document it should be (manifest, index, `index.json`, `oci-layout`).
+    #[error("{location}: not a valid {what}: {reason}")]
+    Malformed {
+        location: String,
+        what: &'static str,
+        reason: String,
+    },
+
+    /// The media type announced (Content-Type, or the descriptor) differs from the manifest's
+    /// own `mediaType`.
+    #[error(
+        "{location}: announced as {announced:?}, but the manifest says its mediaType is \
+         {content:?}; refused"
+    )]
+    MediaTypeMismatch {
+        location: String,
+        announced: String,
+        content: String,
+    },
+
+    /// A manifest of a media type that is not an OCI or Docker v2 manifest or index.
+    #[error("{location}: unsupported manifest media type {media_type:?} (expected one of {})", MANIFEST_TYPES.join(", "))]
+    UnsupportedMediaType {
+        location: String,
+        media_type: String,
+    },
+
+    /// An OCI layout whose index.json gives one tag to several different manifests.
+    #[error("{location}: the tag {tag:?} names {} different manifests ({}); refused as ambiguous", digests.len(), join(digests))]
+    AmbiguousTag {
+        location: String,
+        tag: String,
+        digests: Vec<Digest>,
+    },
+
+    /// More referrers than the caller's limit; `found` holds the first `max`.
+    #[error("{location}: more than {max} referrers; only the first {max} were read")]
+    TooManyReferrers {
+        location: String,
+        max: usize,
+        found: Vec<Descriptor>,
+    },
+
+    /// A referrers list whose pages go on past the page limit, or a walk
+    /// through a layout past its step limit: cut off.
+    #[error("{location}: the listing goes on past {limit} {unit}; cut off")]
+    Endless {
+        location: String,
+        limit: usize,
+        unit: &'static str,
+    },
+
+    /// A `Link` to a next page that is not followed (another server, malformed, a loop).
+    #[error("{location}: the next-page link {link:?} is not followed: {reason}")]
+    BadLink {
+        location: String,
+        link: String,
+        reason: String,
+    },
+
+    /// A path of the layout that leads outside it (a symlink), or is not a regular file.
+    #[error("{location}: refused: {reason}")]
+    Escape { location: String, reason: String },
+
+    /// A file could not be read.
+    #[error("{location}: {source}")]
+    Io {
+        location: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The folder given is not an OCI image layout.
+    #[error("{location}: not an OCI image layout: {reason}")]
+    NotLayout { location: String, reason: String },
+
+    /// A repository name or tag that is not valid; nothing was asked.
+    #[error("invalid {what} {name:?}: {reason}")]
+    BadName {
+        what: &'static str,
+        name: String,
+        reason: String,
+    },
+
+    /// The overall deadline passed before this request could be made.
+    #[error("{location}: the deadline for this verification passed before the request")]
+    Deadline { location: String },
+}
+
+fn join(digests: &[Digest]) -> String {
+    digests
+        .iter()
+        .map(Digest::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl From<SourceError> for OciError {
+    /// HTTP 404 and an oversized body become this module's [`OciError::NotFound`] and
+    /// [`OciError::TooLarge`] (one shape whatever the source); the rest stays as it was.
+    fn from(e: SourceError) -> OciError {
+        match e {
+            SourceError::NotFound { location } => OciError::NotFound { location },
+            SourceError::TooLarge { location, limit } => OciError::TooLarge { location, limit },
+            other => OciError::Http(other),
+        }
+    }
+}
+
+impl OciError {
+    /// No such manifest, blob, tag or file.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, OciError::NotFound { .. })
+    }
+
+    /// The URL or path this error is about, when it has one.
+    pub fn location(&self) -> Option<&str> {
+        match self {
+            OciError::Http(e) => e.location(),
+            OciError::BadName { .. } => None,
+            OciError::NotFound { location }
+            | OciError::TooLarge { location, .. }
+            | OciError::DigestMismatch { location, .. }
+            | OciError::SizeMismatch { location, .. }
+            | OciError::Malformed { location, .. }
+            | OciError::MediaTypeMismatch { location, .. }
+            | OciError::UnsupportedMediaType { location, .. }
+            | OciError::AmbiguousTag { location, .. }
+            | OciError::TooManyReferrers { location, .. }
+            | OciError::Endless { location, .. }
+            | OciError::BadLink { location, .. }
+            | OciError::Escape { location, .. }
+            | OciError::Io { location, .. }
+            | OciError::NotLayout { location, .. }
+            | OciError::Deadline { location } => Some(location),
+        }
+    }
+}
+
+/// Checks a repository path (`team/app`: lower-case path components separated by `/`, at most
+/// 255 bytes, no host) before it becomes part of a URL.
+pub fn check_repo(repo: &str) -> Result<(), OciError> {
+    let bad = |reason: &str| OciError::BadName {
+        what: "repository name",
+        name: repo.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if repo.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if repo.len() > reference::NAME_MAX_LEN {
+        return Err(bad("it is longer than 255 bytes"));
+    }
+    if !repo.split('/').all(reference::is_path_component) {
+        return Err(bad(
+            "each '/'-separated component must be lower-case letters and digits separated by \
+             '.', '_', '__' or dashes",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`) before it becomes part of a URL.
+pub fn check_tag(tag: &str) -> Result<(), OciError> {
+    let ok = !tag.is_empty()
+        && tag.len() <= reference::TAG_MAX_LEN
+        && tag
+            .bytes()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
+        && tag
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(OciError::BadName {
+            what: "tag",
+            name: tag.to_owned(),
+            reason:
+                "a tag is 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
+                    .into(),
+        })
+    }
+}
+
+pub(crate) fn check_reference(reference: &Reference) -> Result<(), OciError> {
+    match reference {
+        Reference::Tag(t) => check_tag(t),
+        Reference::Digest(_) => Ok(()),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The JSON of manifests and indexes
+
+/// A descriptor as JSON has it; the digest is still text (another algorithm than sha256 may
+/// appear in a list and is then skipped, see [`ManifestFields::parse`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawDescriptor {
+    media_type: String,
+    digest: String,
+    size: u64,
+    #[serde(default)]
+    artifact_type: Option<String>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawManifest {
+    #[serde(default)]
+    schema_version: Option<u64>,
+    #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    artifact_type: Option<String>,
+    #[serde(default)]
+    config: Option<RawDescriptor>,
+    #[serde(default)]
+    layers: Option<Vec<RawDescriptor>>,
+    #[serde(default)]
+    manifests: Option<Vec<RawDescriptor>>,
+    #[serde(default)]
+    subject: Option<RawDescriptor>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+/// What a manifest or index says, as far as referrers and signatures need it. Descriptors whose
+/// digest uses another algorithm than sha256 (which this crate cannot check) are left out of
+/// `layers` and `manifests` and counted in `skipped`; a `config` or `subject` with one is an
+/// error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestFields {
+    pub media_type: Option<String>,
+    pub artifact_type: Option<String>,
+    pub config: Option<Descriptor>,
+    pub layers: Vec<Descriptor>,
+    pub manifests: Vec<Descriptor>,
+    pub subject: Option<Descriptor>,
+    pub annotations: BTreeMap<String, String>,
+    pub skipped: usize,
+}
+
+impl ManifestFields {
+    /// Parses a manifest or index (`schemaVersion` 2). Duplicate keys are refused (Go would take
+    /// the last one, serde the first: the two readings must never differ).
+    pub fn parse(bytes: &[u8], location: &str) -> Result<ManifestFields, OciError> {
+        let malformed = |reason: String| OciError::Malformed {
+            location: location.to_owned(),
+            what: "manifest or index",
+            reason,
+        };
+        let raw: RawManifest =
+            serde_json::from_slice(bytes).map_err(|e| malformed(e.to_string()))?;
+        if raw.schema_version != Some(2) {
+            return Err(malformed(format!(
+                "schemaVersion is {}, not 2",
+                raw.schema_version
+                    .map_or("missing".to_owned(), |v| v.to_string())
+            )));
+        }
+        let one = |d: RawDescriptor, what: &str| {
+            convert(d).ok_or_else(|| {
+                malformed(format!("the {what} digest is not sha256:<64 hex digits>"))
+            })
+        };
+        let mut skipped = 0;
+        let mut many = |list: Option<Vec<RawDescriptor>>| -> Result<Vec<Descriptor>, OciError> {
+            let mut out = Vec::new();
+            for d in list.unwrap_or_default() {
+                match convert(d.clone()) {
+                    Some(d) => out.push(d),
+                    None if is_other_algorithm(&d.digest) => skipped += 1,
+                    None => {
+                        return Err(malformed(format!("the digest {:?} is not valid", d.digest)))
+                    }
+                }
+            }
+            Ok(out)
+        };
+        let layers = many(raw.layers)?;
+        let manifests = many(raw.manifests)?;
+        Ok(ManifestFields {
+            media_type: raw.media_type,
+            artifact_type: raw.artifact_type,
+            config: raw.config.map(|d| one(d, "config")).transpose()?,
+            layers,
+            manifests,
+            subject: raw.subject.map(|d| one(d, "subject")).transpose()?,
+            annotations: raw.annotations.unwrap_or_default(),
+            skipped,
+        })
+    }
+}
+
+/// `algorithm:encoded` with an algorithm other than sha256 (e.g. sha512), well formed.
+fn is_other_algorithm(digest: &str) -> bool {
+    let Some((alg, enc)) = digest.split_once(':') else {
+        return false;
+    };
+    alg != "sha256"
+        && !alg.is_empty()
+        && alg
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"+._-".contains(&c))
+        && !enc.is_empty()
+        && enc
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"=_-".contains(&c))
+}
+
+fn convert(d: RawDescriptor) -> Option<Descriptor> {
+    Some(Descriptor {
+        media_type: d.media_type,
+        digest: Digest::parse(&d.digest).ok()?,
+        size: d.size,
+        artifact_type: d.artifact_type,
+        annotations: d.annotations.unwrap_or_default(),
+    })
+}
+
+/// Keeps the descriptors of `artifact_type` (all when `None`).
+pub(crate) fn filter_type(list: Vec<Descriptor>, artifact_type: Option<&str>) -> Vec<Descriptor> {
+    match artifact_type {
+        None => list,
+        Some(t) => list
+            .into_iter()
+            .filter(|d| d.artifact_type.as_deref() == Some(t))
+            .collect(),
+    }
+}
+
+/// The media type of a manifest: the one announced (`announced`, e.g. Content-Type without
+/// parameters, or a descriptor's) and its own `mediaType` must agree when both are there; one
+/// of them must be there; and it must be a manifest type.
+pub(crate) fn manifest_media_type(
+    location: &str,
+    announced: Option<&str>,
+    bytes: &[u8],
+) -> Result<String, OciError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Peek {
+        #[serde(default)]
+        media_type: Option<String>,
+    }
+    let content = serde_json::from_slice::<Peek>(bytes)
+        .map_err(|e| OciError::Malformed {
+            location: location.to_owned(),
+            what: "manifest or index",
+            reason: e.to_string(),
+        })?
+        .media_type;
+    let announced = announced.map(str::trim).filter(|s| !s.is_empty());
+    let media_type = match (announced, content) {
+        (Some(a), Some(c)) if a != c => {
+            return Err(OciError::MediaTypeMismatch {
+                location: location.to_owned(),
+                announced: a.to_owned(),
+                content: c,
+            })
+        }
+        (_, Some(c)) => c,
+        (Some(a), None) => a.to_owned(),
+        (None, None) => {
+            return Err(OciError::Malformed {
+                location: location.to_owned(),
+                what: "manifest or index",
+                reason: "no media type: neither announced nor in the manifest".into(),
+            })
+        }
+    };
+    if !is_manifest_type(&media_type) {
+        return Err(OciError::UnsupportedMediaType {
+            location: location.to_owned(),
+            media_type,
+        });
+    }
+    Ok(media_type)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_and_repos_are_checked() {
+        for ok in ["v1", "sha256-abc", "_x", "A.b-c_9", &"a".repeat(128)] {
+            check_tag(ok).unwrap();
+        }
+        for bad in [
+            "",
+            ".v",
+            "-v",
+            "a/b",
+            "a:b",
+            "a b",
+            "a%2f",
+            &"a".repeat(129),
+        ] {
+            assert!(check_tag(bad).is_err(), "{bad}");
+        }
+        for ok in ["app", "team/app", "a.b/c_d/e--f"] {
+            check_repo(ok).unwrap();
+        }
+        for bad in [
+            "",
+            "App",
+            "localhost:5000/app",
+            "a//b",
+            "../x",
+            "a/./b",
+            "a?b",
+            "/a",
+        ] {
+            assert!(check_repo(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn fields_refuse_duplicates_and_skip_other_algorithms() {
+        let dup = br#"{"schemaVersion":2,"mediaType":"a","mediaType":"b"}"#;
+        assert!(ManifestFields::parse(dup, "x").is_err());
+        let v1 = br#"{"schemaVersion":1}"#;
+        assert!(ManifestFields::parse(v1, "x").is_err());
+        let hex = "a".repeat(64);
+        let doc = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"m","digest":"sha512:{}","size":1}},{{"mediaType":"m","digest":"sha256:{hex}","size":2,"artifactType":"t"}}]}}"#,
+            "b".repeat(128)
+        );
+        let f = ManifestFields::parse(doc.as_bytes(), "x").unwrap();
+        assert_eq!(f.skipped, 1);
+        assert_eq!(f.manifests.len(), 1);
+        assert_eq!(f.manifests[0].artifact_type.as_deref(), Some("t"));
+        let bad =
+            br#"{"schemaVersion":2,"manifests":[{"mediaType":"m","digest":"sha256:zz","size":1}]}"#;
+        assert!(ManifestFields::parse(bad, "x").is_err());
+        let negative = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"m","digest":"sha256:{hex}","size":-1}}]}}"#
+        );
+        assert!(ManifestFields::parse(negative.as_bytes(), "x").is_err());
+    }
+
+    #[test]
+    fn media_types_must_agree() {
+        let m = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}"}}"#);
+        assert_eq!(
+            manifest_media_type("x", Some(OCI_MANIFEST), m.as_bytes()).unwrap(),
+            OCI_MANIFEST
+        );
+        assert_eq!(
+            manifest_media_type("x", None, m.as_bytes()).unwrap(),
+            OCI_MANIFEST
+        );
+        assert!(matches!(
+            manifest_media_type("x", Some(OCI_INDEX), m.as_bytes()),
+            Err(OciError::MediaTypeMismatch { .. })
+        ));
+        let bare = br#"{"schemaVersion":2}"#;
+        assert_eq!(
+            manifest_media_type("x", Some(OCI_INDEX), bare).unwrap(),
+            OCI_INDEX
+        );
+        assert!(manifest_media_type("x", None, bare).is_err());
+        assert!(matches!(
+            manifest_media_type("x", Some("application/json"), bare),
+            Err(OciError::UnsupportedMediaType { .. })
+        ));
+    }
+
+    #[test]
+    fn shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<OciError>();
+        assert_send_sync::<LayoutSource>();
+    }
+}

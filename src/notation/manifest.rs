@@ -1,0 +1,98 @@
+//! Signature manifests: the OCI manifest that refers to the artifact (its `subject`) and holds
+//! exactly one layer, the envelope. Reading one says which blob to fetch and how large it may
+//! be; the envelope's media type is judged when it is opened (an unknown one fails integrity).
+
+use serde::Deserialize;
+
+use crate::reference::Digest;
+
+/// The artifact type of a Notary Project signature (its `artifactType`, or its config's media
+/// type in the image-manifest form).
+pub const ARTIFACT_TYPE_SIGNATURE: &str = "application/vnd.cncf.notary.signature";
+/// A signature manifest larger than this is refused (notation-go's manifest limit).
+pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+
+/// Where a signature's envelope is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureManifest {
+    pub envelope_media_type: String,
+    pub envelope_digest: Digest,
+    pub envelope_size: u64,
+    /// The artifact the manifest says it signs.
+    pub subject: Option<Digest>,
+    /// `artifactType`, else the config's media type.
+    pub artifact_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire {
+    #[serde(default)]
+    artifact_type: Option<String>,
+    #[serde(default)]
+    config: Option<WireDescriptor>,
+    #[serde(default)]
+    layers: Option<Vec<WireDescriptor>>,
+    #[serde(default)]
+    subject: Option<WireDescriptor>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireDescriptor {
+    media_type: String,
+    digest: String,
+    size: u64,
+}
+
+/// Why a signature manifest cannot be used (an integrity failure of that signature).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("the signature manifest is {len} bytes, more than the {MAX_MANIFEST_BYTES} allowed")]
+    TooLarge { len: usize },
+    #[error("the signature manifest does not parse: {0}")]
+    Malformed(String),
+    #[error("signature manifest requires exactly one signature envelope blob, got {0}")]
+    Layers(usize),
+    #[error("the signature envelope blob is {size} bytes, more than the {max} allowed")]
+    EnvelopeTooLarge { size: u64, max: usize },
+}
+
+impl SignatureManifest {
+    /// Read a signature manifest; its envelope may be at most `max_envelope` bytes.
+    pub fn parse(bytes: &[u8], max_envelope: usize) -> Result<SignatureManifest, ManifestError> {
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(ManifestError::TooLarge { len: bytes.len() });
+        }
+        let wire: Wire =
+            serde_json::from_slice(bytes).map_err(|e| ManifestError::Malformed(e.to_string()))?;
+        let layers = wire.layers.unwrap_or_default();
+        let [layer] = layers.as_slice() else {
+            return Err(ManifestError::Layers(layers.len()));
+        };
+        if layer.size > max_envelope as u64 {
+            return Err(ManifestError::EnvelopeTooLarge {
+                size: layer.size,
+                max: max_envelope,
+            });
+        }
+        let digest =
+            |s: &str| Digest::parse(s).map_err(|e| ManifestError::Malformed(e.to_string()));
+        Ok(SignatureManifest {
+            envelope_media_type: layer.media_type.clone(),
+            envelope_digest: digest(&layer.digest)?,
+            envelope_size: layer.size,
+            subject: wire
+                .subject
+                .as_ref()
+                .map(|s| digest(&s.digest))
+                .transpose()?,
+            artifact_type: wire.artifact_type.or(wire.config.map(|c| c.media_type)),
+        })
+    }
+
+    /// Is this a Notary Project signature (by artifact type)?
+    pub fn is_notation_signature(&self) -> bool {
+        self.artifact_type.as_deref() == Some(ARTIFACT_TYPE_SIGNATURE)
+    }
+}

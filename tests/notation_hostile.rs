@@ -1,0 +1,1261 @@
+//! Hostile and negative Notation signatures from our own generator: keys and certificates made by
+//! `openssl` (req, x509, ca), timestamps by `openssl ts`, JWS and COSE envelopes assembled here,
+//! independent of the code under test. First the generator's valid output is shown accepted,
+//! then each rule is broken once and the refusal names the rule.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use time::OffsetDateTime;
+use trustpin::notation::envelope::{Artifact, MEDIA_TYPE_COSE, MEDIA_TYPE_JWS};
+use trustpin::notation::manifest::{ManifestError, SignatureManifest};
+use trustpin::notation::policy::{Check, StoreRef, StoreType, TrustPolicy};
+use trustpin::notation::revocation::Offline;
+use trustpin::notation::truststore::{read_certificates, TrustStores};
+use trustpin::notation::verify::{verify_artifact, Candidate, Limits, VerifyError};
+use trustpin::reference::Digest;
+
+// ---- the generator ---------------------------------------------------------------------------
+
+struct Gen {
+    dir: tempfile::TempDir,
+}
+
+impl Gen {
+    fn new() -> Gen {
+        Gen {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `rsa:2048`, `ec:P-256`, `ec:prime192v1`, ...
+    fn key(&self, name: &str, spec: &str) {
+        let file = format!("{name}.key");
+        match spec.split_once(':') {
+            Some(("rsa", bits)) => self.openssl(&[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                &format!("rsa_keygen_bits:{bits}"),
+                "-out",
+                &file,
+            ]),
+            Some(("ec", curve)) => self.openssl(&[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                &format!("ec_paramgen_curve:{curve}"),
+                "-out",
+                &file,
+            ]),
+            _ => panic!("key spec {spec}"),
+        }
+    }
+
+    fn config(&self, name: &str, ext: &[&str]) -> String {
+        let file = format!("{name}.cnf");
+        let text = format!(
+            "[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = {name}\n[ext]\n{}\n",
+            ext.join("\n")
+        );
+        std::fs::write(self.path(&file), text).unwrap();
+        file
+    }
+
+    /// A self-signed certificate with exactly the extensions `ext`.
+    fn self_signed(&self, name: &str, subject: &str, ext: &[&str], digest: &str) {
+        let cnf = self.config(name, ext);
+        self.openssl(&[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            &format!("{name}.key"),
+            "-subj",
+            subject,
+            "-days",
+            "30",
+            &format!("-{digest}"),
+            "-config",
+            &cnf,
+            "-extensions",
+            "ext",
+            "-out",
+            &format!("{name}.pem"),
+        ]);
+    }
+
+    /// A certificate for `name`'s key issued by `ca`, valid from `start` to `end`
+    /// (`YYYYMMDDHHMMSSZ`) or for 30 days from now.
+    fn issue(
+        &self,
+        name: &str,
+        subject: &str,
+        ca: &str,
+        ext: &[&str],
+        digest: &str,
+        dates: Option<(&str, &str)>,
+    ) {
+        let cnf = self.config(name, ext);
+        self.openssl(&[
+            "req",
+            "-new",
+            "-key",
+            &format!("{name}.key"),
+            "-subj",
+            subject,
+            "-config",
+            &cnf,
+            "-out",
+            &format!("{name}.csr"),
+        ]);
+        match dates {
+            None => self.openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.pem"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-days",
+                "30",
+                &format!("-{digest}"),
+                "-extfile",
+                &cnf,
+                "-extensions",
+                "ext",
+                "-out",
+                &format!("{name}.pem"),
+            ]),
+            Some((start, end)) => {
+                std::fs::create_dir_all(self.path("newcerts")).unwrap();
+                std::fs::write(self.path("index.txt"), "").unwrap();
+                std::fs::write(self.path("serial"), "1000\n").unwrap();
+                let ca_cnf = format!("{name}-ca.cnf");
+                std::fs::write(self.path(&ca_cnf), format!(
+                    "[ca]\ndefault_ca = c\n[c]\ndatabase = index.txt\nserial = serial\nnew_certs_dir = newcerts\ncertificate = {ca}.pem\nprivate_key = {ca}.key\ndefault_md = {digest}\npolicy = p\nunique_subject = no\ncopy_extensions = none\n[p]\ncommonName = supplied\n[ext]\n{}\n",
+                    ext.join("\n"))).unwrap();
+                self.openssl(&[
+                    "ca",
+                    "-batch",
+                    "-config",
+                    &ca_cnf,
+                    "-in",
+                    &format!("{name}.csr"),
+                    "-startdate",
+                    start,
+                    "-enddate",
+                    end,
+                    "-extensions",
+                    "ext",
+                    "-notext",
+                    "-out",
+                    &format!("{name}.pem"),
+                ]);
+            }
+        }
+    }
+
+    fn der(&self, name: &str) -> Vec<u8> {
+        self.openssl(&[
+            "x509",
+            "-in",
+            &format!("{name}.pem"),
+            "-outform",
+            "DER",
+            "-out",
+            &format!("{name}.der"),
+        ]);
+        std::fs::read(self.path(&format!("{name}.der"))).unwrap()
+    }
+
+    /// Sign `data` with `key` the way the JWS/COSE algorithm says (r‖s for ECDSA).
+    fn sign(&self, key: &str, alg: &str, data: &[u8]) -> Vec<u8> {
+        std::fs::write(self.path("tbs.bin"), data).unwrap();
+        let digest = format!("-sha{}", &alg[2..]);
+        let mut args = vec!["dgst", &digest, "-sign", key, "-out", "sig.bin"];
+        if alg.starts_with("PS") {
+            args.extend([
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                "rsa_pss_saltlen:digest",
+            ]);
+        }
+        let key_file = format!("{key}.key");
+        args[3] = &key_file;
+        args.push("tbs.bin");
+        self.openssl(&args);
+        let sig = std::fs::read(self.path("sig.bin")).unwrap();
+        match alg {
+            "ES256" => der_to_fixed(&sig, 32),
+            "ES384" => der_to_fixed(&sig, 48),
+            "ES512" => der_to_fixed(&sig, 66),
+            _ => sig,
+        }
+    }
+
+    /// An RFC 3161 token over `data` from the TSA `tsa` (chain file `chain`).
+    fn timestamp(&self, data: &[u8], tsa: &str) -> Vec<u8> {
+        std::fs::write(self.path("stamped.bin"), data).unwrap();
+        std::fs::write(self.path("tsaserial"), "01\n").unwrap();
+        std::fs::write(self.path("ts.cnf"), "[tsa]\ndefault_tsa = t\n[t]\nserial = tsaserial\nsigner_digest = sha256\ndefault_policy = 1.2.3.4.1\ndigests = sha256, sha384, sha512\naccuracy = secs:1\nordering = no\ntsa_name = no\ness_cert_id_chain = no\ness_cert_id_alg = sha256\n").unwrap();
+        self.openssl(&[
+            "ts",
+            "-query",
+            "-data",
+            "stamped.bin",
+            "-sha256",
+            "-cert",
+            "-no_nonce",
+            "-out",
+            "q.tsq",
+        ]);
+        self.openssl(&[
+            "ts",
+            "-reply",
+            "-queryfile",
+            "q.tsq",
+            "-signer",
+            &format!("{tsa}.pem"),
+            "-inkey",
+            &format!("{tsa}.key"),
+            "-config",
+            "ts.cnf",
+            "-token_out",
+            "-out",
+            "token.der",
+        ]);
+        std::fs::read(self.path("token.der")).unwrap()
+    }
+
+    /// The TSTInfo of `token`, signed again as CMS (CAdES signingCertificateV2) by `signer`:
+    /// a token from a TSA that `openssl ts` itself would refuse to run.
+    fn resign_token(&self, token: &[u8], signer: &str) -> Vec<u8> {
+        std::fs::write(self.path("orig.der"), token).unwrap();
+        self.openssl(&[
+            "cms",
+            "-verify",
+            "-noverify",
+            "-inform",
+            "DER",
+            "-in",
+            "orig.der",
+            "-binary",
+            "-out",
+            "tstinfo.der",
+        ]);
+        self.openssl(&[
+            "cms",
+            "-sign",
+            "-binary",
+            "-nodetach",
+            "-cades",
+            "-nosmimecap",
+            "-md",
+            "sha256",
+            "-econtent_type",
+            "1.2.840.113549.1.9.16.1.4",
+            "-signer",
+            &format!("{signer}.pem"),
+            "-inkey",
+            &format!("{signer}.key"),
+            "-in",
+            "tstinfo.der",
+            "-outform",
+            "DER",
+            "-out",
+            "resigned.der",
+        ]);
+        std::fs::read(self.path("resigned.der")).unwrap()
+    }
+
+    fn certs(&self, name: &str) -> Vec<trustpin::notation::cert::Cert> {
+        read_certificates(&std::fs::read(self.path(&format!("{name}.pem"))).unwrap()).unwrap()
+    }
+}
+
+/// `SEQUENCE { INTEGER r, INTEGER s }` → r‖s, written here (not the crate's converter).
+fn der_to_fixed(der: &[u8], len: usize) -> Vec<u8> {
+    fn read_len(b: &[u8], i: &mut usize) -> usize {
+        let first = b[*i];
+        *i += 1;
+        if first < 0x80 {
+            return first as usize;
+        }
+        let n = (first & 0x7f) as usize;
+        let mut v = 0;
+        for _ in 0..n {
+            v = (v << 8) | b[*i] as usize;
+            *i += 1;
+        }
+        v
+    }
+    let mut i = 1;
+    read_len(der, &mut i);
+    let mut out = Vec::new();
+    for _ in 0..2 {
+        assert_eq!(der[i], 0x02);
+        i += 1;
+        let l = read_len(der, &mut i);
+        let mut int = &der[i..i + l];
+        i += l;
+        while int.len() > len && int[0] == 0 {
+            int = &int[1..];
+        }
+        out.extend(std::iter::repeat_n(0, len - int.len()));
+        out.extend_from_slice(int);
+    }
+    out
+}
+
+const LEAF_EXT: &[&str] = &[
+    "keyUsage = critical, digitalSignature",
+    "extendedKeyUsage = codeSigning",
+    "basicConstraints = CA:FALSE",
+];
+const CA_EXT: &[&str] = &[
+    "basicConstraints = critical, CA:TRUE",
+    "keyUsage = critical, keyCertSign, cRLSign",
+];
+const TSA_EXT: &[&str] = &[
+    "keyUsage = critical, digitalSignature",
+    "extendedKeyUsage = critical, timeStamping",
+];
+const SUBJECT: &str = "/C=US/ST=WA/L=Seattle/O=Generated/CN=leaf";
+
+fn artifact() -> Artifact {
+    Artifact {
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        digest: Digest([0xab; 32]),
+        size: 517,
+    }
+}
+
+fn payload(a: &Artifact) -> String {
+    format!(
+        r#"{{"targetArtifact":{{"digest":"{}","mediaType":"{}","size":{}}}}}"#,
+        a.digest, a.media_type, a.size
+    )
+}
+
+/// The parts of a JWS envelope a case may change.
+struct Jws {
+    protected: String,
+    payload: String,
+    chain: Vec<Vec<u8>>,
+    timestamp: Option<Vec<u8>>,
+}
+
+impl Jws {
+    fn new(alg: &str, chain: Vec<Vec<u8>>) -> Jws {
+        let now = OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        Jws {
+            protected: format!(
+                r#"{{"alg":"{alg}","crit":["io.cncf.notary.signingScheme"],"cty":"application/vnd.cncf.notary.payload.v1+json","io.cncf.notary.signingScheme":"notary.x509","io.cncf.notary.signingTime":"{now}"}}"#
+            ),
+            payload: payload(&artifact()),
+            chain,
+            timestamp: None,
+        }
+    }
+
+    /// The envelope signed by `key` with `alg`; `stamp` asks `tsa` for a countersignature.
+    fn sign(&self, g: &Gen, key: &str, alg: &str, tsa: Option<&str>) -> Vec<u8> {
+        let protected = URL_SAFE_NO_PAD.encode(&self.protected);
+        let payload = URL_SAFE_NO_PAD.encode(&self.payload);
+        let sig = g.sign(key, alg, format!("{protected}.{payload}").as_bytes());
+        let timestamp = match tsa {
+            Some(t) => Some(g.timestamp(&sig, t)),
+            None => self.timestamp.clone(),
+        };
+        let mut header = serde_json::json!({"x5c": self.chain.iter().map(|c| STANDARD.encode(c)).collect::<Vec<_>>()});
+        if let Some(t) = timestamp {
+            header["io.cncf.notary.timestampSignature"] = STANDARD.encode(t).into();
+        }
+        serde_json::to_vec(&serde_json::json!({"payload": payload, "protected": protected, "header": header, "signature": URL_SAFE_NO_PAD.encode(sig)})).unwrap()
+    }
+}
+
+/// A minimal CBOR writer for COSE_Sign1, written for the test.
+fn cbor_head(out: &mut Vec<u8>, major: u8, n: usize) {
+    let m = major << 5;
+    if n < 24 {
+        out.push(m | n as u8);
+    } else if n < 256 {
+        out.extend([m | 24, n as u8]);
+    } else if n < 65536 {
+        out.push(m | 25);
+        out.extend((n as u16).to_be_bytes());
+    } else {
+        out.push(m | 26);
+        out.extend((n as u32).to_be_bytes());
+    }
+}
+fn cbor_text(out: &mut Vec<u8>, s: &str) {
+    cbor_head(out, 3, s.len());
+    out.extend(s.as_bytes());
+}
+fn cbor_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    cbor_head(out, 2, b.len());
+    out.extend(b);
+}
+fn cbor_nint(out: &mut Vec<u8>, n: i64) {
+    cbor_head(out, 1, (-1 - n) as usize);
+}
+
+fn cose(
+    g: &Gen,
+    key: &str,
+    alg: (&str, i64),
+    chain: &[Vec<u8>],
+    crit_extra: Option<&str>,
+) -> Vec<u8> {
+    let mut p = Vec::new();
+    let extra = crit_extra.is_some() as usize;
+    cbor_head(&mut p, 5, 5 + extra);
+    cbor_head(&mut p, 0, 1);
+    cbor_nint(&mut p, alg.1);
+    cbor_head(&mut p, 0, 2);
+    cbor_head(&mut p, 4, 1 + extra);
+    cbor_text(&mut p, "io.cncf.notary.signingScheme");
+    if let Some(x) = crit_extra {
+        cbor_text(&mut p, x);
+    }
+    cbor_head(&mut p, 0, 3);
+    cbor_text(&mut p, "application/vnd.cncf.notary.payload.v1+json");
+    cbor_text(&mut p, "io.cncf.notary.signingScheme");
+    cbor_text(&mut p, "notary.x509");
+    cbor_text(&mut p, "io.cncf.notary.signingTime");
+    cbor_head(&mut p, 6, 1);
+    cbor_head(
+        &mut p,
+        0,
+        OffsetDateTime::now_utc().unix_timestamp() as usize,
+    );
+    if let Some(x) = crit_extra {
+        cbor_text(&mut p, x);
+        cbor_text(&mut p, "value");
+    }
+    let payload = payload(&artifact()).into_bytes();
+    let mut tbs = Vec::new();
+    cbor_head(&mut tbs, 4, 4);
+    cbor_text(&mut tbs, "Signature1");
+    cbor_bytes(&mut tbs, &p);
+    cbor_bytes(&mut tbs, &[]);
+    cbor_bytes(&mut tbs, &payload);
+    let sig = g.sign(key, alg.0, &tbs);
+    let mut out = vec![0xd2];
+    cbor_head(&mut out, 4, 4);
+    cbor_bytes(&mut out, &p);
+    cbor_head(&mut out, 5, 1);
+    cbor_head(&mut out, 0, 33);
+    cbor_head(&mut out, 4, chain.len());
+    for c in chain {
+        cbor_bytes(&mut out, c);
+    }
+    cbor_bytes(&mut out, &payload);
+    cbor_bytes(&mut out, &sig);
+    out
+}
+
+// ---- running a case --------------------------------------------------------------------------
+
+fn policy(tsa: bool, extra: &str) -> TrustPolicy {
+    let stores = if tsa {
+        r#""ca:gen","tsa:gen""#
+    } else {
+        r#""ca:gen""#
+    };
+    TrustPolicy::parse(format!(r#"{{"version":"1.0","trustPolicies":[{{"name":"gen","registryScopes":["*"],"signatureVerification":{{"level":"strict"{extra}}},"trustStores":[{stores}],"trustedIdentities":["*"]}}]}}"#).as_bytes()).unwrap()
+}
+
+fn stores(g: &Gen, ca: &str, tsa: Option<&str>) -> TrustStores {
+    let mut list = vec![(
+        StoreRef {
+            kind: StoreType::Ca,
+            name: "gen".into(),
+        },
+        g.certs(ca),
+    )];
+    if let Some(t) = tsa {
+        list.push((
+            StoreRef {
+                kind: StoreType::Tsa,
+                name: "gen".into(),
+            },
+            g.certs(t),
+        ));
+    }
+    TrustStores::from_certs(list)
+}
+
+fn candidate(media_type: &str, bytes: Vec<u8>, n: u8) -> Candidate {
+    Candidate {
+        manifest_digest: Digest([n; 32]),
+        envelope: Ok((media_type.into(), bytes)),
+    }
+}
+
+fn verify(
+    policy: &TrustPolicy,
+    stores: &TrustStores,
+    candidates: &[Candidate],
+    at: OffsetDateTime,
+) -> Result<trustpin::notation::verify::Verified, VerifyError> {
+    verify_artifact(
+        &policy.statements[0],
+        stores,
+        &artifact(),
+        "generated",
+        candidates,
+        at,
+        &Offline,
+        &Limits::default(),
+    )
+}
+
+#[track_caller]
+fn refused(
+    r: Result<trustpin::notation::verify::Verified, VerifyError>,
+    check: Check,
+    words: &str,
+) {
+    match r {
+        Ok(_) => panic!("expected a refusal by {check:?} mentioning {words:?}"),
+        Err(e) => {
+            assert_eq!(e.check(), Some(check), "{e}");
+            assert!(
+                e.to_string().contains(words),
+                "{e} does not mention {words:?}"
+            );
+            assert!(
+                e.to_string().contains(&Digest([1; 32]).to_string()),
+                "the failure names the signature: {e}"
+            );
+        }
+    }
+}
+
+/// A CA and a leaf it issued; the leaf's extensions, key and digest as given.
+fn ca_and_leaf(g: &Gen, leaf_key: &str, leaf_ext: &[&str], digest: &str) -> Vec<Vec<u8>> {
+    g.key("ca", "rsa:2048");
+    g.self_signed(
+        "ca",
+        "/C=US/ST=WA/O=Generated/CN=Generated Root",
+        CA_EXT,
+        "sha256",
+    );
+    g.key("leaf", leaf_key);
+    g.issue("leaf", SUBJECT, "ca", leaf_ext, digest, None);
+    vec![g.der("leaf"), g.der("ca")]
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+// ---- the generator's valid output is accepted --------------------------------------------------
+
+#[test]
+fn generated_rsa_chain_signatures_verify_in_jws_and_cose() {
+    let g = Gen::new();
+    let chain = ca_and_leaf(&g, "rsa:2048", LEAF_EXT, "sha256");
+    let jws = Jws::new("PS256", chain.clone()).sign(&g, "leaf", "PS256", None);
+    let cose = cose(&g, "leaf", ("PS256", -37), &chain, None);
+    let s = stores(&g, "ca", None);
+    let v = verify(
+        &policy(false, ""),
+        &s,
+        &[candidate(MEDIA_TYPE_JWS, jws, 1)],
+        now(),
+    )
+    .unwrap();
+    assert_eq!(
+        v.signature().signer(),
+        Some("CN=leaf,O=Generated,L=Seattle,ST=WA,C=US")
+    );
+    assert!(v.warnings().is_empty());
+    verify(
+        &policy(false, ""),
+        &s,
+        &[candidate(MEDIA_TYPE_COSE, cose, 1)],
+        now(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn every_key_size_and_curve_with_its_one_algorithm_verifies() {
+    for (key, alg, cose_alg) in [
+        ("rsa:3072", "PS384", -38),
+        ("rsa:4096", "PS512", -39),
+        ("ec:P-256", "ES256", -7),
+        ("ec:P-384", "ES384", -35),
+        ("ec:P-521", "ES512", -36),
+    ] {
+        let g = Gen::new();
+        g.key("leaf", key);
+        let digest = if key == "ec:P-521" {
+            "sha512"
+        } else {
+            "sha256"
+        };
+        g.self_signed("leaf", SUBJECT, LEAF_EXT, digest);
+        let chain = vec![g.der("leaf")];
+        let s = stores(&g, "leaf", None);
+        let jws = Jws::new(alg, chain.clone()).sign(&g, "leaf", alg, None);
+        verify(
+            &policy(false, ""),
+            &s,
+            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("{key} {alg}: {e}"));
+        let c = cose(&g, "leaf", (alg, cose_alg), &chain, None);
+        verify(
+            &policy(false, ""),
+            &s,
+            &[candidate(MEDIA_TYPE_COSE, c, 1)],
+            now(),
+        )
+        .unwrap_or_else(|e| panic!("COSE {key} {alg}: {e}"));
+    }
+}
+
+#[test]
+fn a_generated_timestamp_keeps_an_expired_certificate_valid() {
+    let g = Gen::new();
+    let chain = ca_and_leaf(&g, "rsa:2048", LEAF_EXT, "sha256");
+    g.key("tsaroot", "rsa:2048");
+    g.self_signed(
+        "tsaroot",
+        "/C=US/ST=WA/O=Generated/CN=Generated TSA Root",
+        CA_EXT,
+        "sha256",
+    );
+    g.key("tsa", "rsa:2048");
+    g.issue(
+        "tsa",
+        "/C=US/ST=WA/O=Generated/CN=Generated TSA",
+        "tsaroot",
+        TSA_EXT,
+        "sha256",
+        None,
+    );
+    let jws = Jws::new("PS256", chain).sign(&g, "leaf", "PS256", Some("tsa"));
+    let s = stores(&g, "ca", Some("tsaroot"));
+    let later = now() + time::Duration::days(60);
+    // without a tsa store the chain has expired at `later`
+    refused(
+        verify(
+            &policy(false, ""),
+            &s,
+            &[candidate(MEDIA_TYPE_JWS, jws.clone(), 1)],
+            later,
+        ),
+        Check::AuthenticTimestamp,
+        "expired at",
+    );
+    let v = verify(
+        &policy(true, ""),
+        &s,
+        &[candidate(MEDIA_TYPE_JWS, jws, 1)],
+        later,
+    )
+    .unwrap();
+    let ts = v
+        .signature()
+        .timestamp
+        .as_ref()
+        .expect("a verified timestamp");
+    assert!((ts.gen_time - now()).abs() < time::Duration::minutes(5));
+    assert_eq!(ts.accuracy, time::Duration::seconds(1));
+}
+
+// ---- certificate rules -----------------------------------------------------------------------
+
+fn leaf_refused(leaf_key: &str, leaf_ext: &[&str], digest: &str, words: &str) {
+    let g = Gen::new();
+    let chain = ca_and_leaf(&g, leaf_key, leaf_ext, digest);
+    let alg = if leaf_key.starts_with("ec") {
+        "ES256"
+    } else {
+        "PS256"
+    };
+    let jws = Jws::new(alg, chain).sign(&g, "leaf", alg, None);
+    refused(
+        verify(
+            &policy(false, ""),
+            &stores(&g, "ca", None),
+            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
+            now(),
+        ),
+        Check::Integrity,
+        words,
+    );
+}
+
+#[test]
+fn a_leaf_with_key_encipherment_is_refused() {
+    leaf_refused(
+        "rsa:2048",
+        &["keyUsage = critical, digitalSignature, keyEncipherment"],
+        "sha256",
+        "\"KeyEncipherment\"",
+    );
+}
+
+#[test]
+fn a_leaf_without_digital_signature_or_with_non_critical_key_usage_is_refused() {
+    leaf_refused(
+        "rsa:2048",
+        &["keyUsage = critical, nonRepudiation"],
+        "sha256",
+        "\"Digital Signature\" set",
+    );
+    leaf_refused(
+        "rsa:2048",
+        &["keyUsage = digitalSignature"],
+        "sha256",
+        "key usage extension must be marked critical",
+    );
+    leaf_refused(
+        "rsa:2048",
+        &["extendedKeyUsage = codeSigning"],
+        "sha256",
+        "key usage extension must be present",
+    );
+}
+
+#[test]
+fn a_leaf_for_tls_or_timestamping_is_refused() {
+    leaf_refused(
+        "rsa:2048",
+        &[
+            "keyUsage = critical, digitalSignature",
+            "extendedKeyUsage = serverAuth",
+        ],
+        "sha256",
+        "must not contain ServerAuth",
+    );
+    leaf_refused(
+        "rsa:2048",
+        &[
+            "keyUsage = critical, digitalSignature",
+            "extendedKeyUsage = timeStamping",
+        ],
+        "sha256",
+        "must not contain Timestamping",
+    );
+}
+
+#[test]
+fn a_ca_certificate_as_leaf_is_refused() {
+    leaf_refused(
+        "rsa:2048",
+        &[
+            "keyUsage = critical, digitalSignature",
+            "basicConstraints = critical, CA:TRUE",
+        ],
+        "sha256",
+        "the ca field must be set to false",
+    );
+}
+
+#[test]
+fn a_sha1_signed_certificate_is_refused() {
+    leaf_refused("rsa:2048", LEAF_EXT, "sha1", "insecure algorithm");
+}
+
+#[test]
+fn an_rsa_1024_key_is_refused() {
+    let g = Gen::new();
+    g.key("leaf", "rsa:1024");
+    g.self_signed("leaf", SUBJECT, LEAF_EXT, "sha256");
+    let jws = Jws::new("PS256", vec![g.der("leaf")]).sign(&g, "leaf", "PS256", None);
+    refused(
+        verify(
+            &policy(false, ""),
+            &stores(&g, "leaf", None),
+            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
+            now(),
+        ),
+        Check::Integrity,
+        "rsa key size 1024 bits is not supported",
+    );
+}
+
+#[test]
+fn a_p192_key_is_refused() {
+    let g = Gen::new();
+    g.key("leaf", "ec:prime192v1");
+    g.self_signed("leaf", SUBJECT, LEAF_EXT, "sha256");
+    let jws = Jws::new("ES256", vec![g.der("leaf")]).sign(&g, "leaf", "ES256", None);
+    refused(
+        verify(
+            &policy(false, ""),
+            &stores(&g, "leaf", None),
+            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
+            now(),
+        ),
+        Check::Integrity,
+        "unsupported public key type",
+    );
+}
+
+#[test]
+fn a_ca_without_critical_basic_constraints_is_refused() {
+    let g = Gen::new();
+    g.key("ca", "rsa:2048");
+    g.self_signed(
+        "ca",
+        "/C=US/ST=WA/O=Generated/CN=Weak Root",
+        &[
+            "basicConstraints = CA:TRUE",
+            "keyUsage = critical, keyCertSign",
+        ],
+        "sha256",
+    );
+    g.key("leaf", "rsa:2048");
+    g.issue("leaf", SUBJECT, "ca", LEAF_EXT, "sha256", None);
+    let jws = Jws::new("PS256", vec![g.der("leaf"), g.der("ca")]).sign(&g, "leaf", "PS256", None);
+    refused(
+        verify(
+            &policy(false, ""),
+            &stores(&g, "ca", None),
+            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
+            now(),
+        ),
+        Check::Integrity,
+        "basic constraints must be present, critical",
+    );
+}
+
+#[test]
+fn a_chain_out_of_order_is_refused() {
+    let g = Gen::new();
+    let mut chain = ca_and_leaf(&g, "rsa:2048", LEAF_EXT, "sha256");
+    chain.reverse();
+    // the root is now first: its key did not make the signature, and it is no leaf
+    let jws = Jws::new("PS256", chain).sign(&g, "leaf", "PS256", None);
+    refused(
+        verify(
+            &policy(false, ""),
+            &stores(&g, "ca", None),
+            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
+            now(),
+        ),
+        Check::Integrity,
+        "signature",
+    );
+}
+
+#[test]
+fn a_signer_not_chaining_to_the_store_fails_authenticity() {
+    let g = Gen::new();
+    let chain = ca_and_leaf(&g, "rsa:2048", LEAF_EXT, "sha256");
+    let jws = Jws::new("PS256", chain).sign(&g, "leaf", "PS256", None);
+    g.key("other", "rsa:2048");
+    g.self_signed(
+        "other",
+        "/C=US/ST=WA/O=Other/CN=Other Root",
+        CA_EXT,
+        "sha256",
+    );
+    refused(
+        verify(
+            &policy(false, ""),
+            &stores(&g, "other", None),
+            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
+            now(),
+        ),
+        Check::Authenticity,
+        "not produced by a trusted signer",
+    );
+}
+
+// ---- envelope rules --------------------------------------------------------------------------
+
+fn self_signed_leaf(g: &Gen) -> Vec<Vec<u8>> {
+    g.key("leaf", "rsa:2048");
+    g.self_signed("leaf", SUBJECT, LEAF_EXT, "sha256");
+    vec![g.der("leaf")]
+}
+
+#[test]
+fn an_unknown_critical_header_fails_in_jws_and_cose() {
+    let g = Gen::new();
+    let chain = self_signed_leaf(&g);
+    let mut jws = Jws::new("PS256", chain.clone());
+    jws.protected = jws
+        .protected
+        .replace(
+            r#"["io.cncf.notary.signingScheme"]"#,
+            r#"["io.cncf.notary.signingScheme","io.example.mustUnderstand"]"#,
+        )
+        .replace("}", r#","io.example.mustUnderstand":true}"#);
+    let bytes = jws.sign(&g, "leaf", "PS256", None);
+    let s = stores(&g, "leaf", None);
+    refused(
+        verify(
+            &policy(false, ""),
+            &s,
+            &[candidate(MEDIA_TYPE_JWS, bytes, 1)],
+            now(),
+        ),
+        Check::Integrity,
+        "not understood",
+    );
+    let c = cose(
+        &g,
+        "leaf",
+        ("PS256", -37),
+        &chain,
+        Some("io.example.mustUnderstand"),
+    );
+    refused(
+        verify(
+            &policy(false, ""),
+            &s,
+            &[candidate(MEDIA_TYPE_COSE, c, 1)],
+            now(),
+        ),
+        Check::Integrity,
+        "not understood",
+    );
+    let mut jws = Jws::new("PS256", chain);
+    jws.protected = jws
+        .protected
+        .replace(r#""crit":["io.cncf.notary.signingScheme"],"#, "");
+    let bytes = jws.sign(&g, "leaf", "PS256", None);
+    refused(
+        verify(
+            &policy(false, ""),
+            &s,
+            &[candidate(MEDIA_TYPE_JWS, bytes, 1)],
+            now(),
+        ),
+        Check::Integrity,
+        "missing \"crit\"",
+    );
+}
+
+#[test]
+fn a_payload_naming_another_artifact_fails_integrity() {
+    let g = Gen::new();
+    let chain = self_signed_leaf(&g);
+    let mut jws = Jws::new("PS256", chain);
+    let mut other = artifact();
+    other.digest = Digest([0xcd; 32]);
+    jws.payload = payload(&other);
+    let bytes = jws.sign(&g, "leaf", "PS256", None);
+    refused(
+        verify(
+            &policy(false, ""),
+            &stores(&g, "leaf", None),
+            &[candidate(MEDIA_TYPE_JWS, bytes, 1)],
+            now(),
+        ),
+        Check::Integrity,
+        "does not match the given artifact",
+    );
+}
+
+#[test]
+fn an_algorithm_that_does_not_fit_the_key_fails() {
+    let g = Gen::new();
+    let chain = self_signed_leaf(&g);
+    let bytes = Jws::new("PS384", chain).sign(&g, "leaf", "PS384", None);
+    refused(
+        verify(
+            &policy(false, ""),
+            &stores(&g, "leaf", None),
+            &[candidate(MEDIA_TYPE_JWS, bytes, 1)],
+            now(),
+        ),
+        Check::Integrity,
+        "mismatch between signature algorithm",
+    );
+}
+
+#[test]
+fn a_tampered_payload_fails_the_signature() {
+    let g = Gen::new();
+    let chain = self_signed_leaf(&g);
+    let bytes = Jws::new("PS256", chain).sign(&g, "leaf", "PS256", None);
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let mut other = artifact();
+    other.size = 518;
+    v["payload"] = URL_SAFE_NO_PAD.encode(payload(&other)).into();
+    refused(
+        verify(
+            &policy(false, ""),
+            &stores(&g, "leaf", None),
+            &[candidate(
+                MEDIA_TYPE_JWS,
+                serde_json::to_vec(&v).unwrap(),
+                1,
+            )],
+            now(),
+        ),
+        Check::Integrity,
+        "signature does not verify",
+    );
+}
+
+// ---- bombs -----------------------------------------------------------------------------------
+
+#[test]
+fn signature_count_and_size_bombs_are_bounded() {
+    let g = Gen::new();
+    let chain = self_signed_leaf(&g);
+    let good = Jws::new("PS256", chain).sign(&g, "leaf", "PS256", None);
+    let s = stores(&g, "leaf", None);
+    // 150 broken signatures, then a good one: only 100 are tried, and the run says so
+    let mut many: Vec<Candidate> = (0..150)
+        .map(|i| candidate(MEDIA_TYPE_JWS, b"{}".to_vec(), (i % 250) as u8 + 1))
+        .collect();
+    many.push(candidate(MEDIA_TYPE_JWS, good.clone(), 9));
+    let start = std::time::Instant::now();
+    let e = verify(&policy(false, ""), &s, &many, now()).unwrap_err();
+    assert!(
+        matches!(&e, VerifyError::TooManySignatures { limit: 100, reports } if reports.len() == 100),
+        "{e}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    // a good signature after a broken one is found
+    let v = verify(
+        &policy(false, ""),
+        &s,
+        &[
+            candidate(MEDIA_TYPE_JWS, b"{}".to_vec(), 1),
+            candidate(MEDIA_TYPE_JWS, good, 2),
+        ],
+        now(),
+    )
+    .unwrap();
+    assert_eq!(v.reports().len(), 2);
+    // an envelope over the size limit is refused before parsing
+    let huge = vec![b' '; Limits::default().max_envelope_bytes + 1];
+    refused(
+        verify(
+            &policy(false, ""),
+            &s,
+            &[candidate(MEDIA_TYPE_JWS, huge, 1)],
+            now(),
+        ),
+        Check::Integrity,
+        "more than",
+    );
+    // a manifest that claims a huge envelope is refused before the blob is fetched
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.cncf.notary.signature","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[{"mediaType":"application/jose+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":99999999999}]}"#;
+    assert!(matches!(
+        SignatureManifest::parse(manifest, 1 << 20),
+        Err(ManifestError::EnvelopeTooLarge { .. })
+    ));
+    // a chain of more certificates than allowed
+    let many_certs = Jws::new("PS256", vec![g.der("leaf"); 11]).sign(&g, "leaf", "PS256", None);
+    refused(
+        verify(
+            &policy(false, ""),
+            &s,
+            &[candidate(MEDIA_TYPE_JWS, many_certs, 1)],
+            now(),
+        ),
+        Check::Integrity,
+        "more than 10 certificates",
+    );
+}
+
+// ---- timestamps ------------------------------------------------------------------------------
+
+/// A chain whose leaf is valid only from `start` to `end`, and a TSA with `tsa_ext`.
+fn stamped(g: &Gen, start: &str, end: &str, tsa_ext: &[&str]) -> Vec<u8> {
+    g.key("ca", "rsa:2048");
+    g.self_signed(
+        "ca",
+        "/C=US/ST=WA/O=Generated/CN=Generated Root",
+        CA_EXT,
+        "sha256",
+    );
+    g.key("leaf", "rsa:2048");
+    g.issue(
+        "leaf",
+        SUBJECT,
+        "ca",
+        LEAF_EXT,
+        "sha256",
+        Some((start, end)),
+    );
+    g.key("tsaroot", "rsa:2048");
+    g.self_signed(
+        "tsaroot",
+        "/C=US/ST=WA/O=Generated/CN=Generated TSA Root",
+        CA_EXT,
+        "sha256",
+    );
+    g.key("tsa", "rsa:2048");
+    g.issue(
+        "tsa",
+        "/C=US/ST=WA/O=Generated/CN=Generated TSA",
+        "tsaroot",
+        tsa_ext,
+        "sha256",
+        None,
+    );
+    Jws::new("PS256", vec![g.der("leaf"), g.der("ca")]).sign(g, "leaf", "PS256", Some("tsa"))
+}
+
+#[test]
+fn a_timestamp_outside_the_certificates_validity_is_refused() {
+    let g = Gen::new();
+    let jws = stamped(&g, "20990101000000Z", "21000101000000Z", TSA_EXT);
+    let at = time::macros::datetime!(2099-06-01 00:00 UTC);
+    refused(
+        verify(
+            &policy(true, ""),
+            &stores(&g, "ca", Some("tsaroot")),
+            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
+            at,
+        ),
+        Check::AuthenticTimestamp,
+        "timestamp can be before certificate",
+    );
+    let g = Gen::new();
+    let jws = stamped(&g, "20000101000000Z", "20010101000000Z", TSA_EXT);
+    refused(
+        verify(
+            &policy(true, ""),
+            &stores(&g, "ca", Some("tsaroot")),
+            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
+            now(),
+        ),
+        Check::AuthenticTimestamp,
+        "timestamp can be after certificate",
+    );
+}
+
+#[test]
+fn a_tsa_certificate_without_the_timestamping_eku_is_refused() {
+    let g = Gen::new();
+    let jws = stamped(&g, "20000101000000Z", "21000101000000Z", TSA_EXT);
+    let mut v: serde_json::Value = serde_json::from_slice(&jws).unwrap();
+    let bad: [(&str, &[&str], &str); 2] = [
+        (
+            "codesigner",
+            &[
+                "keyUsage = critical, digitalSignature",
+                "extendedKeyUsage = critical, codeSigning",
+            ],
+            "must have and only have Timestamping",
+        ),
+        (
+            "noncritical",
+            &[
+                "keyUsage = critical, digitalSignature",
+                "extendedKeyUsage = timeStamping",
+            ],
+            "marked as critical",
+        ),
+    ];
+    for (name, ext, _) in bad {
+        g.key(name, "rsa:2048");
+        g.issue(
+            name,
+            "/C=US/ST=WA/O=Generated/CN=Bad TSA",
+            "tsaroot",
+            ext,
+            "sha256",
+            None,
+        );
+    }
+    // stamped again now that the bad TSAs' certificates exist (a token cannot predate its signer)
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let signature = URL_SAFE_NO_PAD
+        .decode(v["signature"].as_str().unwrap())
+        .unwrap();
+    let token = g.timestamp(&signature, "tsa");
+    let s = stores(&g, "ca", Some("tsaroot"));
+    // the generator's re-signing itself is sound: by the proper TSA, the token still stands
+    v["header"]["io.cncf.notary.timestampSignature"] =
+        STANDARD.encode(g.resign_token(&token, "tsa")).into();
+    verify(
+        &policy(true, ""),
+        &s,
+        &[candidate(
+            MEDIA_TYPE_JWS,
+            serde_json::to_vec(&v).unwrap(),
+            1,
+        )],
+        now(),
+    )
+    .unwrap();
+    for (name, _, words) in bad {
+        v["header"]["io.cncf.notary.timestampSignature"] =
+            STANDARD.encode(g.resign_token(&token, name)).into();
+        refused(
+            verify(
+                &policy(true, ""),
+                &s,
+                &[candidate(
+                    MEDIA_TYPE_JWS,
+                    serde_json::to_vec(&v).unwrap(),
+                    1,
+                )],
+                now(),
+            ),
+            Check::AuthenticTimestamp,
+            words,
+        );
+    }
+}
+
+#[test]
+fn a_timestamp_of_another_signature_is_refused() {
+    let g = Gen::new();
+    let jws = stamped(&g, "20000101000000Z", "21000101000000Z", TSA_EXT);
+    let token = g.timestamp(b"some other signature", "tsa");
+    let mut v: serde_json::Value = serde_json::from_slice(&jws).unwrap();
+    v["header"]["io.cncf.notary.timestampSignature"] = STANDARD.encode(token).into();
+    refused(
+        verify(
+            &policy(true, ""),
+            &stores(&g, "ca", Some("tsaroot")),
+            &[candidate(
+                MEDIA_TYPE_JWS,
+                serde_json::to_vec(&v).unwrap(),
+                1,
+            )],
+            now(),
+        ),
+        Check::AuthenticTimestamp,
+        "mismatched message",
+    );
+}
