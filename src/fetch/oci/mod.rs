@@ -2,7 +2,7 @@
 //! one trait, [`OciSource`], with two implementations:
 //! - [`layout::LayoutSource`], an OCI image layout folder (`oci-layout`, `index.json`,
 //!   `blobs/sha256/<hex>`), as `notation verify --oci-layout` reads it;
-//! - `registry::RegistrySource`, a registry over the distribution API, on the crate's HTTP
+//! - [`registry::RegistrySource`], a registry over the distribution API, on the crate's HTTP
 //!   stack ([`crate::fetch::http`]: bounded exchanges, token and Basic auth, credentials).
 //!
 //! Guarantees, whatever the folder or server holds:
@@ -29,8 +29,10 @@ use crate::fetch::SourceError;
 use crate::reference::{self, Digest};
 
 pub mod layout;
+pub mod registry;
 
 pub use self::layout::LayoutSource;
+pub use self::registry::{RegistryOptions, RegistrySource};
 
 /// `application/vnd.oci.image.manifest.v1+json`
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -400,7 +402,7 @@ pub enum OciError {
         found: Vec<Descriptor>,
     },
 
-    /// A referrers list whose pages go on past the page limit, or a walk
+    /// A referrers list whose pages go on past [`registry::MAX_REFERRER_PAGES`], or a walk
     /// through a layout past its step limit: cut off.
     #[error("{location}: the listing goes on past {limit} {unit}; cut off")]
     Endless {
