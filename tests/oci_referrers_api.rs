@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::oci_data::{sha256, OCI_INDEX, OCI_MANIFEST, SIGNATURE};
 use common::oci_server::{OciServer, Options};
-use common::server::{Length, Pace, Response, TestServer};
+use common::server::{Length, Pace, Response, TestPki, TestServer};
 use serde_json::{json, Value};
 use trustpin::failure::{Classify, Failure};
 use trustpin::fetch::http::HttpOptions;
@@ -521,4 +521,66 @@ fn a_digest_costs_three_waves_and_a_tag_four_with_or_without_the_api() {
         assert_eq!(by_digest.1, 13, "digest");
         assert_eq!(by_tag.1, 13, "tag");
     }
+}
+
+#[test]
+fn https_is_the_default_and_plain_http_only_when_asked() {
+    let pki = TestPki::new();
+    let tls = TestServer::start_tls(pki.server_config(false));
+    let body = format!(r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","layers":[]}}"#);
+    tls.respond(
+        "/v2/app/manifests/v1",
+        Response::new(200, body.clone()).header("Content-Type", OCI_MANIFEST),
+    );
+    let host = tls.addr().to_string();
+    let with_ca = RegistrySource::new(
+        &host,
+        RegistryOptions {
+            http: HttpOptions {
+                ca_certs: vec![pki.ca_pem_path()],
+                ..HttpOptions::default()
+            },
+            ..RegistryOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(with_ca.base_url().starts_with("https://"));
+    let m = with_ca
+        .manifest("app", &Reference::Tag("v1".into()), MAX)
+        .unwrap();
+    assert_eq!(m.digest.to_string(), sha256(body.as_bytes()));
+    // The test CA is not trusted by default: the certificate is refused.
+    let e = RegistrySource::new(&host, RegistryOptions::default())
+        .unwrap()
+        .manifest("app", &Reference::Tag("v1".into()), MAX)
+        .unwrap_err();
+    assert_eq!(
+        (e.kind(), e.failure()),
+        ("connect", Failure::Unavailable),
+        "{e}"
+    );
+    // A plain-http registry is not spoken to over plain http unless asked.
+    let plain = TestServer::start();
+    plain.respond(
+        "/v2/app/manifests/v1",
+        Response::new(200, body).header("Content-Type", OCI_MANIFEST),
+    );
+    let plain_host = plain.addr().to_string();
+    // (TLS to a server that waits for an HTTP head: a short connect timeout ends the handshake.)
+    let quick = RegistryOptions {
+        http: HttpOptions {
+            connect_timeout: Duration::from_millis(500),
+            ..HttpOptions::default()
+        },
+        ..RegistryOptions::default()
+    };
+    let e = RegistrySource::new(&plain_host, quick)
+        .unwrap()
+        .manifest("app", &Reference::Tag("v1".into()), MAX)
+        .unwrap_err();
+    assert_eq!(e.failure(), Failure::Unavailable, "{e}");
+    assert_eq!(plain.total_requests(), 0, "no plain-http request was made");
+    source(&plain_host)
+        .manifest("app", &Reference::Tag("v1".into()), MAX)
+        .unwrap();
 }

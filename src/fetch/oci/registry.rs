@@ -144,6 +144,12 @@ impl RegistrySource {
         &self.base
     }
 
+    /// Plain http to a host that is not loopback: the caller should warn, as `--insecure-registry`
+    /// sends everything (tokens and credentials included) unencrypted there.
+    pub fn plain_http_off_loopback(&self) -> bool {
+        self.base.starts_with("http://") && !http::is_loopback_url(&self.base)
+    }
+
     /// What the registry showed of its referrers API: `Some(true)` it answered, `Some(false)`
     /// it answered 404 (the tag schema is used), `None` not asked yet.
     pub fn referrers_api(&self) -> Option<bool> {
@@ -711,5 +717,16 @@ mod tests {
         .unwrap();
         assert_eq!(hub.base_url(), "http://registry-1.docker.io");
         assert!(RegistrySource::new("bad host", RegistryOptions::default()).is_err());
+        assert!(hub.plain_http_off_loopback());
+        assert!(!r.plain_http_off_loopback());
+        let lo = RegistrySource::new(
+            "127.0.0.1:5000",
+            RegistryOptions {
+                insecure: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(!lo.plain_http_off_loopback());
     }
 }
