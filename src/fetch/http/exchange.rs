@@ -151,6 +151,13 @@ pub(super) fn status_error(url: &str, reply: &Reply) -> SourceError {
 /// the body, however slowly a server drips them.
 async fn bounded(client: Client, request: Request, limits: Limits) -> Result<Reply, SourceError> {
     let location = request.url.clone();
+    if limits.timeout.is_zero() {
+        // The deadline passed: nothing is sent.
+        return Err(SourceError::Timeout {
+            location,
+            after: limits.timeout,
+        });
+    }
     tokio::time::timeout(limits.timeout, exchange_async(&client, &request, limits))
         .await
         .unwrap_or(Err(SourceError::Timeout {
