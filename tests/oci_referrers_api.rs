@@ -101,6 +101,21 @@ fn referrers_api_pages_are_followed_and_the_type_filtered_here_too() {
     assert_eq!(digests(&all), want);
     assert_eq!(reg.requests_to("/manifests/sha256-").len(), 1);
 
+    // A descriptor repeated on every page counts once.
+    let srv = TestServer::start();
+    let subject = Digest([4; 32]);
+    route_pages(&srv, &subject, move |n| {
+        let mut page = index_page(vec![fake_descriptor(0), fake_descriptor(n + 1)]);
+        if n < 4 {
+            page = page.header("Link", &format!("<?page={}>; rel=\"next\"", n + 1));
+        }
+        page
+    });
+    let found = source(&srv.addr().to_string())
+        .referrers("app", &subject, None, 6)
+        .unwrap();
+    assert_eq!(found.len(), 6, "{found:?}");
+
     // A server that applies the filter: the same answer, and one page fewer.
     let reg = OciServer::start(Options {
         page_size: 3,

@@ -292,7 +292,12 @@ impl RegistrySource {
             });
         }
         let listed = ManifestFields::parse(&manifest.bytes, &tag_url)?.manifests;
-        cap(filter_type(listed, artifact_type), max, &tag_url)
+        let mut seen = HashSet::new();
+        cap(
+            once_each(filter_type(listed, artifact_type), &mut seen),
+            max,
+            &tag_url,
+        )
     }
 
     /// Reads the referrers API's pages from `first` on, following `Link: rel="next"`.
@@ -308,6 +313,7 @@ impl RegistrySource {
         let mut seen: HashSet<String> = HashSet::new();
         seen.insert(url.clone());
         let mut found = Vec::new();
+        let mut digests = HashSet::new();
         let mut page = first;
         let mut url = url;
         for n in 1.. {
@@ -323,7 +329,7 @@ impl RegistrySource {
                 });
             }
             let listed = ManifestFields::parse(&page.body, &url)?.manifests;
-            found.extend(filter_type(listed, artifact_type));
+            found.extend(once_each(filter_type(listed, artifact_type), &mut digests));
             if found.len() > max {
                 return cap(found, max, &first_url);
             }
@@ -357,6 +363,12 @@ impl RegistrySource {
         }
         unreachable!("the page loop returns")
     }
+}
+
+/// The descriptors not seen before (by digest): a server repeating one does not make it count
+/// twice against the limit, nor be verified twice.
+fn once_each(list: Vec<Descriptor>, seen: &mut HashSet<Digest>) -> Vec<Descriptor> {
+    list.into_iter().filter(|d| seen.insert(d.digest)).collect()
 }
 
 /// More than `max`: cut to `max` and say so.
