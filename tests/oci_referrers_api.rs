@@ -7,13 +7,16 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::oci_data::{sha256, OCI_INDEX, OCI_MANIFEST, SIGNATURE};
 use common::oci_server::{OciServer, Options};
 use common::server::{Length, Pace, Response, TestPki, TestServer};
+use common::token_issuer::{TokenIssuer, User};
 use serde_json::{json, Value};
 use trustpin::failure::{Classify, Failure};
+use trustpin::fetch::credentials::{Credential, Fixed, Found, Secret};
 use trustpin::fetch::http::HttpOptions;
 use trustpin::fetch::oci::{
     Descriptor, OciError, OciSource, Reference, RegistryOptions, RegistrySource,
@@ -598,4 +601,55 @@ fn https_is_the_default_and_plain_http_only_when_asked() {
     source(&plain_host)
         .manifest("app", &Reference::Tag("v1".into()), MAX)
         .unwrap();
+}
+
+#[test]
+fn token_auth_is_asked_once_and_every_page_carries_the_token() {
+    let issuer = TokenIssuer::start(vec![User::new("bob", "builder", &["pull"])]);
+    let reg = OciServer::start(Options {
+        page_size: 2,
+        bearer_realm: Some(issuer.realm()),
+        ..Options::default()
+    });
+    let (artifact, sigs) = reg.signed(5, SIGNATURE);
+    let bob = Found {
+        credential: Credential::Password {
+            username: "bob".into(),
+            password: Secret::new("builder"),
+        },
+        origin: "the test".into(),
+    };
+    let src = RegistrySource::new(
+        &reg.host(),
+        RegistryOptions {
+            insecure: true,
+            http: HttpOptions {
+                credentials: Some(Arc::new(Fixed(bob))),
+                ..HttpOptions::default()
+            },
+            ..RegistryOptions::default()
+        },
+    )
+    .unwrap();
+    let (m, found) = src.manifest_and_referrers(
+        "app",
+        &Reference::Digest(digest(&artifact)),
+        MAX,
+        Some(SIGNATURE),
+        100,
+    );
+    m.unwrap();
+    assert_eq!(digests(&found.unwrap().unwrap()), strs(&sigs));
+    let issued = issuer.issued();
+    assert_eq!(issued.len(), 1, "one token for the run: {issued:?}");
+    assert_eq!(issued[0].scopes, ["repository:app:pull"]);
+    let log = reg.server.log();
+    let refused = log
+        .iter()
+        .filter(|r| r.header("Authorization").is_none())
+        .count();
+    // The first wave (manifest, API, tag schema) is refused and asked again; the next pages
+    // carry the token at once.
+    assert_eq!(refused, 3, "{log:?}");
+    assert_eq!(reg.requests_to("/referrers/").len(), 1 + 3);
 }

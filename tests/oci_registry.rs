@@ -8,6 +8,7 @@
 mod common;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::oci_data::{layout_path, SHARED_LAYOUTS};
 use common::registry::Registry;
@@ -242,4 +243,75 @@ fn token_auth_on_docker_registry_with_credentials_and_refused_anonymously() {
     assert_eq!(e.kind(), "auth", "{e}");
     assert_eq!(e.failure(), Failure::Unavailable);
     assert!(e.to_string().contains("repository:secure/app:pull"), "{e}");
+}
+
+/// A verifier's fetches for `reference`: manifest and referrers, the signature manifests, the
+/// envelopes. Returns the time taken and the requests made.
+fn verify_like(src: &RegistrySource, repo: &str, reference: &Reference) -> Duration {
+    let start = std::time::Instant::now();
+    let (m, referrers) =
+        src.manifest_and_referrers(repo, reference, MAX, Some(NOTATION_SIGNATURE), 100);
+    m.unwrap();
+    let referrers = referrers.unwrap().unwrap();
+    assert_eq!(referrers.len(), 1);
+    let wanted: Vec<(Reference, u64)> = referrers
+        .iter()
+        .map(|d| (Reference::Digest(d.digest), MAX))
+        .collect();
+    let layers: Vec<(Digest, u64)> = src
+        .manifests_many(repo, &wanted)
+        .into_iter()
+        .map(|m| (m.unwrap().fields("sig").unwrap().layers[0].digest, MAX))
+        .collect();
+    for b in src.blobs_many(repo, &layers) {
+        b.unwrap();
+    }
+    start.elapsed()
+}
+
+#[test]
+fn against_docker_registry_a_digest_costs_three_waves_and_a_tag_four() {
+    let reg = Registry::start();
+    reg.push_layout("app", &layout_path("e2e-valid-signature"));
+    let delay = Duration::from_millis(150);
+    let proxy = common::registry::delaying_proxy(&reg, delay);
+    let host = proxy.addr().to_string();
+    let fresh = || {
+        RegistrySource::new(
+            &host,
+            RegistryOptions {
+                insecure: true,
+                ..RegistryOptions::default()
+            },
+        )
+        .unwrap()
+    };
+    let artifact = Reference::Digest(Digest::parse(SHARED_LAYOUTS[1].artifact).unwrap());
+    let waves = |t: Duration| t.as_secs_f64() / delay.as_secs_f64();
+    // Cold: the referrers API's absence is not known yet (asked with the tag schema, one wave).
+    let before = proxy.total_requests();
+    let cold_digest = verify_like(&fresh(), "app", &artifact);
+    let cold_requests = proxy.total_requests() - before;
+    let before = proxy.total_requests();
+    let cold_tag = verify_like(&fresh(), "app", &Reference::Tag("v1".into()));
+    let tag_requests = proxy.total_requests() - before;
+    // Warm: the same source again (the API known absent: one request fewer).
+    let src = fresh();
+    verify_like(&src, "app", &artifact);
+    let before = proxy.total_requests();
+    let warm_digest = verify_like(&src, "app", &artifact);
+    let warm_requests = proxy.total_requests() - before;
+    eprintln!(
+        "docker-registry, {delay:?} a round trip: digest cold {cold_digest:?} ({cold_requests} requests), \
+         tag cold {cold_tag:?} ({tag_requests} requests), digest warm {warm_digest:?} ({warm_requests} requests)"
+    );
+    for (what, t, n) in [
+        ("digest", cold_digest, 3.0),
+        ("tag", cold_tag, 4.0),
+        ("warm digest", warm_digest, 3.0),
+    ] {
+        assert!(waves(t) >= n && waves(t) < n + 0.9, "{what}: {t:?}");
+    }
+    // manifest + referrers API (404) + tag schema + signature manifest + envelope.
+    assert_eq!((cold_requests, tag_requests, warm_requests), (5, 5, 4));
 }

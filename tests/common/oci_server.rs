@@ -35,6 +35,9 @@ pub struct Options {
     pub delay: Duration,
     /// Answer the referrers API at all (off: 404, as docker-registry 2.8).
     pub referrers_api: bool,
+    /// Token auth: a request without `Authorization: Bearer` gets a 401 challenge naming this
+    /// realm (the token itself is not checked: the issuer's own tests do that).
+    pub bearer_realm: Option<String>,
 }
 
 impl Default for Options {
@@ -45,6 +48,7 @@ impl Default for Options {
             filter: true,
             delay: Duration::ZERO,
             referrers_api: true,
+            bearer_realm: None,
         }
     }
 }
@@ -184,6 +188,21 @@ fn not_found(code: &str) -> Reply {
 }
 
 fn handle(store: &Store, o: &Options, req: &Request) -> Reply {
+    if let Some(realm) = &o.bearer_realm {
+        if !req
+            .header("Authorization")
+            .is_some_and(|a| a.starts_with("Bearer "))
+        {
+            let challenge = format!(
+                r#"Bearer realm="{realm}",service="{}",scope="repository:{}:pull""#,
+                super::token_issuer::SERVICE,
+                o.repo
+            );
+            return Response::new(401, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#)
+                .header("WWW-Authenticate", &challenge)
+                .into();
+        }
+    }
     let prefix = format!("/v2/{}/", o.repo);
     let Some(rest) = req.path.strip_prefix(&prefix) else {
         return not_found("NAME_UNKNOWN");

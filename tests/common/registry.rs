@@ -417,3 +417,40 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// A reverse proxy in front of `reg` that waits `delay` before forwarding each request: one
+/// round trip costs at least `delay`, so waves can be counted by time against the real registry.
+pub fn delaying_proxy(reg: &Registry, delay: Duration) -> super::server::TestServer {
+    use super::server::{Reply, Response, TestServer};
+    let proxy = TestServer::start();
+    let port = reg.port;
+    proxy.fallback(move |req| {
+        std::thread::sleep(delay);
+        let headers: Vec<(&str, &str)> = req
+            .headers
+            .iter()
+            .filter(|(k, _)| {
+                !["host", "connection", "content-length", "transfer-encoding"]
+                    .iter()
+                    .any(|h| k.eq_ignore_ascii_case(h))
+            })
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        match http_request(port, &req.method, &req.target, &headers, &req.body) {
+            Ok(a) => {
+                let mut resp = Response::new(a.status, a.body);
+                for (k, v) in &a.headers {
+                    let hop = ["connection", "content-length", "transfer-encoding"]
+                        .iter()
+                        .any(|h| k.eq_ignore_ascii_case(h));
+                    if !hop {
+                        resp = resp.header(k, v);
+                    }
+                }
+                resp.into()
+            }
+            Err(_) => Reply::Close,
+        }
+    });
+    proxy
+}
