@@ -247,7 +247,7 @@ impl RegistrySource {
             tag_reply = replies.pop();
         }
         if let Some(api_reply) = replies.pop() {
-            let url = gets[0].url.clone();
+            let url = gets.first().map(|g| g.url.clone()).unwrap_or_default();
             let reply = api_reply?;
             if reply.status == StatusCode::NOT_FOUND {
                 if name_unknown(&reply.body) {
@@ -316,7 +316,9 @@ impl RegistrySource {
         let mut digests = HashSet::new();
         let mut page = first;
         let mut url = url;
-        for n in 1.. {
+        let mut n = 0;
+        loop {
+            n += 1;
             let content_type = media_type_of(&page);
             if content_type.as_deref() != Some(OCI_INDEX) {
                 return Err(OciError::Malformed {
@@ -361,7 +363,6 @@ impl RegistrySource {
             page = http::success(&next, reply)?;
             url = next;
         }
-        unreachable!("the page loop returns")
     }
 }
 
@@ -658,7 +659,13 @@ impl OciSource for RegistrySource {
         let mut gets = vec![self.manifest_get(repo, reference, max_len)];
         gets.extend(referrer_gets.iter().cloned());
         let mut replies = self.wave(repo, gets);
-        let first = replies.remove(0);
+        let first = if replies.is_empty() {
+            Err(OciError::NotFound {
+                location: url.clone(),
+            })
+        } else {
+            replies.remove(0)
+        };
         let manifest = first.and_then(|r| {
             let r = http::success(&url, r)?;
             manifest_from(&url, Some(digest), r)
