@@ -241,6 +241,39 @@ fn a_slow_rotation_walk_ends_at_the_deadline_not_after_a_thousand_timeouts() {
 }
 
 #[test]
+fn the_deadline_ends_a_request_in_flight_not_only_the_next_one() {
+    // The delegation answers its head at once and then nothing: with --timeout 120 that request
+    // alone would take two minutes. The repository's deadline reaches into it.
+    let gun = "example.com/hostile/stall";
+    let mut r = RepoBuilder::new(gun);
+    r.delegate("targets", "targets/releases", &[""]);
+    r.tag("targets/releases", "v1", IMAGE);
+    let built = r.build();
+    let srv = server::TestServer::start();
+    built.serve(&srv);
+    srv.stall(&server::tuf_path(gun, "targets/releases"));
+    let key = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key.path(), RepoBuilder::new(gun).pinned_pem()).unwrap();
+    let start = Instant::now();
+    let out = builder::trustpin(&[
+        "resolve".to_owned(),
+        format!("{gun}:v1"),
+        "--server".into(),
+        srv.url(),
+        "--root-key".into(),
+        key.path().display().to_string(),
+        "--timeout".into(),
+        "120".into(),
+        "--deadline".into(),
+        "2".into(),
+    ]);
+    let took = start.elapsed();
+    out.expect(3, &["deadline of 2 s", "--deadline"]);
+    assert!(took < Duration::from_secs(6), "took {took:?}");
+    assert_eq!(srv.requests(&server::tuf_path(gun, "targets/releases")), 1);
+}
+
+#[test]
 fn a_key_listed_a_thousand_times_in_one_delegation_is_one_key() {
     let gun = "example.com/hostile/keyids";
     let mut r = RepoBuilder::new(gun);
@@ -359,4 +392,55 @@ fn signature_checks_are_bounded_for_the_whole_repository() {
     // A budget that covers it lets the same repository through (the delegations are just unused).
     let out = built.cli(&["v1"], &["--max-verifications", "40000"]);
     out.expect(0, &[]);
+}
+
+#[test]
+fn bytes_held_are_bounded_for_the_whole_repository() {
+    // 12 delegations of 2 MiB each (a targets key holder, or a legitimately large repository):
+    // 24 MiB in all, each file under its own 16 MiB bound. With --max-bytes 8 MiB the repository
+    // is refused before it holds more than that; with room for it, it verifies.
+    let gun = "example.com/hostile/bytes";
+    let mut r = RepoBuilder::new(gun);
+    r.tag("targets", "v1", IMAGE);
+    for i in 0..12 {
+        let name = format!("targets/big{i}");
+        r.delegate("targets", &name, &[""]);
+        r.edit_signed(&name, move |s| {
+            s["custom"] = json!("x".repeat(2 << 20));
+        });
+    }
+    let built = r.build();
+    let limit = (8u64 << 20).to_string();
+    let start = Instant::now();
+    let (out, kib) = built.cli_measured(&["v1"], &["--max-bytes", &limit]);
+    let took = start.elapsed();
+    out.expect(3, &["budget of 8388608 bytes", "--max-bytes"]);
+    let kib = kib.unwrap_or(0);
+    // Unbounded, the same repository peaks near 42 MiB; the budget holds it to the 8 MiB plus the
+    // binary itself.
+    assert!(kib < 28 * 1024, "peak {kib} KiB");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    eprintln!("12 x 2 MiB delegations, --max-bytes 8 MiB: {took:?}, {kib} KiB");
+    let (out, kib) = built.cli_measured(&["v1"], &[]);
+    out.expect(0, &[]);
+    eprintln!("the same within the default 256 MiB: {:?} KiB", kib);
+}
+
+#[test]
+fn roles_are_bounded_for_the_whole_repository() {
+    // 120 delegations declared and listed: 124 files with the top-level ones, over --max-roles 60.
+    let gun = "example.com/hostile/roles";
+    let mut r = RepoBuilder::new(gun);
+    r.tag("targets", "v1", IMAGE);
+    for i in 0..120 {
+        r.delegate("targets", &format!("targets/r{i}"), &[""]);
+    }
+    let built = r.build();
+    let start = Instant::now();
+    let (out, kib) = built.cli_measured(&["v1"], &["--max-roles", "60"]);
+    let took = start.elapsed();
+    out.expect(3, &["budget of 60 roles", "--max-roles"]);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    eprintln!("120 delegations, --max-roles 60: {took:?}, {kib:?} KiB");
+    built.cli(&["v1"], &[]).expect(0, &[]);
 }

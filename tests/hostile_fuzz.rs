@@ -211,6 +211,16 @@ fn fuzz_regressions_replay_without_panicking() {
         eprintln!("replaying {}", path.display());
         props::verify_chain(&base, &data);
     }
+    let rotation = props::Fixture::load(&fixtures_dir(), "rotation").unwrap();
+    for (path, data) in regressions("rotation_walk") {
+        eprintln!("replaying {}", path.display());
+        props::rotation_walk(&rotation, &data);
+    }
+    let delegations = props::Fixture::load(&fixtures_dir(), "delegations").unwrap();
+    for (path, data) in regressions("delegation_tree") {
+        eprintln!("replaying {}", path.display());
+        props::delegation_tree(&delegations, &data);
+    }
 }
 
 // ---- seeded random mutation (the fuzz properties on stable) -------------------------------------
@@ -256,6 +266,7 @@ fn verify_chain_survives_random_mutations_of_real_files() {
         let mut b = base.clone();
         let original = b.slot(sel).clone();
         seeds.push(props::Base::input(sel, &original));
+        seeds.push(props::Base::input(sel | 0x80, &original));
     }
     for s in &seeds {
         props::verify_chain(&base, s);
@@ -566,4 +577,148 @@ fn resigned_random_mutations_of_every_field_never_panic() {
         "{:?}",
         start.elapsed()
     );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Fixtures of the rotation_walk and delegation_tree fuzz targets: repositories our builder signs
+// (a 6-version root rotation; a delegation tree three levels deep), committed under fuzz/fixtures
+// so a fuzz run and its replay here start from the same bytes.
+
+const FIXTURE_TAG: &str = "v1";
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(MANIFEST).join("fuzz/fixtures")
+}
+
+/// Build both fixture repositories: (name, built files, extra files, pinned PEM, the digest each
+/// role signed for `v1`).
+fn build_fixtures() -> Vec<(&'static str, builder::Built, String)> {
+    use builder::{Key, RepoBuilder};
+    let mut out = Vec::new();
+
+    // Rotation: the root key changed five times; key 1 is pinned. Version v lists key v and is
+    // signed by keys v-1 and v, as notary rotates.
+    let gun = "example.com/fuzz/rotation";
+    let keys: Vec<Key> = (0..=6).map(|_| Key::root(gun)).collect();
+    let mut r = RepoBuilder::with_keys(
+        gun,
+        keys[6].clone(),
+        Key::ed25519(),
+        Key::ed25519(),
+        Key::ed25519(),
+    );
+    r.tag("targets", FIXTURE_TAG, b"rotation image");
+    r.edit_signed("root", |s| s["version"] = json!(6));
+    r.signers("root", vec![keys[5].clone(), keys[6].clone()]);
+    let base = r.files["root"].signed.clone();
+    let mut built = r.build();
+    for v in 1..6usize {
+        let mut s = base.clone();
+        let ks = s["keys"].as_object_mut().unwrap();
+        ks.remove(&keys[6].id());
+        ks.insert(keys[v].id(), keys[v].tuf());
+        s["roles"]["root"] = json!({"keyids": [keys[v].id()], "threshold": 1});
+        s["version"] = json!(v);
+        let signers = if v == 1 {
+            vec![keys[1].clone()]
+        } else {
+            vec![keys[v - 1].clone(), keys[v].clone()]
+        };
+        let env = builder::sign_envelope(&s, &signers);
+        built
+            .files
+            .insert(format!("{v}.root"), serde_json::to_vec(&env).unwrap());
+    }
+    out.push(("rotation", built, keys[1].public_pem()));
+
+    // Delegations: targets → releases, team (threshold 2), a → a/b, a/c; different digests for
+    // v1 in targets, releases and a/b, so a wrong choice shows.
+    let gun = "example.com/fuzz/delegations";
+    let mut r = RepoBuilder::with_keys(
+        gun,
+        Key::root(gun),
+        Key::ed25519(),
+        Key::ed25519(),
+        Key::ed25519(),
+    );
+    r.tag("targets", FIXTURE_TAG, b"targets image");
+    r.delegate("targets", "targets/releases", &[""])
+        .tag("targets/releases", FIXTURE_TAG, b"releases image");
+    r.delegate_with(
+        "targets",
+        "targets/team",
+        vec![Key::ed25519(), Key::ed25519()],
+        2,
+        &["v"],
+    )
+    .tag("targets/team", FIXTURE_TAG, b"team image");
+    r.delegate("targets", "targets/a", &["v"]);
+    r.delegate("targets/a", "targets/a/b", &["v1"])
+        .tag("targets/a/b", FIXTURE_TAG, b"a/b image");
+    r.delegate("targets/a", "targets/a/c", &["w"])
+        .tag("targets/a/c", "w1", b"a/c image");
+    let pinned = r.pinned_pem();
+    out.push(("delegations", r.build(), pinned));
+    out
+}
+
+/// `TRUSTPIN_WRITE_FUZZ_FIXTURES=1 cargo test --test hostile_fuzz fuzz_fixtures` writes new
+/// fixtures (fresh keys); every run checks the committed ones verify with trustpin as documented.
+#[test]
+fn fuzz_fixtures_verify_as_the_fuzz_targets_assume() {
+    let dir = fixtures_dir();
+    if std::env::var_os("TRUSTPIN_WRITE_FUZZ_FIXTURES").is_some() {
+        let _ = std::fs::remove_dir_all(&dir);
+        let at = builder::rfc3339(builder::now() + builder::days(1));
+        let mut index = Vec::new();
+        for (name, built, pinned) in build_fixtures() {
+            built.write_to(&dir);
+            std::fs::write(dir.join(format!("{name}.pub")), &pinned).unwrap();
+            index.push(json!({"name": name, "gun": built.gun, "pinned": format!("{name}.pub")}));
+        }
+        let doc = json!({"at": at, "tag": FIXTURE_TAG, "repos": index});
+        std::fs::write(
+            dir.join("fixtures.json"),
+            serde_json::to_vec_pretty(&doc).unwrap(),
+        )
+        .unwrap();
+    }
+    let fixtures = props::Fixture::load_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fixtures.len(), 2);
+    for fx in &fixtures {
+        // The fixture as the fuzz property sees it: it verifies, and gives `expected`.
+        let expected = fx.expected.clone().unwrap_or_else(|e| panic!("{}: {e}", fx.name));
+        // The same answer from the binary, over the folder, as a user would ask.
+        let out = common::Cmd::trustpin()
+            .args(["resolve", "--metadata-dir"])
+            .arg(&dir)
+            .arg("--root-key")
+            .arg(dir.join(format!("{}.pub", fx.name)))
+            .args(["--at", &fx.at_text, &format!("{}:{FIXTURE_TAG}", fx.gun)])
+            .fresh_cache()
+            .run();
+        out.expect_code(0, &fx.name);
+        assert_eq!(out.stdout, format!("{}@sha256:{}\n", fx.gun, expected));
+    }
+    // The rotation fixture needs its walk: pinned key 1, current root 6.
+    let rotation = fixtures.iter().find(|f| f.name == "rotation").unwrap();
+    assert!(rotation.files.contains_key("5.root") && rotation.files.contains_key("1.root"));
+}
+
+#[test]
+fn rotation_walk_survives_random_mutations_of_its_fixture() {
+    let fx = props::Fixture::load(&fixtures_dir(), "rotation").unwrap();
+    let seeds = fx.seeds();
+    harness("rotation_walk", 0x0007_0007, &seeds, Duration::from_secs(3), 100, |d| {
+        props::rotation_walk(&fx, d)
+    });
+}
+
+#[test]
+fn delegation_tree_survives_random_mutations_of_its_fixture() {
+    let fx = props::Fixture::load(&fixtures_dir(), "delegations").unwrap();
+    let seeds = fx.seeds();
+    harness("delegation_tree", 0x0008_0008, &seeds, Duration::from_secs(3), 100, |d| {
+        props::delegation_tree(&fx, d)
+    });
 }

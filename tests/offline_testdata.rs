@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use trustpin::fetch::dir::DirSource;
+use trustpin::reference::Gun;
 use trustpin::resolve::{fetch_repo, Options};
 use trustpin::tuf::keys::PinnedKey;
 use trustpin::tuf::level::Level;
@@ -73,7 +74,7 @@ fn every_target_notary_signed_verifies_with_notarys_digest() {
     let source = DirSource::new(testdata());
     for (gun, tag, hex) in expected() {
         let repo =
-            fetch_repo(&source, &gun, &options(&gun, &at)).unwrap_or_else(|e| panic!("{gun}: {e}"));
+            fetch_repo(&source, &Gun::new(&gun).unwrap(), &options(&gun, &at)).unwrap_or_else(|e| panic!("{gun}: {e}"));
         // The digest notary lookup gave is the one a role we verified signed for that name.
         let found: Vec<String> = repo
             .signed_targets()
@@ -117,7 +118,11 @@ fn offline_data_is_refused_once_the_timestamp_has_expired() {
     let at = OffsetDateTime::parse(&generated_at(), &Rfc3339).unwrap() + time::Duration::days(15);
     let at = at.format(&Rfc3339).unwrap();
     let gun = "example.com/trustpin/demo";
-    let err = fetch_repo(&DirSource::new(testdata()), gun, &options(gun, &at)).unwrap_err();
+    let err = fetch_repo(
+        &DirSource::new(testdata()),
+        &Gun::new(gun).unwrap(),
+        &options(gun, &at),
+    ).unwrap_err();
     assert!(
         err.to_string().contains("timestamp.json expired at"),
         "{err}"
@@ -131,7 +136,7 @@ fn a_repository_key_does_not_open_another_repository() {
     opts.level = Level::Strict;
     let err = fetch_repo(
         &DirSource::new(testdata()),
-        "example.com/trustpin/delegated",
+        &Gun::new("example.com/trustpin/delegated").unwrap(),
         &opts,
     )
     .unwrap_err();

@@ -8,6 +8,10 @@
 #                        alice-image with one file replaced by the input (first byte: which)
 #   key_parse            keys::PublicKey::from_tuf for every key type (x509: DER wrapped in PEM),
 #                        IDs, PEM, signature checks under every method; PinnedKey::parse
+#   rotation_walk        resolve::fetch_repo (rotation walk, budgets) over fuzz/fixtures' 6-version
+#                        rotation with the current root or one versioned root replaced/removed
+#   delegation_tree      resolve::fetch_repo + select over fuzz/fixtures' delegation tree with
+#                        targets.json or one delegation replaced/removed, releases required or not
 # A crash is copied to fuzz/regressions/<target>/ (replayed by tests/hostile_fuzz.rs on stable)
 # and the script exits 1.
 #
@@ -16,7 +20,11 @@
 # RUSTC_BOOTSTRAP=1 (the sanitizer runtimes ship with stable on x86_64 Linux). cargo-fuzz itself
 # comes from crates.io (`cargo install cargo-fuzz`), installed here when missing.
 #
-# Usage: tools/fuzz.sh [target...]     FUZZ_SECONDS=60 FUZZ_JOBS=1
+# The corpus starts from fuzz/corpus-min/<target> (committed: the minimised corpus of the last
+# long run) plus the seeds below. FUZZ_RUNS=N runs each target for N executions instead of
+# FUZZ_SECONDS; FUZZ_MINIMISE=1 then rewrites fuzz/corpus-min/<target> with `cargo fuzz cmin`.
+#
+# Usage: tools/fuzz.sh [target...]     FUZZ_SECONDS=60 FUZZ_RUNS= FUZZ_MINIMISE=
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -24,7 +32,7 @@ SECONDS_EACH=${FUZZ_SECONDS:-60}
 TRUST_DATA=${TRUSTPIN_TRUST_DATA:-$ROOT/../shared/trust-data}
 export TRUSTPIN_TRUST_DATA=$TRUST_DATA
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(metadata_parse canonical_roundtrip verify_chain key_parse)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(metadata_parse canonical_roundtrip verify_chain key_parse rotation_walk delegation_tree)
 
 if ! command -v cargo-fuzz >/dev/null 2>&1; then
     echo "fuzz.sh: installing cargo-fuzz from crates.io" >&2
@@ -46,7 +54,26 @@ seed() {
     local target=$1
     local dir=corpus/$target
     mkdir -p "$dir"
+    [ -d "corpus-min/$target" ] && cp -n corpus-min/"$target"/* "$dir"/ 2>/dev/null || true
     case $target in
+    rotation_walk | delegation_tree)
+        # One seed per file the selector can pick (sorted as the property sorts them): that file
+        # unchanged after its selector byte.
+        python3 - "$target" "$dir" <<'PY'
+import os, sys
+target, out = sys.argv[1], sys.argv[2]
+gun = {"rotation_walk": "rotation", "delegation_tree": "delegations"}[target]
+tuf = os.path.join("fixtures/example.com/fuzz", gun, "_trust/tuf")
+names = {}
+for d, _, files in os.walk(tuf):
+    for f in files:
+        if f.endswith(".json"):
+            names[os.path.relpath(os.path.join(d, f), tuf)[:-5]] = os.path.join(d, f)
+keep = [n for n in sorted(names) if (target == "rotation_walk" and (n == "root" or n.endswith(".root"))) or (target == "delegation_tree" and n.startswith("targets"))]
+for i, n in enumerate(keep):
+    open(os.path.join(out, "seed-%d" % i), "wb").write(bytes([i]) + open(names[n], "rb").read())
+PY
+        ;;
     verify_chain)
         local tuf=$TRUST_DATA/docker.io/phbelitz/alice-image/_trust/tuf
         local i=0
@@ -100,10 +127,12 @@ for t in "${TARGETS[@]}"; do
     seed "$t"
     mkdir -p "artifacts/$t"
     log=$(mktemp)
-    echo "== $t: ${SECONDS_EACH}s" >&2
+    if [ -n "${FUZZ_RUNS:-}" ]; then limit=(-runs="$FUZZ_RUNS"); what="$FUZZ_RUNS runs"; else limit=(-max_total_time="$SECONDS_EACH"); what="${SECONDS_EACH}s"; fi
+    echo "== $t: $what" >&2
     set +e
+    start=$(date +%s)
     "${FUZZ[@]}" run -O "$t" "corpus/$t" -- \
-        -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -max_len=262144 -timeout=10 \
+        "${limit[@]}" -rss_limit_mb=2048 -max_len=262144 -timeout=10 \
         -print_final_stats=1 -artifact_prefix="artifacts/$t/" 2>&1 | tee "$log" | grep --line-buffered -E '^(#[0-9]+.*(INITED|DONE|pulse)|Done|==|SUMMARY|stat::)' >&2
     rc=${PIPESTATUS[0]}
     set -e
@@ -117,7 +146,13 @@ for t in "${TARGETS[@]}"; do
         done
         summary+=("$t: FAILED after ${runs:-?} executions (see above)")
     else
-        summary+=("$t: ${runs:-?} executions in ${SECONDS_EACH}s, no finding")
+        summary+=("$t: ${runs:-?} executions in $(( $(date +%s) - start ))s, no finding")
+        if [ -n "${FUZZ_MINIMISE:-}" ]; then
+            rm -rf "corpus-min/$t" && mkdir -p "corpus-min/$t"
+            "${FUZZ[@]}" cmin -O "$t" "corpus/$t" -- -rss_limit_mb=2048 -max_len=262144 >/dev/null 2>&1
+            cp corpus/"$t"/* "corpus-min/$t"/
+            summary+=("$t: minimised corpus: $(ls "corpus-min/$t" | wc -l) inputs, $(du -sh "corpus-min/$t" | cut -f1)")
+        fi
     fi
     rm -f "$log"
 done

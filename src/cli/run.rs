@@ -16,6 +16,7 @@ use crate::fetch::archive;
 use crate::pin;
 use crate::policy::{PolicySet, Verification};
 use crate::reference;
+use crate::tuf::role::RoleName;
 use crate::report::rootkey;
 use crate::resolve::batch::{self, Answer, Outcome, Plans};
 use crate::resolve::{Limits, ResolveError};
@@ -183,13 +184,13 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
             return Ok(Some(e.failure()));
         }
     };
-    let bytes = match source.fetch(&image.gun, "root", Limits::default().root) {
+    let bytes = match source.fetch(&image.gun, &RoleName::ROOT, Limits::default().root) {
         Ok(b) => b,
         Err(e) if e.is_not_found() => {
             say!(
                 "get-root-key: no trust data for {}: {} not found",
                 image.gun,
-                source.location(&image.gun, "root")
+                source.location(&image.gun, &RoleName::ROOT)
             );
             return Ok(Some(Failure::Refused));
         }
@@ -210,7 +211,7 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
     }
     say!(
         "note: this key was read from {} and is trusted on first use: compare it with the repository owner's through a second channel before pinning it",
-        source.location(&image.gun, "root")
+        source.location(&image.gun, &RoleName::ROOT)
     );
     let mut stdout = std::io::stdout().lock();
     let fmt = |t: OffsetDateTime| {
@@ -297,7 +298,7 @@ pub(crate) fn archive(args: ArchiveArgs) -> Result<Worst> {
                 say!("warning: {input}: {w}");
             }
             let Some(source) = source else { return Ok(()) };
-            let extra = match archive::missing_root_versions(source, &job.gun, &fetched) {
+            let extra = match archive::missing_root_versions(source, &job.gun, &fetched, opts.deadline) {
                 Ok(x) => x,
                 Err(e) => {
                     say!("trustpin: {input}: {e}");

@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::fetch::{check_role, Source, SourceError};
+use std::time::{Duration, Instant};
+
+use crate::fetch::{check_role, Source, SourceError, Wave};
+use crate::reference::Gun;
+use crate::tuf::role::RoleName;
 use crate::resolve::{Fetched, Limits, MAX_ROOT_ROTATIONS};
 
 /// Name of the manifest, beside the `tuf` folder.
@@ -29,26 +33,41 @@ pub enum ArchiveError {
 }
 
 /// Fetch the root versions 1..current that `fetched` does not hold yet (at most
-/// [`MAX_ROOT_ROTATIONS`]); a version the server does not have is skipped.
+/// [`MAX_ROOT_ROTATIONS`]), all within `deadline` from now; a version the server does not have
+/// is skipped.
 pub fn missing_root_versions(
     source: &dyn Source,
-    gun: &str,
+    gun: &Gun,
     fetched: &Fetched,
+    deadline: Duration,
 ) -> Result<BTreeMap<String, Vec<u8>>, SourceError> {
+    let until = Instant::now() + deadline;
     let current = fetched.repo.trusted.root.common.version;
     let mut out = BTreeMap::new();
     let lowest = (current - MAX_ROOT_ROTATIONS).max(1);
+    let wave = Wave {
+        parallel: 1,
+        until: Some(until),
+    };
     for v in lowest..current {
-        let role = format!("{v}.root");
-        if fetched.files.contains_key(&role) {
+        let role = RoleName::versioned_root(v);
+        if fetched.files.contains_key(role.as_str()) {
             continue;
         }
-        match source.fetch(gun, &role, Limits::default().root) {
-            Ok(b) => {
-                out.insert(role, b);
+        if Instant::now() >= until {
+            return Err(SourceError::Timeout {
+                location: source.location(gun, &role),
+                after: deadline,
+            });
+        }
+        let got = source.fetch_many(gun, &[(role.clone(), Limits::default().root)], wave);
+        match got.into_iter().next() {
+            Some(Ok(b)) => {
+                out.insert(role.to_string(), b);
             }
-            Err(e) if e.is_not_found() => {}
-            Err(e) => return Err(e),
+            Some(Err(e)) if e.is_not_found() => {}
+            Some(Err(e)) => return Err(e),
+            None => {}
         }
     }
     // The current root under its versioned name too, so rotation walks work offline.
@@ -61,7 +80,7 @@ pub fn missing_root_versions(
 /// Write the files and the manifest below `out`; returns the manifest's path.
 pub fn write(
     out: &Path,
-    gun: &str,
+    gun: &Gun,
     from: &str,
     fetched: &Fetched,
     extra: &BTreeMap<String, Vec<u8>>,
@@ -71,9 +90,7 @@ pub fn write(
         let path = path.display().to_string();
         move |source| ArchiveError::Io { path, source }
     };
-    // GUNs are validated by the source before anything was fetched; check again, as this writes.
-    crate::fetch::check_gun(gun)?;
-    let base = out.join(gun).join("_trust");
+    let base = out.join(gun.as_str()).join("_trust");
     let tuf = base.join("tuf");
     let mut entries = Vec::new();
     for (role, bytes) in fetched.files.iter().chain(extra.iter()) {

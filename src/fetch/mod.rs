@@ -6,9 +6,9 @@
 //! at most `max_len` bytes: a longer file is an error ([`SourceError::TooLarge`]), never truncated.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::reference;
+use crate::reference::{self, Gun};
 use crate::tuf::role::RoleName;
 
 pub mod archive;
@@ -21,37 +21,79 @@ pub mod oci;
 
 pub use crate::tuf::role::ROLE_MAX_LEN;
 
-/// Fetches Notary v1 metadata files.
+/// Fetches Notary v1 metadata files. Names arrive validated ([`Gun`], [`RoleName`]): no
+/// implementation re-checks them, and none can be handed one that could escape a URL or a folder.
 pub trait Source: Send + Sync {
-    /// Fetch metadata file `role` (`"root"`, `"timestamp"`, `"snapshot"`, `"targets"`,
-    /// `"targets/releases"`, `"targets/a/b"`, or a versioned root `"2.root"`) for repository `gun`,
+    /// Fetch metadata file `role` (`root`, `timestamp`, `snapshot`, `targets`,
+    /// `targets/releases`, `targets/a/b`, or a versioned root `2.root`) of repository `gun`,
     /// reading at most `max_len` bytes: a longer body is [`SourceError::TooLarge`], never
     /// truncated, and nothing is buffered past `max_len + 1` bytes.
-    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError>;
-
-    /// Fetch several files of repository `gun` (role and `max_len` each), at most `parallel`
-    /// at a time; the results come in the order asked. The default runs [`Source::fetch`] on
-    /// that many threads; HTTP overlaps the requests on one thread, a folder reads in turn.
-    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
-        fetch_on_threads(|role, max| self.fetch(gun, role, max), wanted, parallel)
+    fn fetch(&self, gun: &Gun, role: &RoleName, max_len: u64) -> Fetch {
+        self.fetch_many(gun, &[(role.clone(), max_len)], Wave::one())
+            .pop()
+            .unwrap_or_else(|| Err(no_answer(self.location(gun, role))))
     }
 
-    /// Where that file lives (URL or path), for messages. Names are not checked here; an invalid
-    /// one is shown as given (escaped).
-    fn location(&self, gun: &str, role: &str) -> String;
+    /// Fetch several files of repository `gun` (role and `max_len` each), at most
+    /// `wave.parallel` at a time and none past `wave.until`; the results come in the order
+    /// asked. HTTP overlaps the requests on one thread, a folder reads in turn.
+    fn fetch_many(&self, gun: &Gun, wanted: &[(RoleName, u64)], wave: Wave) -> Vec<Fetch>;
+
+    /// Where that file lives (URL or path), for messages.
+    fn location(&self, gun: &Gun, role: &RoleName) -> String;
+}
+
+/// How one wave of fetches runs: how many at once, and the instant by which every one of them
+/// has answered or failed (a repository's deadline reaches into the requests in flight, not only
+/// the ones not yet sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wave {
+    pub parallel: usize,
+    pub until: Option<Instant>,
+}
+
+impl Wave {
+    /// One request, with no deadline beyond the source's own timeout.
+    pub fn one() -> Wave {
+        Wave::of(1)
+    }
+
+    /// `parallel` at a time, with no deadline beyond the source's own timeout.
+    pub fn of(parallel: usize) -> Wave {
+        Wave {
+            parallel,
+            until: None,
+        }
+    }
+
+    /// What is left of `timeout` before `until` (all of it with no `until`); zero once past.
+    pub fn cap(&self, timeout: Duration) -> Duration {
+        match self.until {
+            Some(until) => timeout.min(until.saturating_duration_since(Instant::now())),
+            None => timeout,
+        }
+    }
+}
+
+/// A fetch that ended without a result (cannot happen: every request is answered or fails).
+fn no_answer(location: String) -> SourceError {
+    SourceError::Io {
+        location,
+        source: std::io::Error::other("no answer was recorded"),
+    }
 }
 
 /// A reference, box or `Arc` of a source fetches as that source.
 macro_rules! forward_source {
     ($($pointer:ty),*) => {$(
         impl<S: Source + ?Sized> Source for $pointer {
-            fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
+            fn fetch(&self, gun: &Gun, role: &RoleName, max_len: u64) -> Fetch {
                 (**self).fetch(gun, role, max_len)
             }
-            fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
-                (**self).fetch_many(gun, wanted, parallel)
+            fn fetch_many(&self, gun: &Gun, wanted: &[(RoleName, u64)], wave: Wave) -> Vec<Fetch> {
+                (**self).fetch_many(gun, wanted, wave)
             }
-            fn location(&self, gun: &str, role: &str) -> String {
+            fn location(&self, gun: &Gun, role: &RoleName) -> String {
                 (**self).location(gun, role)
             }
         }
@@ -62,39 +104,6 @@ forward_source!(&S, Box<S>, std::sync::Arc<S>);
 
 /// The outcome of one fetch.
 pub type Fetch = Result<Vec<u8>, SourceError>;
-
-/// `fetch` for each of `wanted`, on at most `parallel` threads at once (a pool over one queue);
-/// results in the order asked.
-pub fn fetch_on_threads(
-    fetch: impl Fn(&str, u64) -> Fetch + Sync,
-    wanted: &[(&str, u64)],
-    parallel: usize,
-) -> Vec<Fetch> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: std::sync::Mutex<Vec<(usize, Fetch)>> = Default::default();
-    std::thread::scope(|s| {
-        for _ in 0..parallel.clamp(1, 256).min(wanted.len()) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some((role, max)) = wanted.get(i) else {
-                    break;
-                };
-                let r = fetch(role, *max);
-                results
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push((i, r));
-            });
-        }
-    });
-    // The scope returned, so no worker panicked (it would have re-raised the panic): every
-    // index is there exactly once.
-    let mut results = results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    results.sort_by_key(|(i, _)| *i);
-    results.into_iter().map(|(_, r)| r).collect()
-}
 
 /// Why a metadata file could not be fetched. Every variant names the URL or path.
 #[derive(Debug, thiserror::Error)]
@@ -289,12 +298,6 @@ pub fn check_role(role: &str) -> Result<(), SourceError> {
             name: e.name,
             reason: e.reason.to_owned(),
         })
-}
-
-/// Both checks, gun first.
-pub(crate) fn check_names(gun: &str, role: &str) -> Result<(), SourceError> {
-    check_gun(gun)?;
-    check_role(role)
 }
 
 #[cfg(test)]

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::fetch::{Fetch, Source, SourceError};
+use crate::fetch::{Fetch, Source, SourceError, Wave};
+use crate::reference::Gun;
+use crate::tuf::role::RoleName;
 use crate::tuf::budget::{BudgetError, Meter, Resource};
 
 /// Why the metered source stopped: kept so the caller reports it instead of the transport error
@@ -74,7 +76,7 @@ impl<'a> Metered<'a> {
     }
 
     /// The error a refused request returns through the trait (the caller reports the trip).
-    fn refused(&self, gun: &str, role: &str, why: Tripped) -> SourceError {
+    fn refused(&self, gun: &Gun, role: &RoleName, why: Tripped) -> SourceError {
         self.trip(why);
         SourceError::Timeout {
             location: self.inner.location(gun, role),
@@ -86,7 +88,7 @@ impl<'a> Metered<'a> {
     /// its own bound or what is left of the budget, whichever is less (so a wave can never hold
     /// more than the budget, and a budget smaller than the top-level caps still works when the
     /// files are small).
-    fn admit(&self, wanted: &[(&str, u64)]) -> Result<Vec<u64>, Tripped> {
+    fn admit(&self, wanted: &[(RoleName, u64)]) -> Result<Vec<u64>, Tripped> {
         self.time_left()?;
         self.meter
             .charge(Resource::Roles, wanted.len() as u64)
@@ -111,7 +113,7 @@ impl<'a> Metered<'a> {
 
     /// Give back what a wave reserved but did not use; a body cut short by the budget (not by
     /// its own bound) is the budget's refusal.
-    fn settle(&self, wanted: &[(&str, u64)], caps: &[u64], results: &[Fetch]) {
+    fn settle(&self, wanted: &[(RoleName, u64)], caps: &[u64], results: &[Fetch]) {
         for (((_, max), cap), r) in wanted.iter().zip(caps).zip(results) {
             let used = match r {
                 Ok(b) => b.len() as u64,
@@ -123,6 +125,8 @@ impl<'a> Metered<'a> {
                     }));
                     0
                 }
+                // A request the deadline cut short (in flight, not only before it was sent).
+                Err(SourceError::Timeout { .. }) if self.time_left().is_err() => 0,
                 Err(_) => 0,
             };
             self.meter.refund(Resource::Bytes, cap.saturating_sub(used));
@@ -131,13 +135,9 @@ impl<'a> Metered<'a> {
 }
 
 impl Source for Metered<'_> {
-    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
-        self.fetch_many(gun, &[(role, max_len)], 1)
-            .pop()
-            .unwrap_or_else(|| Err(self.refused(gun, role, Tripped::Deadline(self.deadline))))
-    }
-
-    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
+    /// One wave: admitted by the budget and the deadline, each request capped by its share of
+    /// the bytes, and all of them ended by the repository's deadline, in flight or not.
+    fn fetch_many(&self, gun: &Gun, wanted: &[(RoleName, u64)], wave: Wave) -> Vec<Fetch> {
         let caps = match self.admit(wanted) {
             Ok(c) => c,
             Err(why) => {
@@ -148,17 +148,22 @@ impl Source for Metered<'_> {
             }
         };
         self.requests.fetch_add(wanted.len(), Ordering::Relaxed);
-        let capped: Vec<(&str, u64)> = wanted
+        let capped: Vec<(RoleName, u64)> = wanted
             .iter()
             .zip(&caps)
-            .map(|((role, _), cap)| (*role, *cap))
+            .map(|((role, _), cap)| (role.clone(), *cap))
             .collect();
-        let results = self.inner.fetch_many(gun, &capped, parallel);
+        let until = self.started + self.deadline;
+        let wave = Wave {
+            parallel: wave.parallel,
+            until: Some(wave.until.map_or(until, |u| u.min(until))),
+        };
+        let results = self.inner.fetch_many(gun, &capped, wave);
         self.settle(wanted, &caps, &results);
         results
     }
 
-    fn location(&self, gun: &str, role: &str) -> String {
+    fn location(&self, gun: &Gun, role: &RoleName) -> String {
         self.inner.location(gun, role)
     }
 }

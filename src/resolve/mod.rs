@@ -11,7 +11,9 @@ use crate::fetch::{Source, SourceError};
 pub mod batch;
 mod metered;
 
-use crate::reference::ImageRef;
+use crate::fetch::Wave;
+use crate::reference::{Gun, ImageRef};
+use crate::tuf::role::RoleName;
 use crate::tuf::budget::{Budget, BudgetError, Meter, Resource};
 use crate::tuf::chain::{self, ChainError, Context, DelegationError, Repo, TopFiles};
 use crate::tuf::keys::PinnedKey;
@@ -162,15 +164,15 @@ pub struct Resolution {
 /// The four top-level files at once, plus `targets/releases` speculatively (docker's favourite
 /// delegation; its bytes are used only if the verified snapshot names exactly them), so the
 /// common repository costs one wave of requests.
-fn fetch_top(source: &dyn Source, gun: &str, limits: &Limits) -> Result<TopBytes, ResolveError> {
+fn fetch_top(source: &dyn Source, gun: &Gun, limits: &Limits) -> Result<TopBytes, ResolveError> {
     let roles = [
-        ("root", limits.root),
-        ("timestamp", limits.timestamp),
-        ("snapshot", limits.snapshot),
-        ("targets", limits.targets),
-        ("targets/releases", limits.delegation),
+        (RoleName::ROOT, limits.root),
+        (RoleName::TIMESTAMP, limits.timestamp),
+        (RoleName::SNAPSHOT, limits.snapshot),
+        (RoleName::TARGETS, limits.targets),
+        (RoleName::RELEASES, limits.delegation),
     ];
-    let mut results = source.fetch_many(gun, &roles, roles.len());
+    let mut results = source.fetch_many(gun, &roles, Wave::of(roles.len()));
     let releases = results.pop().and_then(Result::ok);
     let mut out = Vec::with_capacity(4);
     for (res, (role, _)) in results.into_iter().zip(roles.iter()) {
@@ -178,8 +180,8 @@ fn fetch_top(source: &dyn Source, gun: &str, limits: &Limits) -> Result<TopBytes
     }
     let [root, timestamp, snapshot, targets]: [Vec<u8>; 4] =
         out.try_into().map_err(|_| ResolveError::NoTrustData {
-            gun: gun.to_owned(),
-            location: gun.to_owned(),
+            gun: gun.to_string(),
+            location: gun.to_string(),
         })?;
     Ok(([root, timestamp, snapshot, targets], releases))
 }
@@ -188,22 +190,21 @@ fn fetch_top(source: &dyn Source, gun: &str, limits: &Limits) -> Result<TopBytes
 /// reason the delegation cannot be used; any other failure means we could not check.
 fn fetch_delegations(
     source: &dyn Source,
-    gun: &str,
-    wanted: &[(String, u64)],
+    gun: &Gun,
+    wanted: &[(RoleName, u64)],
     parallel: usize,
 ) -> Result<Fetches, ResolveError> {
     // With the default (64) every delegation of a typical repository is in flight at once, so
     // they all cost one round trip.
-    let asked: Vec<(&str, u64)> = wanted.iter().map(|(r, l)| (r.as_str(), *l)).collect();
-    let results = source.fetch_many(gun, &asked, parallel);
+    let results = source.fetch_many(gun, wanted, Wave::of(parallel));
     let mut out = BTreeMap::new();
     for ((role, _), r) in wanted.iter().zip(results) {
         match r {
             Ok(b) => {
-                out.insert(role.clone(), Ok(b));
+                out.insert(role.to_string(), Ok(b));
             }
             Err(SourceError::NotFound { location }) => {
-                out.insert(role.clone(), Err(DelegationError::Missing { location }));
+                out.insert(role.to_string(), Err(DelegationError::Missing { location }));
             }
             Err(e) => return Err(e.into()),
         }
@@ -225,19 +226,19 @@ pub struct Fetched {
 }
 
 /// Fetch and verify everything about one repository.
-pub fn fetch_repo(source: &dyn Source, gun: &str, opts: &Options) -> Result<Repo, ResolveError> {
+pub fn fetch_repo(source: &dyn Source, gun: &Gun, opts: &Options) -> Result<Repo, ResolveError> {
     fetch_repo_cached(source, gun, opts, None).map(|f| f.repo)
 }
 
 fn not_found_is_no_data(
     source: &dyn Source,
-    gun: &str,
-    role: &str,
+    gun: &Gun,
+    role: &RoleName,
     e: SourceError,
 ) -> ResolveError {
-    if e.is_not_found() && matches!(role, "root" | "timestamp") {
+    if e.is_not_found() && (*role == RoleName::ROOT || *role == RoleName::TIMESTAMP) {
         ResolveError::NoTrustData {
-            gun: gun.to_owned(),
+            gun: gun.to_string(),
             location: source.location(gun, role),
         }
     } else {
@@ -262,13 +263,13 @@ fn is_current(bytes: &[u8], meta: &crate::tuf::metadata::FileMeta) -> bool {
 /// the declared length (and the role's own limit).
 fn cached_or_fetch(
     source: &dyn Source,
-    gun: &str,
-    role: &str,
+    gun: &Gun,
+    role: &RoleName,
     meta: Option<&crate::tuf::metadata::FileMeta>,
     cached: &BTreeMap<String, Vec<u8>>,
     limit: u64,
 ) -> Result<Vec<u8>, ResolveError> {
-    if let (Some(meta), Some(bytes)) = (meta, cached.get(role)) {
+    if let (Some(meta), Some(bytes)) = (meta, cached.get(role.as_str())) {
         if is_current(bytes, meta) {
             return Ok(bytes.clone());
         }
@@ -283,7 +284,7 @@ fn cached_or_fetch(
 /// only what changed since (the warm path: one request for an unchanged repository).
 fn top_files(
     source: &dyn Source,
-    gun: &str,
+    gun: &Gun,
     limits: &Limits,
     cached: &BTreeMap<String, Vec<u8>>,
 ) -> Result<TopBytes, ResolveError> {
@@ -291,8 +292,8 @@ fn top_files(
         return fetch_top(source, gun, limits);
     }
     let timestamp = source
-        .fetch(gun, "timestamp", limits.timestamp)
-        .map_err(|e| not_found_is_no_data(source, gun, "timestamp", e))?;
+        .fetch(gun, &RoleName::TIMESTAMP, limits.timestamp)
+        .map_err(|e| not_found_is_no_data(source, gun, &RoleName::TIMESTAMP, e))?;
     // Unverified reads, used only to pick cached bytes; everything is verified afterwards.
     let snap_meta = crate::tuf::metadata::Envelope::parse(&timestamp)
         .ok()
@@ -301,7 +302,7 @@ fn top_files(
     let snapshot = cached_or_fetch(
         source,
         gun,
-        "snapshot",
+        &RoleName::SNAPSHOT,
         snap_meta.as_ref(),
         cached,
         limits.snapshot,
@@ -311,11 +312,18 @@ fn top_files(
         .and_then(|env| crate::tuf::metadata::Snapshot::from_envelope(&env).ok())
         .map(|s| s.meta)
         .unwrap_or_default();
-    let root = cached_or_fetch(source, gun, "root", meta.get("root"), cached, limits.root)?;
+    let root = cached_or_fetch(
+        source,
+        gun,
+        &RoleName::ROOT,
+        meta.get("root"),
+        cached,
+        limits.root,
+    )?;
     let targets = cached_or_fetch(
         source,
         gun,
-        "targets",
+        &RoleName::TARGETS,
         meta.get("targets"),
         cached,
         limits.targets,
@@ -339,6 +347,7 @@ enum WalkEnd {
 /// fetched again.
 fn root_history(
     source: &Metered,
+    gun: &Gun,
     ctx: &Context,
     current: &[u8],
     cached: &BTreeMap<String, Vec<u8>>,
@@ -357,21 +366,21 @@ fn root_history(
     while v >= lowest {
         // Each version walked back costs a rotation step of the budget, cached or not.
         source.meter().charge(Resource::RotationSteps, 1)?;
-        let role = format!("{v}.root");
+        let role = RoleName::versioned_root(v);
         // The walk starts from the cache: a versioned root kept before, or the root trusted last
         // time (which is version `v` when the repository rotated since).
         let kept = cached
-            .get(&role)
+            .get(role.as_str())
             .or_else(|| last_trusted.filter(|(c, _)| *c == v).map(|(_, b)| b));
         let bytes = match kept.filter(|b| rotation::root_is_whole(ctx, b, v)) {
             Some(b) => b.clone(),
-            None => match source.fetch(ctx.gun, &role, limits.root) {
+            None => match source.fetch(gun, &role, limits.root) {
                 Ok(b) => b,
                 Err(e) if e.is_not_found() => return Ok(Err(WalkEnd::Gap(v))),
                 Err(e) => return Err(e.into()),
             },
         };
-        let anchor = rotation::is_pinned_anchor(ctx, &bytes);
+        let anchor = rotation::is_pinned_anchor(ctx, &bytes)?;
         walked.push((v, bytes));
         if anchor {
             walked.reverse();
@@ -391,7 +400,7 @@ fn root_history(
 /// (rollback), and a rotated root is followed from the pinned key when `opts.follow_rotation`.
 pub fn fetch_repo_cached(
     source: &dyn Source,
-    gun: &str,
+    gun: &Gun,
     opts: &Options,
     cache: Option<&Cache>,
 ) -> Result<Fetched, ResolveError> {
@@ -407,7 +416,7 @@ pub fn fetch_repo_cached(
 
 fn fetch_metered(
     source: &Metered,
-    gun: &str,
+    gun: &Gun,
     opts: &Options,
     cache: Option<&Cache>,
 ) -> Result<Fetched, ResolveError> {
@@ -419,7 +428,7 @@ fn fetch_metered(
         level: opts.level,
     };
     // Each server's (or folder's) copy of a repository has its own cache entry.
-    let cache_key = source.location(gun, "root");
+    let cache_key = source.location(gun, &RoleName::ROOT);
     let cached = cache.map(|c| c.load(&cache_key)).unwrap_or_default();
     let ([root, timestamp, snapshot, targets], speculative) =
         top_files(&source, gun, &opts.limits, &cached.files)?;
@@ -436,7 +445,7 @@ fn fetch_metered(
                 pinned: pinned.clone(),
                 signed_by: signed_by.clone(),
             };
-            let broken = match root_history(source, &ctx, &root, &cached.files, &opts.limits)? {
+            let broken = match root_history(source, gun, &ctx, &root, &cached.files, &opts.limits)? {
                 Ok(walk) if opts.follow_rotation => Ok(walk),
                 Ok(_) => Err(ChainError::RotationRefused {
                     pinned: pinned.clone(),
@@ -475,18 +484,18 @@ fn fetch_metered(
                     length: len,
                     limit: opts.limits.delegation,
                 };
-                level.insert(role, Err(why));
+                level.insert(role.to_string(), Err(why));
                 continue;
             }
-            let prefetched = if role == "targets/releases" {
+            let prefetched = if role == RoleName::RELEASES {
                 speculative.as_ref()
             } else {
                 None
             };
-            let candidate = prefetched.or(cached.files.get(&role)).map(Vec::as_slice);
-            match (candidate, walk.trusted().snapshot.meta.get(&role)) {
+            let candidate = prefetched.or(cached.files.get(role.as_str())).map(Vec::as_slice);
+            match (candidate, walk.trusted().snapshot.meta.get(role.as_str())) {
                 (Some(b), Some(m)) if is_current(b, m) => {
-                    level.insert(role, Ok(b.to_vec()));
+                    level.insert(role.to_string(), Ok(b.to_vec()));
                 }
                 _ => fresh.push((role, len)),
             }

@@ -11,7 +11,7 @@ use crate::tuf::chain::{
 use crate::tuf::keys::PublicKey;
 use crate::tuf::level::{Class, Warning};
 use crate::tuf::metadata::{Delegation, Role, Signed, Snapshot, Targets};
-use crate::tuf::role::is_delegation_name;
+use crate::tuf::role::{is_delegation_name, RoleName};
 use crate::tuf::verify::{check_file, verify_then_read, within};
 
 /// A role whose delegations are still to be verified.
@@ -75,19 +75,22 @@ impl DelegationWalk {
     /// The files the next [`DelegationWalk::step`] needs: delegations the current level
     /// declares, named validly, listed in snapshot.json (with the exact length it declares, the
     /// fetch bound), not seen before.
-    pub fn wanted(&self) -> Vec<(String, u64)> {
+    pub fn wanted(&self) -> Vec<(RoleName, u64)> {
         let mut out = Vec::new();
         let mut named = BTreeSet::new();
         for d in self.level.iter().flat_map(|p| &p.delegations) {
             if self.seen.len() + out.len() >= MAX_DELEGATIONS_TOTAL {
                 break;
             }
-            if !is_delegation_name(&d.name) || d.path_hash_prefixes || self.seen.contains(&d.name) {
+            let Some(role) = RoleName::new(&d.name).ok().filter(RoleName::is_delegation) else {
+                continue;
+            };
+            if d.path_hash_prefixes || self.seen.contains(&d.name) {
                 continue;
             }
             if let Some(meta) = self.trusted.snapshot.meta.get(&d.name) {
                 if named.insert(d.name.as_str()) {
-                    out.push((d.name.clone(), meta.length));
+                    out.push((role, meta.length));
                 }
             }
         }

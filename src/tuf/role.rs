@@ -2,6 +2,8 @@
 //! the chain has been through [`RoleName::new`], so no other module re-checks (or re-implements)
 //! the grammar.
 
+use std::borrow::Cow;
+
 /// Longest role name notary accepts (its database column is 255 characters).
 pub const ROLE_MAX_LEN: usize = 255;
 
@@ -9,7 +11,7 @@ pub const ROLE_MAX_LEN: usize = 255;
 /// `targets/<seg>(/<seg>)*` with `<seg>` = `[a-z0-9_-]+`, or a versioned root `<digits>.root`
 /// (a file name rather than a role, fetched during a rotation walk). At most 255 characters.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RoleName(String);
+pub struct RoleName(Cow<'static, str>);
 
 /// A role name that is not valid, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,6 +22,13 @@ pub struct RoleNameError {
 }
 
 impl RoleName {
+    pub const ROOT: RoleName = RoleName(Cow::Borrowed("root"));
+    pub const TIMESTAMP: RoleName = RoleName(Cow::Borrowed("timestamp"));
+    pub const SNAPSHOT: RoleName = RoleName(Cow::Borrowed("snapshot"));
+    pub const TARGETS: RoleName = RoleName(Cow::Borrowed("targets"));
+    /// Docker's delegation, `targets/releases`.
+    pub const RELEASES: RoleName = RoleName(Cow::Borrowed("targets/releases"));
+
     /// Check `name` against the grammar.
     pub fn new(name: &str) -> Result<RoleName, RoleNameError> {
         let bad = |reason: &'static str| RoleNameError {
@@ -27,7 +36,7 @@ impl RoleName {
             reason,
         };
         if matches!(name, "root" | "timestamp" | "snapshot" | "targets") {
-            return Ok(RoleName(name.to_owned()));
+            return Ok(RoleName(Cow::Owned(name.to_owned())));
         }
         if name.len() > ROLE_MAX_LEN {
             return Err(bad("it is longer than 255 bytes"));
@@ -37,13 +46,13 @@ impl RoleName {
                 && version.len() <= 20
                 && version.bytes().all(|c| c.is_ascii_digit())
             {
-                return Ok(RoleName(name.to_owned()));
+                return Ok(RoleName(Cow::Owned(name.to_owned())));
             }
             return Err(bad("a versioned root is <digits>.root, e.g. 2.root"));
         }
         if let Some(path) = name.strip_prefix("targets/") {
             if path.split('/').all(is_segment) {
-                return Ok(RoleName(name.to_owned()));
+                return Ok(RoleName(Cow::Owned(name.to_owned())));
             }
             return Err(bad(
                 "a delegation is targets/<name>(/<name>)* with names of lower-case letters, \
@@ -57,7 +66,7 @@ impl RoleName {
 
     /// The versioned root file `<version>.root`.
     pub fn versioned_root(version: i64) -> RoleName {
-        RoleName(format!("{version}.root"))
+        RoleName(Cow::Owned(format!("{version}.root")))
     }
 
     /// A delegation (`targets/...`), as opposed to a top-level role or a versioned root.

@@ -38,9 +38,10 @@ pub fn root_is_whole(ctx: &Context, bytes: &[u8], version: i64) -> bool {
 /// Walking back costs at most one signature verification per pinned key per root: only a root
 /// that a pinned key really signed gets the full check (once, for the anchor), so a hostile
 /// chain of versioned roots with a thousand signatures each costs a thousand checks, not a million.
-pub fn is_pinned_anchor(ctx: &Context, bytes: &[u8]) -> bool {
-    if !pinned_key_signed(ctx, bytes) {
-        return false;
+/// A spent signature budget is an error, never a quiet "not the anchor" (which would walk on).
+pub fn is_pinned_anchor(ctx: &Context, bytes: &[u8]) -> Result<bool, ChainError> {
+    if !pinned_key_signed(ctx, bytes)? {
+        return Ok(false);
     }
     let mut ignored = Vec::new();
     let strict_names = Context {
@@ -48,24 +49,23 @@ pub fn is_pinned_anchor(ctx: &Context, bytes: &[u8]) -> bool {
         ..ctx.clone()
     };
     match verify_root_unpinned(&strict_names, bytes, &mut ignored) {
-        Ok(root) => pinned_signed(ctx, &root),
-        Err(_) => false,
+        Ok(root) => Ok(pinned_signed(ctx, &root)),
+        Err(ChainError::Budget(b)) => Err(ChainError::Budget(b)),
+        Err(_) => Ok(false),
     }
 }
 
 /// Whether a pinned key made a valid signature over this root: for each pinned key, the first
 /// signature that names one of its IDs in the root role is checked, and no other.
-fn pinned_key_signed(ctx: &Context, bytes: &[u8]) -> bool {
+fn pinned_key_signed(ctx: &Context, bytes: &[u8]) -> Result<bool, ChainError> {
     let Ok((root, sig)) = Root::parse(bytes) else {
-        return false;
+        return Ok(false);
     };
     let Some(role) = root.roles.get("root") else {
-        return false;
+        return Ok(false);
     };
-    if ctx.charge_signatures(ctx.pinned.len()).is_err() {
-        return false;
-    }
-    ctx.pinned.iter().any(|p| {
+    ctx.charge_signatures(ctx.pinned.len())?;
+    Ok(ctx.pinned.iter().any(|p| {
         let ids: Vec<&str> = role
             .keyids
             .iter()
@@ -79,7 +79,7 @@ fn pinned_key_signed(ctx: &Context, bytes: &[u8]) -> bool {
             .iter()
             .find(|s| ids.contains(&s.keyid.as_str()) || s.keyid == key.canonical_id())
             .is_some_and(|s| key.verify(&s.method, &sig.canonical, &s.sig).is_ok())
-    })
+    }))
 }
 
 /// Verify a rotated root: `history` holds the versioned roots from the newest one a pinned key

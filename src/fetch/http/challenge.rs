@@ -9,7 +9,7 @@ use super::exchange::{status_error, Reply, Request};
 use super::HttpSource;
 use crate::fetch::auth::{self, Hint, Plan, Token, TokenKey};
 use crate::fetch::credentials::{Credential, Found};
-use crate::fetch::SourceError;
+use crate::fetch::{SourceError, Wave};
 
 impl HttpSource {
     /// Credentials for the registry of `gun`, looked up only now that a server asks.
@@ -85,12 +85,13 @@ impl HttpSource {
         realm: &Url,
         key: &TokenKey,
         stale: Option<&Token>,
+        wave: Wave,
     ) -> Result<(Token, Option<Found>), SourceError> {
         let found = self.credentials_for(gun, url)?;
         let token = self
             .shared
             .tokens
-            .get_or_fetch(key, stale, || self.fetch_token(realm, key, found.as_ref()))
+            .get_or_fetch(key, stale, || self.fetch_token(realm, key, found.as_ref(), wave))
             .map_err(|f| SourceError::Auth {
                 location: url.to_owned(),
                 realm: f.realm,
@@ -107,6 +108,7 @@ impl HttpSource {
         realm: &Url,
         key: &TokenKey,
         found: Option<&Found>,
+        wave: Wave,
     ) -> Result<Token, auth::Failure> {
         let fail = |reason: String| auth::Failure {
             realm: realm.to_string(),
@@ -139,7 +141,7 @@ impl HttpSource {
         let token_url = request.url.clone();
         let who = auth::who(found);
         let reply = self
-            .exchange(request, auth::MAX_TOKEN_RESPONSE)
+            .exchange(request, auth::MAX_TOKEN_RESPONSE, wave)
             .map_err(|e| fail(format!("token request: {e}")))?;
         match reply.status.as_u16() {
             200..=299 => auth::parse_token_response(&reply.body)
@@ -198,11 +200,12 @@ impl HttpSource {
         url: &str,
         reply: Reply,
         first: FirstAttempt,
+        wave: Wave,
     ) -> Next {
         if reply.status != StatusCode::UNAUTHORIZED {
             return Next::Done(Ok(reply));
         }
-        match self.plan_retry(gun, url, &reply, first) {
+        match self.plan_retry(gun, url, &reply, first, wave) {
             Ok(retry) => Next::Again(retry),
             Err(e) => Next::Done(Err(e)),
         }
@@ -214,6 +217,7 @@ impl HttpSource {
         url: &str,
         reply: &Reply,
         first: FirstAttempt,
+        wave: Wave,
     ) -> Result<Retry, SourceError> {
         let challenges = auth::parse_challenges(reply.challenges.iter().map(String::as_str));
         let plan =
@@ -233,7 +237,7 @@ impl HttpSource {
                     .as_ref()
                     .filter(|(k, _)| *k == key)
                     .map(|(_, t)| t);
-                let (token, found) = self.token(gun, url, &realm, &key, stale)?;
+                let (token, found) = self.token(gun, url, &realm, &key, stale, wave)?;
                 let header = auth::bearer_header(&token.0).map_err(|reason| SourceError::Auth {
                     location: url.to_owned(),
                     realm: realm.to_string(),

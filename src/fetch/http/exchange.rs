@@ -4,7 +4,7 @@
 
 use std::io;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::{
     HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE,
@@ -14,7 +14,7 @@ use reqwest::{Client, Response};
 use reqwest::{Method, StatusCode, Url};
 
 use super::{innermost, HttpSource, MAX_REDIRECTS};
-use crate::fetch::SourceError;
+use crate::fetch::{SourceError, Wave};
 
 /// Most bytes reserved for a body before they arrive, whatever length the server announces (it
 /// may lie); the buffer grows past this only as bytes come.
@@ -58,15 +58,10 @@ struct Limits {
 }
 
 impl HttpSource {
-    /// The limits of an exchange starting now: the source's timeout, capped by what is left
-    /// before its deadline (nothing, once it passed).
-    fn limits(&self, max_len: u64) -> Limits {
-        let timeout = match self.deadline {
-            Some(d) => self
-                .timeout
-                .min(d.saturating_duration_since(Instant::now())),
-            None => self.timeout,
-        };
+    /// The bounds of one exchange: the source's timeout, or less when the wave's deadline is
+    /// nearer (so a deadline also ends the requests in flight).
+    fn limits(&self, max_len: u64, wave: Wave) -> Limits {
+        let timeout = wave.cap(self.timeout);
         Limits {
             max_len,
             timeout,
@@ -74,10 +69,15 @@ impl HttpSource {
         }
     }
 
-    /// One exchange, bounded by `timeout` as a whole whatever the server does. Called from
-    /// ordinary (not async) threads only.
-    pub(super) fn exchange(&self, request: Request, max_len: u64) -> Result<Reply, SourceError> {
-        let limits = self.limits(max_len);
+    /// One exchange, bounded by `timeout` (and the wave's deadline) as a whole whatever the
+    /// server does. Called from ordinary (not async) threads only.
+    pub(super) fn exchange(
+        &self,
+        request: Request,
+        max_len: u64,
+        wave: Wave,
+    ) -> Result<Reply, SourceError> {
+        let limits = self.limits(max_len, wave);
         self.runtime
             .block_on(bounded(self.client.clone(), request, limits))
     }
@@ -87,16 +87,16 @@ impl HttpSource {
     pub(super) fn exchange_many(
         &self,
         requests: Vec<(Request, u64)>,
-        parallel: usize,
+        wave: Wave,
     ) -> Vec<Result<Reply, SourceError>> {
         self.runtime.block_on(async {
-            let permits = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+            let permits = Arc::new(tokio::sync::Semaphore::new(wave.parallel.max(1)));
             let tasks: Vec<_> = requests
                 .into_iter()
                 .map(|(request, max_len)| {
                     let location = request.url.clone();
                     let (client, limits, permits) =
-                        (self.client.clone(), self.limits(max_len), permits.clone());
+                        (self.client.clone(), self.limits(max_len, wave), permits.clone());
                     let task = tokio::spawn(async move {
                         let _permit = permits.acquire_owned().await;
                         bounded(client, request, limits).await

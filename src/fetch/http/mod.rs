@@ -33,7 +33,9 @@ use self::challenge::Next;
 pub(crate) use self::exchange::Reply;
 use self::exchange::{finish, status_error, Request};
 use super::auth::{self, TokenCache};
-use super::{check_names, Fetch, Source, SourceError};
+use super::{Fetch, Source, SourceError, Wave};
+use crate::reference::Gun;
+use crate::tuf::role::RoleName;
 use crate::fetch::credentials::CredentialProvider;
 
 pub use self::client::ClientIdentity;
@@ -91,8 +93,6 @@ pub struct HttpSource {
     shared: Arc<Shared>,
     /// Token scopes for a registry (see [`HttpSource::for_registry`]).
     registry_scope: bool,
-    /// Every exchange ends by then ([`HttpSource::with_deadline`]).
-    deadline: Option<std::time::Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -133,7 +133,6 @@ impl HttpSource {
                 ..Shared::default()
             }),
             registry_scope: false,
-            deadline: None,
         })
     }
 
@@ -142,7 +141,7 @@ impl HttpSource {
         &self.base
     }
 
-    fn url(&self, gun: &str, role: &str) -> String {
+    fn url(&self, gun: &Gun, role: &RoleName) -> String {
         format!("{}/v2/{gun}/_trust/tuf/{role}.json", self.base)
     }
 
@@ -158,6 +157,7 @@ impl HttpSource {
                         ..Request::default()
                     },
                     MAX_HEALTH_RESPONSE,
+                    Wave::one(),
                 )
                 .map_err(|e| e.to_string())?;
             if reply.status == StatusCode::OK {
@@ -184,20 +184,6 @@ impl HttpSource {
         Ok(source)
     }
 
-    /// The same source (connections, tokens and credentials shared) whose every exchange, token
-    /// requests included, ends by `deadline`: each one's timeout is capped by what is left.
-    pub fn with_deadline(&self, deadline: std::time::Instant) -> HttpSource {
-        HttpSource {
-            deadline: Some(deadline),
-            ..self.clone()
-        }
-    }
-
-    /// The deadline set by [`HttpSource::with_deadline`], if any.
-    pub fn deadline(&self) -> Option<std::time::Instant> {
-        self.deadline
-    }
-
     /// The token scope for `name` (`host/path` for a registry, the GUN for Notary).
     fn scope_for(&self, name: &str) -> String {
         if self.registry_scope {
@@ -209,13 +195,14 @@ impl HttpSource {
     }
 
     /// GETs for repository `name` (credentials and hints are per name; the registry is its first
-    /// component), at most `parallel` in flight: all first requests at once, then the 401s again
-    /// with credentials, at once too. Two waves at most. Every reply (any status) is returned.
+    /// component), at most `wave.parallel` in flight and none past `wave.until`: all first
+    /// requests at once, then the 401s again with credentials, at once too. Two waves at most.
+    /// Every reply (any status) is returned.
     pub(crate) fn get_many(
         &self,
         name: &str,
         gets: Vec<Get>,
-        parallel: usize,
+        wave: Wave,
     ) -> Vec<Result<exchange::Reply, SourceError>> {
         let mut results: Vec<Option<Result<exchange::Reply, SourceError>>> =
             gets.iter().map(|_| None).collect();
@@ -230,10 +217,10 @@ impl HttpSource {
             .iter()
             .map(|(_, get, first)| (get.request(first.header.clone()), get.max_len))
             .collect();
-        let replies = self.exchange_many(requests, parallel);
+        let replies = self.exchange_many(requests, wave);
         let mut retries = Vec::new();
         for ((i, get, first), reply) in firsts.into_iter().zip(replies) {
-            match reply.map(|r| self.after_first(name, &get.url, r, first)) {
+            match reply.map(|r| self.after_first(name, &get.url, r, first, wave)) {
                 Ok(Next::Done(result)) => results[i] = Some(result),
                 Ok(Next::Again(retry)) => retries.push((i, get, retry)),
                 Err(e) => results[i] = Some(Err(e)),
@@ -243,7 +230,7 @@ impl HttpSource {
             .iter()
             .map(|(_, get, retry)| (get.request(Some(retry.header.clone())), get.max_len))
             .collect();
-        let replies = self.exchange_many(requests, parallel);
+        let replies = self.exchange_many(requests, wave);
         for ((i, get, retry), reply) in retries.into_iter().zip(replies) {
             results[i] = Some(reply.and_then(|r| self.after_retry(name, &get.url, r, retry)));
         }
@@ -259,39 +246,22 @@ impl HttpSource {
             })
             .collect()
     }
-
-    /// A fetch that ended without a result (cannot happen: every request is answered or fails).
-    fn no_answer(&self, gun: &str, role: &str) -> SourceError {
-        SourceError::Io {
-            location: self.location(gun, role),
-            source: io::Error::other("no answer was recorded"),
-        }
-    }
 }
 
 impl Source for HttpSource {
-    /// One fetch is [`Source::fetch_many`] of one: a first request, and one more with
-    /// credentials if the server asks for them.
-    fn fetch(&self, gun: &str, role: &str, max_len: u64) -> Result<Vec<u8>, SourceError> {
-        self.fetch_many(gun, &[(role, max_len)], 1)
-            .pop()
-            .unwrap_or_else(|| Err(self.no_answer(gun, role)))
-    }
-
     /// All first requests at once; the answers that ask for credentials get them (a token is
-    /// fetched once for all) and are asked again, at once too. Two waves at most, no threads.
-    fn fetch_many(&self, gun: &str, wanted: &[(&str, u64)], parallel: usize) -> Vec<Fetch> {
+    /// fetched once for all) and are asked again, at once too. Two waves at most, no threads;
+    /// every exchange, the token request included, ends by `wave.until`.
+    fn fetch_many(&self, gun: &Gun, wanted: &[(RoleName, u64)], wave: Wave) -> Vec<Fetch> {
         let mut results: Vec<Option<Fetch>> = wanted.iter().map(|_| None).collect();
         let mut gets = Vec::new();
         let mut asked = Vec::new();
         for (i, (role, max_len)) in wanted.iter().enumerate() {
-            let prepared = check_names(gun, role).and_then(|()| {
-                if self.check_health {
-                    self.check_health()
-                } else {
-                    Ok(())
-                }
-            });
+            let prepared = if self.check_health {
+                self.check_health()
+            } else {
+                Ok(())
+            };
             match prepared {
                 Ok(()) => {
                     asked.push(i);
@@ -301,23 +271,26 @@ impl Source for HttpSource {
             }
         }
         let urls: Vec<String> = gets.iter().map(|g| g.url.clone()).collect();
-        let replies = self.get_many(gun, gets, parallel);
+        let replies = self.get_many(gun, gets, wave);
         for ((i, url), reply) in asked.into_iter().zip(urls).zip(replies) {
             results[i] = Some(reply.and_then(|r| finish(&url, r)));
         }
         results
             .into_iter()
             .zip(wanted)
-            .map(|(r, (role, _))| r.unwrap_or_else(|| Err(self.no_answer(gun, role))))
+            .map(|(r, (role, _))| {
+                r.unwrap_or_else(|| {
+                    Err(SourceError::Io {
+                        location: self.url(gun, role),
+                        source: io::Error::other("no answer was recorded"),
+                    })
+                })
+            })
             .collect()
     }
 
-    fn location(&self, gun: &str, role: &str) -> String {
-        if check_names(gun, role).is_ok() {
-            self.url(gun, role)
-        } else {
-            format!("{}/v2/ (invalid name {gun:?} / {role:?})", self.base)
-        }
+    fn location(&self, gun: &Gun, role: &RoleName) -> String {
+        self.url(gun, role)
     }
 }
 
@@ -403,6 +376,14 @@ fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
 mod tests {
     use super::*;
 
+    fn g(name: &str) -> Gun {
+        Gun::new(name).unwrap()
+    }
+
+    fn r(name: &str) -> RoleName {
+        RoleName::new(name).unwrap()
+    }
+
     #[test]
     fn base_url_is_checked_and_normalised() {
         assert_eq!(
@@ -438,11 +419,11 @@ mod tests {
     fn urls_follow_the_server_layout() {
         let s = HttpSource::new("https://notary.example.com/", HttpOptions::default()).unwrap();
         assert_eq!(
-            s.location("docker.io/library/alpine", "targets/releases"),
+            s.location(&g("docker.io/library/alpine"), &r("targets/releases")),
             "https://notary.example.com/v2/docker.io/library/alpine/_trust/tuf/targets/releases.json"
         );
         assert_eq!(
-            s.location("docker.io/library/alpine", "2.root"),
+            s.location(&g("docker.io/library/alpine"), &r("2.root")),
             "https://notary.example.com/v2/docker.io/library/alpine/_trust/tuf/2.root.json"
         );
     }

@@ -20,8 +20,8 @@
 //!   `blobs_many` are one wave each (plus one for credentials when the registry asks). So a
 //!   digest is verified in 3 waves (referrers, signature manifests, envelopes), a tag in 4.
 //! - A deadline ([`RegistryOptions::deadline`], [`RegistrySource::with_deadline`]) is checked
-//!   before each wave ([`OciError::Deadline`]) and caps every exchange's timeout, token requests
-//!   included.
+//!   before each wave ([`OciError::Deadline`]) and goes into the wave ([`Wave::until`]): it caps
+//!   every exchange's timeout, token requests included, and one past it is not sent.
 //! - https always, unless [`RegistryOptions::insecure`] (plain http; warning about it off
 //!   loopback is the caller's).
 
@@ -40,6 +40,7 @@ use super::{
     MANIFEST_TYPES, OCI_INDEX,
 };
 use crate::fetch::http::{self, Get, HttpOptions, HttpSource, Reply};
+use crate::fetch::Wave;
 use crate::reference::{self, Digest};
 
 /// Most pages of one referrers listing followed.
@@ -115,10 +116,7 @@ impl RegistrySource {
         let base = format!("{scheme}://{host}");
         let mut http_opts = opts.http;
         http_opts.check_health = false;
-        let mut http = HttpSource::for_registry(&base, http_opts)?;
-        if let Some(d) = opts.deadline {
-            http = http.with_deadline(d);
-        }
+        let http = HttpSource::for_registry(&base, http_opts)?;
         Ok(RegistrySource {
             registry: registry.to_owned(),
             base,
@@ -133,7 +131,6 @@ impl RegistrySource {
     /// ending by `deadline`.
     pub fn with_deadline(&self, deadline: Instant) -> RegistrySource {
         RegistrySource {
-            http: self.http.with_deadline(deadline),
             deadline: Some(deadline),
             ..self.clone()
         }
@@ -205,7 +202,14 @@ impl RegistrySource {
                 .collect();
         }
         self.http
-            .get_many(&self.name(repo), gets, self.parallel)
+            .get_many(
+                &self.name(repo),
+                gets,
+                Wave {
+                    parallel: self.parallel,
+                    until: self.deadline,
+                },
+            )
             .into_iter()
             .map(|r| r.map_err(OciError::from))
             .collect()
