@@ -216,7 +216,8 @@ pub type WithReferrers = (
 );
 
 /// Fetches OCI content. `repo` is the repository path in the registry (`team/app`, no host);
-/// a layout holds one repository and ignores it (it is still checked).
+/// a layout holds one repository and ignores it (the caller matches its policy against a scope of
+/// its own, as `notation verify --oci-layout --scope`).
 ///
 /// Every method reads at most the `max_len` (or `max`) it is given.
 pub trait OciSource: Send + Sync {
