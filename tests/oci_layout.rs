@@ -456,3 +456,65 @@ fn the_artifact_type_of_a_referrer_falls_back_to_its_config_media_type() {
     assert_eq!(found[0].artifact_type.as_deref(), Some(SIGNATURE));
     assert_eq!(found[0].size, sig["size"].as_u64().unwrap());
 }
+
+#[test]
+fn the_walk_for_referrers_is_bounded_and_says_where_it_stopped() {
+    // A manifest whose descriptor claims more than the walk reads: refused before reading.
+    let mut b = LayoutBuilder::new();
+    let m = b.image(b"x", None, None, BTreeMap::new());
+    let mut d = b.manifest(&m);
+    d["size"] = json!(5 * 1024 * 1024);
+    b.add(d, None);
+    b.write_index();
+    let src = LayoutSource::open(b.path()).unwrap();
+    let e = src
+        .referrers(SCOPE, &Digest([3; 32]), None, 10)
+        .unwrap_err();
+    assert!(matches!(e, OciError::TooLarge { .. }), "{e}");
+    assert!(e.to_string().contains("blobs/sha256/"), "{e}");
+
+    // A malformed manifest on the way: refused, named.
+    let mut b = LayoutBuilder::new();
+    let bad = b.blob(b"{\"schemaVersion\":2,\"subject\":{\"digest\":5}}");
+    b.add(
+        json!({"mediaType": OCI_MANIFEST, "digest": bad, "size": 42}),
+        None,
+    );
+    b.write_index();
+    let src = LayoutSource::open(b.path()).unwrap();
+    let e = src
+        .referrers(SCOPE, &Digest([3; 32]), None, 10)
+        .unwrap_err();
+    assert!(matches!(e, OciError::Malformed { .. }), "{e}");
+    assert!(
+        e.to_string().contains(bad.trim_start_matches("sha256:")),
+        "{e}"
+    );
+
+    // Layers, configs and other blobs are not read as manifests; missing entries are skipped.
+    let mut b = LayoutBuilder::new();
+    let layer = b.blob(&vec![b'x'; 1024]);
+    b.add(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": 1024}), None);
+    b.add(json!({"mediaType": OCI_MANIFEST, "digest": format!("sha256:{}", "4".repeat(64)), "size": 10}), None);
+    b.write_index();
+    let src = LayoutSource::open(b.path()).unwrap();
+    assert!(src
+        .referrers(SCOPE, &Digest([3; 32]), None, 10)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn manifest_and_referrers_of_a_layout_agree_with_the_two_calls() {
+    let src = LayoutSource::open(layout_path("e2e-valid-signature")).unwrap();
+    let (m, r) = src.manifest_and_referrers(SCOPE, &tag("v1"), MAX, Some(NOTATION_SIGNATURE), 100);
+    let m = m.unwrap();
+    assert_eq!(
+        r.unwrap().unwrap(),
+        src.referrers(SCOPE, &m.digest, Some(NOTATION_SIGNATURE), 100)
+            .unwrap()
+    );
+    let (m, r) = src.manifest_and_referrers(SCOPE, &tag("nope"), MAX, None, 100);
+    assert!(m.unwrap_err().is_not_found());
+    assert!(r.is_none());
+}

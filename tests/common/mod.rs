@@ -23,6 +23,8 @@
 pub mod builder;
 pub mod notary;
 pub mod oci_data;
+pub mod oci_server;
+pub mod registry;
 pub mod server;
 pub mod token_issuer;
 

@@ -5,7 +5,7 @@
 use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode, Url};
 
-use super::exchange::{finish, status_error, Reply, Request};
+use super::exchange::{status_error, Reply, Request};
 use super::HttpSource;
 use crate::fetch::auth::{self, Hint, Plan, Token, TokenKey};
 use crate::fetch::credentials::{Credential, Found};
@@ -120,8 +120,7 @@ impl HttpSource {
             None => Request {
                 method: Method::GET,
                 url: auth::token_url(realm, service, &key.scope).to_string(),
-                authorization: None,
-                form: None,
+                ..Request::default()
             },
             Some(Credential::Password { username, password }) => Request {
                 method: Method::GET,
@@ -130,13 +129,13 @@ impl HttpSource {
                     auth::basic_header(username, password.expose())
                         .map_err(|e| fail(e.to_string()))?,
                 ),
-                form: None,
+                ..Request::default()
             },
             Some(Credential::IdentityToken { token }) => Request {
                 method: Method::POST,
                 url: realm.to_string(),
-                authorization: None,
                 form: Some(auth::refresh_form(token.expose(), service, &key.scope)),
+                ..Request::default()
             },
         };
         let token_url = request.url.clone();
@@ -204,7 +203,7 @@ impl HttpSource {
         wave: Wave,
     ) -> Next {
         if reply.status != StatusCode::UNAUTHORIZED {
-            return Next::Done(finish(url, reply));
+            return Next::Done(Ok(reply));
         }
         match self.plan_retry(gun, url, &reply, first, wave) {
             Ok(retry) => Next::Again(retry),
@@ -231,7 +230,7 @@ impl HttpSource {
                 let key = TokenKey {
                     realm: realm.to_string(),
                     service,
-                    scope: auth::scope_for(gun),
+                    scope: self.scope_for(gun),
                 };
                 let stale = first
                     .sent_token
@@ -279,7 +278,7 @@ impl HttpSource {
         url: &str,
         reply: Reply,
         retry: Retry,
-    ) -> Result<Vec<u8>, SourceError> {
+    ) -> Result<Reply, SourceError> {
         let tokens = &self.shared.tokens;
         match retry.with {
             RetryWith::Bearer { key, realm, found } => {
@@ -303,7 +302,7 @@ impl HttpSource {
                     });
                 }
                 tokens.set_hint(gun, Hint::Bearer(key));
-                finish(url, reply)
+                Ok(reply)
             }
             RetryWith::Basic { realm } => {
                 if reply.status == StatusCode::UNAUTHORIZED {
@@ -319,7 +318,7 @@ impl HttpSource {
                     });
                 }
                 tokens.set_hint(gun, Hint::Basic);
-                finish(url, reply)
+                Ok(reply)
             }
         }
     }
@@ -332,9 +331,9 @@ pub(super) struct FirstAttempt {
     sent_basic: bool,
 }
 
-/// After a first answer: done, or ask again with credentials.
+/// After a first answer: done (any status but 401), or ask again with credentials.
 pub(super) enum Next {
-    Done(Result<Vec<u8>, SourceError>),
+    Done(Result<Reply, SourceError>),
     Again(Retry),
 }
 

@@ -6,7 +6,9 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE,
+};
 use reqwest::redirect;
 use reqwest::{Client, Response};
 use reqwest::{Method, StatusCode, Url};
@@ -21,21 +23,31 @@ const MAX_PREALLOC: u64 = 1024 * 1024;
 /// Pause before the one retry of a connection that could not be made.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
-/// What one exchange brought back. The body is read (bounded) for 2xx answers only.
+/// What one exchange brought back. The body is read (bounded) for 2xx answers, and for others
+/// only as far as the request's `error_body` says.
 #[derive(Debug)]
-pub(super) struct Reply {
-    pub(super) status: StatusCode,
-    pub(super) challenges: Vec<String>,
-    pub(super) redirect_to: Option<String>,
-    pub(super) body: Vec<u8>,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) challenges: Vec<String>,
+    pub(crate) redirect_to: Option<String>,
+    pub(crate) body: Vec<u8>,
+    /// The response headers (of the last response, after redirects).
+    pub(crate) headers: HeaderMap,
+    /// The URL that answered (after redirects), for resolving relative links.
+    pub(crate) url: String,
 }
 
 /// One request to make.
+#[derive(Default)]
 pub(super) struct Request {
     pub(super) method: Method,
     pub(super) url: String,
     pub(super) authorization: Option<HeaderValue>,
     pub(super) form: Option<String>,
+    /// `Accept`, when given.
+    pub(super) accept: Option<HeaderValue>,
+    /// Bytes of a non-2xx body to keep (0: none is read); never more than `max_len`.
+    pub(super) error_body: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -135,19 +147,17 @@ pub(super) fn status_error(url: &str, reply: &Reply) -> SourceError {
     }
 }
 
-pub(super) fn get_request(url: &str, authorization: Option<HeaderValue>) -> Request {
-    Request {
-        method: Method::GET,
-        url: url.to_owned(),
-        authorization,
-        form: None,
-    }
-}
-
 /// [`exchange_async`] bounded by the timeout as a whole: connection, headers and every byte of
 /// the body, however slowly a server drips them.
 async fn bounded(client: Client, request: Request, limits: Limits) -> Result<Reply, SourceError> {
     let location = request.url.clone();
+    if limits.timeout.is_zero() {
+        // The deadline passed: nothing is sent.
+        return Err(SourceError::Timeout {
+            location,
+            after: limits.timeout,
+        });
+    }
     tokio::time::timeout(limits.timeout, exchange_async(&client, &request, limits))
         .await
         .unwrap_or(Err(SourceError::Timeout {
@@ -174,6 +184,9 @@ async fn exchange_async(
         let mut rb = client.request(request.method.clone(), url);
         if let Some(a) = &request.authorization {
             rb = rb.header(AUTHORIZATION, a.clone());
+        }
+        if let Some(a) = &request.accept {
+            rb = rb.header(ACCEPT, a.clone());
         }
         if let Some(form) = &request.form {
             rb = rb
@@ -208,8 +221,23 @@ async fn exchange_async(
         challenges,
         redirect_to,
         body: Vec::new(),
+        headers: response.headers().clone(),
+        url: response.url().to_string(),
     };
     if !status.is_success() {
+        // An error body is only a hint: kept up to its cap, its end or its first failure.
+        let cap = request.error_body.min(max_len);
+        while (reply.body.len() as u64) < cap {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = usize::try_from(cap - reply.body.len() as u64).unwrap_or(0);
+                    reply
+                        .body
+                        .extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
+                _ => break,
+            }
+        }
         return Ok(reply);
     }
     let announced = response.content_length();
@@ -259,18 +287,30 @@ fn retryable(e: &reqwest::Error) -> bool {
     true
 }
 
-/// Follow a redirect only to the same scheme, host and port as the original request.
+/// Follow a redirect only to the same scheme, host and port as the original request, except
+/// that a registry blob (`/v2/<name>/blobs/sha256:<hex>`, content the caller hash-checks) may be
+/// redirected to another server (a CDN) over https, or anywhere when the registry itself is plain
+/// http: reqwest drops `Authorization` on a redirect to another server.
 pub(super) fn same_server_only(attempt: redirect::Attempt) -> redirect::Action {
-    let same = attempt
-        .previous()
-        .first()
-        .is_some_and(|first| same_origin(first, attempt.url()));
+    let same = attempt.previous().first().is_some_and(|first| {
+        same_origin(first, attempt.url())
+            || (is_blob_url(first)
+                && (attempt.url().scheme() == "https" || first.scheme() == "http"))
+    });
     // previous() holds the original URL plus every redirect followed so far.
     if same && attempt.previous().len() <= MAX_REDIRECTS {
         attempt.follow()
     } else {
         attempt.stop()
     }
+}
+
+/// `/v2/<name>/blobs/sha256:<hex>` (never a Notary path, whose names hold no ':').
+fn is_blob_url(u: &Url) -> bool {
+    u.path().starts_with("/v2/")
+        && u.path()
+            .rsplit_once("/blobs/sha256:")
+            .is_some_and(|(_, hex)| hex.len() == 64 && hex.bytes().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn same_origin(a: &Url, b: &Url) -> bool {
@@ -330,5 +370,19 @@ mod tests {
         assert!(!same_origin(&u("https://a/x"), &u("http://a/x")));
         assert!(!same_origin(&u("https://a/x"), &u("https://b/x")));
         assert!(!same_origin(&u("http://a:1/x"), &u("http://a:2/x")));
+    }
+
+    #[test]
+    fn blob_urls() {
+        let u = |s: &str| Url::parse(s).unwrap();
+        let hex = "a".repeat(64);
+        assert!(is_blob_url(&u(&format!(
+            "https://r/v2/a/b/blobs/sha256:{hex}"
+        ))));
+        assert!(!is_blob_url(&u(&format!(
+            "https://r/v2/a/manifests/sha256:{hex}"
+        ))));
+        assert!(!is_blob_url(&u("https://r/v2/a/blobs/sha256:abc")));
+        assert!(!is_blob_url(&u("https://r/v2/x/_trust/tuf/root.json")));
     }
 }

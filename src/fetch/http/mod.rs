@@ -30,7 +30,8 @@ use std::time::Duration;
 use reqwest::{Client, Method, StatusCode, Url};
 
 use self::challenge::Next;
-use self::exchange::{get_request, status_error, Request};
+pub(crate) use self::exchange::Reply;
+use self::exchange::{finish, status_error, Request};
 use super::auth::{self, TokenCache};
 use super::{Fetch, Source, SourceError, Wave};
 use crate::reference::Gun;
@@ -90,6 +91,8 @@ pub struct HttpSource {
     connect_timeout: Duration,
     check_health: bool,
     shared: Arc<Shared>,
+    /// Token scopes for a registry (see [`HttpSource::for_registry`]).
+    registry_scope: bool,
 }
 
 #[derive(Debug, Default)]
@@ -129,6 +132,7 @@ impl HttpSource {
                 credentials: opts.credentials,
                 ..Shared::default()
             }),
+            registry_scope: false,
         })
     }
 
@@ -150,8 +154,7 @@ impl HttpSource {
                     Request {
                         method: Method::GET,
                         url: url.clone(),
-                        authorization: None,
-                        form: None,
+                        ..Request::default()
                     },
                     MAX_HEALTH_RESPONSE,
                     Wave::one(),
@@ -168,6 +171,81 @@ impl HttpSource {
             reason,
         })
     }
+
+    /// A source for a registry (the distribution API): the same client, with token scopes
+    /// `repository:<path>:pull`, where the path is the name without its registry (Notary asks
+    /// for the whole GUN).
+    pub(crate) fn for_registry(
+        base_url: &str,
+        opts: HttpOptions,
+    ) -> Result<HttpSource, SourceError> {
+        let mut source = HttpSource::new(base_url, opts)?;
+        source.registry_scope = true;
+        Ok(source)
+    }
+
+    /// The token scope for `name` (`host/path` for a registry, the GUN for Notary).
+    fn scope_for(&self, name: &str) -> String {
+        if self.registry_scope {
+            let path = name.split_once('/').map_or(name, |(_, p)| p);
+            auth::scope_for(path)
+        } else {
+            auth::scope_for(name)
+        }
+    }
+
+    /// GETs for repository `name` (credentials and hints are per name; the registry is its first
+    /// component), at most `wave.parallel` in flight and none past `wave.until`: all first
+    /// requests at once, then the 401s again with credentials, at once too. Two waves at most.
+    /// Every reply (any status) is returned.
+    pub(crate) fn get_many(
+        &self,
+        name: &str,
+        gets: Vec<Get>,
+        wave: Wave,
+    ) -> Vec<Result<exchange::Reply, SourceError>> {
+        let mut results: Vec<Option<Result<exchange::Reply, SourceError>>> =
+            gets.iter().map(|_| None).collect();
+        let mut firsts = Vec::new();
+        for (i, get) in gets.into_iter().enumerate() {
+            match self.first_attempt(name, &get.url) {
+                Ok(first) => firsts.push((i, get, first)),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let requests = firsts
+            .iter()
+            .map(|(_, get, first)| (get.request(first.header.clone()), get.max_len))
+            .collect();
+        let replies = self.exchange_many(requests, wave);
+        let mut retries = Vec::new();
+        for ((i, get, first), reply) in firsts.into_iter().zip(replies) {
+            match reply.map(|r| self.after_first(name, &get.url, r, first, wave)) {
+                Ok(Next::Done(result)) => results[i] = Some(result),
+                Ok(Next::Again(retry)) => retries.push((i, get, retry)),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let requests = retries
+            .iter()
+            .map(|(_, get, retry)| (get.request(Some(retry.header.clone())), get.max_len))
+            .collect();
+        let replies = self.exchange_many(requests, wave);
+        for ((i, get, retry), reply) in retries.into_iter().zip(replies) {
+            results[i] = Some(reply.and_then(|r| self.after_retry(name, &get.url, r, retry)));
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(SourceError::Io {
+                        location: self.base.clone(),
+                        source: io::Error::other("no answer was recorded"),
+                    })
+                })
+            })
+            .collect()
+    }
 }
 
 impl Source for HttpSource {
@@ -176,45 +254,26 @@ impl Source for HttpSource {
     /// every exchange, the token request included, ends by `wave.until`.
     fn fetch_many(&self, gun: &Gun, wanted: &[(RoleName, u64)], wave: Wave) -> Vec<Fetch> {
         let mut results: Vec<Option<Fetch>> = wanted.iter().map(|_| None).collect();
-        let mut firsts = Vec::new();
+        let mut gets = Vec::new();
+        let mut asked = Vec::new();
         for (i, (role, max_len)) in wanted.iter().enumerate() {
             let prepared = if self.check_health {
                 self.check_health()
             } else {
                 Ok(())
-            }
-            .and_then(|()| {
-                let url = self.url(gun, role);
-                let first = self.first_attempt(gun, &url)?;
-                Ok((url, first))
-            });
+            };
             match prepared {
-                Ok((url, first)) => firsts.push((i, url, *max_len, first)),
+                Ok(()) => {
+                    asked.push(i);
+                    gets.push(Get::new(self.url(gun, role), *max_len));
+                }
                 Err(e) => results[i] = Some(Err(e)),
             }
         }
-        let requests = firsts
-            .iter()
-            .map(|(_, url, max_len, first)| (get_request(url, first.header.clone()), *max_len))
-            .collect();
-        let replies = self.exchange_many(requests, wave);
-        let mut retries = Vec::new();
-        for ((i, url, max_len, first), reply) in firsts.into_iter().zip(replies) {
-            match reply.map(|r| self.after_first(gun, &url, r, first, wave)) {
-                Ok(Next::Done(result)) => results[i] = Some(result),
-                Ok(Next::Again(retry)) => retries.push((i, url, max_len, retry)),
-                Err(e) => results[i] = Some(Err(e)),
-            }
-        }
-        let requests = retries
-            .iter()
-            .map(|(_, url, max_len, retry)| {
-                (get_request(url, Some(retry.header.clone())), *max_len)
-            })
-            .collect();
-        let replies = self.exchange_many(requests, wave);
-        for ((i, url, _, retry), reply) in retries.into_iter().zip(replies) {
-            results[i] = Some(reply.and_then(|r| self.after_retry(gun, &url, r, retry)));
+        let urls: Vec<String> = gets.iter().map(|g| g.url.clone()).collect();
+        let replies = self.get_many(gun, gets, wave);
+        for ((i, url), reply) in asked.into_iter().zip(urls).zip(replies) {
+            results[i] = Some(reply.and_then(|r| finish(&url, r)));
         }
         results
             .into_iter()
@@ -254,6 +313,47 @@ fn check_base_url(base_url: &str) -> Result<String, SourceError> {
         return Err(bad("it must not have a query or fragment"));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// The reply when it is a 2xx, else the error its status means (404: not found).
+pub(crate) fn success(url: &str, reply: Reply) -> Result<Reply, SourceError> {
+    if reply.status.is_success() {
+        Ok(reply)
+    } else {
+        Err(status_error(url, &reply))
+    }
+}
+
+/// One GET of [`HttpSource::get_many`].
+#[derive(Debug, Clone)]
+pub(crate) struct Get {
+    pub(crate) url: String,
+    pub(crate) max_len: u64,
+    pub(crate) accept: Option<reqwest::header::HeaderValue>,
+    /// Bytes of a non-2xx body to keep (e.g. a registry's error JSON); 0: none read.
+    pub(crate) error_body: u64,
+}
+
+impl Get {
+    pub(crate) fn new(url: String, max_len: u64) -> Get {
+        Get {
+            url,
+            max_len,
+            accept: None,
+            error_body: 0,
+        }
+    }
+
+    fn request(&self, authorization: Option<reqwest::header::HeaderValue>) -> Request {
+        Request {
+            method: Method::GET,
+            url: self.url.clone(),
+            authorization,
+            accept: self.accept.clone(),
+            error_body: self.error_body,
+            ..Request::default()
+        }
+    }
 }
 
 /// Whether a server URL names a loopback host (`localhost`, 127.0.0.0/8, `[::1]`): plain http

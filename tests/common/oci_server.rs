@@ -1,0 +1,286 @@
+//! A registry with the referrers API, emulated on a [`TestServer`] as the OCI distribution spec
+//! (v1.1, "Listing Referrers") says, because no real registry with the API is at hand here
+//! (docker-registry 2.8.2 has none):
+//! - `GET /v2/<repo>/manifests/<tag|digest>`: the manifest, `Content-Type` its media type,
+//!   `Docker-Content-Digest` its digest;
+//! - `GET /v2/<repo>/blobs/<digest>`;
+//! - `GET /v2/<repo>/referrers/<digest>[?artifactType=<t>]`: an OCI image index of the
+//!   descriptors of the manifests whose `subject` is the digest (mediaType, digest, size,
+//!   artifactType — the manifest's, else its config's media type — and annotations), 200 even
+//!   when there are none; with `artifactType`, filtered and `OCI-Filters-Applied: artifactType`
+//!   (unless [`Options::filter`] is off); [`Options::page_size`] descriptors a page, the next page
+//!   named by `Link: <...>; rel="next"` (a relative URL, as distribution-spec allows);
+//! - any other repository: 404 `NAME_UNKNOWN`; any other path: 404.
+//!
+//! Each answer can be delayed ([`Options::delay`]) to count round-trip waves by time.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::oci_data::{sha256, OCI_INDEX, OCI_MANIFEST};
+use super::server::{Reply, Request, Response, TestServer};
+
+/// How the emulated registry behaves.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub repo: String,
+    /// Descriptors per referrers page.
+    pub page_size: usize,
+    /// Apply the artifactType filter (and say so); off, the whole list is sent.
+    pub filter: bool,
+    /// Wait this long before each answer.
+    pub delay: Duration,
+    /// Answer the referrers API at all (off: 404, as docker-registry 2.8).
+    pub referrers_api: bool,
+    /// Token auth: a request without `Authorization: Bearer` gets a 401 challenge naming this
+    /// realm (the token itself is not checked: the issuer's own tests do that).
+    pub bearer_realm: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            repo: "app".into(),
+            page_size: 100,
+            filter: true,
+            delay: Duration::ZERO,
+            referrers_api: true,
+            bearer_realm: None,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Store {
+    /// digest → (bytes, media type), in push order.
+    manifests: Vec<(String, Vec<u8>, String)>,
+    tags: BTreeMap<String, String>,
+    blobs: BTreeMap<String, Vec<u8>>,
+}
+
+/// The emulated registry; dropping it stops it.
+pub struct OciServer {
+    pub server: TestServer,
+    store: Arc<Mutex<Store>>,
+    pub options: Options,
+}
+
+impl OciServer {
+    pub fn start(options: Options) -> OciServer {
+        let server = TestServer::start();
+        let store: Arc<Mutex<Store>> = Arc::default();
+        let (s, o) = (store.clone(), options.clone());
+        server.fallback(move |req| {
+            if !o.delay.is_zero() {
+                std::thread::sleep(o.delay);
+            }
+            handle(&s.lock().unwrap(), &o, req)
+        });
+        OciServer {
+            server,
+            store,
+            options,
+        }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn host(&self) -> String {
+        self.server.addr().to_string()
+    }
+
+    pub fn blob(&self, bytes: &[u8]) -> String {
+        let d = sha256(bytes);
+        self.store
+            .lock()
+            .unwrap()
+            .blobs
+            .insert(d.clone(), bytes.to_vec());
+        d
+    }
+
+    /// Stores a manifest (its `mediaType`, else OCI manifest); returns its descriptor.
+    pub fn manifest(&self, value: &Value) -> Value {
+        let bytes = serde_json::to_vec(value).unwrap();
+        let media_type = value["mediaType"]
+            .as_str()
+            .unwrap_or(OCI_MANIFEST)
+            .to_owned();
+        let d = sha256(&bytes);
+        let size = bytes.len();
+        self.store
+            .lock()
+            .unwrap()
+            .manifests
+            .push((d.clone(), bytes, media_type.clone()));
+        json!({"mediaType": media_type, "digest": d, "size": size})
+    }
+
+    pub fn tag(&self, tag: &str, digest: &str) {
+        self.store
+            .lock()
+            .unwrap()
+            .tags
+            .insert(tag.into(), digest.into());
+    }
+
+    /// An image manifest with one JSON layer `layer`, a subject and an artifact type.
+    pub fn image(
+        &self,
+        layer: &[u8],
+        subject: Option<&Value>,
+        artifact_type: Option<&str>,
+    ) -> Value {
+        let config = self.blob(b"{}");
+        let layer_digest = self.blob(layer);
+        let mut m = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+            "layers": [{"mediaType": "application/jose+json", "digest": layer_digest, "size": layer.len()}],
+        });
+        if let Some(s) = subject {
+            m["subject"] = s.clone();
+        }
+        if let Some(t) = artifact_type {
+            m["artifactType"] = json!(t);
+        }
+        m
+    }
+
+    /// An artifact tagged `v1` and `n` signatures of type `artifact_type`; returns the
+    /// artifact's descriptor and the signatures' descriptors.
+    pub fn signed(&self, n: usize, artifact_type: &str) -> (Value, Vec<Value>) {
+        let artifact = self.manifest(&self.image(b"artifact", None, Some("application/example")));
+        self.tag("v1", artifact["digest"].as_str().unwrap());
+        let sigs = (0..n)
+            .map(|i| {
+                let m = self.image(
+                    format!("envelope {i} {artifact_type}").as_bytes(),
+                    Some(&artifact),
+                    Some(artifact_type),
+                );
+                self.manifest(&m)
+            })
+            .collect();
+        (artifact, sigs)
+    }
+
+    /// The requests made so far whose path contains `part`.
+    pub fn requests_to(&self, part: &str) -> Vec<Request> {
+        self.server
+            .log()
+            .into_iter()
+            .filter(|r| r.path.contains(part))
+            .collect()
+    }
+}
+
+fn not_found(code: &str) -> Reply {
+    Response::new(
+        404,
+        format!(r#"{{"errors":[{{"code":"{code}","message":"not found"}}]}}"#),
+    )
+    .header("Content-Type", "application/json")
+    .into()
+}
+
+fn handle(store: &Store, o: &Options, req: &Request) -> Reply {
+    if let Some(realm) = &o.bearer_realm {
+        if !req
+            .header("Authorization")
+            .is_some_and(|a| a.starts_with("Bearer "))
+        {
+            let challenge = format!(
+                r#"Bearer realm="{realm}",service="{}",scope="repository:{}:pull""#,
+                super::token_issuer::SERVICE,
+                o.repo
+            );
+            return Response::new(401, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#)
+                .header("WWW-Authenticate", &challenge)
+                .into();
+        }
+    }
+    let prefix = format!("/v2/{}/", o.repo);
+    let Some(rest) = req.path.strip_prefix(&prefix) else {
+        return not_found("NAME_UNKNOWN");
+    };
+    if let Some(reference) = rest.strip_prefix("manifests/") {
+        let digest = if reference.starts_with("sha256:") {
+            Some(reference.to_owned())
+        } else {
+            store.tags.get(reference).cloned()
+        };
+        let Some((d, bytes, mt)) =
+            digest.and_then(|d| store.manifests.iter().find(|(x, _, _)| *x == d))
+        else {
+            return not_found("MANIFEST_UNKNOWN");
+        };
+        return Response::new(200, bytes.clone())
+            .header("Content-Type", mt)
+            .header("Docker-Content-Digest", d)
+            .into();
+    }
+    if let Some(digest) = rest.strip_prefix("blobs/") {
+        return match store.blobs.get(digest) {
+            Some(b) => Response::new(200, b.clone())
+                .header("Content-Type", "application/octet-stream")
+                .header("Docker-Content-Digest", digest)
+                .into(),
+            None => not_found("BLOB_UNKNOWN"),
+        };
+    }
+    if let Some(subject) = rest.strip_prefix("referrers/") {
+        if !o.referrers_api {
+            return Response::new(404, "404 page not found\n").into();
+        }
+        let want = req
+            .query_param("artifactType")
+            .map(|t| t.replace("%2F", "/").replace("%2f", "/"));
+        let page: usize = req
+            .query_param("page")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        let mut all = Vec::new();
+        for (d, bytes, mt) in &store.manifests {
+            let v: Value = serde_json::from_slice(bytes).unwrap();
+            if v["subject"]["digest"] != subject {
+                continue;
+            }
+            let artifact_type = v["artifactType"]
+                .as_str()
+                .or(v["config"]["mediaType"].as_str());
+            if o.filter && want.is_some() && artifact_type != want.as_deref() {
+                continue;
+            }
+            let mut desc = json!({"mediaType": mt, "digest": d, "size": bytes.len()});
+            if let Some(t) = artifact_type {
+                desc["artifactType"] = json!(t);
+            }
+            if let Some(a) = v.get("annotations") {
+                desc["annotations"] = a.clone();
+            }
+            all.push(desc);
+        }
+        let start = (page * o.page_size).min(all.len());
+        let end = (start + o.page_size).min(all.len());
+        let body =
+            json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": all[start..end]});
+        let mut resp = Response::new(200, serde_json::to_vec(&body).unwrap())
+            .header("Content-Type", OCI_INDEX);
+        if o.filter && want.is_some() {
+            resp = resp.header("OCI-Filters-Applied", "artifactType");
+        }
+        if end < all.len() {
+            let mut next = format!("/v2/{}/referrers/{subject}?page={}", o.repo, page + 1);
+            if let Some(t) = req.query_param("artifactType") {
+                next.push_str(&format!("&artifactType={t}"));
+            }
+            resp = resp.header("Link", &format!("<{next}>; rel=\"next\""));
+        }
+        return resp.into();
+    }
+    not_found("UNSUPPORTED")
+}
