@@ -403,6 +403,41 @@ pub(crate) mod test_rng {
             }
             m
         }
+
+        /// `doc` followed by `n` mutations of it ([`Rng::mutate`]), in that order.
+        pub(crate) fn with_mutations(
+            &mut self,
+            doc: Vec<u8>,
+            n: usize,
+            mutants: &[u8],
+            at_end: bool,
+        ) -> Vec<Vec<u8>> {
+            let mut docs = Vec::with_capacity(n + 1);
+            for _ in 0..n {
+                docs.push(self.mutate(&doc, mutants, at_end));
+            }
+            docs.insert(0, doc);
+            docs
+        }
+    }
+
+    /// Every `.json` file under testdata/ and ../shared/trust-data/, read.
+    pub(crate) fn real_json_files() -> Vec<Vec<u8>> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<Vec<u8>>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "json") {
+                    out.push(std::fs::read(&p).unwrap());
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        walk(&root.join("testdata"), &mut files);
+        walk(&root.join("../shared/trust-data"), &mut files);
+        files
     }
 }
 

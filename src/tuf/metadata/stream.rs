@@ -620,13 +620,7 @@ pub(super) mod tests {
         for _ in 0..4000 {
             let mut doc = String::new();
             random_text(&mut r, 0, &mut doc);
-            let doc = doc.into_bytes();
-            let mut docs = vec![doc.clone()];
-            for _ in 0..6 {
-                let m = r.mutate(&doc, MUTANTS, true);
-                docs.push(m);
-            }
-            for d in docs {
+            for d in r.with_mutations(doc.into_bytes(), 6, MUTANTS, true) {
                 if agree(&d) {
                     ok += 1;
                 } else {

@@ -244,9 +244,11 @@ impl Targets {
 mod tests {
     use super::super::envelope::{parse_tree, signatures, Signature};
     use super::*;
-    use crate::tuf::canonical::{self, test_rng::Rng};
+    use crate::tuf::canonical::{
+        self,
+        test_rng::{real_json_files, Rng},
+    };
     use crate::tuf::json;
-    use std::path::{Path, PathBuf};
 
     /// The general path alone: tree, re-encoding, then the role (what [`Targets::parse`] must
     /// agree with, whichever way it takes).
@@ -311,26 +313,10 @@ mod tests {
         s.chars().take(400).collect()
     }
 
-    fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                json_files(&p, out);
-            } else if p.extension().is_some_and(|x| x == "json") {
-                out.push(p);
-            }
-        }
-    }
-
     #[test]
     fn targets_parse_agrees_with_the_tree_path_on_real_files() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut files = Vec::new();
-        json_files(&root.join("testdata"), &mut files);
-        json_files(&root.join("../shared/trust-data"), &mut files);
         let (mut wire, mut tree) = (0, 0);
-        for f in files {
-            let bytes = std::fs::read(&f).unwrap();
+        for bytes in real_json_files() {
             let Ok(env) = Envelope::parse(&bytes) else {
                 continue;
             };
