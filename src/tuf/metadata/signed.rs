@@ -472,19 +472,15 @@ mod tests {
 
     #[test]
     fn split_agrees_with_the_tree_path_on_random_and_mutated_files() {
-        let mut r = Rng(0xbb67_ae85_84ca_a73b);
         const MUTANTS: &[u8] = b" \"\\{}[],:019-.e\xc3\xa9\xffn";
         let (mut wire, mut owned, mut err) = (0, 0, 0);
-        for _ in 0..4000 {
-            let doc = random_file(&mut r);
-            for d in r.with_mutations(doc, 3, MUTANTS, false) {
-                match agree(&d) {
-                    Some(true) => wire += 1,
-                    Some(false) => owned += 1,
-                    None => err += 1,
-                }
+        Rng(0xbb67_ae85_84ca_a73b).mutation_rounds(4000, 3, MUTANTS, false, random_file, |d, _| {
+            match agree(d) {
+                Some(true) => wire += 1,
+                Some(false) => owned += 1,
+                None => err += 1,
             }
-        }
+        });
         assert!(
             wire > 800 && owned > 800 && err > 1000,
             "{wire} borrowed, {owned} re-encoded, {err} errors"

@@ -403,24 +403,16 @@ mod tests {
 
     #[test]
     fn targets_parse_agrees_with_the_tree_path_on_random_and_mutated_files() {
-        let mut r = Rng(0x2545_f491_4f6c_dd1d);
         const MUTANTS: &[u8] = b" \"\\{}[],:019-.e\xc3\xa9\xffn";
         let (mut wire, mut ok, mut err) = (0, 0, 0);
-        for _ in 0..4000 {
-            let doc = random_targets_file(&mut r);
-            let mut docs = vec![doc.clone()];
-            for _ in 0..3 {
-                let m = r.mutate(&doc, MUTANTS, false);
-                docs.push(m);
+        let mut r = Rng(0x2545_f491_4f6c_dd1d);
+        r.mutation_rounds(4000, 3, MUTANTS, false, random_targets_file, |d, _| {
+            wire += usize::from(agree(d));
+            match Targets::parse(d) {
+                Ok(_) => ok += 1,
+                Err(_) => err += 1,
             }
-            for d in docs {
-                wire += usize::from(agree(&d));
-                match Targets::parse(&d) {
-                    Ok(_) => ok += 1,
-                    Err(_) => err += 1,
-                }
-            }
-        }
+        });
         assert!(
             wire > 1000 && ok > 1000 && err > 1000,
             "{wire} wire, {ok} ok, {err} errors"
