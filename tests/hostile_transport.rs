@@ -295,13 +295,9 @@ fn challenge(b: &Built, value: impl Fn(&str) -> String) -> (Output, TestServer) 
 }
 
 fn refused_challenge(out: &Output, srv: &TestServer) {
-    assert_eq!(out.code, 3, "{}", out.describe());
+    out.expect_code(3, "challenge refused");
     assert!(out.stdout.trim().is_empty(), "{}", out.describe());
-    assert!(
-        out.stderr.contains("401") || out.stderr.contains("authentication"),
-        "{}",
-        out.describe()
-    );
+    out.expect_stderr_any(&["401", "authentication"], "challenge refused");
     // No token was fetched, and nothing was retried with an Authorization header.
     let log = srv.log();
     assert!(
@@ -371,14 +367,9 @@ fn delegation_declared_huge_by_the_snapshot_is_still_bounded() {
             .endless(),
     );
     let out = b.cli_server(&srv, "v1", &["--timeout", "20"]);
-    assert!(
-        out.stderr.contains("targets/releases") && out.stderr.contains("limit"),
-        "the 200 MiB delegation was not refused by a size cap: {}",
-        out.describe()
-    );
-    assert!(
-        !out.stderr.contains("sha256 is"),
-        "it was read whole: {}",
-        out.describe()
-    );
+    out.expect_stderr(
+        &["targets/releases", "limit"],
+        "the 200 MiB delegation was not refused by a size cap",
+    )
+    .expect_stderr_lacks(&["sha256 is"], "it was read whole");
 }

@@ -567,12 +567,9 @@ fn credentials_from_a_cred_helper_called_with_the_registry() {
         "credHelpers": { "registry.example.com": "not-installed-anywhere" },
     }));
     let out = fx.resolve_env(vec![("DOCKER_CONFIG", config.display().to_string())]);
-    assert_eq!(out.code, 3, "{}", out.describe());
-    assert!(
-        out.stderr
-            .contains("docker-credential-not-installed-anywhere is not on PATH"),
-        "{}",
-        out.describe()
+    out.expect(
+        3,
+        &["docker-credential-not-installed-anywhere is not on PATH"],
     );
 }
 

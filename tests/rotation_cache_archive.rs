@@ -724,12 +724,11 @@ fn a_gap_in_the_root_versions_is_refused_naming_the_missing_version() {
     }
     srv.set(gap);
     let out = resolve(&srv.url(), &r.key_file(1), &r.image(), &["--no-cache"]);
-    assert_eq!(out.code, 1, "{}", out.describe());
+    out.expect_code(1, "a gap in the rotations");
     assert!(out.stdout.trim().is_empty(), "{}", out.describe());
-    assert!(
-        out.stderr.contains("2.root.json") || out.stderr.contains("version 2"),
-        "the refusal must name the missing version 2: {}",
-        out.describe()
+    out.expect_stderr_any(
+        &["2.root.json", "version 2"],
+        "the refusal must name the missing version 2",
     );
 }
 

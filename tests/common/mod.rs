@@ -124,6 +124,37 @@ impl Output {
         self
     }
 
+    /// Assert that stderr contains at least one of `words`.
+    pub fn expect_stderr_any(&self, words: &[&str], what: &str) -> &Self {
+        assert!(
+            words.iter().any(|w| self.stderr.contains(w)),
+            "{what}: stderr has none of {words:?}: {}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Assert that stdout contains none of `words`.
+    pub fn expect_stdout_lacks(&self, words: &[&str], what: &str) -> &Self {
+        self.expect_lacks("stdout", &self.stdout, words, what)
+    }
+
+    /// Assert that stderr contains none of `words`.
+    pub fn expect_stderr_lacks(&self, words: &[&str], what: &str) -> &Self {
+        self.expect_lacks("stderr", &self.stderr, words, what)
+    }
+
+    fn expect_lacks(&self, name: &str, text: &str, words: &[&str], what: &str) -> &Self {
+        for w in words {
+            assert!(
+                !text.contains(w),
+                "{what}: {name} has {w:?}: {}",
+                self.describe()
+            );
+        }
+        self
+    }
+
     /// Assert the exit code and that stderr contains every one of `words`.
     pub fn expect(&self, code: i32, words: &[&str]) -> &Self {
         self.expect_code(code, "").expect_stderr(words, "")
