@@ -21,7 +21,7 @@ use common::notary::{
 };
 use common::server::TestPki;
 use common::token_issuer::{self, Anonymous, TokenIssuer, User};
-use common::{run, Cmd, Output};
+use common::{run, temp_dir, Cmd, Output};
 
 const GUN: &str = "registry.example.com/team/app";
 const HUB_GUN: &str = "docker.io/team/app";
@@ -52,10 +52,7 @@ struct Tls<'a> {
 
 impl Notary {
     fn start(auth: Option<serde_json::Value>, tls: Option<Tls<'_>>) -> Notary {
-        let dir = tempfile::Builder::new()
-            .prefix("trustpin-auth-notary-")
-            .tempdir()
-            .unwrap();
+        let dir = temp_dir("trustpin-auth-notary-");
         let (child, port, _) = spawn_server(
             dir.path(),
             |port| {
@@ -211,10 +208,7 @@ fn fixture(gun: &str) -> Option<Fixture> {
     let client = NotaryClient::for_url(&notary.url(), None);
     let target = publish(&client, &[], gun);
     let key = client.write_root_key(gun, "root.pub");
-    let scratch = tempfile::Builder::new()
-        .prefix("trustpin-auth-scratch-")
-        .tempdir()
-        .unwrap();
+    let scratch = temp_dir("trustpin-auth-scratch-");
     std::fs::create_dir_all(scratch.path().join("home")).unwrap();
     std::fs::create_dir_all(scratch.path().join("docker")).unwrap();
     Some(Fixture {

@@ -391,10 +391,7 @@ fn get_root_key_json_has_every_field() {
             "{what}: canonical ID must not be the certificate ID"
         );
         // docker/notary name the root private key file by it
-        let key_file = client
-            .trust_dir()
-            .join("private")
-            .join(format!("{canonical}.key"));
+        let key_file = client.private_key_file(canonical);
         assert!(
             key_file.is_file(),
             "{what}: canonical_id {canonical} is not a private key file of the trust dir"
@@ -1072,7 +1069,7 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
         "{e}"
     );
     for id in admin_ids("Repository") {
-        let f = client.trust_dir().join("private").join(format!("{id}.key"));
+        let f = client.private_key_file(&id);
         assert!(
             f.is_file(),
             "repository key {id} is not the client's targets key file"

@@ -371,16 +371,8 @@ impl Key {
 
     /// A signature with the default method (ECDSA: raw r||s, 64 bytes; RSA: PSS).
     pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
-        let rng = SystemRandom::new();
         match &self.secret {
-            Secret::Ecdsa(p) => {
-                rsig::EcdsaKeyPair::from_pkcs8(&rsig::ECDSA_P256_SHA256_FIXED_SIGNING, p, &rng)
-                    .unwrap()
-                    .sign(&rng, msg)
-                    .unwrap()
-                    .as_ref()
-                    .to_vec()
-            }
+            Secret::Ecdsa(p) => self.sign_ecdsa(p, &rsig::ECDSA_P256_SHA256_FIXED_SIGNING, msg),
             Secret::Ed25519(p) => rsig::Ed25519KeyPair::from_pkcs8(p)
                 .unwrap()
                 .sign(msg)
@@ -392,16 +384,21 @@ impl Key {
 
     /// An ECDSA signature in DER form (notary accepts it too).
     pub fn sign_ecdsa_der(&self, msg: &[u8]) -> Vec<u8> {
-        let rng = SystemRandom::new();
         let Secret::Ecdsa(p) = &self.secret else {
             panic!("not an ECDSA key")
         };
-        rsig::EcdsaKeyPair::from_pkcs8(&rsig::ECDSA_P256_SHA256_ASN1_SIGNING, p, &rng)
-            .unwrap()
-            .sign(&rng, msg)
-            .unwrap()
-            .as_ref()
-            .to_vec()
+        self.sign_ecdsa(p, &rsig::ECDSA_P256_SHA256_ASN1_SIGNING, msg)
+    }
+
+    fn sign_ecdsa(
+        &self,
+        p: &[u8],
+        alg: &'static rsig::EcdsaSigningAlgorithm,
+        msg: &[u8],
+    ) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        let pair = rsig::EcdsaKeyPair::from_pkcs8(alg, p, &rng).unwrap();
+        pair.sign(&rng, msg).unwrap().as_ref().to_vec()
     }
 
     /// An RSA PKCS#1 v1.5 signature (method `rsapkcs1v15`).

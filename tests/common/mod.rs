@@ -314,10 +314,7 @@ impl Cmd {
     /// are read or written, and no state carries over between runs (fresh notary-servers reuse
     /// ports and GUNs, which a shared rollback cache would take for a rollback).
     pub fn private_home(mut self) -> Cmd {
-        let home = tempfile::Builder::new()
-            .prefix("trustpin-test-home-")
-            .tempdir()
-            .expect("tempdir");
+        let home = temp_dir("trustpin-test-home-");
         self.cmd
             .env("HOME", home.path())
             .env("XDG_CACHE_HOME", home.path().join("cache"));
@@ -481,6 +478,14 @@ pub fn text_tag_rows(text: &str) -> Vec<String> {
 
 // ------------------------------------------------------------------------------------------------
 // Small helpers
+
+/// A new temporary folder named `prefix` and a random tail, removed when dropped.
+pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("tempdir")
+}
 
 /// Lower-case hex of `bytes`' SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {

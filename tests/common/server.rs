@@ -774,10 +774,7 @@ pub struct TestPki {
 impl TestPki {
     pub fn new() -> TestPki {
         use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
-        let dir = tempfile::Builder::new()
-            .prefix("trustpin-test-pki-")
-            .tempdir()
-            .expect("tempdir");
+        let dir = super::temp_dir("trustpin-test-pki-");
         let ca = make_ca(
             "trustpin test CA",
             vec![

@@ -114,10 +114,7 @@ impl TokenIssuer {
 
     fn launch(users: Vec<User>, pki: Option<&TestPki>, field: &'static str) -> TokenIssuer {
         use rcgen::KeyUsagePurpose;
-        let dir = tempfile::Builder::new()
-            .prefix("trustpin-token-issuer-")
-            .tempdir()
-            .expect("tempdir");
+        let dir = super::temp_dir("trustpin-token-issuer-");
         let ca = make_ca(
             "trustpin test token CA",
             vec![
