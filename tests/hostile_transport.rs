@@ -192,12 +192,18 @@ fn content_length_that_lies_long_is_a_broken_transfer() {
     within(&out, Duration::from_secs(10));
 }
 
+/// `role`'s file answered with `reply` under `--timeout 2`: given up on (exit 3, naming the file)
+/// well within 8 s.
+fn given_up_on_after_2s(b: &Built, role: &str, reply: Reply) {
+    let (out, _srv) = run_with(b, role, reply, 2);
+    out.expect(3, &[&format!("{role}.json: no complete answer within 2s")]);
+    within(&out, Duration::from_secs(8));
+}
+
 #[test]
 fn a_server_that_stalls_is_given_up_on_after_the_timeout() {
     for role in common::ROLES {
-        let (out, _srv) = run_with(&built(), role, Reply::Stall, 2);
-        out.expect(3, &[&format!("{role}.json: no complete answer within 2s")]);
-        within(&out, Duration::from_secs(8));
+        given_up_on_after_2s(&built(), role, Reply::Stall);
     }
 }
 
@@ -205,9 +211,7 @@ fn a_server_that_stalls_is_given_up_on_after_the_timeout() {
 fn a_server_that_sends_headers_then_stalls_is_given_up_on() {
     let b = built();
     let resp = Response::json(b.get("targets").to_vec()).pace(Pace::StallAfterHead);
-    let (out, _srv) = run_with(&b, "targets", resp.into(), 2);
-    out.expect(3, &["targets.json: no complete answer within 2s"]);
-    within(&out, Duration::from_secs(8));
+    given_up_on_after_2s(&b, "targets", resp.into());
 }
 
 #[test]
@@ -217,9 +221,7 @@ fn a_server_that_drips_one_byte_at_a_time_is_given_up_on_slow_retrieval() {
     let b = built();
     let resp =
         Response::json(b.get("root").to_vec()).pace(Pace::DripBody(Duration::from_millis(50)));
-    let (out, _srv) = run_with(&b, "root", resp.into(), 2);
-    out.expect(3, &["root.json: no complete answer within 2s"]);
-    within(&out, Duration::from_secs(8));
+    given_up_on_after_2s(&b, "root", resp.into());
 }
 
 #[test]

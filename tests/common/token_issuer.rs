@@ -117,10 +117,7 @@ impl TokenIssuer {
         let dir = super::temp_dir("trustpin-token-issuer-");
         let ca = make_ca(
             "trustpin test token CA",
-            vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::DigitalSignature,
-            ],
+            vec![KeyUsagePurpose::DigitalSignature],
         );
         let (leaf, leaf_key) = make_leaf(&ca, Vec::new(), "trustpin test token signer", None);
         std::fs::write(dir.path().join("rootcertbundle.pem"), ca.pem()).unwrap();
