@@ -8,7 +8,7 @@ use common::builder;
 
 use std::time::{Duration, Instant};
 
-use common::builder::{sig_entry, Key, RepoBuilder};
+use common::builder::{bad_sig_entries, sig_entry, Key, RepoBuilder};
 use common::sha256_hex;
 use serde_json::json;
 
@@ -89,14 +89,7 @@ fn a_thousand_invalid_signatures_under_the_right_key_id_cost_bounded_time() {
     let mut r = repo();
     let k = r.timestamp_key.clone();
     r.edit_envelope("timestamp", move |env, _| {
-        let sigs: Vec<_> = (0..1024u32)
-            .map(|i| {
-                let mut sig = vec![0x11u8; 64];
-                sig[..4].copy_from_slice(&i.to_be_bytes());
-                sig_entry(&k.id(), "ecdsa", &sig)
-            })
-            .collect();
-        env["signatures"] = json!(sigs);
+        env["signatures"] = json!(bad_sig_entries(&k.id(), 1024, 0x11));
     });
     let built = r.build();
     let out = bounded("1024 bad signatures", &built, &["v1"], &[], 200);

@@ -1008,8 +1008,7 @@ fn repository_names_with_dot_dot_percent_2f_or_query_are_input_errors() {
         assert!(out.stdout.trim().is_empty(), "{name}");
     }
     // The same names over HTTP never reach the server.
-    let srv = common::server::TestServer::start();
-    built.serve(&srv);
+    let srv = built.served();
     let key = disk.root_key.display().to_string();
     for name in [
         "example.com/a/../b:v1",

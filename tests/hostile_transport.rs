@@ -43,8 +43,7 @@ fn run_measured(
     reply: Reply,
     secs: u64,
 ) -> (Output, Option<u64>, TestServer) {
-    let srv = TestServer::start();
-    b.serve(&srv);
+    let srv = b.served();
     srv.route(&tuf_path(GUN, role), move |_| reply.clone());
     let key = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(key.path(), &b.pinned_pem).unwrap();
@@ -84,8 +83,7 @@ fn within(out: &Output, limit: Duration) {
 #[test]
 fn clean_repository_resolves_and_every_file_is_fetched_once() {
     let b = built();
-    let srv = TestServer::start();
-    b.serve(&srv);
+    let srv = b.served();
     let out = b.cli_server(&srv, "v1", &[]);
     assert_eq!(out.code, 0, "{}", out.describe());
     assert_eq!(
@@ -232,8 +230,7 @@ fn a_file_that_changes_between_requests_cannot_be_swapped_after_verification() {
     let mut evil = RepoBuilder::new(GUN);
     evil.tag("targets", "v1", b"evil");
     let evil = evil.build();
-    let srv = TestServer::start();
-    b.serve(&srv);
+    let srv = b.served();
     srv.sequence(
         &tuf_path(GUN, "targets"),
         vec![
@@ -277,8 +274,7 @@ fn an_http_error_is_could_not_check() {
 /// Serve `b` with root.json behind a 401 whose challenge is `value(server URL)`; a `/token`
 /// endpoint on the same server would hand out a token.
 fn challenge(b: &Built, value: impl Fn(&str) -> String) -> (Output, TestServer) {
-    let srv = TestServer::start();
-    b.serve(&srv);
+    let srv = b.served();
     let v = value(&srv.url());
     srv.route(&tuf_path(GUN, "root"), move |req| {
         if req.header("authorization").is_some() {
@@ -360,8 +356,7 @@ fn delegation_declared_huge_by_the_snapshot_is_still_bounded() {
         s["meta"]["targets/releases"]["length"] = HUGE.into()
     });
     let b = r.build();
-    let srv = TestServer::start();
-    b.serve(&srv);
+    let srv = b.served();
     srv.respond(
         &tuf_path(GUN, "targets/releases"),
         Response::json(vec![b' '; MIB as usize])

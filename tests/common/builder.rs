@@ -135,6 +135,18 @@ pub fn target_meta(content: &[u8]) -> Value {
     json!({"length": content.len(), "hashes": {"sha256": b64(&sha256(content))}})
 }
 
+/// `n` signature entries under `keyid` (method `ecdsa`) that are all invalid and all different:
+/// 64 bytes of `fill`, the first four the entry's index.
+pub fn bad_sig_entries(keyid: &str, n: u32, fill: u8) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let mut sig = vec![fill; 64];
+            sig[..4].copy_from_slice(&i.to_be_bytes());
+            sig_entry(keyid, "ecdsa", &sig)
+        })
+        .collect()
+}
+
 /// Signature entry `{"keyid","method","sig"}` with explicit parts.
 pub fn sig_entry(keyid: &str, method: &str, sig: &[u8]) -> Value {
     json!({"keyid": keyid, "method": method, "sig": b64(sig)})
@@ -858,6 +870,13 @@ impl Built {
         let root_key = dir.path().join("root.pub");
         std::fs::write(&root_key, &self.pinned_pem).unwrap();
         OnDisk { dir, root_key }
+    }
+
+    /// A new [`server::TestServer`] that serves it ([`Built::serve`]).
+    pub fn served(&self) -> server::TestServer {
+        let srv = server::TestServer::start();
+        self.serve(&srv);
+        srv
     }
 
     /// Serve every file at its Notary URL on `srv`, plus the `/v2/` ping the notary client sends
