@@ -24,6 +24,12 @@ fn repo() -> RepoBuilder {
 
 /// Run the CLI on `built`, asserting the time bound and, when GNU time is installed, a peak
 /// memory below `mib` MiB.
+/// `r` built, v1 asked for: refused (exit 1) with `message`, within the bounds of [`bounded`]
+/// (200 MiB).
+fn refused_in_bounded_time(what: &str, r: &mut RepoBuilder, message: &str) {
+    bounded(what, &r.build(), &["v1"], &[], 200).expect(1, &[message]);
+}
+
 fn bounded(
     what: &str,
     built: &builder::Built,
@@ -111,11 +117,10 @@ fn more_than_1024_keys_in_a_key_map_are_refused() {
             s["keys"][k.id()] = k.tuf();
         }
     });
-    let built = r.build();
-    let out = bounded("1029 keys", &built, &["v1"], &[], 200);
-    out.expect(
-        1,
-        &["root.json: field `signed.keys`: 1029 keys, at most 1024"],
+    refused_in_bounded_time(
+        "1029 keys",
+        &mut r,
+        "root.json: field `signed.keys`: 1029 keys, at most 1024",
     );
 }
 
@@ -157,11 +162,10 @@ fn more_than_1024_delegations_in_one_role_are_refused() {
             .collect();
         s["delegations"]["roles"] = json!(roles);
     });
-    let built = r.build();
-    let out = bounded("1025 delegations", &built, &["v1"], &[], 200);
-    out.expect(
-        1,
-        &["targets.json: field `signed.delegations.roles`: 1025 delegations, at most 1024 accepted"],
+    refused_in_bounded_time(
+        "1025 delegations",
+        &mut r,
+        "targets.json: field `signed.delegations.roles`: 1025 delegations, at most 1024 accepted",
     );
 }
 

@@ -42,6 +42,14 @@ fn resolve_dir(dir: &tempfile::TempDir, image: &str, extra: &[&str]) -> (common:
     (out, rss.unwrap_or(0))
 }
 
+/// A repository of `gun` whose v1 is signed by the `targets/releases` delegation.
+fn signed_by_releases(gun: &str) -> RepoBuilder {
+    let mut r = RepoBuilder::new(gun);
+    r.delegate("targets", "targets/releases", &[""])
+        .tag("targets/releases", "v1", IMAGE);
+    r
+}
+
 /// `resolve GUN:v1` from `srv` with `pinned` as the root key, and `extra`.
 fn resolve_server(
     srv: &server::TestServer,
@@ -171,9 +179,7 @@ fn delegations_no_verified_role_declares_are_never_fetched() {
     // The snapshot lists 40 delegation files (the server holds the snapshot key) that targets.json
     // does not declare: trustpin must not even ask for them.
     let gun = "example.com/hostile/undeclared";
-    let mut r = RepoBuilder::new(gun);
-    r.delegate("targets", "targets/releases", &[""])
-        .tag("targets/releases", "v1", IMAGE);
+    let mut r = signed_by_releases(gun);
     for i in 0..40 {
         r.delegate("targets", &format!("targets/extra{i}"), &[""]);
     }
@@ -250,9 +256,7 @@ fn the_deadline_ends_a_request_in_flight_not_only_the_next_one() {
     // The delegation answers its head at once and then nothing: with --timeout 120 that request
     // alone would take two minutes. The repository's deadline reaches into it.
     let gun = "example.com/hostile/stall";
-    let mut r = RepoBuilder::new(gun);
-    r.delegate("targets", "targets/releases", &[""]);
-    r.tag("targets/releases", "v1", IMAGE);
+    let mut r = signed_by_releases(gun);
     let built = r.build();
     let srv = built.served();
     srv.stall(&server::tuf_path(gun, "targets/releases"));
@@ -268,9 +272,7 @@ fn the_deadline_ends_a_request_in_flight_not_only_the_next_one() {
 #[test]
 fn a_key_listed_a_thousand_times_in_one_delegation_is_one_key() {
     let gun = "example.com/hostile/keyids";
-    let mut r = RepoBuilder::new(gun);
-    r.delegate("targets", "targets/releases", &[""])
-        .tag("targets/releases", "v1", IMAGE);
+    let mut r = signed_by_releases(gun);
     r.edit_signed("targets", |s| {
         let role = &mut s["delegations"]["roles"][0];
         let id = role["keyids"][0].clone();
