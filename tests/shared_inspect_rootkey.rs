@@ -112,12 +112,11 @@ fn key_ids(v: &Value) -> Vec<String> {
 #[test]
 fn alice_test_is_signed_by_releases_phbelitz_and_chamsen_with_one_digest() {
     let key_a = key("phbelitz-a.pub");
-    let out = inspect(
-        &[ALICE],
-        &key_a,
-        "2019-10-15T00:00:00Z",
-        &["--output", "json"],
-    );
+    // inspect IMAGE with KEY on 2019-10-15
+    let alice = |image: &str, key: &Path, extra: &[&str]| {
+        inspect(&[image], key, "2019-10-15T00:00:00Z", extra)
+    };
+    let out = alice(ALICE, &key_a, &["--output", "json"]);
     out.expect_code(0, "inspect alice-image");
     let v = out.json();
     assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
@@ -222,7 +221,7 @@ fn alice_test_is_signed_by_releases_phbelitz_and_chamsen_with_one_digest() {
     assert_eq!(e["Disagreements"], serde_json::json!([]), "{e}");
 
     // the text tables say the same
-    let out = inspect(&[ALICE], &key_a, "2019-10-15T00:00:00Z", &[]);
+    let out = alice(ALICE, &key_a, &[]);
     out.expect_code(0, "inspect alice-image, text");
     let rows = text_tag_rows(&out.stdout);
     assert_eq!(rows.len(), 1, "{}", out.describe());
@@ -248,12 +247,7 @@ fn alice_test_is_signed_by_releases_phbelitz_and_chamsen_with_one_digest() {
     );
 
     // one tag asked for; a tag nobody signed
-    let out = inspect(
-        &[&format!("{ALICE}:test")],
-        &key_a,
-        "2019-10-15T00:00:00Z",
-        &["--output", "json"],
-    );
+    let out = alice(&format!("{ALICE}:test"), &key_a, &["--output", "json"]);
     out.expect_code(0, "inspect alice-image:test");
     assert_eq!(
         out.json()[0]["SignedTags"],
@@ -261,22 +255,12 @@ fn alice_test_is_signed_by_releases_phbelitz_and_chamsen_with_one_digest() {
         "{}",
         out.describe()
     );
-    let out = inspect(
-        &[&format!("{ALICE}:nope")],
-        &key_a,
-        "2019-10-15T00:00:00Z",
-        &[],
-    );
+    let out = alice(&format!("{ALICE}:nope"), &key_a, &[]);
     out.expect_code(1, "inspect alice-image:nope");
     out.expect_stderr(&["nope"], "");
 
     // with key b the root is not signed by the pinned key
-    let out = inspect(
-        &[ALICE],
-        &key("phbelitz-b.pub"),
-        "2019-10-15T00:00:00Z",
-        &["--output", "json"],
-    );
+    let out = alice(ALICE, &key("phbelitz-b.pub"), &["--output", "json"]);
     out.expect_code(1, "inspect alice-image with key b");
     assert!(!out.stdout.contains(ALICE_TEST), "{}", out.describe());
 }
@@ -389,6 +373,16 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
     let root_ids = str_set(&root["signed"]["roles"]["root"]["keyids"]);
     assert_eq!(root_ids.len(), 1, "{root}");
     let cert_id = root_ids.into_iter().next().unwrap();
+    // trustpin get-root-key -i SAMPLE --metadata-dir SHARED EXTRA...
+    let sample_root_key = |extra: &[&str]| {
+        trustpin_home(
+            &[
+                &["get-root-key", "-i", SAMPLE, "--metadata-dir", dir][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
 
     let mut texts = Vec::new();
     for (what, out) in both_get_root_key(&["-i", SAMPLE, "--metadata-dir", dir]) {
@@ -424,15 +418,7 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
     assert_eq!(out.stdout, texts[0]);
 
     // json
-    let out = trustpin_home(&[
-        "get-root-key",
-        "-i",
-        SAMPLE,
-        "--metadata-dir",
-        dir,
-        "--output",
-        "json",
-    ]);
+    let out = sample_root_key(&["--output", "json"]);
     out.expect_code(0, "json");
     let v = out.json();
     assert_eq!(v["gun"], SAMPLE, "{v}");
@@ -454,14 +440,7 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
     assert_eq!(t(&k["not_after"]).date().to_string(), "2029-08-26", "{k}");
 
     // --pem-only into a file, accepted by resolve
-    let out = trustpin_home(&[
-        "get-root-key",
-        "-i",
-        SAMPLE,
-        "--metadata-dir",
-        dir,
-        "--pem-only",
-    ]);
+    let out = sample_root_key(&["--pem-only"]);
     out.expect_code(0, "--pem-only");
     assert!(
         out.stdout.starts_with("-----BEGIN PUBLIC KEY-----\n"),
