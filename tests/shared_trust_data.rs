@@ -38,6 +38,15 @@ const ALICE_AT: Option<&str> = Some("2019-10-15T00:00:00Z");
 const SAMPLE_AT: Option<&str> = Some("2019-11-01T00:00:00Z");
 const BOB_AT: Option<&str> = Some("2020-11-20T00:00:00Z");
 
+/// `resolve --level audit IMAGE` with key b at BOB_AT, requiring each of `delegations`.
+fn audit(image: &str, delegations: &[&str]) -> Output {
+    let mut args = vec!["--level", "audit", image];
+    for d in delegations {
+        args.extend(["--delegation", d]);
+    }
+    resolve(B, BOB_AT, &args)
+}
+
 fn assert_digest(run: &Output, gun: &str, hex: &str) {
     run.expect_code(0, gun);
     assert_eq!(
@@ -182,68 +191,32 @@ fn bob_family_is_refused_for_a_certificate_naming_another_repository() {
 
 #[test]
 fn audit_level_relaxes_the_certificate_name_with_a_warning() {
-    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/bob-image:test"]);
+    let r = audit("phbelitz/bob-image:test", &[]);
     assert_digest(&r, "docker.io/phbelitz/bob-image", TARGETS_TEST);
     r.expect_stderr(&["level audit", "accepted at level audit"], "");
 }
 
 #[test]
 fn audit_charlie_releases_wins_over_targets() {
-    let r = resolve(
-        B,
-        BOB_AT,
-        &["--level", "audit", "phbelitz/charlie-image:test"],
-    );
+    let r = audit("phbelitz/charlie-image:test", &[]);
     assert_digest(&r, "docker.io/phbelitz/charlie-image", CHARLIE_REL);
-    let r = resolve(
-        B,
-        BOB_AT,
-        &[
-            "--level",
-            "audit",
-            "phbelitz/charlie-image:test",
-            "--delegation",
-            "del1",
-        ],
-    );
+    let r = audit("phbelitz/charlie-image:test", &["del1"]);
     assert_digest(&r, "docker.io/phbelitz/charlie-image", CHARLIE_REL);
 }
 
 #[test]
 fn audit_dave_delegations_disagree() {
-    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/dave-image:test"]);
+    let r = audit("phbelitz/dave-image:test", &[]);
     assert_digest(&r, "docker.io/phbelitz/dave-image", DAVE_DEL1);
-    let r = resolve(
-        B,
-        BOB_AT,
-        &[
-            "--level",
-            "audit",
-            "phbelitz/dave-image:test",
-            "--delegation",
-            "del2",
-        ],
-    );
+    let r = audit("phbelitz/dave-image:test", &["del2"]);
     assert_digest(&r, "docker.io/phbelitz/dave-image", DAVE_DEL2);
-    let r = resolve(
-        B,
-        BOB_AT,
-        &[
-            "--level",
-            "audit",
-            "phbelitz/dave-image:test",
-            "--delegation",
-            "del1",
-            "--delegation",
-            "del2",
-        ],
-    );
+    let r = audit("phbelitz/dave-image:test", &["del1", "del2"]);
     r.expect_refused(&["different digests", DAVE_DEL1, DAVE_DEL2], "");
 }
 
 #[test]
 fn audit_eve_falls_back_to_targets_and_warns_releases_is_missing() {
-    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/eve-image:test"]);
+    let r = audit("phbelitz/eve-image:test", &[]);
     assert_digest(&r, "docker.io/phbelitz/eve-image", TARGETS_TEST);
     assert!(
         r.stderr
@@ -251,17 +224,7 @@ fn audit_eve_falls_back_to_targets_and_warns_releases_is_missing() {
         "{}",
         r.stderr
     );
-    let r = resolve(
-        B,
-        BOB_AT,
-        &[
-            "--level",
-            "audit",
-            "phbelitz/eve-image:test",
-            "--delegation",
-            "releases",
-        ],
-    );
+    let r = audit("phbelitz/eve-image:test", &["releases"]);
     r.expect_refused(&["required delegation targets/releases", "missing"], "");
 }
 
