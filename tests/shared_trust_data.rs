@@ -38,6 +38,16 @@ const ALICE_AT: Option<&str> = Some("2019-10-15T00:00:00Z");
 const SAMPLE_AT: Option<&str> = Some("2019-11-01T00:00:00Z");
 const BOB_AT: Option<&str> = Some("2020-11-20T00:00:00Z");
 
+/// `resolve phbelitz/sample-image{reference}` with key a at SAMPLE_AT (`reference`: `:tag`,
+/// `@digest` or both).
+fn sample(reference: &str) -> Output {
+    resolve(
+        A,
+        SAMPLE_AT,
+        &[&format!("phbelitz/sample-image{reference}")],
+    )
+}
+
 /// `resolve --level audit IMAGE` with key b at BOB_AT, requiring each of `delegations`.
 fn audit(image: &str, delegations: &[&str]) -> Output {
     let mut args = vec!["--level", "audit", image];
@@ -135,37 +145,25 @@ fn sample_tags_resolve_from_targets() {
 
 #[test]
 fn sample_unsigned_tag_is_refused() {
-    let r = resolve(A, SAMPLE_AT, &["phbelitz/sample-image:nope"]);
+    let r = sample(":nope");
     r.expect_refused(&["no signed digest for tag \"nope\""], "");
 }
 
 #[test]
 fn sample_digest_only_reference_is_accepted() {
-    let r = resolve(
-        A,
-        SAMPLE_AT,
-        &[&format!("phbelitz/sample-image@sha256:{SAMPLE_V1}")],
-    );
+    let r = sample(&format!("@sha256:{SAMPLE_V1}"));
     assert_digest(&r, "docker.io/phbelitz/sample-image", SAMPLE_V1);
 }
 
 #[test]
 fn sample_unsigned_digest_is_refused() {
-    let r = resolve(
-        A,
-        SAMPLE_AT,
-        &[&format!("phbelitz/sample-image@sha256:{}", "0".repeat(64))],
-    );
+    let r = sample(&format!("@sha256:{}", "0".repeat(64)));
     r.expect_refused(&["is not signed for any tag"], "");
 }
 
 #[test]
 fn sample_tag_with_another_tags_digest_is_refused() {
-    let r = resolve(
-        A,
-        SAMPLE_AT,
-        &[&format!("phbelitz/sample-image:v1@sha256:{SAMPLE_SIGN}")],
-    );
+    let r = sample(&format!(":v1@sha256:{SAMPLE_SIGN}"));
     r.expect_refused(&["tag \"v1\" is signed for", SAMPLE_V1, SAMPLE_SIGN], "");
 }
 
