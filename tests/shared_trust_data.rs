@@ -57,6 +57,13 @@ fn audit(image: &str, delegations: &[&str]) -> Output {
     resolve(B, BOB_AT, &args)
 }
 
+/// [`audit`] of `phbelitz/IMAGE:test` answers `docker.io/phbelitz/IMAGE@sha256:HEX`.
+fn audit_answers(image: &str, delegations: &[&str], hex: &str) -> Output {
+    let r = audit(&format!("phbelitz/{image}:test"), delegations);
+    assert_digest(&r, &format!("docker.io/phbelitz/{image}"), hex);
+    r
+}
+
 fn assert_digest(run: &Output, gun: &str, hex: &str) {
     run.expect_code(0, gun);
     assert_eq!(
@@ -189,33 +196,28 @@ fn bob_family_is_refused_for_a_certificate_naming_another_repository() {
 
 #[test]
 fn audit_level_relaxes_the_certificate_name_with_a_warning() {
-    let r = audit("phbelitz/bob-image:test", &[]);
-    assert_digest(&r, "docker.io/phbelitz/bob-image", TARGETS_TEST);
-    r.expect_stderr(&["level audit", "accepted at level audit"], "");
+    audit_answers("bob-image", &[], TARGETS_TEST)
+        .expect_stderr(&["level audit", "accepted at level audit"], "");
 }
 
 #[test]
 fn audit_charlie_releases_wins_over_targets() {
-    let r = audit("phbelitz/charlie-image:test", &[]);
-    assert_digest(&r, "docker.io/phbelitz/charlie-image", CHARLIE_REL);
-    let r = audit("phbelitz/charlie-image:test", &["del1"]);
-    assert_digest(&r, "docker.io/phbelitz/charlie-image", CHARLIE_REL);
+    for delegations in [&[][..], &["del1"]] {
+        audit_answers("charlie-image", delegations, CHARLIE_REL);
+    }
 }
 
 #[test]
 fn audit_dave_delegations_disagree() {
-    let r = audit("phbelitz/dave-image:test", &[]);
-    assert_digest(&r, "docker.io/phbelitz/dave-image", DAVE_DEL1);
-    let r = audit("phbelitz/dave-image:test", &["del2"]);
-    assert_digest(&r, "docker.io/phbelitz/dave-image", DAVE_DEL2);
+    audit_answers("dave-image", &[], DAVE_DEL1);
+    audit_answers("dave-image", &["del2"], DAVE_DEL2);
     let r = audit("phbelitz/dave-image:test", &["del1", "del2"]);
     r.expect_refused(&["different digests", DAVE_DEL1, DAVE_DEL2], "");
 }
 
 #[test]
 fn audit_eve_falls_back_to_targets_and_warns_releases_is_missing() {
-    let r = audit("phbelitz/eve-image:test", &[]);
-    assert_digest(&r, "docker.io/phbelitz/eve-image", TARGETS_TEST);
+    let r = audit_answers("eve-image", &[], TARGETS_TEST);
     assert!(
         r.stderr
             .contains("targets/releases not used: listed in snapshot.json but missing"),
