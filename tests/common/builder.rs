@@ -1117,7 +1117,27 @@ fn notary_fresh(url: &str, args: &[&str]) -> Result<String, String> {
 /// The real notary client's opinion of a built repository: serve it on a fresh loopback server
 /// and look `tag` up.
 pub fn notary_opinion(built: &Built, tag: &str) -> Result<(String, u64), String> {
-    let srv = server::TestServer::start();
-    built.serve(&srv);
-    notary_lookup(&srv.url(), &built.gun, tag)
+    notary_lookup(&built.served().url(), &built.gun, tag)
+}
+
+/// Unless the notary client is skipped ([`notary_available`]): it looks `tag` up as the digest
+/// of `content`.
+pub fn notary_agrees(built: &Built, tag: &str, content: &[u8]) {
+    if notary_available() {
+        assert_eq!(
+            notary_opinion(built, tag).map(|(d, _)| d),
+            Ok(super::sha256_hex(content))
+        );
+    }
+}
+
+/// Unless the notary client is skipped ([`notary_available`]): it refuses to look `tag` up, its
+/// output naming every one of `words`.
+pub fn notary_refuses(built: &Built, tag: &str, words: &[&str]) {
+    if notary_available() {
+        let err = notary_opinion(built, tag).expect_err("notary accepted it");
+        for w in words {
+            assert!(err.contains(w), "notary's refusal lacks {w:?}: {err}");
+        }
+    }
 }
