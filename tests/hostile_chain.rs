@@ -109,9 +109,7 @@ fn version_zero_negative_or_not_an_integer_is_refused() {
     ] {
         let mut r = repo();
         r.edit_signed("snapshot", move |s| s["version"] = v.clone());
-        r.build()
-            .cli(&["v1"], &[])
-            .expect(1, &["snapshot.json", words]);
+        r.refuses_v1(&["snapshot.json", words]);
     }
 }
 
@@ -252,10 +250,7 @@ fn expiry_that_is_not_rfc3339_as_go_writes_it_is_refused_naming_the_field() {
         let mut r = repo();
         let b = bad.clone();
         r.edit_signed("timestamp", move |s| s["expires"] = json!(b));
-        r.build().cli(&["v1"], &[]).expect(
-            1,
-            &["timestamp.json: field `signed.expires`", "is not RFC 3339"],
-        );
+        r.refuses_v1(&["timestamp.json: field `signed.expires`", "is not RFC 3339"]);
     }
     if notary_available() {
         // notary: also refuses a space ("cannot parse ... as \"T\"").
@@ -289,9 +284,7 @@ fn snapshot_not_what_the_timestamp_names_is_refused() {
         let at = s.find("\"sha256\":\"").unwrap() + 10;
         b[at] = if b[at] == b'A' { b'B' } else { b'A' };
     });
-    r.build()
-        .cli(&["v1"], &[])
-        .expect(1, &["snapshot: sha256 is", ", timestamp says"]);
+    r.refuses_v1(&["snapshot: sha256 is", ", timestamp says"]);
 }
 
 #[test]
@@ -364,9 +357,7 @@ fn targets_not_what_the_snapshot_names_is_refused() {
 fn root_not_what_the_snapshot_names_is_refused() {
     let mut r = repo();
     r.edit_bytes_after_hash("root", |b| b.push(b'\n'));
-    r.build()
-        .cli(&["v1"], &[])
-        .expect(1, &["root: length is", "snapshot says"]);
+    r.refuses_v1(&["root: length is", "snapshot says"]);
 }
 
 #[test]
@@ -423,9 +414,7 @@ fn snapshot_without_root_or_targets_entry_is_refused() {
         r.edit_signed("snapshot", move |s| {
             s["meta"].as_object_mut().unwrap().remove(&e);
         });
-        r.build()
-            .cli(&["v1"], &[])
-            .expect(1, &[&format!("snapshot.json does not list `{entry}`")]);
+        r.refuses_v1(&[&format!("snapshot.json does not list `{entry}`")]);
     }
 }
 
@@ -445,9 +434,7 @@ fn timestamp_meta_without_hashes_or_with_short_hash_is_refused() {
         r.edit_signed("timestamp", move |s| {
             s["meta"]["snapshot"]["hashes"] = hashes.clone()
         });
-        r.build()
-            .cli(&["v1"], &[])
-            .expect(1, &["timestamp.json", words]);
+        r.refuses_v1(&["timestamp.json", words]);
     }
 }
 
@@ -846,9 +833,7 @@ fn fractions_exponents_and_non_finite_numbers_are_refused() {
                 .replacen("\"version\":1", &format!("\"version\":{l}"), 1)
                 .into_bytes();
         });
-        r.build()
-            .cli(&["v1"], &[])
-            .expect(1, &["timestamp.json: invalid JSON", words]);
+        r.refuses_v1(&["timestamp.json: invalid JSON", words]);
     }
 }
 
@@ -860,13 +845,10 @@ fn changed_content_under_an_unchanged_signature_is_refused() {
     r.edit_envelope("targets", |env, _| {
         env["signed"]["targets"]["v1"] = builder::target_meta(EVIL);
     });
-    r.build().cli(&["v1"], &[]).expect(
-        1,
-        &[
-            "targets: 0 of 1 required signatures valid",
-            "does not verify with key",
-        ],
-    );
+    r.refuses_v1(&[
+        "targets: 0 of 1 required signatures valid",
+        "does not verify with key",
+    ]);
 }
 
 #[test]

@@ -30,7 +30,7 @@ fn timestamp_signature_field_refused(field: &'static str, value: serde_json::Val
     r.edit_envelope("timestamp", move |env, _| {
         env["signatures"][0][field] = value.clone()
     });
-    r.build().cli(&["v1"], &[]).expect(1, &[message]);
+    r.refuses_v1(&[message]);
 }
 
 fn short(id: &str) -> &str {
@@ -432,9 +432,7 @@ fn threshold_zero_negative_or_huge_in_a_delegation_disables_only_that_delegation
 fn threshold_above_the_number_of_keys_is_never_met() {
     let mut r = repo();
     r.edit_signed("root", |s| s["roles"]["snapshot"]["threshold"] = json!(2));
-    r.build()
-        .cli(&["v1"], &[])
-        .expect(1, &["snapshot: 1 of 2 required signatures valid"]);
+    r.refuses_v1(&["snapshot: 1 of 2 required signatures valid"]);
 }
 
 // ---- key IDs and key types ------------------------------------------------------------------
@@ -475,13 +473,10 @@ fn key_id_not_matching_in_a_delegation_key_map_is_refused() {
             .unwrap();
         keys.insert(fake.clone(), v);
     });
-    r.build().cli(&["v1"], &[]).expect(
-        1,
-        &[
+    r.refuses_v1(&[
             "targets.json: key listed as 0000000000000000000000000000000000000000000000000000000000000000",
             "has the content of key ID",
-        ],
-    );
+        ]);
 }
 
 #[test]
@@ -492,10 +487,7 @@ fn signature_key_id_that_names_no_listed_key_does_not_count() {
     r.edit_envelope("timestamp", move |env, msg| {
         env["signatures"] = json!([sig_entry(&"ab".repeat(32), "ecdsa", &k.sign(msg))]);
     });
-    r.build().cli(&["v1"], &[]).expect(
-        1,
-        &["timestamp: 0 of 1 required signatures valid (no signature by key"],
-    );
+    r.refuses_v1(&["timestamp: 0 of 1 required signatures valid (no signature by key"]);
 }
 
 #[test]
@@ -556,9 +548,7 @@ fn key_type_label_not_fitting_the_key_material_is_refused() {
             s["keys"][k.id()] = k.tuf();
             s["roles"]["timestamp"]["keyids"] = json!([k.id()]);
         });
-        r.build()
-            .cli(&["v1"], &[])
-            .expect(1, &["root.json: key", words]);
+        r.refuses_v1(&["root.json: key", words]);
     }
     let mut r = repo();
     let k = r.snapshot_key.relabelled("ecdsa");
@@ -568,9 +558,7 @@ fn key_type_label_not_fitting_the_key_material_is_refused() {
         s["keys"][k.id()] = k.tuf();
         s["roles"]["snapshot"]["keyids"] = json!([k.id()]);
     });
-    r.build()
-        .cli(&["v1"], &[])
-        .expect(1, &["root.json: key", "not a DER SubjectPublicKeyInfo"]);
+    r.refuses_v1(&["root.json: key", "not a DER SubjectPublicKeyInfo"]);
 }
 
 #[test]
@@ -634,12 +622,9 @@ fn ecdsa_signature_of_wrong_length_is_refused() {
             }
             env["signatures"][0]["sig"] = json!(builder::b64(&raw));
         });
-        r.build().cli(&["v1"], &[]).expect(
-            1,
-            &[&format!(
-                "ECDSA signature is {len} bytes: neither the 64-byte raw form nor valid DER"
-            )],
-        );
+        r.refuses_v1(&[&format!(
+            "ECDSA signature is {len} bytes: neither the 64-byte raw form nor valid DER"
+        )]);
     }
 }
 
@@ -651,26 +636,20 @@ fn ecdsa_signature_with_a_flipped_bit_and_ed25519_of_wrong_length_are_refused() 
         raw[10] ^= 1;
         env["signatures"][0]["sig"] = json!(builder::b64(&raw));
     });
-    r.build().cli(&["v1"], &[]).expect(
-        1,
-        &[
-            "timestamp: 0 of 1",
-            "ecdsa signature (64 bytes) does not verify with key",
-        ],
-    );
+    r.refuses_v1(&[
+        "timestamp: 0 of 1",
+        "ecdsa signature (64 bytes) does not verify with key",
+    ]);
     let mut r = repo();
     r.edit_envelope("snapshot", |env, _| {
         let mut raw = base64_decode(env["signatures"][0]["sig"].as_str().unwrap());
         raw.push(0);
         env["signatures"][0]["sig"] = json!(builder::b64(&raw));
     });
-    r.build().cli(&["v1"], &[]).expect(
-        1,
-        &[
-            "snapshot: 0 of 1",
-            "eddsa signature (65 bytes) does not verify with key",
-        ],
-    );
+    r.refuses_v1(&[
+        "snapshot: 0 of 1",
+        "eddsa signature (65 bytes) does not verify with key",
+    ]);
 }
 
 #[test]

@@ -776,6 +776,12 @@ impl RepoBuilder {
     }
 
     /// Build every file.
+    /// Built, and `v1` asked for through the CLI ([`Built::cli`]): refused (exit 1), stderr naming
+    /// every one of `words`.
+    pub fn refuses_v1(&mut self, words: &[&str]) {
+        self.build().cli(&["v1"], &[]).expect(1, words);
+    }
+
     pub fn build(&mut self) -> Built {
         let mut files = BTreeMap::new();
         let mut hashed = BTreeMap::new();
