@@ -274,16 +274,19 @@ fn expiry_that_is_not_rfc3339_as_go_writes_it_is_refused_naming_the_field() {
 
 // ---- mix-and-match: hashes and lengths along the chain -----------------------------------------
 
+/// The first byte after `marker` changed (`A` to `B`, anything else to `A`): same length, other
+/// bytes.
+fn flip_first_after(b: &mut [u8], marker: &str) {
+    let at = String::from_utf8_lossy(b).find(marker).unwrap() + marker.len();
+    b[at] = if b[at] == b'A' { b'B' } else { b'A' };
+}
+
 #[test]
 fn snapshot_not_what_the_timestamp_names_is_refused() {
     // A different, validly signed snapshot (an older one, say) served with a current timestamp.
     let mut r = repo();
-    r.edit_bytes_after_hash("snapshot", |b| {
-        // Same length, one byte different (inside a base64 hash value).
-        let s = String::from_utf8(b.clone()).unwrap();
-        let at = s.find("\"sha256\":\"").unwrap() + 10;
-        b[at] = if b[at] == b'A' { b'B' } else { b'A' };
-    });
+    // Same length, one byte different (inside a base64 hash value).
+    r.edit_bytes_after_hash("snapshot", |b| flip_first_after(b, "\"sha256\":\""));
     r.refuses_v1(&["snapshot: sha256 is", ", timestamp says"]);
 }
 
@@ -364,11 +367,7 @@ fn root_not_what_the_snapshot_names_is_refused() {
 fn delegation_not_what_the_snapshot_names_is_not_used() {
     // Same length, other bytes: the hash check refuses the delegation (exit 1, naming it).
     let mut r = with_releases();
-    r.edit_bytes_after_hash("targets/releases", |b| {
-        let s = String::from_utf8(b.clone()).unwrap();
-        let at = s.find("\"sig\":\"").unwrap() + 7;
-        b[at] = if b[at] == b'A' { b'B' } else { b'A' };
-    });
+    r.edit_bytes_after_hash("targets/releases", |b| flip_first_after(b, "\"sig\":\""));
     let built = r.build();
     built.cli(&["v2"], &["--delegation", "releases"]).expect(
         1,
