@@ -60,6 +60,19 @@ fn version_2_pow_31_minus_1_is_accepted_in_every_role() {
     }
 }
 
+/// [`repo`] with the first `"version"` of `role`'s file written as `literal` (after signing).
+fn with_version_written_as(role: &str, literal: &str) -> RepoBuilder {
+    let mut r = repo();
+    let literal = literal.to_owned();
+    r.edit_bytes(role, move |b| {
+        let s = String::from_utf8(b.clone()).unwrap();
+        let at = s.find("\"version\":").unwrap();
+        let end = at + s[at..].find([',', '}']).unwrap();
+        *b = format!("{}\"version\":{literal}{}", &s[..at], &s[end..]).into_bytes();
+    });
+    r
+}
+
 #[test]
 fn versions_beyond_2_pow_53_are_refused_as_unsafe_numbers() {
     // 2^53 + 1 and 2^63 cannot round-trip through a float64 (Go's JSON numbers): the signed form
@@ -70,15 +83,7 @@ fn versions_beyond_2_pow_53_are_refused_as_unsafe_numbers() {
         ("targets", "9007199254740993"),
         ("root", "9223372036854775808"),
     ] {
-        let mut r = repo();
-        let n2 = n.to_owned();
-        r.edit_bytes(role, move |b| {
-            let s = String::from_utf8(b.clone()).unwrap();
-            let at = s.find("\"version\":").unwrap();
-            let end = at + s[at..].find([',', '}']).unwrap();
-            *b = format!("{}\"version\":{n2}{}", &s[..at], &s[end..]).into_bytes();
-        });
-        let built = r.build();
+        let built = with_version_written_as(role, n).build();
         built.cli(&["v1"], &[]).expect(
             1,
             &[&format!(
@@ -824,15 +829,8 @@ fn fractions_exponents_and_non_finite_numbers_are_refused() {
         ("1e400", "out of range"),
         ("NaN", "invalid JSON"),
     ] {
-        let mut r = repo();
-        let l = lit.to_owned();
-        r.edit_bytes("timestamp", move |b| {
-            let s = String::from_utf8(b.clone()).unwrap();
-            *b = s
-                .replacen("\"version\":1", &format!("\"version\":{l}"), 1)
-                .into_bytes();
-        });
-        r.refuses_v1(&["timestamp.json: invalid JSON", words]);
+        with_version_written_as("timestamp", lit)
+            .refuses_v1(&["timestamp.json: invalid JSON", words]);
     }
 }
 
