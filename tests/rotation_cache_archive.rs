@@ -869,24 +869,29 @@ fn live_rollback_to_an_older_state_is_refused_with_the_cache_and_accepted_withou
 // Crash safety
 // ------------------------------------------------------------------------------------------------
 
-/// Publish `gun` with v1 (`WORD one`) in targets and v2 (`WORD two`) in a `releases` delegation;
-/// the repository and its root key file.
-fn publish_v1_and_releases_v2(c: &NotaryClient, gun: &str, word: &str) -> (notary::Repo, PathBuf) {
-    let repo = notary::RepoBuilder::new(c, gun)
+/// A live notary-server ([`live_server`]; `None` when live tests are skipped) with `gun`
+/// published: v1 (`WORD one`) in targets and v2 (`WORD two`) in a `releases` delegation. The
+/// server, its client, the repository and its root key file.
+fn live_v1_and_releases_v2(
+    gun: &str,
+    word: &str,
+) -> Option<(NotaryServer, NotaryClient, notary::Repo, PathBuf)> {
+    let (ns, c) = live_server(false)?;
+    let repo = notary::RepoBuilder::new(&c, gun)
         .target("v1", &format!("{word} one"))
         .delegation("releases")
         .signed_by("releases", "v2", &format!("{word} two"))
         .publish();
-    (repo, c.write_root_key(gun, "root.pub"))
+    let key = c.write_root_key(gun, "root.pub");
+    Some((ns, c, repo, key))
 }
 
 #[test]
 fn live_truncated_cache_files_are_refetched_and_a_damaged_state_file_is_a_warning() {
-    let Some((ns, c)) = live_server(false) else {
+    let gun = "example.com/crash/live";
+    let Some((ns, _c, repo, key)) = live_v1_and_releases_v2(gun, "crash") else {
         return;
     };
-    let gun = "example.com/crash/live";
-    let (repo, key) = publish_v1_and_releases_v2(&c, gun, "crash");
     let files = capture(&ns, gun);
     assert!(files.contains_key("targets/releases"));
     let srv = Served::new(gun, files);
@@ -1015,11 +1020,10 @@ fn truncated_cached_versioned_roots_are_refetched() {
 
 #[test]
 fn live_warm_path_one_request_when_unchanged_and_only_what_changed_otherwise() {
-    let Some((ns, c)) = live_server(false) else {
+    let gun = "example.com/warm/live";
+    let Some((ns, c, repo, key)) = live_v1_and_releases_v2(gun, "warm") else {
         return;
     };
-    let gun = "example.com/warm/live";
-    let (repo, key) = publish_v1_and_releases_v2(&c, gun, "warm");
     let proxy = counting_proxy(&ns);
     let cache = tempfile::tempdir().unwrap();
     let ca = cache_args(cache.path());
