@@ -6,7 +6,8 @@ mod common;
 
 use common::notary::canonical_key_id;
 use common::{
-    both_get_root_key, get_root_key, public_key_der, str_set, text_tag_rows, trustpin_home, Output,
+    both_get_root_key, disagreeing_roles, expect_disagreeing_rows, get_root_key, inspect_home,
+    public_key_der, str_set, text_tag_rows, trustpin_home, Output,
 };
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -59,18 +60,15 @@ fn tuf_json(gun: &str, role: &str) -> Value {
 /// `trustpin inspect IMAGES... --metadata-dir SHARED --root-key KEY --at AT EXTRA...`
 fn inspect(images: &[&str], key: &Path, at: &str, extra: &[&str]) -> Output {
     let dir = shared();
-    let mut args: Vec<&OsStr> = vec!["inspect".as_ref()];
-    args.extend(images.iter().map(OsStr::new));
-    args.extend([
+    let options = [
         OsStr::new("--metadata-dir"),
         dir.as_os_str(),
         "--root-key".as_ref(),
         key.as_os_str(),
         "--at".as_ref(),
         at.as_ref(),
-    ]);
-    args.extend(extra.iter().map(OsStr::new));
-    trustpin_home(&args)
+    ];
+    inspect_home(images, &options, extra)
 }
 
 /// `trustpin resolve IMAGE --metadata-dir SHARED --root-key KEY --at AT`
@@ -305,17 +303,7 @@ fn dave_test_disagreement_between_del1_and_del2_at_audit_level() {
         .unwrap_or_else(|| panic!("{e}"));
     assert_eq!(dis.len(), 1, "{e}");
     assert_eq!(dis[0]["SignedTag"], "test", "{e}");
-    let signed: BTreeSet<(String, String)> = dis[0]["Signed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["Role"].as_str().unwrap().to_string(),
-                s["Digest"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let signed = disagreeing_roles(&dis[0]);
     let want: BTreeSet<(String, String)> = [
         ("targets", DAVE_TARGETS),
         ("targets/releases", DAVE_DEL1),
@@ -333,13 +321,7 @@ fn dave_test_disagreement_between_del1_and_del2_at_audit_level() {
     // text output flags it
     let out = inspect(&[DAVE], &key_b, at, &["--level", "audit"]);
     out.expect_code(0, "inspect dave-image --level audit, text");
-    let rows = text_tag_rows(&out.stdout);
-    assert_eq!(rows.len(), 3, "{}", out.describe());
-    assert!(
-        rows.iter()
-            .all(|r| r.starts_with("test ") && r.contains("DISAGREES")),
-        "{rows:?}"
-    );
+    expect_disagreeing_rows(&out, "test", 3);
     let warning = out
         .stdout
         .lines()
@@ -464,13 +446,7 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
         ("with a role: root header", &with_header),
     ] {
         let out = resolve(&format!("{SAMPLE}:v1"), file, "2019-11-01T00:00:00Z");
-        out.expect_code(0, what);
-        assert_eq!(
-            out.stdout.trim(),
-            format!("{SAMPLE}@sha256:{SAMPLE_V1}"),
-            "{what}: {}",
-            out.describe()
-        );
+        out.expect_pinned(SAMPLE, SAMPLE_V1, what);
     }
 }
 

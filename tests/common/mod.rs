@@ -171,6 +171,18 @@ impl Output {
         self.expect_stderr(words, what)
     }
 
+    /// Success, and stdout is `GUN@sha256:HEX` (and white space).
+    pub fn expect_pinned(&self, gun: &str, hex: &str, what: &str) -> &Self {
+        self.expect_code(0, what);
+        assert_eq!(
+            self.stdout.trim(),
+            format!("{gun}@sha256:{hex}"),
+            "{what}: {}",
+            self.describe()
+        );
+        self
+    }
+
     /// The non-empty lines of stdout, trimmed.
     pub fn lines(&self) -> Vec<String> {
         self.stdout
@@ -354,6 +366,15 @@ pub fn get_root_key<S: AsRef<OsStr>>(args: &[S]) -> Output {
     Cmd::get_root_key().private_home().args(args).run()
 }
 
+/// `trustpin inspect IMAGES... OPTIONS... EXTRA...` with a private HOME and cache.
+pub fn inspect_home(images: &[&str], options: &[&OsStr], extra: &[&str]) -> Output {
+    let mut args: Vec<&OsStr> = vec!["inspect".as_ref()];
+    args.extend(images.iter().map(OsStr::new));
+    args.extend(options);
+    args.extend(extra.iter().map(OsStr::new));
+    trustpin_home(&args)
+}
+
 /// Both ways of asking for the root key: (what, output) for `get-root-key ARGS` and
 /// `trustpin get-root-key ARGS`, each with a private HOME.
 pub fn both_get_root_key(args: &[&str]) -> Vec<(&'static str, Output)> {
@@ -464,6 +485,34 @@ pub fn public_key_der(text: &str) -> Vec<u8> {
     assert_eq!(blocks.len(), 1, "expected one PEM block:\n{text}");
     assert_eq!(blocks[0].tag(), "PUBLIC KEY", "{text}");
     blocks[0].contents().to_vec()
+}
+
+/// The (role, digest) pairs of one entry of `Disagreements` in `inspect`'s JSON (its `Signed`).
+pub fn disagreeing_roles(disagreement: &Value) -> BTreeSet<(String, String)> {
+    let field = |s: &Value, name: &str| {
+        s[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} of {s}"))
+            .to_string()
+    };
+    disagreement["Signed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Signed in {disagreement}"))
+        .iter()
+        .map(|s| (field(s, "Role"), field(s, "Digest")))
+        .collect()
+}
+
+/// `inspect`'s text output has `n` rows in its `SIGNED TAG` table, each for `tag` and marked
+/// DISAGREES.
+pub fn expect_disagreeing_rows(out: &Output, tag: &str, n: usize) {
+    let rows = text_tag_rows(&out.stdout);
+    assert_eq!(rows.len(), n, "{}", out.describe());
+    assert!(
+        rows.iter()
+            .all(|r| r.starts_with(&format!("{tag} ")) && r.contains("DISAGREES")),
+        "{rows:?}"
+    );
 }
 
 /// The rows of the `SIGNED TAG` table of `inspect`'s text output.
