@@ -30,7 +30,6 @@ use super::{Cmd, Output};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -208,43 +207,21 @@ impl CertSpec {
     }
 }
 
+/// A fresh 2048-bit RSA key as PKCS#8 DER: `openssl genpkey` writes PKCS#8 (PEM) itself.
 fn rsa_pkcs8_from_openssl() -> Vec<u8> {
-    let run = |args: &[&str], input: &[u8]| -> Vec<u8> {
-        use std::io::Write;
-        let mut child = Command::new("openssl")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("RSA keys are made with the `openssl` command, which failed to start");
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
-    let pkcs1 = run(
-        &[
+    let pem = Cmd::new("openssl")
+        .args([
             "genpkey",
             "-algorithm",
             "RSA",
             "-pkeyopt",
             "rsa_keygen_bits:2048",
-            "-outform",
-            "DER",
-        ],
-        b"",
-    );
-    run(
-        &[
-            "pkcs8", "-topk8", "-nocrypt", "-inform", "DER", "-outform", "DER",
-        ],
-        &pkcs1,
-    )
+        ])
+        .run()
+        .ok();
+    let block = pem::parse(&pem).expect("openssl genpkey writes PEM");
+    assert_eq!(block.tag(), "PRIVATE KEY", "not PKCS#8:\n{pem}");
+    block.into_contents()
 }
 
 impl Key {
