@@ -219,28 +219,28 @@ fn fuzz_regressions_replay_without_panicking() {
 
 // ---- seeded random mutation (the fuzz properties on stable) -------------------------------------
 
-#[test]
-fn metadata_parser_survives_random_mutations_of_real_files() {
-    let files = real_files();
+/// [`harness`] over the real files: 3 s, at least 2,000 mutations.
+fn real_files_survive(name: &str, seed: u64, property: impl Fn(&[u8])) {
     harness(
-        "metadata_parse",
-        0x5eed_0001,
-        &files,
+        name,
+        seed,
+        &real_files(),
         Duration::from_secs(3),
         2000,
-        props::metadata_parse,
+        property,
     );
 }
 
 #[test]
+fn metadata_parser_survives_random_mutations_of_real_files() {
+    real_files_survive("metadata_parse", 0x5eed_0001, props::metadata_parse);
+}
+
+#[test]
 fn canonical_roundtrip_survives_random_mutations_of_real_files() {
-    let files = real_files();
-    harness(
+    real_files_survive(
         "canonical_roundtrip",
         0x5eed_0002,
-        &files,
-        Duration::from_secs(3),
-        2000,
         props::canonical_roundtrip,
     );
 }
