@@ -282,40 +282,25 @@ impl Classify for OciError {
     }
 }
 
-impl Classify for CredentialError {
-    fn failure(&self) -> Failure {
-        Failure::BadInput
-    }
-    fn kind(&self) -> &'static str {
-        "credentials"
-    }
+/// Errors that are always bad input, each with one kind.
+macro_rules! bad_input {
+    ($($error:ty => $kind:literal),* $(,)?) => {$(
+        impl Classify for $error {
+            fn failure(&self) -> Failure {
+                Failure::BadInput
+            }
+            fn kind(&self) -> &'static str {
+                $kind
+            }
+        }
+    )*};
 }
 
-impl Classify for ReferenceError {
-    fn failure(&self) -> Failure {
-        Failure::BadInput
-    }
-    fn kind(&self) -> &'static str {
-        "bad-reference"
-    }
-}
-
-impl Classify for RoleNameError {
-    fn failure(&self) -> Failure {
-        Failure::BadInput
-    }
-    fn kind(&self) -> &'static str {
-        "bad-name"
-    }
-}
-
-impl Classify for PolicyError {
-    fn failure(&self) -> Failure {
-        Failure::BadInput
-    }
-    fn kind(&self) -> &'static str {
-        "bad-policy"
-    }
+bad_input! {
+    CredentialError => "credentials",
+    ReferenceError => "bad-reference",
+    RoleNameError => "bad-name",
+    PolicyError => "bad-policy",
 }
 
 impl Classify for ArchiveError {

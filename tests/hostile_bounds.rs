@@ -8,7 +8,7 @@ use common::builder;
 
 use std::time::{Duration, Instant};
 
-use common::builder::{sig_entry, Key, RepoBuilder};
+use common::builder::{bad_sig_entries, sig_entry, Key, RepoBuilder};
 use common::sha256_hex;
 use serde_json::json;
 
@@ -24,6 +24,12 @@ fn repo() -> RepoBuilder {
 
 /// Run the CLI on `built`, asserting the time bound and, when GNU time is installed, a peak
 /// memory below `mib` MiB.
+/// `r` built, v1 asked for: refused (exit 1) with `message`, within the bounds of [`bounded`]
+/// (200 MiB).
+fn refused_in_bounded_time(what: &str, r: &mut RepoBuilder, message: &str) {
+    bounded(what, &r.build(), &["v1"], &[], 200).expect(1, &[message]);
+}
+
 fn bounded(
     what: &str,
     built: &builder::Built,
@@ -89,14 +95,7 @@ fn a_thousand_invalid_signatures_under_the_right_key_id_cost_bounded_time() {
     let mut r = repo();
     let k = r.timestamp_key.clone();
     r.edit_envelope("timestamp", move |env, _| {
-        let sigs: Vec<_> = (0..1024u32)
-            .map(|i| {
-                let mut sig = vec![0x11u8; 64];
-                sig[..4].copy_from_slice(&i.to_be_bytes());
-                sig_entry(&k.id(), "ecdsa", &sig)
-            })
-            .collect();
-        env["signatures"] = json!(sigs);
+        env["signatures"] = json!(bad_sig_entries(&k.id(), 1024, 0x11));
     });
     let built = r.build();
     let out = bounded("1024 bad signatures", &built, &["v1"], &[], 200);
@@ -118,11 +117,10 @@ fn more_than_1024_keys_in_a_key_map_are_refused() {
             s["keys"][k.id()] = k.tuf();
         }
     });
-    let built = r.build();
-    let out = bounded("1029 keys", &built, &["v1"], &[], 200);
-    out.expect(
-        1,
-        &["root.json: field `signed.keys`: 1029 keys, at most 1024"],
+    refused_in_bounded_time(
+        "1029 keys",
+        &mut r,
+        "root.json: field `signed.keys`: 1029 keys, at most 1024",
     );
 }
 
@@ -164,11 +162,10 @@ fn more_than_1024_delegations_in_one_role_are_refused() {
             .collect();
         s["delegations"]["roles"] = json!(roles);
     });
-    let built = r.build();
-    let out = bounded("1025 delegations", &built, &["v1"], &[], 200);
-    out.expect(
-        1,
-        &["targets.json: field `signed.delegations.roles`: 1025 delegations, at most 1024 accepted"],
+    refused_in_bounded_time(
+        "1025 delegations",
+        &mut r,
+        "targets.json: field `signed.delegations.roles`: 1025 delegations, at most 1024 accepted",
     );
 }
 

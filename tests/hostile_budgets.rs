@@ -10,7 +10,7 @@ use common::server;
 
 use std::time::{Duration, Instant};
 
-use builder::{sig_entry, Key, RepoBuilder};
+use builder::{bad_sig_entries, Key, RepoBuilder};
 use serde_json::{json, Value};
 
 const IMAGE: &[u8] = b"the real image";
@@ -42,6 +42,35 @@ fn resolve_dir(dir: &tempfile::TempDir, image: &str, extra: &[&str]) -> (common:
     (out, rss.unwrap_or(0))
 }
 
+/// A repository of `gun` whose v1 is signed by the `targets/releases` delegation.
+fn signed_by_releases(gun: &str) -> RepoBuilder {
+    let mut r = RepoBuilder::new(gun);
+    r.delegate("targets", "targets/releases", &[""])
+        .tag("targets/releases", "v1", IMAGE);
+    r
+}
+
+/// `resolve GUN:v1` from `srv` with `pinned` as the root key, and `extra`.
+fn resolve_server(
+    srv: &server::TestServer,
+    gun: &str,
+    pinned: &str,
+    extra: &[&str],
+) -> common::Output {
+    let key = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key.path(), pinned).unwrap();
+    let mut args = vec![
+        "resolve".to_owned(),
+        format!("{gun}:v1"),
+        "--server".into(),
+        srv.url(),
+        "--root-key".into(),
+        key.path().display().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    builder::trustpin(&args)
+}
+
 /// The `signed` of a root listing `root_key` as the root role's only key, at `version`.
 fn root_signed(base: &Value, old_root: &Key, root_key: &Key, version: u64) -> Value {
     let mut s = base.clone();
@@ -53,6 +82,16 @@ fn root_signed(base: &Value, old_root: &Key, root_key: &Key, version: u64) -> Va
     s
 }
 
+/// The pinned key of `gun`, and a repository of `gun` (v1 signed) whose root, under another key,
+/// claims version 1001: a thousand rotations to walk back.
+fn root_claiming_version_1001(gun: &str) -> (String, RepoBuilder) {
+    let pinned = RepoBuilder::new(gun).pinned_pem();
+    let mut r = RepoBuilder::new(gun);
+    r.tag("targets", "v1", IMAGE);
+    r.edit_signed("root", |s| s["version"] = json!(1001));
+    (pinned, r)
+}
+
 #[test]
 fn a_thousand_root_hostile_walk_is_refused_in_bounded_time_and_memory() {
     // The attacker serves a current root claiming version 1001, signed by their own certificate
@@ -60,21 +99,12 @@ fn a_thousand_root_hostile_walk_is_refused_in_bounded_time_and_memory() {
     // a pinned key signed. Walking back costs no signature checks at all (no root lists a pinned
     // key), not 200 per root.
     let gun = "example.com/hostile/walk";
-    let pinned = RepoBuilder::new(gun).pinned_pem();
-    let mut r = RepoBuilder::new(gun);
-    r.tag("targets", "v1", IMAGE);
-    r.edit_signed("root", |s| s["version"] = json!(1001));
+    let (pinned, mut r) = root_claiming_version_1001(gun);
     let attacker = r.root_keys[0].clone();
     let built = r.build();
     let root: Value = serde_json::from_slice(&built.files["root"]).unwrap();
     let mut files: Vec<(String, Vec<u8>)> = built.files.clone().into_iter().collect();
-    let bad: Vec<Value> = (0..200u32)
-        .map(|i| {
-            let mut sig = vec![0x22u8; 64];
-            sig[..4].copy_from_slice(&i.to_be_bytes());
-            sig_entry(&attacker.id(), "ecdsa", &sig)
-        })
-        .collect();
+    let bad = bad_sig_entries(&attacker.id(), 200, 0x22);
     for v in 1..=1000u64 {
         let mut env = root.clone();
         env["signed"]["version"] = json!(v);
@@ -149,9 +179,7 @@ fn delegations_no_verified_role_declares_are_never_fetched() {
     // The snapshot lists 40 delegation files (the server holds the snapshot key) that targets.json
     // does not declare: trustpin must not even ask for them.
     let gun = "example.com/hostile/undeclared";
-    let mut r = RepoBuilder::new(gun);
-    r.delegate("targets", "targets/releases", &[""])
-        .tag("targets/releases", "v1", IMAGE);
+    let mut r = signed_by_releases(gun);
     for i in 0..40 {
         r.delegate("targets", &format!("targets/extra{i}"), &[""]);
     }
@@ -160,8 +188,7 @@ fn delegations_no_verified_role_declares_are_never_fetched() {
         roles.retain(|d| d["name"] == "targets/releases");
     });
     let built = r.build();
-    let srv = server::TestServer::start();
-    built.serve(&srv);
+    let srv = built.served();
     let out = built.cli_server(&srv, "v1", &[]);
     out.expect(0, &[]);
     let asked: Vec<String> = srv.log().into_iter().map(|q| q.path).collect();
@@ -186,8 +213,7 @@ fn nested_delegations_are_fetched_after_their_parent_verified() {
     // targets/a is signed by the wrong key: its child must then not be fetched at all.
     r.signers("targets/a", vec![Key::ecdsa()]);
     let built = r.build();
-    let srv = server::TestServer::start();
-    built.serve(&srv);
+    let srv = built.served();
     let out = built.cli_server(&srv, "v1", &[]);
     out.expect(1, &["no signed digest for tag \"v1\""]);
     let asked: Vec<String> = srv.log().into_iter().map(|q| q.path).collect();
@@ -205,13 +231,9 @@ fn nested_delegations_are_fetched_after_their_parent_verified() {
 fn a_slow_rotation_walk_ends_at_the_deadline_not_after_a_thousand_timeouts() {
     // Every versioned root answers, slowly (0.4 s each): a thousand of them would take minutes.
     let gun = "example.com/hostile/slow";
-    let pinned = RepoBuilder::new(gun).pinned_pem();
-    let mut r = RepoBuilder::new(gun);
-    r.tag("targets", "v1", IMAGE);
-    r.edit_signed("root", |s| s["version"] = json!(1001));
+    let (pinned, mut r) = root_claiming_version_1001(gun);
     let built = r.build();
-    let srv = server::TestServer::start();
-    built.serve(&srv);
+    let srv = built.served();
     let root = built.files["root"].clone();
     srv.fallback(move |req| {
         if req.path.ends_with(".root.json") {
@@ -221,19 +243,8 @@ fn a_slow_rotation_walk_ends_at_the_deadline_not_after_a_thousand_timeouts() {
             server::Response::notary_not_found().into()
         }
     });
-    let key = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(key.path(), &pinned).unwrap();
     let start = Instant::now();
-    let out = builder::trustpin(&[
-        "resolve".to_owned(),
-        format!("{gun}:v1"),
-        "--server".into(),
-        srv.url(),
-        "--root-key".into(),
-        key.path().display().to_string(),
-        "--deadline".into(),
-        "2".into(),
-    ]);
+    let out = resolve_server(&srv, gun, &pinned, &["--deadline", "2"]);
     let took = start.elapsed();
     out.expect(3, &["deadline of 2 s", "--deadline"]);
     // The deadline is checked before every request; each request is bounded by --timeout too.
@@ -245,28 +256,13 @@ fn the_deadline_ends_a_request_in_flight_not_only_the_next_one() {
     // The delegation answers its head at once and then nothing: with --timeout 120 that request
     // alone would take two minutes. The repository's deadline reaches into it.
     let gun = "example.com/hostile/stall";
-    let mut r = RepoBuilder::new(gun);
-    r.delegate("targets", "targets/releases", &[""]);
-    r.tag("targets/releases", "v1", IMAGE);
+    let mut r = signed_by_releases(gun);
     let built = r.build();
-    let srv = server::TestServer::start();
-    built.serve(&srv);
+    let srv = built.served();
     srv.stall(&server::tuf_path(gun, "targets/releases"));
-    let key = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(key.path(), RepoBuilder::new(gun).pinned_pem()).unwrap();
+    let pinned = RepoBuilder::new(gun).pinned_pem();
     let start = Instant::now();
-    let out = builder::trustpin(&[
-        "resolve".to_owned(),
-        format!("{gun}:v1"),
-        "--server".into(),
-        srv.url(),
-        "--root-key".into(),
-        key.path().display().to_string(),
-        "--timeout".into(),
-        "120".into(),
-        "--deadline".into(),
-        "2".into(),
-    ]);
+    let out = resolve_server(&srv, gun, &pinned, &["--timeout", "120", "--deadline", "2"]);
     let took = start.elapsed();
     out.expect(3, &["deadline of 2 s", "--deadline"]);
     assert!(took < Duration::from_secs(6), "took {took:?}");
@@ -276,9 +272,7 @@ fn the_deadline_ends_a_request_in_flight_not_only_the_next_one() {
 #[test]
 fn a_key_listed_a_thousand_times_in_one_delegation_is_one_key() {
     let gun = "example.com/hostile/keyids";
-    let mut r = RepoBuilder::new(gun);
-    r.delegate("targets", "targets/releases", &[""])
-        .tag("targets/releases", "v1", IMAGE);
+    let mut r = signed_by_releases(gun);
     r.edit_signed("targets", |s| {
         let role = &mut s["delegations"]["roles"][0];
         let id = role["keyids"][0].clone();
@@ -334,9 +328,7 @@ fn a_leap_second_and_path_hash_prefixes_follow_notarys_rules() {
     let mut r = RepoBuilder::new(gun);
     r.tag("targets", "v1", IMAGE);
     r.edit_signed("targets", |s| s["expires"] = json!("2099-12-31T23:59:60Z"));
-    r.build()
-        .cli(&["v1"], &[])
-        .expect(1, &["second 60 (a leap second)"]);
+    r.refuses_v1(&["second 60 (a leap second)"]);
 
     // One delegation with path_hash_prefixes is ignored, with a warning; the rest stands.
     let mut r = RepoBuilder::new(gun);
@@ -366,14 +358,7 @@ fn signature_checks_are_bounded_for_the_whole_repository() {
         r.delegate("targets", &name, &[""]);
         let key = r.delegation_keys[&name][0].clone();
         r.edit_envelope(&name, move |env, _| {
-            let sigs: Vec<Value> = (0..100u32)
-                .map(|j| {
-                    let mut sig = vec![0x33u8; 64];
-                    sig[..4].copy_from_slice(&j.to_be_bytes());
-                    sig_entry(&key.id(), "ecdsa", &sig)
-                })
-                .collect();
-            env["signatures"] = json!(sigs);
+            env["signatures"] = json!(bad_sig_entries(&key.id(), 100, 0x33));
         });
     }
     let built = r.build();

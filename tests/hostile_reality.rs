@@ -7,7 +7,6 @@ mod common;
 use common::builder;
 
 use common::builder::{notary_available, notary_list, notary_lookup, Key, RepoBuilder};
-use common::server::TestServer;
 use common::sha256_hex;
 
 const GUN: &str = "example.com/hostile/reality";
@@ -23,8 +22,7 @@ fn builder_repository_is_accepted_by_the_real_notary_client_and_by_trustpin() {
         .tag("targets", "a<b&c>", b"odd")
         .tag("targets", "cafe\u{301}", b"decomposed");
     let built = r.build();
-    let srv = TestServer::start();
-    built.serve(&srv);
+    let srv = built.served();
 
     // trustpin, over HTTP and from a folder (docker tag grammar: the odd names go through the
     // library below).
@@ -107,8 +105,7 @@ fn builder_variants_rsa_ed25519_and_two_root_keys_are_accepted_by_both() {
     if !notary_available() {
         return;
     }
-    let srv = TestServer::start();
-    built.serve(&srv);
+    let srv = built.served();
     let got = notary_lookup(&srv.url(), GUN, "v1").expect("notary accepts the variant repository");
     assert_eq!(got.0, sha256_hex(b"variant"));
 }

@@ -43,8 +43,7 @@ fn run_measured(
     reply: Reply,
     secs: u64,
 ) -> (Output, Option<u64>, TestServer) {
-    let srv = TestServer::start();
-    b.serve(&srv);
+    let srv = b.served();
     srv.route(&tuf_path(GUN, role), move |_| reply.clone());
     let key = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(key.path(), &b.pinned_pem).unwrap();
@@ -84,8 +83,7 @@ fn within(out: &Output, limit: Duration) {
 #[test]
 fn clean_repository_resolves_and_every_file_is_fetched_once() {
     let b = built();
-    let srv = TestServer::start();
-    b.serve(&srv);
+    let srv = b.served();
     let out = b.cli_server(&srv, "v1", &[]);
     assert_eq!(out.code, 0, "{}", out.describe());
     assert_eq!(
@@ -192,12 +190,18 @@ fn content_length_that_lies_long_is_a_broken_transfer() {
     within(&out, Duration::from_secs(10));
 }
 
+/// `role`'s file answered with `reply` under `--timeout 2`: given up on (exit 3, naming the file)
+/// well within 8 s.
+fn given_up_on_after_2s(b: &Built, role: &str, reply: Reply) {
+    let (out, _srv) = run_with(b, role, reply, 2);
+    out.expect(3, &[&format!("{role}.json: no complete answer within 2s")]);
+    within(&out, Duration::from_secs(8));
+}
+
 #[test]
 fn a_server_that_stalls_is_given_up_on_after_the_timeout() {
     for role in common::ROLES {
-        let (out, _srv) = run_with(&built(), role, Reply::Stall, 2);
-        out.expect(3, &[&format!("{role}.json: no complete answer within 2s")]);
-        within(&out, Duration::from_secs(8));
+        given_up_on_after_2s(&built(), role, Reply::Stall);
     }
 }
 
@@ -205,9 +209,7 @@ fn a_server_that_stalls_is_given_up_on_after_the_timeout() {
 fn a_server_that_sends_headers_then_stalls_is_given_up_on() {
     let b = built();
     let resp = Response::json(b.get("targets").to_vec()).pace(Pace::StallAfterHead);
-    let (out, _srv) = run_with(&b, "targets", resp.into(), 2);
-    out.expect(3, &["targets.json: no complete answer within 2s"]);
-    within(&out, Duration::from_secs(8));
+    given_up_on_after_2s(&b, "targets", resp.into());
 }
 
 #[test]
@@ -217,9 +219,7 @@ fn a_server_that_drips_one_byte_at_a_time_is_given_up_on_slow_retrieval() {
     let b = built();
     let resp =
         Response::json(b.get("root").to_vec()).pace(Pace::DripBody(Duration::from_millis(50)));
-    let (out, _srv) = run_with(&b, "root", resp.into(), 2);
-    out.expect(3, &["root.json: no complete answer within 2s"]);
-    within(&out, Duration::from_secs(8));
+    given_up_on_after_2s(&b, "root", resp.into());
 }
 
 #[test]
@@ -230,8 +230,7 @@ fn a_file_that_changes_between_requests_cannot_be_swapped_after_verification() {
     let mut evil = RepoBuilder::new(GUN);
     evil.tag("targets", "v1", b"evil");
     let evil = evil.build();
-    let srv = TestServer::start();
-    b.serve(&srv);
+    let srv = b.served();
     srv.sequence(
         &tuf_path(GUN, "targets"),
         vec![
@@ -275,8 +274,7 @@ fn an_http_error_is_could_not_check() {
 /// Serve `b` with root.json behind a 401 whose challenge is `value(server URL)`; a `/token`
 /// endpoint on the same server would hand out a token.
 fn challenge(b: &Built, value: impl Fn(&str) -> String) -> (Output, TestServer) {
-    let srv = TestServer::start();
-    b.serve(&srv);
+    let srv = b.served();
     let v = value(&srv.url());
     srv.route(&tuf_path(GUN, "root"), move |req| {
         if req.header("authorization").is_some() {
@@ -295,13 +293,9 @@ fn challenge(b: &Built, value: impl Fn(&str) -> String) -> (Output, TestServer) 
 }
 
 fn refused_challenge(out: &Output, srv: &TestServer) {
-    assert_eq!(out.code, 3, "{}", out.describe());
+    out.expect_code(3, "challenge refused");
     assert!(out.stdout.trim().is_empty(), "{}", out.describe());
-    assert!(
-        out.stderr.contains("401") || out.stderr.contains("authentication"),
-        "{}",
-        out.describe()
-    );
+    out.expect_stderr_any(&["401", "authentication"], "challenge refused");
     // No token was fetched, and nothing was retried with an Authorization header.
     let log = srv.log();
     assert!(
@@ -362,8 +356,7 @@ fn delegation_declared_huge_by_the_snapshot_is_still_bounded() {
         s["meta"]["targets/releases"]["length"] = HUGE.into()
     });
     let b = r.build();
-    let srv = TestServer::start();
-    b.serve(&srv);
+    let srv = b.served();
     srv.respond(
         &tuf_path(GUN, "targets/releases"),
         Response::json(vec![b' '; MIB as usize])
@@ -371,14 +364,9 @@ fn delegation_declared_huge_by_the_snapshot_is_still_bounded() {
             .endless(),
     );
     let out = b.cli_server(&srv, "v1", &["--timeout", "20"]);
-    assert!(
-        out.stderr.contains("targets/releases") && out.stderr.contains("limit"),
-        "the 200 MiB delegation was not refused by a size cap: {}",
-        out.describe()
-    );
-    assert!(
-        !out.stderr.contains("sha256 is"),
-        "it was read whole: {}",
-        out.describe()
-    );
+    out.expect_stderr(
+        &["targets/releases", "limit"],
+        "the 200 MiB delegation was not refused by a size cap",
+    )
+    .expect_stderr_lacks(&["sha256 is"], "it was read whole");
 }

@@ -21,7 +21,7 @@ use common::notary::{
 };
 use common::server::TestPki;
 use common::token_issuer::{self, Anonymous, TokenIssuer, User};
-use common::{run, Cmd, Output};
+use common::{run, temp_dir, Cmd, Output};
 
 const GUN: &str = "registry.example.com/team/app";
 const HUB_GUN: &str = "docker.io/team/app";
@@ -52,10 +52,7 @@ struct Tls<'a> {
 
 impl Notary {
     fn start(auth: Option<serde_json::Value>, tls: Option<Tls<'_>>) -> Notary {
-        let dir = tempfile::Builder::new()
-            .prefix("trustpin-auth-notary-")
-            .tempdir()
-            .unwrap();
+        let dir = temp_dir("trustpin-auth-notary-");
         let (child, port, _) = spawn_server(
             dir.path(),
             |port| {
@@ -211,10 +208,7 @@ fn fixture(gun: &str) -> Option<Fixture> {
     let client = NotaryClient::for_url(&notary.url(), None);
     let target = publish(&client, &[], gun);
     let key = client.write_root_key(gun, "root.pub");
-    let scratch = tempfile::Builder::new()
-        .prefix("trustpin-auth-scratch-")
-        .tempdir()
-        .unwrap();
+    let scratch = temp_dir("trustpin-auth-scratch-");
     std::fs::create_dir_all(scratch.path().join("home")).unwrap();
     std::fs::create_dir_all(scratch.path().join("docker")).unwrap();
     Some(Fixture {
@@ -234,6 +228,24 @@ struct Run<'a> {
     args: Vec<String>,
     env: Vec<(&'a str, String)>,
     stdin: Option<&'a [u8]>,
+}
+
+impl<'a> Run<'a> {
+    /// `--username PULLER --password-stdin` with `stdin` (the password and a newline), then
+    /// `extra` args.
+    fn password_stdin(stdin: &'a str, extra: &[&str]) -> Run<'a> {
+        let mut args = vec![
+            "--username".into(),
+            PULLER.into(),
+            "--password-stdin".into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Run {
+            args,
+            stdin: Some(stdin.as_bytes()),
+            ..Run::default()
+        }
+    }
 }
 
 impl Fixture {
@@ -260,6 +272,14 @@ impl Fixture {
     }
 
     /// [`Fixture::resolve`] of [`Fixture::image`] with `env` added.
+    /// As PULLER with `password`, from TRUSTPIN_USERNAME and TRUSTPIN_PASSWORD.
+    fn resolve_env_password(&self, password: &str) -> Output {
+        self.resolve_env(vec![
+            ("TRUSTPIN_USERNAME", PULLER.into()),
+            ("TRUSTPIN_PASSWORD", password.into()),
+        ])
+    }
+
     fn resolve_env(&self, env: Vec<(&str, String)>) -> Output {
         self.resolve(
             &self.image(),
@@ -268,6 +288,12 @@ impl Fixture {
                 ..Run::default()
             },
         )
+    }
+
+    /// A credential helper `docker-credential-NAME` in the scratch folder that gives PULLER's
+    /// credentials for `serves`; its folder.
+    fn puller_helper(&self, name: &str, serves: &str) -> PathBuf {
+        credential_helper(self.scratch.path(), name, serves, PULLER, PULLER_PASSWORD)
     }
 
     fn docker_config(&self, json: serde_json::Value) -> PathBuf {
@@ -310,6 +336,14 @@ fn expect_auth_refusal(out: &Output, realm: &str, secrets: &[&str], what: &str) 
 /// A `docker-credential-<name>` script in a fresh PATH directory: records the server URL it was
 /// given (one per line) in `<dir>/<name>.log`, answers `user`/`secret` for `serves`, "credentials
 /// not found" otherwise.
+/// DOCKER_CONFIG `config`, and `bin` (a credential helper's folder) first on PATH.
+fn helper_env(config: &Path, bin: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("DOCKER_CONFIG", config.display().to_string()),
+        ("PATH", path_with(bin)),
+    ]
+}
+
 fn credential_helper(dir: &Path, name: &str, serves: &str, user: &str, secret: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let bin = dir.join("bin");
@@ -398,18 +432,7 @@ fn credentials_from_username_and_password_stdin() {
     };
     let started = Instant::now();
     let stdin = format!("{PULLER_PASSWORD}\n");
-    let out = fx.resolve(
-        &fx.image(),
-        Run {
-            args: vec![
-                "--username".into(),
-                PULLER.into(),
-                "--password-stdin".into(),
-            ],
-            stdin: Some(stdin.as_bytes()),
-            ..Run::default()
-        },
-    );
+    let out = fx.resolve(&fx.image(), Run::password_stdin(&stdin, &[]));
     fx.expect_trusted(&out, "--username/--password-stdin");
     eprintln!("resolve through the token flow: {:?}", started.elapsed());
     // One token for the whole run, although four files were fetched at once.
@@ -426,16 +449,11 @@ fn credentials_from_username_and_password_stdin() {
     let out = fx.resolve(
         &fx.image(),
         Run {
-            args: vec![
-                "--username".into(),
-                PULLER.into(),
-                "--password-stdin".into(),
-            ],
-            stdin: Some(stdin.as_bytes()),
             env: vec![
                 ("TRUSTPIN_USERNAME", PULLER.into()),
                 ("TRUSTPIN_PASSWORD", WRONG_PASSWORD.into()),
             ],
+            ..Run::password_stdin(&stdin, &[])
         },
     );
     fx.expect_trusted(&out, "flags before environment");
@@ -456,10 +474,7 @@ fn credentials_from_the_environment() {
     let Some(fx) = fixture(GUN) else {
         return;
     };
-    let out = fx.resolve_env(vec![
-        ("TRUSTPIN_USERNAME", PULLER.into()),
-        ("TRUSTPIN_PASSWORD", PULLER_PASSWORD.into()),
-    ]);
+    let out = fx.resolve_env_password(PULLER_PASSWORD);
     fx.expect_trusted(&out, "TRUSTPIN_USERNAME/TRUSTPIN_PASSWORD");
     // Half a pair is an error, not a silent fallback.
     let out = fx.resolve_env(vec![("TRUSTPIN_USERNAME", PULLER.into())]);
@@ -529,21 +544,12 @@ fn credentials_from_a_cred_helper_called_with_the_registry() {
     let Some(fx) = fixture(GUN) else {
         return;
     };
-    let bin = credential_helper(
-        fx.scratch.path(),
-        "trustpintest",
-        "registry.example.com",
-        PULLER,
-        PULLER_PASSWORD,
-    );
+    let bin = fx.puller_helper("trustpintest", "registry.example.com");
     let config = fx.docker_config(serde_json::json!({
         "auths": { "registry.example.com": { "auth": basic("ignored", WRONG_PASSWORD) } },
         "credHelpers": { "registry.example.com": "trustpintest" },
     }));
-    let out = fx.resolve_env(vec![
-        ("DOCKER_CONFIG", config.display().to_string()),
-        ("PATH", path_with(&bin)),
-    ]);
+    let out = fx.resolve_env(helper_env(&config, &bin));
     fx.expect_trusted(&out, "credHelpers");
     assert_eq!(
         helper_calls(fx.scratch.path(), "trustpintest"),
@@ -556,10 +562,7 @@ fn credentials_from_a_cred_helper_called_with_the_registry() {
         "credHelpers": { "registry.example.com": "trustpintest2" },
     }));
     let bin2 = credential_helper(fx.scratch.path(), "trustpintest2", "elsewhere", "x", "y");
-    let out = fx.resolve_env(vec![
-        ("DOCKER_CONFIG", config.display().to_string()),
-        ("PATH", path_with(&bin2)),
-    ]);
+    let out = fx.resolve_env(helper_env(&config, &bin2));
     expect_auth_refusal(&out, &fx.issuer.realm(), &[], "helper without credentials");
 
     // A helper that is not installed: a clear error naming it.
@@ -567,12 +570,9 @@ fn credentials_from_a_cred_helper_called_with_the_registry() {
         "credHelpers": { "registry.example.com": "not-installed-anywhere" },
     }));
     let out = fx.resolve_env(vec![("DOCKER_CONFIG", config.display().to_string())]);
-    assert_eq!(out.code, 3, "{}", out.describe());
-    assert!(
-        out.stderr
-            .contains("docker-credential-not-installed-anywhere is not on PATH"),
-        "{}",
-        out.describe()
+    out.expect(
+        3,
+        &["docker-credential-not-installed-anywhere is not on PATH"],
     );
 }
 
@@ -581,22 +581,13 @@ fn credentials_from_creds_store_and_the_docker_hub_key() {
     let Some(fx) = fixture(HUB_GUN) else {
         return;
     };
-    let bin = credential_helper(
-        fx.scratch.path(),
-        "trustpinstore",
-        "https://index.docker.io/v1/",
-        PULLER,
-        PULLER_PASSWORD,
-    );
+    let bin = fx.puller_helper("trustpinstore", "https://index.docker.io/v1/");
     let config = fx.docker_config(serde_json::json!({ "credsStore": "trustpinstore" }));
     // `team/app` is Docker Hub's docker.io/team/app.
     let out = fx.resolve(
         "team/app:v1",
         Run {
-            env: vec![
-                ("DOCKER_CONFIG", config.display().to_string()),
-                ("PATH", path_with(&bin)),
-            ],
+            env: helper_env(&config, &bin),
             ..Run::default()
         },
     );
@@ -612,27 +603,14 @@ fn wrong_password_is_exit_3_naming_the_realm_never_the_password() {
     let Some(fx) = fixture(GUN) else {
         return;
     };
-    let out = fx.resolve_env(vec![
-        ("TRUSTPIN_USERNAME", PULLER.into()),
-        ("TRUSTPIN_PASSWORD", WRONG_PASSWORD.into()),
-    ]);
+    let out = fx.resolve_env_password(WRONG_PASSWORD);
     expect_auth_refusal(&out, &fx.issuer.realm(), &[WRONG_PASSWORD], "env");
     out.expect_stderr(&["refused the credentials", "TRUSTPIN_USERNAME"], "");
 
     let stdin = format!("{WRONG_PASSWORD}\n");
     let out = fx.resolve(
         &fx.image(),
-        Run {
-            args: vec![
-                "--username".into(),
-                PULLER.into(),
-                "--password-stdin".into(),
-                "--output".into(),
-                "json".into(),
-            ],
-            stdin: Some(stdin.as_bytes()),
-            ..Run::default()
-        },
+        Run::password_stdin(&stdin, &["--output", "json"]),
     );
     expect_auth_refusal(&out, &fx.issuer.realm(), &[WRONG_PASSWORD], "flags, json");
     assert!(
@@ -649,6 +627,31 @@ fn wrong_password_is_exit_3_naming_the_realm_never_the_password() {
     expect_auth_refusal(&out, &fx.issuer.realm(), &[WRONG_PASSWORD], "config");
 }
 
+/// `trustpin resolve GUN:v1 --server URL --root-key KEY EXTRA...` as PULLER (from the
+/// environment), DOCKER_CONFIG `docker_config`.
+fn resolve_as_puller<S: AsRef<std::ffi::OsStr>>(
+    url: &str,
+    key: &Path,
+    docker_config: &Path,
+    extra: &[S],
+) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
+    c.args([
+        "resolve",
+        &format!("{GUN}:v1"),
+        "--server",
+        url,
+        "--root-key",
+    ])
+    .arg(key)
+    .args(extra)
+    .env("TRUSTPIN_USERNAME", PULLER)
+    .env("TRUSTPIN_PASSWORD", PULLER_PASSWORD)
+    .env("DOCKER_CONFIG", docker_config)
+    .env_remove("DOCKER_CONTENT_TRUST_SERVER");
+    run(c, TRUSTPIN_TIMEOUT)
+}
+
 #[test]
 fn access_token_field_is_read_too() {
     if !require_live() {
@@ -659,20 +662,7 @@ fn access_token_field_is_read_too() {
     let client = NotaryClient::for_url(&notary.url(), None);
     let target = publish(&client, &[], GUN);
     let key = client.write_root_key(GUN, "root.pub");
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
-    c.args([
-        "resolve",
-        &format!("{GUN}:v1"),
-        "--server",
-        &notary.url(),
-        "--root-key",
-    ])
-    .arg(&key)
-    .env("TRUSTPIN_USERNAME", PULLER)
-    .env("TRUSTPIN_PASSWORD", PULLER_PASSWORD)
-    .env("DOCKER_CONFIG", client.work_dir())
-    .env_remove("DOCKER_CONTENT_TRUST_SERVER");
-    let out = run(c, TRUSTPIN_TIMEOUT);
+    let out = resolve_as_puller(&notary.url(), &key, &client.work_dir(), &[] as &[&str]);
     assert_eq!(out.code, 0, "{}", out.describe());
     assert!(out.stdout.contains(&target.sha256), "{}", out.describe());
 }
@@ -748,23 +738,9 @@ fn mutual_tls_and_token_auth_over_https() {
     let key = client.write_root_key(GUN, "root.pub");
 
     let trustpin = |extra: &[String]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_trustpin"));
-        c.args([
-            "resolve",
-            &format!("{GUN}:v1"),
-            "--server",
-            &notary.url(),
-            "--root-key",
-        ])
-        .arg(&key)
-        .arg("--ca-cert")
-        .arg(pki.ca_pem_path())
-        .args(extra)
-        .env("TRUSTPIN_USERNAME", PULLER)
-        .env("TRUSTPIN_PASSWORD", PULLER_PASSWORD)
-        .env("DOCKER_CONFIG", pki.dir())
-        .env_remove("DOCKER_CONTENT_TRUST_SERVER");
-        run(c, TRUSTPIN_TIMEOUT)
+        let ca = pki.ca_pem_path().display().to_string();
+        let args = [&["--ca-cert".to_owned(), ca][..], extra].concat();
+        resolve_as_puller(&notary.url(), &key, pki.dir(), &args)
     };
     let out = trustpin(&[]);
     assert_eq!(

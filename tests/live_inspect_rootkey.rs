@@ -47,13 +47,7 @@ fn expect_resolves(server: &str, key: &Path, gun: &str, tag: &str, hex: &str, wh
         "--server".as_ref(),
         server.as_ref(),
     ]);
-    out.expect_code(0, what);
-    assert_eq!(
-        out.stdout.trim(),
-        format!("{gun}@sha256:{hex}"),
-        "{what}: {}",
-        out.describe()
-    );
+    out.expect_pinned(gun, hex, what);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -391,10 +385,7 @@ fn get_root_key_json_has_every_field() {
             "{what}: canonical ID must not be the certificate ID"
         );
         // docker/notary name the root private key file by it
-        let key_file = client
-            .trust_dir()
-            .join("private")
-            .join(format!("{canonical}.key"));
+        let key_file = client.private_key_file(canonical);
         assert!(
             key_file.is_file(),
             "{what}: canonical_id {canonical} is not a private key file of the trust dir"
@@ -833,16 +824,13 @@ fn publish_audited_repo(client: &NotaryClient) -> Published {
 }
 
 fn inspect(server: &str, key: &Path, images: &[&str], extra: &[&str]) -> Output {
-    let mut args: Vec<&OsStr> = vec!["inspect".as_ref()];
-    args.extend(images.iter().map(OsStr::new));
-    args.extend([
-        OsStr::new("--root-key"),
+    let options = [
+        "--root-key".as_ref(),
         key.as_os_str(),
         "--server".as_ref(),
         server.as_ref(),
-    ]);
-    args.extend(extra.iter().map(OsStr::new));
-    trustpin_home(&args)
+    ];
+    inspect_home(images, &options, extra)
 }
 
 #[test]
@@ -1072,7 +1060,7 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
         "{e}"
     );
     for id in admin_ids("Repository") {
-        let f = client.trust_dir().join("private").join(format!("{id}.key"));
+        let f = client.private_key_file(&id);
         assert!(
             f.is_file(),
             "repository key {id} is not the client's targets key file"
@@ -1085,17 +1073,7 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
         .unwrap_or_else(|| panic!("{e}"));
     assert_eq!(dis.len(), 1, "only app disagrees: {e}");
     assert_eq!(dis[0]["SignedTag"], "app");
-    let signed: BTreeSet<(String, String)> = dis[0]["Signed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["Role"].as_str().unwrap().to_string(),
-                s["Digest"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let signed = disagreeing_roles(&dis[0]);
     assert_eq!(
         signed,
         [
@@ -1255,13 +1233,7 @@ fn inspect_text_and_single_tag() {
     let image = format!("{gun}:app");
     let out = inspect(&url, &key, &[&image], &[]);
     out.expect_code(0, "inspect GUN:app (text is the default)");
-    let rows = text_tag_rows(&out.stdout);
-    assert_eq!(rows.len(), 3, "{}", out.describe());
-    assert!(
-        rows.iter()
-            .all(|r| r.starts_with("app ") && r.contains("DISAGREES")),
-        "{rows:?}"
-    );
+    expect_disagreeing_rows(&out, "app", 3);
 
     // several images: one entry each, in order
     let out = inspect(

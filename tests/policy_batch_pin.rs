@@ -61,10 +61,7 @@ fn s(p: &Path) -> &str {
 
 /// A policy folder with the testdata keys copied next to the policy file (relative paths).
 fn policy_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("trustpin-policy-")
-        .tempdir()
-        .unwrap();
+    let dir = temp_dir("trustpin-policy-");
     for k in ["demo.pub", "delegated.pub"] {
         std::fs::copy(Path::new(TESTDATA).join("keys").join(k), dir.path().join(k)).unwrap();
     }
@@ -331,15 +328,12 @@ fn resolve_policy_without_a_matching_scope_exits_1() {
         s(&file),
         "quay.io/other/app:1",
     ]);
-    out.expect_code(1, "no scope matches");
-    assert!(out.stdout.is_empty(), "{}", out.describe());
-    assert!(
-        out.stderr.contains("quay.io/other/app:1")
-            && out
-                .stderr
-                .contains("no trust policy scope matches quay.io/other/app"),
-        "{}",
-        out.describe()
+    out.expect_refused(
+        &[
+            "quay.io/other/app:1",
+            "no trust policy scope matches quay.io/other/app",
+        ],
+        "no scope matches",
     );
     let out = trustpin(&[
         "resolve",
@@ -390,11 +384,7 @@ fn resolve_policy_skip_scope_reports_not_verified_and_exits_0() {
         "{}",
         out.describe()
     );
-    assert!(
-        !out.stdout.contains("sha256:"),
-        "a skipped image has no verified digest: {}",
-        out.describe()
-    );
+    out.expect_stdout_lacks(&["sha256:"], "a skipped image has no verified digest");
     for input in ["alpine:3.19", "quay.io/org/app:v2"] {
         assert!(
             out.stderr
@@ -521,10 +511,7 @@ fn live() -> Option<&'static Live> {
         let started = Instant::now();
         let server = NotaryServer::start();
         let url = server.url();
-        let tmp = tempfile::Builder::new()
-            .prefix("trustpin-batch-")
-            .tempdir()
-            .unwrap();
+        let tmp = temp_dir("trustpin-batch-");
         let dir = tmp.path().to_path_buf();
         std::fs::create_dir_all(dir.join("keys")).unwrap();
         // Publish in parallel: one client (one root key) per repository.
@@ -868,10 +855,7 @@ fn stdin_and_from_file_give_the_same_answers_as_arguments() {
 
 /// A copy of the notary-server's files (`<gun>/_trust/tuf/<role>.json`) of every repository.
 fn copy_tree(live: &Live) -> tempfile::TempDir {
-    let tree = tempfile::Builder::new()
-        .prefix("trustpin-batch-tree-")
-        .tempdir()
-        .unwrap();
+    let tree = temp_dir("trustpin-batch-tree-");
     let server = live.server.lock().unwrap_or_else(|e| e.into_inner());
     let notary = server.as_ref().expect("notary-server running");
     for r in &live.repos {
@@ -1056,10 +1040,7 @@ fn policy_server_health_check_is_done() {
     let counting = server::TestServer::start();
     counting.serve_tree(tree.path());
     counting.serve_json("/_notary_server/health", "{}");
-    let dir = tempfile::Builder::new()
-        .prefix("trustpin-policy-")
-        .tempdir()
-        .unwrap();
+    let dir = temp_dir("trustpin-policy-");
     let policy = one_repo_policy(
         live,
         dir.path(),
@@ -1097,10 +1078,7 @@ fn policy_server_credentials_none_sends_no_credentials() {
             (Some(_), None) => server::Response::notary_not_found().into(),
         }
     });
-    let dir = tempfile::Builder::new()
-        .prefix("trustpin-policy-")
-        .tempdir()
-        .unwrap();
+    let dir = temp_dir("trustpin-policy-");
     let input = format!("{}:v1", live.repos[0].gun);
     let run = |credentials: &str| {
         let policy = one_repo_policy(
@@ -1239,10 +1217,7 @@ fn pin(live: &Live, file: &Path, extra: &[&str]) -> Output {
 #[test]
 fn pin_rewrites_exactly_the_trusted_references_of_a_manifest_and_a_dockerfile() {
     let Some(live) = live() else { return };
-    let work = tempfile::Builder::new()
-        .prefix("trustpin-pin-")
-        .tempdir()
-        .unwrap();
+    let work = temp_dir("trustpin-pin-");
     for (name, text, expected, changed) in [
         (
             "deployment.yaml",
@@ -1315,10 +1290,7 @@ fn pin_rewrites_exactly_the_trusted_references_of_a_manifest_and_a_dockerfile() 
 #[test]
 fn pin_refuses_the_whole_file_for_one_unverifiable_reference_unless_keep_going() {
     let Some(live) = live() else { return };
-    let work = tempfile::Builder::new()
-        .prefix("trustpin-pin-")
-        .tempdir()
-        .unwrap();
+    let work = temp_dir("trustpin-pin-");
     let text = MANIFEST.replace(
         "image: example.com/batch/repo03\n",
         "image: example.com/batch/repo03:v11\n",
@@ -1373,10 +1345,7 @@ fn pin_refuses_the_whole_file_for_one_unverifiable_reference_unless_keep_going()
 #[test]
 fn pin_leaves_a_digest_only_reference_as_it_is() {
     let Some(live) = live() else { return };
-    let work = tempfile::Builder::new()
-        .prefix("trustpin-pin-")
-        .tempdir()
-        .unwrap();
+    let work = temp_dir("trustpin-pin-");
     // Already pinned by digest (v3's), no tag: nothing to add. Appending `:latest` would claim a
     // tag that is signed for another digest.
     let v3 = &live.repos[8].tags["v3"].0;
@@ -1400,10 +1369,7 @@ fn pin_leaves_a_digest_only_reference_as_it_is() {
 #[test]
 fn pin_does_not_take_a_python_import_in_a_manifest_for_a_from_line() {
     let Some(live) = live() else { return };
-    let work = tempfile::Builder::new()
-        .prefix("trustpin-pin-")
-        .tempdir()
-        .unwrap();
+    let work = temp_dir("trustpin-pin-");
     let text = "apiVersion: v1
 kind: ConfigMap
 metadata:

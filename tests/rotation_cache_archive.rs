@@ -359,7 +359,12 @@ impl Rotation {
     /// Root version `v`, properly signed by root keys v-1 and v (v alone for version 1).
     fn root(&self, v: usize) -> Vec<u8> {
         let signers: Vec<usize> = if v == 1 { vec![1] } else { vec![v, v - 1] };
-        self.builder(v, &signers)
+        self.root_signed_by(v, &signers)
+    }
+
+    /// Root version `v` ([`Rotation::builder`]) signed by the root keys `signers`.
+    fn root_signed_by(&self, v: usize, signers: &[usize]) -> Vec<u8> {
+        self.builder(v, signers)
             .build()
             .files
             .remove("root")
@@ -649,8 +654,7 @@ fn a_rotation_step_signed_only_by_the_new_key_is_refused() {
     out.expect_lines(&r.want(), "forged root, new key pinned");
 
     // Forged in the middle: 1 → 2 (signed by key 2 only) → 3 (properly signed by 2 and 3).
-    let mut b2 = r.builder(2, &[2]);
-    let forged2 = b2.build().files.remove("root").unwrap();
+    let forged2 = r.root_signed_by(2, &[2]);
     let mid = Served::new(&r.gun, r.state(3, &[3, 2], &[(1, r.root(1)), (2, forged2)]));
     let out = resolve(&mid.url(), &key1, &r.image(), &["--no-cache"]);
     out.expect_refused(
@@ -724,12 +728,11 @@ fn a_gap_in_the_root_versions_is_refused_naming_the_missing_version() {
     }
     srv.set(gap);
     let out = resolve(&srv.url(), &r.key_file(1), &r.image(), &["--no-cache"]);
-    assert_eq!(out.code, 1, "{}", out.describe());
+    out.expect_code(1, "a gap in the rotations");
     assert!(out.stdout.trim().is_empty(), "{}", out.describe());
-    assert!(
-        out.stderr.contains("2.root.json") || out.stderr.contains("version 2"),
-        "the refusal must name the missing version 2: {}",
-        out.describe()
+    out.expect_stderr_any(
+        &["2.root.json", "version 2"],
+        "the refusal must name the missing version 2",
     );
 }
 
@@ -739,8 +742,7 @@ fn a_root_version_out_of_sequence_is_refused_naming_the_version() {
     let key1 = r.key_file(1);
 
     // 2.root.json holds a version-3 root (signed by keys 2 and 3: a valid root, wrong number).
-    let mut b = r.builder(3, &[3, 2]);
-    let three = b.build().files.remove("root").unwrap();
+    let three = r.root_signed_by(3, &[3, 2]);
     let srv = Served::new(&r.gun, r.state(3, &[3, 2], &[(1, r.root(1)), (2, three)]));
     let out = resolve(&srv.url(), &key1, &r.image(), &["--no-cache"]);
     out.expect_refused(
@@ -867,18 +869,29 @@ fn live_rollback_to_an_older_state_is_refused_with_the_cache_and_accepted_withou
 // Crash safety
 // ------------------------------------------------------------------------------------------------
 
-#[test]
-fn live_truncated_cache_files_are_refetched_and_a_damaged_state_file_is_a_warning() {
-    let Some((ns, c)) = live_server(false) else {
-        return;
-    };
-    let gun = "example.com/crash/live";
+/// A live notary-server ([`live_server`]; `None` when live tests are skipped) with `gun`
+/// published: v1 (`WORD one`) in targets and v2 (`WORD two`) in a `releases` delegation. The
+/// server, its client, the repository and its root key file.
+fn live_v1_and_releases_v2(
+    gun: &str,
+    word: &str,
+) -> Option<(NotaryServer, NotaryClient, notary::Repo, PathBuf)> {
+    let (ns, c) = live_server(false)?;
     let repo = notary::RepoBuilder::new(&c, gun)
-        .target("v1", "crash one")
+        .target("v1", &format!("{word} one"))
         .delegation("releases")
-        .signed_by("releases", "v2", "crash two")
+        .signed_by("releases", "v2", &format!("{word} two"))
         .publish();
     let key = c.write_root_key(gun, "root.pub");
+    Some((ns, c, repo, key))
+}
+
+#[test]
+fn live_truncated_cache_files_are_refetched_and_a_damaged_state_file_is_a_warning() {
+    let gun = "example.com/crash/live";
+    let Some((ns, _c, repo, key)) = live_v1_and_releases_v2(gun, "crash") else {
+        return;
+    };
     let files = capture(&ns, gun);
     assert!(files.contains_key("targets/releases"));
     let srv = Served::new(gun, files);
@@ -973,14 +986,14 @@ fn truncated_cached_versioned_roots_are_refetched() {
         let out = resolve(&srv.url(), &key1, &r.image(), &with_cache(&ca, &[]));
         out.expect_lines(&r.want(), "cold");
         let dir = repo_cache_dir(cache.path());
-        let mark = srv.mark();
-        let out = resolve(&srv.url(), &key1, &r.image(), &with_cache(&ca, &[]));
-        out.expect_lines(&r.want(), "warm");
-        assert_eq!(
-            srv.since(mark),
-            ["timestamp"],
-            "warm path of a rotated repository"
-        );
+        // A warm run: the same answer from the cache, only the timestamp asked for.
+        let warm = |what: &str| {
+            let mark = srv.mark();
+            let out = resolve(&srv.url(), &key1, &r.image(), &with_cache(&ca, &[]));
+            out.expect_lines(&r.want(), what);
+            assert_eq!(srv.since(mark), ["timestamp"], "{what}");
+        };
+        warm("warm path of a rotated repository");
 
         let path = dir.join(format!("{v}.json"));
         assert!(path.is_file(), "{v}.json is cached");
@@ -996,14 +1009,7 @@ fn truncated_cached_versioned_roots_are_refetched() {
             continue;
         }
         // Repaired: the next run is warm again.
-        let mark = srv.mark();
-        let out = resolve(&srv.url(), &key1, &r.image(), &with_cache(&ca, &[]));
-        out.expect_lines(&r.want(), "after the repair");
-        assert_eq!(
-            srv.since(mark),
-            ["timestamp"],
-            "{v}.json repaired in the cache"
-        );
+        warm(&format!("{v}.json repaired in the cache"));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
@@ -1014,16 +1020,10 @@ fn truncated_cached_versioned_roots_are_refetched() {
 
 #[test]
 fn live_warm_path_one_request_when_unchanged_and_only_what_changed_otherwise() {
-    let Some((ns, c)) = live_server(false) else {
+    let gun = "example.com/warm/live";
+    let Some((ns, c, repo, key)) = live_v1_and_releases_v2(gun, "warm") else {
         return;
     };
-    let gun = "example.com/warm/live";
-    let repo = notary::RepoBuilder::new(&c, gun)
-        .target("v1", "warm one")
-        .delegation("releases")
-        .signed_by("releases", "v2", "warm two")
-        .publish();
-    let key = c.write_root_key(gun, "root.pub");
     let proxy = counting_proxy(&ns);
     let cache = tempfile::tempdir().unwrap();
     let ca = cache_args(cache.path());

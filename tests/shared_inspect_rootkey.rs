@@ -6,7 +6,8 @@ mod common;
 
 use common::notary::canonical_key_id;
 use common::{
-    both_get_root_key, get_root_key, public_key_der, str_set, text_tag_rows, trustpin_home, Output,
+    both_get_root_key, disagreeing_roles, expect_disagreeing_rows, get_root_key, inspect_home,
+    public_key_der, str_set, text_tag_rows, trustpin_home, Output,
 };
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
@@ -59,18 +60,15 @@ fn tuf_json(gun: &str, role: &str) -> Value {
 /// `trustpin inspect IMAGES... --metadata-dir SHARED --root-key KEY --at AT EXTRA...`
 fn inspect(images: &[&str], key: &Path, at: &str, extra: &[&str]) -> Output {
     let dir = shared();
-    let mut args: Vec<&OsStr> = vec!["inspect".as_ref()];
-    args.extend(images.iter().map(OsStr::new));
-    args.extend([
+    let options = [
         OsStr::new("--metadata-dir"),
         dir.as_os_str(),
         "--root-key".as_ref(),
         key.as_os_str(),
         "--at".as_ref(),
         at.as_ref(),
-    ]);
-    args.extend(extra.iter().map(OsStr::new));
-    trustpin_home(&args)
+    ];
+    inspect_home(images, &options, extra)
 }
 
 /// `trustpin resolve IMAGE --metadata-dir SHARED --root-key KEY --at AT`
@@ -112,12 +110,11 @@ fn key_ids(v: &Value) -> Vec<String> {
 #[test]
 fn alice_test_is_signed_by_releases_phbelitz_and_chamsen_with_one_digest() {
     let key_a = key("phbelitz-a.pub");
-    let out = inspect(
-        &[ALICE],
-        &key_a,
-        "2019-10-15T00:00:00Z",
-        &["--output", "json"],
-    );
+    // inspect IMAGE with KEY on 2019-10-15
+    let alice = |image: &str, key: &Path, extra: &[&str]| {
+        inspect(&[image], key, "2019-10-15T00:00:00Z", extra)
+    };
+    let out = alice(ALICE, &key_a, &["--output", "json"]);
     out.expect_code(0, "inspect alice-image");
     let v = out.json();
     assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
@@ -222,7 +219,7 @@ fn alice_test_is_signed_by_releases_phbelitz_and_chamsen_with_one_digest() {
     assert_eq!(e["Disagreements"], serde_json::json!([]), "{e}");
 
     // the text tables say the same
-    let out = inspect(&[ALICE], &key_a, "2019-10-15T00:00:00Z", &[]);
+    let out = alice(ALICE, &key_a, &[]);
     out.expect_code(0, "inspect alice-image, text");
     let rows = text_tag_rows(&out.stdout);
     assert_eq!(rows.len(), 1, "{}", out.describe());
@@ -248,12 +245,7 @@ fn alice_test_is_signed_by_releases_phbelitz_and_chamsen_with_one_digest() {
     );
 
     // one tag asked for; a tag nobody signed
-    let out = inspect(
-        &[&format!("{ALICE}:test")],
-        &key_a,
-        "2019-10-15T00:00:00Z",
-        &["--output", "json"],
-    );
+    let out = alice(&format!("{ALICE}:test"), &key_a, &["--output", "json"]);
     out.expect_code(0, "inspect alice-image:test");
     assert_eq!(
         out.json()[0]["SignedTags"],
@@ -261,22 +253,12 @@ fn alice_test_is_signed_by_releases_phbelitz_and_chamsen_with_one_digest() {
         "{}",
         out.describe()
     );
-    let out = inspect(
-        &[&format!("{ALICE}:nope")],
-        &key_a,
-        "2019-10-15T00:00:00Z",
-        &[],
-    );
+    let out = alice(&format!("{ALICE}:nope"), &key_a, &[]);
     out.expect_code(1, "inspect alice-image:nope");
     out.expect_stderr(&["nope"], "");
 
     // with key b the root is not signed by the pinned key
-    let out = inspect(
-        &[ALICE],
-        &key("phbelitz-b.pub"),
-        "2019-10-15T00:00:00Z",
-        &["--output", "json"],
-    );
+    let out = alice(ALICE, &key("phbelitz-b.pub"), &["--output", "json"]);
     out.expect_code(1, "inspect alice-image with key b");
     assert!(!out.stdout.contains(ALICE_TEST), "{}", out.describe());
 }
@@ -321,17 +303,7 @@ fn dave_test_disagreement_between_del1_and_del2_at_audit_level() {
         .unwrap_or_else(|| panic!("{e}"));
     assert_eq!(dis.len(), 1, "{e}");
     assert_eq!(dis[0]["SignedTag"], "test", "{e}");
-    let signed: BTreeSet<(String, String)> = dis[0]["Signed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["Role"].as_str().unwrap().to_string(),
-                s["Digest"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let signed = disagreeing_roles(&dis[0]);
     let want: BTreeSet<(String, String)> = [
         ("targets", DAVE_TARGETS),
         ("targets/releases", DAVE_DEL1),
@@ -349,13 +321,7 @@ fn dave_test_disagreement_between_del1_and_del2_at_audit_level() {
     // text output flags it
     let out = inspect(&[DAVE], &key_b, at, &["--level", "audit"]);
     out.expect_code(0, "inspect dave-image --level audit, text");
-    let rows = text_tag_rows(&out.stdout);
-    assert_eq!(rows.len(), 3, "{}", out.describe());
-    assert!(
-        rows.iter()
-            .all(|r| r.starts_with("test ") && r.contains("DISAGREES")),
-        "{rows:?}"
-    );
+    expect_disagreeing_rows(&out, "test", 3);
     let warning = out
         .stdout
         .lines()
@@ -389,6 +355,16 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
     let root_ids = str_set(&root["signed"]["roles"]["root"]["keyids"]);
     assert_eq!(root_ids.len(), 1, "{root}");
     let cert_id = root_ids.into_iter().next().unwrap();
+    // trustpin get-root-key -i SAMPLE --metadata-dir SHARED EXTRA...
+    let sample_root_key = |extra: &[&str]| {
+        trustpin_home(
+            &[
+                &["get-root-key", "-i", SAMPLE, "--metadata-dir", dir][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
 
     let mut texts = Vec::new();
     for (what, out) in both_get_root_key(&["-i", SAMPLE, "--metadata-dir", dir]) {
@@ -424,15 +400,7 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
     assert_eq!(out.stdout, texts[0]);
 
     // json
-    let out = trustpin_home(&[
-        "get-root-key",
-        "-i",
-        SAMPLE,
-        "--metadata-dir",
-        dir,
-        "--output",
-        "json",
-    ]);
+    let out = sample_root_key(&["--output", "json"]);
     out.expect_code(0, "json");
     let v = out.json();
     assert_eq!(v["gun"], SAMPLE, "{v}");
@@ -454,14 +422,7 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
     assert_eq!(t(&k["not_after"]).date().to_string(), "2029-08-26", "{k}");
 
     // --pem-only into a file, accepted by resolve
-    let out = trustpin_home(&[
-        "get-root-key",
-        "-i",
-        SAMPLE,
-        "--metadata-dir",
-        dir,
-        "--pem-only",
-    ]);
+    let out = sample_root_key(&["--pem-only"]);
     out.expect_code(0, "--pem-only");
     assert!(
         out.stdout.starts_with("-----BEGIN PUBLIC KEY-----\n"),
@@ -485,13 +446,7 @@ fn sample_image_root_key_is_key_a_and_round_trips_into_resolve() {
         ("with a role: root header", &with_header),
     ] {
         let out = resolve(&format!("{SAMPLE}:v1"), file, "2019-11-01T00:00:00Z");
-        out.expect_code(0, what);
-        assert_eq!(
-            out.stdout.trim(),
-            format!("{SAMPLE}@sha256:{SAMPLE_V1}"),
-            "{what}: {}",
-            out.describe()
-        );
+        out.expect_pinned(SAMPLE, SAMPLE_V1, what);
     }
 }
 

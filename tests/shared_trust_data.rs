@@ -38,6 +38,32 @@ const ALICE_AT: Option<&str> = Some("2019-10-15T00:00:00Z");
 const SAMPLE_AT: Option<&str> = Some("2019-11-01T00:00:00Z");
 const BOB_AT: Option<&str> = Some("2020-11-20T00:00:00Z");
 
+/// `resolve phbelitz/sample-image{reference}` with key a at SAMPLE_AT (`reference`: `:tag`,
+/// `@digest` or both).
+fn sample(reference: &str) -> Output {
+    resolve(
+        A,
+        SAMPLE_AT,
+        &[&format!("phbelitz/sample-image{reference}")],
+    )
+}
+
+/// `resolve --level audit IMAGE` with key b at BOB_AT, requiring each of `delegations`.
+fn audit(image: &str, delegations: &[&str]) -> Output {
+    let mut args = vec!["--level", "audit", image];
+    for d in delegations {
+        args.extend(["--delegation", d]);
+    }
+    resolve(B, BOB_AT, &args)
+}
+
+/// [`audit`] of `phbelitz/IMAGE:test` answers `docker.io/phbelitz/IMAGE@sha256:HEX`.
+fn audit_answers(image: &str, delegations: &[&str], hex: &str) -> Output {
+    let r = audit(&format!("phbelitz/{image}:test"), delegations);
+    assert_digest(&r, &format!("docker.io/phbelitz/{image}"), hex);
+    r
+}
+
 fn assert_digest(run: &Output, gun: &str, hex: &str) {
     run.expect_code(0, gun);
     assert_eq!(
@@ -126,37 +152,25 @@ fn sample_tags_resolve_from_targets() {
 
 #[test]
 fn sample_unsigned_tag_is_refused() {
-    let r = resolve(A, SAMPLE_AT, &["phbelitz/sample-image:nope"]);
+    let r = sample(":nope");
     r.expect_refused(&["no signed digest for tag \"nope\""], "");
 }
 
 #[test]
 fn sample_digest_only_reference_is_accepted() {
-    let r = resolve(
-        A,
-        SAMPLE_AT,
-        &[&format!("phbelitz/sample-image@sha256:{SAMPLE_V1}")],
-    );
+    let r = sample(&format!("@sha256:{SAMPLE_V1}"));
     assert_digest(&r, "docker.io/phbelitz/sample-image", SAMPLE_V1);
 }
 
 #[test]
 fn sample_unsigned_digest_is_refused() {
-    let r = resolve(
-        A,
-        SAMPLE_AT,
-        &[&format!("phbelitz/sample-image@sha256:{}", "0".repeat(64))],
-    );
+    let r = sample(&format!("@sha256:{}", "0".repeat(64)));
     r.expect_refused(&["is not signed for any tag"], "");
 }
 
 #[test]
 fn sample_tag_with_another_tags_digest_is_refused() {
-    let r = resolve(
-        A,
-        SAMPLE_AT,
-        &[&format!("phbelitz/sample-image:v1@sha256:{SAMPLE_SIGN}")],
-    );
+    let r = sample(&format!(":v1@sha256:{SAMPLE_SIGN}"));
     r.expect_refused(&["tag \"v1\" is signed for", SAMPLE_V1, SAMPLE_SIGN], "");
 }
 
@@ -182,86 +196,35 @@ fn bob_family_is_refused_for_a_certificate_naming_another_repository() {
 
 #[test]
 fn audit_level_relaxes_the_certificate_name_with_a_warning() {
-    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/bob-image:test"]);
-    assert_digest(&r, "docker.io/phbelitz/bob-image", TARGETS_TEST);
-    r.expect_stderr(&["level audit", "accepted at level audit"], "");
+    audit_answers("bob-image", &[], TARGETS_TEST)
+        .expect_stderr(&["level audit", "accepted at level audit"], "");
 }
 
 #[test]
 fn audit_charlie_releases_wins_over_targets() {
-    let r = resolve(
-        B,
-        BOB_AT,
-        &["--level", "audit", "phbelitz/charlie-image:test"],
-    );
-    assert_digest(&r, "docker.io/phbelitz/charlie-image", CHARLIE_REL);
-    let r = resolve(
-        B,
-        BOB_AT,
-        &[
-            "--level",
-            "audit",
-            "phbelitz/charlie-image:test",
-            "--delegation",
-            "del1",
-        ],
-    );
-    assert_digest(&r, "docker.io/phbelitz/charlie-image", CHARLIE_REL);
+    for delegations in [&[][..], &["del1"]] {
+        audit_answers("charlie-image", delegations, CHARLIE_REL);
+    }
 }
 
 #[test]
 fn audit_dave_delegations_disagree() {
-    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/dave-image:test"]);
-    assert_digest(&r, "docker.io/phbelitz/dave-image", DAVE_DEL1);
-    let r = resolve(
-        B,
-        BOB_AT,
-        &[
-            "--level",
-            "audit",
-            "phbelitz/dave-image:test",
-            "--delegation",
-            "del2",
-        ],
-    );
-    assert_digest(&r, "docker.io/phbelitz/dave-image", DAVE_DEL2);
-    let r = resolve(
-        B,
-        BOB_AT,
-        &[
-            "--level",
-            "audit",
-            "phbelitz/dave-image:test",
-            "--delegation",
-            "del1",
-            "--delegation",
-            "del2",
-        ],
-    );
+    audit_answers("dave-image", &[], DAVE_DEL1);
+    audit_answers("dave-image", &["del2"], DAVE_DEL2);
+    let r = audit("phbelitz/dave-image:test", &["del1", "del2"]);
     r.expect_refused(&["different digests", DAVE_DEL1, DAVE_DEL2], "");
 }
 
 #[test]
 fn audit_eve_falls_back_to_targets_and_warns_releases_is_missing() {
-    let r = resolve(B, BOB_AT, &["--level", "audit", "phbelitz/eve-image:test"]);
-    assert_digest(&r, "docker.io/phbelitz/eve-image", TARGETS_TEST);
+    let r = audit_answers("eve-image", &[], TARGETS_TEST);
     assert!(
         r.stderr
             .contains("targets/releases not used: listed in snapshot.json but missing"),
         "{}",
         r.stderr
     );
-    let r = resolve(
-        B,
-        BOB_AT,
-        &[
-            "--level",
-            "audit",
-            "phbelitz/eve-image:test",
-            "--delegation",
-            "releases",
-        ],
-    );
+    let r = audit("phbelitz/eve-image:test", &["releases"]);
     r.expect_refused(&["required delegation targets/releases", "missing"], "");
 }
 

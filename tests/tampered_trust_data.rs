@@ -55,6 +55,14 @@ fn sample() -> Files {
     }
 }
 
+/// The sample image's files `f`, verified at SAMPLE_AT: refused, naming every one of `words`.
+fn refused(f: &Files, words: &[&str]) {
+    let err = verify(SAMPLE, f, SAMPLE_AT).unwrap_err();
+    for w in words {
+        assert!(err.contains(w), "{w:?} not in: {err}");
+    }
+}
+
 fn verify(gun: &str, f: &Files, at: &str) -> Result<(), String> {
     let pinned = pinned_a();
     let ctx = Context {
@@ -94,10 +102,9 @@ fn root_with_no_signatures_is_refused() {
     let mut v = json(&f.root);
     v["signatures"] = serde_json::json!([]);
     f.root = serde_json::to_vec(&v).unwrap();
-    let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(
-        err.contains("root: 0 of 1 required signatures valid (the file has no signatures)"),
-        "{err}"
+    refused(
+        &f,
+        &["root: 0 of 1 required signatures valid (the file has no signatures)"],
     );
 }
 
@@ -126,11 +133,7 @@ fn a_signature_over_changed_content_is_refused() {
     let mut v = json(&f.timestamp);
     v["signed"]["version"] = serde_json::json!(v["signed"]["version"].as_i64().unwrap() + 1);
     f.timestamp = serde_json::to_vec(&v).unwrap();
-    let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(
-        err.contains("timestamp: 0 of 1 required signatures valid"),
-        "{err}"
-    );
+    refused(&f, &["timestamp: 0 of 1 required signatures valid"]);
 }
 
 #[test]
@@ -139,43 +142,30 @@ fn targets_reformatted_keeps_its_signature_but_fails_the_snapshot_hash() {
     // snapshot's length and hash catch the changed bytes.
     let mut f = sample();
     f.targets = serde_json::to_vec_pretty(&json(&f.targets)).unwrap();
-    let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(
-        err.contains("targets: length is") && err.contains("snapshot says"),
-        "{err}"
-    );
+    refused(&f, &["targets: length is", "snapshot says"]);
 }
 
 #[test]
 fn another_repositorys_targets_is_refused_mix_and_match() {
     let mut f = sample();
     f.targets = read("alice-image", "targets");
-    let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(
-        err.contains("targets:") && err.contains("snapshot says"),
-        "{err}"
-    );
+    refused(&f, &["targets:", "snapshot says"]);
 }
 
 #[test]
 fn another_snapshot_is_refused_by_the_timestamp() {
     let mut f = sample();
     f.snapshot = read("alice-image", "snapshot");
-    let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(
-        err.contains("snapshot:") && err.contains("timestamp says"),
-        "{err}"
-    );
+    refused(&f, &["snapshot:", "timestamp says"]);
 }
 
 #[test]
 fn wrong_type_is_refused() {
     let mut f = sample();
     f.timestamp = read("sample-image", "snapshot");
-    let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(
-        err.contains("`signed._type` is \"Snapshot\", expected \"Timestamp\""),
-        "{err}"
+    refused(
+        &f,
+        &["`signed._type` is \"Snapshot\", expected \"Timestamp\""],
     );
 }
 
@@ -186,8 +176,7 @@ fn duplicate_json_keys_are_refused() {
     f.timestamp = s
         .replacen("{\"signed\":{", "{\"signed\":{\"version\":999,", 1)
         .into_bytes();
-    let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(err.contains("duplicate object key \"version\""), "{err}");
+    refused(&f, &["duplicate object key \"version\""]);
 }
 
 #[test]
@@ -200,10 +189,9 @@ fn a_key_listed_under_another_keys_id_is_refused() {
     let ka = keys[&a].clone();
     keys.insert(b.clone(), ka);
     f.root = serde_json::to_vec(&v).unwrap();
-    let err = verify(SAMPLE, &f, SAMPLE_AT).unwrap_err();
-    assert!(
-        err.contains(&format!("key listed as {b} has the content of key ID {a}")),
-        "{err}"
+    refused(
+        &f,
+        &[&format!("key listed as {b} has the content of key ID {a}")],
     );
 }
 

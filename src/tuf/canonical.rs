@@ -403,6 +403,49 @@ pub(crate) mod test_rng {
             }
             m
         }
+
+        /// The property tests' loop: `rounds` times, a document from `doc`, then `mutations`
+        /// mutations of it ([`Rng::mutate`]); `check` is given the document (`true`: the
+        /// unmutated one) and each mutation, in that order.
+        pub(crate) fn mutation_rounds(
+            &mut self,
+            rounds: usize,
+            mutations: usize,
+            mutants: &[u8],
+            at_end: bool,
+            mut doc: impl FnMut(&mut Rng) -> Vec<u8>,
+            mut check: impl FnMut(&[u8], bool),
+        ) {
+            for _ in 0..rounds {
+                let doc = doc(self);
+                let mutated: Vec<Vec<u8>> = (0..mutations)
+                    .map(|_| self.mutate(&doc, mutants, at_end))
+                    .collect();
+                check(&doc, true);
+                for m in &mutated {
+                    check(m, false);
+                }
+            }
+        }
+    }
+
+    /// Every `.json` file under testdata/ and ../shared/trust-data/, read.
+    pub(crate) fn real_json_files() -> Vec<Vec<u8>> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<Vec<u8>>) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "json") {
+                    out.push(std::fs::read(&p).unwrap());
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        walk(&root.join("testdata"), &mut files);
+        walk(&root.join("../shared/trust-data"), &mut files);
+        files
     }
 }
 
@@ -555,36 +598,33 @@ mod tests {
         // The property the fast path relies on: whatever the scanner accepts parses, and
         // encodes back to the very same bytes. Random canonical documents, then each mutated
         // at random (a byte changed, inserted or removed), must keep it.
-        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
         const MUTANTS: &[u8] = b" \"\\{}[],:0129-.eE\n\xc3\xa9\xffnt";
         let (mut accepted, mut refused) = (0, 0);
-        for _ in 0..3000 {
-            let doc = encode(&random_value(&mut r, 0));
-            assert!(scans_whole(&doc), "{}", String::from_utf8_lossy(&doc));
-            for _ in 0..10 {
-                let m = r.mutate(&doc, MUTANTS, true);
-                if scans_whole(&m) {
-                    accepted += 1;
-                    let v = parse(&m).unwrap_or_else(|e| {
-                        panic!(
-                            "accepted but unparsable {}: {e}",
-                            String::from_utf8_lossy(&m)
-                        )
-                    });
-                    assert_eq!(encode(&v), m, "{}", String::from_utf8_lossy(&m));
-                } else {
-                    refused += 1;
-                    if let Ok(v) = parse(&m) {
-                        assert_ne!(
-                            encode(&v),
-                            m,
-                            "canonical but refused: {}",
-                            String::from_utf8_lossy(&m)
-                        );
-                    }
+        let doc = |r: &mut Rng| encode(&random_value(r, 0));
+        Rng(0x9e37_79b9_7f4a_7c15).mutation_rounds(3000, 10, MUTANTS, true, doc, |m, original| {
+            if original {
+                assert!(scans_whole(m), "{}", String::from_utf8_lossy(m));
+            } else if scans_whole(m) {
+                accepted += 1;
+                let v = parse(m).unwrap_or_else(|e| {
+                    panic!(
+                        "accepted but unparsable {}: {e}",
+                        String::from_utf8_lossy(m)
+                    )
+                });
+                assert_eq!(encode(&v), m, "{}", String::from_utf8_lossy(m));
+            } else {
+                refused += 1;
+                if let Ok(v) = parse(m) {
+                    assert_ne!(
+                        encode(&v),
+                        m,
+                        "canonical but refused: {}",
+                        String::from_utf8_lossy(m)
+                    );
                 }
             }
-        }
+        });
         assert!(
             accepted > 1000 && refused > 1000,
             "{accepted} accepted, {refused} refused"

@@ -30,7 +30,6 @@ use super::{Cmd, Output};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, OnceLock};
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -135,6 +134,18 @@ pub fn target_meta(content: &[u8]) -> Value {
     json!({"length": content.len(), "hashes": {"sha256": b64(&sha256(content))}})
 }
 
+/// `n` signature entries under `keyid` (method `ecdsa`) that are all invalid and all different:
+/// 64 bytes of `fill`, the first four the entry's index.
+pub fn bad_sig_entries(keyid: &str, n: u32, fill: u8) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            let mut sig = vec![fill; 64];
+            sig[..4].copy_from_slice(&i.to_be_bytes());
+            sig_entry(keyid, "ecdsa", &sig)
+        })
+        .collect()
+}
+
 /// Signature entry `{"keyid","method","sig"}` with explicit parts.
 pub fn sig_entry(keyid: &str, method: &str, sig: &[u8]) -> Value {
     json!({"keyid": keyid, "method": method, "sig": b64(sig)})
@@ -196,43 +207,21 @@ impl CertSpec {
     }
 }
 
+/// A fresh 2048-bit RSA key as PKCS#8 DER: `openssl genpkey` writes PKCS#8 (PEM) itself.
 fn rsa_pkcs8_from_openssl() -> Vec<u8> {
-    let run = |args: &[&str], input: &[u8]| -> Vec<u8> {
-        use std::io::Write;
-        let mut child = Command::new("openssl")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("RSA keys are made with the `openssl` command, which failed to start");
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
-    let pkcs1 = run(
-        &[
+    let pem = Cmd::new("openssl")
+        .args([
             "genpkey",
             "-algorithm",
             "RSA",
             "-pkeyopt",
             "rsa_keygen_bits:2048",
-            "-outform",
-            "DER",
-        ],
-        b"",
-    );
-    run(
-        &[
-            "pkcs8", "-topk8", "-nocrypt", "-inform", "DER", "-outform", "DER",
-        ],
-        &pkcs1,
-    )
+        ])
+        .run()
+        .ok();
+    let block = pem::parse(&pem).expect("openssl genpkey writes PEM");
+    assert_eq!(block.tag(), "PRIVATE KEY", "not PKCS#8:\n{pem}");
+    block.into_contents()
 }
 
 impl Key {
@@ -371,16 +360,8 @@ impl Key {
 
     /// A signature with the default method (ECDSA: raw r||s, 64 bytes; RSA: PSS).
     pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
-        let rng = SystemRandom::new();
         match &self.secret {
-            Secret::Ecdsa(p) => {
-                rsig::EcdsaKeyPair::from_pkcs8(&rsig::ECDSA_P256_SHA256_FIXED_SIGNING, p, &rng)
-                    .unwrap()
-                    .sign(&rng, msg)
-                    .unwrap()
-                    .as_ref()
-                    .to_vec()
-            }
+            Secret::Ecdsa(p) => self.sign_ecdsa(p, &rsig::ECDSA_P256_SHA256_FIXED_SIGNING, msg),
             Secret::Ed25519(p) => rsig::Ed25519KeyPair::from_pkcs8(p)
                 .unwrap()
                 .sign(msg)
@@ -392,16 +373,21 @@ impl Key {
 
     /// An ECDSA signature in DER form (notary accepts it too).
     pub fn sign_ecdsa_der(&self, msg: &[u8]) -> Vec<u8> {
-        let rng = SystemRandom::new();
         let Secret::Ecdsa(p) = &self.secret else {
             panic!("not an ECDSA key")
         };
-        rsig::EcdsaKeyPair::from_pkcs8(&rsig::ECDSA_P256_SHA256_ASN1_SIGNING, p, &rng)
-            .unwrap()
-            .sign(&rng, msg)
-            .unwrap()
-            .as_ref()
-            .to_vec()
+        self.sign_ecdsa(p, &rsig::ECDSA_P256_SHA256_ASN1_SIGNING, msg)
+    }
+
+    fn sign_ecdsa(
+        &self,
+        p: &[u8],
+        alg: &'static rsig::EcdsaSigningAlgorithm,
+        msg: &[u8],
+    ) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        let pair = rsig::EcdsaKeyPair::from_pkcs8(alg, p, &rng).unwrap();
+        pair.sign(&rng, msg).unwrap().as_ref().to_vec()
     }
 
     /// An RSA PKCS#1 v1.5 signature (method `rsapkcs1v15`).
@@ -767,6 +753,12 @@ impl RepoBuilder {
     }
 
     /// Build every file.
+    /// Built, and `v1` asked for through the CLI ([`Built::cli`]): refused (exit 1), stderr naming
+    /// every one of `words`.
+    pub fn refuses_v1(&mut self, words: &[&str]) {
+        self.build().cli(&["v1"], &[]).expect(1, words);
+    }
+
     pub fn build(&mut self) -> Built {
         let mut files = BTreeMap::new();
         let mut hashed = BTreeMap::new();
@@ -861,6 +853,13 @@ impl Built {
         let root_key = dir.path().join("root.pub");
         std::fs::write(&root_key, &self.pinned_pem).unwrap();
         OnDisk { dir, root_key }
+    }
+
+    /// A new [`server::TestServer`] that serves it ([`Built::serve`]).
+    pub fn served(&self) -> server::TestServer {
+        let srv = server::TestServer::start();
+        self.serve(&srv);
+        srv
     }
 
     /// Serve every file at its Notary URL on `srv`, plus the `/v2/` ping the notary client sends
@@ -1101,7 +1100,27 @@ fn notary_fresh(url: &str, args: &[&str]) -> Result<String, String> {
 /// The real notary client's opinion of a built repository: serve it on a fresh loopback server
 /// and look `tag` up.
 pub fn notary_opinion(built: &Built, tag: &str) -> Result<(String, u64), String> {
-    let srv = server::TestServer::start();
-    built.serve(&srv);
-    notary_lookup(&srv.url(), &built.gun, tag)
+    notary_lookup(&built.served().url(), &built.gun, tag)
+}
+
+/// Unless the notary client is skipped ([`notary_available`]): it looks `tag` up as the digest
+/// of `content`.
+pub fn notary_agrees(built: &Built, tag: &str, content: &[u8]) {
+    if notary_available() {
+        assert_eq!(
+            notary_opinion(built, tag).map(|(d, _)| d),
+            Ok(super::sha256_hex(content))
+        );
+    }
+}
+
+/// Unless the notary client is skipped ([`notary_available`]): it refuses to look `tag` up, its
+/// output naming every one of `words`.
+pub fn notary_refuses(built: &Built, tag: &str, words: &[&str]) {
+    if notary_available() {
+        let err = notary_opinion(built, tag).expect_err("notary accepted it");
+        for w in words {
+            assert!(err.contains(w), "notary's refusal lacks {w:?}: {err}");
+        }
+    }
 }

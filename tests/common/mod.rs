@@ -127,6 +127,37 @@ impl Output {
         self
     }
 
+    /// Assert that stderr contains at least one of `words`.
+    pub fn expect_stderr_any(&self, words: &[&str], what: &str) -> &Self {
+        assert!(
+            words.iter().any(|w| self.stderr.contains(w)),
+            "{what}: stderr has none of {words:?}: {}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Assert that stdout contains none of `words`.
+    pub fn expect_stdout_lacks(&self, words: &[&str], what: &str) -> &Self {
+        self.expect_lacks("stdout", &self.stdout, words, what)
+    }
+
+    /// Assert that stderr contains none of `words`.
+    pub fn expect_stderr_lacks(&self, words: &[&str], what: &str) -> &Self {
+        self.expect_lacks("stderr", &self.stderr, words, what)
+    }
+
+    fn expect_lacks(&self, name: &str, text: &str, words: &[&str], what: &str) -> &Self {
+        for w in words {
+            assert!(
+                !text.contains(w),
+                "{what}: {name} has {w:?}: {}",
+                self.describe()
+            );
+        }
+        self
+    }
+
     /// Assert the exit code and that stderr contains every one of `words`.
     pub fn expect(&self, code: i32, words: &[&str]) -> &Self {
         self.expect_code(code, "").expect_stderr(words, "")
@@ -141,6 +172,18 @@ impl Output {
             self.describe()
         );
         self.expect_stderr(words, what)
+    }
+
+    /// Success, and stdout is `GUN@sha256:HEX` (and white space).
+    pub fn expect_pinned(&self, gun: &str, hex: &str, what: &str) -> &Self {
+        self.expect_code(0, what);
+        assert_eq!(
+            self.stdout.trim(),
+            format!("{gun}@sha256:{hex}"),
+            "{what}: {}",
+            self.describe()
+        );
+        self
     }
 
     /// The non-empty lines of stdout, trimmed.
@@ -286,10 +329,7 @@ impl Cmd {
     /// are read or written, and no state carries over between runs (fresh notary-servers reuse
     /// ports and GUNs, which a shared rollback cache would take for a rollback).
     pub fn private_home(mut self) -> Cmd {
-        let home = tempfile::Builder::new()
-            .prefix("trustpin-test-home-")
-            .tempdir()
-            .expect("tempdir");
+        let home = temp_dir("trustpin-test-home-");
         self.cmd
             .env("HOME", home.path())
             .env("XDG_CACHE_HOME", home.path().join("cache"));
@@ -327,6 +367,15 @@ pub fn trustpin_home<S: AsRef<OsStr>>(args: &[S]) -> Output {
 /// The standalone `get-root-key ARGS...` with a private HOME and cache ([`Cmd::private_home`]).
 pub fn get_root_key<S: AsRef<OsStr>>(args: &[S]) -> Output {
     Cmd::get_root_key().private_home().args(args).run()
+}
+
+/// `trustpin inspect IMAGES... OPTIONS... EXTRA...` with a private HOME and cache.
+pub fn inspect_home(images: &[&str], options: &[&OsStr], extra: &[&str]) -> Output {
+    let mut args: Vec<&OsStr> = vec!["inspect".as_ref()];
+    args.extend(images.iter().map(OsStr::new));
+    args.extend(options);
+    args.extend(extra.iter().map(OsStr::new));
+    trustpin_home(&args)
 }
 
 /// Both ways of asking for the root key: (what, output) for `get-root-key ARGS` and
@@ -441,6 +490,34 @@ pub fn public_key_der(text: &str) -> Vec<u8> {
     blocks[0].contents().to_vec()
 }
 
+/// The (role, digest) pairs of one entry of `Disagreements` in `inspect`'s JSON (its `Signed`).
+pub fn disagreeing_roles(disagreement: &Value) -> BTreeSet<(String, String)> {
+    let field = |s: &Value, name: &str| {
+        s[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} of {s}"))
+            .to_string()
+    };
+    disagreement["Signed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Signed in {disagreement}"))
+        .iter()
+        .map(|s| (field(s, "Role"), field(s, "Digest")))
+        .collect()
+}
+
+/// `inspect`'s text output has `n` rows in its `SIGNED TAG` table, each for `tag` and marked
+/// DISAGREES.
+pub fn expect_disagreeing_rows(out: &Output, tag: &str, n: usize) {
+    let rows = text_tag_rows(&out.stdout);
+    assert_eq!(rows.len(), n, "{}", out.describe());
+    assert!(
+        rows.iter()
+            .all(|r| r.starts_with(&format!("{tag} ")) && r.contains("DISAGREES")),
+        "{rows:?}"
+    );
+}
+
 /// The rows of the `SIGNED TAG` table of `inspect`'s text output.
 pub fn text_tag_rows(text: &str) -> Vec<String> {
     text.lines()
@@ -453,6 +530,14 @@ pub fn text_tag_rows(text: &str) -> Vec<String> {
 
 // ------------------------------------------------------------------------------------------------
 // Small helpers
+
+/// A new temporary folder named `prefix` and a random tail, removed when dropped.
+pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("tempdir")
+}
 
 /// Lower-case hex of `bytes`' SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -228,10 +228,7 @@ impl NotaryServer {
     }
 
     fn launch(tls: bool) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("trustpin-notary-server-")
-            .tempdir()
-            .expect("tempdir");
+        let dir = super::temp_dir("trustpin-notary-server-");
         if tls {
             make_test_pki(dir.path());
         }
@@ -506,43 +503,40 @@ fn make_test_pki(dir: &Path) {
         p("server.crt"),
         p("server.ext"),
     );
+    // A new P-256 key, unencrypted, written to the path that follows.
+    let new_key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+    ];
     let steps: [Vec<&str>; 3] = [
-        vec![
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &ca_key,
-            "-out",
-            &ca_crt,
-            "-days",
-            "3650",
-            "-subj",
-            "/CN=trustpin test CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ],
-        vec![
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
+        [
+            &["req", "-x509"][..],
+            &new_key,
+            &[
+                &ca_key,
+                "-out",
+                &ca_crt,
+                "-days",
+                "3650",
+                "-subj",
+                "/CN=trustpin test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]
+        .concat(),
+        [
+            &["req", "-new"][..],
+            &new_key,
+            &[&key, "-out", &csr, "-subj", "/CN=127.0.0.1"],
+        ]
+        .concat(),
         vec![
             "x509",
             "-req",
@@ -651,10 +645,7 @@ impl NotaryClient {
             url.contains("://127.") || url.contains("://localhost") || url.contains("://[::1]"),
             "refusing a non-loopback notary server {url}"
         );
-        let dir = tempfile::Builder::new()
-            .prefix("trustpin-notary-client-")
-            .tempdir()
-            .expect("tempdir");
+        let dir = super::temp_dir("trustpin-notary-client-");
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
         std::fs::create_dir_all(dir.path().join("work")).unwrap();
         NotaryClient {
@@ -909,10 +900,7 @@ impl NotaryClient {
             "--role".as_ref(),
             role.as_ref(),
         ]);
-        let stored = self
-            .trust_dir()
-            .join("private")
-            .join(format!("{key_id}.key"));
+        let stored = self.private_key_file(&key_id);
         assert!(
             stored.exists(),
             "notary key import did not store {}",
@@ -931,6 +919,11 @@ impl NotaryClient {
         let key = self.create_delegation_key(role);
         self.delegation_add(gun, &key.role, &key.cert_path, None);
         key
+    }
+
+    /// Where the trust dir keeps the private key with (canonical) ID `id`.
+    pub fn private_key_file(&self, id: &str) -> PathBuf {
+        self.trust_dir().join("private").join(format!("{id}.key"))
     }
 
     /// The private key files of the trust dir: (path, PEM headers, text).

@@ -732,7 +732,8 @@ fn write_paced(
 
 /// A CA made for one test (rcgen, ECDSA P-256) with a server certificate for 127.0.0.1, ::1 and
 /// localhost and a client certificate, all written as PEM files in a temporary folder.
-/// A CA made for a test: ECDSA P-256, self-signed, CN `cn`, with `usages`.
+/// A CA made for a test: ECDSA P-256, self-signed, CN `cn`, with key usage `keyCertSign` and
+/// `usages`.
 pub fn make_ca(
     cn: &str,
     usages: Vec<rcgen::KeyUsagePurpose>,
@@ -741,7 +742,7 @@ pub fn make_ca(
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.distinguished_name.push(DnType::CommonName, cn);
-    ca_params.key_usages = usages;
+    ca_params.key_usages = [vec![rcgen::KeyUsagePurpose::KeyCertSign], usages].concat();
     let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     CertifiedIssuer::self_signed(ca_params, ca_key).unwrap()
 }
@@ -774,17 +775,10 @@ pub struct TestPki {
 impl TestPki {
     pub fn new() -> TestPki {
         use rcgen::{ExtendedKeyUsagePurpose, KeyUsagePurpose};
-        let dir = tempfile::Builder::new()
-            .prefix("trustpin-test-pki-")
-            .tempdir()
-            .expect("tempdir");
+        let dir = super::temp_dir("trustpin-test-pki-");
         let ca = make_ca(
             "trustpin test CA",
-            vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::CrlSign,
-                KeyUsagePurpose::DigitalSignature,
-            ],
+            vec![KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature],
         );
         let leaf = |sans: Vec<String>, cn: &str, usage: ExtendedKeyUsagePurpose| {
             make_leaf(&ca, sans, cn, Some(usage))

@@ -114,16 +114,10 @@ impl TokenIssuer {
 
     fn launch(users: Vec<User>, pki: Option<&TestPki>, field: &'static str) -> TokenIssuer {
         use rcgen::KeyUsagePurpose;
-        let dir = tempfile::Builder::new()
-            .prefix("trustpin-token-issuer-")
-            .tempdir()
-            .expect("tempdir");
+        let dir = super::temp_dir("trustpin-token-issuer-");
         let ca = make_ca(
             "trustpin test token CA",
-            vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::DigitalSignature,
-            ],
+            vec![KeyUsagePurpose::DigitalSignature],
         );
         let (leaf, leaf_key) = make_leaf(&ca, Vec::new(), "trustpin test token signer", None);
         std::fs::write(dir.path().join("rootcertbundle.pem"), ca.pem()).unwrap();

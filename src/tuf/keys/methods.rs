@@ -195,6 +195,20 @@ mod tests {
         );
     }
 
+    /// A 64-byte `sig` of `msg` verifies under `method` and its other spelling `spelled`; with
+    /// one bit flipped it is a bad signature under `method`.
+    fn assert_verifies_flipped_does_not(
+        key: &PublicKey,
+        [method, spelled]: [&str; 2],
+        msg: &[u8],
+        sig: &[u8],
+    ) {
+        key.verify(method, msg, sig).unwrap();
+        key.verify(spelled, msg, sig).unwrap();
+        let err = key.verify(method, msg, &flip_bit(sig)).unwrap_err();
+        assert_bad_signature(&err, method, 64);
+    }
+
     // ---- generated keys: each method ---------------------------------------------------------------
 
     #[test]
@@ -205,12 +219,7 @@ mod tests {
         let key = tuf("ed25519", pair.public_key().as_ref()).unwrap();
         assert_eq!(key.canonical_id(), key.id());
         let sig = pair.sign(b"signed bytes");
-        key.verify("eddsa", b"signed bytes", sig.as_ref()).unwrap();
-        key.verify("EdDSA", b"signed bytes", sig.as_ref()).unwrap();
-        let err = key
-            .verify("eddsa", b"signed bytes", &flip_bit(sig.as_ref()))
-            .unwrap_err();
-        assert_bad_signature(&err, "eddsa", 64);
+        assert_verifies_flipped_does_not(&key, ["eddsa", "EdDSA"], b"signed bytes", sig.as_ref());
         let err = key
             .verify("eddsa", b"signed bytez", sig.as_ref())
             .unwrap_err();
@@ -253,12 +262,7 @@ mod tests {
 
         let raw = fixed.sign(&rng, b"msg").unwrap();
         assert_eq!(raw.as_ref().len(), 64);
-        key.verify("ecdsa", b"msg", raw.as_ref()).unwrap();
-        key.verify("ECDSA", b"msg", raw.as_ref()).unwrap();
-        let err = key
-            .verify("ecdsa", b"msg", &flip_bit(raw.as_ref()))
-            .unwrap_err();
-        assert_bad_signature(&err, "ecdsa", 64);
+        assert_verifies_flipped_does_not(&key, ["ecdsa", "ECDSA"], b"msg", raw.as_ref());
 
         let der = asn1.sign(&rng, b"msg").unwrap();
         assert!(is_der_ecdsa_signature(der.as_ref()));

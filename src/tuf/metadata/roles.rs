@@ -52,23 +52,32 @@ pub struct Snapshot {
     pub meta: BTreeMap<String, FileMeta>,
 }
 
+/// `parse`, `from_signed` and `from_envelope` for a top-level role type with a private
+/// `from_fields(&BTreeMap<String, Value>) -> Result<Self>`.
+macro_rules! role_constructors {
+    ($role:ident, $file:literal) => {
+        impl $role {
+            #[doc = concat!("Parse a ", $file, " file: the role and what its signatures cover ([`Signed::split`], then\n[`", stringify!($role), "::from_signed`]).")]
+            pub fn parse(bytes: &[u8]) -> Result<($role, SignedBytes<'_>)> {
+                let cut = Signed::split(bytes)?;
+                Ok(($role::from_signed(&cut)?, cut.sig))
+            }
+
+            /// The role from a cut file (whose signatures the caller checked first).
+            pub fn from_signed(signed: &Signed) -> Result<$role> {
+                $role::from_fields(&signed.tree()?)
+            }
+
+            pub fn from_envelope(env: &Envelope) -> Result<$role> {
+                $role::from_fields(env.fields())
+            }
+        }
+    };
+}
+
+role_constructors!(Root, "root");
+
 impl Root {
-    /// Parse a root file: the role and what its signatures cover ([`Signed::split`], then
-    /// [`Root::from_signed`]).
-    pub fn parse(bytes: &[u8]) -> Result<(Root, SignedBytes<'_>)> {
-        let cut = Signed::split(bytes)?;
-        Ok((Root::from_signed(&cut)?, cut.sig))
-    }
-
-    /// The role from a cut file (whose signatures the caller checked first).
-    pub fn from_signed(signed: &Signed) -> Result<Root> {
-        Root::from_fields(&signed.tree()?)
-    }
-
-    pub fn from_envelope(env: &Envelope) -> Result<Root> {
-        Root::from_fields(env.fields())
-    }
-
     fn from_fields(f: &BTreeMap<String, Value>) -> Result<Root> {
         expect_type(f, "Root")?;
         let keys = key_map(field(f, "signed", "keys")?, "signed.keys")?;
@@ -93,23 +102,9 @@ impl Root {
     }
 }
 
+role_constructors!(Timestamp, "timestamp");
+
 impl Timestamp {
-    /// Parse a timestamp file: the role and what its signatures cover ([`Signed::split`], then
-    /// [`Timestamp::from_signed`]).
-    pub fn parse(bytes: &[u8]) -> Result<(Timestamp, SignedBytes<'_>)> {
-        let cut = Signed::split(bytes)?;
-        Ok((Timestamp::from_signed(&cut)?, cut.sig))
-    }
-
-    /// The role from a cut file (whose signatures the caller checked first).
-    pub fn from_signed(signed: &Signed) -> Result<Timestamp> {
-        Timestamp::from_fields(&signed.tree()?)
-    }
-
-    pub fn from_envelope(env: &Envelope) -> Result<Timestamp> {
-        Timestamp::from_fields(env.fields())
-    }
-
     fn from_fields(f: &BTreeMap<String, Value>) -> Result<Timestamp> {
         expect_type(f, "Timestamp")?;
         let meta = obj(field(f, "signed", "meta")?, "signed.meta")?;
@@ -123,23 +118,9 @@ impl Timestamp {
     }
 }
 
+role_constructors!(Snapshot, "snapshot");
+
 impl Snapshot {
-    /// Parse a snapshot file: the role and what its signatures cover ([`Signed::split`], then
-    /// [`Snapshot::from_signed`]).
-    pub fn parse(bytes: &[u8]) -> Result<(Snapshot, SignedBytes<'_>)> {
-        let cut = Signed::split(bytes)?;
-        Ok((Snapshot::from_signed(&cut)?, cut.sig))
-    }
-
-    /// The role from a cut file (whose signatures the caller checked first).
-    pub fn from_signed(signed: &Signed) -> Result<Snapshot> {
-        Snapshot::from_fields(&signed.tree()?)
-    }
-
-    pub fn from_envelope(env: &Envelope) -> Result<Snapshot> {
-        Snapshot::from_fields(env.fields())
-    }
-
     fn from_fields(f: &BTreeMap<String, Value>) -> Result<Snapshot> {
         expect_type(f, "Snapshot")?;
         let meta_obj = obj(field(f, "signed", "meta")?, "signed.meta")?;

@@ -339,8 +339,7 @@ mod tests {
     use super::super::envelope::{parse_tree, signatures as tree_signatures};
     use super::super::stream::tests::random_text;
     use super::*;
-    use crate::tuf::canonical::test_rng::Rng;
-    use std::path::{Path, PathBuf};
+    use crate::tuf::canonical::test_rng::{real_json_files, Rng};
 
     /// What the tree path makes of a file: `signed`, its canonical form, the signatures.
     type Cut = (BTreeMap<String, Value>, Vec<u8>, Vec<Signature>);
@@ -377,26 +376,10 @@ mod tests {
         }
     }
 
-    fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                json_files(&p, out);
-            } else if p.extension().is_some_and(|x| x == "json") {
-                out.push(p);
-            }
-        }
-    }
-
     #[test]
     fn split_agrees_with_the_tree_path_on_real_files() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut files = Vec::new();
-        json_files(&root.join("testdata"), &mut files);
-        json_files(&root.join("../shared/trust-data"), &mut files);
         let (mut wire, mut owned) = (0, 0);
-        for f in files {
-            let bytes = std::fs::read(&f).unwrap();
+        for bytes in real_json_files() {
             match agree(&bytes) {
                 Some(true) => wire += 1,
                 Some(false) => owned += 1,
@@ -489,24 +472,15 @@ mod tests {
 
     #[test]
     fn split_agrees_with_the_tree_path_on_random_and_mutated_files() {
-        let mut r = Rng(0xbb67_ae85_84ca_a73b);
         const MUTANTS: &[u8] = b" \"\\{}[],:019-.e\xc3\xa9\xffn";
         let (mut wire, mut owned, mut err) = (0, 0, 0);
-        for _ in 0..4000 {
-            let doc = random_file(&mut r);
-            let mut docs = vec![doc.clone()];
-            for _ in 0..3 {
-                let m = r.mutate(&doc, MUTANTS, false);
-                docs.push(m);
+        Rng(0xbb67_ae85_84ca_a73b).mutation_rounds(4000, 3, MUTANTS, false, random_file, |d, _| {
+            match agree(d) {
+                Some(true) => wire += 1,
+                Some(false) => owned += 1,
+                None => err += 1,
             }
-            for d in docs {
-                match agree(&d) {
-                    Some(true) => wire += 1,
-                    Some(false) => owned += 1,
-                    None => err += 1,
-                }
-            }
-        }
+        });
         assert!(
             wire > 800 && owned > 800 && err > 1000,
             "{wire} borrowed, {owned} re-encoded, {err} errors"

@@ -614,26 +614,20 @@ pub(super) mod tests {
 
     #[test]
     fn agrees_with_the_tree_path_on_random_and_mutated_text() {
-        let mut r = Rng(0x6a09_e667_f3bc_c908);
         const MUTANTS: &[u8] = b" \"\\{}[],:0129-.eE\n\xc3\xa9\xffntu";
         let (mut ok, mut err) = (0, 0);
-        for _ in 0..4000 {
+        let doc = |r: &mut Rng| {
             let mut doc = String::new();
-            random_text(&mut r, 0, &mut doc);
-            let doc = doc.into_bytes();
-            let mut docs = vec![doc.clone()];
-            for _ in 0..6 {
-                let m = r.mutate(&doc, MUTANTS, true);
-                docs.push(m);
+            random_text(r, 0, &mut doc);
+            doc.into_bytes()
+        };
+        Rng(0x6a09_e667_f3bc_c908).mutation_rounds(4000, 6, MUTANTS, true, doc, |d, _| {
+            if agree(d) {
+                ok += 1;
+            } else {
+                err += 1;
             }
-            for d in docs {
-                if agree(&d) {
-                    ok += 1;
-                } else {
-                    err += 1;
-                }
-            }
-        }
+        });
         assert!(ok > 5000 && err > 5000, "{ok} encoded, {err} refused");
     }
 }

@@ -244,9 +244,11 @@ impl Targets {
 mod tests {
     use super::super::envelope::{parse_tree, signatures, Signature};
     use super::*;
-    use crate::tuf::canonical::{self, test_rng::Rng};
+    use crate::tuf::canonical::{
+        self,
+        test_rng::{real_json_files, Rng},
+    };
     use crate::tuf::json;
-    use std::path::{Path, PathBuf};
 
     /// The general path alone: tree, re-encoding, then the role (what [`Targets::parse`] must
     /// agree with, whichever way it takes).
@@ -311,26 +313,10 @@ mod tests {
         s.chars().take(400).collect()
     }
 
-    fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
-        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                json_files(&p, out);
-            } else if p.extension().is_some_and(|x| x == "json") {
-                out.push(p);
-            }
-        }
-    }
-
     #[test]
     fn targets_parse_agrees_with_the_tree_path_on_real_files() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut files = Vec::new();
-        json_files(&root.join("testdata"), &mut files);
-        json_files(&root.join("../shared/trust-data"), &mut files);
         let (mut wire, mut tree) = (0, 0);
-        for f in files {
-            let bytes = std::fs::read(&f).unwrap();
+        for bytes in real_json_files() {
             let Ok(env) = Envelope::parse(&bytes) else {
                 continue;
             };
@@ -417,24 +403,16 @@ mod tests {
 
     #[test]
     fn targets_parse_agrees_with_the_tree_path_on_random_and_mutated_files() {
-        let mut r = Rng(0x2545_f491_4f6c_dd1d);
         const MUTANTS: &[u8] = b" \"\\{}[],:019-.e\xc3\xa9\xffn";
         let (mut wire, mut ok, mut err) = (0, 0, 0);
-        for _ in 0..4000 {
-            let doc = random_targets_file(&mut r);
-            let mut docs = vec![doc.clone()];
-            for _ in 0..3 {
-                let m = r.mutate(&doc, MUTANTS, false);
-                docs.push(m);
+        let mut r = Rng(0x2545_f491_4f6c_dd1d);
+        r.mutation_rounds(4000, 3, MUTANTS, false, random_targets_file, |d, _| {
+            wire += usize::from(agree(d));
+            match Targets::parse(d) {
+                Ok(_) => ok += 1,
+                Err(_) => err += 1,
             }
-            for d in docs {
-                wire += usize::from(agree(&d));
-                match Targets::parse(&d) {
-                    Ok(_) => ok += 1,
-                    Err(_) => err += 1,
-                }
-            }
-        }
+        });
         assert!(
             wire > 1000 && ok > 1000 && err > 1000,
             "{wire} wire, {ok} ok, {err} errors"
