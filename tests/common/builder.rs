@@ -31,6 +31,7 @@ use super::{Cmd, Output};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -1020,13 +1021,14 @@ pub fn trustpin_measured<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Output, Opti
         return (trustpin(args), None);
     }
     let mut out = Cmd::new(time)
-        .args(["-f", "trustpin-maxrss-kib=%M"])
+        .args(["-f", "trustpin-maxrss-kib=%M\ntrustpin-cpu-seconds=%U %S"])
         .arg(super::TRUSTPIN)
         .args(args)
         .env_remove("DOCKER_CONTENT_TRUST_SERVER")
         .fresh_cache()
         .run();
     let mut rss = None;
+    let mut cpu = None;
     out.stderr = out
         .stderr
         .lines()
@@ -1035,11 +1037,17 @@ pub fn trustpin_measured<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Output, Opti
                 rss = v.trim().parse().ok();
                 return false;
             }
+            if let Some(v) = l.strip_prefix("trustpin-cpu-seconds=") {
+                let secs: f64 = v.split_whitespace().filter_map(|x| x.parse::<f64>().ok()).sum();
+                cpu = Some(Duration::from_secs_f64(secs));
+                return false;
+            }
             !l.starts_with("Command exited with non-zero status")
                 && !l.starts_with("Command terminated by signal")
         })
         .map(|l| format!("{l}\n"))
         .collect();
+    out.cpu = cpu;
     (out, rss)
 }
 

@@ -68,6 +68,10 @@ pub struct Output {
     pub stdout: String,
     pub stderr: String,
     pub elapsed: Duration,
+    /// CPU time (user + system) of the measured process, when it was run under `/usr/bin/time`
+    /// ([`builder::trustpin_measured`]): a bound on work that a loaded machine does not move the
+    /// way it moves wall time.
+    pub cpu: Option<Duration>,
     /// The command line, for messages.
     pub command: String,
 }
@@ -457,6 +461,7 @@ pub fn run_with_input(mut cmd: Command, input: Option<&[u8]>, timeout: Duration)
         stdout,
         stderr,
         elapsed,
+        cpu: None,
         command,
     }
 }
