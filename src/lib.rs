@@ -99,6 +99,7 @@ pub mod policy;
 pub mod reference;
 pub mod report;
 pub mod resolve;
+pub mod serve;
 pub mod tuf;
 
 #[doc(hidden)]

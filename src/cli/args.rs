@@ -52,6 +52,9 @@ pub(crate) enum Command {
     /// Rewrite image references in a text file (Kubernetes manifests, compose files, Dockerfile
     /// FROM lines) to `name:tag@sha256:...` verified digests: a diff, or in place with --write.
     Pin(PinArgs),
+    /// The Kubernetes mutating admission webhook: HTTPS, AdmissionReview v1 on POST /mutate;
+    /// images resolved as resolve does and patched to their signed digests, or denied.
+    Serve(Box<crate::cli::serve::ServeArgs>),
 }
 
 #[derive(Subcommand)]

@@ -27,6 +27,7 @@ macro_rules! say {
 mod args;
 mod inspect;
 mod run;
+mod serve;
 
 use args::{Cli, Command, PolicyCommand};
 
@@ -51,6 +52,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Command::Archive(args) => run::archive(args),
         Command::Policy(PolicyCommand::Check { file, images }) => run::policy_check(&file, &images),
         Command::Pin(args) => run::pin(args),
+        Command::Serve(args) => serve::run(*args),
     };
     match result {
         Ok(worst) => ExitCode::from(worst.map_or(0, Failure::exit_code)),
