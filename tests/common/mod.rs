@@ -24,6 +24,7 @@ pub mod builder;
 pub mod notary;
 pub mod server;
 pub mod token_issuer;
+pub mod webhook;
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;
