@@ -6,75 +6,8 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::notary::*;
 use common::webhook::*;
 use common::Cmd;
-
-/// A notary-server with repositories under example.com/trustpin/, a policy pinning their root
-/// key, and the flags that point trustpin at them.
-struct World {
-    server: NotaryServer,
-    dir: tempfile::TempDir,
-}
-
-impl World {
-    fn new(repos: &[(&str, &[(&str, &str)])]) -> World {
-        assert!(require_live(), "live tools missing");
-        let server = NotaryServer::start_tls();
-        let client = server.client();
-        for (gun, tags) in repos {
-            client.publish_repo(gun, tags);
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let first = repos.first().map(|r| r.0).unwrap();
-        std::fs::write(dir.path().join("root.pub"), client.root_public_key_pem(first)).unwrap();
-        let policy = serde_json::json!({"version": "1.0", "trustPolicies": [
-            {"name": "test", "registryScopes": ["example.com/trustpin/*"],
-             "signatureVerification": {"level": "strict"}, "trustRoots": ["root.pub"]},
-            {"name": "released", "registryScopes": ["example.com/trustpin/released"],
-             "signatureVerification": {"level": "strict"}, "trustRoots": ["root.pub"],
-             "requiredDelegations": ["releases"]},
-            {"name": "skipped", "registryScopes": ["example.com/public/*"],
-             "signatureVerification": {"level": "skip"}}]});
-        std::fs::write(dir.path().join("policy.json"), policy.to_string()).unwrap();
-        World { server, dir }
-    }
-
-    fn policy(&self) -> PathBuf {
-        self.dir.path().join("policy.json")
-    }
-
-    /// The source and policy flags shared by serve and resolve.
-    fn flags(&self) -> Vec<String> {
-        vec![
-            "--policy".into(),
-            self.policy().display().to_string(),
-            "--server".into(),
-            self.server.url(),
-            "--ca-cert".into(),
-            self.server.ca_pem_path().display().to_string(),
-        ]
-    }
-
-    fn serve(&self, extra: &[&str]) -> Webhook {
-        let mut args = self.flags();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        Webhook::start(&args)
-    }
-
-    /// `trustpin resolve IMAGE` with the same flags: its `<gun>@sha256:<hex>` line.
-    fn resolve(&self, image: &str) -> String {
-        let out = Cmd::trustpin()
-            .arg("resolve")
-            .arg(image)
-            .args(self.flags())
-            .arg("--no-cache")
-            .run();
-        out.ok().trim().to_owned()
-    }
-}
 
 /// `name:tag@sha256:..` → `name@sha256:..`, the form resolve prints.
 fn without_tag(pinned: &str) -> String {
@@ -138,7 +71,11 @@ fn every_kind_is_patched_to_the_digest_resolve_gives_over_http1_and_h2() {
             review["request"]["uid"] = uid.clone().into();
             let a = api.review(&review, "10s");
             assert!(a.allowed, "{name} over {suffix}: {a:?}");
-            assert_eq!(a.patch.len(), positions.len(), "one replace per container: {a:?}");
+            assert_eq!(
+                a.patch.len(),
+                positions.len(),
+                "one replace per container: {a:?}"
+            );
             for (pointer, gun) in positions {
                 let pinned = a.image_at(pointer);
                 assert!(pinned.starts_with(&format!("{gun}:v1@sha256:")), "{pinned}");
@@ -154,7 +91,10 @@ fn every_kind_is_patched_to_the_digest_resolve_gives_over_http1_and_h2() {
             let distinct: std::collections::BTreeSet<&str> =
                 positions.iter().map(|(_, g)| *g).collect();
             assert_eq!(logged.len(), distinct.len(), "{log}");
-            assert!(!log.to_string().contains("kubernetes-admin"), "userInfo logged: {log}");
+            assert!(
+                !log.to_string().contains("kubernetes-admin"),
+                "userInfo logged: {log}"
+            );
         }
         // Other kinds are allowed untouched.
         let a = api.review(&fixture("configmap"), "10s");
@@ -172,19 +112,36 @@ fn every_kind_is_patched_to_the_digest_resolve_gives_over_http1_and_h2() {
     assert_eq!(a.patch.len(), 1, "only the sidecar is patched: {a:?}");
     assert_eq!(a.image_at(first), format!("{WEB}:v1@{digest}"));
     // Tag and digest must agree: v2 with v1's digest is refused.
-    let disagree = with_image(&deployment, "disagree", first, &format!("{WEB}:v2@{digest}"));
+    let disagree = with_image(
+        &deployment,
+        "disagree",
+        first,
+        &format!("{WEB}:v2@{digest}"),
+    );
     let a = api.review(&disagree, "10s");
     assert!(!a.allowed, "{a:?}");
-    assert!(a.message.contains(&format!("{WEB}:v2@{digest}")), "{}", a.message);
+    assert!(
+        a.message.contains(&format!("{WEB}:v2@{digest}")),
+        "{}",
+        a.message
+    );
     // dryRun decides as usual.
     let mut dry = with_image(&deployment, "dry", first, &format!("{WEB}:v2"));
     dry["request"]["dryRun"] = true.into();
     let a = api.review(&dry, "10s");
     assert!(a.allowed, "{a:?}");
-    assert_eq!(without_tag(a.image_at(first)), world.resolve(&format!("{WEB}:v2")));
+    assert_eq!(
+        without_tag(a.image_at(first)),
+        world.resolve(&format!("{WEB}:v2"))
+    );
     assert_eq!(hook.decision_log("dry")["dry_run"], true);
     // An UPDATE of an object being deleted is allowed untouched (finalizers must go).
-    let mut deleting = with_image(&deployment, "deleting", first, "example.com/trustpin/unsigned:v1");
+    let mut deleting = with_image(
+        &deployment,
+        "deleting",
+        first,
+        "example.com/trustpin/unsigned:v1",
+    );
     deleting["request"]["operation"] = "UPDATE".into();
     let mut old = deleting["request"]["object"].clone();
     old["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z".into();
@@ -195,7 +152,10 @@ fn every_kind_is_patched_to_the_digest_resolve_gives_over_http1_and_h2() {
     let skipped = with_image(&deployment, "skipped", first, "example.com/public/tool:1");
     let a = api.review(&skipped, "10s");
     assert!(a.allowed && a.patch.len() == 1, "{a:?}");
-    assert!(a.warnings.iter().any(|w| w.contains("NOT VERIFIED")), "{a:?}");
+    assert!(
+        a.warnings.iter().any(|w| w.contains("NOT VERIFIED")),
+        "{a:?}"
+    );
 
     // Warm: everything in cache, a decision takes milliseconds, and the metrics saw it.
     let started = std::time::Instant::now();
@@ -204,11 +164,17 @@ fn every_kind_is_patched_to_the_digest_resolve_gives_over_http1_and_h2() {
         r["request"]["uid"] = format!("warm-{i}").into();
         assert!(api.review(&r, "10s").allowed);
     }
-    eprintln!("20 warm pod reviews (4 containers) in {:?}", started.elapsed());
+    eprintln!(
+        "20 warm pod reviews (4 containers) in {:?}",
+        started.elapsed()
+    );
     let (status, metrics) = api.send("GET", "/metrics", Vec::new());
     let metrics = String::from_utf8(metrics).unwrap();
     assert_eq!(status, 200);
-    assert!(metrics.contains("trustpin_decisions_total{outcome=\"allowed\"}"), "{metrics}");
+    assert!(
+        metrics.contains("trustpin_decisions_total{outcome=\"allowed\"}"),
+        "{metrics}"
+    );
     let hits: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("trustpin_cache_requests_total{result=\"hit\"} "))
@@ -233,20 +199,36 @@ fn refusals_name_the_image_and_why_and_detect_mode_only_warns() {
     let first = "/spec/template/spec/containers/0/image";
     let unsigned_digest = format!("{WEB}@sha256:{}", "ab".repeat(32));
     let cases = [
-        ("unsigned", "example.com/trustpin/unsigned:v1", "no trust data"),
+        (
+            "unsigned",
+            "example.com/trustpin/unsigned:v1",
+            "no trust data",
+        ),
         ("wrong-key", "example.com/trustpin/wrongkey:v1", "pinned"),
-        ("no-delegation", "example.com/trustpin/released:v1", "releases"),
+        (
+            "no-delegation",
+            "example.com/trustpin/released:v1",
+            "releases",
+        ),
         ("unsigned-digest", unsigned_digest.as_str(), "sha256:abab"),
         ("unsigned-tag", "example.com/trustpin/web:v9", "v9"),
         ("no-policy", "example.org/other/app:v1", "no trust policy"),
-        ("bad-reference", "Example.com/UPPER:v1", "invalid image reference"),
+        (
+            "bad-reference",
+            "Example.com/UPPER:v1",
+            "invalid image reference",
+        ),
     ];
     for (uid, image, words) in cases {
         let review = with_image(&deployment, uid, first, image);
         let a = api.review(&review, "10s");
         assert!(!a.allowed, "{uid}: {a:?}");
         assert!(a.patch.is_empty());
-        assert!(a.message.contains(&format!("image {image}: ")), "{uid}: {}", a.message);
+        assert!(
+            a.message.contains(&format!("image {image}: ")),
+            "{uid}: {}",
+            a.message
+        );
         assert!(a.message.contains(words), "{uid}: {}", a.message);
         let log = hook.decision_log(uid);
         assert_eq!(log["decision"], "denied", "{log}");
@@ -261,11 +243,20 @@ fn refusals_name_the_image_and_why_and_detect_mode_only_warns() {
                 .run();
             assert!(!out.success());
             let said = log["images"][0]["error"]["message"].as_str().unwrap();
-            assert!(out.stderr.contains(said), "resolve said {}, serve {said}", out.stderr);
+            assert!(
+                out.stderr.contains(said),
+                "resolve said {}, serve {said}",
+                out.stderr
+            );
         }
     }
     // Two failures: both named, the first decides.
-    let mut two = with_image(&deployment, "two", first, "example.com/trustpin/unsigned:v1");
+    let mut two = with_image(
+        &deployment,
+        "two",
+        first,
+        "example.com/trustpin/unsigned:v1",
+    );
     *two["request"]["object"]
         .pointer_mut("/spec/template/spec/containers/1/image")
         .unwrap() = "example.com/trustpin/wrongkey:v1".into();
@@ -281,16 +272,27 @@ fn refusals_name_the_image_and_why_and_detect_mode_only_warns() {
     // Detect mode: the same review is allowed, the reasons are warnings of at most 120
     // characters (checked by the emulated API server), the signed image still patched.
     let detect = world.serve(&["--mode", "detect"]);
-    assert!(detect.stderr().contains("--mode detect"), "{}", detect.stderr());
+    assert!(
+        detect.stderr().contains("--mode detect"),
+        "{}",
+        detect.stderr()
+    );
     let api = ApiServer::new(&detect, Protocol::Http1);
-    let mut one = with_image(&deployment, "detect", first, "example.com/trustpin/wrongkey:v1");
+    let mut one = with_image(
+        &deployment,
+        "detect",
+        first,
+        "example.com/trustpin/wrongkey:v1",
+    );
     *one["request"]["object"]
         .pointer_mut("/spec/template/spec/containers/1/image")
         .unwrap() = format!("{WEB}:v1").into();
     let a = api.review(&one, "10s");
     assert!(a.allowed, "{a:?}");
     assert!(
-        a.warnings.iter().any(|w| w.starts_with("image example.com/trustpin/wrongkey:v1: ")),
+        a.warnings
+            .iter()
+            .any(|w| w.starts_with("image example.com/trustpin/wrongkey:v1: ")),
         "{a:?}"
     );
     assert_eq!(

@@ -97,7 +97,11 @@ pub(crate) fn run(a: ServeArgs) -> Result<Worst> {
     if a.mode == ModeArg::Detect {
         say!("warning: --mode detect: images that do not verify are admitted (with warnings)");
     }
-    let per_repo = plans.plans.first().map(|p| p.opts.budget).unwrap_or_default();
+    let per_repo = plans
+        .plans
+        .first()
+        .map(|p| p.opts.budget)
+        .unwrap_or_default();
     let request_budget = Budget {
         signatures: per_repo.signatures.saturating_mul(args::BATCH_FACTOR),
         roles: per_repo.roles.saturating_mul(args::BATCH_FACTOR),

@@ -25,7 +25,7 @@ pub struct Keep {
 pub struct Bounds {
     pub max_entries: usize,
     pub max_bytes: u64,
-    /// Loads in flight at once; more are refused ([`Busy`]), so a client naming thousands of
+    /// Loads in flight at once; more are refused ([`CacheError::Busy`]), so a client naming thousands of
     /// repositories cannot tie up thousands of threads.
     pub max_loading: usize,
 }
@@ -285,7 +285,10 @@ mod tests {
             tokio::task::yield_now().await;
             tokio::time::sleep(Duration::from_millis(5)).await;
             let (entries, bytes) = cache.size();
-            assert!(entries <= 2 && bytes <= 25, "{entries} entries, {bytes} bytes");
+            assert!(
+                entries <= 2 && bytes <= 25,
+                "{entries} entries, {bytes} bytes"
+            );
         }
         // One value bigger than the whole cache is served but not kept.
         let huge = Keep {

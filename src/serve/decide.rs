@@ -55,7 +55,16 @@ impl Decider {
     /// Decide `req`, answering before `deadline` whatever the verifier does.
     pub async fn decide(&self, req: &Request, deadline: Instant) -> Decision {
         let started = Instant::now();
-        let untouched = |why: &str| self.finish(req, Response::allow(&req.uid), Outcome::Untouched, json!([]), why, started);
+        let untouched = |why: &str| {
+            self.finish(
+                req,
+                Response::allow(&req.uid),
+                Outcome::Untouched,
+                json!([]),
+                why,
+                started,
+            )
+        };
         if !matches!(req.operation.as_str(), "CREATE" | "UPDATE") {
             return untouched("operation not checked");
         }
@@ -157,7 +166,9 @@ impl Decider {
                 Some(Verdict::Trusted { digest, warnings }) => {
                     entry["digest"] = digest.to_string().into();
                     for w in warnings {
-                        response.warnings.push(warning(&format!("{}: {w}", c.written)));
+                        response
+                            .warnings
+                            .push(warning(&format!("{}: {w}", c.written)));
                     }
                 }
                 Some(Verdict::Skipped { policy }) => {
@@ -191,9 +202,16 @@ impl Decider {
                 message.push_str("; ");
                 message.push_str(f);
             }
-            let mut d = self.deny_or_warn(req, message, Failure::Unavailable, log_images.into(), started);
+            let mut d = self.deny_or_warn(
+                req,
+                message,
+                Failure::Unavailable,
+                log_images.into(),
+                started,
+            );
             if d.outcome == Outcome::Denied {
                 d.outcome = Outcome::TimedOut;
+                d.log["decision"] = Outcome::TimedOut.label().into();
             }
             return d;
         }
@@ -208,11 +226,25 @@ impl Decider {
                 for (_, m) in &failures {
                     response.warnings.push(warning(m));
                 }
-                return self.finish(req, response, Outcome::Warned, log_images.into(), "detect", started);
+                return self.finish(
+                    req,
+                    response,
+                    Outcome::Warned,
+                    log_images.into(),
+                    "detect",
+                    started,
+                );
             }
             return self.deny_or_warn(req, message, first, log_images.into(), started);
         }
-        self.finish(req, response, Outcome::Allowed, log_images.into(), "verified", started)
+        self.finish(
+            req,
+            response,
+            Outcome::Allowed,
+            log_images.into(),
+            "verified",
+            started,
+        )
     }
 
     /// Deny with `message` (enforce), or allow with it as warnings (detect).

@@ -115,7 +115,11 @@ mod tests {
             ("", "ReplicationController"),
             ("batch", "Job"),
         ] {
-            assert_eq!(pod_spec_path(&gvk(g, k)), Some("/spec/template/spec"), "{k}");
+            assert_eq!(
+                pod_spec_path(&gvk(g, k)),
+                Some("/spec/template/spec"),
+                "{k}"
+            );
         }
         assert_eq!(pod_spec_path(&gvk("", "ConfigMap")), None);
         // A look-alike kind in another group is not ours to judge.
@@ -158,7 +162,9 @@ mod tests {
     fn deletion_timestamp_marks_an_object_being_deleted() {
         let o = serde_json::json!({"metadata": {"deletionTimestamp": "2024-01-01T00:00:00Z"}});
         assert!(is_being_deleted(Some(&o)));
-        assert!(!is_being_deleted(Some(&serde_json::json!({"metadata": {}}))));
+        assert!(!is_being_deleted(Some(
+            &serde_json::json!({"metadata": {}})
+        )));
         assert!(!is_being_deleted(None));
     }
 }

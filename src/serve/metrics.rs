@@ -71,7 +71,10 @@ pub enum Rejected {
 
 impl Metrics {
     pub fn decision(&self, outcome: Outcome, took: Duration) {
-        let i = OUTCOMES.iter().position(|(o, _)| *o == outcome).unwrap_or(0);
+        let i = OUTCOMES
+            .iter()
+            .position(|(o, _)| *o == outcome)
+            .unwrap_or(0);
         self.decisions[i].fetch_add(1, Ordering::Relaxed);
         let secs = took.as_secs_f64();
         for (b, upper) in self.buckets.iter().zip(BUCKETS) {
@@ -114,7 +117,11 @@ impl Metrics {
         out.push_str("# HELP trustpin_decisions_total Admission decisions by outcome.\n");
         out.push_str("# TYPE trustpin_decisions_total counter\n");
         for ((_, label), n) in OUTCOMES.iter().zip(&self.decisions) {
-            let _ = writeln!(out, "trustpin_decisions_total{{outcome=\"{label}\"}} {}", get(n));
+            let _ = writeln!(
+                out,
+                "trustpin_decisions_total{{outcome=\"{label}\"}} {}",
+                get(n)
+            );
         }
         out.push_str("# HELP trustpin_decision_duration_seconds Time from request to answer.\n");
         out.push_str("# TYPE trustpin_decision_duration_seconds histogram\n");
@@ -136,16 +143,37 @@ impl Metrics {
             get(&self.latency_micros) as f64 / 1e6
         );
         let _ = writeln!(out, "trustpin_decision_duration_seconds_count {count}");
-        out.push_str("# HELP trustpin_cache_requests_total Repository look-ups in the memory cache.\n");
+        out.push_str(
+            "# HELP trustpin_cache_requests_total Repository look-ups in the memory cache.\n",
+        );
         out.push_str("# TYPE trustpin_cache_requests_total counter\n");
-        let _ = writeln!(out, "trustpin_cache_requests_total{{result=\"hit\"}} {}", get(&self.cache_hits));
-        let _ = writeln!(out, "trustpin_cache_requests_total{{result=\"miss\"}} {}", get(&self.cache_misses));
-        out.push_str("# HELP trustpin_rejected_requests_total Requests answered without a decision.\n");
+        let _ = writeln!(
+            out,
+            "trustpin_cache_requests_total{{result=\"hit\"}} {}",
+            get(&self.cache_hits)
+        );
+        let _ = writeln!(
+            out,
+            "trustpin_cache_requests_total{{result=\"miss\"}} {}",
+            get(&self.cache_misses)
+        );
+        out.push_str(
+            "# HELP trustpin_rejected_requests_total Requests answered without a decision.\n",
+        );
         out.push_str("# TYPE trustpin_rejected_requests_total counter\n");
-        for (label, n) in ["bad_request", "too_large", "not_found"].iter().zip(&self.rejected) {
-            let _ = writeln!(out, "trustpin_rejected_requests_total{{status=\"{label}\"}} {}", get(n));
+        for (label, n) in ["bad_request", "too_large", "not_found"]
+            .iter()
+            .zip(&self.rejected)
+        {
+            let _ = writeln!(
+                out,
+                "trustpin_rejected_requests_total{{status=\"{label}\"}} {}",
+                get(n)
+            );
         }
-        out.push_str("# HELP trustpin_fetch_errors_total Trust data that could not be fetched, by server.\n");
+        out.push_str(
+            "# HELP trustpin_fetch_errors_total Trust data that could not be fetched, by server.\n",
+        );
         out.push_str("# TYPE trustpin_fetch_errors_total counter\n");
         let m = self.fetch_errors.lock().unwrap_or_else(|p| p.into_inner());
         for (server, n) in m.iter() {

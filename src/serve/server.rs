@@ -184,11 +184,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Inf
         (&Method::GET, "/healthz") => answer(StatusCode::OK, "text/plain", "ok\n"),
         // The policy is loaded before the server listens: once it answers, it is ready.
         (&Method::GET, "/readyz") => answer(StatusCode::OK, "text/plain", "ready\n"),
-        (&Method::GET, "/metrics") => answer(
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            m.render(),
-        ),
+        (&Method::GET, "/metrics") => {
+            answer(StatusCode::OK, "text/plain; version=0.0.4", m.render())
+        }
         (&Method::POST, "/mutate") => mutate(&state, req, arrived).await,
         _ => {
             m.rejected(Rejected::NotFound);
@@ -229,7 +227,10 @@ async fn mutate(state: &State, req: Request<Incoming>, arrived: Instant) -> Answ
         }
         Err(_) => {
             m.rejected(Rejected::BadRequest);
-            return error(StatusCode::REQUEST_TIMEOUT, "the body did not arrive in time");
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time",
+            );
         }
     };
     let request = match review::parse(&body) {

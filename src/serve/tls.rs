@@ -51,9 +51,10 @@ pub fn load(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
     let der = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|_| bad_key("no unencrypted PEM private key in the file".into()))?;
     let ck = CertifiedKey::from_der(chain, der, &provider()).map_err(|e| match e {
-        rustls::Error::InconsistentKeys(_) => {
-            bad_key(format!("does not match the certificate in {}", cert.display()))
-        }
+        rustls::Error::InconsistentKeys(_) => bad_key(format!(
+            "does not match the certificate in {}",
+            cert.display()
+        )),
         other => bad_key(format!("not a usable key ({other})")),
     })?;
     Ok(ck)

@@ -172,10 +172,7 @@ impl NotaryV1 {
         let key: Key = (ix, location, image.gun.clone());
         let me = self.clone();
         let key2 = key.clone();
-        let got = self
-            .cache
-            .get(key, move || me.load(&key2, meter))
-            .await;
+        let got = self.cache.get(key, move || me.load(&key2, meter)).await;
         let loaded = match got {
             Ok((loaded, how)) => {
                 self.metrics.cache(how == How::Hit);

@@ -10,6 +10,7 @@
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,7 +37,10 @@ impl WebhookPki {
             .unwrap();
         let ca = super::server::make_ca(
             "trustpin webhook test CA",
-            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature],
+            vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::DigitalSignature,
+            ],
         );
         let ca_pem = ca.pem();
         std::fs::write(dir.path().join("ca.crt"), &ca_pem).unwrap();
@@ -142,10 +146,7 @@ impl Webhook {
                 let _ = child.kill();
                 let _ = child.wait();
                 std::thread::sleep(Duration::from_millis(100));
-                panic!(
-                    "trustpin serve did not start: {}",
-                    stderr.lock().unwrap()
-                );
+                panic!("trustpin serve did not start: {}", stderr.lock().unwrap());
             }
         };
         Webhook {
@@ -175,7 +176,11 @@ impl Webhook {
             if let Some(v) = self.log().into_iter().find(|v| v["uid"] == uid) {
                 return v;
             }
-            assert!(Instant::now() < until, "no log line for uid {uid}: {:?}", self.log());
+            assert!(
+                Instant::now() < until,
+                "no log line for uid {uid}: {:?}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -321,7 +326,10 @@ pub fn verify_admission_response(review: &Value, body: &[u8], took: Duration) ->
     let patch_b64 = response.get("patch").and_then(Value::as_str);
     let patch: Vec<Value> = match (patch_b64, patch_type) {
         (Some(p), Some("JSONPatch")) => {
-            assert!(!p.is_empty(), "webhook returned response.patchType but not response.patch");
+            assert!(
+                !p.is_empty(),
+                "webhook returned response.patchType but not response.patch"
+            );
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(p)
                 .expect("response.patch is not base64");
@@ -381,4 +389,109 @@ pub fn with_image(review: &Value, uid: &str, pointer: &str, image: &str) -> Valu
         .pointer_mut(pointer)
         .unwrap_or_else(|| panic!("no {pointer}")) = image.into();
     r
+}
+
+/// A raw TLS connection to the webhook as [`SERVICE_NAME`], trusting only the test CA, offering
+/// `alpn` (for the hostile tests that write bytes by hand).
+pub async fn tls_connect(
+    webhook: &Webhook,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    let der = rustls::pki_types::CertificateDer::from(super::notary::pem_body(&webhook.pki.ca_pem));
+    roots.add(der).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = tokio::net::TcpStream::connect(webhook.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from(SERVICE_NAME).unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake with the webhook")
+}
+
+/// The certificate the webhook presents to a new connection (DER).
+pub fn presented_certificate(webhook: &Webhook) -> Vec<u8> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let s = tls_connect(webhook, &[b"http/1.1"]).await;
+        s.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+    })
+}
+
+/// A real notary-server (https) with repositories under example.com/trustpin/ published by the
+/// real notary client, a policy pinning their root key (`example.com/trustpin/released` also
+/// requires `releases`; `example.com/public/*` is skip), and the flags that point trustpin at them.
+pub struct World {
+    pub server: super::notary::NotaryServer,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    pub fn new(repos: &[(&str, &[(&str, &str)])]) -> World {
+        assert!(super::notary::require_live(), "live tools missing");
+        let server = super::notary::NotaryServer::start_tls();
+        let client = server.client();
+        for (gun, tags) in repos {
+            client.publish_repo(gun, tags);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let first = repos.first().map(|r| r.0).unwrap();
+        std::fs::write(
+            dir.path().join("root.pub"),
+            client.root_public_key_pem(first),
+        )
+        .unwrap();
+        let policy = serde_json::json!({"version": "1.0", "trustPolicies": [
+            {"name": "test", "registryScopes": ["example.com/trustpin/*"],
+             "signatureVerification": {"level": "strict"}, "trustRoots": ["root.pub"]},
+            {"name": "released", "registryScopes": ["example.com/trustpin/released"],
+             "signatureVerification": {"level": "strict"}, "trustRoots": ["root.pub"],
+             "requiredDelegations": ["releases"]},
+            {"name": "skipped", "registryScopes": ["example.com/public/*"],
+             "signatureVerification": {"level": "skip"}}]});
+        std::fs::write(dir.path().join("policy.json"), policy.to_string()).unwrap();
+        World { server, dir }
+    }
+
+    pub fn policy(&self) -> PathBuf {
+        self.dir.path().join("policy.json")
+    }
+
+    /// The source and policy flags shared by serve and resolve.
+    pub fn flags(&self) -> Vec<String> {
+        vec![
+            "--policy".into(),
+            self.policy().display().to_string(),
+            "--server".into(),
+            self.server.url(),
+            "--ca-cert".into(),
+            self.server.ca_pem_path().display().to_string(),
+        ]
+    }
+
+    pub fn serve(&self, extra: &[&str]) -> Webhook {
+        let mut args = self.flags();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Webhook::start(&args)
+    }
+
+    /// `trustpin resolve IMAGE` with the same flags: its `<gun>@sha256:<hex>` line.
+    pub fn resolve(&self, image: &str) -> String {
+        let out = super::Cmd::trustpin()
+            .arg("resolve")
+            .arg(image)
+            .args(self.flags())
+            .arg("--no-cache")
+            .run();
+        out.ok().trim().to_owned()
+    }
 }
