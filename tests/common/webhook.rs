@@ -97,15 +97,22 @@ impl Webhook {
 
     pub fn start_with<S: AsRef<std::ffi::OsStr>>(pki: WebhookPki, args: &[S]) -> Webhook {
         let cache = tempfile::tempdir().unwrap();
+        let mut all: Vec<std::ffi::OsString> =
+            vec!["serve".into(), "--listen".into(), "127.0.0.1:0".into()];
+        all.extend(["--tls-cert".into(), pki.cert().into_os_string()]);
+        all.extend(["--tls-key".into(), pki.key().into_os_string()]);
+        all.extend(["--cache-dir".into(), cache.path().as_os_str().to_owned()]);
+        all.extend(args.iter().map(|a| a.as_ref().to_owned()));
+        Self::launch(pki, &all, cache)
+    }
+
+    /// `trustpin ARGS` exactly as given (a `serve` command line), `HOME` in `cache`.
+    pub fn launch<S: AsRef<std::ffi::OsStr>>(
+        pki: WebhookPki,
+        args: &[S],
+        cache: tempfile::TempDir,
+    ) -> Webhook {
         let mut child = Command::new(super::TRUSTPIN)
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .arg("--tls-cert")
-            .arg(pki.cert())
-            .arg("--tls-key")
-            .arg(pki.key())
-            .arg("--cache-dir")
-            .arg(cache.path())
             .args(args)
             .env_remove("DOCKER_CONTENT_TRUST_SERVER")
             .env("HOME", cache.path())
