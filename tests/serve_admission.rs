@@ -193,7 +193,7 @@ fn refusals_name_the_image_and_why_and_detect_mode_only_warns() {
     // Signed under another root key (another publisher's key store).
     let other = world.server.client();
     other.publish_repo("example.com/trustpin/wrongkey", &[("v1", "wrong v1")]);
-    let hook = world.serve(&[]);
+    let hook = world.serve(&["--refusal-ttl", "1"]);
     let api = ApiServer::new(&hook, Protocol::H2);
     let deployment = fixture("deployment");
     let first = "/spec/template/spec/containers/0/image";
@@ -250,6 +250,19 @@ fn refusals_name_the_image_and_why_and_detect_mode_only_warns() {
             );
         }
     }
+    // v9 signed now: seen once the refusal time (1 s) has passed, not after the whole TTL.
+    let v9 = common::notary::Target::of("v9", "web v9");
+    world.client.add_target(WEB, &v9, "targets");
+    world.client.publish(WEB);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut signed_now = with_image(&deployment, "signed-now", first, &format!("{WEB}:v9"));
+    *signed_now["request"]["object"]
+        .pointer_mut("/spec/template/spec/containers/1/image")
+        .unwrap() = format!("{WEB}:v1").into();
+    let a = api.review(&signed_now, "10s");
+    assert!(a.allowed, "{a:?}");
+    assert_eq!(a.image_at(first), format!("{WEB}:v9@{}", v9.digest()));
+
     // Two failures: both named, the first decides.
     let mut two = with_image(
         &deployment,

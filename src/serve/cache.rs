@@ -52,8 +52,8 @@ pub enum CacheError {
 
 struct Slot<V> {
     rx: watch::Receiver<Option<Arc<V>>>,
-    /// Set once loaded and kept: until when, and its size.
-    ready: Option<(Instant, u64)>,
+    /// Set once loaded and kept: until when, its size, and when it was loaded.
+    ready: Option<(Instant, u64, Instant)>,
 }
 
 struct Inner<K, V> {
@@ -95,6 +95,23 @@ where
         (kept, inner.bytes)
     }
 
+    /// Drop `key` if it was loaded more than `age` ago (a refusal read from it should be checked
+    /// again); whether it was dropped.
+    pub fn forget_if_older(&self, key: &K, age: Duration) -> bool {
+        let mut inner = self.lock();
+        let old = inner
+            .slots
+            .get(key)
+            .and_then(|s| s.ready)
+            .is_some_and(|(_, _, at)| at.elapsed() > age);
+        if old {
+            if let Some(s) = inner.slots.remove(key) {
+                inner.bytes -= s.ready.map_or(0, |(_, b, _)| b);
+            }
+        }
+        old
+    }
+
     /// The value for `key`: fresh from memory, shared with a load in flight, or loaded now by
     /// `load` (a blocking function) on the blocking pool. Cancel-safe: dropping the future
     /// leaves the load running and its value kept.
@@ -108,7 +125,7 @@ where
             let now = Instant::now();
             let fresh = match inner.slots.get(&key) {
                 Some(s) => match s.ready {
-                    Some((until, _)) if until <= now => None,
+                    Some((until, _, _)) if until <= now => None,
                     Some(_) => Some((s.rx.clone(), How::Hit)),
                     None => Some((s.rx.clone(), How::Joined)),
                 },
@@ -118,7 +135,7 @@ where
                 Some(found) => found,
                 None => {
                     if let Some(old) = inner.slots.remove(&key) {
-                        inner.bytes -= old.ready.map_or(0, |(_, b)| b);
+                        inner.bytes -= old.ready.map_or(0, |(_, b, _)| b);
                     }
                     if inner.loading >= self.bounds.max_loading {
                         return Err(CacheError::Busy(inner.loading));
@@ -169,7 +186,7 @@ where
                 return;
             }
             if let Some(slot) = inner.slots.get_mut(&key) {
-                slot.ready = Some((Instant::now() + keep.ttl, keep.bytes));
+                slot.ready = Some((Instant::now() + keep.ttl, keep.bytes, Instant::now()));
                 inner.bytes += keep.bytes;
             }
             self.evict(&mut inner);
@@ -185,7 +202,7 @@ where
         }
         let mut bytes = inner.bytes;
         inner.slots.retain(|_, s| match s.ready {
-            Some((until, b)) if until <= now => {
+            Some((until, b, _)) if until <= now => {
                 bytes -= b;
                 false
             }
@@ -196,14 +213,14 @@ where
             let Some(oldest) = inner
                 .slots
                 .iter()
-                .filter_map(|(k, s)| s.ready.map(|(until, _)| (until, k)))
+                .filter_map(|(k, s)| s.ready.map(|(until, _, _)| (until, k)))
                 .min_by_key(|(until, _)| *until)
                 .map(|(_, k)| k.clone())
             else {
                 break;
             };
             if let Some(s) = inner.slots.remove(&oldest) {
-                inner.bytes -= s.ready.map_or(0, |(_, b)| b);
+                inner.bytes -= s.ready.map_or(0, |(_, b, _)| b);
             }
         }
     }

@@ -170,32 +170,50 @@ impl NotaryV1 {
         }
         let location = self.sources.location(ix, &image);
         let key: Key = (ix, location, image.gun.clone());
-        let me = self.clone();
-        let key2 = key.clone();
-        let got = self.cache.get(key, move || me.load(&key2, meter)).await;
-        let loaded = match got {
-            Ok((loaded, how)) => {
-                self.metrics.cache(how == How::Hit);
-                loaded
-            }
-            Err(e @ (CacheError::Busy(_) | CacheError::Lost)) => {
-                return Verdict::Failed {
-                    failure: Failure::Unavailable,
-                    kind: "busy",
-                    message: e.to_string(),
+        // A refusal read from data older than the refusal time is checked once more against
+        // fresh data (a tag signed a moment ago must be seen soon, not after the whole TTL).
+        for attempt in 0..2 {
+            let me = self.clone();
+            let (key2, meter) = (key.clone(), meter.clone());
+            let got = self
+                .cache
+                .get(key.clone(), move || me.load(&key2, meter))
+                .await;
+            let loaded = match got {
+                Ok((loaded, how)) => {
+                    self.metrics.cache(how == How::Hit);
+                    loaded
                 }
+                Err(e @ (CacheError::Busy(_) | CacheError::Lost)) => {
+                    return Verdict::Failed {
+                        failure: Failure::Unavailable,
+                        kind: "busy",
+                        message: e.to_string(),
+                    }
+                }
+            };
+            let repo = match &*loaded {
+                Ok(repo) => repo,
+                Err(e) => return Verdict::failed(e, self.describe),
+            };
+            match select_ref(repo, &image, &plan.opts) {
+                Ok(r) => {
+                    return Verdict::Trusted {
+                        digest: r.selection.digest,
+                        warnings: r.warnings.iter().map(|w| w.message.clone()).collect(),
+                    }
+                }
+                Err(e)
+                    if attempt == 0
+                        && e.failure() == Failure::Refused
+                        && self.cache.forget_if_older(&key, self.policy.refusal_ttl) => {}
+                Err(e) => return Verdict::failed(&e, self.describe),
             }
-        };
-        let repo = match &*loaded {
-            Ok(repo) => repo,
-            Err(e) => return Verdict::failed(e, self.describe),
-        };
-        match select_ref(repo, &image, &plan.opts) {
-            Ok(r) => Verdict::Trusted {
-                digest: r.selection.digest,
-                warnings: r.warnings.iter().map(|w| w.message.clone()).collect(),
-            },
-            Err(e) => Verdict::failed(&e, self.describe),
+        }
+        Verdict::Failed {
+            failure: Failure::Unavailable,
+            kind: "busy",
+            message: "the trust data changed while it was read; try again".into(),
         }
     }
 }

@@ -439,6 +439,8 @@ pub fn presented_certificate(webhook: &Webhook) -> Vec<u8> {
 /// requires `releases`; `example.com/public/*` is skip), and the flags that point trustpin at them.
 pub struct World {
     pub server: super::notary::NotaryServer,
+    /// The publisher (its root key is the pinned one).
+    pub client: super::notary::NotaryClient,
     dir: tempfile::TempDir,
 }
 
@@ -466,7 +468,11 @@ impl World {
             {"name": "skipped", "registryScopes": ["example.com/public/*"],
              "signatureVerification": {"level": "skip"}}]});
         std::fs::write(dir.path().join("policy.json"), policy.to_string()).unwrap();
-        World { server, dir }
+        World {
+            server,
+            client,
+            dir,
+        }
     }
 
     pub fn policy(&self) -> PathBuf {
