@@ -100,6 +100,7 @@ pub mod policy;
 pub mod reference;
 pub mod report;
 pub mod resolve;
+pub mod serve;
 pub mod tuf;
 
 /// What one repository may cost: file sizes, the whole-run budget, the deadline.

@@ -55,6 +55,9 @@ pub(crate) enum Command {
     /// Verify Notation (Notary Project v2) signatures of each REFERENCE against a Notation
     /// trust policy and trust store; print `<name>@sha256:<hex>` for each that verifies.
     Verify(NotationVerifyArgs),
+    /// The Kubernetes mutating admission webhook: HTTPS, AdmissionReview v1 on POST /mutate;
+    /// images resolved as resolve does and patched to their signed digests, or denied.
+    Serve(Box<crate::cli::serve::ServeArgs>),
 }
 
 #[derive(clap::Args)]

@@ -28,6 +28,7 @@ mod args;
 mod inspect;
 mod run;
 mod verify;
+mod serve;
 
 use args::{Cli, Command, PolicyCommand};
 
@@ -53,6 +54,7 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Command::Policy(PolicyCommand::Check { file, images }) => run::policy_check(&file, &images),
         Command::Pin(args) => run::pin(args),
         Command::Verify(args) => verify::run(args),
+        Command::Serve(args) => serve::run(*args),
     };
     match result {
         Ok(worst) => ExitCode::from(worst.map_or(0, Failure::exit_code)),

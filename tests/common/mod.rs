@@ -27,6 +27,7 @@ pub mod oci_server;
 pub mod registry;
 pub mod server;
 pub mod token_issuer;
+pub mod webhook;
 
 use std::collections::BTreeSet;
 use std::ffi::OsStr;

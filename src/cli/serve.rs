@@ -1,0 +1,152 @@
+//! `trustpin serve`: flags → the webhook's configuration, then serve until killed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use clap::ValueEnum;
+
+use crate::cli::args::{self, SourceArgs, VerifyArgs};
+use crate::cli::Worst;
+use crate::serve::cache::Bounds;
+use crate::serve::decide::{Decider, Mode};
+use crate::serve::metrics::Metrics;
+use crate::serve::server::{self, Limits, MAX_REVIEW_TIMEOUT};
+use crate::serve::tls::CertStore;
+use crate::serve::verify::{CachePolicy, NotaryV1};
+use crate::tuf::budget::Budget;
+
+#[derive(clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on (HTTPS only); port 0 picks a free one (printed in the first log line).
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:8443")]
+    pub(crate) listen: SocketAddr,
+    /// Serving certificate chain (PEM); reloaded when the file changes.
+    #[arg(long = "tls-cert", value_name = "FILE")]
+    pub(crate) tls_cert: PathBuf,
+    /// Private key of --tls-cert (PEM, unencrypted); reloaded when the file changes.
+    #[arg(long = "tls-key", value_name = "FILE")]
+    pub(crate) tls_key: PathBuf,
+    /// Trust policy file (instead of --root-key).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) verify: VerifyArgs,
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    /// enforce: deny what does not verify; detect: allow it, with the reasons as warnings.
+    #[arg(long, value_enum, default_value = "enforce")]
+    pub(crate) mode: ModeArg,
+    /// Keep verified trust data in memory this many seconds.
+    #[arg(long = "cache-ttl", value_name = "SECONDS", default_value_t = 30)]
+    pub(crate) cache_ttl: u64,
+    /// Keep a refused repository (expired, not pinned, ...) this many seconds, so a fixed
+    /// signature is seen soon. Errors of the network are not kept.
+    #[arg(long = "refusal-ttl", value_name = "SECONDS", default_value_t = 5)]
+    pub(crate) refusal_ttl: u64,
+    /// Most repositories kept in memory.
+    #[arg(long = "cache-entries", value_name = "N", default_value_t = 1000)]
+    pub(crate) cache_entries: usize,
+    /// Most bytes of trust data kept in memory.
+    #[arg(long = "cache-bytes", value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub(crate) cache_bytes: u64,
+    /// Most repositories fetched at once; a request needing more is denied as busy.
+    #[arg(long = "max-fetches", value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_fetches: u64,
+    /// Largest request body, in bytes (413 above it); the API server's own limit is 3 MiB.
+    #[arg(long = "max-body", value_name = "BYTES", default_value_t = 3 * 1024 * 1024)]
+    pub(crate) max_body: u64,
+    /// Answer this many seconds before the review's ?timeout= runs out.
+    #[arg(long = "timeout-margin", value_name = "SECONDS", default_value = "2", value_parser = seconds)]
+    pub(crate) timeout_margin: Duration,
+    /// A TLS handshake and request headers must arrive within this many seconds.
+    #[arg(long = "header-timeout", value_name = "SECONDS", default_value = "10", value_parser = seconds)]
+    pub(crate) header_timeout: Duration,
+    /// Connections served at once.
+    #[arg(long = "max-connections", value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_connections: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+pub(crate) enum ModeArg {
+    Enforce,
+    Detect,
+}
+
+/// Seconds, possibly fractional (`0.5`).
+fn seconds(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|f| Duration::try_from_secs_f64(f).ok())
+        .ok_or_else(|| format!("{s:?} is not a number of seconds"))
+}
+
+pub(crate) fn run(a: ServeArgs) -> Result<Worst> {
+    // The certificate first: a bad one is the most likely mistake and names its file.
+    let certs = CertStore::open(&a.tls_cert, &a.tls_key)?;
+    let (mut plans, sources) = args::plans(&a.verify, &a.source, a.policy.as_ref())?;
+    for plan in &mut plans.plans {
+        if plan.policy.is_some() && !plan.skip {
+            args::announce_level(plan.opts.level, plan.policy.as_deref());
+        }
+        // No repository can be worth more time than the API server ever waits.
+        plan.opts.limits.deadline = plan.opts.limits.deadline.min(MAX_REVIEW_TIMEOUT);
+    }
+    if a.mode == ModeArg::Detect {
+        say!("warning: --mode detect: images that do not verify are admitted (with warnings)");
+    }
+    let per_repo = plans
+        .plans
+        .first()
+        .map(|p| p.opts.limits.budget)
+        .unwrap_or_default();
+    let request_budget = Budget {
+        signatures: per_repo.signatures.saturating_mul(args::BATCH_FACTOR),
+        roles: per_repo.roles.saturating_mul(args::BATCH_FACTOR),
+        rotation_steps: per_repo.rotation_steps.saturating_mul(args::BATCH_FACTOR),
+        bytes: per_repo.bytes.saturating_mul(args::BATCH_FACTOR),
+    };
+    let metrics = Arc::new(Metrics::default());
+    let cache = CachePolicy {
+        ttl: Duration::from_secs(a.cache_ttl),
+        refusal_ttl: Duration::from_secs(a.refusal_ttl),
+        bounds: Bounds {
+            max_entries: a.cache_entries,
+            max_bytes: a.cache_bytes,
+            max_loading: usize::try_from(a.max_fetches).unwrap_or(usize::MAX),
+        },
+        disk: a.verify.cache(),
+    };
+    let verifier = NotaryV1::new(
+        plans,
+        Arc::new(sources),
+        cache,
+        a.verify.at.is_none(),
+        crate::cli::message,
+        metrics.clone(),
+    );
+    let decider = Decider {
+        verifier,
+        mode: match a.mode {
+            ModeArg::Enforce => Mode::Enforce,
+            ModeArg::Detect => Mode::Detect,
+        },
+        request_budget,
+    };
+    let limits = Limits {
+        max_body: a.max_body,
+        margin: a.timeout_margin,
+        default_timeout: Duration::from_secs(10),
+        header_timeout: a.header_timeout,
+        max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
+        reload_every: Duration::from_secs(1),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(server::run(a.listen, certs, decider, metrics, limits))?;
+    Ok(None)
+}

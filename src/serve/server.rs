@@ -1,0 +1,270 @@
+//! The HTTPS server: TLS by rustls (ring), HTTP/1.1 or h2 as ALPN chose, and the endpoints.
+//! Every client is treated as hostile: connections are counted, a TLS handshake and the first
+//! request's headers must arrive within the header timeout (slowloris), bodies are bounded
+//! (413), and every review is answered before its `?timeout=` minus the margin.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::decide::Decider;
+use super::metrics::{Metrics, Rejected};
+use super::review;
+use super::tls::{CertStore, TlsError};
+
+/// How the server listens and what it tolerates.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body (413 above it).
+    pub max_body: u64,
+    /// Answered this long before the API server's `?timeout=` runs out.
+    pub margin: Duration,
+    /// The timeout assumed when a request has no `?timeout=` (the API server's default).
+    pub default_timeout: Duration,
+    /// The TLS handshake and a request's headers must arrive within this.
+    pub header_timeout: Duration,
+    /// Connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// How often the certificate files are checked for a change.
+    pub reload_every: Duration,
+}
+
+/// The API server never waits longer than this for a webhook.
+pub const MAX_REVIEW_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+struct State {
+    decider: Decider,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+}
+
+/// How long a review may take: its timeout less the margin, or half of it when the margin would
+/// leave less than that.
+pub fn answer_within(timeout: Duration, margin: Duration) -> Duration {
+    let timeout = timeout.min(MAX_REVIEW_TIMEOUT);
+    timeout.saturating_sub(margin).max(timeout / 2)
+}
+
+/// Serve until the process ends. Prints the address it listens on (port 0 picks one).
+pub async fn run(
+    addr: SocketAddr,
+    certs: Arc<CertStore>,
+    decider: Decider,
+    metrics: Arc<Metrics>,
+    limits: Limits,
+) -> Result<(), ServeError> {
+    let acceptor = TlsAcceptor::from(Arc::new(certs.server_config()?));
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    certs.watch(limits.reload_every);
+    super::log::line(serde_json::json!({"event": "listening", "address": local.to_string()}));
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let state = Arc::new(State {
+        decider,
+        metrics,
+        limits,
+    });
+    loop {
+        let (tcp, _) = match listener.accept().await {
+            Ok(c) => c,
+            // Out of file descriptors and the like: wait a little rather than spin.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            drop(tcp);
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, state) = (acceptor.clone(), state.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            serve_connection(tcp, acceptor, state).await;
+        });
+    }
+}
+
+async fn serve_connection(tcp: tokio::net::TcpStream, acceptor: TlsAcceptor, state: Arc<State>) {
+    let cutoff = state.limits.header_timeout;
+    let tls = match tokio::time::timeout(cutoff, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        _ => return,
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let io = TokioIo::new(tls);
+    // A connection that never completes its first request's headers is dropped at the cutoff
+    // (hyper's own header timeout then covers the following requests of HTTP/1.1).
+    let seen = Arc::new(AtomicBool::new(false));
+    let service = {
+        let (state, seen) = (state.clone(), seen.clone());
+        hyper::service::service_fn(move |req| {
+            seen.store(true, Ordering::Relaxed);
+            handle(state.clone(), req)
+        })
+    };
+    let watchdog = async {
+        tokio::time::sleep(cutoff).await;
+        if seen.load(Ordering::Relaxed) {
+            std::future::pending::<()>().await;
+        }
+    };
+    if h2 {
+        let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        b.timer(TokioTimer::new())
+            .max_concurrent_streams(64)
+            .max_header_list_size(64 * 1024)
+            .keep_alive_interval(Some(Duration::from_secs(20)))
+            .keep_alive_timeout(Duration::from_secs(10));
+        let conn = b.serve_connection(io, service);
+        tokio::select! {
+            _ = conn => {}
+            _ = watchdog => {}
+        }
+    } else {
+        let mut b = hyper::server::conn::http1::Builder::new();
+        b.timer(TokioTimer::new())
+            .header_read_timeout(cutoff)
+            .max_buf_size(64 * 1024);
+        let conn = b.serve_connection(io, service);
+        tokio::select! {
+            _ = conn => {}
+            _ = watchdog => {}
+        }
+    }
+}
+
+type Answer = Response<Full<Bytes>>;
+
+fn answer(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Answer {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+fn error(status: StatusCode, message: &str) -> Answer {
+    let body = serde_json::to_vec(&serde_json::json!({"error": message})).unwrap_or_default();
+    answer(status, "application/json", body)
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Infallible> {
+    let arrived = Instant::now();
+    let m = &state.metrics;
+    let r = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/healthz") => answer(StatusCode::OK, "text/plain", "ok\n"),
+        // The policy is loaded before the server listens: once it answers, it is ready.
+        (&Method::GET, "/readyz") => answer(StatusCode::OK, "text/plain", "ready\n"),
+        (&Method::GET, "/metrics") => {
+            answer(StatusCode::OK, "text/plain; version=0.0.4", m.render())
+        }
+        (&Method::POST, "/mutate") => mutate(&state, req, arrived).await,
+        _ => {
+            m.rejected(Rejected::NotFound);
+            error(StatusCode::NOT_FOUND, "not found")
+        }
+    };
+    Ok(r)
+}
+
+async fn mutate(state: &State, req: Request<Incoming>, arrived: Instant) -> Answer {
+    let limits = &state.limits;
+    let m = &state.metrics;
+    let timeout = review::timeout_of(req.uri().query()).unwrap_or(limits.default_timeout);
+    let deadline = arrived + answer_within(timeout, limits.margin);
+    let too_large = || {
+        m.rejected(Rejected::TooLarge);
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the body is over {} bytes", limits.max_body),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_body) {
+        return too_large();
+    }
+    let limit = usize::try_from(limits.max_body).unwrap_or(usize::MAX);
+    let read = Limited::new(req.into_body(), limit).collect();
+    let body = match tokio::time::timeout_at(deadline.into(), read).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Ok(Err(_)) => {
+            m.rejected(Rejected::BadRequest);
+            return error(StatusCode::BAD_REQUEST, "the body could not be read");
+        }
+        Err(_) => {
+            m.rejected(Rejected::BadRequest);
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time",
+            );
+        }
+    };
+    let request = match review::parse(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            m.rejected(Rejected::BadRequest);
+            return error(StatusCode::BAD_REQUEST, &e.to_string());
+        }
+    };
+    let decision = state.decider.decide(&request, deadline).await;
+    let mut log = decision.log;
+    log["duration_ms"] = ((arrived.elapsed().as_secs_f64() * 1e6).round() / 1e3).into();
+    super::log::line(log);
+    m.decision(decision.outcome, arrived.elapsed());
+    answer(
+        StatusCode::OK,
+        "application/json",
+        decision.response.to_json(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_answer_comes_before_the_api_server_gives_up() {
+        let s = Duration::from_secs;
+        assert_eq!(answer_within(s(10), s(2)), s(8));
+        assert_eq!(answer_within(s(30), s(2)), s(28));
+        // Longer than the API server ever waits: as if 30 s.
+        assert_eq!(answer_within(s(600), s(2)), s(28));
+        // A margin that would leave nothing leaves half.
+        assert_eq!(answer_within(s(2), s(2)), s(1));
+        assert_eq!(answer_within(Duration::ZERO, s(2)), Duration::ZERO);
+    }
+}
