@@ -28,6 +28,7 @@ mod args;
 mod inspect;
 mod run;
 mod verify;
+mod verify_registry;
 
 use args::{Cli, Command, PolicyCommand};
 
