@@ -447,7 +447,7 @@ fn a_digest_costs_three_waves_a_tag_four_and_jobs_overlap_references() {
     for repo in repos {
         reg.push_layout(repo, &layout_path("e2e-valid-signature"));
     }
-    let delay = Duration::from_millis(300);
+    let delay = Duration::from_millis(400);
     let proxy = common::registry::delaying_proxy(&reg, delay);
     let host = proxy.addr().to_string();
     let waves = |refs: &[String], jobs: &str| {

@@ -330,3 +330,48 @@ fn one(input: &str, target: &std::result::Result<Target, Unusable>, run: &Run) -
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::in_order;
+
+    #[test]
+    fn results_come_in_input_order_whatever_finishes_first() {
+        let mut got = Vec::new();
+        in_order(
+            12,
+            4,
+            |i| {
+                // Later indexes finish first.
+                std::thread::sleep(std::time::Duration::from_millis(((12 - i) * 3) as u64));
+                i
+            },
+            |i| {
+                got.push(i);
+                true
+            },
+        );
+        assert_eq!(got, (0..12).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_false_from_emit_stops_new_work() {
+        let started = std::sync::atomic::AtomicUsize::new(0);
+        let mut got = Vec::new();
+        in_order(
+            200,
+            2,
+            |i| {
+                started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                i
+            },
+            |i| {
+                got.push(i);
+                i < 3
+            },
+        );
+        assert_eq!(got, [0, 1, 2, 3]);
+        assert!(started.into_inner() < 20, "work went on after emit said stop");
+    }
+}
