@@ -72,6 +72,23 @@ struct Run<'a> {
     limits: Limits,
     deadline: Duration,
     registries: &'a Registries,
+    /// Each statement's trust stores, loaded once for the run (by statement name).
+    stores: std::sync::Mutex<BTreeMap<String, std::sync::Arc<truststore::TrustStores>>>,
+}
+
+impl Run<'_> {
+    fn stores(
+        &self,
+        statement: &crate::notation::policy::Statement,
+    ) -> std::sync::Arc<truststore::TrustStores> {
+        let mut loaded = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        loaded
+            .entry(statement.name.clone())
+            .or_insert_with(|| {
+                std::sync::Arc::new(truststore::load(self.store, &statement.trust_stores))
+            })
+            .clone()
+    }
 }
 
 /// One reference's answer: how it failed (if it did), its stdout line and its JSON.
@@ -133,6 +150,7 @@ pub(crate) fn run(args: NotationVerifyArgs) -> Result<Worst> {
         },
         deadline: Duration::from_secs(args.deadline),
         registries: &registries,
+        stores: Default::default(),
     };
     let mut worst: Worst = None;
     let mut json = Vec::new();
@@ -289,7 +307,7 @@ fn one(input: &str, target: &std::result::Result<Target, Unusable>, run: &Run) -
             Err(e) => return failed(input, e),
         },
     };
-    let stores = truststore::load(run.store, &statement.trust_stores);
+    let stores = run.stores(statement);
     match verify_reference(
         &*source,
         repo,
@@ -372,6 +390,9 @@ mod tests {
             },
         );
         assert_eq!(got, [0, 1, 2, 3]);
-        assert!(started.into_inner() < 20, "work went on after emit said stop");
+        assert!(
+            started.into_inner() < 20,
+            "work went on after emit said stop"
+        );
     }
 }
