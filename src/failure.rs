@@ -8,6 +8,7 @@ use crate::fetch::credentials::CredentialError;
 use crate::fetch::oci::OciError;
 use crate::fetch::SourceError;
 use crate::notation::policy::PolicyError as NotationPolicyError;
+use crate::notation::reference::RegistryRefError as NotationReferenceError;
 use crate::notation::verify::VerifyError as NotationVerifyError;
 use crate::policy::PolicyError;
 use crate::reference::ReferenceError;
@@ -299,6 +300,7 @@ macro_rules! bad_input {
 bad_input! {
     CredentialError => "credentials",
     ReferenceError => "bad-reference",
+    NotationReferenceError => "bad-reference",
     RoleNameError => "bad-name",
     PolicyError => "bad-policy",
 }

@@ -62,7 +62,8 @@ pub(crate) enum Command {
 
 #[derive(clap::Args)]
 pub(crate) struct NotationVerifyArgs {
-    /// `PATH:tag` or `PATH@sha256:<hex>` of an OCI image layout (with --oci-layout).
+    /// `host[:port]/repository:tag` or `host[:port]/repository@sha256:<hex>` in a registry;
+    /// with --oci-layout, `PATH:tag` or `PATH@sha256:<hex>` of an OCI image layout.
     #[arg(value_name = "REFERENCE", required = true)]
     pub references: Vec<String>,
     /// A Notation `trustpolicy.json` (version 1.0). Default: Notation's own
@@ -88,6 +89,33 @@ pub(crate) struct NotationVerifyArgs {
     /// Signatures tried per artifact at most.
     #[arg(long = "max-signatures", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10000))]
     pub max_signatures: u64,
+    /// Most bytes of signature manifests and envelopes fetched for one artifact.
+    #[arg(long = "max-bytes", value_name = "BYTES", default_value_t = 64 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_bytes: u64,
+    /// Plain http to the registry instead of https (a warning every time, off loopback).
+    #[arg(long = "insecure-registry", conflicts_with = "oci_layout")]
+    pub insecure_registry: bool,
+    /// Extra CA certificates (PEM) to trust for the registry's TLS; repeatable.
+    #[arg(long = "ca-cert", value_name = "FILE", conflicts_with = "oci_layout")]
+    pub ca_certs: Vec<PathBuf>,
+    /// User name for the registry; the password comes from stdin (--password-stdin). Else
+    /// TRUSTPIN_USERNAME/TRUSTPIN_PASSWORD, else the docker config.
+    #[arg(
+        long,
+        value_name = "NAME",
+        requires = "password_stdin",
+        conflicts_with = "oci_layout"
+    )]
+    pub username: Option<String>,
+    /// Read the password for --username from stdin (one line).
+    #[arg(long = "password-stdin", requires = "username")]
+    pub password_stdin: bool,
+    /// References verified at once (one connection pool per registry, shared).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub jobs: u64,
+    /// Give up on one reference after this many seconds, every request included.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub deadline: u64,
 }
 
 #[derive(Subcommand)]
@@ -491,7 +519,6 @@ pub(crate) fn make_source(
     args: &SourceArgs,
     location: &str,
 ) -> Result<Box<dyn Source>, SetupError> {
-    use crate::fetch::credentials::{CredentialProvider, Lookup, Sources};
     if let Some(dir) = &args.metadata_dir {
         if !dir.is_dir() {
             return Err(SetupError::NotADirectory { path: dir.clone() });
@@ -501,25 +528,7 @@ pub(crate) fn make_source(
     if location.starts_with("http://") && !crate::fetch::http::is_loopback_url(location) {
         say!("warning: {location} is plain http: anyone on the path sees which images you check");
     }
-    let credentials: Option<std::sync::Arc<dyn CredentialProvider>> = match args.credential_sources
-    {
-        Sources::None => None,
-        sources => {
-            let flags = match &args.username {
-                Some(username) => Some((
-                    username.clone(),
-                    password_from_stdin().map_err(CredentialError::Usage)?,
-                )),
-                None => None,
-            };
-            let lookup = Lookup::from_environment(flags)?;
-            Some(std::sync::Arc::new(if sources == Sources::Env {
-                lookup.without_docker_config()
-            } else {
-                lookup
-            }))
-        }
-    };
+    let credentials = credentials(args.username.as_deref(), args.credential_sources)?;
     let client_identity = match (&args.client_cert, &args.client_key) {
         (Some(cert), Some(key)) => Some(crate::fetch::http::ClientIdentity {
             cert: cert.clone(),
@@ -536,6 +545,31 @@ pub(crate) fn make_source(
         credentials,
     };
     Ok(Box::new(HttpSource::new(location, opts)?))
+}
+
+/// Where credentials come from, as `resolve` looks them up: `--username` with `--password-stdin`,
+/// else TRUSTPIN_USERNAME/TRUSTPIN_PASSWORD, else the docker config (unless `sources` says less).
+pub(crate) fn credentials(
+    username: Option<&str>,
+    sources: crate::fetch::credentials::Sources,
+) -> Result<Option<Arc<dyn crate::fetch::credentials::CredentialProvider>>, CredentialError> {
+    use crate::fetch::credentials::{Lookup, Sources};
+    if sources == Sources::None {
+        return Ok(None);
+    }
+    let flags = match username {
+        Some(username) => Some((
+            username.to_owned(),
+            password_from_stdin().map_err(CredentialError::Usage)?,
+        )),
+        None => None,
+    };
+    let lookup = Lookup::from_environment(flags)?;
+    Ok(Some(Arc::new(if sources == Sources::Env {
+        lookup.without_docker_config()
+    } else {
+        lookup
+    })))
 }
 
 /// The password given with `--password-stdin`: stdin read once per run (at most 64 KiB), one

@@ -29,6 +29,7 @@ mod inspect;
 mod run;
 mod verify;
 mod serve;
+mod verify_registry;
 
 use args::{Cli, Command, PolicyCommand};
 

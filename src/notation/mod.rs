@@ -16,6 +16,7 @@
 //! - [`timestamp`]: RFC 3161 countersignatures.
 //! - [`revocation`]: revocation as an input ([`revocation::RevocationChecker`]).
 //! - [`verify`]: the checks in notation-go's order, one artifact, several signatures.
+//! - [`reference`](mod@reference): a registry reference, `host[:port]/repo:tag|@sha256:<hex>`, strictly.
 //! - [`oci`]: the thin IO driver: an OCI source fetched, then [`verify::verify_artifact`].
 
 pub mod cbor;
@@ -27,6 +28,7 @@ pub mod identity;
 pub mod manifest;
 pub mod oci;
 pub mod policy;
+pub mod reference;
 pub mod revocation;
 pub mod timestamp;
 pub mod truststore;

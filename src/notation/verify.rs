@@ -24,6 +24,10 @@ pub struct Limits {
     pub max_signatures: usize,
     /// Largest envelope opened.
     pub max_envelope_bytes: usize,
+    /// Most bytes fetched for one artifact (signature manifests and envelopes), so that a
+    /// registry listing many large signatures that all fail cannot make a run download without
+    /// end (the fetcher's bound, [`crate::notation::oci`]).
+    pub max_bytes: u64,
 }
 
 impl Default for Limits {
@@ -31,6 +35,7 @@ impl Default for Limits {
         Limits {
             max_signatures: 100,
             max_envelope_bytes: envelope::MAX_ENVELOPE_BYTES,
+            max_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -162,6 +167,14 @@ impl Verified {
     /// Every signature tried, in order (the last is the one that verified).
     pub fn reports(&self) -> &[SignatureReport] {
         &self.reports
+    }
+    /// The same, with `earlier` (signatures tried and failed in an earlier batch) before the
+    /// reports of this one: the fetcher verifies in batches and reports every signature tried.
+    pub fn after(mut self, mut earlier: Vec<SignatureReport>) -> Verified {
+        self.signature += earlier.len();
+        earlier.append(&mut self.reports);
+        self.reports = earlier;
+        self
     }
     /// The warnings of the signature that verified, and of the trust store loader.
     pub fn warnings(&self) -> &[String] {

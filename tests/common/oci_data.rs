@@ -107,6 +107,16 @@ pub fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(digest(&SHA256, bytes)))
 }
 
+/// `bytes` as JSON when they are a manifest or an index (schemaVersion 2 with layers or
+/// manifests), as pushing a layout tells manifests from other blobs.
+pub fn as_manifest(bytes: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .filter(|v| {
+            v["schemaVersion"] == 2 && (v.get("layers").is_some() || v.get("manifests").is_some())
+        })
+}
+
 /// A layout written by a test, one blob at a time (independent of the code under test).
 pub struct LayoutBuilder {
     pub dir: tempfile::TempDir,

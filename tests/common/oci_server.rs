@@ -70,7 +70,11 @@ pub struct OciServer {
 
 impl OciServer {
     pub fn start(options: Options) -> OciServer {
-        let server = TestServer::start();
+        Self::start_on(TestServer::start(), options)
+    }
+
+    /// The same on `server` (e.g. [`TestServer::start_tls`]).
+    pub fn start_on(server: TestServer, options: Options) -> OciServer {
         let store: Arc<Mutex<Store>> = Arc::default();
         let (s, o) = (store.clone(), options.clone());
         server.fallback(move |req| {
@@ -116,6 +120,43 @@ impl OciServer {
             .manifests
             .push((d.clone(), bytes, media_type.clone()));
         json!({"mediaType": media_type, "digest": d, "size": size})
+    }
+
+    /// Stores manifest `bytes` as they are; returns the digest.
+    pub fn manifest_raw(&self, bytes: &[u8], media_type: &str) -> String {
+        let d = sha256(bytes);
+        self.store.lock().unwrap().manifests.push((
+            d.clone(),
+            bytes.to_vec(),
+            media_type.to_owned(),
+        ));
+        d
+    }
+
+    /// Serves an OCI layout byte for byte: each blob that is a manifest (or index) as a
+    /// manifest, the rest as blobs, and index.json's tags (`sha256-<hex>` tag-schema indexes
+    /// left out: this registry has the API).
+    pub fn load_layout(&self, layout: &std::path::Path) {
+        for entry in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            match super::oci_data::as_manifest(&bytes) {
+                Some(v) => {
+                    self.manifest_raw(&bytes, v["mediaType"].as_str().unwrap_or(OCI_MANIFEST));
+                }
+                None => {
+                    self.blob(&bytes);
+                }
+            }
+        }
+        let index: Value =
+            serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+        for m in index["manifests"].as_array().unwrap() {
+            if let Some(tag) = m["annotations"]["org.opencontainers.image.ref.name"].as_str() {
+                if !tag.starts_with("sha256-") {
+                    self.tag(tag, m["digest"].as_str().unwrap());
+                }
+            }
+        }
     }
 
     pub fn tag(&self, tag: &str, digest: &str) {

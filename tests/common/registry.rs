@@ -241,14 +241,9 @@ impl Registry {
             let bytes = std::fs::read(&path).unwrap();
             let digest = format!("sha256:{}", path.file_name().unwrap().to_str().unwrap());
             assert_eq!(sha256(&bytes), digest, "the layout's own blob name");
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(v)
-                    if v["schemaVersion"] == 2
-                        && (v.get("layers").is_some() || v.get("manifests").is_some()) =>
-                {
-                    manifests.push((digest, bytes, v))
-                }
-                _ => {
+            match super::oci_data::as_manifest(&bytes) {
+                Some(v) => manifests.push((digest, bytes, v)),
+                None => {
                     self.push_blob(repo, &bytes);
                 }
             }
