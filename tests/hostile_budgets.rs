@@ -136,13 +136,7 @@ fn a_legitimate_thousand_step_rotation_is_still_followed() {
     let gun = "example.com/legit/rotation";
     let keys: Vec<Key> = (0..=1000).map(|_| Key::root(gun)).collect();
     // The current root (version 1000) is the builder's, with key 1000, signed by 999 and 1000.
-    let mut r = RepoBuilder::with_keys(
-        gun,
-        keys[1000].clone(),
-        Key::ecdsa(),
-        Key::ed25519(),
-        Key::ecdsa(),
-    );
+    let mut r = RepoBuilder::with_root(gun, keys[1000].clone());
     r.tag("targets", "v1", IMAGE);
     r.edit_signed("root", |s| s["version"] = json!(1000));
     r.signers("root", vec![keys[999].clone(), keys[1000].clone()]);
@@ -310,7 +304,7 @@ fn a_root_certificate_that_is_a_ca_is_refused() {
     let mut spec = builder::CertSpec::new(gun);
     spec.ca = true;
     let root = Key::ecdsa().with_cert(&spec);
-    let mut r = RepoBuilder::with_keys(gun, root, Key::ecdsa(), Key::ed25519(), Key::ecdsa());
+    let mut r = RepoBuilder::with_root(gun, root);
     r.tag("targets", "v1", IMAGE);
     let out = r.build().cli(&["v1"], &[]);
     out.expect(

@@ -18,7 +18,12 @@ const GUN: &str = "example.com/hostile/sig";
 const IMAGE: &[u8] = b"the real image";
 
 fn repo() -> RepoBuilder {
-    let mut r = RepoBuilder::new(GUN);
+    repo_with_root(Key::root(GUN))
+}
+
+/// [`repo`] with the given root key.
+fn repo_with_root(root: Key) -> RepoBuilder {
+    let mut r = RepoBuilder::with_root(GUN, root);
     r.tag("targets", "v1", IMAGE);
     r
 }
@@ -123,13 +128,10 @@ fn root_signed_by_the_pinned_key_plus_threshold_met_is_accepted_with_multiple_pi
 /// (version 2, `root.json` and `2.root.json`), the new root signed by `new_signers(old, new)`.
 fn rotated(new_signers: impl Fn(&Key, &Key) -> Vec<Key>) -> (builder::Built, Key) {
     let old = Key::root(GUN);
-    let mut v1 =
-        RepoBuilder::with_keys(GUN, old.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
+    let mut v1 = RepoBuilder::with_root(GUN, old.clone());
     let v1_root = v1.build().get("root").to_vec();
     let new = Key::root(GUN);
-    let mut r =
-        RepoBuilder::with_keys(GUN, new.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
-    r.tag("targets", "v1", IMAGE);
+    let mut r = repo_with_root(new.clone());
     r.signed("root")["version"] = json!(2);
     r.signers("root", new_signers(&old, &new));
     let mut built = r.build();
@@ -335,14 +337,7 @@ fn one_key_under_two_certificates_counts_once() {
     let root = Key::root(GUN);
     let twin = root.with_cert(&CertSpec::new(GUN));
     assert_ne!(root.id(), twin.id());
-    let mut r = RepoBuilder::with_keys(
-        GUN,
-        root.clone(),
-        Key::ecdsa(),
-        Key::ed25519(),
-        Key::ecdsa(),
-    );
-    r.tag("targets", "v1", IMAGE);
+    let mut r = repo_with_root(root.clone());
     add_role_key(&mut r, "root", &twin, 2);
     r.signers("root", vec![root, twin]);
     let built = r.build();
@@ -556,14 +551,7 @@ fn key_type_label_not_fitting_the_key_material_is_refused() {
 #[test]
 fn root_role_key_that_is_not_a_certificate_is_refused() {
     let plain = Key::ecdsa();
-    let mut r = RepoBuilder::with_keys(
-        GUN,
-        plain.clone(),
-        Key::ecdsa(),
-        Key::ed25519(),
-        Key::ecdsa(),
-    );
-    r.tag("targets", "v1", IMAGE);
+    let mut r = repo_with_root(plain.clone());
     let built = r.build();
     built.cli(&["v1"], &[]).expect(
         1,
@@ -696,14 +684,7 @@ fn root_certificate_issued_to_another_repository_is_refused() {
     // CN check is what stops one repository's trust data being served for another.
     let other = "example.com/hostile/other";
     let root = Key::ecdsa().with_cert(&CertSpec::new(other));
-    let mut r = RepoBuilder::with_keys(
-        GUN,
-        root.clone(),
-        Key::ecdsa(),
-        Key::ed25519(),
-        Key::ecdsa(),
-    );
-    r.tag("targets", "v1", IMAGE);
+    let mut r = repo_with_root(root.clone());
     let built = r.build();
     built.cli(&["v1"], &[]).expect(
         1,
@@ -732,8 +713,7 @@ fn root_certificate_with_a_wildcard_cn_prefix_is_accepted_and_a_wrong_prefix_is_
         ("*", true),
     ] {
         let root = Key::ecdsa().with_cert(&CertSpec::new(cn));
-        let mut r = RepoBuilder::with_keys(GUN, root, Key::ecdsa(), Key::ed25519(), Key::ecdsa());
-        r.tag("targets", "v1", IMAGE);
+        let mut r = repo_with_root(root);
         let out = r.build().cli(&["v1"], &[]);
         if ok {
             accepted(&out);
@@ -756,14 +736,7 @@ fn expired_and_not_yet_valid_root_certificates_are_refused_and_permissive_warns(
             not_after: na,
             ca: false,
         });
-        let mut r = RepoBuilder::with_keys(
-            GUN,
-            root.clone(),
-            Key::ecdsa(),
-            Key::ed25519(),
-            Key::ecdsa(),
-        );
-        r.tag("targets", "v1", IMAGE);
+        let mut r = repo_with_root(root.clone());
         let built = r.build();
         built.cli(&["v1"], &[]).expect(
             1,
@@ -819,14 +792,7 @@ fn rsa_x509_root_key_is_accepted_by_both() {
     // pinned to that RSA key, and by the real notary client.
     let root = builder::shared_rsa().with_cert(&CertSpec::new(GUN));
     assert_eq!(root.keytype, "rsa-x509");
-    let mut r = RepoBuilder::with_keys(
-        GUN,
-        root.clone(),
-        Key::ecdsa(),
-        Key::ed25519(),
-        Key::ecdsa(),
-    );
-    r.tag("targets", "v1", IMAGE);
+    let mut r = repo_with_root(root.clone());
     let built = r.build();
     accepted(&built.cli(&["v1"], &[]));
     // notary: also accepts.

@@ -503,13 +503,12 @@ impl RepoBuilder {
     /// A repository for `gun` with fresh keys (root ecdsa-x509 CN=gun, targets ecdsa, snapshot
     /// ed25519, timestamp ecdsa), notary's default expiries, no targets.
     pub fn new(gun: &str) -> RepoBuilder {
-        RepoBuilder::with_keys(
-            gun,
-            Key::root(gun),
-            Key::ecdsa(),
-            Key::ed25519(),
-            Key::ecdsa(),
-        )
+        RepoBuilder::with_root(gun, Key::root(gun))
+    }
+
+    /// As [`RepoBuilder::new`] with the given root key.
+    pub fn with_root(gun: &str, root: Key) -> RepoBuilder {
+        RepoBuilder::with_keys(gun, root, Key::ecdsa(), Key::ed25519(), Key::ecdsa())
     }
 
     /// As [`RepoBuilder::new`] with the given root, targets, snapshot and timestamp keys.
