@@ -36,18 +36,39 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// `trustpin resolve IMAGE --root-key KEY --server URL` must print exactly `<gun>@sha256:<hex>`.
-fn expect_resolves(server: &str, key: &Path, gun: &str, tag: &str, hex: &str, what: &str) {
-    let image = format!("{gun}:{tag}");
-    let out = trustpin_home(&[
-        OsStr::new("resolve"),
-        image.as_ref(),
-        "--root-key".as_ref(),
-        key.as_os_str(),
-        "--server".as_ref(),
-        server.as_ref(),
-    ]);
-    out.expect_pinned(gun, hex, what);
+/// A live repository `gun` on the server at `url`, published by `client`.
+struct Live<'a> {
+    client: &'a NotaryClient,
+    url: &'a str,
+    gun: &'a str,
+}
+
+impl<'a> Live<'a> {
+    fn new(client: &'a NotaryClient, url: &'a str, gun: &'a str) -> Live<'a> {
+        Live { client, url, gun }
+    }
+
+    /// `pem` written as `file` in the client's folder, to be pinned.
+    fn key_file(&self, file: &str, pem: &str) -> PathBuf {
+        let key = self.client.work_dir().join(file);
+        std::fs::write(&key, pem).unwrap();
+        key
+    }
+
+    /// `trustpin resolve GUN:TAG --root-key KEY --server URL` must print exactly
+    /// `<gun>@sha256:<hex>`.
+    fn expect_resolves(&self, key: &Path, tag: &str, hex: &str, what: &str) {
+        let image = format!("{}:{tag}", self.gun);
+        let out = trustpin_home(&[
+            OsStr::new("resolve"),
+            image.as_ref(),
+            "--root-key".as_ref(),
+            key.as_os_str(),
+            "--server".as_ref(),
+            self.url.as_ref(),
+        ]);
+        out.expect_pinned(self.gun, hex, what);
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -104,6 +125,32 @@ fn server_root(server: &NotaryServer, gun: &str) -> Value {
         .metadata(gun, "root")
         .unwrap_or_else(|e| panic!("GET root.json of {gun}: {e}"));
     serde_json::from_slice(&bytes).expect("root.json is not JSON")
+}
+
+/// A repository's root key as its publisher holds it and as the server serves it: the client's
+/// root public key (PEM, DER), root.json from the server, its one root certificate's key ID and
+/// what the certificate says (its key is the client's, its CN the GUN).
+fn published(
+    server: &NotaryServer,
+    client: &NotaryClient,
+    gun: &str,
+) -> (String, Vec<u8>, Value, String, CertFacts) {
+    let pinned = client.root_public_key_pem(gun);
+    let pinned_der = public_key_der(&pinned);
+    let root = server_root(server, gun);
+    let mut certs = root_certificates(&root);
+    assert_eq!(certs.len(), 1, "harness: one root key expected: {root}");
+    let (cert_id, cert_der) = certs.remove(0);
+    let facts = cert_facts(&cert_der);
+    assert_eq!(
+        facts.spki, pinned_der,
+        "harness: the root certificate holds the client's root key"
+    );
+    assert_eq!(
+        facts.cn, gun,
+        "harness: notary's root certificate CN is the GUN"
+    );
+    (pinned, pinned_der, root, cert_id, facts)
 }
 
 /// The root-role key IDs (certificate IDs) and their certificates' DER, in root.json's order.
@@ -233,22 +280,9 @@ fn rotate_root(client: &NotaryClient, gun: &str, keys: &[&Path]) {
 
 #[test]
 fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/pin/app";
-    client.publish_repo(gun, &[("v1", "pin v1")]);
-    let pinned = client.root_public_key_pem(gun);
-    let pinned_der = public_key_der(&pinned);
-    let root = server_root(&server, gun);
-    let certs = root_certificates(&root);
-    assert_eq!(certs.len(), 1, "harness: one root key expected: {root}");
-    let (cert_id, cert_der) = &certs[0];
-    let facts = cert_facts(cert_der);
-    assert_eq!(
-        facts.spki, pinned_der,
-        "harness: the root certificate holds the client's root key"
-    );
+    let (server, client) = live_server_or_skip!(false, gun, &[("v1", "pin v1")]);
+    let (pinned, pinned_der, root, cert_id, facts) = published(&server, &client, gun);
 
     let url = server.url();
     let mut stdouts = Vec::new();
@@ -257,7 +291,7 @@ fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
         let keys = parse_key_text(&out);
         assert_eq!(keys.len(), 1, "{what}: one root key: {}", out.describe());
         assert_eq!(
-            &keys[0].0, cert_id,
+            &keys[0].0, &cert_id,
             "{what}: KeyID is root.json's certificate key ID"
         );
         assert_eq!(
@@ -297,13 +331,12 @@ fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
 
 #[test]
 fn get_root_key_pem_only_round_trips_into_resolve() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/pin/roundtrip";
-    client.publish_repo(gun, &[("v1", "round v1"), ("v2", "round v2")]);
+    let (server, client) =
+        live_server_or_skip!(false, gun, &[("v1", "round v1"), ("v2", "round v2")]);
     let pinned_der = public_key_der(&client.root_public_key_pem(gun));
     let url = server.url();
+    let live = Live::new(&client, &url, gun);
     for (what, out) in both_get_root_key(&["-i", gun, "-s", &url, "--pem-only"]) {
         out.expect_code(0, what);
         assert!(
@@ -313,16 +346,11 @@ fn get_root_key_pem_only_round_trips_into_resolve() {
             out.describe()
         );
         assert_eq!(public_key_der(&out.stdout), pinned_der, "{what}");
-        let key = client
-            .work_dir()
-            .join(format!("{}.pem", what.replace(' ', "-")));
-        std::fs::write(&key, &out.stdout).unwrap();
+        let key = live.key_file(&format!("{}.pem", what.replace(' ', "-")), &out.stdout);
         for tag in ["v1", "v2"] {
             let hex = client.lookup_ok(gun, tag);
-            expect_resolves(
-                &url,
+            live.expect_resolves(
                 &key,
-                gun,
                 tag,
                 &hex,
                 &format!("{what} --pem-only → resolve {tag}"),
@@ -336,22 +364,9 @@ fn get_root_key_pem_only_round_trips_into_resolve() {
 
 #[test]
 fn get_root_key_json_has_every_field() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/pin/json";
-    client.publish_repo(gun, &[("v1", "json v1")]);
-    let pinned = client.root_public_key_pem(gun);
-    let pinned_der = public_key_der(&pinned);
-    let root = server_root(&server, gun);
-    let certs = root_certificates(&root);
-    assert_eq!(certs.len(), 1);
-    let (cert_id, cert_der) = &certs[0];
-    let facts = cert_facts(cert_der);
-    assert_eq!(
-        facts.cn, gun,
-        "harness: notary's root certificate CN is the GUN"
-    );
+    let (server, client) = live_server_or_skip!(false, gun, &[("v1", "json v1")]);
+    let (pinned, pinned_der, root, cert_id, facts) = published(&server, &client, gun);
 
     let url = server.url();
     let mut texts = Vec::new();
@@ -423,13 +438,8 @@ fn get_root_key_json_has_every_field() {
 
 #[test]
 fn get_root_key_no_trust_data_is_refused_and_a_stopped_server_could_not_be_checked() {
-    if !require_live() {
-        return;
-    }
-    let mut server = NotaryServer::start();
-    let client = server.client();
     let gun = "example.com/pin/present";
-    client.publish_repo(gun, &[("v1", "present v1")]);
+    let (mut server, client) = live_server_or_skip!(false, gun, &[("v1", "present v1")]);
     let url = server.url();
     let absent = "example.com/pin/absent";
     for (what, out) in both_get_root_key(&["-i", absent, "-s", &url]) {
@@ -462,11 +472,8 @@ fn get_root_key_no_trust_data_is_refused_and_a_stopped_server_could_not_be_check
 
 #[test]
 fn get_root_key_over_https_needs_the_ca() {
-    let Some((server, client)) = live_server(true) else {
-        return;
-    };
     let gun = "example.com/pin/tls";
-    client.publish_repo(gun, &[("v1", "tls v1")]);
+    let (server, client) = live_server_or_skip!(true, gun, &[("v1", "tls v1")]);
     let pinned_der = public_key_der(&client.root_public_key_pem(gun));
     let url = server.url();
     let ca = server.ca_pem_path();
@@ -481,11 +488,8 @@ fn get_root_key_over_https_needs_the_ca() {
 
 #[test]
 fn get_root_key_after_root_rotation_prints_the_new_key() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/pin/rotated";
-    client.publish_repo(gun, &[("v1", "rotated v1")]);
+    let (server, client) = live_server_or_skip!(false, gun, &[("v1", "rotated v1")]);
     let old = client.root_public_key_pem(gun);
     rotate_root(&client, gun, &[]);
     let root = server_root(&server, gun);
@@ -504,6 +508,7 @@ fn get_root_key_after_root_rotation_prints_the_new_key() {
     assert_eq!(cert_facts(&certs[0].1).spki, public_key_der(&new));
 
     let url = server.url();
+    let live = Live::new(&client, &url, gun);
     let out = get_root_key(&["-i", gun, "-s", &url]);
     out.expect_code(0, "after rotation");
     let keys = parse_key_text(&out);
@@ -523,27 +528,16 @@ fn get_root_key_after_root_rotation_prints_the_new_key() {
 
     let out = get_root_key(&["-i", gun, "-s", &url, "--pem-only"]);
     out.expect_code(0, "--pem-only after rotation");
-    let key = client.work_dir().join("rotated.pem");
-    std::fs::write(&key, &out.stdout).unwrap();
+    let key = live.key_file("rotated.pem", &out.stdout);
     let hex = client.lookup_ok(gun, "v1");
-    expect_resolves(
-        &url,
-        &key,
-        gun,
-        "v1",
-        &hex,
-        "new key from get-root-key → resolve",
-    );
+    live.expect_resolves(&key, "v1", &hex, "new key from get-root-key → resolve");
 }
 
 #[test]
 fn get_root_key_prints_every_root_key() {
     // `notary key rotate GUN root -k A -k B`: root.json then lists two root certificates
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/pin/two";
-    client.publish_repo(gun, &[("v1", "two v1")]);
+    let (server, client) = live_server_or_skip!(false, gun, &[("v1", "two v1")]);
     let (a_file, a_pem) = make_root_key_file(&client, "root-a");
     let (b_file, b_pem) = make_root_key_file(&client, "root-b");
     rotate_root(&client, gun, &[&a_file, &b_file]);
@@ -564,6 +558,7 @@ fn get_root_key_prints_every_root_key() {
     );
 
     let url = server.url();
+    let live = Live::new(&client, &url, gun);
     let out = get_root_key(&["-i", gun, "-s", &url]);
     out.expect_code(0, "two root keys");
     let got: BTreeSet<(String, Vec<u8>)> = parse_key_text(&out)
@@ -609,32 +604,17 @@ fn get_root_key_prints_every_root_key() {
     // each key alone, as pinned, resolves
     let hex = client.lookup_ok(gun, "v1");
     for (name, pem) in [("a", &a_pem), ("b", &b_pem)] {
-        let key = client.work_dir().join(format!("pinned-{name}.pem"));
-        std::fs::write(&key, pem).unwrap();
-        expect_resolves(
-            &url,
-            &key,
-            gun,
-            "v1",
-            &hex,
-            &format!("root key {name} alone"),
-        );
+        let key = live.key_file(&format!("pinned-{name}.pem"), pem);
+        live.expect_resolves(&key, "v1", &hex, &format!("root key {name} alone"));
     }
     // and the promised round trip: `resolve --root-key <(get-root-key --pem-only)`
     let out = get_root_key(&["-i", gun, "-s", &url, "--pem-only"]);
     out.expect_code(0, "two root keys, --pem-only");
     let blocks = pem::parse_many(&out.stdout).expect("PEM");
     assert_eq!(blocks.len(), 2, "{}", out.describe());
-    let key = client.work_dir().join("both.pem");
-    std::fs::write(&key, &out.stdout).unwrap();
-    expect_resolves(
-        &url,
-        &key,
-        gun,
-        "v1",
-        &hex,
-        "--pem-only output of a two-key root passed to --root-key",
-    );
+    let key = live.key_file("both.pem", &out.stdout);
+    let what = "--pem-only output of a two-key root passed to --root-key";
+    live.expect_resolves(&key, "v1", &hex, what);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -780,6 +760,21 @@ struct Published {
 /// targets: v1, app; releases (all paths): app (another digest), both, rel-only; qa (paths `app`,
 /// `both`, `qa-`): app (a third digest), both (same digest as releases), qa-only; qa/nightly
 /// (nested, paths `qa-nightly`): qa-nightly.
+/// [`publish_audited_repo`], its root key pinned in the client's folder, the server's URL, and
+/// `inspect --output OUTPUT` of it, which must succeed.
+fn audited_repo_inspected(
+    server: &NotaryServer,
+    client: &NotaryClient,
+    output: &str,
+) -> (Published, PathBuf, String, Output) {
+    let p = publish_audited_repo(client);
+    let key = client.write_root_key(p.gun, "root.pub");
+    let url = server.url();
+    let out = inspect(&url, &key, &[p.gun], &["--output", output]);
+    out.expect_code(0, &format!("inspect --output {output}"));
+    (p, key, url, out)
+}
+
 fn publish_audited_repo(client: &NotaryClient) -> Published {
     let gun = "example.com/audit/app";
     client.init(gun);
@@ -835,16 +830,9 @@ fn inspect(server: &str, key: &Path, images: &[&str], extra: &[&str]) -> Output 
 
 #[test]
 fn inspect_json_agrees_with_notary_list_and_delegation_list() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
-    let p = publish_audited_repo(&client);
+    let (server, client) = live_server_or_skip!(false);
+    let (p, key, url, out) = audited_repo_inspected(&server, &client, "json");
     let gun = p.gun;
-    let key = client.write_root_key(gun, "root.pub");
-    let url = server.url();
-
-    let out = inspect(&url, &key, &[gun], &["--output", "json"]);
-    out.expect_code(0, "inspect --output json");
     let v = out.json();
     let arr = v.as_array().unwrap_or_else(|| panic!("not an array: {v}"));
     assert_eq!(arr.len(), 1, "{v}");
@@ -1092,16 +1080,9 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
 
 #[test]
 fn inspect_text_and_single_tag() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
-    let p = publish_audited_repo(&client);
+    let (server, client) = live_server_or_skip!(false);
+    let (p, key, url, out) = audited_repo_inspected(&server, &client, "text");
     let gun = p.gun;
-    let key = client.write_root_key(gun, "root.pub");
-    let url = server.url();
-
-    let out = inspect(&url, &key, &[gun], &["--output", "text"]);
-    out.expect_code(0, "inspect --output text");
     let text = &out.stdout;
     for h in [
         "SIGNED TAG",

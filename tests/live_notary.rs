@@ -170,9 +170,7 @@ fn harness_tls_delegations_rotation() {
 
 #[test]
 fn plain_targets_every_tag_matches_notary_lookup() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
+    let (server, client) = live_server_or_skip!(false);
     let gun = "example.com/org/app";
     let targets = client.publish_repo(
         gun,
@@ -210,11 +208,9 @@ fn plain_targets_every_tag_matches_notary_lookup() {
 
 #[test]
 fn json_output_has_the_documented_fields() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/org/json";
-    client.publish_repo(gun, &[("v1", "json v1"), ("v2", "json v2")]);
+    let (server, client) =
+        live_server_or_skip!(false, gun, &[("v1", "json v1"), ("v2", "json v2")]);
     let key = client.write_root_key(gun, "root.pub");
     let (i1, i2) = (format!("{gun}:v1"), format!("{gun}:v2"));
     let out = resolve(&server.url(), &key, &["--output", "json"], &[&i1, &i2]);
@@ -263,11 +259,8 @@ fn json_output_has_the_documented_fields() {
 
 #[test]
 fn https_with_the_test_ca_and_without() {
-    let Some((server, client)) = live_server(true) else {
-        return;
-    };
     let gun = "example.com/org/tls";
-    client.publish_repo(gun, &[("v1", "tls v1")]);
+    let (server, client) = live_server_or_skip!(true, gun, &[("v1", "tls v1")]);
     let key = client.write_root_key(gun, "root.pub");
     let hex = client.lookup_ok(gun, "v1");
     let image = format!("{gun}:v1");
@@ -291,9 +284,7 @@ fn https_with_the_test_ca_and_without() {
 
 #[test]
 fn delegations_releases_first_and_required_delegations() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
+    let (server, client) = live_server_or_skip!(false);
     let gun = "example.com/org/delegated";
     let repo = RepoBuilder::new(&client, gun)
         .delegation("releases")
@@ -404,9 +395,7 @@ fn delegations_releases_first_and_required_delegations() {
 
 #[test]
 fn odd_target_names_do_not_break_signature_checks() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
+    let (server, client) = live_server_or_skip!(false);
     let gun = "example.com/org/odd";
     let names = [
         "a<b",
@@ -454,11 +443,8 @@ fn odd_target_names_do_not_break_signature_checks() {
 
 #[test]
 fn targets_key_rotation_then_publish() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/org/rotated";
-    client.publish_repo(gun, &[("v1", "rotated v1")]);
+    let (server, client) = live_server_or_skip!(false, gun, &[("v1", "rotated v1")]);
     client.key_rotate(gun, "targets");
     let v2 = Target::of("v2", "rotated v2");
     client.add_hash(gun, &v2.tag, v2.size, &v2.sha256);
@@ -481,9 +467,7 @@ fn targets_key_rotation_then_publish() {
 
 #[test]
 fn wrong_root_key_and_missing_tag_are_refused() {
-    let Some((server, alice)) = live_server(false) else {
-        return;
-    };
+    let (server, alice) = live_server_or_skip!(false);
     let bob = server.client(); // another trust dir: another root key
     let gun = "example.com/org/alice";
     let other = "example.com/org/bob";
@@ -532,11 +516,8 @@ fn wrong_root_key_and_missing_tag_are_refused() {
 #[test]
 fn pinned_key_with_a_role_header_is_accepted() {
     // `docker trust key generate` writes the public key with a `role: root` header line
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/org/header";
-    client.publish_repo(gun, &[("v1", "header v1")]);
+    let (server, client) = live_server_or_skip!(false, gun, &[("v1", "header v1")]);
     let pem = client.root_public_key_pem(gun);
     let with_header = pem.replacen(
         "-----BEGIN PUBLIC KEY-----\n",
@@ -555,13 +536,8 @@ fn pinned_key_with_a_role_header_is_accepted() {
 
 #[test]
 fn server_stopped_means_could_not_check() {
-    if !require_live() {
-        return;
-    }
-    let mut server = NotaryServer::start();
-    let client = server.client();
     let gun = "example.com/org/gone";
-    client.publish_repo(gun, &[("v1", "gone v1")]);
+    let (mut server, client) = live_server_or_skip!(false, gun, &[("v1", "gone v1")]);
     let key = client.write_root_key(gun, "root.pub");
     let url = server.url();
     expect_trusted(

@@ -787,6 +787,7 @@ fn an_rsa_1024_key_is_refused() {
     self_signed_refused(
         "rsa:1024",
         "PS256",
+        |_| {},
         "rsa key size 1024 bits is not supported",
     );
 }
