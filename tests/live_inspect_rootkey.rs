@@ -282,7 +282,7 @@ fn rotate_root(client: &NotaryClient, gun: &str, keys: &[&Path]) {
 fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
     let gun = "example.com/pin/app";
     let (server, client) = live_server_or_skip!(false, gun, &[("v1", "pin v1")]);
-    let (pinned, pinned_der, root, cert_id, facts) = published(&server, &client, gun);
+    let (pinned, pinned_der, _, cert_id, _) = published(&server, &client, gun);
 
     let url = server.url();
     let mut stdouts = Vec::new();
@@ -439,7 +439,7 @@ fn get_root_key_json_has_every_field() {
 #[test]
 fn get_root_key_no_trust_data_is_refused_and_a_stopped_server_could_not_be_checked() {
     let gun = "example.com/pin/present";
-    let (mut server, client) = live_server_or_skip!(false, gun, &[("v1", "present v1")]);
+    let (mut server, _client) = live_server_or_skip!(false, gun, &[("v1", "present v1")]);
     let url = server.url();
     let absent = "example.com/pin/absent";
     for (what, out) in both_get_root_key(&["-i", absent, "-s", &url]) {
@@ -831,7 +831,7 @@ fn inspect(server: &str, key: &Path, images: &[&str], extra: &[&str]) -> Output 
 #[test]
 fn inspect_json_agrees_with_notary_list_and_delegation_list() {
     let (server, client) = live_server_or_skip!(false);
-    let (p, key, url, out) = audited_repo_inspected(&server, &client, "json");
+    let (p, _, _, out) = audited_repo_inspected(&server, &client, "json");
     let gun = p.gun;
     let v = out.json();
     let arr = v.as_array().unwrap_or_else(|| panic!("not an array: {v}"));

@@ -190,23 +190,36 @@ impl LayoutBuilder {
     ) -> serde_json::Value {
         let config = self.blob(b"{}");
         let layer_digest = self.blob(layer);
-        let mut m = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
-            "layers": [{"mediaType": "application/jose+json", "digest": layer_digest, "size": layer.len()}],
-        });
-        if let Some(s) = subject {
-            m["subject"] = s.clone();
-        }
-        if let Some(t) = artifact_type {
-            m["artifactType"] = serde_json::Value::String(t.into());
-        }
+        let mut m = image_manifest(&config, &layer_digest, layer.len(), subject, artifact_type);
         if !annotations.is_empty() {
             m["annotations"] = serde_json::to_value(annotations).unwrap();
         }
         m
     }
+}
+
+/// An image manifest with the empty config (`{}`, stored as `config`) and one JSON layer (stored
+/// as `layer`, `layer_len` bytes), optionally with a subject and artifactType.
+pub fn image_manifest(
+    config: &str,
+    layer: &str,
+    layer_len: usize,
+    subject: Option<&serde_json::Value>,
+    artifact_type: Option<&str>,
+) -> serde_json::Value {
+    let mut m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+        "layers": [{"mediaType": "application/jose+json", "digest": layer, "size": layer_len}],
+    });
+    if let Some(s) = subject {
+        m["subject"] = s.clone();
+    }
+    if let Some(t) = artifact_type {
+        m["artifactType"] = serde_json::Value::String(t.into());
+    }
+    m
 }
 
 impl Default for LayoutBuilder {
