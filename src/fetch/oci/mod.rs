@@ -279,24 +279,23 @@ pub trait OciSource: Send + Sync {
         artifact_type: Option<&str>,
         max: usize,
     ) -> WithReferrers {
-        manifest_then_referrers(self, repo, reference, max_len, artifact_type, max)
+        let manifest = self.manifest(repo, reference, max_len);
+        with_referrers(self, repo, manifest, artifact_type, max)
     }
 
     /// Where that content lives (URL or path), for messages.
     fn location(&self, repo: &str, what: &str) -> String;
 }
 
-/// [`OciSource::manifest_and_referrers`] in two steps: the manifest, then (when it came) the
-/// referrers of its digest.
-pub(crate) fn manifest_then_referrers<S: OciSource + ?Sized>(
+/// `manifest` (as fetched) and, when it came, the referrers of its digest: the second step of
+/// [`OciSource::manifest_and_referrers`] done in two.
+pub(crate) fn with_referrers<S: OciSource + ?Sized>(
     source: &S,
     repo: &str,
-    reference: &Reference,
-    max_len: u64,
+    manifest: Result<Manifest, OciError>,
     artifact_type: Option<&str>,
     max: usize,
 ) -> WithReferrers {
-    let manifest = source.manifest(repo, reference, max_len);
     let referrers = match &manifest {
         Ok(m) => Some(source.referrers(repo, &m.digest, artifact_type, max)),
         Err(_) => None,

@@ -35,9 +35,9 @@ use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
 use super::{
-    check_digest, check_reference, check_repo, filter_type, is_index, manifest_media_type,
-    manifest_then_referrers, sha256, Descriptor, Manifest, ManifestFields, OciError, OciSource,
-    Reference, WithReferrers, MANIFEST_TYPES, OCI_INDEX,
+    check_digest, check_reference, check_repo, filter_type, is_index, manifest_media_type, sha256,
+    with_referrers, Descriptor, Manifest, ManifestFields, OciError, OciSource, Reference,
+    WithReferrers, MANIFEST_TYPES, OCI_INDEX,
 };
 use crate::fetch::http::{self, Get, HttpOptions, HttpSource, Reply};
 use crate::fetch::Wave;
@@ -652,7 +652,8 @@ impl OciSource for RegistrySource {
         max: usize,
     ) -> WithReferrers {
         let Reference::Digest(digest) = reference else {
-            return manifest_then_referrers(self, repo, reference, max_len, artifact_type, max);
+            let manifest = self.manifest(repo, reference, max_len);
+            return with_referrers(self, repo, manifest, artifact_type, max);
         };
         if let Err(e) = check_repo(repo) {
             return (Err(e), None);
