@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ring::digest::{digest, SHA256};
+use trustpin::fetch::oci::{OciSource, Reference};
+use trustpin::reference::Digest;
 
 /// `../shared/notation-data`, beside the project. Panics (never skips) when it is absent.
 pub fn notation_data() -> PathBuf {
@@ -225,5 +227,33 @@ pub fn image_manifest(
 impl Default for LayoutBuilder {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A verifier's fetches for `reference` in `repo`, each at most 4 MiB: the manifest and its
+/// [`SIGNATURE`] referrers (there must be `signatures` of them), the signature manifests, the
+/// envelopes.
+pub fn fetch_as_verifier<S: OciSource + ?Sized>(
+    src: &S,
+    repo: &str,
+    reference: &Reference,
+    signatures: usize,
+) {
+    const MAX: u64 = 4 * 1024 * 1024;
+    let (m, referrers) = src.manifest_and_referrers(repo, reference, MAX, Some(SIGNATURE), 100);
+    m.unwrap();
+    let referrers = referrers.unwrap().unwrap();
+    assert_eq!(referrers.len(), signatures);
+    let wanted: Vec<(Reference, u64)> = referrers
+        .iter()
+        .map(|d| (Reference::Digest(d.digest), MAX))
+        .collect();
+    let layers: Vec<(Digest, u64)> = src
+        .manifests_many(repo, &wanted)
+        .into_iter()
+        .map(|m| (m.unwrap().fields("sig").unwrap().layers[0].digest, MAX))
+        .collect();
+    for b in src.blobs_many(repo, &layers) {
+        b.unwrap();
     }
 }
