@@ -203,11 +203,8 @@ fn unsigned_root_is_refused() {
     // Connaisseur's v2 validator accepted trust data with no signatures at all.
     let mut r = repo();
     r.edit_envelope("root", |env, _| env["signatures"] = json!([]));
-    let built = r.build();
-    built.cli(&["v1"], &[]).expect(
-        1,
-        &["root: 0 of 1 required signatures valid (the file has no signatures)"],
-    );
+    let built =
+        r.refuses_v1(&["root: 0 of 1 required signatures valid (the file has no signatures)"]);
     // notary: also refuses.
     notary_refuses(&built, "v1", &["fatal"]);
 }
@@ -217,13 +214,9 @@ fn unsigned_timestamp_snapshot_and_targets_are_refused_naming_the_role() {
     for role in ["timestamp", "snapshot", "targets"] {
         let mut r = repo();
         r.edit_envelope(role, |env, _| env["signatures"] = json!([]));
-        let built = r.build();
-        built.cli(&["v1"], &[]).expect(
-            1,
-            &[&format!(
-                "{role}: 0 of 1 required signatures valid (the file has no signatures)"
-            )],
-        );
+        let built = r.refuses_v1(&[&format!(
+            "{role}: 0 of 1 required signatures valid (the file has no signatures)"
+        )]);
         if notary_available() {
             // notary: also refuses ("valid signatures did not meet threshold").
             let err = notary_opinion(&built, "v1").unwrap_err();
@@ -375,13 +368,9 @@ fn threshold_zero_is_refused() {
         r.edit_signed("root", move |s| {
             s["roles"][&role_owned]["threshold"] = json!(0)
         });
-        let built = r.build();
-        built.cli(&["v1"], &[]).expect(
-            1,
-            &[&format!(
-                "root.json: field `signed.roles.{role}.threshold`: threshold 0 is below 1"
-            )],
-        );
+        let built = r.refuses_v1(&[&format!(
+            "root.json: field `signed.roles.{role}.threshold`: threshold 0 is below 1"
+        )]);
         if role == "targets" {
             // notary: also refuses ("invalid threshold specified for targets: 0").
             notary_refuses(&built, "v1", &["invalid threshold"]);
@@ -433,15 +422,11 @@ fn key_id_not_matching_key_content_is_refused() {
     r.edit_signed("root", move |s| {
         s["keys"][ts.id()] = tg.tuf();
     });
-    let built = r.build();
-    built.cli(&["v1"], &[]).expect(
-        1,
-        &[&format!(
-            "root.json: key listed as {} has the content of key ID {}",
-            r.timestamp_key.id(),
-            r.targets_key.id()
-        )],
-    );
+    let built = r.refuses_v1(&[&format!(
+        "root.json: key listed as {} has the content of key ID {}",
+        r.timestamp_key.id(),
+        r.targets_key.id()
+    )]);
     // notary: also refuses ("key ID is not valid for key content").
     notary_refuses(&built, "v1", &["key ID is not valid for key content"]);
 }
@@ -492,14 +477,10 @@ fn method_not_fitting_the_key_type_is_refused() {
         r.edit_envelope(role, move |env, _| {
             env["signatures"][0]["method"] = json!(m)
         });
-        let built = r.build();
-        built.cli(&["v1"], &[]).expect(
-            1,
-            &[
-                &format!("{role}: 0 of 1 required signatures valid"),
-                &format!("signature method `{method}` does not fit key type {keytype}"),
-            ],
-        );
+        let built = r.refuses_v1(&[
+            &format!("{role}: 0 of 1 required signatures valid"),
+            &format!("signature method `{method}` does not fit key type {keytype}"),
+        ]);
         if role == "timestamp" && notary_available() {
             // notary: also refuses (threshold not met).
             assert!(notary_opinion(&built, "v1").is_err());
@@ -552,14 +533,10 @@ fn key_type_label_not_fitting_the_key_material_is_refused() {
 fn root_role_key_that_is_not_a_certificate_is_refused() {
     let plain = Key::ecdsa();
     let mut r = repo_with_root(plain.clone());
-    let built = r.build();
-    built.cli(&["v1"], &[]).expect(
-        1,
-        &[&format!(
-            "root.json: root-role key {} is ecdsa, expected a certificate (ecdsa-x509 or rsa-x509)",
-            plain.id()
-        )],
-    );
+    let built = r.refuses_v1(&[&format!(
+        "root.json: root-role key {} is ecdsa, expected a certificate (ecdsa-x509 or rsa-x509)",
+        plain.id()
+    )]);
     // notary: also refuses ("unable to retrieve valid leaf certificates").
     notary_refuses(&built, "v1", &[]);
 }
@@ -685,14 +662,10 @@ fn root_certificate_issued_to_another_repository_is_refused() {
     let other = "example.com/hostile/other";
     let root = Key::ecdsa().with_cert(&CertSpec::new(other));
     let mut r = repo_with_root(root.clone());
-    let built = r.build();
-    built.cli(&["v1"], &[]).expect(
-        1,
-        &[&format!(
-            "root certificate {} is issued to \"{other}\", not to this repository \"{GUN}\"",
-            short(&root.id())
-        )],
-    );
+    let built = r.refuses_v1(&[&format!(
+        "root certificate {} is issued to \"{other}\", not to this repository \"{GUN}\"",
+        short(&root.id())
+    )]);
     // Audit relaxes it, with the warning.
     let out = built.cli(&["v1"], &["--level", "audit"]);
     accepted(&out);
@@ -737,15 +710,11 @@ fn expired_and_not_yet_valid_root_certificates_are_refused_and_permissive_warns(
             ca: false,
         });
         let mut r = repo_with_root(root.clone());
-        let built = r.build();
-        built.cli(&["v1"], &[]).expect(
-            1,
-            &[
-                &format!("root certificate {} is valid from", short(&root.id())),
-                &builder::rfc3339(na),
-                ", not at",
-            ],
-        );
+        let built = r.refuses_v1(&[
+            &format!("root certificate {} is valid from", short(&root.id())),
+            &builder::rfc3339(na),
+            ", not at",
+        ]);
         let out = built.cli(&["v1"], &["--level", "permissive"]);
         accepted(&out);
         assert!(

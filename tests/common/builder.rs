@@ -751,12 +751,15 @@ impl RepoBuilder {
         (bytes, sent)
     }
 
-    /// Build every file.
     /// Built, and `v1` asked for through the CLI ([`Built::cli`]): refused (exit 1), stderr naming
-    /// every one of `words`.
-    pub fn refuses_v1(&mut self, words: &[&str]) {
-        self.build().cli(&["v1"], &[]).expect(1, words);
+    /// every one of `words`. The files, for second opinions.
+    pub fn refuses_v1(&mut self, words: &[&str]) -> Built {
+        let built = self.build();
+        built.cli(&["v1"], &[]).expect(1, words);
+        built
     }
+
+    /// Build every file.
 
     pub fn build(&mut self) -> Built {
         let mut files = BTreeMap::new();
