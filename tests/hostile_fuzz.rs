@@ -583,14 +583,15 @@ fn fixtures_dir() -> PathBuf {
 }
 
 /// A fixture repository under `root` whose targets, snapshot and timestamp keys are ed25519.
-fn ed25519_repo(gun: &str, root: Key) -> RepoBuilder {
+fn ed25519_repo(gun: &str, root: builder::Key) -> builder::RepoBuilder {
+    use builder::{Key, RepoBuilder};
     RepoBuilder::with_keys(gun, root, Key::ed25519(), Key::ed25519(), Key::ed25519())
 }
 
 /// Build both fixture repositories: (name, built files, extra files, pinned PEM, the digest each
 /// role signed for `v1`).
 fn build_fixtures() -> Vec<(&'static str, builder::Built, String)> {
-    use builder::{Key, RepoBuilder};
+    use builder::Key;
     let mut out = Vec::new();
 
     // Rotation: the root key changed three times; key 1 is pinned. Version v lists key v and is
@@ -698,7 +699,7 @@ fn fuzz_fixtures_verify_as_the_fuzz_targets_assume() {
 
 /// `property` (the fuzz target `target`) over random mutations of the seeds of fixture `name`.
 fn fixture_survives(name: &str, target: &str, seed: u64, property: fn(&props::Fixture, &[u8])) {
-    let fx = props::Fixture::load(&fixtures_dir(), name).unwrap();
+    let fx = props::fixture_for(&fixtures_dir(), name, target);
     let seeds = fx.seeds();
     harness(target, seed, &seeds, Duration::from_secs(3), 100, |d| {
         property(&fx, d)

@@ -34,6 +34,19 @@ fn expect_trusted(out: &Output, expected: &[(&str, &str)], what: &str) {
     out.expect_lines(&want, what);
 }
 
+/// `gun:v1` resolved against `server` with `key` pinned: exactly the digest `client`'s notary
+/// looks up.
+fn expect_v1_trusted(
+    server: &NotaryServer,
+    client: &NotaryClient,
+    key: &Path,
+    gun: &str,
+    what: &str,
+) {
+    let out = resolve(&server.url(), key, &[], &[&format!("{gun}:v1")]);
+    expect_trusted(&out, &[(gun, &client.lookup_ok(gun, "v1"))], what);
+}
+
 // ------------------------------------------------------------------------------------------------
 // The harness itself (independent of the CLI)
 
@@ -275,11 +288,7 @@ fn https_with_the_test_ca_and_without() {
     // the test CA is not trusted by default: the TLS failure means "could not check"
     let out = resolve(&server.url(), &key, &[], &[&image]);
     out.expect_code(3, "https without --ca-cert");
-    assert!(
-        !out.stdout.contains(&hex),
-        "printed a digest although it could not check: {}",
-        out.describe()
-    );
+    out.expect_stdout_lacks(&[&hex], "printed a digest although it could not check");
 }
 
 #[test]
@@ -433,12 +442,7 @@ fn odd_target_names_do_not_break_signature_checks() {
         "{wire}"
     );
     let key = client.write_root_key(gun, "root.pub");
-    let hex = client.lookup_ok(gun, "v1");
-    expect_trusted(
-        &resolve(&server.url(), &key, &[], &[&format!("{gun}:v1")]),
-        &[(gun, &hex)],
-        "odd names, v1",
-    );
+    expect_v1_trusted(&server, &client, &key, gun, "odd names, v1");
 }
 
 #[test]
@@ -505,12 +509,7 @@ fn wrong_root_key_and_missing_tag_are_refused() {
     );
 
     // and the right key still works
-    let hex = alice.lookup_ok(gun, "v1");
-    expect_trusted(
-        &resolve(&server.url(), &good, &[], &[&image]),
-        &[(gun, &hex)],
-        "right key",
-    );
+    expect_v1_trusted(&server, &alice, &good, gun, "right key");
 }
 
 #[test]
@@ -526,12 +525,7 @@ fn pinned_key_with_a_role_header_is_accepted() {
     );
     let key = client.work_dir().join("root-with-header.pub");
     std::fs::write(&key, with_header).unwrap();
-    let hex = client.lookup_ok(gun, "v1");
-    expect_trusted(
-        &resolve(&server.url(), &key, &[], &[&format!("{gun}:v1")]),
-        &[(gun, &hex)],
-        "role: root header",
-    );
+    expect_v1_trusted(&server, &client, &key, gun, "role: root header");
 }
 
 #[test]
@@ -539,12 +533,8 @@ fn server_stopped_means_could_not_check() {
     let gun = "example.com/org/gone";
     let (mut server, client) = live_server_or_skip!(false, gun, &[("v1", "gone v1")]);
     let key = client.write_root_key(gun, "root.pub");
+    expect_v1_trusted(&server, &client, &key, gun, "before stop");
     let url = server.url();
-    expect_trusted(
-        &resolve(&url, &key, &[], &[&format!("{gun}:v1")]),
-        &[(gun, &client.lookup_ok(gun, "v1"))],
-        "before stop",
-    );
     server.stop();
     assert!(!server.is_running());
     let out = resolve(&url, &key, &[], &[&format!("{gun}:v1")]);

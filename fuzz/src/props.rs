@@ -352,6 +352,19 @@ pub struct Fixture {
     pub signed: Vec<String>,
 }
 
+/// Fixture `name` from `dir` for the fuzz target `target`: loaded, and its unchanged files
+/// verified.
+pub fn fixture_for(dir: &Path, name: &str, target: &str) -> Fixture {
+    let fx =
+        Fixture::load(dir, name).unwrap_or_else(|e| panic!("{target} needs fuzz/fixtures: {e}"));
+    assert!(
+        fx.expected.is_ok(),
+        "the unchanged fixture must verify: {:?}",
+        fx.expected
+    );
+    fx
+}
+
 impl Fixture {
     /// Every fixture listed in `dir/fixtures.json`.
     pub fn load_all(dir: &Path) -> Result<Vec<Fixture>, String> {
