@@ -129,12 +129,12 @@ fn server_root(server: &NotaryServer, gun: &str) -> Value {
 
 /// A repository's root key as its publisher holds it and as the server serves it: the client's
 /// root public key (PEM, DER), root.json from the server, its one root certificate's key ID and
-/// what the certificate says (its key is the client's, its CN the GUN).
+/// what the certificate says (its key is the client's, its CN the GUN), and the server's URL.
 fn published(
     server: &NotaryServer,
     client: &NotaryClient,
     gun: &str,
-) -> (String, Vec<u8>, Value, String, CertFacts) {
+) -> (String, Vec<u8>, Value, String, CertFacts, String) {
     let pinned = client.root_public_key_pem(gun);
     let pinned_der = public_key_der(&pinned);
     let root = server_root(server, gun);
@@ -150,7 +150,7 @@ fn published(
         facts.cn, gun,
         "harness: notary's root certificate CN is the GUN"
     );
-    (pinned, pinned_der, root, cert_id, facts)
+    (pinned, pinned_der, root, cert_id, facts, server.url())
 }
 
 /// The root-role key IDs (certificate IDs) and their certificates' DER, in root.json's order.
@@ -282,33 +282,28 @@ fn rotate_root(client: &NotaryClient, gun: &str, keys: &[&Path]) {
 fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
     let gun = "example.com/pin/app";
     let (server, client) = live_server_or_skip!(false, gun, &[("v1", "pin v1")]);
-    let (pinned, pinned_der, _, cert_id, _) = published(&server, &client, gun);
-
-    let url = server.url();
-    let mut stdouts = Vec::new();
-    for (what, out) in both_get_root_key(&["-i", gun, "-s", &url]) {
-        out.expect_code(0, what);
-        let keys = parse_key_text(&out);
-        assert_eq!(keys.len(), 1, "{what}: one root key: {}", out.describe());
-        assert_eq!(
-            &keys[0].0, &cert_id,
-            "{what}: KeyID is root.json's certificate key ID"
-        );
-        assert_eq!(
-            public_key_der(&keys[0].1),
-            pinned_der,
-            "{what}: Key is not the client's root public key: {}\nclient's:\n{pinned}",
-            out.describe()
-        );
-        out.expect_stderr(
-            &["second channel"],
-            &format!("{what}: no trust-on-first-use reminder on stderr"),
-        );
-        stdouts.push(out.stdout);
-    }
-    assert_eq!(
-        stdouts[0], stdouts[1],
-        "the two binaries print different things"
+    let (pinned, pinned_der, _, cert_id, _, url) = published(&server, &client, gun);
+    let printed = both_get_root_key_agree(
+        &["-i", gun, "-s", &url],
+        "the two binaries print different things",
+        |what, out| {
+            let keys = parse_key_text(out);
+            assert_eq!(keys.len(), 1, "{what}: one root key: {}", out.describe());
+            assert_eq!(
+                &keys[0].0, &cert_id,
+                "{what}: KeyID is root.json's certificate key ID"
+            );
+            assert_eq!(
+                public_key_der(&keys[0].1),
+                pinned_der,
+                "{what}: Key is not the client's root public key: {}\nclient's:\n{pinned}",
+                out.describe()
+            );
+            out.expect_stderr(
+                &["second channel"],
+                &format!("{what}: no trust-on-first-use reminder on stderr"),
+            );
+        },
     );
 
     // long flags, a tag in the image, and the server from DOCKER_CONTENT_TRUST_SERVER
@@ -316,7 +311,7 @@ fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
     out.expect_code(0, "--image GUN:v1 --server URL");
     assert_eq!(
         out.stdout,
-        stdouts[0],
+        printed,
         "a tag changes the output: {}",
         out.describe()
     );
@@ -326,7 +321,7 @@ fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
         .env("DOCKER_CONTENT_TRUST_SERVER", &url)
         .run();
     out.expect_code(0, "server from DOCKER_CONTENT_TRUST_SERVER");
-    assert_eq!(out.stdout, stdouts[0], "{}", out.describe());
+    assert_eq!(out.stdout, printed, "{}", out.describe());
 }
 
 #[test]
@@ -366,74 +361,72 @@ fn get_root_key_pem_only_round_trips_into_resolve() {
 fn get_root_key_json_has_every_field() {
     let gun = "example.com/pin/json";
     let (server, client) = live_server_or_skip!(false, gun, &[("v1", "json v1")]);
-    let (pinned, pinned_der, root, cert_id, facts) = published(&server, &client, gun);
-
-    let url = server.url();
-    let mut texts = Vec::new();
-    for (what, out) in both_get_root_key(&["-i", gun, "-s", &url, "--output", "json"]) {
-        out.expect_code(0, what);
-        let v = out.json();
-        assert_eq!(v["gun"], gun, "{what}: {v}");
-        assert_eq!(v["root_version"], root["signed"]["version"], "{what}: {v}");
-        assert_eq!(v["root_version"], 1, "{what}: {v}");
-        assert_eq!(
-            v["threshold"], root["signed"]["roles"]["root"]["threshold"],
-            "{what}: {v}"
-        );
-        assert_eq!(
-            rfc3339(&v["root_expires"], "root_expires"),
-            rfc3339(&root["signed"]["expires"], "root.json expires"),
-            "{what}: root_expires is not root.json's expiry: {v}"
-        );
-        let keys = v["keys"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{what}: no keys array: {v}"));
-        assert_eq!(keys.len(), 1, "{what}: {v}");
-        let k = &keys[0];
-        assert_eq!(&k["key_id"], cert_id.as_str(), "{what}: {k}");
-        let canonical = k["canonical_id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{what}: canonical_id: {k}"));
-        assert_eq!(canonical, canonical_key_id(&pinned), "{what}: {k}");
-        assert_ne!(
-            canonical, cert_id,
-            "{what}: canonical ID must not be the certificate ID"
-        );
-        // docker/notary name the root private key file by it
-        let key_file = client.private_key_file(canonical);
-        assert!(
-            key_file.is_file(),
-            "{what}: canonical_id {canonical} is not a private key file of the trust dir"
-        );
-        let (_, headers) = strip_pem_headers(&std::fs::read_to_string(&key_file).unwrap());
-        assert!(
-            headers.iter().any(|(k, v)| k == "role" && v == "root"),
-            "{what}: {} is not the root key: {headers:?}",
-            key_file.display()
-        );
-        assert_eq!(
-            public_key_der(
-                k["pem"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("{what}: pem: {k}"))
-            ),
-            pinned_der,
-            "{what}: {k}"
-        );
-        assert_eq!(k["common_name"], gun, "{what}: {k}");
-        assert_eq!(
-            rfc3339(&k["not_before"], "not_before").unix_timestamp(),
-            facts.not_before,
-            "{what}: not_before is not the certificate's: {k}"
-        );
-        assert_eq!(
-            rfc3339(&k["not_after"], "not_after").unix_timestamp(),
-            facts.not_after,
-            "{what}: not_after is not the certificate's: {k}"
-        );
-        texts.push(out.stdout);
-    }
-    assert_eq!(texts[0], texts[1], "the two binaries print different JSON");
+    let (pinned, pinned_der, root, cert_id, facts, url) = published(&server, &client, gun);
+    both_get_root_key_agree(
+        &["-i", gun, "-s", &url, "--output", "json"],
+        "the two binaries print different JSON",
+        |what, out| {
+            let v = out.json();
+            assert_eq!(v["gun"], gun, "{what}: {v}");
+            assert_eq!(v["root_version"], root["signed"]["version"], "{what}: {v}");
+            assert_eq!(v["root_version"], 1, "{what}: {v}");
+            assert_eq!(
+                v["threshold"], root["signed"]["roles"]["root"]["threshold"],
+                "{what}: {v}"
+            );
+            assert_eq!(
+                rfc3339(&v["root_expires"], "root_expires"),
+                rfc3339(&root["signed"]["expires"], "root.json expires"),
+                "{what}: root_expires is not root.json's expiry: {v}"
+            );
+            let keys = v["keys"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{what}: no keys array: {v}"));
+            assert_eq!(keys.len(), 1, "{what}: {v}");
+            let k = &keys[0];
+            assert_eq!(&k["key_id"], cert_id.as_str(), "{what}: {k}");
+            let canonical = k["canonical_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}: canonical_id: {k}"));
+            assert_eq!(canonical, canonical_key_id(&pinned), "{what}: {k}");
+            assert_ne!(
+                canonical, cert_id,
+                "{what}: canonical ID must not be the certificate ID"
+            );
+            // docker/notary name the root private key file by it
+            let key_file = client.private_key_file(canonical);
+            assert!(
+                key_file.is_file(),
+                "{what}: canonical_id {canonical} is not a private key file of the trust dir"
+            );
+            let (_, headers) = strip_pem_headers(&std::fs::read_to_string(&key_file).unwrap());
+            assert!(
+                headers.iter().any(|(k, v)| k == "role" && v == "root"),
+                "{what}: {} is not the root key: {headers:?}",
+                key_file.display()
+            );
+            assert_eq!(
+                public_key_der(
+                    k["pem"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{what}: pem: {k}"))
+                ),
+                pinned_der,
+                "{what}: {k}"
+            );
+            assert_eq!(k["common_name"], gun, "{what}: {k}");
+            assert_eq!(
+                rfc3339(&k["not_before"], "not_before").unix_timestamp(),
+                facts.not_before,
+                "{what}: not_before is not the certificate's: {k}"
+            );
+            assert_eq!(
+                rfc3339(&k["not_after"], "not_after").unix_timestamp(),
+                facts.not_after,
+                "{what}: not_after is not the certificate's: {k}"
+            );
+        },
+    );
 }
 
 #[test]
@@ -818,6 +811,16 @@ fn publish_audited_repo(client: &NotaryClient) -> Published {
     p
 }
 
+/// The `field` of every entry of `d`'s `Keys`.
+fn keys_field(d: &Value, field: &str) -> BTreeSet<String> {
+    d["Keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k[field].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn inspect(server: &str, key: &Path, images: &[&str], extra: &[&str]) -> Output {
     let options = [
         "--root-key".as_ref(),
@@ -929,12 +932,7 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
             .iter()
             .find(|d| d["Role"] == r.role.as_str())
             .unwrap_or_else(|| panic!("no Delegations entry for {}: {e}", r.role));
-        let ids: BTreeSet<String> = d["Keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["ID"].as_str().unwrap().to_string())
-            .collect();
+        let ids: BTreeSet<String> = keys_field(d, "ID");
         // notary delegation list prints canonical public-key IDs
         assert_eq!(
             ids, r.key_ids,
@@ -950,12 +948,7 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
         let parent = r.role.rsplit_once('/').unwrap().0;
         let parent_json: Value =
             serde_json::from_slice(&server.metadata(gun, parent).unwrap()).unwrap();
-        let listed_ids: BTreeSet<String> = d["Keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["ListedID"].as_str().unwrap().to_string())
-            .collect();
+        let listed_ids: BTreeSet<String> = keys_field(d, "ListedID");
         let in_parent = parent_json["signed"]["delegations"]["roles"]
             .as_array()
             .unwrap()
