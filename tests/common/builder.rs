@@ -760,7 +760,6 @@ impl RepoBuilder {
     }
 
     /// Build every file.
-
     pub fn build(&mut self) -> Built {
         let mut files = BTreeMap::new();
         let mut hashed = BTreeMap::new();
