@@ -552,6 +552,24 @@ mod tests {
         }
     }
 
+    /// `input` parses, with this registry, GUN and default server.
+    #[track_caller]
+    fn ok_as(input: &str, registry: &str, gun: &str, server: &str) -> ImageRef {
+        let r = ok(input);
+        assert_eq!(r.registry, registry, "{input}");
+        assert_eq!(r.gun, gun, "{input}");
+        assert_eq!(r.default_server(), server, "{input}");
+        r
+    }
+
+    /// `input` is refused with an error of this kind.
+    macro_rules! assert_kind {
+        ($input:expr, $kind:pat) => {
+            let k = kind($input);
+            assert!(matches!(k, $kind), "{:?}: {k:?}", $input);
+        };
+    }
+
     fn kind(s: &str) -> ReferenceErrorKind {
         match parse(s) {
             Ok(r) => panic!("{s:?} should be refused, got {r:?}"),
@@ -603,16 +621,20 @@ mod tests {
 
     #[test]
     fn first_component_is_registry_with_dot_colon_or_localhost() {
-        let r = ok("quay.io/org/app:v1");
-        assert_eq!(r.registry, "quay.io");
-        assert_eq!(r.gun, "quay.io/org/app");
-        assert_eq!(r.default_server(), "https://quay.io");
+        ok_as(
+            "quay.io/org/app:v1",
+            "quay.io",
+            "quay.io/org/app",
+            "https://quay.io",
+        );
 
-        let r = ok("localhost:5000/app");
-        assert_eq!(r.registry, "localhost:5000");
-        assert_eq!(r.gun, "localhost:5000/app");
+        let r = ok_as(
+            "localhost:5000/app",
+            "localhost:5000",
+            "localhost:5000/app",
+            "https://localhost:5000",
+        );
         assert_eq!(r.tag.as_deref(), Some("latest"));
-        assert_eq!(r.default_server(), "https://localhost:5000");
 
         let r = ok("localhost/app");
         assert_eq!(r.registry, "localhost");
@@ -647,27 +669,16 @@ mod tests {
 
     #[test]
     fn ipv6_registry() {
-        let r = ok("[::1]:5000/app:v1");
-        assert_eq!(r.registry, "[::1]:5000");
-        assert_eq!(r.gun, "[::1]:5000/app");
-        assert_eq!(r.default_server(), "https://[::1]:5000");
+        ok_as(
+            "[::1]:5000/app:v1",
+            "[::1]:5000",
+            "[::1]:5000/app",
+            "https://[::1]:5000",
+        );
         assert_eq!(ok("[2001:db8::1]/app").registry, "[2001:db8::1]");
-        assert!(matches!(
-            kind("[::1/app"),
-            ReferenceErrorKind::BadRegistry { .. }
-        ));
-        assert!(matches!(
-            kind("[zz::1]:5000/app"),
-            ReferenceErrorKind::BadRegistry { .. }
-        ));
-        assert!(matches!(
-            kind("[1:2:3]/app"),
-            ReferenceErrorKind::BadRegistry { .. }
-        ));
-        assert!(matches!(
-            kind("[::1]x/app"),
-            ReferenceErrorKind::BadRegistry { .. }
-        ));
+        for input in ["[::1/app", "[zz::1]:5000/app", "[1:2:3]/app", "[::1]x/app"] {
+            assert_kind!(input, ReferenceErrorKind::BadRegistry { .. });
+        }
     }
 
     #[test]
@@ -721,10 +732,7 @@ mod tests {
                 component: "Org".into()
             }
         );
-        assert!(matches!(
-            kind("user/App"),
-            ReferenceErrorKind::Uppercase { .. }
-        ));
+        assert_kind!("user/App", ReferenceErrorKind::Uppercase { .. });
     }
 
     #[test]
@@ -735,70 +743,38 @@ mod tests {
                 component: "..".into()
             }
         );
-        assert!(matches!(
-            kind("user/a..b"),
-            ReferenceErrorKind::BadComponent { .. }
-        ));
-        assert!(matches!(
-            kind("user/.hidden"),
-            ReferenceErrorKind::BadComponent { .. }
-        ));
-        assert!(matches!(
-            kind(".."),
-            ReferenceErrorKind::DotComponent { .. }
-        ));
-        assert!(matches!(
-            kind("../x"),
-            ReferenceErrorKind::DotComponent { .. }
-        ));
+        for input in ["user/a..b", "user/.hidden"] {
+            assert_kind!(input, ReferenceErrorKind::BadComponent { .. });
+        }
+        for input in ["..", "../x"] {
+            assert_kind!(input, ReferenceErrorKind::DotComponent { .. });
+        }
     }
 
     #[test]
     fn url_escapes_queries_fragments_and_whitespace_are_refused() {
-        assert!(matches!(
-            kind("quay.io/a%2Fb"),
+        assert_kind!(
+            "quay.io/a%2Fb",
             ReferenceErrorKind::ForbiddenChar { ch: '%', at: 9 }
-        ));
-        assert!(matches!(
-            kind("quay.io/a%2F..%2Fb"),
+        );
+        assert_kind!(
+            "quay.io/a%2F..%2Fb",
             ReferenceErrorKind::ForbiddenChar { ch: '%', .. }
-        ));
-        assert!(matches!(
-            kind("alpine?x=1"),
+        );
+        assert_kind!(
+            "alpine?x=1",
             ReferenceErrorKind::ForbiddenChar { ch: '?', .. }
-        ));
-        assert!(matches!(
-            kind("alpine#frag"),
+        );
+        assert_kind!(
+            "alpine#frag",
             ReferenceErrorKind::ForbiddenChar { ch: '#', .. }
-        ));
-        assert!(matches!(
-            kind("alp ine"),
-            ReferenceErrorKind::Whitespace { ch: ' ', at: 3 }
-        ));
-        assert!(matches!(
-            kind(" alpine"),
-            ReferenceErrorKind::Whitespace { .. }
-        ));
-        assert!(matches!(
-            kind("alpine\n"),
-            ReferenceErrorKind::Whitespace { .. }
-        ));
-        assert!(matches!(
-            kind("alpine\t:latest"),
-            ReferenceErrorKind::Whitespace { .. }
-        ));
-        assert!(matches!(
-            kind("alp\0ine"),
-            ReferenceErrorKind::Whitespace { .. }
-        ));
-        assert!(matches!(
-            kind("alpïne"),
-            ReferenceErrorKind::NonAscii { ch: 'ï', .. }
-        ));
-        assert!(matches!(
-            kind("a\\b"),
-            ReferenceErrorKind::ForbiddenChar { ch: '\\', .. }
-        ));
+        );
+        assert_kind!("alp ine", ReferenceErrorKind::Whitespace { ch: ' ', at: 3 });
+        for input in [" alpine", "alpine\n", "alpine\t:latest", "alp\0ine"] {
+            assert_kind!(input, ReferenceErrorKind::Whitespace { .. });
+        }
+        assert_kind!("alpïne", ReferenceErrorKind::NonAscii { ch: 'ï', .. });
+        assert_kind!("a\\b", ReferenceErrorKind::ForbiddenChar { ch: '\\', .. });
     }
 
     #[test]
@@ -856,15 +832,9 @@ mod tests {
         let fits = "a".repeat(NAME_MAX_LEN - "docker.io/library/".len());
         assert_eq!(ok(&fits).gun.len(), NAME_MAX_LEN);
         let over = format!("{fits}b");
-        assert!(matches!(
-            kind(&over),
-            ReferenceErrorKind::NameTooLong { len: 256, .. }
-        ));
+        assert_kind!(&over, ReferenceErrorKind::NameTooLong { len: 256, .. });
         let long_path = format!("quay.io/{}", "x".repeat(300));
-        assert!(matches!(
-            kind(&long_path),
-            ReferenceErrorKind::NameTooLong { .. }
-        ));
+        assert_kind!(&long_path, ReferenceErrorKind::NameTooLong { .. });
     }
 
     #[test]
@@ -924,10 +894,10 @@ mod tests {
             );
         }
         // A tag after the digest is not grammar either.
-        assert!(matches!(
-            kind(&format!("a@sha256:{HEX}:tag")),
+        assert_kind!(
+            &format!("a@sha256:{HEX}:tag"),
             ReferenceErrorKind::BadDigest { .. }
-        ));
+        );
     }
 
     #[test]

@@ -138,13 +138,7 @@ fn a_legitimate_thousand_step_rotation_is_still_followed() {
     let gun = "example.com/legit/rotation";
     let keys: Vec<Key> = (0..=1000).map(|_| Key::root(gun)).collect();
     // The current root (version 1000) is the builder's, with key 1000, signed by 999 and 1000.
-    let mut r = RepoBuilder::with_keys(
-        gun,
-        keys[1000].clone(),
-        Key::ecdsa(),
-        Key::ed25519(),
-        Key::ecdsa(),
-    );
+    let mut r = RepoBuilder::with_root(gun, keys[1000].clone());
     r.tag("targets", "v1", IMAGE);
     r.edit_signed("root", |s| s["version"] = json!(1000));
     r.signers("root", vec![keys[999].clone(), keys[1000].clone()]);
@@ -312,7 +306,7 @@ fn a_root_certificate_that_is_a_ca_is_refused() {
     let mut spec = builder::CertSpec::new(gun);
     spec.ca = true;
     let root = Key::ecdsa().with_cert(&spec);
-    let mut r = RepoBuilder::with_keys(gun, root, Key::ecdsa(), Key::ed25519(), Key::ecdsa());
+    let mut r = RepoBuilder::with_root(gun, root);
     r.tag("targets", "v1", IMAGE);
     let out = r.build().cli(&["v1"], &[]);
     out.expect(
@@ -348,25 +342,43 @@ fn a_leap_second_and_path_hash_prefixes_follow_notarys_rules() {
     );
 }
 
+/// `gun` with `v1` in targets and `n` delegations `targets/<prefix><i>` of every path, each then
+/// changed by `edit`.
+fn delegated_repo(
+    gun: &str,
+    n: usize,
+    prefix: &str,
+    mut edit: impl FnMut(&mut RepoBuilder, &str),
+) -> builder::Built {
+    let mut r = RepoBuilder::new(gun);
+    r.tag("targets", "v1", IMAGE);
+    for i in 0..n {
+        let name = format!("targets/{prefix}{i}");
+        r.delegate("targets", &name, &[""]);
+        edit(&mut r, &name);
+    }
+    r.build()
+}
+
+/// `v1` of `built` resolved with `extra`: the run, its peak memory in KiB and how long it took
+/// (the files written out included).
+fn timed_v1(built: &builder::Built, extra: &[&str]) -> (common::Output, Option<u64>, Duration) {
+    let start = Instant::now();
+    let (out, kib) = built.cli_measured(&["v1"], extra);
+    (out, kib, start.elapsed())
+}
+
 #[test]
 fn signature_checks_are_bounded_for_the_whole_repository() {
     // 300 delegations, each with 100 signatures under its own key ID, none valid: 30,000 checks
     // if each were tried, over the default budget of 20,000 for the whole repository.
-    let gun = "example.com/hostile/signatures";
-    let mut r = RepoBuilder::new(gun);
-    r.tag("targets", "v1", IMAGE);
-    for i in 0..300 {
-        let name = format!("targets/d{i}");
-        r.delegate("targets", &name, &[""]);
-        let key = r.delegation_keys[&name][0].clone();
-        r.edit_envelope(&name, move |env, _| {
+    let built = delegated_repo("example.com/hostile/signatures", 300, "d", |r, name| {
+        let key = r.delegation_keys[name][0].clone();
+        r.edit_envelope(name, move |env, _| {
             env["signatures"] = json!(bad_sig_entries(&key.id(), 100, 0x33));
         });
-    }
-    let built = r.build();
-    let start = Instant::now();
-    let (out, kib) = built.cli_measured(&["v1"], &[]);
-    let took = start.elapsed();
+    });
+    let (out, kib, took) = timed_v1(&built, &[]);
     out.expect(
         3,
         &[
@@ -387,21 +399,13 @@ fn bytes_held_are_bounded_for_the_whole_repository() {
     // 12 delegations of 2 MiB each (a targets key holder, or a legitimately large repository):
     // 24 MiB in all, each file under its own 16 MiB bound. With --max-bytes 8 MiB the repository
     // is refused before it holds more than that; with room for it, it verifies.
-    let gun = "example.com/hostile/bytes";
-    let mut r = RepoBuilder::new(gun);
-    r.tag("targets", "v1", IMAGE);
-    for i in 0..12 {
-        let name = format!("targets/big{i}");
-        r.delegate("targets", &name, &[""]);
-        r.edit_signed(&name, move |s| {
+    let built = delegated_repo("example.com/hostile/bytes", 12, "big", |r, name| {
+        r.edit_signed(name, move |s| {
             s["custom"] = json!("x".repeat(2 << 20));
         });
-    }
-    let built = r.build();
+    });
     let limit = (8u64 << 20).to_string();
-    let start = Instant::now();
-    let (out, kib) = built.cli_measured(&["v1"], &["--max-bytes", &limit]);
-    let took = start.elapsed();
+    let (out, kib, took) = timed_v1(&built, &["--max-bytes", &limit]);
     out.expect(3, &["budget of 8388608 bytes", "--max-bytes"]);
     let kib = kib.unwrap_or(0);
     // Unbounded, the same repository peaks near 42 MiB; the budget holds it to the 8 MiB plus the
@@ -418,16 +422,8 @@ fn bytes_held_are_bounded_for_the_whole_repository() {
 #[test]
 fn roles_are_bounded_for_the_whole_repository() {
     // 120 delegations declared and listed: 124 files with the top-level ones, over --max-roles 60.
-    let gun = "example.com/hostile/roles";
-    let mut r = RepoBuilder::new(gun);
-    r.tag("targets", "v1", IMAGE);
-    for i in 0..120 {
-        r.delegate("targets", &format!("targets/r{i}"), &[""]);
-    }
-    let built = r.build();
-    let start = Instant::now();
-    let (out, kib) = built.cli_measured(&["v1"], &["--max-roles", "60"]);
-    let took = start.elapsed();
+    let built = delegated_repo("example.com/hostile/roles", 120, "r", |_, _| {});
+    let (out, kib, took) = timed_v1(&built, &["--max-roles", "60"]);
     out.expect(3, &["budget of 60 roles", "--max-roles"]);
     let cpu = out.cpu.unwrap_or(took);
     assert!(cpu < Duration::from_secs(10), "took {cpu:?} of CPU");

@@ -444,13 +444,9 @@ fn wrong_type_is_refused_for_every_role() {
         let mut r = repo();
         let t = ty.to_owned();
         r.edit_signed(role, move |s| s["_type"] = json!(t));
-        let built = r.build();
-        built.cli(&["v1"], &[]).expect(
-            1,
-            &[&format!(
-                "{role}.json: `signed._type` is \"{ty}\", expected \"{expected}\""
-            )],
-        );
+        let built = r.refuses_v1(&[&format!(
+            "{role}.json: `signed._type` is \"{ty}\", expected \"{expected}\""
+        )]);
         if role == "timestamp" {
             // notary: also refuses ("expected type Timestamp, not Snapshot").
             notary_refuses(&built, "v1", &["expected type Timestamp"]);
@@ -702,11 +698,7 @@ fn duplicate_json_keys_are_refused_in_every_role_at_any_depth() {
             assert!(s.contains(&f), "{s}");
             *b = s.replacen(&f, &t, 1).into_bytes();
         });
-        let built = r.build();
-        built.cli(&["v1"], &[]).expect(
-            1,
-            &[&format!("{role}.json: invalid JSON: duplicate object key")],
-        );
+        let built = r.refuses_v1(&[&format!("{role}.json: invalid JSON: duplicate object key")]);
         if role == "targets" && notary_available() {
             // notary: ACCEPTS duplicate keys (Go keeps the last one: here the signed entry, so it
             // answers the real digest; a parser keeping the first would see the injected one).

@@ -582,23 +582,23 @@ fn fixtures_dir() -> PathBuf {
     Path::new(MANIFEST).join("fuzz/fixtures")
 }
 
+/// A fixture repository under `root` whose targets, snapshot and timestamp keys are ed25519.
+fn ed25519_repo(gun: &str, root: builder::Key) -> builder::RepoBuilder {
+    use builder::{Key, RepoBuilder};
+    RepoBuilder::with_keys(gun, root, Key::ed25519(), Key::ed25519(), Key::ed25519())
+}
+
 /// Build both fixture repositories: (name, built files, extra files, pinned PEM, the digest each
 /// role signed for `v1`).
 fn build_fixtures() -> Vec<(&'static str, builder::Built, String)> {
-    use builder::{Key, RepoBuilder};
+    use builder::Key;
     let mut out = Vec::new();
 
     // Rotation: the root key changed three times; key 1 is pinned. Version v lists key v and is
     // signed by keys v-1 and v, as notary rotates.
     let gun = "example.com/fuzz/rotation";
     let keys: Vec<Key> = (0..=4).map(|_| Key::root(gun)).collect();
-    let mut r = RepoBuilder::with_keys(
-        gun,
-        keys[4].clone(),
-        Key::ed25519(),
-        Key::ed25519(),
-        Key::ed25519(),
-    );
+    let mut r = ed25519_repo(gun, keys[4].clone());
     r.tag("targets", FIXTURE_TAG, b"rotation image");
     r.edit_signed("root", |s| s["version"] = json!(4));
     r.signers("root", vec![keys[3].clone(), keys[4].clone()]);
@@ -626,16 +626,13 @@ fn build_fixtures() -> Vec<(&'static str, builder::Built, String)> {
     // Delegations: targets → releases, team (threshold 2), a → a/b, a/c; different digests for
     // v1 in targets, releases and a/b, so a wrong choice shows.
     let gun = "example.com/fuzz/delegations";
-    let mut r = RepoBuilder::with_keys(
-        gun,
-        Key::root(gun),
-        Key::ed25519(),
-        Key::ed25519(),
-        Key::ed25519(),
-    );
+    let mut r = ed25519_repo(gun, Key::root(gun));
     r.tag("targets", FIXTURE_TAG, b"targets image");
-    r.delegate("targets", "targets/releases", &[""])
-        .tag("targets/releases", FIXTURE_TAG, b"releases image");
+    r.delegate("targets", "targets/releases", &[""]).tag(
+        "targets/releases",
+        FIXTURE_TAG,
+        b"releases image",
+    );
     r.delegate_with(
         "targets",
         "targets/team",
@@ -679,7 +676,10 @@ fn fuzz_fixtures_verify_as_the_fuzz_targets_assume() {
     assert_eq!(fixtures.len(), 2);
     for fx in &fixtures {
         // The fixture as the fuzz property sees it: it verifies, and gives `expected`.
-        let expected = fx.expected.clone().unwrap_or_else(|e| panic!("{}: {e}", fx.name));
+        let expected = fx
+            .expected
+            .clone()
+            .unwrap_or_else(|e| panic!("{}: {e}", fx.name));
         // The same answer from the binary, over the folder, as a user would ask.
         let out = common::Cmd::trustpin()
             .args(["resolve", "--metadata-dir"])
@@ -697,20 +697,31 @@ fn fuzz_fixtures_verify_as_the_fuzz_targets_assume() {
     assert!(rotation.files.contains_key("3.root") && rotation.files.contains_key("1.root"));
 }
 
-#[test]
-fn rotation_walk_survives_random_mutations_of_its_fixture() {
-    let fx = props::Fixture::load(&fixtures_dir(), "rotation").unwrap();
+/// `property` (the fuzz target `target`) over random mutations of the seeds of fixture `name`.
+fn fixture_survives(name: &str, target: &str, seed: u64, property: fn(&props::Fixture, &[u8])) {
+    let fx = props::fixture_for(&fixtures_dir(), name, target);
     let seeds = fx.seeds();
-    harness("rotation_walk", 0x0007_0007, &seeds, Duration::from_secs(3), 100, |d| {
-        props::rotation_walk(&fx, d)
+    harness(target, seed, &seeds, Duration::from_secs(3), 100, |d| {
+        property(&fx, d)
     });
 }
 
 #[test]
+fn rotation_walk_survives_random_mutations_of_its_fixture() {
+    fixture_survives(
+        "rotation",
+        "rotation_walk",
+        0x0007_0007,
+        props::rotation_walk,
+    );
+}
+
+#[test]
 fn delegation_tree_survives_random_mutations_of_its_fixture() {
-    let fx = props::Fixture::load(&fixtures_dir(), "delegations").unwrap();
-    let seeds = fx.seeds();
-    harness("delegation_tree", 0x0008_0008, &seeds, Duration::from_secs(3), 100, |d| {
-        props::delegation_tree(&fx, d)
-    });
+    fixture_survives(
+        "delegations",
+        "delegation_tree",
+        0x0008_0008,
+        props::delegation_tree,
+    );
 }

@@ -18,7 +18,12 @@ const GUN: &str = "example.com/hostile/sig";
 const IMAGE: &[u8] = b"the real image";
 
 fn repo() -> RepoBuilder {
-    let mut r = RepoBuilder::new(GUN);
+    repo_with_root(Key::root(GUN))
+}
+
+/// [`repo`] with the given root key.
+fn repo_with_root(root: Key) -> RepoBuilder {
+    let mut r = RepoBuilder::with_root(GUN, root);
     r.tag("targets", "v1", IMAGE);
     r
 }
@@ -123,13 +128,10 @@ fn root_signed_by_the_pinned_key_plus_threshold_met_is_accepted_with_multiple_pi
 /// (version 2, `root.json` and `2.root.json`), the new root signed by `new_signers(old, new)`.
 fn rotated(new_signers: impl Fn(&Key, &Key) -> Vec<Key>) -> (builder::Built, Key) {
     let old = Key::root(GUN);
-    let mut v1 =
-        RepoBuilder::with_keys(GUN, old.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
+    let mut v1 = RepoBuilder::with_root(GUN, old.clone());
     let v1_root = v1.build().get("root").to_vec();
     let new = Key::root(GUN);
-    let mut r =
-        RepoBuilder::with_keys(GUN, new.clone(), Key::ecdsa(), Key::ed25519(), Key::ecdsa());
-    r.tag("targets", "v1", IMAGE);
+    let mut r = repo_with_root(new.clone());
     r.signed("root")["version"] = json!(2);
     r.signers("root", new_signers(&old, &new));
     let mut built = r.build();
@@ -201,11 +203,8 @@ fn unsigned_root_is_refused() {
     // Connaisseur's v2 validator accepted trust data with no signatures at all.
     let mut r = repo();
     r.edit_envelope("root", |env, _| env["signatures"] = json!([]));
-    let built = r.build();
-    built.cli(&["v1"], &[]).expect(
-        1,
-        &["root: 0 of 1 required signatures valid (the file has no signatures)"],
-    );
+    let built =
+        r.refuses_v1(&["root: 0 of 1 required signatures valid (the file has no signatures)"]);
     // notary: also refuses.
     notary_refuses(&built, "v1", &["fatal"]);
 }
@@ -215,13 +214,9 @@ fn unsigned_timestamp_snapshot_and_targets_are_refused_naming_the_role() {
     for role in ["timestamp", "snapshot", "targets"] {
         let mut r = repo();
         r.edit_envelope(role, |env, _| env["signatures"] = json!([]));
-        let built = r.build();
-        built.cli(&["v1"], &[]).expect(
-            1,
-            &[&format!(
-                "{role}: 0 of 1 required signatures valid (the file has no signatures)"
-            )],
-        );
+        let built = r.refuses_v1(&[&format!(
+            "{role}: 0 of 1 required signatures valid (the file has no signatures)"
+        )]);
         if notary_available() {
             // notary: also refuses ("valid signatures did not meet threshold").
             let err = notary_opinion(&built, "v1").unwrap_err();
@@ -335,14 +330,7 @@ fn one_key_under_two_certificates_counts_once() {
     let root = Key::root(GUN);
     let twin = root.with_cert(&CertSpec::new(GUN));
     assert_ne!(root.id(), twin.id());
-    let mut r = RepoBuilder::with_keys(
-        GUN,
-        root.clone(),
-        Key::ecdsa(),
-        Key::ed25519(),
-        Key::ecdsa(),
-    );
-    r.tag("targets", "v1", IMAGE);
+    let mut r = repo_with_root(root.clone());
     add_role_key(&mut r, "root", &twin, 2);
     r.signers("root", vec![root, twin]);
     let built = r.build();
@@ -380,13 +368,9 @@ fn threshold_zero_is_refused() {
         r.edit_signed("root", move |s| {
             s["roles"][&role_owned]["threshold"] = json!(0)
         });
-        let built = r.build();
-        built.cli(&["v1"], &[]).expect(
-            1,
-            &[&format!(
-                "root.json: field `signed.roles.{role}.threshold`: threshold 0 is below 1"
-            )],
-        );
+        let built = r.refuses_v1(&[&format!(
+            "root.json: field `signed.roles.{role}.threshold`: threshold 0 is below 1"
+        )]);
         if role == "targets" {
             // notary: also refuses ("invalid threshold specified for targets: 0").
             notary_refuses(&built, "v1", &["invalid threshold"]);
@@ -438,15 +422,11 @@ fn key_id_not_matching_key_content_is_refused() {
     r.edit_signed("root", move |s| {
         s["keys"][ts.id()] = tg.tuf();
     });
-    let built = r.build();
-    built.cli(&["v1"], &[]).expect(
-        1,
-        &[&format!(
-            "root.json: key listed as {} has the content of key ID {}",
-            r.timestamp_key.id(),
-            r.targets_key.id()
-        )],
-    );
+    let built = r.refuses_v1(&[&format!(
+        "root.json: key listed as {} has the content of key ID {}",
+        r.timestamp_key.id(),
+        r.targets_key.id()
+    )]);
     // notary: also refuses ("key ID is not valid for key content").
     notary_refuses(&built, "v1", &["key ID is not valid for key content"]);
 }
@@ -497,14 +477,10 @@ fn method_not_fitting_the_key_type_is_refused() {
         r.edit_envelope(role, move |env, _| {
             env["signatures"][0]["method"] = json!(m)
         });
-        let built = r.build();
-        built.cli(&["v1"], &[]).expect(
-            1,
-            &[
-                &format!("{role}: 0 of 1 required signatures valid"),
-                &format!("signature method `{method}` does not fit key type {keytype}"),
-            ],
-        );
+        let built = r.refuses_v1(&[
+            &format!("{role}: 0 of 1 required signatures valid"),
+            &format!("signature method `{method}` does not fit key type {keytype}"),
+        ]);
         if role == "timestamp" && notary_available() {
             // notary: also refuses (threshold not met).
             assert!(notary_opinion(&built, "v1").is_err());
@@ -556,22 +532,11 @@ fn key_type_label_not_fitting_the_key_material_is_refused() {
 #[test]
 fn root_role_key_that_is_not_a_certificate_is_refused() {
     let plain = Key::ecdsa();
-    let mut r = RepoBuilder::with_keys(
-        GUN,
-        plain.clone(),
-        Key::ecdsa(),
-        Key::ed25519(),
-        Key::ecdsa(),
-    );
-    r.tag("targets", "v1", IMAGE);
-    let built = r.build();
-    built.cli(&["v1"], &[]).expect(
-        1,
-        &[&format!(
-            "root.json: root-role key {} is ecdsa, expected a certificate (ecdsa-x509 or rsa-x509)",
-            plain.id()
-        )],
-    );
+    let mut r = repo_with_root(plain.clone());
+    let built = r.refuses_v1(&[&format!(
+        "root.json: root-role key {} is ecdsa, expected a certificate (ecdsa-x509 or rsa-x509)",
+        plain.id()
+    )]);
     // notary: also refuses ("unable to retrieve valid leaf certificates").
     notary_refuses(&built, "v1", &[]);
 }
@@ -696,22 +661,11 @@ fn root_certificate_issued_to_another_repository_is_refused() {
     // CN check is what stops one repository's trust data being served for another.
     let other = "example.com/hostile/other";
     let root = Key::ecdsa().with_cert(&CertSpec::new(other));
-    let mut r = RepoBuilder::with_keys(
-        GUN,
-        root.clone(),
-        Key::ecdsa(),
-        Key::ed25519(),
-        Key::ecdsa(),
-    );
-    r.tag("targets", "v1", IMAGE);
-    let built = r.build();
-    built.cli(&["v1"], &[]).expect(
-        1,
-        &[&format!(
-            "root certificate {} is issued to \"{other}\", not to this repository \"{GUN}\"",
-            short(&root.id())
-        )],
-    );
+    let mut r = repo_with_root(root.clone());
+    let built = r.refuses_v1(&[&format!(
+        "root certificate {} is issued to \"{other}\", not to this repository \"{GUN}\"",
+        short(&root.id())
+    )]);
     // Audit relaxes it, with the warning.
     let out = built.cli(&["v1"], &["--level", "audit"]);
     accepted(&out);
@@ -732,8 +686,7 @@ fn root_certificate_with_a_wildcard_cn_prefix_is_accepted_and_a_wrong_prefix_is_
         ("*", true),
     ] {
         let root = Key::ecdsa().with_cert(&CertSpec::new(cn));
-        let mut r = RepoBuilder::with_keys(GUN, root, Key::ecdsa(), Key::ed25519(), Key::ecdsa());
-        r.tag("targets", "v1", IMAGE);
+        let mut r = repo_with_root(root);
         let out = r.build().cli(&["v1"], &[]);
         if ok {
             accepted(&out);
@@ -756,23 +709,12 @@ fn expired_and_not_yet_valid_root_certificates_are_refused_and_permissive_warns(
             not_after: na,
             ca: false,
         });
-        let mut r = RepoBuilder::with_keys(
-            GUN,
-            root.clone(),
-            Key::ecdsa(),
-            Key::ed25519(),
-            Key::ecdsa(),
-        );
-        r.tag("targets", "v1", IMAGE);
-        let built = r.build();
-        built.cli(&["v1"], &[]).expect(
-            1,
-            &[
-                &format!("root certificate {} is valid from", short(&root.id())),
-                &builder::rfc3339(na),
-                ", not at",
-            ],
-        );
+        let mut r = repo_with_root(root.clone());
+        let built = r.refuses_v1(&[
+            &format!("root certificate {} is valid from", short(&root.id())),
+            &builder::rfc3339(na),
+            ", not at",
+        ]);
         let out = built.cli(&["v1"], &["--level", "permissive"]);
         accepted(&out);
         assert!(
@@ -819,14 +761,7 @@ fn rsa_x509_root_key_is_accepted_by_both() {
     // pinned to that RSA key, and by the real notary client.
     let root = builder::shared_rsa().with_cert(&CertSpec::new(GUN));
     assert_eq!(root.keytype, "rsa-x509");
-    let mut r = RepoBuilder::with_keys(
-        GUN,
-        root.clone(),
-        Key::ecdsa(),
-        Key::ed25519(),
-        Key::ecdsa(),
-    );
-    r.tag("targets", "v1", IMAGE);
+    let mut r = repo_with_root(root.clone());
     let built = r.build();
     accepted(&built.cli(&["v1"], &[]));
     // notary: also accepts.

@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use common::notary::{
-    http_get, live_server, require_live, server_config, spawn_server, NotaryClient, Target,
-    START_TIMEOUT,
+    http_get, require_live, server_config, spawn_server, NotaryClient, Target, START_TIMEOUT,
 };
 use common::server::TestPki;
 use common::token_issuer::{self, Anonymous, TokenIssuer, User};
@@ -672,9 +671,7 @@ fn access_token_field_is_read_too() {
 
 #[test]
 fn https_with_a_private_ca_needs_ca_cert() {
-    let Some((server, client)) = live_server(true) else {
-        return;
-    };
+    let (server, client) = live_server_or_skip!(true);
     let target = publish(&client, &[], GUN);
     let key = client.write_root_key(GUN, "root.pub");
     let trustpin = |extra: &[&Path]| {

@@ -36,18 +36,39 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// `trustpin resolve IMAGE --root-key KEY --server URL` must print exactly `<gun>@sha256:<hex>`.
-fn expect_resolves(server: &str, key: &Path, gun: &str, tag: &str, hex: &str, what: &str) {
-    let image = format!("{gun}:{tag}");
-    let out = trustpin_home(&[
-        OsStr::new("resolve"),
-        image.as_ref(),
-        "--root-key".as_ref(),
-        key.as_os_str(),
-        "--server".as_ref(),
-        server.as_ref(),
-    ]);
-    out.expect_pinned(gun, hex, what);
+/// A live repository `gun` on the server at `url`, published by `client`.
+struct Live<'a> {
+    client: &'a NotaryClient,
+    url: &'a str,
+    gun: &'a str,
+}
+
+impl<'a> Live<'a> {
+    fn new(client: &'a NotaryClient, url: &'a str, gun: &'a str) -> Live<'a> {
+        Live { client, url, gun }
+    }
+
+    /// `pem` written as `file` in the client's folder, to be pinned.
+    fn key_file(&self, file: &str, pem: &str) -> PathBuf {
+        let key = self.client.work_dir().join(file);
+        std::fs::write(&key, pem).unwrap();
+        key
+    }
+
+    /// `trustpin resolve GUN:TAG --root-key KEY --server URL` must print exactly
+    /// `<gun>@sha256:<hex>`.
+    fn expect_resolves(&self, key: &Path, tag: &str, hex: &str, what: &str) {
+        let image = format!("{}:{tag}", self.gun);
+        let out = trustpin_home(&[
+            OsStr::new("resolve"),
+            image.as_ref(),
+            "--root-key".as_ref(),
+            key.as_os_str(),
+            "--server".as_ref(),
+            self.url.as_ref(),
+        ]);
+        out.expect_pinned(self.gun, hex, what);
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -104,6 +125,32 @@ fn server_root(server: &NotaryServer, gun: &str) -> Value {
         .metadata(gun, "root")
         .unwrap_or_else(|e| panic!("GET root.json of {gun}: {e}"));
     serde_json::from_slice(&bytes).expect("root.json is not JSON")
+}
+
+/// A repository's root key as its publisher holds it and as the server serves it: the client's
+/// root public key (PEM, DER), root.json from the server, its one root certificate's key ID and
+/// what the certificate says (its key is the client's, its CN the GUN), and the server's URL.
+fn published(
+    server: &NotaryServer,
+    client: &NotaryClient,
+    gun: &str,
+) -> (String, Vec<u8>, Value, String, CertFacts, String) {
+    let pinned = client.root_public_key_pem(gun);
+    let pinned_der = public_key_der(&pinned);
+    let root = server_root(server, gun);
+    let mut certs = root_certificates(&root);
+    assert_eq!(certs.len(), 1, "harness: one root key expected: {root}");
+    let (cert_id, cert_der) = certs.remove(0);
+    let facts = cert_facts(&cert_der);
+    assert_eq!(
+        facts.spki, pinned_der,
+        "harness: the root certificate holds the client's root key"
+    );
+    assert_eq!(
+        facts.cn, gun,
+        "harness: notary's root certificate CN is the GUN"
+    );
+    (pinned, pinned_der, root, cert_id, facts, server.url())
 }
 
 /// The root-role key IDs (certificate IDs) and their certificates' DER, in root.json's order.
@@ -233,48 +280,30 @@ fn rotate_root(client: &NotaryClient, gun: &str, keys: &[&Path]) {
 
 #[test]
 fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/pin/app";
-    client.publish_repo(gun, &[("v1", "pin v1")]);
-    let pinned = client.root_public_key_pem(gun);
-    let pinned_der = public_key_der(&pinned);
-    let root = server_root(&server, gun);
-    let certs = root_certificates(&root);
-    assert_eq!(certs.len(), 1, "harness: one root key expected: {root}");
-    let (cert_id, cert_der) = &certs[0];
-    let facts = cert_facts(cert_der);
-    assert_eq!(
-        facts.spki, pinned_der,
-        "harness: the root certificate holds the client's root key"
-    );
-
-    let url = server.url();
-    let mut stdouts = Vec::new();
-    for (what, out) in both_get_root_key(&["-i", gun, "-s", &url]) {
-        out.expect_code(0, what);
-        let keys = parse_key_text(&out);
-        assert_eq!(keys.len(), 1, "{what}: one root key: {}", out.describe());
-        assert_eq!(
-            &keys[0].0, cert_id,
-            "{what}: KeyID is root.json's certificate key ID"
-        );
-        assert_eq!(
-            public_key_der(&keys[0].1),
-            pinned_der,
-            "{what}: Key is not the client's root public key: {}\nclient's:\n{pinned}",
-            out.describe()
-        );
-        out.expect_stderr(
-            &["second channel"],
-            &format!("{what}: no trust-on-first-use reminder on stderr"),
-        );
-        stdouts.push(out.stdout);
-    }
-    assert_eq!(
-        stdouts[0], stdouts[1],
-        "the two binaries print different things"
+    let (server, client) = live_server_or_skip!(false, gun, &[("v1", "pin v1")]);
+    let (pinned, pinned_der, _, cert_id, _, url) = published(&server, &client, gun);
+    let printed = both_get_root_key_agree(
+        &["-i", gun, "-s", &url],
+        "the two binaries print different things",
+        |what, out| {
+            let keys = parse_key_text(out);
+            assert_eq!(keys.len(), 1, "{what}: one root key: {}", out.describe());
+            assert_eq!(
+                &keys[0].0, &cert_id,
+                "{what}: KeyID is root.json's certificate key ID"
+            );
+            assert_eq!(
+                public_key_der(&keys[0].1),
+                pinned_der,
+                "{what}: Key is not the client's root public key: {}\nclient's:\n{pinned}",
+                out.describe()
+            );
+            out.expect_stderr(
+                &["second channel"],
+                &format!("{what}: no trust-on-first-use reminder on stderr"),
+            );
+        },
     );
 
     // long flags, a tag in the image, and the server from DOCKER_CONTENT_TRUST_SERVER
@@ -282,7 +311,7 @@ fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
     out.expect_code(0, "--image GUN:v1 --server URL");
     assert_eq!(
         out.stdout,
-        stdouts[0],
+        printed,
         "a tag changes the output: {}",
         out.describe()
     );
@@ -292,18 +321,17 @@ fn get_root_key_prints_the_publishers_root_key_and_the_certificate_id() {
         .env("DOCKER_CONTENT_TRUST_SERVER", &url)
         .run();
     out.expect_code(0, "server from DOCKER_CONTENT_TRUST_SERVER");
-    assert_eq!(out.stdout, stdouts[0], "{}", out.describe());
+    assert_eq!(out.stdout, printed, "{}", out.describe());
 }
 
 #[test]
 fn get_root_key_pem_only_round_trips_into_resolve() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/pin/roundtrip";
-    client.publish_repo(gun, &[("v1", "round v1"), ("v2", "round v2")]);
+    let (server, client) =
+        live_server_or_skip!(false, gun, &[("v1", "round v1"), ("v2", "round v2")]);
     let pinned_der = public_key_der(&client.root_public_key_pem(gun));
     let url = server.url();
+    let live = Live::new(&client, &url, gun);
     for (what, out) in both_get_root_key(&["-i", gun, "-s", &url, "--pem-only"]) {
         out.expect_code(0, what);
         assert!(
@@ -313,16 +341,11 @@ fn get_root_key_pem_only_round_trips_into_resolve() {
             out.describe()
         );
         assert_eq!(public_key_der(&out.stdout), pinned_der, "{what}");
-        let key = client
-            .work_dir()
-            .join(format!("{}.pem", what.replace(' ', "-")));
-        std::fs::write(&key, &out.stdout).unwrap();
+        let key = live.key_file(&format!("{}.pem", what.replace(' ', "-")), &out.stdout);
         for tag in ["v1", "v2"] {
             let hex = client.lookup_ok(gun, tag);
-            expect_resolves(
-                &url,
+            live.expect_resolves(
                 &key,
-                gun,
                 tag,
                 &hex,
                 &format!("{what} --pem-only → resolve {tag}"),
@@ -336,100 +359,80 @@ fn get_root_key_pem_only_round_trips_into_resolve() {
 
 #[test]
 fn get_root_key_json_has_every_field() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/pin/json";
-    client.publish_repo(gun, &[("v1", "json v1")]);
-    let pinned = client.root_public_key_pem(gun);
-    let pinned_der = public_key_der(&pinned);
-    let root = server_root(&server, gun);
-    let certs = root_certificates(&root);
-    assert_eq!(certs.len(), 1);
-    let (cert_id, cert_der) = &certs[0];
-    let facts = cert_facts(cert_der);
-    assert_eq!(
-        facts.cn, gun,
-        "harness: notary's root certificate CN is the GUN"
+    let (server, client) = live_server_or_skip!(false, gun, &[("v1", "json v1")]);
+    let (pinned, pinned_der, root, cert_id, facts, url) = published(&server, &client, gun);
+    both_get_root_key_agree(
+        &["-i", gun, "-s", &url, "--output", "json"],
+        "the two binaries print different JSON",
+        |what, out| {
+            let v = out.json();
+            assert_eq!(v["gun"], gun, "{what}: {v}");
+            assert_eq!(v["root_version"], root["signed"]["version"], "{what}: {v}");
+            assert_eq!(v["root_version"], 1, "{what}: {v}");
+            assert_eq!(
+                v["threshold"], root["signed"]["roles"]["root"]["threshold"],
+                "{what}: {v}"
+            );
+            assert_eq!(
+                rfc3339(&v["root_expires"], "root_expires"),
+                rfc3339(&root["signed"]["expires"], "root.json expires"),
+                "{what}: root_expires is not root.json's expiry: {v}"
+            );
+            let keys = v["keys"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{what}: no keys array: {v}"));
+            assert_eq!(keys.len(), 1, "{what}: {v}");
+            let k = &keys[0];
+            assert_eq!(&k["key_id"], cert_id.as_str(), "{what}: {k}");
+            let canonical = k["canonical_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{what}: canonical_id: {k}"));
+            assert_eq!(canonical, canonical_key_id(&pinned), "{what}: {k}");
+            assert_ne!(
+                canonical, cert_id,
+                "{what}: canonical ID must not be the certificate ID"
+            );
+            // docker/notary name the root private key file by it
+            let key_file = client.private_key_file(canonical);
+            assert!(
+                key_file.is_file(),
+                "{what}: canonical_id {canonical} is not a private key file of the trust dir"
+            );
+            let (_, headers) = strip_pem_headers(&std::fs::read_to_string(&key_file).unwrap());
+            assert!(
+                headers.iter().any(|(k, v)| k == "role" && v == "root"),
+                "{what}: {} is not the root key: {headers:?}",
+                key_file.display()
+            );
+            assert_eq!(
+                public_key_der(
+                    k["pem"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("{what}: pem: {k}"))
+                ),
+                pinned_der,
+                "{what}: {k}"
+            );
+            assert_eq!(k["common_name"], gun, "{what}: {k}");
+            assert_eq!(
+                rfc3339(&k["not_before"], "not_before").unix_timestamp(),
+                facts.not_before,
+                "{what}: not_before is not the certificate's: {k}"
+            );
+            assert_eq!(
+                rfc3339(&k["not_after"], "not_after").unix_timestamp(),
+                facts.not_after,
+                "{what}: not_after is not the certificate's: {k}"
+            );
+        },
     );
-
-    let url = server.url();
-    let mut texts = Vec::new();
-    for (what, out) in both_get_root_key(&["-i", gun, "-s", &url, "--output", "json"]) {
-        out.expect_code(0, what);
-        let v = out.json();
-        assert_eq!(v["gun"], gun, "{what}: {v}");
-        assert_eq!(v["root_version"], root["signed"]["version"], "{what}: {v}");
-        assert_eq!(v["root_version"], 1, "{what}: {v}");
-        assert_eq!(
-            v["threshold"], root["signed"]["roles"]["root"]["threshold"],
-            "{what}: {v}"
-        );
-        assert_eq!(
-            rfc3339(&v["root_expires"], "root_expires"),
-            rfc3339(&root["signed"]["expires"], "root.json expires"),
-            "{what}: root_expires is not root.json's expiry: {v}"
-        );
-        let keys = v["keys"]
-            .as_array()
-            .unwrap_or_else(|| panic!("{what}: no keys array: {v}"));
-        assert_eq!(keys.len(), 1, "{what}: {v}");
-        let k = &keys[0];
-        assert_eq!(&k["key_id"], cert_id.as_str(), "{what}: {k}");
-        let canonical = k["canonical_id"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{what}: canonical_id: {k}"));
-        assert_eq!(canonical, canonical_key_id(&pinned), "{what}: {k}");
-        assert_ne!(
-            canonical, cert_id,
-            "{what}: canonical ID must not be the certificate ID"
-        );
-        // docker/notary name the root private key file by it
-        let key_file = client.private_key_file(canonical);
-        assert!(
-            key_file.is_file(),
-            "{what}: canonical_id {canonical} is not a private key file of the trust dir"
-        );
-        let (_, headers) = strip_pem_headers(&std::fs::read_to_string(&key_file).unwrap());
-        assert!(
-            headers.iter().any(|(k, v)| k == "role" && v == "root"),
-            "{what}: {} is not the root key: {headers:?}",
-            key_file.display()
-        );
-        assert_eq!(
-            public_key_der(
-                k["pem"]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("{what}: pem: {k}"))
-            ),
-            pinned_der,
-            "{what}: {k}"
-        );
-        assert_eq!(k["common_name"], gun, "{what}: {k}");
-        assert_eq!(
-            rfc3339(&k["not_before"], "not_before").unix_timestamp(),
-            facts.not_before,
-            "{what}: not_before is not the certificate's: {k}"
-        );
-        assert_eq!(
-            rfc3339(&k["not_after"], "not_after").unix_timestamp(),
-            facts.not_after,
-            "{what}: not_after is not the certificate's: {k}"
-        );
-        texts.push(out.stdout);
-    }
-    assert_eq!(texts[0], texts[1], "the two binaries print different JSON");
 }
 
 #[test]
 fn get_root_key_no_trust_data_is_refused_and_a_stopped_server_could_not_be_checked() {
-    if !require_live() {
-        return;
-    }
-    let mut server = NotaryServer::start();
-    let client = server.client();
     let gun = "example.com/pin/present";
-    client.publish_repo(gun, &[("v1", "present v1")]);
+    let (mut server, _client) = live_server_or_skip!(false, gun, &[("v1", "present v1")]);
     let url = server.url();
     let absent = "example.com/pin/absent";
     for (what, out) in both_get_root_key(&["-i", absent, "-s", &url]) {
@@ -462,11 +465,8 @@ fn get_root_key_no_trust_data_is_refused_and_a_stopped_server_could_not_be_check
 
 #[test]
 fn get_root_key_over_https_needs_the_ca() {
-    let Some((server, client)) = live_server(true) else {
-        return;
-    };
     let gun = "example.com/pin/tls";
-    client.publish_repo(gun, &[("v1", "tls v1")]);
+    let (server, client) = live_server_or_skip!(true, gun, &[("v1", "tls v1")]);
     let pinned_der = public_key_der(&client.root_public_key_pem(gun));
     let url = server.url();
     let ca = server.ca_pem_path();
@@ -481,11 +481,8 @@ fn get_root_key_over_https_needs_the_ca() {
 
 #[test]
 fn get_root_key_after_root_rotation_prints_the_new_key() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/pin/rotated";
-    client.publish_repo(gun, &[("v1", "rotated v1")]);
+    let (server, client) = live_server_or_skip!(false, gun, &[("v1", "rotated v1")]);
     let old = client.root_public_key_pem(gun);
     rotate_root(&client, gun, &[]);
     let root = server_root(&server, gun);
@@ -504,6 +501,7 @@ fn get_root_key_after_root_rotation_prints_the_new_key() {
     assert_eq!(cert_facts(&certs[0].1).spki, public_key_der(&new));
 
     let url = server.url();
+    let live = Live::new(&client, &url, gun);
     let out = get_root_key(&["-i", gun, "-s", &url]);
     out.expect_code(0, "after rotation");
     let keys = parse_key_text(&out);
@@ -523,27 +521,16 @@ fn get_root_key_after_root_rotation_prints_the_new_key() {
 
     let out = get_root_key(&["-i", gun, "-s", &url, "--pem-only"]);
     out.expect_code(0, "--pem-only after rotation");
-    let key = client.work_dir().join("rotated.pem");
-    std::fs::write(&key, &out.stdout).unwrap();
+    let key = live.key_file("rotated.pem", &out.stdout);
     let hex = client.lookup_ok(gun, "v1");
-    expect_resolves(
-        &url,
-        &key,
-        gun,
-        "v1",
-        &hex,
-        "new key from get-root-key → resolve",
-    );
+    live.expect_resolves(&key, "v1", &hex, "new key from get-root-key → resolve");
 }
 
 #[test]
 fn get_root_key_prints_every_root_key() {
     // `notary key rotate GUN root -k A -k B`: root.json then lists two root certificates
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/pin/two";
-    client.publish_repo(gun, &[("v1", "two v1")]);
+    let (server, client) = live_server_or_skip!(false, gun, &[("v1", "two v1")]);
     let (a_file, a_pem) = make_root_key_file(&client, "root-a");
     let (b_file, b_pem) = make_root_key_file(&client, "root-b");
     rotate_root(&client, gun, &[&a_file, &b_file]);
@@ -564,6 +551,7 @@ fn get_root_key_prints_every_root_key() {
     );
 
     let url = server.url();
+    let live = Live::new(&client, &url, gun);
     let out = get_root_key(&["-i", gun, "-s", &url]);
     out.expect_code(0, "two root keys");
     let got: BTreeSet<(String, Vec<u8>)> = parse_key_text(&out)
@@ -609,32 +597,17 @@ fn get_root_key_prints_every_root_key() {
     // each key alone, as pinned, resolves
     let hex = client.lookup_ok(gun, "v1");
     for (name, pem) in [("a", &a_pem), ("b", &b_pem)] {
-        let key = client.work_dir().join(format!("pinned-{name}.pem"));
-        std::fs::write(&key, pem).unwrap();
-        expect_resolves(
-            &url,
-            &key,
-            gun,
-            "v1",
-            &hex,
-            &format!("root key {name} alone"),
-        );
+        let key = live.key_file(&format!("pinned-{name}.pem"), pem);
+        live.expect_resolves(&key, "v1", &hex, &format!("root key {name} alone"));
     }
     // and the promised round trip: `resolve --root-key <(get-root-key --pem-only)`
     let out = get_root_key(&["-i", gun, "-s", &url, "--pem-only"]);
     out.expect_code(0, "two root keys, --pem-only");
     let blocks = pem::parse_many(&out.stdout).expect("PEM");
     assert_eq!(blocks.len(), 2, "{}", out.describe());
-    let key = client.work_dir().join("both.pem");
-    std::fs::write(&key, &out.stdout).unwrap();
-    expect_resolves(
-        &url,
-        &key,
-        gun,
-        "v1",
-        &hex,
-        "--pem-only output of a two-key root passed to --root-key",
-    );
+    let key = live.key_file("both.pem", &out.stdout);
+    let what = "--pem-only output of a two-key root passed to --root-key";
+    live.expect_resolves(&key, "v1", &hex, what);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -780,6 +753,21 @@ struct Published {
 /// targets: v1, app; releases (all paths): app (another digest), both, rel-only; qa (paths `app`,
 /// `both`, `qa-`): app (a third digest), both (same digest as releases), qa-only; qa/nightly
 /// (nested, paths `qa-nightly`): qa-nightly.
+/// [`publish_audited_repo`], its root key pinned in the client's folder, the server's URL, and
+/// `inspect --output OUTPUT` of it, which must succeed.
+fn audited_repo_inspected(
+    server: &NotaryServer,
+    client: &NotaryClient,
+    output: &str,
+) -> (Published, PathBuf, String, Output) {
+    let p = publish_audited_repo(client);
+    let key = client.write_root_key(p.gun, "root.pub");
+    let url = server.url();
+    let out = inspect(&url, &key, &[p.gun], &["--output", output]);
+    out.expect_code(0, &format!("inspect --output {output}"));
+    (p, key, url, out)
+}
+
 fn publish_audited_repo(client: &NotaryClient) -> Published {
     let gun = "example.com/audit/app";
     client.init(gun);
@@ -823,6 +811,16 @@ fn publish_audited_repo(client: &NotaryClient) -> Published {
     p
 }
 
+/// The `field` of every entry of `d`'s `Keys`.
+fn keys_field(d: &Value, field: &str) -> BTreeSet<String> {
+    d["Keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k[field].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn inspect(server: &str, key: &Path, images: &[&str], extra: &[&str]) -> Output {
     let options = [
         "--root-key".as_ref(),
@@ -835,16 +833,9 @@ fn inspect(server: &str, key: &Path, images: &[&str], extra: &[&str]) -> Output 
 
 #[test]
 fn inspect_json_agrees_with_notary_list_and_delegation_list() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
-    let p = publish_audited_repo(&client);
+    let (server, client) = live_server_or_skip!(false);
+    let (p, _, _, out) = audited_repo_inspected(&server, &client, "json");
     let gun = p.gun;
-    let key = client.write_root_key(gun, "root.pub");
-    let url = server.url();
-
-    let out = inspect(&url, &key, &[gun], &["--output", "json"]);
-    out.expect_code(0, "inspect --output json");
     let v = out.json();
     let arr = v.as_array().unwrap_or_else(|| panic!("not an array: {v}"));
     assert_eq!(arr.len(), 1, "{v}");
@@ -941,12 +932,7 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
             .iter()
             .find(|d| d["Role"] == r.role.as_str())
             .unwrap_or_else(|| panic!("no Delegations entry for {}: {e}", r.role));
-        let ids: BTreeSet<String> = d["Keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["ID"].as_str().unwrap().to_string())
-            .collect();
+        let ids: BTreeSet<String> = keys_field(d, "ID");
         // notary delegation list prints canonical public-key IDs
         assert_eq!(
             ids, r.key_ids,
@@ -962,12 +948,7 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
         let parent = r.role.rsplit_once('/').unwrap().0;
         let parent_json: Value =
             serde_json::from_slice(&server.metadata(gun, parent).unwrap()).unwrap();
-        let listed_ids: BTreeSet<String> = d["Keys"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|k| k["ListedID"].as_str().unwrap().to_string())
-            .collect();
+        let listed_ids: BTreeSet<String> = keys_field(d, "ListedID");
         let in_parent = parent_json["signed"]["delegations"]["roles"]
             .as_array()
             .unwrap()
@@ -1092,16 +1073,9 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
 
 #[test]
 fn inspect_text_and_single_tag() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
-    let p = publish_audited_repo(&client);
+    let (server, client) = live_server_or_skip!(false);
+    let (p, key, url, out) = audited_repo_inspected(&server, &client, "text");
     let gun = p.gun;
-    let key = client.write_root_key(gun, "root.pub");
-    let url = server.url();
-
-    let out = inspect(&url, &key, &[gun], &["--output", "text"]);
-    out.expect_code(0, "inspect --output text");
     let text = &out.stdout;
     for h in [
         "SIGNED TAG",

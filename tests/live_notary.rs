@@ -34,6 +34,19 @@ fn expect_trusted(out: &Output, expected: &[(&str, &str)], what: &str) {
     out.expect_lines(&want, what);
 }
 
+/// `gun:v1` resolved against `server` with `key` pinned: exactly the digest `client`'s notary
+/// looks up.
+fn expect_v1_trusted(
+    server: &NotaryServer,
+    client: &NotaryClient,
+    key: &Path,
+    gun: &str,
+    what: &str,
+) {
+    let out = resolve(&server.url(), key, &[], &[&format!("{gun}:v1")]);
+    expect_trusted(&out, &[(gun, &client.lookup_ok(gun, "v1"))], what);
+}
+
 // ------------------------------------------------------------------------------------------------
 // The harness itself (independent of the CLI)
 
@@ -170,9 +183,7 @@ fn harness_tls_delegations_rotation() {
 
 #[test]
 fn plain_targets_every_tag_matches_notary_lookup() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
+    let (server, client) = live_server_or_skip!(false);
     let gun = "example.com/org/app";
     let targets = client.publish_repo(
         gun,
@@ -210,11 +221,9 @@ fn plain_targets_every_tag_matches_notary_lookup() {
 
 #[test]
 fn json_output_has_the_documented_fields() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/org/json";
-    client.publish_repo(gun, &[("v1", "json v1"), ("v2", "json v2")]);
+    let (server, client) =
+        live_server_or_skip!(false, gun, &[("v1", "json v1"), ("v2", "json v2")]);
     let key = client.write_root_key(gun, "root.pub");
     let (i1, i2) = (format!("{gun}:v1"), format!("{gun}:v2"));
     let out = resolve(&server.url(), &key, &["--output", "json"], &[&i1, &i2]);
@@ -263,11 +272,8 @@ fn json_output_has_the_documented_fields() {
 
 #[test]
 fn https_with_the_test_ca_and_without() {
-    let Some((server, client)) = live_server(true) else {
-        return;
-    };
     let gun = "example.com/org/tls";
-    client.publish_repo(gun, &[("v1", "tls v1")]);
+    let (server, client) = live_server_or_skip!(true, gun, &[("v1", "tls v1")]);
     let key = client.write_root_key(gun, "root.pub");
     let hex = client.lookup_ok(gun, "v1");
     let image = format!("{gun}:v1");
@@ -282,18 +288,12 @@ fn https_with_the_test_ca_and_without() {
     // the test CA is not trusted by default: the TLS failure means "could not check"
     let out = resolve(&server.url(), &key, &[], &[&image]);
     out.expect_code(3, "https without --ca-cert");
-    assert!(
-        !out.stdout.contains(&hex),
-        "printed a digest although it could not check: {}",
-        out.describe()
-    );
+    out.expect_stdout_lacks(&[&hex], "printed a digest although it could not check");
 }
 
 #[test]
 fn delegations_releases_first_and_required_delegations() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
+    let (server, client) = live_server_or_skip!(false);
     let gun = "example.com/org/delegated";
     let repo = RepoBuilder::new(&client, gun)
         .delegation("releases")
@@ -404,9 +404,7 @@ fn delegations_releases_first_and_required_delegations() {
 
 #[test]
 fn odd_target_names_do_not_break_signature_checks() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
+    let (server, client) = live_server_or_skip!(false);
     let gun = "example.com/org/odd";
     let names = [
         "a<b",
@@ -444,21 +442,13 @@ fn odd_target_names_do_not_break_signature_checks() {
         "{wire}"
     );
     let key = client.write_root_key(gun, "root.pub");
-    let hex = client.lookup_ok(gun, "v1");
-    expect_trusted(
-        &resolve(&server.url(), &key, &[], &[&format!("{gun}:v1")]),
-        &[(gun, &hex)],
-        "odd names, v1",
-    );
+    expect_v1_trusted(&server, &client, &key, gun, "odd names, v1");
 }
 
 #[test]
 fn targets_key_rotation_then_publish() {
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/org/rotated";
-    client.publish_repo(gun, &[("v1", "rotated v1")]);
+    let (server, client) = live_server_or_skip!(false, gun, &[("v1", "rotated v1")]);
     client.key_rotate(gun, "targets");
     let v2 = Target::of("v2", "rotated v2");
     client.add_hash(gun, &v2.tag, v2.size, &v2.sha256);
@@ -481,9 +471,7 @@ fn targets_key_rotation_then_publish() {
 
 #[test]
 fn wrong_root_key_and_missing_tag_are_refused() {
-    let Some((server, alice)) = live_server(false) else {
-        return;
-    };
+    let (server, alice) = live_server_or_skip!(false);
     let bob = server.client(); // another trust dir: another root key
     let gun = "example.com/org/alice";
     let other = "example.com/org/bob";
@@ -521,22 +509,14 @@ fn wrong_root_key_and_missing_tag_are_refused() {
     );
 
     // and the right key still works
-    let hex = alice.lookup_ok(gun, "v1");
-    expect_trusted(
-        &resolve(&server.url(), &good, &[], &[&image]),
-        &[(gun, &hex)],
-        "right key",
-    );
+    expect_v1_trusted(&server, &alice, &good, gun, "right key");
 }
 
 #[test]
 fn pinned_key_with_a_role_header_is_accepted() {
     // `docker trust key generate` writes the public key with a `role: root` header line
-    let Some((server, client)) = live_server(false) else {
-        return;
-    };
     let gun = "example.com/org/header";
-    client.publish_repo(gun, &[("v1", "header v1")]);
+    let (server, client) = live_server_or_skip!(false, gun, &[("v1", "header v1")]);
     let pem = client.root_public_key_pem(gun);
     let with_header = pem.replacen(
         "-----BEGIN PUBLIC KEY-----\n",
@@ -545,30 +525,16 @@ fn pinned_key_with_a_role_header_is_accepted() {
     );
     let key = client.work_dir().join("root-with-header.pub");
     std::fs::write(&key, with_header).unwrap();
-    let hex = client.lookup_ok(gun, "v1");
-    expect_trusted(
-        &resolve(&server.url(), &key, &[], &[&format!("{gun}:v1")]),
-        &[(gun, &hex)],
-        "role: root header",
-    );
+    expect_v1_trusted(&server, &client, &key, gun, "role: root header");
 }
 
 #[test]
 fn server_stopped_means_could_not_check() {
-    if !require_live() {
-        return;
-    }
-    let mut server = NotaryServer::start();
-    let client = server.client();
     let gun = "example.com/org/gone";
-    client.publish_repo(gun, &[("v1", "gone v1")]);
+    let (mut server, client) = live_server_or_skip!(false, gun, &[("v1", "gone v1")]);
     let key = client.write_root_key(gun, "root.pub");
+    expect_v1_trusted(&server, &client, &key, gun, "before stop");
     let url = server.url();
-    expect_trusted(
-        &resolve(&url, &key, &[], &[&format!("{gun}:v1")]),
-        &[(gun, &client.lookup_ok(gun, "v1"))],
-        "before stop",
-    );
     server.stop();
     assert!(!server.is_running());
     let out = resolve(&url, &key, &[], &[&format!("{gun}:v1")]);

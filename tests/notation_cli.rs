@@ -4,39 +4,19 @@
 //! Exit code, stdout digest and stderr key words as the table gives them (the stderr patterns'
 //! alternatives are matched case-insensitively, each as a plain substring).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
+use common::oci_data::notation_data;
+use common::{Cmd, Output};
 
 const V: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
 const TS: &str = "sha256:53b0191218aed9a3c1f7c661736ac40cfc8eb928642348fd843ba3f0483c0c20";
 
-fn data() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/notation-data");
-    assert!(
-        dir.join("README.md").is_file(),
-        "the shared Notation test data is missing: expected it at {}",
-        dir.display()
-    );
-    dir
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn trustpin(args: &[String]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_trustpin"))
+fn trustpin(args: &[String]) -> Output {
+    Cmd::trustpin()
         .args(args)
-        .current_dir(data())
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
+        .current_dir(notation_data())
+        .run()
 }
 
 fn reference(layout: &str, r: &str) -> String {
@@ -78,7 +58,7 @@ fn args(refs: &[(&str, &str)], policy: &str, store: &str, at: &str, extra: &[&st
 }
 
 #[track_caller]
-fn check(out: Out, code: i32, stdout: &str, stderr: &str) {
+fn check(out: Output, code: i32, stdout: &str, stderr: &str) {
     let all = format!(
         "exit {}\nstdout:\n{}\nstderr:\n{}",
         out.code, out.stdout, out.stderr

@@ -49,28 +49,41 @@ impl Gen {
 
     /// `rsa:2048`, `ec:P-256`, `ec:prime192v1`, ...
     fn key(&self, name: &str, spec: &str) {
-        let file = format!("{name}.key");
-        match spec.split_once(':') {
-            Some(("rsa", bits)) => self.openssl(&[
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                &format!("rsa_keygen_bits:{bits}"),
-                "-out",
-                &file,
-            ]),
-            Some(("ec", curve)) => self.openssl(&[
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                &format!("ec_paramgen_curve:{curve}"),
-                "-out",
-                &file,
-            ]),
+        let (algorithm, option) = match spec.split_once(':') {
+            Some(("rsa", bits)) => ("RSA", format!("rsa_keygen_bits:{bits}")),
+            Some(("ec", curve)) => ("EC", format!("ec_paramgen_curve:{curve}")),
             _ => panic!("key spec {spec}"),
-        }
+        };
+        let file = format!("{name}.key");
+        self.openssl(&[
+            "genpkey",
+            "-algorithm",
+            algorithm,
+            "-pkeyopt",
+            &option,
+            "-out",
+            &file,
+        ]);
+    }
+
+    /// An RSA 2048 key `name` and a self-signed CA certificate for it (`CA_EXT`, SHA-256).
+    fn root(&self, name: &str, subject: &str) {
+        self.key(name, "rsa:2048");
+        self.self_signed(name, subject, CA_EXT, "sha256");
+    }
+
+    /// The TSA root `tsaroot` and the TSA `tsa` it issued, with `tsa_ext`.
+    fn tsa(&self, tsa_ext: &[&str]) {
+        self.root("tsaroot", "/C=US/ST=WA/O=Generated/CN=Generated TSA Root");
+        self.key("tsa", "rsa:2048");
+        self.issue(
+            "tsa",
+            "/C=US/ST=WA/O=Generated/CN=Generated TSA",
+            "tsaroot",
+            tsa_ext,
+            "sha256",
+            None,
+        );
     }
 
     fn config(&self, name: &str, ext: &[&str]) -> String {
@@ -541,6 +554,23 @@ fn verify(
     )
 }
 
+/// [`verify`] of one signature (manifest digest `[1; 32]`) under the generated policy, with or
+/// without its tsa store.
+fn verify_one(
+    tsa: bool,
+    stores: &TrustStores,
+    media_type: &str,
+    bytes: Vec<u8>,
+    at: OffsetDateTime,
+) -> Result<trustpin::notation::verify::Verified, VerifyError> {
+    verify(
+        &policy(tsa, ""),
+        stores,
+        &[candidate(media_type, bytes, 1)],
+        at,
+    )
+}
+
 #[track_caller]
 fn refused(
     r: Result<trustpin::notation::verify::Verified, VerifyError>,
@@ -563,15 +593,20 @@ fn refused(
     }
 }
 
+/// [`refused`] by [`Check::Integrity`] for one JWS signature under the generated policy without
+/// a tsa store, now.
+#[track_caller]
+fn integrity_refused(stores: &TrustStores, jws: Vec<u8>, words: &str) {
+    refused(
+        verify_one(false, stores, MEDIA_TYPE_JWS, jws, now()),
+        Check::Integrity,
+        words,
+    );
+}
+
 /// A CA and a leaf it issued; the leaf's extensions, key and digest as given.
 fn ca_and_leaf(g: &Gen, leaf_key: &str, leaf_ext: &[&str], digest: &str) -> Vec<Vec<u8>> {
-    g.key("ca", "rsa:2048");
-    g.self_signed(
-        "ca",
-        "/C=US/ST=WA/O=Generated/CN=Generated Root",
-        CA_EXT,
-        "sha256",
-    );
+    g.root("ca", "/C=US/ST=WA/O=Generated/CN=Generated Root");
     g.key("leaf", leaf_key);
     g.issue("leaf", SUBJECT, "ca", leaf_ext, digest, None);
     vec![g.der("leaf"), g.der("ca")]
@@ -590,25 +625,13 @@ fn generated_rsa_chain_signatures_verify_in_jws_and_cose() {
     let jws = Jws::new("PS256", chain.clone()).sign(&g, "leaf", "PS256", None);
     let cose = cose(&g, "leaf", ("PS256", -37), &chain, None);
     let s = stores(&g, "ca", None);
-    let v = verify(
-        &policy(false, ""),
-        &s,
-        &[candidate(MEDIA_TYPE_JWS, jws, 1)],
-        now(),
-    )
-    .unwrap();
+    let v = verify_one(false, &s, MEDIA_TYPE_JWS, jws, now()).unwrap();
     assert_eq!(
         v.signature().signer(),
         Some("CN=leaf,O=Generated,L=Seattle,ST=WA,C=US")
     );
     assert!(v.warnings().is_empty());
-    verify(
-        &policy(false, ""),
-        &s,
-        &[candidate(MEDIA_TYPE_COSE, cose, 1)],
-        now(),
-    )
-    .unwrap();
+    verify_one(false, &s, MEDIA_TYPE_COSE, cose, now()).unwrap();
 }
 
 #[test]
@@ -631,21 +654,11 @@ fn every_key_size_and_curve_with_its_one_algorithm_verifies() {
         let chain = vec![g.der("leaf")];
         let s = stores(&g, "leaf", None);
         let jws = Jws::new(alg, chain.clone()).sign(&g, "leaf", alg, None);
-        verify(
-            &policy(false, ""),
-            &s,
-            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
-            now(),
-        )
-        .unwrap_or_else(|e| panic!("{key} {alg}: {e}"));
+        verify_one(false, &s, MEDIA_TYPE_JWS, jws, now())
+            .unwrap_or_else(|e| panic!("{key} {alg}: {e}"));
         let c = cose(&g, "leaf", (alg, cose_alg), &chain, None);
-        verify(
-            &policy(false, ""),
-            &s,
-            &[candidate(MEDIA_TYPE_COSE, c, 1)],
-            now(),
-        )
-        .unwrap_or_else(|e| panic!("COSE {key} {alg}: {e}"));
+        verify_one(false, &s, MEDIA_TYPE_COSE, c, now())
+            .unwrap_or_else(|e| panic!("COSE {key} {alg}: {e}"));
     }
 }
 
@@ -653,43 +666,17 @@ fn every_key_size_and_curve_with_its_one_algorithm_verifies() {
 fn a_generated_timestamp_keeps_an_expired_certificate_valid() {
     let g = Gen::new();
     let chain = ca_and_leaf(&g, "rsa:2048", LEAF_EXT, "sha256");
-    g.key("tsaroot", "rsa:2048");
-    g.self_signed(
-        "tsaroot",
-        "/C=US/ST=WA/O=Generated/CN=Generated TSA Root",
-        CA_EXT,
-        "sha256",
-    );
-    g.key("tsa", "rsa:2048");
-    g.issue(
-        "tsa",
-        "/C=US/ST=WA/O=Generated/CN=Generated TSA",
-        "tsaroot",
-        TSA_EXT,
-        "sha256",
-        None,
-    );
+    g.tsa(TSA_EXT);
     let jws = Jws::new("PS256", chain).sign(&g, "leaf", "PS256", Some("tsa"));
     let s = stores(&g, "ca", Some("tsaroot"));
     let later = now() + time::Duration::days(60);
     // without a tsa store the chain has expired at `later`
     refused(
-        verify(
-            &policy(false, ""),
-            &s,
-            &[candidate(MEDIA_TYPE_JWS, jws.clone(), 1)],
-            later,
-        ),
+        verify_one(false, &s, MEDIA_TYPE_JWS, jws.clone(), later),
         Check::AuthenticTimestamp,
         "expired at",
     );
-    let v = verify(
-        &policy(true, ""),
-        &s,
-        &[candidate(MEDIA_TYPE_JWS, jws, 1)],
-        later,
-    )
-    .unwrap();
+    let v = verify_one(true, &s, MEDIA_TYPE_JWS, jws, later).unwrap();
     let ts = v
         .signature()
         .timestamp
@@ -710,16 +697,7 @@ fn leaf_refused(leaf_key: &str, leaf_ext: &[&str], digest: &str, words: &str) {
         "PS256"
     };
     let jws = Jws::new(alg, chain).sign(&g, "leaf", alg, None);
-    refused(
-        verify(
-            &policy(false, ""),
-            &stores(&g, "ca", None),
-            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
-            now(),
-        ),
-        Check::Integrity,
-        words,
-    );
+    integrity_refused(&stores(&g, "ca", None), jws, words);
 }
 
 #[test]
@@ -794,38 +772,32 @@ fn a_sha1_signed_certificate_is_refused() {
     leaf_refused("rsa:2048", LEAF_EXT, "sha1", "insecure algorithm");
 }
 
+/// A self-signed leaf with key `key`, its envelope changed by `change` and then signed with `alg`,
+/// refused by integrity for `words`.
+fn self_signed_refused(key: &str, alg: &str, change: impl FnOnce(&mut Jws), words: &str) {
+    let g = Gen::new();
+    let mut jws = Jws::new(alg, self_signed_leaf(&g, key));
+    change(&mut jws);
+    let bytes = jws.sign(&g, "leaf", alg, None);
+    integrity_refused(&stores(&g, "leaf", None), bytes, words);
+}
+
 #[test]
 fn an_rsa_1024_key_is_refused() {
-    let g = Gen::new();
-    g.key("leaf", "rsa:1024");
-    g.self_signed("leaf", SUBJECT, LEAF_EXT, "sha256");
-    let jws = Jws::new("PS256", vec![g.der("leaf")]).sign(&g, "leaf", "PS256", None);
-    refused(
-        verify(
-            &policy(false, ""),
-            &stores(&g, "leaf", None),
-            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
-            now(),
-        ),
-        Check::Integrity,
+    self_signed_refused(
+        "rsa:1024",
+        "PS256",
+        |_| {},
         "rsa key size 1024 bits is not supported",
     );
 }
 
 #[test]
 fn a_p192_key_is_refused() {
-    let g = Gen::new();
-    g.key("leaf", "ec:prime192v1");
-    g.self_signed("leaf", SUBJECT, LEAF_EXT, "sha256");
-    let jws = Jws::new("ES256", vec![g.der("leaf")]).sign(&g, "leaf", "ES256", None);
-    refused(
-        verify(
-            &policy(false, ""),
-            &stores(&g, "leaf", None),
-            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
-            now(),
-        ),
-        Check::Integrity,
+    self_signed_refused(
+        "ec:prime192v1",
+        "ES256",
+        |_| {},
         "unsupported public key type",
     );
 }
@@ -846,14 +818,9 @@ fn a_ca_without_critical_basic_constraints_is_refused() {
     g.key("leaf", "rsa:2048");
     g.issue("leaf", SUBJECT, "ca", LEAF_EXT, "sha256", None);
     let jws = Jws::new("PS256", vec![g.der("leaf"), g.der("ca")]).sign(&g, "leaf", "PS256", None);
-    refused(
-        verify(
-            &policy(false, ""),
-            &stores(&g, "ca", None),
-            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
-            now(),
-        ),
-        Check::Integrity,
+    integrity_refused(
+        &stores(&g, "ca", None),
+        jws,
         "basic constraints must be present, critical",
     );
 }
@@ -865,16 +832,7 @@ fn a_chain_out_of_order_is_refused() {
     chain.reverse();
     // the root is now first: its key did not make the signature, and it is no leaf
     let jws = Jws::new("PS256", chain).sign(&g, "leaf", "PS256", None);
-    refused(
-        verify(
-            &policy(false, ""),
-            &stores(&g, "ca", None),
-            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
-            now(),
-        ),
-        Check::Integrity,
-        "signature",
-    );
+    integrity_refused(&stores(&g, "ca", None), jws, "signature");
 }
 
 #[test]
@@ -882,18 +840,13 @@ fn a_signer_not_chaining_to_the_store_fails_authenticity() {
     let g = Gen::new();
     let chain = ca_and_leaf(&g, "rsa:2048", LEAF_EXT, "sha256");
     let jws = Jws::new("PS256", chain).sign(&g, "leaf", "PS256", None);
-    g.key("other", "rsa:2048");
-    g.self_signed(
-        "other",
-        "/C=US/ST=WA/O=Other/CN=Other Root",
-        CA_EXT,
-        "sha256",
-    );
+    g.root("other", "/C=US/ST=WA/O=Other/CN=Other Root");
     refused(
-        verify(
-            &policy(false, ""),
+        verify_one(
+            false,
             &stores(&g, "other", None),
-            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
+            MEDIA_TYPE_JWS,
+            jws,
             now(),
         ),
         Check::Authenticity,
@@ -903,16 +856,21 @@ fn a_signer_not_chaining_to_the_store_fails_authenticity() {
 
 // ---- envelope rules --------------------------------------------------------------------------
 
-fn self_signed_leaf(g: &Gen) -> Vec<Vec<u8>> {
-    g.key("leaf", "rsa:2048");
+fn self_signed_leaf(g: &Gen, key: &str) -> Vec<Vec<u8>> {
+    g.key("leaf", key);
     g.self_signed("leaf", SUBJECT, LEAF_EXT, "sha256");
     vec![g.der("leaf")]
+}
+
+/// A JWS by a self-signed RSA 2048 leaf, PS256.
+fn self_signed_jws(g: &Gen) -> Vec<u8> {
+    Jws::new("PS256", self_signed_leaf(g, "rsa:2048")).sign(g, "leaf", "PS256", None)
 }
 
 #[test]
 fn an_unknown_critical_header_fails_in_jws_and_cose() {
     let g = Gen::new();
-    let chain = self_signed_leaf(&g);
+    let chain = self_signed_leaf(&g, "rsa:2048");
     let mut jws = Jws::new("PS256", chain.clone());
     jws.protected = jws
         .protected
@@ -923,16 +881,7 @@ fn an_unknown_critical_header_fails_in_jws_and_cose() {
         .replace("}", r#","io.example.mustUnderstand":true}"#);
     let bytes = jws.sign(&g, "leaf", "PS256", None);
     let s = stores(&g, "leaf", None);
-    refused(
-        verify(
-            &policy(false, ""),
-            &s,
-            &[candidate(MEDIA_TYPE_JWS, bytes, 1)],
-            now(),
-        ),
-        Check::Integrity,
-        "not understood",
-    );
+    integrity_refused(&s, bytes, "not understood");
     let c = cose(
         &g,
         "leaf",
@@ -941,12 +890,7 @@ fn an_unknown_critical_header_fails_in_jws_and_cose() {
         Some("io.example.mustUnderstand"),
     );
     refused(
-        verify(
-            &policy(false, ""),
-            &s,
-            &[candidate(MEDIA_TYPE_COSE, c, 1)],
-            now(),
-        ),
+        verify_one(false, &s, MEDIA_TYPE_COSE, c, now()),
         Check::Integrity,
         "not understood",
     );
@@ -955,52 +899,30 @@ fn an_unknown_critical_header_fails_in_jws_and_cose() {
         .protected
         .replace(r#""crit":["io.cncf.notary.signingScheme"],"#, "");
     let bytes = jws.sign(&g, "leaf", "PS256", None);
-    refused(
-        verify(
-            &policy(false, ""),
-            &s,
-            &[candidate(MEDIA_TYPE_JWS, bytes, 1)],
-            now(),
-        ),
-        Check::Integrity,
-        "missing \"crit\"",
-    );
+    integrity_refused(&s, bytes, "missing \"crit\"");
 }
 
 #[test]
 fn a_payload_naming_another_artifact_fails_integrity() {
-    let g = Gen::new();
-    let chain = self_signed_leaf(&g);
-    let mut jws = Jws::new("PS256", chain);
-    let mut other = artifact();
-    other.digest = Digest([0xcd; 32]);
-    jws.payload = payload(&other);
-    let bytes = jws.sign(&g, "leaf", "PS256", None);
-    refused(
-        verify(
-            &policy(false, ""),
-            &stores(&g, "leaf", None),
-            &[candidate(MEDIA_TYPE_JWS, bytes, 1)],
-            now(),
-        ),
-        Check::Integrity,
+    let change = |jws: &mut Jws| {
+        let mut other = artifact();
+        other.digest = Digest([0xcd; 32]);
+        jws.payload = payload(&other);
+    };
+    self_signed_refused(
+        "rsa:2048",
+        "PS256",
+        change,
         "does not match the given artifact",
     );
 }
 
 #[test]
 fn an_algorithm_that_does_not_fit_the_key_fails() {
-    let g = Gen::new();
-    let chain = self_signed_leaf(&g);
-    let bytes = Jws::new("PS384", chain).sign(&g, "leaf", "PS384", None);
-    refused(
-        verify(
-            &policy(false, ""),
-            &stores(&g, "leaf", None),
-            &[candidate(MEDIA_TYPE_JWS, bytes, 1)],
-            now(),
-        ),
-        Check::Integrity,
+    self_signed_refused(
+        "rsa:2048",
+        "PS384",
+        |_| {},
         "mismatch between signature algorithm",
     );
 }
@@ -1008,24 +930,14 @@ fn an_algorithm_that_does_not_fit_the_key_fails() {
 #[test]
 fn a_tampered_payload_fails_the_signature() {
     let g = Gen::new();
-    let chain = self_signed_leaf(&g);
-    let bytes = Jws::new("PS256", chain).sign(&g, "leaf", "PS256", None);
+    let bytes = self_signed_jws(&g);
     let mut v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     let mut other = artifact();
     other.size = 518;
     v["payload"] = URL_SAFE_NO_PAD.encode(payload(&other)).into();
-    refused(
-        verify(
-            &policy(false, ""),
-            &stores(&g, "leaf", None),
-            &[candidate(
-                MEDIA_TYPE_JWS,
-                serde_json::to_vec(&v).unwrap(),
-                1,
-            )],
-            now(),
-        ),
-        Check::Integrity,
+    integrity_refused(
+        &stores(&g, "leaf", None),
+        serde_json::to_vec(&v).unwrap(),
         "signature does not verify",
     );
 }
@@ -1035,8 +947,7 @@ fn a_tampered_payload_fails_the_signature() {
 #[test]
 fn signature_count_and_size_bombs_are_bounded() {
     let g = Gen::new();
-    let chain = self_signed_leaf(&g);
-    let good = Jws::new("PS256", chain).sign(&g, "leaf", "PS256", None);
+    let good = self_signed_jws(&g);
     let s = stores(&g, "leaf", None);
     // 150 broken signatures, then a good one: only 100 are tried, and the run says so
     let mut many: Vec<Candidate> = (0..150)
@@ -1064,16 +975,7 @@ fn signature_count_and_size_bombs_are_bounded() {
     assert_eq!(v.reports().len(), 2);
     // an envelope over the size limit is refused before parsing
     let huge = vec![b' '; Limits::default().max_envelope_bytes + 1];
-    refused(
-        verify(
-            &policy(false, ""),
-            &s,
-            &[candidate(MEDIA_TYPE_JWS, huge, 1)],
-            now(),
-        ),
-        Check::Integrity,
-        "more than",
-    );
+    integrity_refused(&s, huge, "more than");
     // a manifest that claims a huge envelope is refused before the blob is fetched
     let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.cncf.notary.signature","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[{"mediaType":"application/jose+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":99999999999}]}"#;
     assert!(matches!(
@@ -1082,29 +984,14 @@ fn signature_count_and_size_bombs_are_bounded() {
     ));
     // a chain of more certificates than allowed
     let many_certs = Jws::new("PS256", vec![g.der("leaf"); 11]).sign(&g, "leaf", "PS256", None);
-    refused(
-        verify(
-            &policy(false, ""),
-            &s,
-            &[candidate(MEDIA_TYPE_JWS, many_certs, 1)],
-            now(),
-        ),
-        Check::Integrity,
-        "more than 10 certificates",
-    );
+    integrity_refused(&s, many_certs, "more than 10 certificates");
 }
 
 // ---- timestamps ------------------------------------------------------------------------------
 
 /// A chain whose leaf is valid only from `start` to `end`, and a TSA with `tsa_ext`.
 fn stamped(g: &Gen, start: &str, end: &str, tsa_ext: &[&str]) -> Vec<u8> {
-    g.key("ca", "rsa:2048");
-    g.self_signed(
-        "ca",
-        "/C=US/ST=WA/O=Generated/CN=Generated Root",
-        CA_EXT,
-        "sha256",
-    );
+    g.root("ca", "/C=US/ST=WA/O=Generated/CN=Generated Root");
     g.key("leaf", "rsa:2048");
     g.issue(
         "leaf",
@@ -1114,52 +1001,41 @@ fn stamped(g: &Gen, start: &str, end: &str, tsa_ext: &[&str]) -> Vec<u8> {
         "sha256",
         Some((start, end)),
     );
-    g.key("tsaroot", "rsa:2048");
-    g.self_signed(
-        "tsaroot",
-        "/C=US/ST=WA/O=Generated/CN=Generated TSA Root",
-        CA_EXT,
-        "sha256",
-    );
-    g.key("tsa", "rsa:2048");
-    g.issue(
-        "tsa",
-        "/C=US/ST=WA/O=Generated/CN=Generated TSA",
-        "tsaroot",
-        tsa_ext,
-        "sha256",
-        None,
-    );
+    g.tsa(tsa_ext);
     Jws::new("PS256", vec![g.der("leaf"), g.der("ca")]).sign(g, "leaf", "PS256", Some("tsa"))
+}
+
+/// [`refused`] by [`Check::AuthenticTimestamp`] for one JWS signature under the generated policy
+/// with its tsa store.
+#[track_caller]
+fn timestamp_refused(stores: &TrustStores, jws: Vec<u8>, at: OffsetDateTime, words: &str) {
+    refused(
+        verify_one(true, stores, MEDIA_TYPE_JWS, jws, at),
+        Check::AuthenticTimestamp,
+        words,
+    );
 }
 
 #[test]
 fn a_timestamp_outside_the_certificates_validity_is_refused() {
-    let g = Gen::new();
-    let jws = stamped(&g, "20990101000000Z", "21000101000000Z", TSA_EXT);
-    let at = time::macros::datetime!(2099-06-01 00:00 UTC);
-    refused(
-        verify(
-            &policy(true, ""),
-            &stores(&g, "ca", Some("tsaroot")),
-            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
-            at,
+    for (start, end, at, words) in [
+        (
+            "20990101000000Z",
+            "21000101000000Z",
+            time::macros::datetime!(2099-06-01 00:00 UTC),
+            "timestamp can be before certificate",
         ),
-        Check::AuthenticTimestamp,
-        "timestamp can be before certificate",
-    );
-    let g = Gen::new();
-    let jws = stamped(&g, "20000101000000Z", "20010101000000Z", TSA_EXT);
-    refused(
-        verify(
-            &policy(true, ""),
-            &stores(&g, "ca", Some("tsaroot")),
-            &[candidate(MEDIA_TYPE_JWS, jws, 1)],
+        (
+            "20000101000000Z",
+            "20010101000000Z",
             now(),
+            "timestamp can be after certificate",
         ),
-        Check::AuthenticTimestamp,
-        "timestamp can be after certificate",
-    );
+    ] {
+        let g = Gen::new();
+        let jws = stamped(&g, start, end, TSA_EXT);
+        timestamp_refused(&stores(&g, "ca", Some("tsaroot")), jws, at, words);
+    }
 }
 
 #[test]
@@ -1206,34 +1082,18 @@ fn a_tsa_certificate_without_the_timestamping_eku_is_refused() {
     // the generator's re-signing itself is sound: by the proper TSA, the token still stands
     v["header"]["io.cncf.notary.timestampSignature"] =
         STANDARD.encode(g.resign_token(&token, "tsa")).into();
-    verify(
-        &policy(true, ""),
+    verify_one(
+        true,
         &s,
-        &[candidate(
-            MEDIA_TYPE_JWS,
-            serde_json::to_vec(&v).unwrap(),
-            1,
-        )],
+        MEDIA_TYPE_JWS,
+        serde_json::to_vec(&v).unwrap(),
         now(),
     )
     .unwrap();
     for (name, _, words) in bad {
         v["header"]["io.cncf.notary.timestampSignature"] =
             STANDARD.encode(g.resign_token(&token, name)).into();
-        refused(
-            verify(
-                &policy(true, ""),
-                &s,
-                &[candidate(
-                    MEDIA_TYPE_JWS,
-                    serde_json::to_vec(&v).unwrap(),
-                    1,
-                )],
-                now(),
-            ),
-            Check::AuthenticTimestamp,
-            words,
-        );
+        timestamp_refused(&s, serde_json::to_vec(&v).unwrap(), now(), words);
     }
 }
 
@@ -1244,18 +1104,10 @@ fn a_timestamp_of_another_signature_is_refused() {
     let token = g.timestamp(b"some other signature", "tsa");
     let mut v: serde_json::Value = serde_json::from_slice(&jws).unwrap();
     v["header"]["io.cncf.notary.timestampSignature"] = STANDARD.encode(token).into();
-    refused(
-        verify(
-            &policy(true, ""),
-            &stores(&g, "ca", Some("tsaroot")),
-            &[candidate(
-                MEDIA_TYPE_JWS,
-                serde_json::to_vec(&v).unwrap(),
-                1,
-            )],
-            now(),
-        ),
-        Check::AuthenticTimestamp,
+    timestamp_refused(
+        &stores(&g, "ca", Some("tsaroot")),
+        serde_json::to_vec(&v).unwrap(),
+        now(),
         "mismatched message",
     );
 }

@@ -259,6 +259,11 @@ fn countersignature_vectors_fail_at_the_step_notation_names() {
     );
 }
 
+/// Why [`load`] refuses the store, as it says it.
+fn load_err(kind: StoreType, name: &str) -> String {
+    load(kind, name).unwrap_err().to_string()
+}
+
 fn load(kind: StoreType, name: &str) -> Result<Vec<Cert>, TrustStoreError> {
     let r = StoreRef {
         kind,
@@ -280,30 +285,22 @@ fn trust_store_vectors_load_or_fail_as_notation_go_says() {
         1
     );
     assert!(!load(StoreType::Tsa, "test-timestamp").unwrap().is_empty());
-    let e = load(StoreType::Ca, "trust-store-with-invalid-certs")
-        .unwrap_err()
-        .to_string();
+    let e = load_err(StoreType::Ca, "trust-store-with-invalid-certs");
     assert!(e.starts_with("failed to read the trusted certificate invalid in trust store trust-store-with-invalid-certs of type ca"), "{e}");
-    let e = load(StoreType::Ca, "trust-store-with-leaf-certs")
-        .unwrap_err()
-        .to_string();
+    let e = load_err(StoreType::Ca, "trust-store-with-leaf-certs");
     assert!(
         e.contains("failed to validate the trusted certificate non-ca.crt"),
         "{e}"
     );
     assert!(e.contains(r#"certificate with subject "CN=wabbit-networks.io,O=Notary,L=Seattle,ST=WA,C=US" is not a CA certificate or self-signed signing certificate"#), "{e}");
-    let e = load(StoreType::Ca, "trust-store-with-leaf-certs-in-single-file")
-        .unwrap_err()
-        .to_string();
+    let e = load_err(StoreType::Ca, "trust-store-with-leaf-certs-in-single-file");
     assert!(
         e.contains("failed to validate the trusted certificate RootAndLeafCerts.crt"),
         "{e}"
     );
-    let e = load(StoreType::Tsa, "test-nonCA").unwrap_err().to_string();
+    let e = load_err(StoreType::Tsa, "test-nonCA");
     assert!(e.contains("is not a root CA certificate: x509: invalid signature: parent certificate cannot sign this kind of certificate"), "{e}");
-    let e = load(StoreType::Tsa, "test-nonSelfIssued")
-        .unwrap_err()
-        .to_string();
+    let e = load_err(StoreType::Tsa, "test-nonSelfIssued");
     assert!(
         e.contains("issuer (CN=Notation Test Revokable RSA Chain Cert Root,")
             && e.contains("and subject (CN=Notation Test Revokable RSA Chain Cert 2,")

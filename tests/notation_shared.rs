@@ -7,7 +7,9 @@
 //! Rows about command-line output only (S26 flags, S43–S45 output formats) are checked here for
 //! the verification they need; their flags and formats belong to the CLI's tests.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -20,19 +22,11 @@ use trustpin::notation::truststore;
 use trustpin::notation::verify::{verify_artifact, Candidate, Limits};
 use trustpin::reference::Digest;
 
+use common::oci_data::notation_data;
+
 const V: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
 const TS: &str = "sha256:53b0191218aed9a3c1f7c661736ac40cfc8eb928642348fd843ba3f0483c0c20";
 const SCOPE: &str = "local/e2e";
-
-fn data() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/notation-data");
-    assert!(
-        dir.join("README.md").is_file(),
-        "the shared Notation test data is missing: expected it at {} (../shared/notation-data beside the crate)",
-        dir.display()
-    );
-    dir
-}
 
 /// What a run came to: the digest verified (and the warnings), skipped, or a failure with its
 /// class and message.
@@ -119,7 +113,7 @@ fn fetch(layout: &Path, reference: &str) -> Result<(Artifact, Vec<Candidate>), S
 
 /// `trustpin verify --oci-layout --scope local/e2e oci_layout/<layout><ref> --policy ... --trust-store ... [--at]`.
 fn run(layout: &str, reference: &str, policy: &str, store: &str, at: Option<&str>) -> Outcome {
-    let data = data();
+    let data = notation_data();
     let file = if policy == "trustpolicy" {
         "trustpolicy.json".to_string()
     } else {
@@ -456,7 +450,7 @@ fn s25_by_tag() {
 #[test]
 fn s26_the_verification_behind_the_missing_scope_row_needs_a_scope() {
     // The flag itself is the CLI's; here: a scope-specific policy does not apply elsewhere.
-    let p = std::fs::read(data().join("trustpolicies/trustpolicy.json")).unwrap();
+    let p = std::fs::read(notation_data().join("trustpolicies/trustpolicy.json")).unwrap();
     let policy = TrustPolicy::parse(&p).unwrap();
     assert_eq!(
         policy.applicable(SCOPE).map(|s| s.name.as_str()),
@@ -688,7 +682,7 @@ fn s46_one_refused_reference_of_two() {
 #[test]
 #[ignore]
 fn measure_microseconds_per_signature_verification() {
-    let data = data();
+    let data = notation_data();
     let policy =
         TrustPolicy::parse(&std::fs::read(data.join("trustpolicies/trustpolicy.json")).unwrap())
             .unwrap();

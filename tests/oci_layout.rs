@@ -244,6 +244,27 @@ fn a_tampered_blob_is_refused_for_its_digest() {
     assert_eq!(e.failure(), Failure::Refused);
 }
 
+/// The referrers (at most 10) of the manifest `descriptor` describes, of `artifact_type`.
+fn referrers_of(
+    src: &LayoutSource,
+    descriptor: &serde_json::Value,
+    artifact_type: Option<&str>,
+) -> Vec<Descriptor> {
+    let subject = digest(descriptor["digest"].as_str().unwrap());
+    src.referrers(SCOPE, &subject, artifact_type, 10).unwrap()
+}
+
+/// `b`'s index written, and the layout opened.
+fn opened(b: &LayoutBuilder) -> LayoutSource {
+    b.write_index();
+    LayoutSource::open(b.path()).unwrap()
+}
+
+/// Why the manifest tagged `v1` of [`opened`] `b` is refused.
+fn v1_refused(b: &LayoutBuilder) -> OciError {
+    opened(b).manifest(SCOPE, &tag("v1"), MAX).unwrap_err()
+}
+
 #[test]
 fn a_descriptor_size_that_lies_is_refused() {
     let mut b = LayoutBuilder::new();
@@ -251,9 +272,7 @@ fn a_descriptor_size_that_lies_is_refused() {
     let mut d = b.manifest(&m);
     d["size"] = json!(d["size"].as_u64().unwrap() + 1);
     b.add(d, Some("v1"));
-    b.write_index();
-    let src = LayoutSource::open(b.path()).unwrap();
-    let e = src.manifest(SCOPE, &tag("v1"), MAX).unwrap_err();
+    let e = v1_refused(&b);
     assert!(matches!(e, OciError::SizeMismatch { .. }), "{e}");
 }
 
@@ -324,8 +343,7 @@ fn an_ambiguous_tag_is_refused_and_a_repeated_one_accepted() {
     b.add(one.clone(), Some("v1"));
     b.add(one.clone(), Some("same"));
     b.add(two.clone(), Some("v1"));
-    b.write_index();
-    let src = LayoutSource::open(b.path()).unwrap();
+    let src = opened(&b);
     let e = src.manifest(SCOPE, &tag("v1"), MAX).unwrap_err();
     assert!(matches!(e, OciError::AmbiguousTag { .. }), "{e}");
     assert!(
@@ -346,9 +364,7 @@ fn a_media_type_the_manifest_contradicts_is_refused() {
     let mut d = b.manifest(&b.image(b"1", None, None, BTreeMap::new()));
     d["mediaType"] = json!(OCI_INDEX);
     b.add(d, Some("v1"));
-    b.write_index();
-    let src = LayoutSource::open(b.path()).unwrap();
-    let e = src.manifest(SCOPE, &tag("v1"), MAX).unwrap_err();
+    let e = v1_refused(&b);
     assert!(matches!(e, OciError::MediaTypeMismatch { .. }), "{e}");
 }
 
@@ -402,29 +418,14 @@ fn referrers_are_found_through_indexes_and_subjects_only_reachable_from_index_js
     let outer =
         b.manifest(&json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [sig_b]}));
     b.add(outer, Some("outer"));
-    b.write_index();
-    let src = LayoutSource::open(b.path()).unwrap();
-    let of_artifact = src
-        .referrers(
-            SCOPE,
-            &digest(artifact["digest"].as_str().unwrap()),
-            None,
-            10,
-        )
-        .unwrap();
+    let src = opened(&b);
+    let of_artifact = referrers_of(&src, &artifact, None);
     assert_eq!(of_artifact.len(), 1);
     assert_eq!(
         of_artifact[0].digest.to_string(),
         sig_a["digest"].as_str().unwrap()
     );
-    let of_a = src
-        .referrers(
-            SCOPE,
-            &digest(sig_a["digest"].as_str().unwrap()),
-            Some("application/other"),
-            10,
-        )
-        .unwrap();
+    let of_a = referrers_of(&src, &sig_a, Some("application/other"));
     assert_eq!(of_a.len(), 1);
     assert_eq!(
         of_a[0].digest.to_string(),
@@ -442,16 +443,8 @@ fn the_artifact_type_of_a_referrer_falls_back_to_its_config_media_type() {
     sig["config"]["mediaType"] = json!(SIGNATURE);
     let sig = b.manifest(&sig);
     b.add(sig.clone(), None);
-    b.write_index();
-    let src = LayoutSource::open(b.path()).unwrap();
-    let found: Vec<Descriptor> = src
-        .referrers(
-            SCOPE,
-            &digest(artifact["digest"].as_str().unwrap()),
-            Some(SIGNATURE),
-            10,
-        )
-        .unwrap();
+    let src = opened(&b);
+    let found: Vec<Descriptor> = referrers_of(&src, &artifact, Some(SIGNATURE));
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].artifact_type.as_deref(), Some(SIGNATURE));
     assert_eq!(found[0].size, sig["size"].as_u64().unwrap());
@@ -465,8 +458,7 @@ fn the_walk_for_referrers_is_bounded_and_says_where_it_stopped() {
     let mut d = b.manifest(&m);
     d["size"] = json!(5 * 1024 * 1024);
     b.add(d, None);
-    b.write_index();
-    let src = LayoutSource::open(b.path()).unwrap();
+    let src = opened(&b);
     let e = src
         .referrers(SCOPE, &Digest([3; 32]), None, 10)
         .unwrap_err();
@@ -480,8 +472,7 @@ fn the_walk_for_referrers_is_bounded_and_says_where_it_stopped() {
         json!({"mediaType": OCI_MANIFEST, "digest": bad, "size": 42}),
         None,
     );
-    b.write_index();
-    let src = LayoutSource::open(b.path()).unwrap();
+    let src = opened(&b);
     let e = src
         .referrers(SCOPE, &Digest([3; 32]), None, 10)
         .unwrap_err();
@@ -496,8 +487,7 @@ fn the_walk_for_referrers_is_bounded_and_says_where_it_stopped() {
     let layer = b.blob(&vec![b'x'; 1024]);
     b.add(json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": 1024}), None);
     b.add(json!({"mediaType": OCI_MANIFEST, "digest": format!("sha256:{}", "4".repeat(64)), "size": 10}), None);
-    b.write_index();
-    let src = LayoutSource::open(b.path()).unwrap();
+    let src = opened(&b);
     assert!(src
         .referrers(SCOPE, &Digest([3; 32]), None, 10)
         .unwrap()

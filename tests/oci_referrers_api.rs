@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::oci_data::{sha256, OCI_INDEX, OCI_MANIFEST, SIGNATURE};
+use common::oci_data::{fetch_as_verifier, sha256, OCI_INDEX, OCI_MANIFEST, SIGNATURE};
 use common::oci_server::{OciServer, Options};
 use common::server::{Length, Pace, Response, TestPki, TestServer};
 use common::token_issuer::{TokenIssuer, User};
@@ -478,22 +478,7 @@ fn verify_like(reg: &OciServer, reference: &Reference) -> (Duration, usize) {
     let src = source(&reg.host());
     let before = reg.server.total_requests();
     let start = Instant::now();
-    let (m, referrers) = src.manifest_and_referrers("app", reference, MAX, Some(SIGNATURE), 100);
-    m.unwrap();
-    let referrers = referrers.unwrap().unwrap();
-    assert_eq!(referrers.len(), 5);
-    let wanted: Vec<(Reference, u64)> = referrers
-        .iter()
-        .map(|d| (Reference::Digest(d.digest), MAX))
-        .collect();
-    let layers: Vec<(Digest, u64)> = src
-        .manifests_many("app", &wanted)
-        .into_iter()
-        .map(|m| (m.unwrap().fields("sig").unwrap().layers[0].digest, MAX))
-        .collect();
-    for b in src.blobs_many("app", &layers) {
-        b.unwrap();
-    }
+    fetch_as_verifier(&src, "app", reference, 5);
     (start.elapsed(), reg.server.total_requests() - before)
 }
 

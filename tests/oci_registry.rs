@@ -10,7 +10,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::oci_data::{layout_path, SHARED_LAYOUTS};
+use common::oci_data::{fetch_as_verifier, layout_path, SHARED_LAYOUTS};
 use common::registry::Registry;
 use common::token_issuer::{TokenIssuer, User};
 use trustpin::failure::{Classify, Failure};
@@ -249,23 +249,7 @@ fn token_auth_on_docker_registry_with_credentials_and_refused_anonymously() {
 /// envelopes. Returns the time taken and the requests made.
 fn verify_like(src: &RegistrySource, repo: &str, reference: &Reference) -> Duration {
     let start = std::time::Instant::now();
-    let (m, referrers) =
-        src.manifest_and_referrers(repo, reference, MAX, Some(NOTATION_SIGNATURE), 100);
-    m.unwrap();
-    let referrers = referrers.unwrap().unwrap();
-    assert_eq!(referrers.len(), 1);
-    let wanted: Vec<(Reference, u64)> = referrers
-        .iter()
-        .map(|d| (Reference::Digest(d.digest), MAX))
-        .collect();
-    let layers: Vec<(Digest, u64)> = src
-        .manifests_many(repo, &wanted)
-        .into_iter()
-        .map(|m| (m.unwrap().fields("sig").unwrap().layers[0].digest, MAX))
-        .collect();
-    for b in src.blobs_many(repo, &layers) {
-        b.unwrap();
-    }
+    fetch_as_verifier(src, repo, reference, 1);
     start.elapsed()
 }
 

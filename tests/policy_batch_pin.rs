@@ -100,6 +100,17 @@ fn write_policy(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+/// `trustpin resolve --no-cache --policy POLICY ARGS...`, `stdin` on its standard input.
+fn resolve_policy_stdin(policy: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut all = vec!["resolve", "--no-cache", "--policy", policy];
+    all.extend(args);
+    trustpin_with(&all, stdin, None)
+}
+
+fn resolve_policy(policy: &Path, args: &[&str]) -> Output {
+    resolve_policy_stdin(s(policy), args, None)
+}
+
 fn key_id(name: &str) -> String {
     canonical_key_id(&std::fs::read_to_string(Path::new(TESTDATA).join("keys").join(name)).unwrap())
 }
@@ -296,7 +307,7 @@ fn invalid_policy_files_exit_2_naming_the_line_and_field() {
             }
         }
         // The same file given to resolve is refused as a whole before anything is resolved.
-        let out = trustpin(&["resolve", "--no-cache", "--policy", s(&file), "alpine"]);
+        let out = resolve_policy(&file, &["alpine"]);
         if out.code != 2
             || !out.stdout.is_empty()
             || !out.stderr.contains(&format!("line {}", case.line))
@@ -321,13 +332,7 @@ fn invalid_policy_files_exit_2_naming_the_line_and_field() {
 fn resolve_policy_without_a_matching_scope_exits_1() {
     let dir = policy_dir();
     let file = write_policy(dir.path(), "policy.json", POLICY);
-    let out = trustpin(&[
-        "resolve",
-        "--no-cache",
-        "--policy",
-        s(&file),
-        "quay.io/other/app:1",
-    ]);
+    let out = resolve_policy(&file, &["quay.io/other/app:1"]);
     out.expect_refused(
         &[
             "quay.io/other/app:1",
@@ -335,15 +340,7 @@ fn resolve_policy_without_a_matching_scope_exits_1() {
         ],
         "no scope matches",
     );
-    let out = trustpin(&[
-        "resolve",
-        "--no-cache",
-        "--policy",
-        s(&file),
-        "quay.io/other/app:1",
-        "--output",
-        "json",
-    ]);
+    let out = resolve_policy(&file, &["quay.io/other/app:1", "--output", "json"]);
     out.expect_code(1, "no scope matches (json)");
     let items = out.json_array();
     assert_eq!(items.len(), 1);
@@ -369,14 +366,7 @@ fn resolve_policy_skip_scope_reports_not_verified_and_exits_0() {
   {"name": "anything", "registryScopes": ["*"], "signatureVerification": {"level": "skip"}}
 ]}"#;
     let file = write_policy(dir.path(), "policy.json", text);
-    let out = trustpin(&[
-        "resolve",
-        "--no-cache",
-        "--policy",
-        s(&file),
-        "alpine:3.19",
-        "quay.io/org/app:v2",
-    ]);
+    let out = resolve_policy(&file, &["alpine:3.19", "quay.io/org/app:v2"]);
     out.expect_code(0, "`*` with level skip");
     assert_eq!(
         lines(&out.stdout),
@@ -394,15 +384,7 @@ fn resolve_policy_skip_scope_reports_not_verified_and_exits_0() {
             out.describe()
         );
     }
-    let out = trustpin(&[
-        "resolve",
-        "--no-cache",
-        "--policy",
-        s(&file),
-        "alpine:3.19",
-        "--output",
-        "json",
-    ]);
+    let out = resolve_policy(&file, &["alpine:3.19", "--output", "json"]);
     out.expect_code(0, "`*` with level skip, json");
     let items = out.json_array();
     assert_eq!(items.len(), 1, "{}", out.describe());
@@ -413,15 +395,7 @@ fn resolve_policy_skip_scope_reports_not_verified_and_exits_0() {
     assert_eq!(it["exit_code"], 0, "{it}");
     assert_eq!(it["gun"], "docker.io/library/alpine", "{it}");
     assert!(it["warnings"].to_string().contains("NOT VERIFIED"), "{it}");
-    let out = trustpin(&[
-        "resolve",
-        "--no-cache",
-        "--policy",
-        s(&file),
-        "alpine:3.19",
-        "--output",
-        "jsonl",
-    ]);
+    let out = resolve_policy(&file, &["alpine:3.19", "--output", "jsonl"]);
     out.expect_code(0, "`*` with level skip, jsonl");
     let v: serde_json::Value =
         serde_json::from_str(out.stdout.trim()).unwrap_or_else(|_| panic!("{}", out.describe()));
@@ -631,6 +605,17 @@ impl Live {
     }
 
     /// All 200 (input, repository index, tag) in a fixed shuffled order.
+    /// [`Live::references`], their inputs alone, and the line each must resolve to.
+    #[allow(clippy::type_complexity)]
+    fn references_inputs_expected(
+        &self,
+    ) -> (Vec<(String, usize, &'static str)>, Vec<String>, Vec<String>) {
+        let refs = self.references();
+        let inputs = refs.iter().map(|r| r.0.clone()).collect();
+        let expected = refs.iter().map(|(_, i, t)| self.expected(*i, t)).collect();
+        (refs, inputs, expected)
+    }
+
     fn references(&self) -> Vec<(String, usize, &'static str)> {
         let mut all: Vec<(String, usize, &'static str)> = (0..REPOS)
             .flat_map(|i| TAGS.iter().map(move |t| (format!("{}:{t}", gun(i)), i, *t)))
@@ -648,10 +633,9 @@ impl Live {
 }
 
 fn resolve_batch(live: &Live, inputs: &[String], extra: &[&str]) -> Output {
-    let mut args: Vec<&str> = vec!["resolve", "--no-cache", "--policy", live.policy()];
-    args.extend(extra);
+    let mut args = extra.to_vec();
     args.extend(inputs.iter().map(String::as_str));
-    trustpin(&args)
+    resolve_policy_stdin(live.policy(), &args, None)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -660,9 +644,7 @@ fn resolve_batch(live: &Live, inputs: &[String], extra: &[&str]) -> Output {
 #[test]
 fn batch_of_200_equals_each_alone_and_notary_lookup_in_every_output() {
     let Some(live) = live() else { return };
-    let refs = live.references();
-    let inputs: Vec<String> = refs.iter().map(|r| r.0.clone()).collect();
-    let expected: Vec<String> = refs.iter().map(|(_, i, t)| live.expected(*i, t)).collect();
+    let (refs, inputs, expected) = live.references_inputs_expected();
     assert_eq!(
         inputs.iter().collect::<BTreeSet<_>>().len(),
         200,
@@ -782,9 +764,7 @@ fn batch_of_200_equals_each_alone_and_notary_lookup_in_every_output() {
 #[test]
 fn stdin_and_from_file_give_the_same_answers_as_arguments() {
     let Some(live) = live() else { return };
-    let refs = live.references();
-    let inputs: Vec<String> = refs.iter().map(|r| r.0.clone()).collect();
-    let expected: Vec<String> = refs.iter().map(|(_, i, t)| live.expected(*i, t)).collect();
+    let (_, inputs, expected) = live.references_inputs_expected();
 
     // A list with comments, blank lines, indentation and CRLF line ends.
     let mut list = String::from("# references to resolve\n\n");
@@ -798,24 +778,13 @@ fn stdin_and_from_file_give_the_same_answers_as_arguments() {
     }
     list.push_str("\n   \n# end\n");
 
-    let out = trustpin_with(
-        &["resolve", "--no-cache", "--policy", live.policy(), "-"],
-        Some(list.as_bytes()),
-        None,
-    );
+    let out = resolve_policy_stdin(live.policy(), &["-"], Some(list.as_bytes()));
     out.expect_code(0, "references from stdin");
     assert_eq!(lines(&out.stdout), expected, "stdin: {}", out.stderr);
 
     let file = live.dir.join("refs-from-file.txt");
     std::fs::write(&file, &list).unwrap();
-    let out = trustpin(&[
-        "resolve",
-        "--no-cache",
-        "--policy",
-        live.policy(),
-        "--from-file",
-        s(&file),
-    ]);
+    let out = resolve_policy_stdin(live.policy(), &["--from-file", s(&file)], None);
     out.expect_code(0, "references from --from-file");
     assert_eq!(lines(&out.stdout), expected, "--from-file: {}", out.stderr);
 
@@ -823,19 +792,10 @@ fn stdin_and_from_file_give_the_same_answers_as_arguments() {
     let (a, rest) = inputs.split_at(10);
     let (b, c) = rest.split_at(90);
     std::fs::write(&file, c.join("\n")).unwrap();
-    let mut args = vec![
-        "resolve",
-        "--no-cache",
-        "--policy",
-        live.policy(),
-        "--from-file",
-        s(&file),
-        "--output",
-        "json",
-    ];
+    let mut args = vec!["--from-file", s(&file), "--output", "json"];
     args.extend(a.iter().map(String::as_str));
     args.push("-");
-    let out = trustpin_with(&args, Some(b.join("\n").as_bytes()), None);
+    let out = resolve_policy_stdin(live.policy(), &args, Some(b.join("\n").as_bytes()));
     out.expect_code(0, "arguments, stdin and --from-file together");
     let got: Vec<String> = out
         .json_array()
@@ -845,11 +805,7 @@ fn stdin_and_from_file_give_the_same_answers_as_arguments() {
     assert_eq!(got, expected, "arguments, then stdin, then --from-file");
 
     // Nothing but comments is a usage error.
-    let out = trustpin_with(
-        &["resolve", "--no-cache", "--policy", live.policy(), "-"],
-        Some(b"# nothing\n\n"),
-        None,
-    );
+    let out = resolve_policy_stdin(live.policy(), &["-"], Some(b"# nothing\n\n"));
     out.expect_code(2, "no references at all");
 }
 
@@ -871,17 +827,22 @@ fn copy_tree(live: &Live) -> tempfile::TempDir {
     tree
 }
 
+/// A loopback server counting requests, serving a copy of the repositories' files (held by the
+/// folder returned with it).
+fn counting_server(live: &Live) -> (tempfile::TempDir, server::TestServer) {
+    let tree = copy_tree(live);
+    let counting = server::TestServer::start();
+    counting.serve_tree(tree.path());
+    (tree, counting)
+}
+
 #[test]
 fn each_repository_is_fetched_once_however_many_tags() {
     let Some(live) = live() else { return };
     // A copy of the server's files behind a counting loopback server.
-    let tree = copy_tree(live);
-    let counting = server::TestServer::start();
-    counting.serve_tree(tree.path());
+    let (_tree, counting) = counting_server(live);
 
-    let refs = live.references();
-    let inputs: Vec<String> = refs.iter().map(|r| r.0.clone()).collect();
-    let expected: Vec<String> = refs.iter().map(|(_, i, t)| live.expected(*i, t)).collect();
+    let (_, inputs, expected) = live.references_inputs_expected();
     // --server overrides the policies' server URL.
     let out = resolve_batch(live, &inputs, &["--server", &counting.url(), "--jobs", "8"]);
     out.expect_code(0, "batch through the counting server");
@@ -1036,9 +997,7 @@ fn one_repo_policy(live: &Live, dir: &Path, server: serde_json::Value) -> PathBu
 #[test]
 fn policy_server_health_check_is_done() {
     let Some(live) = live() else { return };
-    let tree = copy_tree(live);
-    let counting = server::TestServer::start();
-    counting.serve_tree(tree.path());
+    let (_tree, counting) = counting_server(live);
     counting.serve_json("/_notary_server/health", "{}");
     let dir = temp_dir("trustpin-policy-");
     let policy = one_repo_policy(
@@ -1047,7 +1006,7 @@ fn policy_server_health_check_is_done() {
         serde_json::json!({"url": counting.url(), "checkHealth": true}),
     );
     let input = format!("{}:v1", live.repos[0].gun);
-    let out = trustpin(&["resolve", "--no-cache", "--policy", s(&policy), &input]);
+    let out = resolve_policy(&policy, &[&input]);
     out.expect_code(0, "policy with server.checkHealth");
     assert_eq!(out.stdout, format!("{}\n", live.expected(0, "v1")));
     assert!(
@@ -1123,6 +1082,29 @@ fn pinned(live: &Live, i: usize, tag: &str) -> String {
     format!("{}:{tag}@sha256:{}", gun(i), live.repos[i].tags[tag].0)
 }
 
+/// `text` with, in each `(find, reference, i, tag)`, the `reference` within `find` pinned to
+/// repository `i`'s `tag`.
+fn pinned_in(live: &Live, text: &str, edits: &[(&str, &str, usize, &str)]) -> String {
+    edits
+        .iter()
+        .fold(text.to_owned(), |text, (find, reference, i, tag)| {
+            text.replace(find, &find.replace(reference, &pinned(live, *i, tag)))
+        })
+}
+
+const REPO01_V2: (&str, &str, usize, &str) = (
+    "image: example.com/batch/repo01:v2",
+    "example.com/batch/repo01:v2",
+    1,
+    "v2",
+);
+const REPO02_V3: (&str, &str, usize, &str) = (
+    "\"example.com/batch/repo02:v3\"",
+    "example.com/batch/repo02:v3",
+    2,
+    "v3",
+);
+
 const MANIFEST: &str = "# Deployment of the web app
 apiVersion: apps/v1
 kind: Deployment
@@ -1149,19 +1131,13 @@ spec:
 ";
 
 fn manifest_expected(live: &Live) -> String {
-    MANIFEST
-        .replace(
-            "image: example.com/batch/repo01:v2",
-            &format!("image: {}", pinned(live, 1, "v2")),
-        )
-        .replace(
-            "\"example.com/batch/repo02:v3\"",
-            &format!("\"{}\"", pinned(live, 2, "v3")),
-        )
-        .replace(
-            "image: example.com/batch/repo03\n",
-            &format!("image: {}\n", pinned(live, 3, "latest")),
-        )
+    let repo03 = (
+        "image: example.com/batch/repo03\n",
+        "example.com/batch/repo03",
+        3,
+        "latest",
+    );
+    pinned_in(live, MANIFEST, &[REPO01_V2, REPO02_V3, repo03])
 }
 
 fn dockerfile(live: &Live) -> String {
@@ -1184,15 +1160,19 @@ COPY --from=build /out /app
 }
 
 fn dockerfile_expected(live: &Live) -> String {
-    dockerfile(live)
-        .replace(
-            "$BUILDPLATFORM example.com/batch/repo05:v2 AS",
-            &format!("$BUILDPLATFORM {} AS", pinned(live, 5, "v2")),
-        )
-        .replace(
-            "from example.com/batch/repo07:v4 as",
-            &format!("from {} as", pinned(live, 7, "v4")),
-        )
+    let repo05 = (
+        "$BUILDPLATFORM example.com/batch/repo05:v2 AS",
+        "example.com/batch/repo05:v2",
+        5,
+        "v2",
+    );
+    let repo07 = (
+        "from example.com/batch/repo07:v4 as",
+        "example.com/batch/repo07:v4",
+        7,
+        "v4",
+    );
+    pinned_in(live, &dockerfile(live), &[repo05, repo07])
 }
 
 /// The diff `pin` prints for `old` → `new` (line by line; same line count).
@@ -1206,6 +1186,19 @@ fn expected_diff(file: &Path, old: &str, new: &str) -> String {
         }
     }
     out
+}
+
+/// `text` written to `name` in `work`.
+fn write_in(work: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let file = work.path().join(name);
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+/// `file` holds exactly `expected` (`what` says which case).
+#[track_caller]
+fn file_holds(file: &Path, expected: &str, what: &str) {
+    assert_eq!(std::fs::read_to_string(file).unwrap(), expected, "{what}");
 }
 
 fn pin(live: &Live, file: &Path, extra: &[&str]) -> Output {
@@ -1238,8 +1231,7 @@ fn pin_rewrites_exactly_the_trusted_references_of_a_manifest_and_a_dockerfile() 
         ),
     ] {
         assert_ne!(text, expected, "{name}: the expectation changes something");
-        let file = work.path().join(name);
-        std::fs::write(&file, &text).unwrap();
+        let file = write_in(&work, name, &text);
 
         let out = pin(live, &file, &[]);
         out.expect_code(0, &format!("pin {name}"));
@@ -1249,10 +1241,10 @@ fn pin_rewrites_exactly_the_trusted_references_of_a_manifest_and_a_dockerfile() 
             "{name}: the diff; {}",
             out.stderr
         );
-        assert_eq!(
-            std::fs::read_to_string(&file).unwrap(),
-            text,
-            "{name}: a diff leaves the file alone"
+        file_holds(
+            &file,
+            &text,
+            &format!("{name}: a diff leaves the file alone"),
         );
 
         let out = pin(live, &file, &["--write"]);
@@ -1263,20 +1255,12 @@ fn pin_rewrites_exactly_the_trusted_references_of_a_manifest_and_a_dockerfile() 
             "{}",
             out.describe()
         );
-        assert_eq!(
-            std::fs::read_to_string(&file).unwrap(),
-            expected,
-            "{name}: rewritten in place"
-        );
+        file_holds(&file, &expected, &format!("{name}: rewritten in place"));
 
         // Pinning a pinned file changes nothing.
         let out = pin(live, &file, &["--write"]);
         out.expect_code(0, &format!("pin --write {name} again"));
-        assert_eq!(
-            std::fs::read_to_string(&file).unwrap(),
-            expected,
-            "{name}: idempotent"
-        );
+        file_holds(&file, &expected, &format!("{name}: idempotent"));
         let leftovers: Vec<_> = std::fs::read_dir(work.path())
             .unwrap()
             .filter_map(|e| e.ok())
@@ -1295,8 +1279,7 @@ fn pin_refuses_the_whole_file_for_one_unverifiable_reference_unless_keep_going()
         "image: example.com/batch/repo03\n",
         "image: example.com/batch/repo03:v11\n",
     );
-    let file = work.path().join("deployment.yaml");
-    std::fs::write(&file, &text).unwrap();
+    let file = write_in(&work, "deployment.yaml", &text);
 
     for extra in [&[][..], &["--write"][..]] {
         let out = pin(live, &file, extra);
@@ -1307,23 +1290,11 @@ fn pin_refuses_the_whole_file_for_one_unverifiable_reference_unless_keep_going()
             out.describe()
         );
         out.expect_stderr(&["example.com/batch/repo03:v11", "not rewritten"], "");
-        assert_eq!(
-            std::fs::read_to_string(&file).unwrap(),
-            text,
-            "{extra:?}: file unchanged"
-        );
+        file_holds(&file, &text, &format!("{extra:?}: file unchanged"));
     }
 
     // --keep-going: the trusted ones rewritten, the unverifiable one left alone, still exit 1.
-    let expected = text
-        .replace(
-            "image: example.com/batch/repo01:v2",
-            &format!("image: {}", pinned(live, 1, "v2")),
-        )
-        .replace(
-            "\"example.com/batch/repo02:v3\"",
-            &format!("\"{}\"", pinned(live, 2, "v3")),
-        );
+    let expected = pinned_in(live, &text, &[REPO01_V2, REPO02_V3]);
     let out = pin(live, &file, &["--keep-going"]);
     out.expect_code(1, "pin --keep-going");
     assert_eq!(
@@ -1335,11 +1306,7 @@ fn pin_refuses_the_whole_file_for_one_unverifiable_reference_unless_keep_going()
     let out = pin(live, &file, &["--keep-going", "--write"]);
     out.expect_code(1, "pin --keep-going --write");
     out.expect_stderr(&["example.com/batch/repo03:v11"], "");
-    assert_eq!(
-        std::fs::read_to_string(&file).unwrap(),
-        expected,
-        "good references pinned, the bad one kept"
-    );
+    file_holds(&file, &expected, "good references pinned, the bad one kept");
 }
 
 #[test]
@@ -1354,15 +1321,16 @@ fn pin_leaves_a_digest_only_reference_as_it_is() {
         "FROM example.com/batch/repo08@sha256:{v3} AS base\nFROM example.com/batch/repo09:v1\n"
     );
     let expected = text.replace("example.com/batch/repo09:v1", &pinned(live, 9, "v1"));
-    let file = work.path().join("Dockerfile");
-    std::fs::write(&file, &text).unwrap();
+    let file = write_in(&work, "Dockerfile", &text);
     let out = pin(live, &file, &["--write"]);
     out.expect_code(0, "pin a digest-only reference");
-    assert_eq!(
-        std::fs::read_to_string(&file).unwrap(),
-        expected,
-        "only the tag reference is pinned; the digest-only one is kept byte for byte; {}",
-        out.stderr
+    file_holds(
+        &file,
+        &expected,
+        &format!(
+            "only the tag reference is pinned; the digest-only one is kept byte for byte; {}",
+            out.stderr
+        ),
     );
 }
 
@@ -1388,17 +1356,11 @@ spec:
     - image: example.com/batch/repo10:v5
 ";
     let expected = text.replace("example.com/batch/repo10:v5", &pinned(live, 10, "v5"));
-    let file = work.path().join("pod.yaml");
-    std::fs::write(&file, text).unwrap();
+    let file = write_in(&work, "pod.yaml", text);
     let out = pin(live, &file, &["--write"]);
     out.expect_code(
         0,
         "pin a manifest whose ConfigMap holds `from os import path`",
     );
-    assert_eq!(
-        std::fs::read_to_string(&file).unwrap(),
-        expected,
-        "{}",
-        out.stderr
-    );
+    file_holds(&file, &expected, &out.stderr);
 }

@@ -402,9 +402,7 @@ impl Rotation {
 
 #[test]
 fn live_root_rotated_twice_is_followed_from_the_first_key_with_a_warning() {
-    let Some((ns, c)) = live_server(false) else {
-        return;
-    };
+    let (ns, c) = live_server_or_skip!(false);
     let gun = "example.com/rotation/live";
     let mut targets = c.publish_repo(gun, &[("v1", "live one"), ("v2", "live two")]);
     let key1 = c.write_root_key(gun, "root1.pub");
@@ -801,9 +799,7 @@ fn a_rotation_chain_longer_than_1000_steps_is_refused_without_walking_further() 
 
 #[test]
 fn live_rollback_to_an_older_state_is_refused_with_the_cache_and_accepted_without() {
-    let Some((ns, c)) = live_server(false) else {
-        return;
-    };
+    let (ns, c) = live_server_or_skip!(false);
     let gun = "example.com/rollback/live";
     let t1 = c.publish_repo(gun, &[("v1", "rollback one")]).remove(0);
     let key1 = c.write_root_key(gun, "root1.pub");
@@ -1127,11 +1123,7 @@ fn live_warm_path_one_request_when_unchanged_and_only_what_changed_otherwise() {
 
 #[test]
 fn live_archive_then_offline_resolve_at_archive_time_gives_the_live_digests() {
-    if !require_live() {
-        return;
-    }
-    let mut ns = NotaryServer::start();
-    let c = ns.client();
+    let (mut ns, c) = live_server_or_skip!(false);
     let gun = "example.com/archive/live";
     let repo = notary::RepoBuilder::new(&c, gun)
         .target("v1", "archive one")

@@ -15,7 +15,7 @@ use trustpin::fetch::credentials::{
 };
 use trustpin::fetch::dir::DirSource;
 use trustpin::fetch::http::{ClientIdentity, HttpOptions, HttpSource, MAX_REDIRECTS};
-use trustpin::fetch::{Source, SourceError, Wave};
+use trustpin::fetch::{Fetch, Source, SourceError, Wave};
 use trustpin::reference::Gun;
 use trustpin::tuf::role::RoleName;
 
@@ -31,6 +31,24 @@ fn as_gun(name: &str) -> Gun {
 /// A role name the test knows is valid.
 fn as_role(name: &str) -> RoleName {
     RoleName::new(name).unwrap()
+}
+
+/// [`Source::fetch`] of a role of [`GUN`].
+trait FetchRole {
+    fn fetch_role(&self, role: &str, max_len: u64) -> Fetch;
+}
+
+impl<S: Source + ?Sized> FetchRole for S {
+    fn fetch_role(&self, role: &str, max_len: u64) -> Fetch {
+        self.fetch(&as_gun(GUN), &as_role(role), max_len)
+    }
+}
+
+/// A server answering `role` of [`GUN`] with `response`.
+fn answering(role: &str, response: Response) -> TestServer {
+    let srv = TestServer::start();
+    srv.respond(&tuf_path(GUN, role), response);
+    srv
 }
 
 fn options(timeout: Duration) -> HttpOptions {
@@ -55,7 +73,7 @@ fn timed_failure(
 ) -> (SourceError, Duration) {
     let src = HttpSource::new(&srv.url(), options(timeout)).unwrap();
     let started = Instant::now();
-    let err = src.fetch(&as_gun(GUN), &as_role(role), max_len).unwrap_err();
+    let err = src.fetch_role(role, max_len).unwrap_err();
     (err, started.elapsed())
 }
 
@@ -75,7 +93,7 @@ fn fetch_returns_the_exact_body() {
     let srv = TestServer::start();
     srv.serve_json(&tuf_path(GUN, "root"), ROOT_JSON);
     let src = source(&srv);
-    assert_eq!(src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap(), ROOT_JSON);
+    assert_eq!(src.fetch_role("root", 1024).unwrap(), ROOT_JSON);
     assert_eq!(srv.requests(&tuf_path(GUN, "root")), 1);
     let req = &srv.log()[0];
     assert_eq!(req.method, "GET");
@@ -93,11 +111,14 @@ fn every_role_form_maps_to_the_notary_url() {
         let path = tuf_path(GUN, role);
         srv.serve_json(&path, role.as_bytes().to_vec());
         assert_eq!(
-            src.fetch(&as_gun(GUN), &as_role(role), 100).unwrap(),
+            src.fetch_role(role, 100).unwrap(),
             role.as_bytes(),
             "{role}"
         );
-        assert_eq!(src.location(&as_gun(GUN), &as_role(role)), format!("{}{path}", srv.url()));
+        assert_eq!(
+            src.location(&as_gun(GUN), &as_role(role)),
+            format!("{}{path}", srv.url())
+        );
     }
 }
 
@@ -110,14 +131,14 @@ fn base_url_with_path_prefix_and_trailing_slash() {
         options(Duration::from_secs(5)),
     )
     .unwrap();
-    assert_eq!(src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap(), ROOT_JSON);
+    assert_eq!(src.fetch_role("root", 1024).unwrap(), ROOT_JSON);
 }
 
 #[test]
 fn missing_metadata_is_not_found_naming_the_url() {
     let srv = TestServer::start();
     let err = source(&srv)
-        .fetch(&as_gun(GUN), &as_role("targets/releases"), 1024)
+        .fetch_role("targets/releases", 1024)
         .unwrap_err();
     assert!(err.is_not_found(), "{err}");
     let url = format!("{}{}", srv.url(), tuf_path(GUN, "targets/releases"));
@@ -129,7 +150,7 @@ fn missing_metadata_is_not_found_naming_the_url() {
 fn server_error_is_a_status_error() {
     let srv = TestServer::start();
     srv.serve(&tuf_path(GUN, "timestamp"), 500, "boom");
-    let err = source(&srv).fetch(&as_gun(GUN), &as_role("timestamp"), 1024).unwrap_err();
+    let err = source(&srv).fetch_role("timestamp", 1024).unwrap_err();
     assert!(
         matches!(err, SourceError::Status { status: 500, .. }),
         "{err}"
@@ -144,8 +165,8 @@ fn body_at_the_limit_is_accepted_one_byte_over_is_refused() {
     let body = vec![b'a'; 100];
     srv.serve_json(&tuf_path(GUN, "root"), body.clone());
     let src = source(&srv);
-    assert_eq!(src.fetch(&as_gun(GUN), &as_role("root"), 100).unwrap(), body);
-    let err = src.fetch(&as_gun(GUN), &as_role("root"), 99).unwrap_err();
+    assert_eq!(src.fetch_role("root", 100).unwrap(), body);
+    let err = src.fetch_role("root", 99).unwrap_err();
     assert!(
         matches!(err, SourceError::TooLarge { limit: 99, .. }),
         "{err}"
@@ -153,7 +174,7 @@ fn body_at_the_limit_is_accepted_one_byte_over_is_refused() {
     assert!(err.to_string().contains("99 bytes"), "{err}");
     assert!(err.to_string().contains(&tuf_path(GUN, "root")), "{err}");
     assert!(matches!(
-        src.fetch(&as_gun(GUN), &as_role("root"), 0),
+        src.fetch_role("root", 0),
         Err(SourceError::TooLarge { limit: 0, .. })
     ));
 }
@@ -168,25 +189,24 @@ fn oversized_body_without_content_length_is_refused() {
             Response::json(body.clone()).length(length),
         );
         let src = source(&srv);
-        let err = src.fetch(&as_gun(GUN), &as_role("root"), 99_999).unwrap_err();
+        let err = src.fetch_role("root", 99_999).unwrap_err();
         assert!(
             matches!(err, SourceError::TooLarge { limit: 99_999, .. }),
             "{length:?}: {err}"
         );
-        assert_eq!(src.fetch(&as_gun(GUN), &as_role("root"), 100_000).unwrap(), body, "{length:?}");
+        assert_eq!(src.fetch_role("root", 100_000).unwrap(), body, "{length:?}");
     }
 }
 
 #[test]
 fn announced_length_over_the_limit_is_refused_before_reading() {
-    let srv = TestServer::start();
     // Claims a terabyte, sends forever: only the header can have been looked at.
-    srv.respond(
-        &tuf_path(GUN, "root"),
+    let srv = answering(
+        "root",
         Response::json("x").length(Length::Claim(1 << 40)).endless(),
     );
     let started = Instant::now();
-    let err = source(&srv).fetch(&as_gun(GUN), &as_role("root"), 1 << 20).unwrap_err();
+    let err = source(&srv).fetch_role("root", 1 << 20).unwrap_err();
     assert!(matches!(err, SourceError::TooLarge { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
@@ -194,9 +214,8 @@ fn announced_length_over_the_limit_is_refused_before_reading() {
 #[test]
 fn endless_body_ends_quickly_with_too_large() {
     for length in [Length::CloseDelimited, Length::Chunked] {
-        let srv = TestServer::start();
-        srv.respond(
-            &tuf_path(GUN, "snapshot"),
+        let srv = answering(
+            "snapshot",
             Response::json(vec![b'x'; 8192]).length(length).endless(),
         );
         let (err, took) = timed_failure(&srv, Duration::from_secs(20), "snapshot", 1 << 20);
@@ -209,7 +228,7 @@ fn endless_body_ends_quickly_with_too_large() {
     // The helper's own endless body too.
     let srv = TestServer::start();
     srv.endless(&tuf_path(GUN, "snapshot"));
-    let err = source(&srv).fetch(&as_gun(GUN), &as_role("snapshot"), 4096).unwrap_err();
+    let err = source(&srv).fetch_role("snapshot", 4096).unwrap_err();
     assert!(
         matches!(err, SourceError::TooLarge { limit: 4096, .. }),
         "{err}"
@@ -236,9 +255,8 @@ fn stalled_server_times_out_within_the_configured_timeout() {
 
 #[test]
 fn server_stalling_after_the_headers_times_out() {
-    let srv = TestServer::start();
-    srv.respond(
-        &tuf_path(GUN, "timestamp"),
+    let srv = answering(
+        "timestamp",
         Response::json("{}")
             .length(Length::Claim(100))
             .pace(Pace::StallAfterHead),
@@ -253,9 +271,8 @@ fn drip_fed_body_is_cut_off_by_the_total_timeout() {
     // 200 bytes at one per 20 ms would take 4 s; each read returns quickly, so only a total
     // deadline stops it.
     for length in [Length::Exact, Length::Chunked] {
-        let srv = TestServer::start();
-        srv.respond(
-            &tuf_path(GUN, "snapshot"),
+        let srv = answering(
+            "snapshot",
             Response::json(vec![b'a'; 200])
                 .length(length)
                 .pace(Pace::DripBody(Duration::from_millis(20))),
@@ -271,9 +288,8 @@ fn drip_fed_body_is_cut_off_by_the_total_timeout() {
 
 #[test]
 fn drip_fed_headers_are_cut_off_by_the_total_timeout() {
-    let srv = TestServer::start();
-    srv.respond(
-        &tuf_path(GUN, "snapshot"),
+    let srv = answering(
+        "snapshot",
         Response::json(vec![b'a'; 10])
             .header("X-Padding", &"p".repeat(200))
             .pace(Pace::DripAll(Duration::from_millis(20))),
@@ -292,7 +308,7 @@ fn slow_but_complete_drip_within_the_timeout_is_accepted() {
         Duration::from_millis(10),
     );
     let src = HttpSource::new(&srv.url(), options(Duration::from_secs(5))).unwrap();
-    assert_eq!(src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap(), b"{\"ok\":1}");
+    assert_eq!(src.fetch_role("root", 1024).unwrap(), b"{\"ok\":1}");
 }
 
 #[test]
@@ -302,16 +318,16 @@ fn content_length_shorter_than_the_body_yields_only_the_announced_bytes() {
     srv.serve_json(&tuf_path(GUN, "targets"), &b"targets"[..]);
     let src = source(&srv);
     // The extra bytes are never part of the answer (the hash check upstream then fails).
-    assert_eq!(src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap(), b"0123");
+    assert_eq!(src.fetch_role("root", 1024).unwrap(), b"0123");
     // Nor do they leak into the next answer on a reused connection.
-    assert_eq!(src.fetch(&as_gun(GUN), &as_role("targets"), 1024).unwrap(), b"targets");
+    assert_eq!(src.fetch_role("targets", 1024).unwrap(), b"targets");
 }
 
 #[test]
 fn body_cut_short_of_its_content_length_is_an_error_not_a_short_answer() {
     let srv = TestServer::start();
     srv.lying_length(&tuf_path(GUN, "root"), &b"0123456789"[..], 50);
-    let err = source(&srv).fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap_err();
+    let err = source(&srv).fetch_role("root", 1024).unwrap_err();
     assert!(
         matches!(err, SourceError::Http { .. } | SourceError::Io { .. }),
         "{err:?}"
@@ -326,7 +342,7 @@ fn redirect_to_another_host_is_refused_without_contacting_it() {
     let srv = TestServer::start();
     let elsewhere = format!("{}{}", target.url(), tuf_path(GUN, "root"));
     srv.redirect(&tuf_path(GUN, "root"), 302, &elsewhere);
-    let err = source(&srv).fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap_err();
+    let err = source(&srv).fetch_role("root", 1024).unwrap_err();
     match &err {
         SourceError::Redirect { to, .. } => assert_eq!(to, &elsewhere),
         other => panic!("expected Redirect, got {other:?}"),
@@ -337,7 +353,7 @@ fn redirect_to_another_host_is_refused_without_contacting_it() {
     // Same port, other host name: still another server.
     let other_name = format!("{}{}", srv.url_localhost(), tuf_path(GUN, "timestamp"));
     srv.redirect(&tuf_path(GUN, "snapshot"), 301, &other_name);
-    let err = source(&srv).fetch(&as_gun(GUN), &as_role("snapshot"), 1024).unwrap_err();
+    let err = source(&srv).fetch_role("snapshot", 1024).unwrap_err();
     assert!(matches!(err, SourceError::Redirect { .. }), "{err}");
     assert_eq!(srv.requests(&tuf_path(GUN, "timestamp")), 0);
 }
@@ -347,11 +363,11 @@ fn redirect_within_the_same_server_is_followed_a_few_times() {
     let srv = TestServer::start();
     srv.redirect(&tuf_path(GUN, "root"), 307, "/mirror/root.json");
     srv.serve_json("/mirror/root.json", ROOT_JSON);
-    assert_eq!(source(&srv).fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap(), ROOT_JSON);
+    assert_eq!(source(&srv).fetch_role("root", 1024).unwrap(), ROOT_JSON);
 
     srv.redirect("/loop", 302, "/loop");
     srv.redirect(&tuf_path(GUN, "targets"), 302, "/loop");
-    let err = source(&srv).fetch(&as_gun(GUN), &as_role("targets"), 1024).unwrap_err();
+    let err = source(&srv).fetch_role("targets", 1024).unwrap_err();
     assert!(matches!(err, SourceError::Redirect { .. }), "{err}");
     assert_eq!(srv.requests("/loop"), MAX_REDIRECTS);
 }
@@ -376,10 +392,7 @@ fn names_that_could_escape_a_url_cannot_reach_a_source() {
         "docker.io/x\r\nHost: evil",
         "http://evil.example/x",
     ];
-    for gun in bad_guns {
-        let err = Gun::new(gun).expect_err(gun);
-        assert!(err.to_string().contains("invalid repository name"), "{err}");
-    }
+    all_refused(&bad_guns, Gun::new, "invalid repository name");
     let bad_roles = [
         "",
         "../root",
@@ -397,9 +410,19 @@ fn names_that_could_escape_a_url_cannot_reach_a_source() {
         "targets/a b",
         "root\n",
     ];
-    for role in bad_roles {
-        let err = RoleName::new(role).expect_err(role);
-        assert!(err.to_string().contains("invalid role name"), "{err}");
+    all_refused(&bad_roles, RoleName::new, "invalid role name");
+}
+
+/// Each of `names` is refused by `new`, saying `words`.
+#[track_caller]
+fn all_refused<T: std::fmt::Debug, E: std::fmt::Display>(
+    names: &[&str],
+    new: impl Fn(&str) -> Result<T, E>,
+    words: &str,
+) {
+    for name in names {
+        let err = new(name).expect_err(name);
+        assert!(err.to_string().contains(words), "{err}");
     }
 }
 
@@ -416,7 +439,7 @@ fn concurrent_fetches_share_one_source() {
             .iter()
             .map(|role| {
                 let src = &src;
-                s.spawn(move || (role, src.fetch(&as_gun(GUN), &as_role(role), 1024)))
+                s.spawn(move || (role, src.fetch_role(role, 1024)))
             })
             .collect();
         for h in handles {
@@ -429,7 +452,7 @@ fn concurrent_fetches_share_one_source() {
     }
     // Usable as a trait object too.
     let dynamic: &dyn Source = &src;
-    assert_eq!(dynamic.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap(), b"root");
+    assert_eq!(dynamic.fetch_role("root", 1024).unwrap(), b"root");
 }
 
 #[test]
@@ -443,7 +466,7 @@ fn closed_port_is_a_connect_error() {
         options(Duration::from_secs(5)),
     )
     .unwrap();
-    let err = src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap_err();
+    let err = src.fetch_role("root", 1024).unwrap_err();
     assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
     assert!(
         err.to_string().contains(&format!("127.0.0.1:{port}")),
@@ -464,7 +487,7 @@ fn https_to_a_plain_http_server_fails_the_handshake() {
         }
     });
     let src = HttpSource::new(&format!("https://{addr}"), options(Duration::from_secs(5))).unwrap();
-    let err = src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap_err();
+    let err = src.fetch_role("root", 1024).unwrap_err();
     assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
     assert!(err.to_string().starts_with("https://"), "{err}");
     answer.join().unwrap();
@@ -480,7 +503,7 @@ fn tls_handshake_that_never_completes_ends_at_the_connect_timeout() {
     )
     .unwrap();
     let started = Instant::now();
-    let err = src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap_err();
+    let err = src.fetch_role("root", 1024).unwrap_err();
     let took = started.elapsed();
     assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains("connect timeout of 1s"), "{err}");
@@ -563,9 +586,9 @@ fn sequence_replies_change_between_requests() {
         ],
     );
     let src = source(&srv);
-    assert_eq!(src.fetch(&as_gun(GUN), &as_role("timestamp"), 100).unwrap(), b"one");
-    assert_eq!(src.fetch(&as_gun(GUN), &as_role("timestamp"), 100).unwrap(), b"two");
-    assert_eq!(src.fetch(&as_gun(GUN), &as_role("timestamp"), 100).unwrap(), b"two");
+    assert_eq!(src.fetch_role("timestamp", 100).unwrap(), b"one");
+    assert_eq!(src.fetch_role("timestamp", 100).unwrap(), b"two");
+    assert_eq!(src.fetch_role("timestamp", 100).unwrap(), b"two");
     assert_eq!(srv.requests(&tuf_path(GUN, "timestamp")), 3);
 }
 
@@ -594,7 +617,9 @@ fn dir_source_reads_the_shared_trust_data() {
     let src = DirSource::new(data.clone());
     let gun = "docker.io/phbelitz/alice-image";
     let expected = std::fs::read(data.join(gun).join("_trust/tuf/targets/releases.json")).unwrap();
-    let got = src.fetch(&as_gun(gun), &as_role("targets/releases"), 1 << 20).unwrap();
+    let got = src
+        .fetch(&as_gun(gun), &as_role("targets/releases"), 1 << 20)
+        .unwrap();
     assert_eq!(got, expected);
     assert!(got.starts_with(b"{\"signed\":"));
     for role in common::TOP_ROLES
@@ -608,13 +633,19 @@ fn dir_source_reads_the_shared_trust_data() {
         Path::new(&src.location(&as_gun(gun), &as_role("targets/releases"))),
         data.join(gun).join("_trust/tuf/targets/releases.json")
     );
-    let err = src.fetch(&as_gun(gun), &as_role("targets/releases"), 10).unwrap_err();
+    let err = src
+        .fetch(&as_gun(gun), &as_role("targets/releases"), 10)
+        .unwrap_err();
     assert!(
         matches!(err, SourceError::TooLarge { limit: 10, .. }),
         "{err}"
     );
     let err = src
-        .fetch(&as_gun("docker.io/phbelitz/eve-image"), &as_role("targets/releases"), 1 << 20)
+        .fetch(
+            &as_gun("docker.io/phbelitz/eve-image"),
+            &as_role("targets/releases"),
+            1 << 20,
+        )
         .unwrap_err();
     assert!(err.is_not_found(), "{err}");
     assert!(err.to_string().contains("eve-image"), "{err}");
@@ -643,7 +674,8 @@ fn dir_source_path_tricks_cannot_be_named() {
         );
     }
     // The honest name works from that base.
-    src.fetch(&as_gun("alice-image"), &as_role("root"), 1 << 20).unwrap();
+    src.fetch(&as_gun("alice-image"), &as_role("root"), 1 << 20)
+        .unwrap();
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -679,6 +711,17 @@ fn bearer_challenge(realm: &str) -> String {
 
 /// Every path answers its own path as the body when `Authorization` is exactly `accept`, else 401
 /// with `challenge`.
+/// A server behind a Bearer challenge naming `tokens`' `/token`, answering `Bearer tok.en-1`.
+fn bearer_protected(tokens: &TestServer) -> TestServer {
+    let srv = TestServer::start();
+    protect(
+        &srv,
+        bearer_challenge(&format!("{}/token", tokens.url())),
+        "Bearer tok.en-1",
+    );
+    srv
+}
+
 fn protect(srv: &TestServer, challenge: String, accept: &'static str) {
     srv.fallback(move |req| {
         if req.header("authorization") == Some(accept) {
@@ -708,27 +751,15 @@ fn token_requests(t: &TestServer) -> Vec<Request> {
 #[test]
 fn token_is_fetched_once_and_sent_as_bearer() {
     let tokens = token_server(GOOD_TOKEN);
-    let srv = TestServer::start();
-    protect(
-        &srv,
-        bearer_challenge(&format!("{}/token", tokens.url())),
-        "Bearer tok.en-1",
-    );
+    let srv = bearer_protected(&tokens);
     let src = source(&srv);
-    let roles = [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-        "targets/a",
-    ];
+    let roles = common::ROLES.into_iter().chain(["targets/a"]);
     std::thread::scope(|s| {
         for role in roles {
             let src = &src;
             s.spawn(move || {
                 assert_eq!(
-                    src.fetch(&as_gun(GUN), &as_role(role), 1024).unwrap(),
+                    src.fetch_role(role, 1024).unwrap(),
                     tuf_path(GUN, role).as_bytes()
                 )
             });
@@ -744,7 +775,7 @@ fn token_is_fetched_once_and_sent_as_bearer() {
     assert_eq!(asked[0].header("authorization"), None, "anonymous");
     // Once known, the token goes with the first request.
     let before = srv.total_requests();
-    src.fetch(&as_gun(GUN), &as_role("targets/b"), 1024).unwrap();
+    src.fetch_role("targets/b", 1024).unwrap();
     assert_eq!(srv.total_requests(), before + 1);
     // Another repository has another scope: another token.
     src.fetch(&as_gun("docker.io/library/busybox"), &as_role("root"), 1024)
@@ -762,14 +793,9 @@ fn credentials_go_to_the_realm_only() {
             Response::new(401, "{}").into()
         }
     });
-    let srv = TestServer::start();
-    protect(
-        &srv,
-        bearer_challenge(&format!("{}/token", tokens.url())),
-        "Bearer tok.en-1",
-    );
+    let srv = bearer_protected(&tokens);
     let src = with_credentials(&srv, Some(password("alice", PASSWORD)));
-    src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap();
+    src.fetch_role("root", 1024).unwrap();
     for req in srv.log() {
         let auth = req.header("authorization").unwrap_or("");
         assert!(auth.is_empty() || auth.starts_with("Bearer "), "{req:?}");
@@ -793,12 +819,7 @@ fn identity_token_is_exchanged_with_an_oauth2_post() {
             Response::new(400, "{}").into()
         }
     });
-    let srv = TestServer::start();
-    protect(
-        &srv,
-        bearer_challenge(&format!("{}/token", tokens.url())),
-        "Bearer tok.en-1",
-    );
+    let srv = bearer_protected(&tokens);
     let creds = Arc::new(Fixed(Found {
         credential: Credential::IdentityToken {
             token: Secret::new("refresh-me"),
@@ -806,7 +827,7 @@ fn identity_token_is_exchanged_with_an_oauth2_post() {
         origin: "the test".into(),
     }));
     with_credentials(&srv, Some(creds))
-        .fetch(&as_gun(GUN), &as_role("root"), 1024)
+        .fetch_role("root", 1024)
         .unwrap();
 }
 
@@ -821,7 +842,7 @@ fn refused_credentials_name_the_realm_never_the_password() {
     let realm = format!("{}/token", tokens.url());
     protect(&srv, bearer_challenge(&realm), "Bearer tok.en-1");
     let src = with_credentials(&srv, Some(password("alice", PASSWORD)));
-    let err = src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap_err();
+    let err = src.fetch_role("root", 1024).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, SourceError::Auth { .. }), "{err:?}");
     assert!(msg.contains(&realm), "{msg}");
@@ -831,7 +852,7 @@ fn refused_credentials_name_the_realm_never_the_password() {
         "{err:?}"
     );
     // The failure is remembered for the run: no second try with the same credentials.
-    let _ = src.fetch(&as_gun(GUN), &as_role("timestamp"), 1024).unwrap_err();
+    let _ = src.fetch_role("timestamp", 1024).unwrap_err();
     assert_eq!(token_requests(&tokens).len(), 1);
 }
 
@@ -842,7 +863,7 @@ fn a_token_the_server_refuses_is_an_auth_error() {
     let realm = format!("{}/token", tokens.url());
     let challenge = format!("{},error=\"insufficient_scope\"", bearer_challenge(&realm));
     protect(&srv, challenge, "Bearer tok.en-1");
-    let err = source(&srv).fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap_err();
+    let err = source(&srv).fetch_role("root", 1024).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, SourceError::Auth { .. }), "{err:?}");
     assert!(msg.contains(&realm), "{msg}");
@@ -882,11 +903,11 @@ fn an_expired_token_is_replaced_once() {
         }
     });
     let src = source(&srv);
-    src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap();
+    src.fetch_role("root", 1024).unwrap();
     first_expired.store(true, Ordering::SeqCst);
-    src.fetch(&as_gun(GUN), &as_role("timestamp"), 1024).unwrap();
+    src.fetch_role("timestamp", 1024).unwrap();
     assert_eq!(token_requests(&tokens).len(), 2);
-    src.fetch(&as_gun(GUN), &as_role("snapshot"), 1024).unwrap();
+    src.fetch_role("snapshot", 1024).unwrap();
     assert_eq!(token_requests(&tokens).len(), 2);
 }
 
@@ -939,7 +960,7 @@ fn hostile_challenges_are_refused_before_anything_is_sent() {
         let srv = TestServer::start();
         protect(&srv, challenge.clone(), "never");
         let src = with_credentials(&srv, Some(password("alice", PASSWORD)));
-        let err = src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap_err();
+        let err = src.fetch_role("root", 1024).unwrap_err();
         let msg = err.to_string();
         assert!(
             matches!(err, SourceError::Challenge { .. }),
@@ -951,7 +972,7 @@ fn hostile_challenges_are_refused_before_anything_is_sent() {
     }
     let srv = TestServer::start();
     srv.fallback(|_| Response::new(401, "{}").into());
-    let err = source(&srv).fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap_err();
+    let err = source(&srv).fetch_role("root", 1024).unwrap_err();
     assert!(
         err.to_string().contains("without a WWW-Authenticate"),
         "{err}"
@@ -975,7 +996,7 @@ fn an_https_server_may_not_send_credentials_to_an_http_realm() {
         },
     )
     .unwrap();
-    let err = src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap_err();
+    let err = src.fetch_role("root", 1024).unwrap_err();
     assert!(matches!(err, SourceError::Challenge { .. }), "{err:?}");
     assert!(err.to_string().contains(&realm), "{err}");
     assert!(err.to_string().contains("plain http"), "{err}");
@@ -990,7 +1011,7 @@ fn an_https_server_may_not_send_credentials_to_an_http_realm() {
         bearer_challenge(&format!("{}/token", tls_tokens.url())),
         "Bearer tok.en-1",
     );
-    src.fetch(&as_gun(GUN), &as_role("timestamp"), 1024).unwrap();
+    src.fetch_role("timestamp", 1024).unwrap();
     let asked = token_requests(&tls_tokens);
     assert_eq!(asked.len(), 1);
     assert!(asked[0]
@@ -1025,7 +1046,7 @@ fn an_endless_token_answer_is_cut_at_one_mebibyte() {
     let realm = format!("{}/token", tokens.url());
     protect(&srv, bearer_challenge(&realm), "Bearer tok.en-1");
     let started = Instant::now();
-    let err = source(&srv).fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap_err();
+    let err = source(&srv).fetch_role("root", 1024).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains(&realm) && msg.contains("1048576 bytes"),
@@ -1039,14 +1060,9 @@ fn a_token_endpoint_redirecting_elsewhere_is_refused() {
     let elsewhere = token_server(GOOD_TOKEN);
     let tokens = TestServer::start();
     tokens.redirect("/token", 302, &format!("{}/token", elsewhere.url()));
-    let srv = TestServer::start();
-    protect(
-        &srv,
-        bearer_challenge(&format!("{}/token", tokens.url())),
-        "Bearer tok.en-1",
-    );
+    let srv = bearer_protected(&tokens);
     let err = with_credentials(&srv, Some(password("alice", PASSWORD)))
-        .fetch(&as_gun(GUN), &as_role("root"), 1024)
+        .fetch_role("root", 1024)
         .unwrap_err();
     assert!(err.to_string().contains("redirected"), "{err}");
     assert_eq!(elsewhere.total_requests(), 0);
@@ -1062,16 +1078,16 @@ fn basic_challenges_get_the_credentials_or_a_clear_refusal() {
         "Basic YWxpY2U6czNjcmV0LXB3LTFkN2M=",
     );
     let src = with_credentials(&srv, Some(password("alice", PASSWORD)));
-    src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap();
+    src.fetch_role("root", 1024).unwrap();
     let before = srv.total_requests();
-    src.fetch(&as_gun(GUN), &as_role("timestamp"), 1024).unwrap();
+    src.fetch_role("timestamp", 1024).unwrap();
     assert_eq!(
         srv.total_requests(),
         before + 1,
         "sent at once the second time"
     );
 
-    let err = source(&srv).fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap_err();
+    let err = source(&srv).fetch_role("root", 1024).unwrap_err();
     assert!(matches!(err, SourceError::Auth { .. }), "{err:?}");
     assert!(
         err.to_string()
@@ -1080,7 +1096,7 @@ fn basic_challenges_get_the_credentials_or_a_clear_refusal() {
     );
 
     let err = with_credentials(&srv, Some(password("alice", "wrong-pw-0000")))
-        .fetch(&as_gun(GUN), &as_role("root"), 1024)
+        .fetch_role("root", 1024)
         .unwrap_err();
     assert!(err.to_string().contains("refused the credentials"), "{err}");
     assert!(!err.to_string().contains("wrong-pw-0000"), "{err}");
@@ -1103,7 +1119,7 @@ fn credentials_are_looked_up_only_when_a_server_asks() {
     srv.serve_json(&tuf_path(GUN, "root"), ROOT_JSON);
     let counting = Arc::new(Counting::default());
     let src = with_credentials(&srv, Some(counting.clone()));
-    src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap();
+    src.fetch_role("root", 1024).unwrap();
     assert_eq!(counting.0.load(Ordering::SeqCst), 0);
 }
 
@@ -1117,14 +1133,9 @@ fn a_credential_lookup_failure_names_the_registry() {
         }
     }
     let tokens = token_server(GOOD_TOKEN);
-    let srv = TestServer::start();
-    protect(
-        &srv,
-        bearer_challenge(&format!("{}/token", tokens.url())),
-        "Bearer tok.en-1",
-    );
+    let srv = bearer_protected(&tokens);
     let err = with_credentials(&srv, Some(Arc::new(Broken)))
-        .fetch(&as_gun(GUN), &as_role("root"), 1024)
+        .fetch_role("root", 1024)
         .unwrap_err();
     assert!(matches!(err, SourceError::Credentials { .. }), "{err:?}");
     assert!(err.to_string().contains("registry docker.io"), "{err}");
@@ -1134,39 +1145,34 @@ fn a_credential_lookup_failure_names_the_registry() {
 // ------------------------------------------------------------------------------------------------
 // Health, retries, TLS
 
+/// A source for `srv` that checks its health endpoint first.
+fn health_checked(srv: &TestServer) -> HttpSource {
+    let options = HttpOptions {
+        check_health: true,
+        ..options(Duration::from_secs(5))
+    };
+    HttpSource::new(&srv.url(), options).unwrap()
+}
+
 #[test]
 fn health_is_checked_once_and_only_when_asked() {
     let srv = TestServer::start();
     srv.serve_json("/_notary_server/health", "{}");
     srv.serve_json(&tuf_path(GUN, "root"), ROOT_JSON);
-    source(&srv).fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap();
+    source(&srv).fetch_role("root", 1024).unwrap();
     assert_eq!(srv.requests("/_notary_server/health"), 0);
 
-    let checked = HttpSource::new(
-        &srv.url(),
-        HttpOptions {
-            check_health: true,
-            ..options(Duration::from_secs(5))
-        },
-    )
-    .unwrap();
-    checked.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap();
-    checked.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap();
+    let checked = health_checked(&srv);
+    checked.fetch_role("root", 1024).unwrap();
+    checked.fetch_role("root", 1024).unwrap();
     assert_eq!(srv.requests("/_notary_server/health"), 1);
     assert_eq!(srv.log()[1].path, "/_notary_server/health", "health first");
 
     let sick = TestServer::start();
     sick.serve("/_notary_server/health", 503, "down");
     sick.serve_json(&tuf_path(GUN, "root"), ROOT_JSON);
-    let src = HttpSource::new(
-        &sick.url(),
-        HttpOptions {
-            check_health: true,
-            ..options(Duration::from_secs(5))
-        },
-    )
-    .unwrap();
-    let err = src.fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap_err();
+    let src = health_checked(&sick);
+    let err = src.fetch_role("root", 1024).unwrap_err();
     assert!(matches!(err, SourceError::Health { .. }), "{err:?}");
     assert!(err.to_string().contains("/_notary_server/health"), "{err}");
     assert!(err.to_string().contains("503"), "{err}");
@@ -1193,13 +1199,13 @@ fn https_needs_the_private_ca() {
     let pki = TestPki::new();
     let srv = TestServer::start_tls(pki.server_config(false));
     srv.serve_json(&tuf_path(GUN, "root"), ROOT_JSON);
-    let err = source(&srv).fetch(&as_gun(GUN), &as_role("root"), 1024).unwrap_err();
+    let err = source(&srv).fetch_role("root", 1024).unwrap_err();
     assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains("UnknownIssuer"), "{err}");
     assert_eq!(srv.connections(), 1, "a certificate verdict is not retried");
     assert_eq!(
         tls_source(&srv, &pki, false)
-            .fetch(&as_gun(GUN), &as_role("root"), 1024)
+            .fetch_role("root", 1024)
             .unwrap(),
         ROOT_JSON
     );
@@ -1211,7 +1217,7 @@ fn mutual_tls_presents_the_client_certificate() {
     let srv = TestServer::start_tls(pki.server_config(true));
     srv.serve_json(&tuf_path(GUN, "root"), ROOT_JSON);
     let err = tls_source(&srv, &pki, false)
-        .fetch(&as_gun(GUN), &as_role("root"), 1024)
+        .fetch_role("root", 1024)
         .unwrap_err();
     assert!(
         matches!(err, SourceError::Connect { .. } | SourceError::Http { .. }),
@@ -1219,7 +1225,7 @@ fn mutual_tls_presents_the_client_certificate() {
     );
     assert_eq!(
         tls_source(&srv, &pki, true)
-            .fetch(&as_gun(GUN), &as_role("root"), 1024)
+            .fetch_role("root", 1024)
             .unwrap(),
         ROOT_JSON
     );
@@ -1257,7 +1263,7 @@ fn a_connection_lost_in_the_handshake_is_retried_once() {
     srv.close_next_connections(1);
     assert_eq!(
         tls_source(&srv, &pki, false)
-            .fetch(&as_gun(GUN), &as_role("root"), 1024)
+            .fetch_role("root", 1024)
             .unwrap(),
         ROOT_JSON
     );
@@ -1267,7 +1273,7 @@ fn a_connection_lost_in_the_handshake_is_retried_once() {
     srv.serve_json(&tuf_path(GUN, "root"), ROOT_JSON);
     srv.close_next_connections(5);
     let err = tls_source(&srv, &pki, false)
-        .fetch(&as_gun(GUN), &as_role("root"), 1024)
+        .fetch_role("root", 1024)
         .unwrap_err();
     assert!(matches!(err, SourceError::Connect { .. }), "{err:?}");
     assert_eq!(srv.connections(), 2, "one retry, no more");
@@ -1279,8 +1285,8 @@ fn http_errors_and_stalls_are_not_retried() {
     srv.serve(&tuf_path(GUN, "root"), 503, "busy");
     srv.stall(&tuf_path(GUN, "timestamp"));
     let src = HttpSource::new(&srv.url(), options(Duration::from_secs(1))).unwrap();
-    assert!(src.fetch(&as_gun(GUN), &as_role("root"), 1024).is_err());
-    assert!(src.fetch(&as_gun(GUN), &as_role("timestamp"), 1024).is_err());
+    assert!(src.fetch_role("root", 1024).is_err());
+    assert!(src.fetch_role("timestamp", 1024).is_err());
     assert_eq!(srv.requests(&tuf_path(GUN, "root")), 1);
     assert_eq!(srv.requests(&tuf_path(GUN, "timestamp")), 1);
 }
@@ -1556,13 +1562,7 @@ fn fetch_many_has_every_request_in_flight_at_once_and_keeps_the_order() {
     // Each answer waits until all five requests have arrived: one request after another would
     // get 503s. Roles and answers must line up.
     let srv = TestServer::start();
-    let roles = [
-        "root",
-        "timestamp",
-        "snapshot",
-        "targets",
-        "targets/releases",
-    ];
+    let roles = common::ROLES;
     let gate = Arc::new(Gate {
         arrived: Default::default(),
         all: Default::default(),

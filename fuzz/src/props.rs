@@ -12,12 +12,12 @@ use trustpin::fetch::{Fetch, Source, SourceError, Wave};
 use trustpin::reference::Gun;
 use trustpin::resolve::{fetch_repo, Options};
 use trustpin::tuf::canonical;
-use trustpin::tuf::role::RoleName;
 use trustpin::tuf::chain::{verify_delegations, verify_repo, Context, TopFiles, Trusted};
 use trustpin::tuf::json::{self, Value};
 use trustpin::tuf::keys::{PinnedKey, PublicKey};
 use trustpin::tuf::level::Level;
 use trustpin::tuf::metadata::{Envelope, Root, Snapshot, Targets, Timestamp};
+use trustpin::tuf::role::RoleName;
 
 /// Metadata parser: any bytes, every typed reading; the canonical bytes of what parsed are
 /// themselves stable under parse → encode (when they are JSON at all, see below).
@@ -352,6 +352,19 @@ pub struct Fixture {
     pub signed: Vec<String>,
 }
 
+/// Fixture `name` from `dir` for the fuzz target `target`: loaded, and its unchanged files
+/// verified.
+pub fn fixture_for(dir: &Path, name: &str, target: &str) -> Fixture {
+    let fx =
+        Fixture::load(dir, name).unwrap_or_else(|e| panic!("{target} needs fuzz/fixtures: {e}"));
+    assert!(
+        fx.expected.is_ok(),
+        "the unchanged fixture must verify: {:?}",
+        fx.expected
+    );
+    fx
+}
+
 impl Fixture {
     /// Every fixture listed in `dir/fixtures.json`.
     pub fn load_all(dir: &Path) -> Result<Vec<Fixture>, String> {
@@ -461,7 +474,10 @@ impl Fixture {
         &self,
         files: &BTreeMap<String, Vec<u8>>,
         required: &[&[String]],
-    ) -> (Vec<Result<String, String>>, Option<trustpin::tuf::chain::Repo>) {
+    ) -> (
+        Vec<Result<String, String>>,
+        Option<trustpin::tuf::chain::Repo>,
+    ) {
         let source = MemSource {
             files: files.clone(),
         };

@@ -112,14 +112,7 @@ impl Source for DirSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn g(name: &str) -> Gun {
-        Gun::new(name).unwrap()
-    }
-
-    fn r(name: &str) -> RoleName {
-        RoleName::new(name).unwrap()
-    }
+    use crate::fetch::test_names::{g, r};
 
     #[test]
     fn layout_matches_the_server_urls() {

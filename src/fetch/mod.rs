@@ -300,6 +300,21 @@ pub fn check_role(role: &str) -> Result<(), SourceError> {
         })
 }
 
+/// Names for the sources' unit tests, valid by construction.
+#[cfg(test)]
+pub(crate) mod test_names {
+    use crate::reference::Gun;
+    use crate::tuf::role::RoleName;
+
+    pub(crate) fn g(name: &str) -> Gun {
+        Gun::new(name).unwrap()
+    }
+
+    pub(crate) fn r(name: &str) -> RoleName {
+        RoleName::new(name).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

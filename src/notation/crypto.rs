@@ -10,6 +10,8 @@ use x509_parser::oid_registry::{
 use x509_parser::public_key::PublicKey as ParsedKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
+use crate::tuf::keys::spki::{bit_length, strip_leading_zeros};
+
 /// The smallest RSA key the Notary Project accepts (signature-specification, "Key Length").
 pub const RSA_MIN_BITS: usize = 2048;
 /// ring verifies RSA up to 8192 bits.
@@ -255,19 +257,6 @@ fn der_signature_to_fixed(der: &[u8], len: usize) -> Option<Vec<u8>> {
         out.extend_from_slice(bytes);
     }
     Some(out)
-}
-
-fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
-    bytes.get(start..).unwrap_or_default()
-}
-
-/// Bit length of a big-endian number without leading zero bytes.
-fn bit_length(bytes: &[u8]) -> usize {
-    match bytes.first() {
-        None => 0,
-        Some(first) => (bytes.len() - 1) * 8 + (8 - first.leading_zeros() as usize),
-    }
 }
 
 #[cfg(test)]

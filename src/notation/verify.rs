@@ -465,6 +465,34 @@ fn trusted(
     Ok(certs)
 }
 
+/// Every certificate of `chain` has begun (`started`) and not ended (`not_ended`) at the time in
+/// question; else which did not, as notation-go says it (`what` is "verification time is" or
+/// "timestamp can be").
+fn within_validity(
+    chain: &[Cert],
+    what: &str,
+    started: impl Fn(OffsetDateTime) -> bool,
+    not_ended: impl Fn(OffsetDateTime) -> bool,
+) -> Result<(), String> {
+    for cert in chain {
+        if !started(cert.not_before) {
+            return Err(format!(
+                "{what} before certificate {:?} validity period, it will be valid from {:?}",
+                cert.subject,
+                rfc1123z(cert.not_before)
+            ));
+        }
+        if !not_ended(cert.not_after) {
+            return Err(format!(
+                "{what} after certificate {:?} validity period, it was expired at {:?}",
+                cert.subject,
+                rfc1123z(cert.not_after)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// notation-go's `verifyAuthenticTimestamp`: under signingAuthority the signing time is
 /// authentic and must lie in every certificate's validity; under notary.x509 either the chain
 /// must be valid at `at` (no tsa store, or afterCertExpiry with nothing expired yet) or the
@@ -493,22 +521,12 @@ fn authentic_timestamp(
         stamp = env.chain.iter().any(|c| at > c.not_after);
     }
     if !stamp {
-        for cert in &env.chain {
-            if at < cert.not_before {
-                return Err(format!(
-                    "verification time is before certificate {:?} validity period, it will be valid from {:?}",
-                    cert.subject,
-                    rfc1123z(cert.not_before)
-                ));
-            }
-            if at > cert.not_after {
-                return Err(format!(
-                    "verification time is after certificate {:?} validity period, it was expired at {:?}",
-                    cert.subject,
-                    rfc1123z(cert.not_after)
-                ));
-            }
-        }
+        within_validity(
+            &env.chain,
+            "verification time is",
+            |not_before| at >= not_before,
+            |not_after| at <= not_after,
+        )?;
         return Ok(None);
     }
     let token = env
@@ -523,22 +541,12 @@ fn authentic_timestamp(
         return Err("no trusted TSA certificate found in trust store".into());
     }
     let ts = parsed.verify(&roots).map_err(|e| e.to_string())?;
-    for cert in &env.chain {
-        if !ts.bounded_after(cert.not_before) {
-            return Err(format!(
-                "timestamp can be before certificate {:?} validity period, it will be valid from {:?}",
-                cert.subject,
-                rfc1123z(cert.not_before)
-            ));
-        }
-        if !ts.bounded_before(cert.not_after) {
-            return Err(format!(
-                "timestamp can be after certificate {:?} validity period, it was expired at {:?}",
-                cert.subject,
-                rfc1123z(cert.not_after)
-            ));
-        }
-    }
+    within_validity(
+        &env.chain,
+        "timestamp can be",
+        |not_before| ts.bounded_after(not_before),
+        |not_after| ts.bounded_before(not_after),
+    )?;
     let statuses = revocation::chain_status(&ts.tsa_chain, Purpose::Timestamping, revocation);
     revocation::final_result(&ts.tsa_chain, &statuses, "timestamping")?;
     Ok(Some(ts))

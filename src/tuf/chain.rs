@@ -472,7 +472,6 @@ fn verify_top_role<T: Role>(
     root: &Root,
     role: &'static str,
     bytes: &[u8],
-    common: impl Fn(&T) -> &Common,
     warnings: &mut Vec<Warning>,
 ) -> Result<Verified<T>, ChainError> {
     let metadata = |e| ChainError::metadata(role, e);
@@ -490,7 +489,7 @@ fn verify_top_role<T: Role>(
         role_def.threshold,
         |s| T::from_signed(s).map_err(metadata),
     )?;
-    ctx.check_expiry(role, common(&verified), warnings)?;
+    ctx.check_expiry(role, verified.common(), warnings)?;
     Ok(verified)
 }
 
@@ -511,45 +510,23 @@ pub fn verify_top_rotated(
     let root = rotation::verify_rotated_root(ctx, root_history, files.root, &mut warnings)?;
 
     // Timestamp: signed by the timestamp keys, fresh; it fixes the snapshot's bytes.
-    let timestamp = verify_top_role::<Timestamp>(
-        ctx,
-        &root,
-        "timestamp",
-        files.timestamp,
-        |t| &t.common,
-        &mut warnings,
-    )?;
+    let timestamp =
+        verify_top_role::<Timestamp>(ctx, &root, "timestamp", files.timestamp, &mut warnings)?;
 
     // Snapshot: exactly the bytes the timestamp names; it fixes root's and targets' bytes.
     check_file("snapshot", "timestamp", files.snapshot, &timestamp.snapshot)?;
-    let snapshot = verify_top_role::<Snapshot>(
-        ctx,
-        &root,
-        "snapshot",
-        files.snapshot,
-        |s| &s.common,
-        &mut warnings,
-    )?;
-    let root_meta = snapshot
-        .meta
-        .get("root")
-        .ok_or(ChainError::SnapshotMissing { entry: "root" })?;
-    check_file("root", "snapshot", files.root, root_meta)?;
-    let targets_meta = snapshot
-        .meta
-        .get("targets")
-        .ok_or(ChainError::SnapshotMissing { entry: "targets" })?;
-    check_file("targets", "snapshot", files.targets, targets_meta)?;
+    let snapshot =
+        verify_top_role::<Snapshot>(ctx, &root, "snapshot", files.snapshot, &mut warnings)?;
+    for (entry, bytes) in [("root", files.root), ("targets", files.targets)] {
+        let meta = snapshot
+            .meta
+            .get(entry)
+            .ok_or(ChainError::SnapshotMissing { entry })?;
+        check_file(entry, "snapshot", bytes, meta)?;
+    }
 
     // Targets: signed by the targets keys, fresh.
-    let targets = verify_top_role::<Targets>(
-        ctx,
-        &root,
-        "targets",
-        files.targets,
-        |t| &t.common,
-        &mut warnings,
-    )?;
+    let targets = verify_top_role::<Targets>(ctx, &root, "targets", files.targets, &mut warnings)?;
     Ok(Trusted {
         root,
         timestamp,

@@ -504,13 +504,12 @@ impl RepoBuilder {
     /// A repository for `gun` with fresh keys (root ecdsa-x509 CN=gun, targets ecdsa, snapshot
     /// ed25519, timestamp ecdsa), notary's default expiries, no targets.
     pub fn new(gun: &str) -> RepoBuilder {
-        RepoBuilder::with_keys(
-            gun,
-            Key::root(gun),
-            Key::ecdsa(),
-            Key::ed25519(),
-            Key::ecdsa(),
-        )
+        RepoBuilder::with_root(gun, Key::root(gun))
+    }
+
+    /// As [`RepoBuilder::new`] with the given root key.
+    pub fn with_root(gun: &str, root: Key) -> RepoBuilder {
+        RepoBuilder::with_keys(gun, root, Key::ecdsa(), Key::ed25519(), Key::ecdsa())
     }
 
     /// As [`RepoBuilder::new`] with the given root, targets, snapshot and timestamp keys.
@@ -753,13 +752,15 @@ impl RepoBuilder {
         (bytes, sent)
     }
 
-    /// Build every file.
     /// Built, and `v1` asked for through the CLI ([`Built::cli`]): refused (exit 1), stderr naming
-    /// every one of `words`.
-    pub fn refuses_v1(&mut self, words: &[&str]) {
-        self.build().cli(&["v1"], &[]).expect(1, words);
+    /// every one of `words`. The files, for second opinions.
+    pub fn refuses_v1(&mut self, words: &[&str]) -> Built {
+        let built = self.build();
+        built.cli(&["v1"], &[]).expect(1, words);
+        built
     }
 
+    /// Build every file.
     pub fn build(&mut self) -> Built {
         let mut files = BTreeMap::new();
         let mut hashed = BTreeMap::new();

@@ -394,6 +394,24 @@ pub fn both_get_root_key(args: &[&str]) -> Vec<(&'static str, Output)> {
     ]
 }
 
+/// [`both_get_root_key`], each of which must succeed and pass `check` (given what it is and its
+/// output); they must print the same (`differ` says what it means when they do not). What they
+/// print.
+pub fn both_get_root_key_agree(
+    args: &[&str],
+    differ: &str,
+    mut check: impl FnMut(&str, &Output),
+) -> String {
+    let mut stdouts = Vec::new();
+    for (what, out) in both_get_root_key(args) {
+        out.expect_code(0, what);
+        check(what, &out);
+        stdouts.push(out.stdout);
+    }
+    assert_eq!(stdouts[0], stdouts[1], "{differ}");
+    stdouts.swap_remove(0)
+}
+
 fn describe_command(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for a in cmd.get_args() {

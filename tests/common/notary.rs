@@ -353,6 +353,24 @@ pub fn live_server(tls: bool) -> Option<(NotaryServer, NotaryClient)> {
     Some((server, client))
 }
 
+/// `(server, client)` from [`live_server`], or a return from the test that says it (skipped, as
+/// [`require_live`] allows) where the live tools are missing. With a GUN and `(tag, content)`
+/// pairs, the client has published them ([`NotaryClient::publish_repo`]).
+#[macro_export]
+macro_rules! live_server_or_skip {
+    ($tls:expr) => {
+        match $crate::common::notary::live_server($tls) {
+            Some(live) => live,
+            None => return,
+        }
+    };
+    ($tls:expr, $gun:expr, $tags:expr) => {{
+        let (server, client) = $crate::live_server_or_skip!($tls);
+        client.publish_repo($gun, $tags);
+        (server, client)
+    }};
+}
+
 /// notary-server's configuration for a test: listening on 127.0.0.1:`port`, memory storage, local
 /// signer, info logs (callers add TLS files under `server`, or `auth`).
 pub fn server_config(port: u16) -> serde_json::Value {

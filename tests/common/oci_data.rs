@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ring::digest::{digest, SHA256};
+use trustpin::fetch::oci::{OciSource, Reference};
+use trustpin::reference::Digest;
 
 /// `../shared/notation-data`, beside the project. Panics (never skips) when it is absent.
 pub fn notation_data() -> PathBuf {
@@ -200,18 +202,7 @@ impl LayoutBuilder {
     ) -> serde_json::Value {
         let config = self.blob(b"{}");
         let layer_digest = self.blob(layer);
-        let mut m = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
-            "layers": [{"mediaType": "application/jose+json", "digest": layer_digest, "size": layer.len()}],
-        });
-        if let Some(s) = subject {
-            m["subject"] = s.clone();
-        }
-        if let Some(t) = artifact_type {
-            m["artifactType"] = serde_json::Value::String(t.into());
-        }
+        let mut m = image_manifest(&config, &layer_digest, layer.len(), subject, artifact_type);
         if !annotations.is_empty() {
             m["annotations"] = serde_json::to_value(annotations).unwrap();
         }
@@ -219,8 +210,60 @@ impl LayoutBuilder {
     }
 }
 
+/// An image manifest with the empty config (`{}`, stored as `config`) and one JSON layer (stored
+/// as `layer`, `layer_len` bytes), optionally with a subject and artifactType.
+pub fn image_manifest(
+    config: &str,
+    layer: &str,
+    layer_len: usize,
+    subject: Option<&serde_json::Value>,
+    artifact_type: Option<&str>,
+) -> serde_json::Value {
+    let mut m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
+        "layers": [{"mediaType": "application/jose+json", "digest": layer, "size": layer_len}],
+    });
+    if let Some(s) = subject {
+        m["subject"] = s.clone();
+    }
+    if let Some(t) = artifact_type {
+        m["artifactType"] = serde_json::Value::String(t.into());
+    }
+    m
+}
+
 impl Default for LayoutBuilder {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A verifier's fetches for `reference` in `repo`, each at most 4 MiB: the manifest and its
+/// [`SIGNATURE`] referrers (there must be `signatures` of them), the signature manifests, the
+/// envelopes.
+pub fn fetch_as_verifier<S: OciSource + ?Sized>(
+    src: &S,
+    repo: &str,
+    reference: &Reference,
+    signatures: usize,
+) {
+    const MAX: u64 = 4 * 1024 * 1024;
+    let (m, referrers) = src.manifest_and_referrers(repo, reference, MAX, Some(SIGNATURE), 100);
+    m.unwrap();
+    let referrers = referrers.unwrap().unwrap();
+    assert_eq!(referrers.len(), signatures);
+    let wanted: Vec<(Reference, u64)> = referrers
+        .iter()
+        .map(|d| (Reference::Digest(d.digest), MAX))
+        .collect();
+    let layers: Vec<(Digest, u64)> = src
+        .manifests_many(repo, &wanted)
+        .into_iter()
+        .map(|m| (m.unwrap().fields("sig").unwrap().layers[0].digest, MAX))
+        .collect();
+    for b in src.blobs_many(repo, &layers) {
+        b.unwrap();
     }
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::oci_data::{sha256, OCI_INDEX, OCI_MANIFEST};
+use super::oci_data::{image_manifest, sha256, OCI_INDEX, OCI_MANIFEST};
 use super::server::{Reply, Request, Response, TestServer};
 
 /// How the emulated registry behaves.
@@ -176,19 +176,7 @@ impl OciServer {
     ) -> Value {
         let config = self.blob(b"{}");
         let layer_digest = self.blob(layer);
-        let mut m = json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": config, "size": 2},
-            "layers": [{"mediaType": "application/jose+json", "digest": layer_digest, "size": layer.len()}],
-        });
-        if let Some(s) = subject {
-            m["subject"] = s.clone();
-        }
-        if let Some(t) = artifact_type {
-            m["artifactType"] = json!(t);
-        }
-        m
+        image_manifest(&config, &layer_digest, layer.len(), subject, artifact_type)
     }
 
     /// An artifact tagged `v1` and `n` signatures of type `artifact_type`; returns the

@@ -375,14 +375,7 @@ fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn g(name: &str) -> Gun {
-        Gun::new(name).unwrap()
-    }
-
-    fn r(name: &str) -> RoleName {
-        RoleName::new(name).unwrap()
-    }
+    use crate::fetch::test_names::{g, r};
 
     #[test]
     fn base_url_is_checked_and_normalised() {

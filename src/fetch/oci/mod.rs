@@ -280,15 +280,27 @@ pub trait OciSource: Send + Sync {
         max: usize,
     ) -> WithReferrers {
         let manifest = self.manifest(repo, reference, max_len);
-        let referrers = match &manifest {
-            Ok(m) => Some(self.referrers(repo, &m.digest, artifact_type, max)),
-            Err(_) => None,
-        };
-        (manifest, referrers)
+        with_referrers(self, repo, manifest, artifact_type, max)
     }
 
     /// Where that content lives (URL or path), for messages.
     fn location(&self, repo: &str, what: &str) -> String;
+}
+
+/// `manifest` (as fetched) and, when it came, the referrers of its digest: the second step of
+/// [`OciSource::manifest_and_referrers`] done in two.
+pub(crate) fn with_referrers<S: OciSource + ?Sized>(
+    source: &S,
+    repo: &str,
+    manifest: Result<Manifest, OciError>,
+    artifact_type: Option<&str>,
+    max: usize,
+) -> WithReferrers {
+    let referrers = match &manifest {
+        Ok(m) => Some(source.referrers(repo, &m.digest, artifact_type, max)),
+        Err(_) => None,
+    };
+    (manifest, referrers)
 }
 
 /// A reference, box or `Arc` of a source fetches as that source.
@@ -310,14 +322,7 @@ macro_rules! forward_oci_source {
             fn blobs_many(&self, repo: &str, wanted: &[(Digest, u64)]) -> Vec<Result<Vec<u8>, OciError>> {
                 (**self).blobs_many(repo, wanted)
             }
-            fn manifest_and_referrers(
-                &self,
-                repo: &str,
-                reference: &Reference,
-                max_len: u64,
-                artifact_type: Option<&str>,
-                max: usize,
-            ) -> WithReferrers {
+            fn manifest_and_referrers(&self, repo: &str, reference: &Reference, max_len: u64, artifact_type: Option<&str>, max: usize) -> WithReferrers {
                 (**self).manifest_and_referrers(repo, reference, max_len, artifact_type, max)
             }
             fn location(&self, repo: &str, what: &str) -> String {

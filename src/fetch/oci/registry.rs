@@ -36,8 +36,8 @@ use serde::Deserialize;
 
 use super::{
     check_digest, check_reference, check_repo, filter_type, is_index, manifest_media_type, sha256,
-    Descriptor, Manifest, ManifestFields, OciError, OciSource, Reference, WithReferrers,
-    MANIFEST_TYPES, OCI_INDEX,
+    with_referrers, Descriptor, Manifest, ManifestFields, OciError, OciSource, Reference,
+    WithReferrers, MANIFEST_TYPES, OCI_INDEX,
 };
 use crate::fetch::http::{self, Get, HttpOptions, HttpSource, Reply};
 use crate::fetch::Wave;
@@ -527,6 +527,18 @@ fn link_next(link: &str) -> Option<&str> {
     is_next.then_some(target)
 }
 
+/// When `repo` is not a valid repository path, its error once for each of `wanted`.
+fn repo_refused_for_each<T, W>(repo: &str, wanted: &[W]) -> Option<Vec<Result<T, OciError>>> {
+    check_repo(repo).err()?;
+    Some(
+        wanted
+            .iter()
+            .filter_map(|_| check_repo(repo).err())
+            .map(Err)
+            .collect(),
+    )
+}
+
 impl OciSource for RegistrySource {
     fn manifest(
         &self,
@@ -572,12 +584,8 @@ impl OciSource for RegistrySource {
         repo: &str,
         wanted: &[(Reference, u64)],
     ) -> Vec<Result<Manifest, OciError>> {
-        if check_repo(repo).is_err() {
-            return wanted
-                .iter()
-                .filter_map(|_| check_repo(repo).err())
-                .map(Err)
-                .collect();
+        if let Some(refused) = repo_refused_for_each(repo, wanted) {
+            return refused;
         }
         let mut results: Vec<Option<Result<Manifest, OciError>>> =
             wanted.iter().map(|_| None).collect();
@@ -614,12 +622,8 @@ impl OciSource for RegistrySource {
 
     /// One wave (two when the registry asks for credentials).
     fn blobs_many(&self, repo: &str, wanted: &[(Digest, u64)]) -> Vec<Result<Vec<u8>, OciError>> {
-        if check_repo(repo).is_err() {
-            return wanted
-                .iter()
-                .filter_map(|_| check_repo(repo).err())
-                .map(Err)
-                .collect();
+        if let Some(refused) = repo_refused_for_each(repo, wanted) {
+            return refused;
         }
         let gets = wanted
             .iter()
@@ -649,11 +653,7 @@ impl OciSource for RegistrySource {
     ) -> WithReferrers {
         let Reference::Digest(digest) = reference else {
             let manifest = self.manifest(repo, reference, max_len);
-            let referrers = match &manifest {
-                Ok(m) => Some(self.referrers(repo, &m.digest, artifact_type, max)),
-                Err(_) => None,
-            };
-            return (manifest, referrers);
+            return with_referrers(self, repo, manifest, artifact_type, max);
         };
         if let Err(e) = check_repo(repo) {
             return (Err(e), None);
@@ -718,6 +718,14 @@ mod tests {
         assert!(!name_unknown(b"404 page not found"));
     }
 
+    fn plain_http(host: &str) -> RegistrySource {
+        let options = RegistryOptions {
+            insecure: true,
+            ..Default::default()
+        };
+        RegistrySource::new(host, options).unwrap()
+    }
+
     #[test]
     fn urls() {
         let r = RegistrySource::new("localhost:5000", RegistryOptions::default()).unwrap();
@@ -730,26 +738,12 @@ mod tests {
             r.manifest_url("a", &Reference::referrers_tag(&d)),
             format!("https://localhost:5000/v2/a/manifests/sha256-{}", d.hex())
         );
-        let hub = RegistrySource::new(
-            "docker.io",
-            RegistryOptions {
-                insecure: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let hub = plain_http("docker.io");
         assert_eq!(hub.base_url(), "http://registry-1.docker.io");
         assert!(RegistrySource::new("bad host", RegistryOptions::default()).is_err());
         assert!(hub.plain_http_off_loopback());
         assert!(!r.plain_http_off_loopback());
-        let lo = RegistrySource::new(
-            "127.0.0.1:5000",
-            RegistryOptions {
-                insecure: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let lo = plain_http("127.0.0.1:5000");
         assert!(!lo.plain_http_off_loopback());
     }
 }

@@ -7,7 +7,7 @@
 
 use time::OffsetDateTime;
 
-use super::{parse_chain, EnvelopeError, EnvelopeType, Parsed, SigningScheme};
+use super::{jws, parse_chain, EnvelopeError, EnvelopeType, Parsed, SigningScheme};
 use crate::notation::cbor::{self, encode, Label, Value};
 use crate::notation::crypto::{Hash, Scheme};
 
@@ -15,10 +15,10 @@ const ALG: Label = Label::Int(1);
 const CRIT: Label = Label::Int(2);
 const CONTENT_TYPE: Label = Label::Int(3);
 const X5CHAIN: Label = Label::Int(33);
-const SIGNING_SCHEME: Label = Label::Text("io.cncf.notary.signingScheme");
-const SIGNING_TIME: Label = Label::Text("io.cncf.notary.signingTime");
-const AUTHENTIC_SIGNING_TIME: Label = Label::Text("io.cncf.notary.authenticSigningTime");
-const EXPIRY: Label = Label::Text("io.cncf.notary.expiry");
+const SIGNING_SCHEME: Label = Label::Text(jws::HEADER_SIGNING_SCHEME);
+const SIGNING_TIME: Label = Label::Text(jws::HEADER_SIGNING_TIME);
+const AUTHENTIC_SIGNING_TIME: Label = Label::Text(jws::HEADER_AUTHENTIC_SIGNING_TIME);
+const EXPIRY: Label = Label::Text(jws::HEADER_EXPIRY);
 const TIMESTAMP_SIGNATURE: Label = Label::Text("io.cncf.notary.timestampSignature");
 const SIGNING_AGENT: Label = Label::Text("io.cncf.notary.signingAgent");
 
@@ -174,13 +174,11 @@ fn check_crit(
     let Some(Value::Array(crit)) = protected.get(&CRIT) else {
         return Err(invalid("missing \"crit\" header"));
     };
-    let mut must = vec![SIGNING_SCHEME];
-    if has_expiry {
-        must.push(EXPIRY);
-    }
-    if scheme == SigningScheme::X509SigningAuthority {
-        must.push(AUTHENTIC_SIGNING_TIME);
-    }
+    let must: Vec<Label> = scheme
+        .critical_headers(has_expiry)
+        .into_iter()
+        .map(Label::Text)
+        .collect();
     let mut seen: Vec<&Label> = Vec::new();
     for item in crit {
         let Some(label) = must.iter().find(|m| m.is(item)) else {

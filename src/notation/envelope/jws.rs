@@ -178,13 +178,7 @@ fn check_crit(
         }
         None => return Err(invalid("missing \"crit\" header")),
     };
-    let mut must: Vec<&str> = vec![HEADER_SIGNING_SCHEME];
-    if has_expiry {
-        must.push(HEADER_EXPIRY);
-    }
-    if scheme == SigningScheme::X509SigningAuthority {
-        must.push(HEADER_AUTHENTIC_SIGNING_TIME);
-    }
+    let must = scheme.critical_headers(has_expiry);
     let mut seen: Vec<&str> = Vec::new();
     for item in crit {
         let Value::Str(name) = item else {

@@ -57,6 +57,20 @@ pub enum SigningScheme {
 }
 
 impl SigningScheme {
+    /// The headers an envelope of this scheme must mark critical (JWS names; COSE uses them as
+    /// text labels): the signing scheme, the expiry when there is one, and the authentic signing
+    /// time under `notary.x509.signingAuthority`.
+    pub(crate) fn critical_headers(self, has_expiry: bool) -> Vec<&'static str> {
+        let mut must = vec![jws::HEADER_SIGNING_SCHEME];
+        if has_expiry {
+            must.push(jws::HEADER_EXPIRY);
+        }
+        if self == SigningScheme::X509SigningAuthority {
+            must.push(jws::HEADER_AUTHENTIC_SIGNING_TIME);
+        }
+        must
+    }
+
     pub fn parse(s: &str) -> Option<SigningScheme> {
         match s {
             "notary.x509" => Some(SigningScheme::X509),

@@ -14,7 +14,7 @@ use base64::Engine as _;
 mod ids;
 mod methods;
 mod pinned;
-mod spki;
+pub(crate) mod spki;
 #[cfg(test)]
 mod testing;
 mod x509;

@@ -172,13 +172,14 @@ fn rsa_material(n: &[u8], e: &[u8]) -> Result<Material, KeyError> {
     })
 }
 
-fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
+/// A big-endian number without its leading zero bytes.
+pub(crate) fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
     bytes.get(start..).unwrap_or_default()
 }
 
 /// Bit length of a big-endian number without leading zero bytes.
-fn bit_length(bytes: &[u8]) -> usize {
+pub(crate) fn bit_length(bytes: &[u8]) -> usize {
     match bytes.first() {
         None => 0,
         Some(first) => (bytes.len() - 1) * 8 + (8 - first.leading_zeros() as usize),

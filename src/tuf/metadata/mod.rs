@@ -53,6 +53,8 @@ pub trait Role: Sized {
     /// Its `_type`.
     const TYPE: &'static str;
     fn from_signed(signed: &Signed) -> Result<Self>;
+    /// The fields every role has (version, expiry).
+    fn common(&self) -> &Common;
 }
 
 macro_rules! role {
@@ -61,6 +63,9 @@ macro_rules! role {
             const TYPE: &'static str = $name;
             fn from_signed(signed: &Signed) -> Result<Self> {
                 <$t>::from_signed(signed)
+            }
+            fn common(&self) -> &Common {
+                &self.common
             }
         }
     };
