@@ -339,6 +339,7 @@ impl Classify for ResolveError {
             // Anything a source says while fetching means the data could not be checked.
             ResolveError::Unavailable(_) => Failure::Unavailable,
             ResolveError::Chain(e) => e.failure(),
+            ResolveError::Rollback { error, .. } => error.failure(),
             ResolveError::Select(e) => e.failure(),
             ResolveError::Reference(e) => e.failure(),
             ResolveError::Setup(e) => e.failure(),
@@ -352,6 +353,7 @@ impl Classify for ResolveError {
             ResolveError::NoPolicy { .. } => "no-policy",
             ResolveError::Unavailable(e) => e.kind(),
             ResolveError::Chain(e) => e.kind(),
+            ResolveError::Rollback { error, .. } => error.kind(),
             ResolveError::Select(e) => e.kind(),
             ResolveError::Reference(e) => e.kind(),
             ResolveError::Setup(e) => e.kind(),
@@ -362,6 +364,7 @@ impl Classify for ResolveError {
     fn role(&self) -> Option<&str> {
         match self {
             ResolveError::Chain(e) => e.role(),
+            ResolveError::Rollback { error, .. } => error.role(),
             ResolveError::Select(e) => e.role(),
             _ => None,
         }

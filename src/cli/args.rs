@@ -221,7 +221,8 @@ pub(crate) struct VerifyArgs {
     #[arg(long = "max-rotations", value_name = "N", default_value_t = Budget::default().rotation_steps, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_rotations: u64,
     /// Trust cache (rollback protection, warm path); default: $XDG_CACHE_HOME/trustpin or
-    /// ~/.cache/trustpin. An explicit --cache-dir wins over --no-cache / TRUSTPIN_NO_CACHE.
+    /// ~/.cache/trustpin, and none for --metadata-dir. An explicit --cache-dir wins over
+    /// --no-cache / TRUSTPIN_NO_CACHE. With --at, rollback state is neither read nor written.
     #[arg(long = "cache-dir", value_name = "DIR")]
     pub(crate) cache_dir: Option<PathBuf>,
     /// Use no trust cache: no rollback protection across runs.
@@ -230,15 +231,17 @@ pub(crate) struct VerifyArgs {
 }
 
 impl VerifyArgs {
-    /// The cache to use: none with --no-cache, --cache-dir, else the user's cache directory.
-    pub(crate) fn cache(&self) -> Option<Cache> {
-        if let Some(dir) = &self.cache_dir {
-            return Some(Cache::new(dir.clone()));
-        }
-        if self.no_cache {
-            return None;
-        }
-        Cache::default_dir().map(Cache::new)
+    /// The cache to use: --cache-dir; none with --no-cache or for an offline folder
+    /// (--metadata-dir) without --cache-dir; else the user's cache directory. Verifying `--at`
+    /// another time, its rollback state is neither read nor written (an archive's versions are
+    /// not today's); its verified files still serve the warm path.
+    pub(crate) fn cache(&self, source: &SourceArgs) -> Option<Cache> {
+        let cache = match &self.cache_dir {
+            Some(dir) => Cache::new(dir.clone()),
+            None if self.no_cache || source.metadata_dir.is_some() => return None,
+            None => Cache::new(Cache::default_dir()?),
+        };
+        Some(if self.at.is_some() { cache.without_rollback() } else { cache })
     }
 }
 
@@ -332,7 +335,7 @@ pub(crate) fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options>
         announce_level(level, None);
     }
     if let Some(s) = &args.at {
-        say!("note: verifying as of {s}, not now");
+        say!("note: verifying as of {s}, not now (rollback state is neither read nor updated)");
     }
     let budget = Budget {
         signatures: args.max_verifications,

@@ -23,7 +23,7 @@ fn tag_given(image: &ImageRef) -> bool {
 
 pub(crate) fn run(args: InspectArgs) -> Result<Worst> {
     let opts = args::options(&args.verify)?;
-    let cache = args.verify.cache();
+    let cache = args.verify.cache(&args.source);
     let plans = Plans::single(Plan {
         opts,
         policy: None,

@@ -109,6 +109,9 @@ pub(crate) fn message(e: &ResolveError) -> String {
             )
         }
         ResolveError::Deadline { .. } => format!("{text} (--deadline raises it)"),
+        ResolveError::Rollback { .. } => format!(
+            "{text}; an archive verified --at its own time reads and writes no rollback state"
+        ),
         ResolveError::Unavailable(s) if s.needs_credentials() => format!(
             "{text}; give credentials with --username and --password-stdin, TRUSTPIN_USERNAME and \
              TRUSTPIN_PASSWORD, or docker login"

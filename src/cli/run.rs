@@ -30,7 +30,7 @@ fn resolve_batch(
 ) -> Result<Vec<Outcome>> {
     let (plans, sources) = args::plans(&batch.verify, &batch.source, batch.policy.as_ref())?;
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && inputs.len() > 20;
-    let cache = batch.verify.cache();
+    let cache = batch.verify.cache(&batch.source);
     let outcomes = batch::resolve_all(
         inputs,
         &plans,
@@ -255,7 +255,7 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
 
 pub(crate) fn archive(args: ArchiveArgs) -> Result<Worst> {
     let opts = args::options(&args.verify)?;
-    let cache = args.verify.cache();
+    let cache = args.verify.cache(&args.source);
     let plans = Plans::single(batch::Plan {
         opts: opts.clone(),
         policy: None,
