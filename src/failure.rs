@@ -100,7 +100,10 @@ impl Classify for ChainError {
             ChainError::RootCertificateSha1 { .. } => "root-certificate-sha1",
             ChainError::NotPinned { .. } => "not-pinned",
             ChainError::CommonName { .. } => "certificate-name",
-            ChainError::CertificateTime { .. } => "certificate-time",
+            // One stable kind for both (scripts tested it before the two messages were split).
+            ChainError::CertificateExpired { .. } | ChainError::CertificateNotYetValid { .. } => {
+                "certificate-time"
+            }
             ChainError::Expired { .. } => "expired",
             ChainError::SnapshotMissing { .. } => "snapshot-incomplete",
             ChainError::RotationVersion { .. } => "rotation-version",
@@ -124,7 +127,8 @@ impl Classify for ChainError {
             | ChainError::RootCertificateSha1 { .. }
             | ChainError::NotPinned { .. }
             | ChainError::CommonName { .. }
-            | ChainError::CertificateTime { .. }
+            | ChainError::CertificateExpired { .. }
+            | ChainError::CertificateNotYetValid { .. }
             | ChainError::RotationVersion { .. }
             | ChainError::RotationBroken { .. }
             | ChainError::RotationUnsigned { .. }
