@@ -144,10 +144,10 @@ pub(crate) struct SourceArgs {
     #[arg(long = "ca-cert", value_name = "FILE")]
     pub(crate) ca_certs: Vec<PathBuf>,
     /// Give up on a request after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) timeout: u64,
     /// Give up on connecting (TCP and TLS) after this many seconds.
-    #[arg(long = "connect-timeout", value_name = "SECONDS", default_value_t = 10)]
+    #[arg(long = "connect-timeout", value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) connect_timeout: u64,
     /// Client certificate (PEM) for mutual TLS; needs --client-key.
     #[arg(long = "client-cert", value_name = "FILE", requires = "client_key")]
@@ -178,7 +178,7 @@ pub(crate) struct BatchArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) policy: Option<PathBuf>,
     /// Repositories fetched and verified at once.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) jobs: usize,
     #[command(flatten)]
     pub(crate) verify: VerifyArgs,
@@ -322,8 +322,7 @@ pub(crate) fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options>
         pinned.extend(PinnedKey::parse_all(&bytes, &path.display().to_string())?);
     }
     let at = match &args.at {
-        Some(s) => OffsetDateTime::parse(s, &Rfc3339)
-            .with_context(|| format!("--at {s:?} is not an RFC 3339 time"))?,
+        Some(s) => parse_at(s)?,
         None => OffsetDateTime::now_utc(),
     };
     let level = match args.level {
@@ -356,6 +355,44 @@ pub(crate) fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options>
         follow_rotation: !args.no_follow_rotation,
         batch: Some(Arc::new(Meter::batch(batch_budget(budget)))),
     })
+}
+
+/// `--at`: an RFC 3339 time, or one sentence saying what is wrong with an example of the form
+/// (the parser's own error repeats itself through its sources, so it is not chained).
+pub(crate) fn parse_at(s: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
+        let date = s.get(..10).filter(|d| time::Date::parse(d, DATE).is_ok());
+        let example = date.map_or("2026-11-23T00:00:00Z".to_owned(), |d| format!("{d}T00:00:00Z"));
+        anyhow::anyhow!(
+            "--at {s:?} is not an RFC 3339 time ({e}): write a date, `T`, a time and `Z` or an \
+             offset, e.g. {example} or 2026-11-23T12:30:00+01:00"
+        )
+    })
+}
+
+const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+/// Refuse, once for the run, a server URL without a scheme (`127.0.0.1:4455`), naming where it
+/// came from: `--server` or DOCKER_CONTENT_TRUST_SERVER.
+pub(crate) fn check_server_scheme(args: &SourceArgs) -> Result<()> {
+    if args.metadata_dir.is_some() {
+        return Ok(());
+    }
+    let (value, origin) = match &args.server {
+        Some(v) => (v.clone(), "--server "),
+        None => match std::env::var("DOCKER_CONTENT_TRUST_SERVER") {
+            Ok(v) if !v.is_empty() => (v, "DOCKER_CONTENT_TRUST_SERVER="),
+            _ => return Ok(()),
+        },
+    };
+    if value.contains("://") {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{origin}{value} has no scheme: a server URL needs one, e.g. https://{value} \
+         (or http://{value} for a plain-http server)"
+    )
 }
 
 /// Print the warning a relaxed level owes the user, every time.
@@ -412,6 +449,7 @@ pub(crate) fn plans(
     source: &SourceArgs,
     policy: Option<&PathBuf>,
 ) -> Result<(Plans, FlagSources)> {
+    check_server_scheme(source)?;
     let base = options_with(verify, policy.is_none())?;
     let Some(path) = policy else {
         if base.pinned.is_empty() {

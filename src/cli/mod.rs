@@ -96,6 +96,17 @@ pub(crate) fn message(e: &ResolveError) -> String {
         ResolveError::Chain(ChainError::RotationRefused { .. }) => {
             format!("{text} (--no-follow-rotation is set)")
         }
+        ResolveError::Chain(ChainError::NotPinned { .. }) => format!(
+            "{text} (`trustpin get-root-key -i IMAGE` shows the repository's root key: if its owner \
+             rotated it without signing the new root with the old key, check the new key through a \
+             second channel and pin it)"
+        ),
+        ResolveError::Chain(
+            ChainError::Expired { .. } | ChainError::CertificateExpired { .. },
+        ) => format!(
+            "{text} (for an archive, verify --at the time it was made; --level permissive accepts \
+             expired data with a warning)"
+        ),
         ResolveError::Budget(b) => {
             let flag = match b.resource {
                 Resource::Signatures => "--max-verifications",

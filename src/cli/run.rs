@@ -175,6 +175,7 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
             return Ok(Some(e.failure()));
         }
     };
+    args::check_server_scheme(&args.source)?;
     let location = args::location_for(&args.source, &image);
     let source = match args::make_source(&args.source, &location) {
         Ok(s) => s,
@@ -254,6 +255,7 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
 }
 
 pub(crate) fn archive(args: ArchiveArgs) -> Result<Worst> {
+    args::check_server_scheme(&args.source)?;
     let opts = args::options(&args.verify)?;
     let cache = args.verify.cache(&args.source);
     let plans = Plans::single(batch::Plan {
