@@ -96,3 +96,25 @@ fn zero_timeouts_and_jobs_are_refused() {
         out.expect_code(2, flag).expect_stderr(&[&format!("invalid value '0' for '{flag}")], flag);
     }
 }
+
+#[test]
+fn get_root_key_prints_both_ids_labelled_and_jsonl_is_one_line() {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/trust-data");
+    assert!(std::path::Path::new(data).join("keys").is_dir(), "{data} is missing: the shared trust data is needed");
+    let args = ["get-root-key", "-i", "docker.io/phbelitz/sample-image", "--metadata-dir", data];
+    let out = common::trustpin_home(&args);
+    out.expect_code(0, "get-root-key");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    let json = common::trustpin_home(&[&args[..], &["--output", "json"]].concat()).json();
+    let key = &json["keys"][0];
+    assert_eq!(lines[0], format!("KeyID: {}", key["key_id"].as_str().unwrap()), "{}", out.describe());
+    assert_eq!(lines[1], "Key: -----BEGIN PUBLIC KEY-----", "{}", out.describe());
+    let canonical = key["canonical_id"].as_str().unwrap();
+    assert_ne!(key["key_id"], key["canonical_id"], "the two IDs of one key differ");
+    assert_eq!(lines.last().copied(), Some(format!("CanonicalID: {canonical}").as_str()), "{}", out.describe());
+    assert_eq!(canonical, common::notary::canonical_key_id(key["pem"].as_str().unwrap()));
+    out.expect_stderr(&["KeyID is the root certificate's ID", "CanonicalID is its public key's ID"], "");
+    let jsonl = common::trustpin_home(&[&args[..], &["--output", "jsonl"]].concat());
+    assert_eq!(jsonl.stdout.lines().count(), 1, "{}", jsonl.describe());
+    assert_eq!(jsonl.json_lines()[0], json);
+}

@@ -226,7 +226,7 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
                 write!(stdout, "{}", k.pem)?;
             }
         }
-        (false, Some(OutputArg::Json | OutputArg::Jsonl)) => {
+        (false, Some(format @ (OutputArg::Json | OutputArg::Jsonl))) => {
             let v = serde_json::json!({
                 "gun": image.gun,
                 "root_version": keys.version,
@@ -241,14 +241,26 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
                     "not_after": k.not_after.map(fmt),
                 })).collect::<Vec<_>>(),
             });
-            serde_json::to_writer_pretty(&mut stdout, &v)?;
+            if format == OutputArg::Jsonl {
+                serde_json::to_writer(&mut stdout, &v)?;
+            } else {
+                serde_json::to_writer_pretty(&mut stdout, &v)?;
+            }
             writeln!(stdout)?;
         }
         (false, _) => {
+            // `KeyID:` then `Key:` as Connaisseur's get_root_key prints them (the certificate's
+            // ID); the canonical ID, which inspect, policy check and messages show, after the key.
             for k in &keys.keys {
                 writeln!(stdout, "KeyID: {}", k.key_id)?;
                 write!(stdout, "Key: {}", k.pem)?;
+                writeln!(stdout, "CanonicalID: {}", k.canonical_id)?;
             }
+            say!(
+                "note: KeyID is the root certificate's ID (as notary and Connaisseur show it); \
+                 CanonicalID is its public key's ID (as docker trust inspect, trustpin inspect, \
+                 policy check and error messages show it)"
+            );
         }
     }
     Ok(None)
