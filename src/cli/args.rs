@@ -32,13 +32,32 @@ use crate::tuf::level::Level;
     about = "Resolve image tags to digests signed under a root key you pinned (Notary v1 / TUF)"
 )]
 pub(crate) struct Cli {
+    /// Print no notes (the `verifying as of` and trust-on-first-use reminders); warnings and
+    /// errors still print.
+    #[arg(short = 'q', long, global = true)]
+    pub(crate) quiet: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
 
+/// The end of `trustpin resolve --help`: examples and the exit codes.
+const RESOLVE_AFTER_HELP: &str = "\
+Examples:
+  trustpin resolve --root-key root.pub docker.io/myorg/app:v1
+  trustpin resolve --policy policy.json -o jsonl - < images.txt
+  trustpin resolve --metadata-dir archive --root-key root.pub --at 2026-11-22T03:06:24Z example.com/team/app:v1
+
+Exit codes:
+  0  every image resolved to one trusted digest
+  1  verification refused: not signed by the pinned key, no or several digests, expired, tampered, no trust data
+  2  usage or input error: bad reference, unreadable or invalid key file, bad --at
+  3  could not check: server unreachable, TLS failure, HTTP error, timeout, a budget or the deadline spent
+With several images the worst code wins.";
+
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Resolve each IMAGE to the one digest its verified trust data signs.
+    #[command(after_help = RESOLVE_AFTER_HELP)]
     Resolve(ResolveArgs),
     /// Show who signed what: signed tags and their signers, delegations, keys (verified as resolve verifies).
     Inspect(InspectArgs),
@@ -58,6 +77,17 @@ pub(crate) enum Command {
     /// The Kubernetes mutating admission webhook: HTTPS, AdmissionReview v1 on POST /mutate;
     /// images resolved as resolve does and patched to their signed digests, or denied.
     Serve(Box<crate::cli::serve::ServeArgs>),
+    /// Print a shell completion script: `trustpin completions bash > /etc/bash_completion.d/trustpin`.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `trustpin man > trustpin.1; man ./trustpin.1`; with a
+    /// SUBCOMMAND, its own page (`trustpin man resolve > trustpin-resolve.1`).
+    Man {
+        #[arg(value_name = "SUBCOMMAND")]
+        subcommand: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -83,7 +113,7 @@ pub(crate) struct NotationVerifyArgs {
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
     /// text (one line per reference), json (one document) or jsonl (one line each).
-    #[arg(long, default_value = "text", value_parser = ["text", "json", "jsonl"])]
+    #[arg(long, short = 'o', default_value = "text", value_parser = ["text", "json", "jsonl"])]
     pub output: String,
     /// Signatures tried per artifact at most.
     #[arg(long = "max-signatures", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10000))]
@@ -254,7 +284,8 @@ pub(crate) struct InspectArgs {
     pub(crate) verify: VerifyArgs,
     #[command(flatten)]
     pub(crate) source: SourceArgs,
-    #[arg(long, value_enum, default_value = "text")]
+    /// text: signed tags, delegations and keys; json or jsonl: docker trust inspect's fields.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
     pub(crate) output: OutputArg,
 }
 
@@ -268,7 +299,9 @@ pub(crate) struct GetRootKeyArgs {
     /// Print only the PEM block(s), for `--root-key` or a pinning config.
     #[arg(long = "pem-only", conflicts_with = "output")]
     pub(crate) pem_only: bool,
-    #[arg(long, value_enum)]
+    /// text (default): `KeyID:`, `Key:` (PEM), `CanonicalID:`; json: one document with the
+    /// validity, root version and threshold; jsonl: the same on one line.
+    #[arg(long, short = 'o', value_enum)]
     pub(crate) output: Option<OutputArg>,
 }
 
@@ -299,7 +332,7 @@ pub(crate) struct ResolveArgs {
     pub(crate) batch: BatchArgs,
     /// text: one `<gun>@sha256:<hex>` line per image in input order; json: one array;
     /// jsonl: one object per line as each repository finishes.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
     pub(crate) output: OutputArg,
 }
 
@@ -334,7 +367,7 @@ pub(crate) fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options>
         announce_level(level, None);
     }
     if let Some(s) = &args.at {
-        say!("note: verifying as of {s}, not now (rollback state is neither read nor updated)");
+        note!("verifying as of {s}, not now (rollback state is neither read nor updated)");
     }
     let budget = Budget {
         signatures: args.max_verifications,

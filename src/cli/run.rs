@@ -210,8 +210,8 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
     for w in &keys.warnings {
         say!("warning: {}: {w}", image.gun);
     }
-    say!(
-        "note: this key was read from {} and is trusted on first use: compare it with the repository owner's through a second channel before pinning it",
+    note!(
+        "this key was read from {} and is trusted on first use: compare it with the repository owner's through a second channel before pinning it",
         source.location(&image.gun, &RoleName::ROOT)
     );
     let mut stdout = std::io::stdout().lock();
@@ -256,8 +256,8 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
                 write!(stdout, "Key: {}", k.pem)?;
                 writeln!(stdout, "CanonicalID: {}", k.canonical_id)?;
             }
-            say!(
-                "note: KeyID is the root certificate's ID (as notary and Connaisseur show it); \
+            note!(
+                "KeyID is the root certificate's ID (as notary and Connaisseur show it); \
                  CanonicalID is its public key's ID (as docker trust inspect, trustpin inspect, \
                  policy check and error messages show it)"
             );
