@@ -94,3 +94,13 @@ fn get_root_key_binary_has_its_own_name_and_version_and_resolve_help_ends_with_e
         assert!(tail.contains(words), "{words:?} not at the end of resolve --help:\n{help}");
     }
 }
+
+#[test]
+fn the_readme_first_command_names_the_time_testdata_was_generated() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let want = format!("--at {} example.com/trustpin/delegated:v1", generated());
+    assert!(readme.contains(&want), "README.md's first command lacks {want:?} (testdata/ was regenerated?)");
+    assert!(!readme.contains("sed -n 's/.*Generated"), "the first command still runs sed");
+    let license = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/LICENSE")).unwrap();
+    assert!(license.contains("Apache License") && license.contains("Version 2.0, January 2004"));
+}
