@@ -77,6 +77,9 @@ pub(crate) enum Command {
     /// The Kubernetes mutating admission webhook: HTTPS, AdmissionReview v1 on POST /mutate;
     /// images resolved as resolve does and patched to their signed digests, or denied.
     Serve(Box<crate::cli::serve::ServeArgs>),
+    /// Look up one target NAME of repository GUN (any name notary signs, `v1 x` or `café` too),
+    /// verified as resolve verifies; prints `NAME sha256:<hex> SIZE` as `notary lookup` does.
+    Lookup(LookupArgs),
     /// Print a shell completion script: `trustpin completions bash > /etc/bash_completion.d/trustpin`.
     Completions {
         #[arg(value_name = "SHELL")]
@@ -285,6 +288,23 @@ pub(crate) struct InspectArgs {
     #[command(flatten)]
     pub(crate) source: SourceArgs,
     /// text: signed tags, delegations and keys; json or jsonl: docker trust inspect's fields.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    pub(crate) output: OutputArg,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct LookupArgs {
+    /// The repository (Notary GUN), e.g. `docker.io/library/alpine` or `example.com/team/app`.
+    #[arg(value_name = "GUN")]
+    pub(crate) gun: String,
+    /// The target name exactly as signed (no tag grammar applies).
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) verify: VerifyArgs,
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    /// text: `NAME sha256:<hex> SIZE`, as `notary lookup` prints it; json or jsonl: one object.
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     pub(crate) output: OutputArg,
 }

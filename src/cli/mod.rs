@@ -39,6 +39,7 @@ pub(crate) static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::Atom
 mod args;
 mod habits;
 mod inspect;
+mod lookup;
 mod run;
 mod verify;
 mod serve;
@@ -75,6 +76,7 @@ fn run_cli(cli: Cli) -> ExitCode {
         Command::Pin(args) => run::pin(args),
         Command::Verify(args) => verify::run(args),
         Command::Serve(args) => serve::run(*args),
+        Command::Lookup(args) => lookup::run(args),
         Command::Completions { shell } => habits::completions(shell),
         Command::Man { subcommand } => habits::man(subcommand.as_deref()),
     };
