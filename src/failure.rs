@@ -101,7 +101,10 @@ impl Classify for ChainError {
             ChainError::RootCertificateSha1 { .. } => "root-certificate-sha1",
             ChainError::NotPinned { .. } => "not-pinned",
             ChainError::CommonName { .. } => "certificate-name",
-            ChainError::CertificateTime { .. } => "certificate-time",
+            // One stable kind for both (scripts tested it before the two messages were split).
+            ChainError::CertificateExpired { .. } | ChainError::CertificateNotYetValid { .. } => {
+                "certificate-time"
+            }
             ChainError::Expired { .. } => "expired",
             ChainError::SnapshotMissing { .. } => "snapshot-incomplete",
             ChainError::RotationVersion { .. } => "rotation-version",
@@ -125,7 +128,8 @@ impl Classify for ChainError {
             | ChainError::RootCertificateSha1 { .. }
             | ChainError::NotPinned { .. }
             | ChainError::CommonName { .. }
-            | ChainError::CertificateTime { .. }
+            | ChainError::CertificateExpired { .. }
+            | ChainError::CertificateNotYetValid { .. }
             | ChainError::RotationVersion { .. }
             | ChainError::RotationBroken { .. }
             | ChainError::RotationUnsigned { .. }
@@ -341,6 +345,7 @@ impl Classify for ResolveError {
             // Anything a source says while fetching means the data could not be checked.
             ResolveError::Unavailable(_) => Failure::Unavailable,
             ResolveError::Chain(e) => e.failure(),
+            ResolveError::Rollback { error, .. } => error.failure(),
             ResolveError::Select(e) => e.failure(),
             ResolveError::Reference(e) => e.failure(),
             ResolveError::Setup(e) => e.failure(),
@@ -354,6 +359,7 @@ impl Classify for ResolveError {
             ResolveError::NoPolicy { .. } => "no-policy",
             ResolveError::Unavailable(e) => e.kind(),
             ResolveError::Chain(e) => e.kind(),
+            ResolveError::Rollback { error, .. } => error.kind(),
             ResolveError::Select(e) => e.kind(),
             ResolveError::Reference(e) => e.kind(),
             ResolveError::Setup(e) => e.kind(),
@@ -364,6 +370,7 @@ impl Classify for ResolveError {
     fn role(&self) -> Option<&str> {
         match self {
             ResolveError::Chain(e) => e.role(),
+            ResolveError::Rollback { error, .. } => error.role(),
             ResolveError::Select(e) => e.role(),
             _ => None,
         }

@@ -74,8 +74,9 @@ impl<'a> Live<'a> {
 // ------------------------------------------------------------------------------------------------
 // Keys and certificates
 
-/// `KeyID: <id>` then `Key: -----BEGIN PUBLIC KEY-----` ... `-----END PUBLIC KEY-----`, per key;
-/// nothing else on stdout. Returns (key id, PEM text) pairs.
+/// `KeyID: <id>` then `Key: -----BEGIN PUBLIC KEY-----` ... `-----END PUBLIC KEY-----`, then
+/// `CanonicalID: <the key's canonical ID>` (issue 15), per key; nothing else on stdout. Returns
+/// (key id, PEM text) pairs.
 fn parse_key_text(out: &Output) -> Vec<(String, String)> {
     let mut keys: Vec<(String, String)> = Vec::new();
     let mut id: Option<String> = None;
@@ -90,6 +91,11 @@ fn parse_key_text(out: &Output) -> Vec<(String, String)> {
                 });
                 keys.push((id, pem.take().unwrap()));
             }
+        } else if let Some(rest) = line.strip_prefix("CanonicalID: ") {
+            let (_, last) = keys.last().unwrap_or_else(|| {
+                panic!("a CanonicalID: before any key: {}", out.describe())
+            });
+            assert_eq!(rest, common::notary::canonical_key_id(last), "{}", out.describe());
         } else if let Some(rest) = line.strip_prefix("KeyID: ") {
             assert!(
                 id.is_none(),

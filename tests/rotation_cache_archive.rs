@@ -608,7 +608,7 @@ fn a_proper_chain_is_followed_even_when_earlier_roots_have_expired() {
         f
     });
     let out = resolve(&alone.url(), &r.key_file(1), &r.image(), &["--no-cache"]);
-    out.expect_refused(&["is valid from"], "root 1 alone");
+    out.expect_refused(&["expired on"], "root 1 alone");
     let files = r.state(3, &[3, 2], &[(1, root1), (2, r.root(2))]);
     let srv = Served::new(&r.gun, files);
 

@@ -290,3 +290,28 @@ fn several_images_worst_code_wins_and_each_gets_its_line() {
     );
     r.expect_stderr(&["Not/A/Valid/Reference!", "sample-image:nope"], "");
 }
+
+// Issue 15, item 5: a real root certificate out of its validity (alice-image's is valid from
+// 2019-09-25T13:56:33Z to 2029-09-22T13:56:33Z) is named expired or not yet valid, with the date.
+
+#[test]
+fn an_expired_real_root_certificate_says_expired_and_when() {
+    let want = "root certificate a873ab3f157c expired on 2029-09-22T13:56:33Z (verifying at 2035-01-01T00:00:00Z)";
+    let at = Some("2035-01-01T00:00:00Z");
+    let out = resolve(A, at, &["docker.io/phbelitz/alice-image:test", "--output", "json"]);
+    out.expect_code(1, "strict, after the certificate's end");
+    let item = &out.json_array()[0];
+    assert_eq!(item["error"]["kind"], "certificate-time", "{}", out.describe());
+    assert_eq!(item["error"]["role"], "root", "{}", out.describe());
+    assert!(common::error_message(item).starts_with(want), "{}", out.describe());
+    resolve(A, at, &["docker.io/phbelitz/alice-image:test", "--level", "permissive"])
+        .expect_stderr(&[want, "(accepted at level permissive)"], "permissive");
+}
+
+#[test]
+fn a_not_yet_valid_real_root_certificate_says_so_and_from_when() {
+    resolve(A, Some("2010-01-01T00:00:00Z"), &["docker.io/phbelitz/alice-image:test"]).expect_refused(
+        &["root certificate a873ab3f157c is not yet valid: valid from 2019-09-25T13:56:33Z (verifying at 2010-01-01T00:00:00Z)"],
+        "before the certificate's start",
+    );
+}

@@ -32,13 +32,32 @@ use crate::tuf::level::Level;
     about = "Resolve image tags to digests signed under a root key you pinned (Notary v1 / TUF)"
 )]
 pub(crate) struct Cli {
+    /// Print no notes (the `verifying as of` and trust-on-first-use reminders); warnings and
+    /// errors still print.
+    #[arg(short = 'q', long, global = true)]
+    pub(crate) quiet: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
 
+/// The end of `trustpin resolve --help`: examples and the exit codes.
+const RESOLVE_AFTER_HELP: &str = "\
+Examples:
+  trustpin resolve --root-key root.pub docker.io/myorg/app:v1
+  trustpin resolve --policy policy.json -o jsonl - < images.txt
+  trustpin resolve --metadata-dir archive --root-key root.pub --at 2026-11-22T03:06:24Z example.com/team/app:v1
+
+Exit codes:
+  0  every image resolved to one trusted digest
+  1  verification refused: not signed by the pinned key, no or several digests, expired, tampered, no trust data
+  2  usage or input error: bad reference, unreadable or invalid key file, bad --at
+  3  could not check: server unreachable, TLS failure, HTTP error, timeout, a budget or the deadline spent
+With several images the worst code wins.";
+
 #[derive(Subcommand)]
 pub(crate) enum Command {
     /// Resolve each IMAGE to the one digest its verified trust data signs.
+    #[command(after_help = RESOLVE_AFTER_HELP)]
     Resolve(ResolveArgs),
     /// Show who signed what: signed tags and their signers, delegations, keys (verified as resolve verifies).
     Inspect(InspectArgs),
@@ -58,6 +77,20 @@ pub(crate) enum Command {
     /// The Kubernetes mutating admission webhook: HTTPS, AdmissionReview v1 on POST /mutate;
     /// images resolved as resolve does and patched to their signed digests, or denied.
     Serve(Box<crate::cli::serve::ServeArgs>),
+    /// Look up one target NAME of repository GUN (any name notary signs, `v1 x` or `café` too),
+    /// verified as resolve verifies; prints `NAME sha256:<hex> SIZE` as `notary lookup` does.
+    Lookup(LookupArgs),
+    /// Print a shell completion script: `trustpin completions bash > /etc/bash_completion.d/trustpin`.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `trustpin man > trustpin.1; man ./trustpin.1`; with a
+    /// SUBCOMMAND, its own page (`trustpin man resolve > trustpin-resolve.1`).
+    Man {
+        #[arg(value_name = "SUBCOMMAND")]
+        subcommand: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -84,7 +117,7 @@ pub(crate) struct NotationVerifyArgs {
     #[arg(long, value_name = "RFC3339")]
     pub at: Option<String>,
     /// text (one line per reference), json (one document) or jsonl (one line each).
-    #[arg(long, default_value = "text", value_parser = ["text", "json", "jsonl"])]
+    #[arg(long, short = 'o', default_value = "text", value_parser = ["text", "json", "jsonl"])]
     pub output: String,
     /// Signatures tried per artifact at most.
     #[arg(long = "max-signatures", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10000))]
@@ -172,10 +205,10 @@ pub(crate) struct SourceArgs {
     #[arg(long = "ca-cert", value_name = "FILE")]
     pub(crate) ca_certs: Vec<PathBuf>,
     /// Give up on a request after this many seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) timeout: u64,
     /// Give up on connecting (TCP and TLS) after this many seconds.
-    #[arg(long = "connect-timeout", value_name = "SECONDS", default_value_t = 10)]
+    #[arg(long = "connect-timeout", value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) connect_timeout: u64,
     /// Client certificate (PEM) for mutual TLS; needs --client-key.
     #[arg(long = "client-cert", value_name = "FILE", requires = "client_key")]
@@ -206,7 +239,7 @@ pub(crate) struct BatchArgs {
     #[arg(long, value_name = "FILE")]
     pub(crate) policy: Option<PathBuf>,
     /// Repositories fetched and verified at once.
-    #[arg(long, value_name = "N", default_value_t = 8)]
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) jobs: usize,
     #[command(flatten)]
     pub(crate) verify: VerifyArgs,
@@ -249,7 +282,8 @@ pub(crate) struct VerifyArgs {
     #[arg(long = "max-rotations", value_name = "N", default_value_t = Budget::default().rotation_steps, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_rotations: u64,
     /// Trust cache (rollback protection, warm path); default: $XDG_CACHE_HOME/trustpin or
-    /// ~/.cache/trustpin. An explicit --cache-dir wins over --no-cache / TRUSTPIN_NO_CACHE.
+    /// ~/.cache/trustpin, and none for --metadata-dir. An explicit --cache-dir wins over
+    /// --no-cache / TRUSTPIN_NO_CACHE. With --at, rollback state is neither read nor written.
     #[arg(long = "cache-dir", value_name = "DIR")]
     pub(crate) cache_dir: Option<PathBuf>,
     /// Use no trust cache: no rollback protection across runs.
@@ -258,15 +292,17 @@ pub(crate) struct VerifyArgs {
 }
 
 impl VerifyArgs {
-    /// The cache to use: none with --no-cache, --cache-dir, else the user's cache directory.
-    pub(crate) fn cache(&self) -> Option<Cache> {
-        if let Some(dir) = &self.cache_dir {
-            return Some(Cache::new(dir.clone()));
-        }
-        if self.no_cache {
-            return None;
-        }
-        Cache::default_dir().map(Cache::new)
+    /// The cache to use: --cache-dir; none with --no-cache or for an offline folder
+    /// (--metadata-dir) without --cache-dir; else the user's cache directory. Verifying `--at`
+    /// another time, its rollback state is neither read nor written (an archive's versions are
+    /// not today's); its verified files still serve the warm path.
+    pub(crate) fn cache(&self, source: &SourceArgs) -> Option<Cache> {
+        let cache = match &self.cache_dir {
+            Some(dir) => Cache::new(dir.clone()),
+            None if self.no_cache || source.metadata_dir.is_some() => return None,
+            None => Cache::new(Cache::default_dir()?),
+        };
+        Some(if self.at.is_some() { cache.without_rollback() } else { cache })
     }
 }
 
@@ -279,7 +315,25 @@ pub(crate) struct InspectArgs {
     pub(crate) verify: VerifyArgs,
     #[command(flatten)]
     pub(crate) source: SourceArgs,
-    #[arg(long, value_enum, default_value = "text")]
+    /// text: signed tags, delegations and keys; json or jsonl: docker trust inspect's fields.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    pub(crate) output: OutputArg,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct LookupArgs {
+    /// The repository (Notary GUN), e.g. `docker.io/library/alpine` or `example.com/team/app`.
+    #[arg(value_name = "GUN")]
+    pub(crate) gun: String,
+    /// The target name exactly as signed (no tag grammar applies).
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+    #[command(flatten)]
+    pub(crate) verify: VerifyArgs,
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+    /// text: `NAME sha256:<hex> SIZE`, as `notary lookup` prints it; json or jsonl: one object.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
     pub(crate) output: OutputArg,
 }
 
@@ -293,7 +347,9 @@ pub(crate) struct GetRootKeyArgs {
     /// Print only the PEM block(s), for `--root-key` or a pinning config.
     #[arg(long = "pem-only", conflicts_with = "output")]
     pub(crate) pem_only: bool,
-    #[arg(long, value_enum)]
+    /// text (default): `KeyID:`, `Key:` (PEM), `CanonicalID:`; json: one document with the
+    /// validity, root version and threshold; jsonl: the same on one line.
+    #[arg(long, short = 'o', value_enum)]
     pub(crate) output: Option<OutputArg>,
 }
 
@@ -324,7 +380,7 @@ pub(crate) struct ResolveArgs {
     pub(crate) batch: BatchArgs,
     /// text: one `<gun>@sha256:<hex>` line per image in input order; json: one array;
     /// jsonl: one object per line as each repository finishes.
-    #[arg(long, value_enum, default_value = "text")]
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
     pub(crate) output: OutputArg,
 }
 
@@ -347,8 +403,7 @@ pub(crate) fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options>
         pinned.extend(PinnedKey::parse_all(&bytes, &path.display().to_string())?);
     }
     let at = match &args.at {
-        Some(s) => OffsetDateTime::parse(s, &Rfc3339)
-            .with_context(|| format!("--at {s:?} is not an RFC 3339 time"))?,
+        Some(s) => parse_at(s)?,
         None => OffsetDateTime::now_utc(),
     };
     let level = match args.level {
@@ -360,7 +415,7 @@ pub(crate) fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options>
         announce_level(level, None);
     }
     if let Some(s) = &args.at {
-        say!("note: verifying as of {s}, not now");
+        note!("verifying as of {s}, not now (rollback state is neither read nor updated)");
     }
     let budget = Budget {
         signatures: args.max_verifications,
@@ -381,6 +436,44 @@ pub(crate) fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options>
         follow_rotation: !args.no_follow_rotation,
         batch: Some(Arc::new(Meter::batch(batch_budget(budget)))),
     })
+}
+
+/// `--at`: an RFC 3339 time, or one sentence saying what is wrong with an example of the form
+/// (the parser's own error repeats itself through its sources, so it is not chained).
+pub(crate) fn parse_at(s: &str) -> Result<OffsetDateTime> {
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
+        let date = s.get(..10).filter(|d| time::Date::parse(d, DATE).is_ok());
+        let example = date.map_or("2026-11-23T00:00:00Z".to_owned(), |d| format!("{d}T00:00:00Z"));
+        anyhow::anyhow!(
+            "--at {s:?} is not an RFC 3339 time ({e}): write a date, `T`, a time and `Z` or an \
+             offset, e.g. {example} or 2026-11-23T12:30:00+01:00"
+        )
+    })
+}
+
+const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+/// Refuse, once for the run, a server URL without a scheme (`127.0.0.1:4455`), naming where it
+/// came from: `--server` or DOCKER_CONTENT_TRUST_SERVER.
+pub(crate) fn check_server_scheme(args: &SourceArgs) -> Result<()> {
+    if args.metadata_dir.is_some() {
+        return Ok(());
+    }
+    let (value, origin) = match &args.server {
+        Some(v) => (v.clone(), "--server "),
+        None => match std::env::var("DOCKER_CONTENT_TRUST_SERVER") {
+            Ok(v) if !v.is_empty() => (v, "DOCKER_CONTENT_TRUST_SERVER="),
+            _ => return Ok(()),
+        },
+    };
+    if value.contains("://") {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{origin}{value} has no scheme: a server URL needs one, e.g. https://{value} \
+         (or http://{value} for a plain-http server)"
+    )
 }
 
 /// Print the warning a relaxed level owes the user, every time.
@@ -437,6 +530,7 @@ pub(crate) fn plans(
     source: &SourceArgs,
     policy: Option<&PathBuf>,
 ) -> Result<(Plans, FlagSources)> {
+    check_server_scheme(source)?;
     let base = options_with(verify, policy.is_none())?;
     let Some(path) = policy else {
         if base.pinned.is_empty() {

@@ -22,8 +22,9 @@ fn tag_given(image: &ImageRef) -> bool {
 }
 
 pub(crate) fn run(args: InspectArgs) -> Result<Worst> {
+    args::check_server_scheme(&args.source)?;
     let opts = args::options(&args.verify)?;
-    let cache = args.verify.cache();
+    let cache = args.verify.cache(&args.source);
     let plans = Plans::single(Plan {
         opts,
         policy: None,

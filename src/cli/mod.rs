@@ -24,8 +24,22 @@ macro_rules! say {
     };
 }
 
+/// A reminder on stderr (`note: ...`), unless `-q/--quiet`; warnings and errors use `say!`.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        if !$crate::cli::QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+            say!("note: {}", format!($($arg)*))
+        }
+    };
+}
+
+/// Set from `-q/--quiet` once, before any subcommand runs.
+pub(crate) static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 mod args;
+mod habits;
 mod inspect;
+mod lookup;
 mod run;
 mod verify;
 mod serve;
@@ -35,17 +49,24 @@ use args::{Cli, Command, PolicyCommand};
 
 /// Run the `trustpin` command line.
 pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                Failure::BadInput.exit_code()
-            } else {
-                0
-            });
-        }
-    };
+    match Cli::try_parse_from(args) {
+        Ok(cli) => run_cli(cli),
+        Err(e) => usage_error(e),
+    }
+}
+
+/// A parse error or `--help`/`--version`: printed, exit 2 or 0.
+fn usage_error(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    ExitCode::from(if e.use_stderr() {
+        Failure::BadInput.exit_code()
+    } else {
+        0
+    })
+}
+
+fn run_cli(cli: Cli) -> ExitCode {
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let result = match cli.command {
         Command::Resolve(args) => run::resolve(args),
@@ -56,6 +77,9 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
         Command::Pin(args) => run::pin(args),
         Command::Verify(args) => verify::run(args),
         Command::Serve(args) => serve::run(*args),
+        Command::Lookup(args) => lookup::run(args),
+        Command::Completions { shell } => habits::completions(shell),
+        Command::Man { subcommand } => habits::man(subcommand.as_deref()),
     };
     match result {
         Ok(worst) => ExitCode::from(worst.map_or(0, Failure::exit_code)),
@@ -68,14 +92,33 @@ pub fn main_with(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
     }
 }
 
-/// Run `get-root-key ARGS` (the standalone binary): the same as `trustpin get-root-key ARGS`.
+/// Run `get-root-key ARGS` (the standalone binary): the same as `trustpin get-root-key ARGS`,
+/// with its own name in usage lines and `--version`.
 pub fn get_root_key_main() -> ExitCode {
-    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let rest = args.split_off(1.min(args.len()));
-    let argv = std::iter::once("trustpin".into())
-        .chain(std::iter::once("get-root-key".into()))
-        .chain(rest);
-    main_with(argv)
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let cli = Cli::command();
+    let Some(sub) = cli.find_subcommand("get-root-key") else {
+        unreachable!("trustpin has a get-root-key subcommand")
+    };
+    // The global flags (`-q`) are the standalone binary's own.
+    let globals = cli.get_arguments().filter(|a| a.is_global_set()).cloned();
+    let command = sub
+        .clone()
+        .args(globals)
+        .name("get-root-key")
+        .bin_name("get-root-key")
+        .version(env!("CARGO_PKG_VERSION"));
+    let parsed = command.try_get_matches_from(std::env::args_os()).and_then(|m| {
+        let args = args::GetRootKeyArgs::from_arg_matches(&m)?;
+        Ok(Cli {
+            quiet: m.get_flag("quiet"),
+            command: Command::GetRootKey(args),
+        })
+    });
+    match parsed {
+        Ok(cli) => run_cli(cli),
+        Err(e) => usage_error(e),
+    }
 }
 
 /// The worst of the failures seen so far (`None`: all trusted).
@@ -97,6 +140,17 @@ pub(crate) fn message(e: &ResolveError) -> String {
         ResolveError::Chain(ChainError::RotationRefused { .. }) => {
             format!("{text} (--no-follow-rotation is set)")
         }
+        ResolveError::Chain(ChainError::NotPinned { .. }) => format!(
+            "{text} (`trustpin get-root-key -i IMAGE` shows the repository's root key: if its owner \
+             rotated it without signing the new root with the old key, check the new key through a \
+             second channel and pin it)"
+        ),
+        ResolveError::Chain(
+            ChainError::Expired { .. } | ChainError::CertificateExpired { .. },
+        ) => format!(
+            "{text} (for an archive, verify --at the time it was made; --level permissive accepts \
+             expired data with a warning)"
+        ),
         ResolveError::Budget(b) => {
             let flag = match b.resource {
                 Resource::Signatures => "--max-verifications",
@@ -110,6 +164,9 @@ pub(crate) fn message(e: &ResolveError) -> String {
             )
         }
         ResolveError::Deadline { .. } => format!("{text} (--deadline raises it)"),
+        ResolveError::Rollback { .. } => format!(
+            "{text}; an archive verified --at its own time reads and writes no rollback state"
+        ),
         ResolveError::Unavailable(s) if s.needs_credentials() => format!(
             "{text}; give credentials with --username and --password-stdin, TRUSTPIN_USERNAME and \
              TRUSTPIN_PASSWORD, or docker login"

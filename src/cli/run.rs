@@ -30,7 +30,7 @@ fn resolve_batch(
 ) -> Result<Vec<Outcome>> {
     let (plans, sources) = args::plans(&batch.verify, &batch.source, batch.policy.as_ref())?;
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && inputs.len() > 20;
-    let cache = batch.verify.cache();
+    let cache = batch.verify.cache(&batch.source);
     let outcomes = batch::resolve_all(
         inputs,
         &plans,
@@ -175,6 +175,7 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
             return Ok(Some(e.failure()));
         }
     };
+    args::check_server_scheme(&args.source)?;
     let location = args::location_for(&args.source, &image);
     let source = match args::make_source(&args.source, &location) {
         Ok(s) => s,
@@ -209,8 +210,8 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
     for w in &keys.warnings {
         say!("warning: {}: {w}", image.gun);
     }
-    say!(
-        "note: this key was read from {} and is trusted on first use: compare it with the repository owner's through a second channel before pinning it",
+    note!(
+        "this key was read from {} and is trusted on first use: compare it with the repository owner's through a second channel before pinning it",
         source.location(&image.gun, &RoleName::ROOT)
     );
     let mut stdout = std::io::stdout().lock();
@@ -225,7 +226,7 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
                 write!(stdout, "{}", k.pem)?;
             }
         }
-        (false, Some(OutputArg::Json | OutputArg::Jsonl)) => {
+        (false, Some(format @ (OutputArg::Json | OutputArg::Jsonl))) => {
             let v = serde_json::json!({
                 "gun": image.gun,
                 "root_version": keys.version,
@@ -240,22 +241,35 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
                     "not_after": k.not_after.map(fmt),
                 })).collect::<Vec<_>>(),
             });
-            serde_json::to_writer_pretty(&mut stdout, &v)?;
+            if format == OutputArg::Jsonl {
+                serde_json::to_writer(&mut stdout, &v)?;
+            } else {
+                serde_json::to_writer_pretty(&mut stdout, &v)?;
+            }
             writeln!(stdout)?;
         }
         (false, _) => {
+            // `KeyID:` then `Key:` as Connaisseur's get_root_key prints them (the certificate's
+            // ID); the canonical ID, which inspect, policy check and messages show, after the key.
             for k in &keys.keys {
                 writeln!(stdout, "KeyID: {}", k.key_id)?;
                 write!(stdout, "Key: {}", k.pem)?;
+                writeln!(stdout, "CanonicalID: {}", k.canonical_id)?;
             }
+            note!(
+                "KeyID is the root certificate's ID (as notary and Connaisseur show it); \
+                 CanonicalID is its public key's ID (as docker trust inspect, trustpin inspect, \
+                 policy check and error messages show it)"
+            );
         }
     }
     Ok(None)
 }
 
 pub(crate) fn archive(args: ArchiveArgs) -> Result<Worst> {
+    args::check_server_scheme(&args.source)?;
     let opts = args::options(&args.verify)?;
-    let cache = args.verify.cache();
+    let cache = args.verify.cache(&args.source);
     let plans = Plans::single(batch::Plan {
         opts: opts.clone(),
         policy: None,

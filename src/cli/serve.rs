@@ -117,7 +117,7 @@ pub(crate) fn run(a: ServeArgs) -> Result<Worst> {
             max_bytes: a.cache_bytes,
             max_loading: usize::try_from(a.max_fetches).unwrap_or(usize::MAX),
         },
-        disk: a.verify.cache(),
+        disk: a.verify.cache(&a.source),
     };
     let verifier = NotaryV1::new(
         plans,

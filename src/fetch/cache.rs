@@ -38,13 +38,33 @@ pub struct Cached {
 #[derive(Debug, Clone)]
 pub struct Cache {
     dir: PathBuf,
+    /// Whether the versions seen (rollback state) are read and written, or only files.
+    rollback: bool,
 }
 
 const STATE: &str = "versions.json";
 
 impl Cache {
     pub fn new(dir: PathBuf) -> Cache {
-        Cache { dir }
+        Cache {
+            dir,
+            rollback: true,
+        }
+    }
+
+    /// The same directory for verifying at another time (an archive): verified files are read
+    /// and written, the versions seen are neither read nor written, so an archive is not taken
+    /// for a rollback and does not make today's data look like one.
+    pub fn without_rollback(self) -> Cache {
+        Cache {
+            rollback: false,
+            ..self
+        }
+    }
+
+    /// The file holding the highest versions seen for the repository at `key`.
+    pub fn state_file(&self, key: &str) -> PathBuf {
+        self.repo_dir(key).join(STATE)
     }
 
     /// `$XDG_CACHE_HOME/trustpin`, else `$HOME/.cache/trustpin`.
@@ -99,6 +119,10 @@ impl Cache {
     pub fn load(&self, gun: &str) -> Cached {
         let dir = self.repo_dir(gun);
         let mut out = Cached::default();
+        collect_files(&dir, &dir, &mut out.files);
+        if !self.rollback {
+            return out;
+        }
         match fs::read(dir.join(STATE)) {
             Ok(bytes) => match serde_json::from_slice::<BTreeMap<String, i64>>(&bytes) {
                 Ok(v) => out.versions = v,
@@ -112,7 +136,6 @@ impl Cache {
                 .problems
                 .push(format!("cache state {}: {e}", dir.join(STATE).display())),
         }
-        collect_files(&dir, &dir, &mut out.files);
         out
     }
 
@@ -126,8 +149,11 @@ impl Cache {
         for (role, bytes) in files {
             write_atomic(&self.file(gun, role)?, bytes)?;
         }
+        if !self.rollback {
+            return Ok(());
+        }
         let state = serde_json::to_vec(versions).unwrap_or_default();
-        write_atomic(&self.repo_dir(gun).join(STATE), &state)
+        write_atomic(&self.state_file(gun), &state)
     }
 }
 

@@ -121,6 +121,17 @@ pub enum ResolveError {
     Budget(#[from] BudgetError),
     #[error("the repository was not verified within its deadline of {} s; refusing to go on", .after.as_secs_f64())]
     Deadline { after: std::time::Duration },
+    /// A version below one verified before, with the cache file that records the higher one.
+    #[error(
+        "{error}; the higher version is recorded in {}: if this older data is what you mean to \
+         trust, delete {} to reset this repository's rollback state",
+        .state.display(),
+        .state.parent().unwrap_or(.state).display()
+    )]
+    Rollback {
+        error: Box<ChainError>,
+        state: std::path::PathBuf,
+    },
 }
 
 impl From<Tripped> for ResolveError {
@@ -521,7 +532,13 @@ fn fetch_metered(
 
     // Rollback: no role's version may go below what was verified before.
     let versions = repo.versions();
-    chain::check_rollback(&versions, &cached.versions)?;
+    chain::check_rollback(&versions, &cached.versions).map_err(|error| match cache {
+        Some(c) => ResolveError::Rollback {
+            error: Box::new(error),
+            state: c.state_file(&cache_key),
+        },
+        None => error.into(),
+    })?;
     for p in &cached.problems {
         repo.warnings.push(Warning::new(None, p.clone()));
     }

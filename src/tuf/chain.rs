@@ -82,11 +82,16 @@ pub enum ChainError {
         cn: String,
         gun: String,
     },
-    #[error("root certificate {keyid} is valid from {not_before} to {not_after}, not at {at}")]
-    CertificateTime {
+    #[error("root certificate {keyid} expired on {not_after} (verifying at {at})")]
+    CertificateExpired {
+        keyid: String,
+        not_after: String,
+        at: String,
+    },
+    #[error("root certificate {keyid} is not yet valid: valid from {not_before} (verifying at {at})")]
+    CertificateNotYetValid {
         keyid: String,
         not_before: String,
-        not_after: String,
         at: String,
     },
     #[error("{role}.json expired at {expires} (verifying at {at})")]
@@ -447,13 +452,24 @@ pub fn verify_root_unpinned(
                 };
                 ctx.relax(Class::Authenticity, err, "root", warnings)?;
             }
-            if ctx.at < cert.not_before || ctx.at > cert.not_after {
-                let err = ChainError::CertificateTime {
-                    keyid: short(id).to_string(),
+            let keyid = short(id).to_string();
+            let at = fmt_time(ctx.at);
+            let err = if ctx.at < cert.not_before {
+                Some(ChainError::CertificateNotYetValid {
+                    keyid,
                     not_before: fmt_time(cert.not_before),
+                    at,
+                })
+            } else if ctx.at > cert.not_after {
+                Some(ChainError::CertificateExpired {
+                    keyid,
                     not_after: fmt_time(cert.not_after),
-                    at: fmt_time(ctx.at),
-                };
+                    at,
+                })
+            } else {
+                None
+            };
+            if let Some(err) = err {
                 ctx.relax(Class::Expiry, err, "root", warnings)?;
             }
         }
