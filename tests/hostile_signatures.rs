@@ -712,16 +712,23 @@ fn expired_and_not_yet_valid_root_certificates_are_refused_and_permissive_warns(
         let mut r = repo_with_root(root.clone());
         // Issue 15: the word users search for, and the date.
         let why = if na < now {
-            format!("root certificate {} expired on {}", short(&root.id()), builder::rfc3339(na))
+            format!(
+                "root certificate {} expired on {}",
+                short(&root.id()),
+                builder::rfc3339(na)
+            )
         } else {
-            format!("root certificate {} is not yet valid: valid from {}", short(&root.id()), builder::rfc3339(nb))
+            format!(
+                "root certificate {} is not yet valid: valid from {}",
+                short(&root.id()),
+                builder::rfc3339(nb)
+            )
         };
         let built = r.refuses_v1(&[&why]);
         let out = built.cli(&["v1"], &["--level", "permissive"]);
         accepted(&out);
         assert!(
-            out.stderr.contains(&why)
-                && out.stderr.contains("accepted at level permissive"),
+            out.stderr.contains(&why) && out.stderr.contains("accepted at level permissive"),
             "{}",
             out.describe()
         );

@@ -92,10 +92,15 @@ fn parse_key_text(out: &Output) -> Vec<(String, String)> {
                 keys.push((id, pem.take().unwrap()));
             }
         } else if let Some(rest) = line.strip_prefix("CanonicalID: ") {
-            let (_, last) = keys.last().unwrap_or_else(|| {
-                panic!("a CanonicalID: before any key: {}", out.describe())
-            });
-            assert_eq!(rest, common::notary::canonical_key_id(last), "{}", out.describe());
+            let (_, last) = keys
+                .last()
+                .unwrap_or_else(|| panic!("a CanonicalID: before any key: {}", out.describe()));
+            assert_eq!(
+                rest,
+                common::notary::canonical_key_id(last),
+                "{}",
+                out.describe()
+            );
         } else if let Some(rest) = line.strip_prefix("KeyID: ") {
             assert!(
                 id.is_none(),

@@ -73,8 +73,8 @@ fn every_target_notary_signed_verifies_with_notarys_digest() {
     let at = generated_at();
     let source = DirSource::new(testdata());
     for (gun, tag, hex) in expected() {
-        let repo =
-            fetch_repo(&source, &Gun::new(&gun).unwrap(), &options(&gun, &at)).unwrap_or_else(|e| panic!("{gun}: {e}"));
+        let repo = fetch_repo(&source, &Gun::new(&gun).unwrap(), &options(&gun, &at))
+            .unwrap_or_else(|e| panic!("{gun}: {e}"));
         // The digest notary lookup gave is the one a role we verified signed for that name.
         let found: Vec<String> = repo
             .signed_targets()
@@ -122,7 +122,8 @@ fn offline_data_is_refused_once_the_timestamp_has_expired() {
         &DirSource::new(testdata()),
         &Gun::new(gun).unwrap(),
         &options(gun, &at),
-    ).unwrap_err();
+    )
+    .unwrap_err();
     assert!(
         err.to_string().contains("timestamp.json expired at"),
         "{err}"

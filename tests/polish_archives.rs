@@ -89,7 +89,9 @@ fn two_archives_a_day_apart_verify_in_turn_and_a_real_rollback_names_its_cache_f
             ],
         )
     };
-    let now = time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
     let (at_a, at_b) = (rfc3339(now), rfc3339(now + time::Duration::days(1)));
     let a = tempfile::tempdir().unwrap();
     archive(a.path(), &at_a).expect_code(0, "archive A");
@@ -99,7 +101,9 @@ fn two_archives_a_day_apart_verify_in_turn_and_a_real_rollback_names_its_cache_f
     let b = tempfile::tempdir().unwrap();
     archive(b.path(), &at_b).expect_code(0, "archive B, a day later");
     assert!(
-        files_below(&cache_home).iter().all(|f| !f.ends_with("versions.json")),
+        files_below(&cache_home)
+            .iter()
+            .all(|f| !f.ends_with("versions.json")),
         "archiving --at wrote rollback state: {:?}",
         files_below(&cache_home)
     );
@@ -132,7 +136,10 @@ fn two_archives_a_day_apart_verify_in_turn_and_a_real_rollback_names_its_cache_f
     unpack(a.path());
     offline(&current, &["--at", &at_a])
         .expect_lines(&want, "A at its time, after B")
-        .expect_stderr(&["rollback state is neither read nor updated"], "the --at note");
+        .expect_stderr(
+            &["rollback state is neither read nor updated"],
+            "the --at note",
+        );
     // Without --at (both are still fresh), an offline folder uses no cache at all.
     unpack(b.path());
     offline(&current, &[]).expect_lines(&want, "B now");
@@ -172,8 +179,13 @@ fn two_archives_a_day_apart_verify_in_turn_and_a_real_rollback_names_its_cache_f
     }
     // --at with that very cache: accepted, and the state file is left as it was.
     let before = std::fs::read(&state).unwrap();
-    offline(&current, &["--cache-dir", &cd, "--at", &at_a]).expect_lines(&want, "A --at, same cache");
-    assert_eq!(std::fs::read(&state).unwrap(), before, "--at changed the rollback state");
+    offline(&current, &["--cache-dir", &cd, "--at", &at_a])
+        .expect_lines(&want, "A --at, same cache");
+    assert_eq!(
+        std::fs::read(&state).unwrap(),
+        before,
+        "--at changed the rollback state"
+    );
     // Doing what the message says resets it.
     std::fs::remove_dir_all(&folder).unwrap();
     offline(&current, &["--cache-dir", &cd]).expect_lines(&want, "A after the reset");

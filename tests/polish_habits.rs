@@ -16,7 +16,10 @@ fn trustpin(args: &[&str]) -> Output {
 /// The time testdata/ was generated (its README's `Generated: **...**` line).
 fn generated() -> String {
     let readme = std::fs::read_to_string(format!("{TESTDATA}/README.md")).unwrap();
-    let line = readme.lines().find(|l| l.contains("Generated: **")).expect("a Generated: line");
+    let line = readme
+        .lines()
+        .find(|l| l.contains("Generated: **"))
+        .expect("a Generated: line");
     line.split("**").nth(1).unwrap().to_owned()
 }
 
@@ -30,39 +33,87 @@ fn completions_for_each_shell_and_a_manual_page() {
     ] {
         let out = trustpin(&["completions", shell]);
         out.expect_code(0, shell);
-        assert!(out.stdout.contains(marker) && out.stdout.contains("get-root-key"), "{shell}: {}", out.describe());
+        assert!(
+            out.stdout.contains(marker) && out.stdout.contains("get-root-key"),
+            "{shell}: {}",
+            out.describe()
+        );
     }
     trustpin(&["completions", "tcsh"]).expect_code(2, "unknown shell");
     let man = trustpin(&["man"]);
     man.expect_code(0, "man");
-    assert!(man.stdout.contains(".TH trustpin 1") && man.stdout.contains("resolve"), "{}", man.describe());
+    assert!(
+        man.stdout.contains(".TH trustpin 1") && man.stdout.contains("resolve"),
+        "{}",
+        man.describe()
+    );
     let page = trustpin(&["man", "resolve"]);
-    assert!(page.stdout.contains(".TH trustpin-resolve 1") && page.stdout.contains("metadata\\-dir"), "{}", page.describe());
-    trustpin(&["man", "nope"]).expect_code(2, "man nope").expect_stderr(&["no subcommand \"nope\""], "");
+    assert!(
+        page.stdout.contains(".TH trustpin-resolve 1") && page.stdout.contains("metadata\\-dir"),
+        "{}",
+        page.describe()
+    );
+    trustpin(&["man", "nope"])
+        .expect_code(2, "man nope")
+        .expect_stderr(&["no subcommand \"nope\""], "");
 }
 
 #[test]
 fn short_output_flag_and_its_help() {
     let at = generated();
-    let out = trustpin(&["resolve", "--metadata-dir", TESTDATA, "--root-key", KEY, "--at", &at, "-o", "json", IMAGE]);
+    let out = trustpin(&[
+        "resolve",
+        "--metadata-dir",
+        TESTDATA,
+        "--root-key",
+        KEY,
+        "--at",
+        &at,
+        "-o",
+        "json",
+        IMAGE,
+    ]);
     out.expect_code(0, "-o json");
     assert_eq!(out.json_array()[0]["verification"], "verified");
     for sub in ["resolve", "inspect", "get-root-key", "verify"] {
         let help = trustpin(&[sub, "--help"]).ok();
-        let line = help.lines().find(|l| l.contains("-o, --output")).unwrap_or_else(|| panic!("{sub}: no -o, --output in\n{help}"));
+        let line = help
+            .lines()
+            .find(|l| l.contains("-o, --output"))
+            .unwrap_or_else(|| panic!("{sub}: no -o, --output in\n{help}"));
         let rest = &help[help.find(line).unwrap()..];
         let section: String = rest.lines().take(8).collect::<Vec<_>>().join("\n");
-        assert!(section.contains("json") && section.contains("jsonl"), "{sub}: values not listed:\n{section}");
-        assert!(section.contains("default: text") || section.contains("text (default)"), "{sub}: no default:\n{section}");
+        assert!(
+            section.contains("json") && section.contains("jsonl"),
+            "{sub}: values not listed:\n{section}"
+        );
+        assert!(
+            section.contains("default: text") || section.contains("text (default)"),
+            "{sub}: no default:\n{section}"
+        );
     }
 }
 
 #[test]
 fn quiet_silences_notes_but_not_warnings() {
     let at = generated();
-    let args = ["resolve", "--metadata-dir", TESTDATA, "--root-key", KEY, "--at", &at, "--level", "permissive", IMAGE];
+    let args = [
+        "resolve",
+        "--metadata-dir",
+        TESTDATA,
+        "--root-key",
+        KEY,
+        "--at",
+        &at,
+        "--level",
+        "permissive",
+        IMAGE,
+    ];
     let loud = trustpin(&args);
-    loud.expect_code(0, "loud").expect_stderr(&["note: verifying as of", "warning: level permissive"], "loud");
+    loud.expect_code(0, "loud").expect_stderr(
+        &["note: verifying as of", "warning: level permissive"],
+        "loud",
+    );
     for q in ["-q", "--quiet"] {
         let out = trustpin(&[&[q][..], &args].concat());
         out.expect_code(0, q)
@@ -72,11 +123,24 @@ fn quiet_silences_notes_but_not_warnings() {
     }
     // After the subcommand too, and for get-root-key's trust-on-first-use reminder.
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/trust-data");
-    assert!(std::path::Path::new(data).is_dir(), "{data} is missing: the shared trust data is needed");
-    let grk = ["-i", "docker.io/phbelitz/sample-image", "--metadata-dir", data];
+    assert!(
+        std::path::Path::new(data).is_dir(),
+        "{data} is missing: the shared trust data is needed"
+    );
+    let grk = [
+        "-i",
+        "docker.io/phbelitz/sample-image",
+        "--metadata-dir",
+        data,
+    ];
     for (what, out) in common::both_get_root_key(&[&grk[..], &["-q"]].concat()) {
-        out.expect_code(0, what).expect_stderr_lacks(&["note:", "second channel"], what);
-        assert!(out.stdout.starts_with("KeyID: "), "{what}: {}", out.describe());
+        out.expect_code(0, what)
+            .expect_stderr_lacks(&["note:", "second channel"], what);
+        assert!(
+            out.stdout.starts_with("KeyID: "),
+            "{what}: {}",
+            out.describe()
+        );
     }
 }
 
@@ -84,23 +148,45 @@ fn quiet_silences_notes_but_not_warnings() {
 fn get_root_key_binary_has_its_own_name_and_version_and_resolve_help_ends_with_exit_codes() {
     let v = common::get_root_key(&["--version"]);
     v.expect_code(0, "--version");
-    assert_eq!(v.stdout.trim(), format!("get-root-key {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        v.stdout.trim(),
+        format!("get-root-key {}", env!("CARGO_PKG_VERSION"))
+    );
     let usage = common::get_root_key(&[] as &[&str]);
-    usage.expect_code(2, "no -i").expect_stderr(&["Usage: get-root-key "], "usage line");
+    usage
+        .expect_code(2, "no -i")
+        .expect_stderr(&["Usage: get-root-key "], "usage line");
     usage.expect_stderr_lacks(&["trustpin get-root-key"], "usage line");
     let help = trustpin(&["resolve", "--help"]).ok();
     let tail = &help[help.find("Examples:").expect("examples")..];
-    for words in ["trustpin resolve --root-key", "Exit codes:", "0  every image resolved", "1  verification refused", "2  usage or input error", "3  could not check"] {
-        assert!(tail.contains(words), "{words:?} not at the end of resolve --help:\n{help}");
+    for words in [
+        "trustpin resolve --root-key",
+        "Exit codes:",
+        "0  every image resolved",
+        "1  verification refused",
+        "2  usage or input error",
+        "3  could not check",
+    ] {
+        assert!(
+            tail.contains(words),
+            "{words:?} not at the end of resolve --help:\n{help}"
+        );
     }
 }
 
 #[test]
 fn the_readme_first_command_names_the_time_testdata_was_generated() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let want = format!("--at {} example.com/trustpin/delegated:v1", generated());
-    assert!(readme.contains(&want), "README.md's first command lacks {want:?} (testdata/ was regenerated?)");
-    assert!(!readme.contains("sed -n 's/.*Generated"), "the first command still runs sed");
+    assert!(
+        readme.contains(&want),
+        "README.md's first command lacks {want:?} (testdata/ was regenerated?)"
+    );
+    assert!(
+        !readme.contains("sed -n 's/.*Generated"),
+        "the first command still runs sed"
+    );
     let license = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/LICENSE")).unwrap();
     assert!(license.contains("Apache License") && license.contains("Version 2.0, January 2004"));
 }

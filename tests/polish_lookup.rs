@@ -10,7 +10,16 @@ use common::notary::{live_server, Target};
 use common::Cmd;
 
 /// Names notary signs happily and a docker tag cannot be.
-const ODD: &[&str] = &["v1 x", "café", "a/b/c", "UPPER.case_x", "with:colon", "日本語", "@at", "1"];
+const ODD: &[&str] = &[
+    "v1 x",
+    "café",
+    "a/b/c",
+    "UPPER.case_x",
+    "with:colon",
+    "日本語",
+    "@at",
+    "1",
+];
 
 #[test]
 fn lookup_agrees_with_notary_lookup_on_odd_names() {
@@ -18,7 +27,10 @@ fn lookup_agrees_with_notary_lookup_on_odd_names() {
         return;
     };
     let gun = "example.com/polish/lookup";
-    let tags: Vec<(&str, String)> = ODD.iter().map(|n| (*n, format!("content of {n}"))).collect();
+    let tags: Vec<(&str, String)> = ODD
+        .iter()
+        .map(|n| (*n, format!("content of {n}")))
+        .collect();
     let pairs: Vec<(&str, &str)> = tags.iter().map(|(n, s)| (*n, s.as_str())).collect();
     c.publish_repo(gun, &pairs);
     let key = c.write_root_key(gun, "root.pub");
@@ -32,10 +44,19 @@ fn lookup_agrees_with_notary_lookup_on_odd_names() {
     };
     for (name, content) in &tags {
         let want = Target::of(name, content);
-        assert_eq!(c.lookup(gun, name), Ok((want.sha256.clone(), want.size)), "harness: notary lookup {name:?}");
+        assert_eq!(
+            c.lookup(gun, name),
+            Ok((want.sha256.clone(), want.size)),
+            "harness: notary lookup {name:?}"
+        );
         let out = lookup(name, &[]);
         out.expect_code(0, name);
-        assert_eq!(out.stdout, format!("{name} sha256:{} {}\n", want.sha256, want.size), "{}", out.describe());
+        assert_eq!(
+            out.stdout,
+            format!("{name} sha256:{} {}\n", want.sha256, want.size),
+            "{}",
+            out.describe()
+        );
         let json = lookup(name, &["-o", "json"]).json();
         assert_eq!(json["name"], *name);
         assert_eq!(json["digest"], want.digest());
@@ -43,7 +64,10 @@ fn lookup_agrees_with_notary_lookup_on_odd_names() {
         assert_eq!(json["decided_by"], serde_json::json!(["targets"]));
     }
     // A name never signed: refused by both.
-    assert!(c.lookup(gun, "v1  x").is_err(), "notary found a name never signed");
+    assert!(
+        c.lookup(gun, "v1  x").is_err(),
+        "notary found a name never signed"
+    );
     lookup("v1  x", &[]).expect_refused(&["no signed digest"], "never signed");
     // Verified as resolve verifies: another client's root key (its own trust dir) is refused.
     let stranger = ns.client();

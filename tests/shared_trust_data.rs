@@ -298,14 +298,35 @@ fn several_images_worst_code_wins_and_each_gets_its_line() {
 fn an_expired_real_root_certificate_says_expired_and_when() {
     let want = "root certificate a873ab3f157c expired on 2029-09-22T13:56:33Z (verifying at 2035-01-01T00:00:00Z)";
     let at = Some("2035-01-01T00:00:00Z");
-    let out = resolve(A, at, &["docker.io/phbelitz/alice-image:test", "--output", "json"]);
+    let out = resolve(
+        A,
+        at,
+        &["docker.io/phbelitz/alice-image:test", "--output", "json"],
+    );
     out.expect_code(1, "strict, after the certificate's end");
     let item = &out.json_array()[0];
-    assert_eq!(item["error"]["kind"], "certificate-time", "{}", out.describe());
+    assert_eq!(
+        item["error"]["kind"],
+        "certificate-time",
+        "{}",
+        out.describe()
+    );
     assert_eq!(item["error"]["role"], "root", "{}", out.describe());
-    assert!(common::error_message(item).starts_with(want), "{}", out.describe());
-    resolve(A, at, &["docker.io/phbelitz/alice-image:test", "--level", "permissive"])
-        .expect_stderr(&[want, "(accepted at level permissive)"], "permissive");
+    assert!(
+        common::error_message(item).starts_with(want),
+        "{}",
+        out.describe()
+    );
+    resolve(
+        A,
+        at,
+        &[
+            "docker.io/phbelitz/alice-image:test",
+            "--level",
+            "permissive",
+        ],
+    )
+    .expect_stderr(&[want, "(accepted at level permissive)"], "permissive");
 }
 
 #[test]

@@ -302,7 +302,11 @@ impl VerifyArgs {
             None if self.no_cache || source.metadata_dir.is_some() => return None,
             None => Cache::new(Cache::default_dir()?),
         };
-        Some(if self.at.is_some() { cache.without_rollback() } else { cache })
+        Some(if self.at.is_some() {
+            cache.without_rollback()
+        } else {
+            cache
+        })
     }
 }
 
@@ -443,7 +447,9 @@ pub(crate) fn options_with(args: &VerifyArgs, announce: bool) -> Result<Options>
 pub(crate) fn parse_at(s: &str) -> Result<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).map_err(|e| {
         let date = s.get(..10).filter(|d| time::Date::parse(d, DATE).is_ok());
-        let example = date.map_or("2026-11-23T00:00:00Z".to_owned(), |d| format!("{d}T00:00:00Z"));
+        let example = date.map_or("2026-11-23T00:00:00Z".to_owned(), |d| {
+            format!("{d}T00:00:00Z")
+        });
         anyhow::anyhow!(
             "--at {s:?} is not an RFC 3339 time ({e}): write a date, `T`, a time and `Z` or an \
              offset, e.g. {example} or 2026-11-23T12:30:00+01:00"

@@ -29,7 +29,10 @@ pub(crate) fn run(args: LookupArgs) -> Result<Worst> {
     // The repository as a reference without tag, for its name and default server.
     let image = match reference::parse(&args.gun) {
         Ok(i) if i.gun.as_str() == args.gun || !args.gun.contains(['@', ':']) => i,
-        Ok(_) => anyhow::bail!("GUN {:?}: give the repository alone, without a tag or digest", args.gun),
+        Ok(_) => anyhow::bail!(
+            "GUN {:?}: give the repository alone, without a tag or digest",
+            args.gun
+        ),
         Err(e) => return fail(e.into(), json),
     };
     let location = args::location_for(&args.source, &image);

@@ -41,8 +41,8 @@ mod habits;
 mod inspect;
 mod lookup;
 mod run;
-mod verify;
 mod serve;
+mod verify;
 mod verify_registry;
 
 use args::{Cli, Command, PolicyCommand};
@@ -108,13 +108,15 @@ pub fn get_root_key_main() -> ExitCode {
         .name("get-root-key")
         .bin_name("get-root-key")
         .version(env!("CARGO_PKG_VERSION"));
-    let parsed = command.try_get_matches_from(std::env::args_os()).and_then(|m| {
-        let args = args::GetRootKeyArgs::from_arg_matches(&m)?;
-        Ok(Cli {
-            quiet: m.get_flag("quiet"),
-            command: Command::GetRootKey(args),
-        })
-    });
+    let parsed = command
+        .try_get_matches_from(std::env::args_os())
+        .and_then(|m| {
+            let args = args::GetRootKeyArgs::from_arg_matches(&m)?;
+            Ok(Cli {
+                quiet: m.get_flag("quiet"),
+                command: Command::GetRootKey(args),
+            })
+        });
     match parsed {
         Ok(cli) => run_cli(cli),
         Err(e) => usage_error(e),

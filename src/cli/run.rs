@@ -16,10 +16,10 @@ use crate::fetch::archive;
 use crate::pin;
 use crate::policy::{PolicySet, Verification};
 use crate::reference;
-use crate::tuf::role::RoleName;
 use crate::report::rootkey;
 use crate::resolve::batch::{self, Answer, Outcome, Plans};
 use crate::resolve::{Limits, ResolveError};
+use crate::tuf::role::RoleName;
 
 /// Resolve `inputs` under the batch flags: plans announced (a relaxed policy level warns every
 /// time), progress on a terminal for long batches, `on_final` for each outcome as it is final.
@@ -312,7 +312,12 @@ pub(crate) fn archive(args: ArchiveArgs) -> Result<Worst> {
                 say!("warning: {input}: {w}");
             }
             let Some(source) = source else { return Ok(()) };
-            let extra = match archive::missing_root_versions(source, &job.gun, &fetched, opts.limits.deadline) {
+            let extra = match archive::missing_root_versions(
+                source,
+                &job.gun,
+                &fetched,
+                opts.limits.deadline,
+            ) {
                 Ok(x) => x,
                 Err(e) => {
                     say!("trustpin: {input}: {e}");

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::fetch::{check_role, Source, SourceError, Wave};
 use crate::reference::Gun;
-use crate::tuf::role::RoleName;
 use crate::resolve::{Fetched, Limits, MAX_ROOT_ROTATIONS};
+use crate::tuf::role::RoleName;
 
 /// Name of the manifest, beside the `tuf` folder.
 pub const MANIFEST: &str = "trustpin-archive.json";

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use crate::fetch::{Fetch, Source, SourceError, Wave};
 use crate::reference::Gun;
-use crate::tuf::role::RoleName;
 use crate::tuf::budget::{BudgetError, Meter, Resource};
+use crate::tuf::role::RoleName;
 
 /// Why the metered source stopped: kept so the caller reports it instead of the transport error
 /// it had to return through the `Source` trait.

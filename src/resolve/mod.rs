@@ -13,11 +13,11 @@ mod metered;
 
 use crate::fetch::Wave;
 use crate::reference::{Gun, ImageRef};
-use crate::tuf::role::RoleName;
 use crate::tuf::budget::{Budget, BudgetError, Meter, Resource};
 use crate::tuf::chain::{self, ChainError, Context, DelegationError, Repo, TopFiles};
 use crate::tuf::keys::PinnedKey;
 use crate::tuf::level::{Level, Warning};
+use crate::tuf::role::RoleName;
 use crate::tuf::rotation;
 use crate::tuf::select::{self, Query, SelectError, Selection};
 use metered::{Metered, Tripped};
@@ -504,7 +504,9 @@ fn fetch_metered(
             } else {
                 None
             };
-            let candidate = prefetched.or(cached.files.get(role.as_str())).map(Vec::as_slice);
+            let candidate = prefetched
+                .or(cached.files.get(role.as_str()))
+                .map(Vec::as_slice);
             match (candidate, walk.trusted().snapshot.meta.get(role.as_str())) {
                 (Some(b), Some(m)) if is_current(b, m) => {
                     level.insert(role.to_string(), Ok(b.to_vec()));

@@ -88,7 +88,9 @@ pub enum ChainError {
         not_after: String,
         at: String,
     },
-    #[error("root certificate {keyid} is not yet valid: valid from {not_before} (verifying at {at})")]
+    #[error(
+        "root certificate {keyid} is not yet valid: valid from {not_before} (verifying at {at})"
+    )]
     CertificateNotYetValid {
         keyid: String,
         not_before: String,

@@ -1039,7 +1039,10 @@ pub fn trustpin_measured<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (Output, Opti
                 return false;
             }
             if let Some(v) = l.strip_prefix("trustpin-cpu-seconds=") {
-                let secs: f64 = v.split_whitespace().filter_map(|x| x.parse::<f64>().ok()).sum();
+                let secs: f64 = v
+                    .split_whitespace()
+                    .filter_map(|x| x.parse::<f64>().ok())
+                    .sum();
                 cpu = Some(Duration::from_secs_f64(secs));
                 return false;
             }

@@ -91,7 +91,9 @@ impl HttpSource {
         let token = self
             .shared
             .tokens
-            .get_or_fetch(key, stale, || self.fetch_token(realm, key, found.as_ref(), wave))
+            .get_or_fetch(key, stale, || {
+                self.fetch_token(realm, key, found.as_ref(), wave)
+            })
             .map_err(|f| SourceError::Auth {
                 location: url.to_owned(),
                 realm: f.realm,

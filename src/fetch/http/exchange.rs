@@ -95,8 +95,11 @@ impl HttpSource {
                 .into_iter()
                 .map(|(request, max_len)| {
                     let location = request.url.clone();
-                    let (client, limits, permits) =
-                        (self.client.clone(), self.limits(max_len, wave), permits.clone());
+                    let (client, limits, permits) = (
+                        self.client.clone(),
+                        self.limits(max_len, wave),
+                        permits.clone(),
+                    );
                     let task = tokio::spawn(async move {
                         let _permit = permits.acquire_owned().await;
                         bounded(client, request, limits).await

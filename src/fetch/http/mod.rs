@@ -34,9 +34,9 @@ pub(crate) use self::exchange::Reply;
 use self::exchange::{finish, status_error, Request};
 use super::auth::{self, TokenCache};
 use super::{Fetch, Source, SourceError, Wave};
+use crate::fetch::credentials::CredentialProvider;
 use crate::reference::Gun;
 use crate::tuf::role::RoleName;
-use crate::fetch::credentials::CredentialProvider;
 
 pub use self::client::ClientIdentity;
 
