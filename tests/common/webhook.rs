@@ -238,6 +238,13 @@ pub struct Admission {
 }
 
 impl Admission {
+    /// Denied because the review's time ran out before any of its `images` was verified.
+    pub fn expect_timed_out_before_any_of(&self, images: usize) {
+        assert!(!self.allowed, "{self:?}");
+        let words = format!("timed out after verifying 0 of {images} images");
+        assert!(self.message.starts_with(&words), "{}", self.message);
+    }
+
     /// The image at a JSON Pointer of the patched object.
     pub fn image_at(&self, pointer: &str) -> &str {
         self.object
