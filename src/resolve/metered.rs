@@ -112,8 +112,16 @@ impl<'a> Metered<'a> {
     }
 
     /// Give back what a wave reserved but did not use; a body cut short by the budget (not by
-    /// its own bound) is the budget's refusal.
+    /// its own bound) is the budget's refusal, and a request that timed out once the deadline
+    /// had passed (cut short in flight) is the deadline's.
     fn settle(&self, wanted: &[(RoleName, u64)], caps: &[u64], results: &[Fetch]) {
+        if results
+            .iter()
+            .any(|r| matches!(r, Err(SourceError::Timeout { .. })))
+        {
+            // Records the trip when the deadline has passed; a plain --timeout stays a timeout.
+            let _ = self.time_left();
+        }
         for (((_, max), cap), r) in wanted.iter().zip(caps).zip(results) {
             let used = match r {
                 Ok(b) => b.len() as u64,
@@ -125,8 +133,6 @@ impl<'a> Metered<'a> {
                     }));
                     0
                 }
-                // A request the deadline cut short (in flight, not only before it was sent).
-                Err(SourceError::Timeout { .. }) if self.time_left().is_err() => 0,
                 Err(_) => 0,
             };
             self.meter.refund(Resource::Bytes, cap.saturating_sub(used));
