@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 use trustpin::fetch::revocation::{HttpRevocation, RevocationOptions};
 use trustpin::notation::envelope::{Artifact, MEDIA_TYPE_JWS};
 use trustpin::notation::policy::Check;
+use trustpin::notation::revocation::{crl, ocsp};
 use trustpin::notation::truststore::TrustStores;
 use trustpin::notation::verify::{Verified, VerifyError};
 use trustpin::reference::Digest;
@@ -312,6 +313,144 @@ fn a_response_from_an_unauthorised_responder_is_not_believed() {
     // The same responder with its delegation in order is believed.
     let _responder = pki.responder();
     verified(verify_jws(&pki, pki.jws(None), false, "", &checker()));
+}
+
+// ---- the sans-IO core on openssl's own bytes ------------------------------------------------
+
+/// `openssl ocsp` as a client (`-reqout`) and as an offline responder (`-reqin ... -respout`):
+/// the request it makes for the leaf, and the response `signer` gives to it (`extra`: -nmin, ...).
+fn openssl_ocsp(pki: &Pki, signer: &str, extra: &[&str]) -> (Vec<u8>, Vec<u8>) {
+    let g = &pki.g;
+    g.openssl(&[
+        "ocsp",
+        "-issuer",
+        "ca.pem",
+        "-cert",
+        "leaf.pem",
+        "-no_nonce",
+        "-reqout",
+        "req.der",
+    ]);
+    let (rsigner, rkey) = (format!("{signer}.pem"), format!("{signer}.key"));
+    let mut args = vec![
+        "ocsp",
+        "-index",
+        "ca-db/index.txt",
+        "-rsigner",
+        &rsigner,
+        "-rkey",
+        &rkey,
+        "-CA",
+        "ca.pem",
+        "-reqin",
+        "req.der",
+        "-respout",
+        "resp.der",
+    ];
+    args.extend_from_slice(extra);
+    g.openssl(&args);
+    (
+        std::fs::read(g.path("req.der")).unwrap(),
+        std::fs::read(g.path("resp.der")).unwrap(),
+    )
+}
+
+fn cert(pki: &Pki, name: &str) -> trustpin::notation::cert::Cert {
+    pki.g.certs(name).remove(0)
+}
+
+#[test]
+fn our_ocsp_request_is_the_one_openssl_makes_and_its_response_verifies() {
+    let pki = Pki::new();
+    pki.leaf(true, true);
+    let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
+    let now = OffsetDateTime::now_utc();
+    let (request, response) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
+    assert_eq!(
+        ocsp::request(&leaf, &ca).unwrap(),
+        request,
+        "SHA-1 CertID, no nonce"
+    );
+    assert_eq!(
+        ocsp::check(&response, &leaf, &ca, now),
+        Ok(ocsp::Answer::Good)
+    );
+    // Signed by the CA itself: believed too.
+    let (_, by_ca) = openssl_ocsp(&pki, "ca", &["-nmin", "60"]);
+    assert_eq!(ocsp::check(&by_ca, &leaf, &ca, now), Ok(ocsp::Answer::Good));
+    // Another certificate's response does not answer for this one.
+    pki.issue(
+        "other",
+        "/C=US/ST=WA/O=Generated/CN=other",
+        LEAF_EXT,
+        true,
+        false,
+    );
+    assert_eq!(
+        ocsp::check(&response, &cert(&pki, "other"), &ca, now),
+        Err(ocsp::OcspError::NoMatch)
+    );
+    // Judged by the clock: past nextUpdate it is expired, before thisUpdate not yet valid.
+    let later = now + time::Duration::hours(2);
+    assert_eq!(
+        ocsp::check(&response, &leaf, &ca, later),
+        Err(ocsp::OcspError::Expired)
+    );
+    let earlier = now - time::Duration::hours(1);
+    assert!(matches!(
+        ocsp::check(&by_ca, &leaf, &ca, earlier),
+        Err(ocsp::OcspError::NotYetValid(_))
+    ));
+    // Without nextUpdate (no -nmin/-ndays), expired as notation-core-go says.
+    let (_, open_ended) = openssl_ocsp(&pki, "ocsp", &[]);
+    assert_eq!(
+        ocsp::check(&open_ended, &leaf, &ca, now),
+        Err(ocsp::OcspError::Expired)
+    );
+    // Revoked and unknown as the database says.
+    pki.g.revoke("leaf", "ca");
+    let (_, revoked) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
+    assert_eq!(
+        ocsp::check(&revoked, &leaf, &ca, now),
+        Ok(ocsp::Answer::Revoked)
+    );
+}
+
+#[test]
+fn every_damaged_byte_of_an_ocsp_response_or_crl_is_refused_without_a_panic() {
+    let pki = Pki::new();
+    pki.leaf(true, true);
+    let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
+    let now = OffsetDateTime::now_utc();
+    let (_, response) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
+    let crl_der = pki.g.gencrl("ca", "ca", &[]);
+    assert_eq!(crl::check(&crl_der, &leaf, &ca, now), Ok(false));
+    for i in 0..response.len() {
+        let mut bad = response.clone();
+        bad[i] ^= 0x01;
+        let r = ocsp::check(&bad, &leaf, &ca, now);
+        assert_ne!(
+            r,
+            Ok(ocsp::Answer::Good),
+            "byte {i} of the OCSP response flipped"
+        );
+        assert!(
+            ocsp::check(&response[..i], &leaf, &ca, now).is_err(),
+            "cut at {i}"
+        );
+    }
+    for i in 0..crl_der.len() {
+        let mut bad = crl_der.clone();
+        bad[i] ^= 0x01;
+        assert!(
+            crl::check(&bad, &leaf, &ca, now).is_err(),
+            "byte {i} of the CRL flipped"
+        );
+        assert!(
+            crl::check(&crl_der[..i], &leaf, &ca, now).is_err(),
+            "cut at {i}"
+        );
+    }
 }
 
 // ---- CRL -------------------------------------------------------------------------------------

@@ -194,6 +194,16 @@ fn parse_one(der: &[u8]) -> Result<(&[u8], Cert), CertError> {
         return Err(CertError::TooLarge { len: used });
     }
     let tbs = &x.tbs_certificate;
+    // The outer algorithm is not signed: it must say what the signed one says (as Go checks).
+    if tbs.signature != x.signature_algorithm {
+        return Err(malformed(
+            "inner and outer signature algorithm identifiers don't match".into(),
+        ));
+    }
+    // A signature is whole octets: padding bits would give one signature many encodings.
+    if x.signature_value.unused_bits != 0 {
+        return Err(malformed("the signature has unused bits".into()));
+    }
     let mut basic_constraints = None;
     let mut key_usage = None;
     let mut eku = None;

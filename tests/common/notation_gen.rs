@@ -215,9 +215,15 @@ impl Gen {
     }
 
     /// A certificate for `name`'s key (made here, RSA 2048) issued by `ca` through its database
-    /// ([`Gen::ca_db`]), with the extensions `ext`, valid 30 days.
+    /// ([`Gen::ca_db`]), with the extensions `ext`, valid from an hour ago for 30 days (so a
+    /// timestamp made now, ± its accuracy, falls inside).
     pub fn ca_issue(&self, name: &str, subject: &str, ca: &str, ext: &[&str]) {
         let db = self.ca_db(ca);
+        let start = (OffsetDateTime::now_utc() - time::Duration::hours(1))
+            .format(time::macros::format_description!(
+                "[year][month][day][hour][minute][second]Z"
+            ))
+            .unwrap();
         self.key(name, "rsa:2048");
         let cnf = self.csr(name, subject, ext);
         self.openssl(&[
@@ -226,6 +232,8 @@ impl Gen {
             "-config",
             &db,
             "-preserveDN",
+            "-startdate",
+            &start,
             "-in",
             &format!("{name}.csr"),
             "-extfile",

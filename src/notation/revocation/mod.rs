@@ -212,6 +212,10 @@ fn split_signed(der: &[u8]) -> der::Result<Signed> {
         let tbs: AnyRef<'_> = r.decode()?;
         let alg: AlgorithmIdentifierOwned = r.decode()?;
         let signature: der::asn1::BitString = r.decode()?;
+        // A signature is whole octets: padding bits would let one signature have many encodings.
+        if signature.unused_bits() != 0 {
+            return Err(der::Tag::BitString.value_error());
+        }
         let certs = der::asn1::ContextSpecific::<Vec<x509_cert::Certificate>>::decode_explicit(
             r,
             der::TagNumber::N0,
@@ -228,9 +232,16 @@ fn split_signed(der: &[u8]) -> der::Result<Signed> {
     reader.finish(signed)
 }
 
-/// The signature scheme of `alg` (RSASSA-PSS parameters read for their hash).
+/// The signature scheme of `alg` (RSASSA-PSS parameters read for their hash). Any other
+/// algorithm takes no parameters but NULL: the algorithm is outside what is signed, so nothing
+/// else may ride in it.
 fn scheme_of(alg: &AlgorithmIdentifierOwned) -> CertSignature {
-    cert::signature_scheme(&alg.oid.to_string(), || pss_hash(alg))
+    let oid = alg.oid.to_string();
+    let stray = alg.parameters.as_ref().is_some_and(|p| !p.is_null());
+    if stray && oid != "1.2.840.113549.1.1.10" {
+        return CertSignature::Unsupported(format!("{oid} with parameters"));
+    }
+    cert::signature_scheme(&oid, || pss_hash(alg))
 }
 
 /// `RSASSA-PSS-params [0] hashAlgorithm`'s hash; `None` when absent (SHA-1) or not SHA-2.
