@@ -774,3 +774,56 @@ fn the_cli_checks_revocation_by_default_and_each_level_answers_as_notation() {
             "strict, CRL lists the leaf",
         );
 }
+
+// ---- figures -----------------------------------------------------------------------------------
+
+/// Time of the sans-IO checks and of one online check, printed; run with
+/// `cargo test --release --test notation_revocation -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_revocation_checks() {
+    let pki = Pki::new();
+    pki.leaf(true, true);
+    let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
+    let now = OffsetDateTime::now_utc();
+    let (_, response) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
+    let n = 500;
+    let start = Instant::now();
+    for _ in 0..n {
+        assert_eq!(
+            ocsp::check(&response, &leaf, &ca, now),
+            Ok(ocsp::Answer::Good)
+        );
+    }
+    let ocsp_us = start.elapsed().as_micros() / n;
+
+    // 100,000 revoked entries written straight into the CA database, then one CRL of them all.
+    let mut index = std::fs::read_to_string(pki.g.path("ca-db/index.txt")).unwrap();
+    for i in 0..100_000u32 {
+        index.push_str(&format!(
+            "R\t300101000000Z\t240101000000Z\t{:08X}\tunknown\t/CN=revoked{i}\n",
+            0x1000_0000u32 + i
+        ));
+    }
+    std::fs::write(pki.g.path("ca-db/index.txt"), index).unwrap();
+    let big = pki.g.gencrl("ca", "ca", &[]);
+    let start = Instant::now();
+    assert_eq!(crl::check(&big, &leaf, &ca, now), Ok(false));
+    let crl_ms = start.elapsed().as_secs_f64() * 1000.0;
+
+    let _responder = pki.responder();
+    let c = checker();
+    let jws = pki.jws(None);
+    let start = Instant::now();
+    verified(verify_jws(&pki, jws.clone(), false, "", &c));
+    let online_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let start = Instant::now();
+    verified(verify_jws(&pki, jws, false, "", &c));
+    let cached_ms = start.elapsed().as_secs_f64() * 1000.0;
+    eprintln!(
+        "revocation: {ocsp_us} µs per OCSP response verified (delegated responder, RSA 2048); \
+         {crl_ms:.1} ms for a CRL of 100,000 entries ({} bytes); one signature verified with an \
+         online OCSP check {online_ms:.1} ms, again from the run's cache {cached_ms:.1} ms",
+        big.len()
+    );
+}
