@@ -417,6 +417,44 @@ fn our_ocsp_request_is_the_one_openssl_makes_and_its_response_verifies() {
 }
 
 #[test]
+fn rsassa_pss_signed_responses_and_crls_verify() {
+    let pki = Pki::new();
+    pki.leaf(true, true);
+    let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
+    let now = OffsetDateTime::now_utc();
+    let pss = [
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        "rsa_pss_saltlen:digest",
+    ];
+    let crl_der = pki.g.gencrl("ca", "ca", &pss);
+    // id-RSASSA-PSS, 1.2.840.113549.1.1.10
+    const PSS_OID: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a,
+    ];
+    let has_pss = |der: &[u8]| der.windows(PSS_OID.len()).any(|w| w == PSS_OID);
+    assert!(has_pss(&crl_der), "openssl signed the CRL with PSS");
+    assert_eq!(crl::check(&crl_der, &leaf, &ca, now), Ok(false));
+    let (_, response) = openssl_ocsp(
+        &pki,
+        "ocsp",
+        &[
+            "-nmin",
+            "60",
+            "-rsigopt",
+            "rsa_padding_mode:pss",
+            "-rsigopt",
+            "rsa_pss_saltlen:digest",
+        ],
+    );
+    assert_eq!(
+        ocsp::check(&response, &leaf, &ca, now),
+        Ok(ocsp::Answer::Good)
+    );
+}
+
+#[test]
 fn every_damaged_byte_of_an_ocsp_response_or_crl_is_refused_without_a_panic() {
     let pki = Pki::new();
     pki.leaf(true, true);
