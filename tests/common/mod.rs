@@ -22,6 +22,7 @@
 
 pub mod builder;
 pub mod notary;
+pub mod notation_gen;
 pub mod oci_data;
 pub mod oci_server;
 pub mod registry;
