@@ -36,6 +36,10 @@ pub(crate) struct Cli {
     /// errors still print.
     #[arg(short = 'q', long, global = true)]
     pub(crate) quiet: bool,
+    /// Show on stderr each URL fetched (or file read) with its status, size and time, each file
+    /// taken from the cache, and the time spent verifying. Never a header, token or password.
+    #[arg(short = 'v', long, global = true)]
+    pub(crate) verbose: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

@@ -18,6 +18,7 @@ pub mod credentials;
 pub mod dir;
 pub mod http;
 pub mod oci;
+pub mod trace;
 
 pub use crate::tuf::role::ROLE_MAX_LEN;
 
