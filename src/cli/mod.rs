@@ -40,6 +40,7 @@ mod args;
 mod habits;
 mod inspect;
 mod lookup;
+mod pin;
 mod run;
 mod serve;
 mod verify;
@@ -77,7 +78,7 @@ fn run_cli(cli: Cli) -> ExitCode {
         Command::GetRootKey(args) => run::get_root_key(args),
         Command::Archive(args) => run::archive(args),
         Command::Policy(PolicyCommand::Check { file, images }) => run::policy_check(&file, &images),
-        Command::Pin(args) => run::pin(args),
+        Command::Pin(args) => pin::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Serve(args) => serve::run(*args),
         Command::Lookup(args) => lookup::run(args),
