@@ -97,25 +97,14 @@ fn short_output_flag_and_its_help() {
 #[test]
 fn quiet_silences_notes_but_not_warnings() {
     let at = generated();
-    let args = [
-        "resolve",
-        "--metadata-dir",
-        TESTDATA,
-        "--root-key",
-        KEY,
-        "--at",
-        &at,
-        "--level",
-        "permissive",
-        IMAGE,
-    ];
-    let loud = trustpin(&args);
+    let args = ["--level", "permissive", IMAGE];
+    let loud = common::resolve_testdata(&at, &args);
     loud.expect_code(0, "loud").expect_stderr(
         &["note: verifying as of", "warning: level permissive"],
         "loud",
     );
     for q in ["-q", "--quiet"] {
-        let out = trustpin(&[&[q][..], &args].concat());
+        let out = common::resolve_testdata(&at, &[&args[..], &[q]].concat());
         out.expect_code(0, q)
             .expect_stderr(&["warning: level permissive"], q)
             .expect_stderr_lacks(&["note:"], q);
@@ -198,20 +187,9 @@ fn text_mode_prints_only_trusted_digests_and_jsonl_one_line_per_input() {
     let at = generated();
     let nope = "example.com/trustpin/delegated:nope";
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "resolve",
-            "--metadata-dir",
-            TESTDATA,
-            "--root-key",
-            KEY,
-            "--at",
-            &at,
-            IMAGE,
-            nope,
-            IMAGE,
-        ];
-        args.extend_from_slice(extra);
-        trustpin(&args)
+        let mut rest = vec![IMAGE, nope, IMAGE];
+        rest.extend_from_slice(extra);
+        common::resolve_testdata(&at, &rest)
     };
     let out = run(&[]);
     out.expect_code(1, "one of three refused");
@@ -239,24 +217,14 @@ fn text_mode_prints_only_trusted_digests_and_jsonl_one_line_per_input() {
 #[test]
 fn verbose_shows_each_file_read_and_the_verification_time_and_composes_with_quiet() {
     let at = generated();
-    let base = [
-        "resolve",
-        "--metadata-dir",
-        TESTDATA,
-        "--root-key",
-        KEY,
-        "--at",
-        &at,
-        IMAGE,
-    ];
     let tuf = format!("{TESTDATA}/example.com/trustpin/delegated/_trust/tuf");
-    let plain = trustpin(&base);
+    let plain = common::resolve_testdata(&at, &[IMAGE]);
     plain.expect_code(0, "without -v");
     assert!(!plain.stderr.contains("verbose:"), "{}", plain.describe());
     for flags in [&["-v"][..], &["-v", "-q"], &["--verbose", "--quiet"]] {
-        let mut args = flags.to_vec();
-        args.extend_from_slice(&base);
-        let out = trustpin(&args);
+        let mut rest = vec![IMAGE];
+        rest.extend_from_slice(flags);
+        let out = common::resolve_testdata(&at, &rest);
         out.expect_code(0, &format!("{flags:?}"));
         assert_eq!(out.stdout, plain.stdout, "-v changes nothing on stdout");
         for role in [

@@ -383,6 +383,25 @@ pub fn inspect_home(images: &[&str], options: &[&OsStr], extra: &[&str]) -> Outp
     trustpin_home(&args)
 }
 
+/// The shipped offline data (testdata/, made by the real notary) and its delegated repository.
+pub const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
+pub const TESTDATA_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/keys/delegated.pub");
+
+/// `trustpin resolve --metadata-dir testdata --root-key <delegated key> --at AT REST...`.
+pub fn resolve_testdata(at: &str, rest: &[&str]) -> Output {
+    let mut args = vec![
+        "resolve",
+        "--metadata-dir",
+        TESTDATA,
+        "--root-key",
+        TESTDATA_KEY,
+        "--at",
+        at,
+    ];
+    args.extend_from_slice(rest);
+    Cmd::trustpin().args(&args).run()
+}
+
 /// Both ways of asking for the root key: (what, output) for `get-root-key ARGS` and
 /// `trustpin get-root-key ARGS`, each with a private HOME.
 pub fn both_get_root_key(args: &[&str]) -> Vec<(&'static str, Output)> {
