@@ -126,6 +126,25 @@ fn the_deployment_runs_serve_non_root_read_only_with_probes_behind_the_service()
         assert_eq!(c[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
         assert_eq!(c[probe]["httpGet"]["path"], path, "{probe}");
     }
+    // SIGKILL never cuts a drain: the grace period outlasts the shutdown delay plus the drain.
+    let flag = |name: &str| -> u64 {
+        c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|a| {
+                a.as_str()?
+                    .strip_prefix(&format!("--{name}="))?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no --{name} in the Deployment"))
+    };
+    let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
+    assert!(
+        grace > flag("shutdown-delay") + flag("drain-timeout"),
+        "{grace}"
+    );
     let labels = &d["spec"]["template"]["metadata"]["labels"];
     let s = one(&all, "Service");
     assert_eq!(s["metadata"]["namespace"], "trustpin");

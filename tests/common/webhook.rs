@@ -106,6 +106,19 @@ impl Webhook {
         Self::launch(pki, &all, cache)
     }
 
+    /// A webhook pinning testdata's key, its trust data from `server`: for tests whose requests
+    /// never get as far as good trust data.
+    pub fn over(server: &str, extra: &[&str]) -> Webhook {
+        let mut args = vec![
+            "--root-key".to_owned(),
+            test_root_key(),
+            "--server".into(),
+            server.into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Webhook::start(&args)
+    }
+
     /// `trustpin ARGS` exactly as given (a `serve` command line), `HOME` in `cache`.
     pub fn launch<S: AsRef<std::ffi::OsStr>>(
         pki: WebhookPki,
@@ -178,17 +191,22 @@ impl Webhook {
 
     /// The decision line for `uid`, waiting a little for it to be written.
     pub fn decision_log(&self, uid: &str) -> Value {
-        let until = Instant::now() + Duration::from_secs(5);
+        self.first_line("uid", uid, Duration::from_secs(5))
+    }
+
+    /// The first log line whose `field` is `value`, waiting at most `within` for it.
+    pub fn first_line(&self, field: &str, value: &str, within: Duration) -> Value {
+        let until = Instant::now() + within;
         loop {
-            if let Some(v) = self.log().into_iter().find(|v| v["uid"] == uid) {
+            if let Some(v) = self.log().into_iter().find(|v| v[field] == value) {
                 return v;
             }
             assert!(
                 Instant::now() < until,
-                "no log line for uid {uid}: {:?}",
+                "no log line with {field} {value:?}: {:?}",
                 self.log()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -198,6 +216,57 @@ impl Webhook {
 
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Send `sig` (`-TERM`, `-INT`, ...) to the server.
+    pub fn signal(&self, sig: &str) {
+        signal(self.child.id(), sig);
+    }
+
+    /// The exit code once the server has exited, waiting at most `within` (None: still running).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let until = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The first log line of the server's `event`, waiting at most `within` for it.
+    pub fn event(&self, event: &str, within: Duration) -> Value {
+        self.first_line("event", event, within)
+    }
+}
+
+/// A root key from testdata/keys.
+pub fn test_root_key() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/keys/delegated.pub").to_owned()
+}
+
+/// `kill SIG PID`, which must succeed.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// Continues a SIGSTOPped process when dropped, even when an assertion fails, so it can be
+/// killed on drop.
+pub struct Resume(pub u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
     }
 }
 
@@ -278,8 +347,19 @@ impl ApiServer {
         }
     }
 
-    /// Any request: (status, body, protocol version).
+    /// Any request: (status, body); panics when there is no answer.
     pub fn send(&self, method: &str, path: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+        self.try_send(method, path, body)
+            .unwrap_or_else(|e| panic!("calling {path}: {e}"))
+    }
+
+    /// Any request: (status, body), or why no answer came.
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), String> {
         let url = format!("{}{path}", self.base);
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         self.runtime.block_on(async {
@@ -290,14 +370,15 @@ impl ApiServer {
                 .body(body)
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("calling {url}: {e:?}"));
+                .map_err(|e| format!("{e:?}"))?;
             let want = match self.protocol {
                 Protocol::Http1 => reqwest::Version::HTTP_11,
                 Protocol::H2 => reqwest::Version::HTTP_2,
             };
             assert_eq!(r.version(), want, "protocol of {url}");
             let status = r.status().as_u16();
-            (status, r.bytes().await.unwrap().to_vec())
+            let body = r.bytes().await.map_err(|e| format!("{e:?}"))?;
+            Ok((status, body.to_vec()))
         })
     }
 
