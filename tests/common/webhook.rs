@@ -214,6 +214,21 @@ impl Webhook {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Wait (at most 5 s) until stderr says `words`. stderr is read by its own thread, so what
+    /// the server wrote there before its `listening` line on stdout may not be collected yet
+    /// when [`Webhook::start`] returns.
+    pub fn expect_stderr(&self, words: &str) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while !self.stderr().contains(words) {
+            assert!(
+                Instant::now() < until,
+                "stderr never said {words:?}: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
