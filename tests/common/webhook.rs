@@ -141,10 +141,15 @@ impl Webhook {
             let out = child.stdout.take().unwrap();
             let lines = lines.clone();
             std::thread::spawn(move || {
+                let mut listening = false;
                 for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                        if v["event"] == "listening" {
-                            let _ = tx.send(v["address"].as_str().unwrap_or("").to_owned());
+                    // Only until the address is known (the load bench writes 20,000 more lines).
+                    if !listening {
+                        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                            if v["event"] == "listening" {
+                                listening = true;
+                                let _ = tx.send(v["address"].as_str().unwrap_or("").to_owned());
+                            }
                         }
                     }
                     lines.lock().unwrap().push(line);
@@ -231,6 +236,11 @@ impl Webhook {
 
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Send `sig` (`-TERM`, `-INT`, ...) to the server.
@@ -501,14 +511,10 @@ pub fn with_image(review: &Value, uid: &str, pointer: &str, image: &str) -> Valu
     r
 }
 
-/// A raw TLS connection to the webhook as [`SERVICE_NAME`], trusting only the test CA, offering
-/// `alpn` (for the hostile tests that write bytes by hand).
-pub async fn tls_connect(
-    webhook: &Webhook,
-    alpn: &[&[u8]],
-) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+/// A client configuration trusting only the CA of `ca_pem` (the test CA), offering `alpn`.
+pub fn client_config(ca_pem: &str, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
-    let der = rustls::pki_types::CertificateDer::from(super::notary::pem_body(&webhook.pki.ca_pem));
+    let der = rustls::pki_types::CertificateDer::from(super::notary::pem_body(ca_pem));
     roots.add(der).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -517,9 +523,19 @@ pub async fn tls_connect(
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// A raw TLS connection to the webhook as [`SERVICE_NAME`], trusting only the test CA, offering
+/// `alpn` (for the hostile tests that write bytes by hand).
+pub async fn tls_connect(
+    webhook: &Webhook,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let config = client_config(&webhook.pki.ca_pem, alpn);
     let tcp = tokio::net::TcpStream::connect(webhook.addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from(SERVICE_NAME).unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
         .expect("TLS handshake with the webhook")
