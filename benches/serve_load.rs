@@ -105,6 +105,12 @@ fn bucket(h: &[(f64, u64)], p: f64) -> String {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs bench targets too (without --bench): a 20,000-review
+    // benchmark of a debug build is not a test; tests/serve_load.rs is its test.
+    if !std::env::args().any(|a| a == "--bench") {
+        eprintln!("serve_load: a benchmark, run by tools/bench-serve (cargo bench)");
+        return;
+    }
     let a = args();
     if let Some(cpus) = &a.pin_client {
         pin(std::process::id(), cpus);
