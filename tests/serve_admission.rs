@@ -285,11 +285,7 @@ fn refusals_name_the_image_and_why_and_detect_mode_only_warns() {
     // Detect mode: the same review is allowed, the reasons are warnings of at most 120
     // characters (checked by the emulated API server), the signed image still patched.
     let detect = world.serve(&["--mode", "detect"]);
-    assert!(
-        detect.stderr().contains("--mode detect"),
-        "{}",
-        detect.stderr()
-    );
+    detect.expect_stderr("--mode detect");
     let api = ApiServer::new(&detect, Protocol::Http1);
     let mut one = with_image(
         &deployment,

@@ -126,6 +126,25 @@ fn the_deployment_runs_serve_non_root_read_only_with_probes_behind_the_service()
         assert_eq!(c[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
         assert_eq!(c[probe]["httpGet"]["path"], path, "{probe}");
     }
+    // SIGKILL never cuts a drain: the grace period outlasts the shutdown delay plus the drain.
+    let flag = |name: &str| -> u64 {
+        c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|a| {
+                a.as_str()?
+                    .strip_prefix(&format!("--{name}="))?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("no --{name} in the Deployment"))
+    };
+    let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
+    assert!(
+        grace > flag("shutdown-delay") + flag("drain-timeout"),
+        "{grace}"
+    );
     let labels = &d["spec"]["template"]["metadata"]["labels"];
     let s = one(&all, "Service");
     assert_eq!(s["metadata"]["namespace"], "trustpin");
@@ -204,4 +223,102 @@ fn the_deployment_command_line_starts_serve_once_a_key_is_pinned_and_not_before(
     let api = ApiServer::new(&hook, Protocol::Http1);
     assert_eq!(api.send("GET", "/healthz", Vec::new()).0, 200);
     assert_eq!(api.send("GET", "/readyz", Vec::new()).0, 200);
+}
+
+/// The Containerfile's instructions (no container tool runs here: it is checked, not built), as
+/// (INSTRUCTION, arguments), comments and continuation lines joined.
+fn containerfile() -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("Containerfile");
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut pending = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if let Some(head) = line.strip_suffix('\\') {
+            pending.push_str(head);
+            continue;
+        }
+        pending.push_str(line);
+        let (instruction, args) = pending.split_once(' ').unwrap_or((&pending, ""));
+        out.push((instruction.to_uppercase(), args.trim().to_owned()));
+        pending.clear();
+    }
+    out
+}
+
+#[test]
+fn the_containerfile_builds_the_release_binary_onto_distroless_as_the_deployment_runs_it() {
+    let steps = containerfile();
+    let all = |what: &str| -> Vec<&str> {
+        steps
+            .iter()
+            .filter(|(i, _)| i == what)
+            .map(|(_, a)| a.as_str())
+            .collect()
+    };
+    let from = all("FROM");
+    assert_eq!(from.len(), 2, "a build stage and the image: {from:?}");
+    let (builder, stage) = from[0].split_once(" AS ").expect("a named build stage");
+    assert!(builder.contains("/rust:"), "{builder}");
+    assert!(
+        from[1].starts_with("gcr.io/distroless/") && from[1].ends_with(":nonroot"),
+        "{}",
+        from[1]
+    );
+    // One binary, built in release from the locked dependency versions.
+    let run = all("RUN");
+    assert_eq!(run, ["cargo build --release --locked --bin trustpin"]);
+    // What is copied into the build exists; the image gets exactly the binary that was built.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for copy in all("COPY").iter().filter(|c| !c.starts_with("--from")) {
+        let parts: Vec<&str> = copy.split_whitespace().collect();
+        for src in &parts[..parts.len() - 1] {
+            assert!(root.join(src).exists(), "COPY {src}: not in the repository");
+        }
+    }
+    let binary = "/usr/local/bin/trustpin";
+    assert_eq!(
+        all("COPY").last().copied(),
+        Some(format!("--from={stage} /src/target/release/trustpin {binary}").as_str())
+    );
+    assert_eq!(all("ENTRYPOINT"), [format!("[\"{binary}\"]").as_str()]);
+    // The user is the one the Deployment runs as, and the image the one it names.
+    let all_manifests = manifests();
+    let pod = &one(&all_manifests, "Deployment")["spec"]["template"]["spec"];
+    let (uid, gid) = (
+        &pod["securityContext"]["runAsUser"],
+        &pod["securityContext"]["runAsGroup"],
+    );
+    assert_eq!(all("USER"), [format!("{uid}:{gid}").as_str()]);
+    let image = format!("ghcr.io/trustpin/trustpin:{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(pod["containers"][0]["image"], image.as_str());
+    let text = std::fs::read_to_string(root.join("Containerfile")).unwrap();
+    assert!(
+        text.contains(&format!("-t {image} .")),
+        "the build command names {image}"
+    );
+    // distroless/cc has glibc and libgcc only: the binary needs nothing else (no OpenSSL).
+    let ldd = std::process::Command::new("ldd")
+        .arg(common::TRUSTPIN)
+        .output()
+        .expect("run ldd");
+    let libs = String::from_utf8_lossy(&ldd.stdout).into_owned();
+    for lib in libs.lines().filter_map(|l| l.split_whitespace().next()) {
+        let base = lib.rsplit('/').next().unwrap();
+        let provided = ["linux-vdso.so.1", "ld-linux-x86-64.so.2", "libgcc_s.so.1"];
+        let glibc = [
+            "libc.so.6",
+            "libm.so.6",
+            "libpthread.so.0",
+            "libdl.so.2",
+            "librt.so.1",
+        ];
+        assert!(
+            provided.contains(&base) || glibc.contains(&base),
+            "the binary needs {lib}, which distroless/cc does not have:\n{libs}"
+        );
+    }
 }

@@ -14,22 +14,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const MIB: usize = 1024 * 1024;
 
-fn key() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/keys/delegated.pub").to_owned()
-}
-
-/// A webhook whose trust data comes from `server` (plain http on loopback).
-fn hook(server: &str, extra: &[&str]) -> Webhook {
-    let mut args = vec![
-        "--root-key".to_owned(),
-        key(),
-        "--server".into(),
-        server.into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    Webhook::start(&args)
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -55,7 +39,7 @@ async fn until_closed(s: &mut (impl AsyncReadExt + Unpin), limit: Duration) -> O
 
 #[test]
 fn bad_json_is_400_oversized_bodies_413_unknown_paths_404_and_probes_answer() {
-    let hook = hook("http://127.0.0.1:9", &[]);
+    let hook = Webhook::over("http://127.0.0.1:9", &[]);
     for protocol in [Protocol::Http1, Protocol::H2] {
         let api = ApiServer::new(&hook, protocol);
         assert_eq!(api.send("GET", "/healthz", Vec::new()).0, 200);
@@ -121,7 +105,7 @@ fn bad_json_is_400_oversized_bodies_413_unknown_paths_404_and_probes_answer() {
 
 #[test]
 fn a_client_sending_headers_slowly_is_cut_off_and_others_are_still_served() {
-    let hook = hook("http://127.0.0.1:9", &["--header-timeout", "1"]);
+    let hook = Webhook::over("http://127.0.0.1:9", &["--header-timeout", "1"]);
     let rt = runtime();
     rt.block_on(async {
         // Headers, one byte every 100 ms, never finished.
@@ -160,7 +144,7 @@ fn a_client_sending_headers_slowly_is_cut_off_and_others_are_still_served() {
 fn a_stalling_notary_server_is_denied_before_the_timeout_runs_out() {
     let stall = TestServer::start();
     stall.fallback(|_| common::server::Reply::Stall);
-    let hook = hook(&stall.url(), &[]);
+    let hook = Webhook::over(&stall.url(), &[]);
     for (protocol, timeout, within) in [
         (Protocol::Http1, "4s", Duration::from_secs(2)),
         (Protocol::H2, "3500ms", Duration::from_millis(1750)),
@@ -184,7 +168,7 @@ fn a_stalling_notary_server_is_denied_before_the_timeout_runs_out() {
         assert_eq!(hook.decision_log(&uid)["decision"], "timed_out");
     }
     // Detect mode allows when time runs out, saying so.
-    let detect = self::hook(
+    let detect = Webhook::over(
         &stall.url(),
         &["--mode", "detect", "--timeout-margin", "0.5"],
     );
@@ -200,7 +184,7 @@ fn a_stalling_notary_server_is_denied_before_the_timeout_runs_out() {
 #[test]
 fn an_unreachable_notary_server_is_denied_at_once_in_resolve_words() {
     let closed = format!("http://127.0.0.1:{}", common::notary::free_port());
-    let hook = hook(&closed, &[]);
+    let hook = Webhook::over(&closed, &[]);
     let api = ApiServer::new(&hook, Protocol::Http1);
     let a = api.review(&fixture("job"), "10s");
     assert!(!a.allowed, "{a:?}");
@@ -211,7 +195,7 @@ fn an_unreachable_notary_server_is_denied_at_once_in_resolve_words() {
             "resolve",
             image,
             "--root-key",
-            &key(),
+            &test_root_key(),
             "--server",
             &closed,
             "--no-cache",
@@ -244,7 +228,7 @@ fn an_unreachable_notary_server_is_denied_at_once_in_resolve_words() {
 
 #[test]
 fn the_certificate_is_reloaded_when_its_files_change_and_a_bad_one_is_not_taken() {
-    let mut hook = hook("http://127.0.0.1:9", &[]);
+    let mut hook = Webhook::over("http://127.0.0.1:9", &[]);
     let first = presented_certificate(&hook);
     let second = hook.pki.issue(SERVICE_NAME);
     assert_ne!(first, second);
@@ -287,7 +271,7 @@ fn a_bad_or_missing_certificate_is_an_error_at_start_naming_the_file() {
                 "--listen",
                 "127.0.0.1:0",
                 "--root-key",
-                &self::key(),
+                &test_root_key(),
             ])
             .arg("--tls-cert")
             .arg(cert)

@@ -5,29 +5,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::webhook::*;
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .expect("run kill")
-        .success();
-    assert!(ok, "kill {sig} {pid}");
-}
-
-/// Continues the server even when an assertion fails, so it can be killed on drop.
-struct Resume(u32);
-impl Drop for Resume {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-CONT", &self.0.to_string()])
-            .status();
-    }
-}
 
 #[test]
 fn a_stopped_notary_server_is_denied_within_the_deadline_then_admitted_when_back() {

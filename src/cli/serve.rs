@@ -1,4 +1,5 @@
-//! `trustpin serve`: flags → the webhook's configuration, then serve until killed.
+//! `trustpin serve`: flags → the webhook's configuration, then serve until SIGTERM or SIGINT,
+//! drain, exit 0 (3 when the drain timeout cut a review short). A second signal exits at once.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,10 +11,11 @@ use clap::ValueEnum;
 
 use crate::cli::args::{self, SourceArgs, VerifyArgs};
 use crate::cli::Worst;
+use crate::failure::Failure;
 use crate::serve::cache::Bounds;
 use crate::serve::decide::{Decider, Mode};
 use crate::serve::metrics::Metrics;
-use crate::serve::server::{self, Limits, MAX_REVIEW_TIMEOUT};
+use crate::serve::server::{self, Drained, Limits, MAX_CONNECTIONS, MAX_REVIEW_TIMEOUT};
 use crate::serve::tls::CertStore;
 use crate::serve::verify::{CachePolicy, NotaryV1};
 use crate::tuf::budget::Budget;
@@ -65,8 +67,15 @@ pub(crate) struct ServeArgs {
     #[arg(long = "header-timeout", value_name = "SECONDS", default_value = "10", value_parser = seconds)]
     pub(crate) header_timeout: Duration,
     /// Connections served at once.
-    #[arg(long = "max-connections", value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long = "max-connections", value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=u64::from(MAX_CONNECTIONS)))]
     pub(crate) max_connections: u64,
+    /// After SIGTERM, keep accepting connections this many seconds while /readyz answers 503, so
+    /// the Service stops sending here before anyone is refused.
+    #[arg(long = "shutdown-delay", value_name = "SECONDS", default_value = "0", value_parser = seconds)]
+    pub(crate) shutdown_delay: Duration,
+    /// Then wait at most this many seconds for in-flight reviews (no review may take longer than 30).
+    #[arg(long = "drain-timeout", value_name = "SECONDS", default_value = "30", value_parser = seconds)]
+    pub(crate) drain_timeout: Duration,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
@@ -142,11 +151,48 @@ pub(crate) fn run(a: ServeArgs) -> Result<Worst> {
         header_timeout: a.header_timeout,
         max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
         reload_every: Duration::from_secs(1),
+        shutdown_delay: a.shutdown_delay,
+        drain_timeout: a.drain_timeout,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(server::run(a.listen, certs, decider, metrics, limits))?;
-    Ok(None)
+    let drained = runtime.block_on(async {
+        let stop = signals().context("cannot listen for SIGTERM")?;
+        anyhow::Ok(server::run(a.listen, certs, decider, metrics, limits, stop).await?)
+    })?;
+    // A fetch still waiting on a stalled server (its review already answered) is not waited for.
+    runtime.shutdown_background();
+    Ok(match drained {
+        Drained::Complete => None,
+        Drained::Cut(_) => Some(Failure::Unavailable),
+    })
+}
+
+/// Completes at the first SIGTERM or SIGINT; at the second the process exits at once, with
+/// 128 + the signal's number as a shell reports a process killed by it.
+fn signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let (first, stop) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut next = async || {
+            tokio::select! {
+                _ = term.recv() => ("SIGTERM", 15),
+                _ = int.recv() => ("SIGINT", 2),
+            }
+        };
+        let (name, _) = next().await;
+        crate::serve::log::line(serde_json::json!({"event": "signal", "signal": name}));
+        let _ = first.send(());
+        let (name, number) = next().await;
+        let exit = serde_json::json!({"event": "signal", "signal": name, "exiting": "at once"});
+        crate::serve::log::line(exit);
+        std::process::exit(128 + number);
+    });
+    Ok(async move {
+        let _ = stop.await;
+    })
 }

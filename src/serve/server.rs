@@ -2,9 +2,16 @@
 //! Every client is treated as hostile: connections are counted, a TLS handshake and the first
 //! request's headers must arrive within the header timeout (slowloris), bodies are bounded
 //! (413), and every review is answered before its `?timeout=` minus the margin.
+//!
+//! Shutdown is graceful: once `stop` completes, `/readyz` answers 503, new connections are still
+//! taken for the shutdown delay (so the endpoint can be removed before anyone is refused), then
+//! the listener closes, every connection finishes its in-flight requests and closes (h2: GOAWAY),
+//! and [`run`] returns when the last has gone or the drain timeout has passed.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +22,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::decide::Decider;
@@ -37,6 +45,22 @@ pub struct Limits {
     pub max_connections: usize,
     /// How often the certificate files are checked for a change.
     pub reload_every: Duration,
+    /// After the stop signal, connections are still accepted this long (`/readyz` says 503).
+    pub shutdown_delay: Duration,
+    /// Then in-flight requests have this long to be answered before [`run`] gives up on them.
+    pub drain_timeout: Duration,
+}
+
+/// Most connections at once (a semaphore's permits are counted in `u32` when drained).
+pub const MAX_CONNECTIONS: u32 = 1 << 20;
+
+/// How the drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// Every connection finished its requests and closed.
+    Complete,
+    /// The drain timeout passed with this many connections still open (their requests cut).
+    Cut(usize),
 }
 
 /// The API server never waits longer than this for a webhook.
@@ -58,6 +82,8 @@ struct State {
     decider: Decider,
     metrics: Arc<Metrics>,
     limits: Limits,
+    /// Set at the stop signal: `/readyz` answers 503 from then on.
+    draining: AtomicBool,
 }
 
 /// How long a review may take: its timeout less the margin, or half of it when the margin would
@@ -67,14 +93,16 @@ pub fn answer_within(timeout: Duration, margin: Duration) -> Duration {
     timeout.saturating_sub(margin).max(timeout / 2)
 }
 
-/// Serve until the process ends. Prints the address it listens on (port 0 picks one).
+/// Serve until `stop` completes, then drain (see the module comment). Prints the address it
+/// listens on (port 0 picks one).
 pub async fn run(
     addr: SocketAddr,
     certs: Arc<CertStore>,
     decider: Decider,
     metrics: Arc<Metrics>,
     limits: Limits,
-) -> Result<(), ServeError> {
+    stop: impl Future<Output = ()>,
+) -> Result<Drained, ServeError> {
     let acceptor = TlsAcceptor::from(Arc::new(certs.server_config()?));
     let listener = TcpListener::bind(addr)
         .await
@@ -84,15 +112,34 @@ pub async fn run(
         .map_err(|source| ServeError::Bind { addr, source })?;
     certs.watch(limits.reload_every);
     super::log::line(serde_json::json!({"event": "listening", "address": local.to_string()}));
-    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let max = u32::try_from(limits.max_connections)
+        .unwrap_or(MAX_CONNECTIONS)
+        .clamp(1, MAX_CONNECTIONS);
+    let connections = Arc::new(tokio::sync::Semaphore::new(max as usize));
+    let (closing, closing_rx) = watch::channel(false);
     let state = Arc::new(State {
         decider,
         metrics,
         limits,
+        draining: AtomicBool::new(false),
     });
+    let mut stop = pin!(stop);
+    // Set once `stop` has completed: the moment the listener closes.
+    let mut stop_accepting: Option<tokio::time::Instant> = None;
     loop {
-        let (tcp, _) = match listener.accept().await {
-            Ok(c) => c,
+        let accepted = tokio::select! {
+            _ = &mut stop, if stop_accepting.is_none() => {
+                state.draining.store(true, Ordering::SeqCst);
+                let open = max as usize - connections.available_permits();
+                super::log::line(serde_json::json!({"event": "draining", "open_connections": open}));
+                stop_accepting = Some(tokio::time::Instant::now() + state.limits.shutdown_delay);
+                continue;
+            }
+            _ = sleep_until(stop_accepting) => break,
+            a = listener.accept() => a,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
             // Out of file descriptors and the like: wait a little rather than spin.
             Err(_) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -104,15 +151,70 @@ pub async fn run(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let (acceptor, state) = (acceptor.clone(), state.clone());
+        let (acceptor, state, closing) = (acceptor.clone(), state.clone(), closing_rx.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            serve_connection(tcp, acceptor, state).await;
+            serve_connection(tcp, acceptor, state, closing).await;
         });
+    }
+    // New connections are refused from here on; open ones finish what they have and close.
+    drop(listener);
+    let _ = closing.send(true);
+    let all_closed = connections.acquire_many(max);
+    // Bound first: the waiter holds the permits it got until it is dropped.
+    let waited = tokio::time::timeout(state.limits.drain_timeout, all_closed).await;
+    let (drained, cut) = match waited {
+        Ok(_) => (Drained::Complete, 0),
+        Err(_) => {
+            let open = max as usize - connections.available_permits();
+            (Drained::Cut(open), open)
+        }
+    };
+    super::log::line(serde_json::json!({"event": "drained", "cut_connections": cut}));
+    // The sources own blocking HTTP clients (with runtimes of their own), which must not be
+    // dropped on an async worker.
+    let _ = tokio::task::spawn_blocking(move || drop(state)).await;
+    Ok(drained)
+}
+
+/// Sleep until `at`, or forever when there is none.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
-async fn serve_connection(tcp: tokio::net::TcpStream, acceptor: TlsAcceptor, state: Arc<State>) {
+/// Drive one HTTP connection until it ends or `watchdog` fires; when the server starts closing,
+/// `graceful` asks it to finish its in-flight requests and close (h1: no keep-alive; h2: GOAWAY).
+async fn drive<C: Future>(
+    conn: C,
+    watchdog: impl Future<Output = ()>,
+    mut closing: watch::Receiver<bool>,
+    graceful: impl FnOnce(Pin<&mut C>),
+) {
+    let mut conn = pin!(conn);
+    let mut watchdog = pin!(watchdog);
+    let mut graceful = Some(graceful);
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = watchdog.as_mut() => return,
+            _ = closing.wait_for(|c| *c), if graceful.is_some() => {
+                if let Some(g) = graceful.take() {
+                    g(conn.as_mut());
+                }
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    tcp: tokio::net::TcpStream,
+    acceptor: TlsAcceptor,
+    state: Arc<State>,
+    closing: watch::Receiver<bool>,
+) {
     let cutoff = state.limits.header_timeout;
     let tls = match tokio::time::timeout(cutoff, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
@@ -144,20 +246,14 @@ async fn serve_connection(tcp: tokio::net::TcpStream, acceptor: TlsAcceptor, sta
             .keep_alive_interval(Some(Duration::from_secs(20)))
             .keep_alive_timeout(Duration::from_secs(10));
         let conn = b.serve_connection(io, service);
-        tokio::select! {
-            _ = conn => {}
-            _ = watchdog => {}
-        }
+        drive(conn, watchdog, closing, |c| c.graceful_shutdown()).await;
     } else {
         let mut b = hyper::server::conn::http1::Builder::new();
         b.timer(TokioTimer::new())
             .header_read_timeout(cutoff)
             .max_buf_size(64 * 1024);
         let conn = b.serve_connection(io, service);
-        tokio::select! {
-            _ = conn => {}
-            _ = watchdog => {}
-        }
+        drive(conn, watchdog, closing, |c| c.graceful_shutdown()).await;
     }
 }
 
@@ -182,7 +278,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Answer, Inf
     let m = &state.metrics;
     let r = match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => answer(StatusCode::OK, "text/plain", "ok\n"),
-        // The policy is loaded before the server listens: once it answers, it is ready.
+        // The policy is loaded before the server listens: once it answers, it is ready, until
+        // it is told to stop.
+        (&Method::GET, "/readyz") if state.draining.load(Ordering::SeqCst) => {
+            answer(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "draining\n")
+        }
         (&Method::GET, "/readyz") => answer(StatusCode::OK, "text/plain", "ready\n"),
         (&Method::GET, "/metrics") => {
             answer(StatusCode::OK, "text/plain; version=0.0.4", m.render())

@@ -21,6 +21,7 @@
 //! [`token_issuer`] (a registry token service on top of it).
 
 pub mod builder;
+pub mod load;
 pub mod notary;
 pub mod notation_gen;
 pub mod oci_data;

@@ -106,6 +106,19 @@ impl Webhook {
         Self::launch(pki, &all, cache)
     }
 
+    /// A webhook pinning testdata's key, its trust data from `server`: for tests whose requests
+    /// never get as far as good trust data.
+    pub fn over(server: &str, extra: &[&str]) -> Webhook {
+        let mut args = vec![
+            "--root-key".to_owned(),
+            test_root_key(),
+            "--server".into(),
+            server.into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Webhook::start(&args)
+    }
+
     /// `trustpin ARGS` exactly as given (a `serve` command line), `HOME` in `cache`.
     pub fn launch<S: AsRef<std::ffi::OsStr>>(
         pki: WebhookPki,
@@ -128,10 +141,15 @@ impl Webhook {
             let out = child.stdout.take().unwrap();
             let lines = lines.clone();
             std::thread::spawn(move || {
+                let mut listening = false;
                 for line in BufReader::new(out).lines().map_while(Result::ok) {
-                    if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                        if v["event"] == "listening" {
-                            let _ = tx.send(v["address"].as_str().unwrap_or("").to_owned());
+                    // Only until the address is known (the load bench writes 20,000 more lines).
+                    if !listening {
+                        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                            if v["event"] == "listening" {
+                                listening = true;
+                                let _ = tx.send(v["address"].as_str().unwrap_or("").to_owned());
+                            }
                         }
                     }
                     lines.lock().unwrap().push(line);
@@ -178,17 +196,22 @@ impl Webhook {
 
     /// The decision line for `uid`, waiting a little for it to be written.
     pub fn decision_log(&self, uid: &str) -> Value {
-        let until = Instant::now() + Duration::from_secs(5);
+        self.first_line("uid", uid, Duration::from_secs(5))
+    }
+
+    /// The first log line whose `field` is `value`, waiting at most `within` for it.
+    pub fn first_line(&self, field: &str, value: &str, within: Duration) -> Value {
+        let until = Instant::now() + within;
         loop {
-            if let Some(v) = self.log().into_iter().find(|v| v["uid"] == uid) {
+            if let Some(v) = self.log().into_iter().find(|v| v[field] == value) {
                 return v;
             }
             assert!(
                 Instant::now() < until,
-                "no log line for uid {uid}: {:?}",
+                "no log line with {field} {value:?}: {:?}",
                 self.log()
             );
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -196,8 +219,79 @@ impl Webhook {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Wait (at most 5 s) until stderr says `words`. stderr is read by its own thread, so what
+    /// the server wrote there before its `listening` line on stdout may not be collected yet
+    /// when [`Webhook::start`] returns.
+    pub fn expect_stderr(&self, words: &str) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while !self.stderr().contains(words) {
+            assert!(
+                Instant::now() < until,
+                "stderr never said {words:?}: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send `sig` (`-TERM`, `-INT`, ...) to the server.
+    pub fn signal(&self, sig: &str) {
+        signal(self.child.id(), sig);
+    }
+
+    /// The exit code once the server has exited, waiting at most `within` (None: still running).
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let until = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The first log line of the server's `event`, waiting at most `within` for it.
+    pub fn event(&self, event: &str, within: Duration) -> Value {
+        self.first_line("event", event, within)
+    }
+}
+
+/// A root key from testdata/keys.
+pub fn test_root_key() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/keys/delegated.pub").to_owned()
+}
+
+/// `kill SIG PID`, which must succeed.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("run kill")
+        .success();
+    assert!(ok, "kill {sig} {pid}");
+}
+
+/// Continues a SIGSTOPped process when dropped, even when an assertion fails, so it can be
+/// killed on drop.
+pub struct Resume(pub u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.0.to_string()])
+            .status();
     }
 }
 
@@ -278,8 +372,19 @@ impl ApiServer {
         }
     }
 
-    /// Any request: (status, body, protocol version).
+    /// Any request: (status, body); panics when there is no answer.
     pub fn send(&self, method: &str, path: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+        self.try_send(method, path, body)
+            .unwrap_or_else(|e| panic!("calling {path}: {e}"))
+    }
+
+    /// Any request: (status, body), or why no answer came.
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<(u16, Vec<u8>), String> {
         let url = format!("{}{path}", self.base);
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         self.runtime.block_on(async {
@@ -290,14 +395,15 @@ impl ApiServer {
                 .body(body)
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("calling {url}: {e:?}"));
+                .map_err(|e| format!("{e:?}"))?;
             let want = match self.protocol {
                 Protocol::Http1 => reqwest::Version::HTTP_11,
                 Protocol::H2 => reqwest::Version::HTTP_2,
             };
             assert_eq!(r.version(), want, "protocol of {url}");
             let status = r.status().as_u16();
-            (status, r.bytes().await.unwrap().to_vec())
+            let body = r.bytes().await.map_err(|e| format!("{e:?}"))?;
+            Ok((status, body.to_vec()))
         })
     }
 
@@ -405,14 +511,10 @@ pub fn with_image(review: &Value, uid: &str, pointer: &str, image: &str) -> Valu
     r
 }
 
-/// A raw TLS connection to the webhook as [`SERVICE_NAME`], trusting only the test CA, offering
-/// `alpn` (for the hostile tests that write bytes by hand).
-pub async fn tls_connect(
-    webhook: &Webhook,
-    alpn: &[&[u8]],
-) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+/// A client configuration trusting only the CA of `ca_pem` (the test CA), offering `alpn`.
+pub fn client_config(ca_pem: &str, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
-    let der = rustls::pki_types::CertificateDer::from(super::notary::pem_body(&webhook.pki.ca_pem));
+    let der = rustls::pki_types::CertificateDer::from(super::notary::pem_body(ca_pem));
     roots.add(der).unwrap();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -421,9 +523,19 @@ pub async fn tls_connect(
         .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+/// A raw TLS connection to the webhook as [`SERVICE_NAME`], trusting only the test CA, offering
+/// `alpn` (for the hostile tests that write bytes by hand).
+pub async fn tls_connect(
+    webhook: &Webhook,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let config = client_config(&webhook.pki.ca_pem, alpn);
     let tcp = tokio::net::TcpStream::connect(webhook.addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from(SERVICE_NAME).unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await
         .expect("TLS handshake with the webhook")
