@@ -23,6 +23,15 @@ pub fn notation_data() -> PathBuf {
 }
 
 /// `../shared/notation-data/oci_layout/<name>`.
+/// `../shared/notation-data/truststores/<name>`, as a `--trust-store` argument.
+pub fn truststore(name: &str) -> String {
+    notation_data()
+        .join("truststores")
+        .join(name)
+        .display()
+        .to_string()
+}
+
 pub fn layout_path(name: &str) -> PathBuf {
     notation_data().join("oci_layout").join(name)
 }
