@@ -91,19 +91,18 @@ fn resolve(policy: &Path, extra: &[&str]) -> Output {
     with_policy("resolve", None, policy, extra)
 }
 
+/// `policy.json` in `dir`: one Notation statement for `{host}/notation/*`.
+fn notation_policy(dir: &Path, host: &str) -> PathBuf {
+    let statement = notation_statement("notation", &[format!("{host}/notation/*")]);
+    write_policy(dir, "policy.json", vec![statement])
+}
+
 #[test]
 fn notation_statements_resolve_tags_and_digests_in_batches_and_pin() {
     let reg = registry();
     let host = reg.host();
     let dir = common::temp_dir("trustpin-unified-");
-    let policy = write_policy(
-        dir.path(),
-        "policy.json",
-        vec![notation_statement(
-            "notation",
-            &[format!("{host}/notation/*")],
-        )],
-    );
+    let policy = notation_policy(dir.path(), &host);
     let signed = format!("{host}/notation/signed:v1");
     let pinned = format!("{host}/notation/signed@{V}");
 
@@ -584,4 +583,108 @@ fn bad_notation_statements_are_refused_whole_naming_the_statement() {
             out.expect_stderr(&["line "], "the line");
         }
     }
+}
+
+/// The requests a proxy saw since `from`, as `METHOD path`.
+fn requests_since(proxy: &common::server::TestServer, from: usize) -> Vec<String> {
+    proxy.log()[from..]
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+#[test]
+fn warm_runs_verify_from_the_trust_cache_with_one_request() {
+    let reg = registry();
+    let retracted = reg.push_layout("notation/retracted", &layout_path("e2e-valid-signature"));
+    // A counting proxy (no delay) in front of the real registry.
+    let proxy = common::registry::delaying_proxy(&reg, std::time::Duration::ZERO);
+    let host = proxy.addr().to_string();
+    let dir = common::temp_dir("trustpin-unified-warm-");
+    let cache = dir.path().join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    let policy = notation_policy(dir.path(), &host);
+    let tag = format!("{host}/notation/signed:v1");
+    let digest = format!("{host}/notation/signed@{V}");
+    let run = |policy: &Path, reference: &str| -> (Output, Vec<String>) {
+        let before = proxy.log().len();
+        let out = resolve(policy, &["--cache-dir", cache_arg, "-o", "json", reference]);
+        (out, requests_since(&proxy, before))
+    };
+    let hex = V.trim_start_matches("sha256:");
+
+    // Cold: the manifest, the referrers (API probe and tag schema), the signature manifest and
+    // its envelope.
+    let (out, cold) = run(&policy, &tag);
+    out.expect_code(0, "cold");
+    assert_eq!(out.json_array()[0]["digest"], V);
+    assert!(cold.len() >= 4, "{cold:?}");
+
+    // Warm, tag: its manifest only.
+    let (out, warm) = run(&policy, &tag);
+    out.expect_code(0, "warm tag");
+    let v = &out.json_array()[0];
+    assert_eq!(v["digest"], V, "{v}");
+    assert_eq!(v["notation"]["signatures"][0]["verified"], true, "{v}");
+    assert_eq!(warm, ["GET /v2/notation/signed/manifests/v1"], "warm tag");
+
+    // Warm, digest: its referrers only (the tag schema, as the registry showed last time).
+    let (out, warm) = run(&policy, &digest);
+    out.expect_code(0, "warm digest");
+    assert_eq!(out.json_array()[0]["digest"], V);
+    assert_eq!(
+        warm,
+        [format!("GET /v2/notation/signed/manifests/sha256-{hex}")],
+        "warm digest"
+    );
+
+    // What is kept is a signature, not an outcome: a policy whose trust store does not vouch for
+    // the signer refuses, warm or not.
+    let mut other = notation_statement("other store", &[format!("{host}/notation/*")]);
+    other["trustStore"] = json!(store("new"));
+    let other = write_policy(dir.path(), "other.json", vec![other]);
+    let (out, requests) = run(&other, &tag);
+    out.expect_code(1, "another trust store");
+    assert_eq!(out.json_array()[0]["error"]["kind"], "authenticity");
+    assert!(requests.len() >= 4, "went cold: {requests:?}");
+
+    // A damaged entry is ignored: cold again, and verified.
+    for entry in walk(&cache.join("_notation")) {
+        std::fs::write(entry, b"{not json").unwrap();
+    }
+    let (out, requests) = run(&policy, &tag);
+    out.expect_code(0, "damaged cache entry");
+    assert!(requests.len() >= 4, "went cold: {requests:?}");
+    let (_, requests) = run(&policy, &tag);
+    assert_eq!(requests.len(), 1, "rewritten: warm again {requests:?}");
+
+    // A signature the signer retracted (its referrers index deleted) is not taken from the
+    // cache for a digest: the referrers request shows it gone, and the reference is refused.
+    let retracted_ref = format!("{host}/notation/retracted@{V}");
+    run(&policy, &retracted_ref).0.expect_code(0, "before");
+    let (_, index) = &retracted[0];
+    let deleted = reg.request(
+        "DELETE",
+        &format!("/v2/notation/retracted/manifests/{index}"),
+        &[],
+        &[],
+    );
+    assert_eq!(deleted.status, 202, "{deleted:?}");
+    let (out, _) = run(&policy, &retracted_ref);
+    out.expect_code(1, "retracted");
+    assert_eq!(out.json_array()[0]["error"]["kind"], "not-signed");
+}
+
+/// Every file below `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -323,6 +323,7 @@ pub fn resolve_all<E>(
         sources,
         &state,
         parallel,
+        cache,
         &mut |i, result| {
             let o = &mut outcomes[i];
             let ix = o.plan.unwrap_or_default();
@@ -417,6 +418,7 @@ fn verify_notation<E>(
     sources: &dyn Sources,
     state: &NotationState,
     parallel: usize,
+    cache: Option<&Cache>,
     done: &mut dyn FnMut(usize, &NotationResult) -> Result<(), E>,
 ) -> Result<(), E> {
     if items.is_empty() {
@@ -438,6 +440,7 @@ fn verify_notation<E>(
             &item.image,
             opts.at,
             opts.limits.deadline,
+            cache,
         );
         if tx.send((n, result)).is_err() {
             break;

@@ -16,9 +16,11 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use super::batch::Sources;
+use super::notation_warm::{Context, Warm};
 use super::{Resolution, ResolveError};
+use crate::fetch::cache::Cache;
 use crate::fetch::oci::{Reference, RegistrySource};
-use crate::notation::oci::verify_reference;
+use crate::notation::oci::{verify_reference, RunError};
 use crate::notation::revocation::Offline;
 use crate::notation::truststore::{self, TrustStores};
 use crate::notation::verify::{Limits, Verified};
@@ -110,7 +112,10 @@ fn repository(image: &ImageRef) -> &str {
 
 /// Verify `image`'s Notation signatures under plan `plan`'s statement, at `at`, every request
 /// done within `deadline`. A digest reference verifies that digest (its tag, if any, is not
-/// asked); a tag, the manifest the registry serves for it.
+/// asked); a tag, the manifest the registry serves for it. With a trust cache, the signature
+/// that verified last time is tried first ([`super::notation_warm`]) and the one that verifies
+/// now is kept.
+#[allow(clippy::too_many_arguments)]
 pub fn verify_image(
     state: &NotationState,
     sources: &dyn Sources,
@@ -119,17 +124,43 @@ pub fn verify_image(
     image: &ImageRef,
     at: OffsetDateTime,
     deadline: Duration,
+    cache: Option<&Cache>,
 ) -> Result<NotationResolution, ResolveError> {
+    let fail = |e: RunError| ResolveError::Notation(Arc::new(e));
     let registry = state
         .registry(sources, plan, &image.registry)?
         .with_deadline(Instant::now() + deadline);
-    let reference = match (&image.digest, &image.tag) {
+    let mut reference = match (&image.digest, &image.tag) {
         (Some(d), _) => Reference::Digest(*d),
         (None, Some(t)) => Reference::Tag(t.clone()),
         (None, None) => Reference::Tag("latest".to_owned()),
     };
     let stores = state.stores(plan, policy);
-    verify_reference(
+    let limits = Limits::default();
+    let warm = cache.map(|cache| Context {
+        cache,
+        source: &registry,
+        key: image.gun.as_str(),
+        repo: repository(image),
+        name: &image.input,
+        statement: &policy.statement,
+        stores: &stores,
+        at,
+        revocation: &Offline,
+        limits: &limits,
+    });
+    if let Some(w) = &warm {
+        match w.try_warm(&reference).map_err(fail)? {
+            Warm::Verified(v) => {
+                return Ok(NotationResolution {
+                    verified: Arc::new(*v),
+                })
+            }
+            Warm::Cold(Some(digest)) => reference = Reference::Digest(digest),
+            Warm::Cold(None) => {}
+        }
+    }
+    let v = verify_reference(
         &registry,
         repository(image),
         &reference,
@@ -138,12 +169,16 @@ pub fn verify_image(
         &stores,
         at,
         &Offline,
-        &Limits::default(),
+        &limits,
     )
-    .map(|v| NotationResolution {
+    .map_err(fail)?;
+    if let Some(w) = &warm {
+        // A cache that cannot be written costs the next run its warm path, nothing else.
+        let _ = w.store(&v);
+    }
+    Ok(NotationResolution {
         verified: Arc::new(v),
     })
-    .map_err(|e| ResolveError::Notation(Arc::new(e)))
 }
 
 /// The answers of a statement's generations, combined: `v1` and `notation` are `None` when the
