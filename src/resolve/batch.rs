@@ -315,7 +315,7 @@ pub fn resolve_all<E>(
         }
     }
     let items = notation_items(&outcomes, plans);
-    let state = NotationState::default();
+    let state = NotationState::for_one_run();
     let mut notation_of: Vec<Option<NotationResult>> = vec![None; outcomes.len()];
     verify_notation(
         &items,

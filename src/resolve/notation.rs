@@ -16,10 +16,11 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use super::batch::Sources;
-use super::notation_warm::{Context, Warm};
+use super::notation_warm::Context;
 use super::{Resolution, ResolveError};
 use crate::fetch::cache::Cache;
-use crate::fetch::oci::{Reference, RegistrySource};
+use crate::fetch::oci::{OciSource, Reference, RegistrySource};
+use crate::notation::manifest::MAX_MANIFEST_BYTES;
 use crate::notation::oci::{verify_reference, RunError};
 use crate::notation::revocation::Offline;
 use crate::notation::truststore::{self, TrustStores};
@@ -58,14 +59,51 @@ impl NotationResolution {
     }
 }
 
-/// Registries and trust stores opened by one run (or one server), shared by every reference.
+/// A verified artifact of a run: (plan, repository, digest).
+type Seen = (usize, String, crate::reference::Digest);
+
+/// Registries and trust stores opened by one run (or one server), shared by every reference,
+/// and, for one run ([`NotationState::for_one_run`]), the artifacts verified so far: tags of one
+/// repository naming the same digest (`v1`, `latest`) are verified once a run, as a Notary v1
+/// repository is fetched once a run.
 #[derive(Default)]
 pub struct NotationState {
     registries: Mutex<BTreeMap<(usize, String), Result<RegistrySource, ResolveError>>>,
     stores: Mutex<BTreeMap<usize, Arc<TrustStores>>>,
+    verified: Option<Mutex<BTreeMap<Seen, Arc<Verified>>>>,
 }
 
 impl NotationState {
+    /// For one batch: an artifact verified once is not verified again in the run (same time,
+    /// same policy). A server, which runs for months, uses [`NotationState::default`].
+    pub fn for_one_run() -> NotationState {
+        NotationState {
+            verified: Some(Mutex::default()),
+            ..NotationState::default()
+        }
+    }
+
+    fn recall(
+        &self,
+        plan: usize,
+        image: &ImageRef,
+        digest: &crate::reference::Digest,
+    ) -> Option<Arc<Verified>> {
+        let seen = self
+            .verified
+            .as_ref()?
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        seen.get(&(plan, image.gun.to_string(), *digest)).cloned()
+    }
+
+    fn remember(&self, plan: usize, image: &ImageRef, v: &Arc<Verified>) {
+        if let Some(seen) = &self.verified {
+            let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+            seen.insert((plan, image.gun.to_string(), v.digest()), v.clone());
+        }
+    }
+
     fn registry(
         &self,
         sources: &dyn Sources,
@@ -137,11 +175,12 @@ pub fn verify_image(
     };
     let stores = state.stores(plan, policy);
     let limits = Limits::default();
+    let repo = repository(image);
     let warm = cache.map(|cache| Context {
         cache,
         source: &registry,
         key: image.gun.as_str(),
-        repo: repository(image),
+        repo,
         name: &image.input,
         statement: &policy.statement,
         stores: &stores,
@@ -149,20 +188,38 @@ pub fn verify_image(
         revocation: &Offline,
         limits: &limits,
     });
-    if let Some(w) = &warm {
-        match w.try_warm(&reference).map_err(fail)? {
-            Warm::Verified(v) => {
-                return Ok(NotationResolution {
-                    verified: Arc::new(*v),
-                })
+    let done = |v: Verified| {
+        let v = Arc::new(v);
+        state.remember(plan, image, &v);
+        Ok(NotationResolution { verified: v })
+    };
+    // A tag: its manifest first (one request), which names the digest verified below, so the
+    // answer is about that very manifest; a digest verified earlier in this run, or kept in the
+    // trust cache, needs nothing more.
+    if let Reference::Tag(_) = &reference {
+        let m = registry
+            .manifest(repo, &reference, MAX_MANIFEST_BYTES as u64)
+            .map_err(|e| fail(e.into()))?;
+        if let Some(v) = state.recall(plan, image, &m.digest) {
+            return Ok(NotationResolution { verified: v });
+        }
+        if let Some(v) = warm.as_ref().and_then(|w| w.for_manifest(&m)) {
+            return done(v);
+        }
+        reference = Reference::Digest(m.digest);
+    } else if let Reference::Digest(d) = &reference {
+        if let Some(v) = state.recall(plan, image, d) {
+            return Ok(NotationResolution { verified: v });
+        }
+        if let Some(w) = &warm {
+            if let Some(v) = w.for_digest(d).map_err(fail)? {
+                return done(v);
             }
-            Warm::Cold(Some(digest)) => reference = Reference::Digest(digest),
-            Warm::Cold(None) => {}
         }
     }
     let v = verify_reference(
         &registry,
-        repository(image),
+        repo,
         &reference,
         &image.input,
         &policy.statement,
@@ -176,9 +233,7 @@ pub fn verify_image(
         // A cache that cannot be written costs the next run its warm path, nothing else.
         let _ = w.store(&v);
     }
-    Ok(NotationResolution {
-        verified: Arc::new(v),
-    })
+    done(v)
 }
 
 /// The answers of a statement's generations, combined: `v1` and `notation` are `None` when the

@@ -15,9 +15,9 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::fetch::cache::Cache;
-use crate::fetch::oci::{OciSource, Reference, RegistrySource};
+use crate::fetch::oci::{Manifest, OciSource, RegistrySource};
 use crate::notation::envelope::Artifact;
-use crate::notation::manifest::{ARTIFACT_TYPE_SIGNATURE, MAX_MANIFEST_BYTES};
+use crate::notation::manifest::ARTIFACT_TYPE_SIGNATURE;
 use crate::notation::oci::RunError;
 use crate::notation::policy::Statement;
 use crate::notation::revocation::RevocationChecker;
@@ -39,15 +39,6 @@ struct Entry {
     until: i64,
     #[serde(default)]
     referrers_api: Option<bool>,
-}
-
-/// What the warm path found.
-pub enum Warm {
-    /// Verified from the cache.
-    Verified(Box<Verified>),
-    /// Go cold: for a tag, with the digest its manifest named (so the cold run verifies that
-    /// very manifest).
-    Cold(Option<Digest>),
 }
 
 /// Everything one verification uses.
@@ -102,50 +93,39 @@ impl Context<'_> {
         .ok()
     }
 
-    /// Try the cache for `reference`. A fetch that fails is the answer (as it would be cold).
-    pub fn try_warm(&self, reference: &Reference) -> Result<Warm, RunError> {
-        match reference {
-            Reference::Tag(_) => {
-                let m = self
-                    .source
-                    .manifest(self.repo, reference, MAX_MANIFEST_BYTES as u64)?;
-                let artifact = Artifact {
-                    media_type: m.media_type.clone(),
-                    digest: m.digest,
-                    size: m.bytes.len() as u64,
-                };
-                let verified = self.load(&m.digest).and_then(|(_, kept, candidate)| {
-                    (kept == artifact)
-                        .then(|| self.reverify(&artifact, candidate))
-                        .flatten()
-                });
-                Ok(match verified {
-                    Some(v) => Warm::Verified(Box::new(v)),
-                    None => Warm::Cold(Some(m.digest)),
-                })
-            }
-            Reference::Digest(d) => {
-                let Some((entry, artifact, candidate)) = self.load(d) else {
-                    return Ok(Warm::Cold(None));
-                };
-                if let Some(api) = entry.referrers_api {
-                    self.source.assume_referrers_api(api);
-                }
-                let listed = self.source.referrers(
-                    self.repo,
-                    d,
-                    Some(ARTIFACT_TYPE_SIGNATURE),
-                    self.limits.max_signatures + 1,
-                )?;
-                if !listed.iter().any(|r| r.digest == candidate.manifest_digest) {
-                    return Ok(Warm::Cold(None));
-                }
-                Ok(match self.reverify(&artifact, candidate) {
-                    Some(v) => Warm::Verified(Box::new(v)),
-                    None => Warm::Cold(None),
-                })
-            }
+    /// The cache for a tag whose manifest `m` was just fetched: its kept signature verified
+    /// again, if there is one and it stands.
+    pub fn for_manifest(&self, m: &Manifest) -> Option<Verified> {
+        let artifact = Artifact {
+            media_type: m.media_type.clone(),
+            digest: m.digest,
+            size: m.bytes.len() as u64,
+        };
+        let (_, kept, candidate) = self.load(&m.digest)?;
+        (kept == artifact)
+            .then(|| self.reverify(&artifact, candidate))
+            .flatten()
+    }
+
+    /// The cache for digest `d`: its referrers fetched (one request) and, if the kept signature
+    /// is still listed, verified again. A fetch that fails is the answer (as it would be cold).
+    pub fn for_digest(&self, d: &Digest) -> Result<Option<Verified>, RunError> {
+        let Some((entry, artifact, candidate)) = self.load(d) else {
+            return Ok(None);
+        };
+        if let Some(api) = entry.referrers_api {
+            self.source.assume_referrers_api(api);
         }
+        let listed = self.source.referrers(
+            self.repo,
+            d,
+            Some(ARTIFACT_TYPE_SIGNATURE),
+            self.limits.max_signatures + 1,
+        )?;
+        if !listed.iter().any(|r| r.digest == candidate.manifest_digest) {
+            return Ok(None);
+        }
+        Ok(self.reverify(&artifact, candidate))
     }
 
     /// Keep `v`'s signature for the next run. A cache that cannot be written costs only the
