@@ -14,7 +14,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::notary::NotaryServer;
-use common::oci_data::{layout_path, truststore as store, ARTIFACT_SIZE};
+use common::oci_data::{e2e_statement, layout_path, truststore as store, ARTIFACT_SIZE};
 use common::registry::Registry;
 use common::{Cmd, Output};
 use serde_json::{json, Value};
@@ -40,18 +40,6 @@ fn registry() -> Registry {
         reg.push_layout(&format!("{prefix}/unsigned"), &layout_path("e2e"));
     }
     reg
-}
-
-/// A Notation statement for `scopes` against the shared `e2e` trust store.
-fn notation_statement(name: &str, scopes: &[String]) -> Value {
-    json!({
-        "name": name,
-        "registryScopes": scopes,
-        "signatureVerification": {"level": "strict"},
-        "trustStores": ["ca:e2e"],
-        "trustedIdentities": ["x509.subject: C=US, ST=WA, L=Seattle, O=Notary, CN=e2e"],
-        "trustStore": store("e2e"),
-    })
 }
 
 fn write_policy(dir: &Path, name: &str, statements: Vec<Value>) -> PathBuf {
@@ -93,7 +81,7 @@ fn resolve(policy: &Path, extra: &[&str]) -> Output {
 
 /// `policy.json` in `dir`: one Notation statement for `{host}/notation/*`.
 fn notation_policy(dir: &Path, host: &str) -> PathBuf {
-    let statement = notation_statement("notation", &[format!("{host}/notation/*")]);
+    let statement = e2e_statement("notation", &[format!("{host}/notation/*")]);
     write_policy(dir, "policy.json", vec![statement])
 }
 
@@ -172,10 +160,7 @@ fn notation_statements_resolve_tags_and_digests_in_batches_and_pin() {
     let dead_policy = write_policy(
         dir.path(),
         "dead.json",
-        vec![notation_statement(
-            "dead",
-            &[format!("{dead_host}/notation/*")],
-        )],
+        vec![e2e_statement("dead", &[format!("{dead_host}/notation/*")])],
     );
     resolve(&dead_policy, &["--timeout", "5", &dead]).expect_code(3, "registry down");
 
@@ -224,7 +209,7 @@ fn mixed_policy(
         .iter()
         .map(|r| format!("{host}/both/{r}"))
         .collect();
-    let mut both = notation_statement("both", &scopes);
+    let mut both = e2e_statement("both", &scopes);
     both["trustRoots"] = json!([key.to_str().unwrap()]);
     both["server"] = json!({"url": notary_url});
     if let Some(r) = require {
@@ -242,7 +227,7 @@ fn mixed_policy(
                 "trustRoots": [key.to_str().unwrap()],
                 "server": {"url": notary_url},
             }),
-            notation_statement("notation", &[format!("{host}/notation/*")]),
+            e2e_statement("notation", &[format!("{host}/notation/*")]),
         ],
     )
 }
@@ -426,18 +411,18 @@ fn both_generations_required_or_either_and_a_mixed_batch() {
 fn policy_check_shows_each_scopes_generations_and_notation_settings() {
     let dir = common::temp_dir("trustpin-unified-check-");
     let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keys/demo.pub");
-    let mut both = notation_statement("both", &["example.com/both/app".to_owned()]);
+    let mut both = e2e_statement("both", &["example.com/both/app".to_owned()]);
     both["trustRoots"] = json!([key.to_str().unwrap()]);
-    let mut any = notation_statement("any", &["example.com/any/*".to_owned()]);
+    let mut any = e2e_statement("any", &["example.com/any/*".to_owned()]);
     any["trustRoots"] = json!([key.to_str().unwrap()]);
     any["require"] = json!("any");
-    let mut relative = notation_statement("relative", &["example.com/rel/*".to_owned()]);
+    let mut relative = e2e_statement("relative", &["example.com/rel/*".to_owned()]);
     relative.as_object_mut().unwrap().remove("trustStore");
     let policy = write_policy(
         dir.path(),
         "policy.json",
         vec![
-            notation_statement("notation", &["example.com/n/*".to_owned()]),
+            e2e_statement("notation", &["example.com/n/*".to_owned()]),
             both,
             any,
             relative,
@@ -507,7 +492,7 @@ fn policy_check_shows_each_scopes_generations_and_notation_settings() {
 fn bad_notation_statements_are_refused_whole_naming_the_statement() {
     let dir = common::temp_dir("trustpin-unified-bad-");
     let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keys/demo.pub");
-    let good = notation_statement("bad one", &["example.com/n/*".to_owned()]);
+    let good = e2e_statement("bad one", &["example.com/n/*".to_owned()]);
     // (what is changed in the good statement, words the refusal must hold)
     type Edit = fn(&mut Value, &Path);
     let cases: [(Edit, &str); 10] = [
@@ -640,7 +625,7 @@ fn warm_runs_verify_from_the_trust_cache_with_one_request() {
 
     // What is kept is a signature, not an outcome: a policy whose trust store does not vouch for
     // the signer refuses, warm or not.
-    let mut other = notation_statement("other store", &[format!("{host}/notation/*")]);
+    let mut other = e2e_statement("other store", &[format!("{host}/notation/*")]);
     other["trustStore"] = json!(store("new"));
     let other = write_policy(dir.path(), "other.json", vec![other]);
     let (out, requests) = run(&other, &tag);
