@@ -386,6 +386,70 @@ fn both_generations_required_or_either_and_a_mixed_batch() {
         "text: the verified ones, in input order"
     );
 
+    // inspect --signatures: every signature of both generations, zot's field names.
+    let inspect = |reference: &str, output: &str| {
+        with_policy(
+            "inspect",
+            None,
+            &all,
+            &["--signatures", "-o", output, reference],
+        )
+    };
+    let out = inspect(&r("both/signed"), "json");
+    out.expect_code(0, "inspect --signatures");
+    let v = out.json();
+    let sigs = v["signatures"].as_array().unwrap();
+    assert_eq!(sigs.len(), 2, "{v}");
+    let v1 = sigs.iter().find(|s| s["Tool"] == "notary-v1").unwrap();
+    assert_eq!(v1["IsTrusted"], true, "{v}");
+    assert_eq!(v1["digest"], V, "{v}");
+    let author = v1["Author"].as_str().unwrap();
+    let key = author
+        .strip_prefix("Repo Admin (targets), keys ")
+        .unwrap_or_default();
+    assert!(
+        key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{author}"
+    );
+    let n = sigs.iter().find(|s| s["Tool"] == "notation").unwrap();
+    assert_eq!(n["IsTrusted"], true, "{v}");
+    assert_eq!(n["Author"], E2E_SUBJECT, "{v}");
+    assert_eq!(
+        n["signature"], "sha256:90ceaff260d657d797c408ac73564a9c7bb9d86055877c2a811f0e63b8c6524f",
+        "{v}"
+    );
+    let text = inspect(&r("both/signed"), "text");
+    text.expect_code(0, "text");
+    assert!(
+        text.stdout.contains(&format!("notation   true     {V}"))
+            && text.stdout.contains(&format!("notary-v1  true     {V}")),
+        "{}",
+        text.stdout
+    );
+    // An expired Notation signature and no Notary v1 data: listed, not trusted, exit 1.
+    let out = inspect(&r("both/expired"), "json");
+    out.expect_code(1, "nothing trusted");
+    out.expect_stderr(&["Notary v1: no trust data"], "the Notary v1 side");
+    let v = out.json();
+    let n = &v["signatures"][0];
+    assert_eq!(n["Tool"], "notation", "{v}");
+    assert_eq!(n["IsTrusted"], false, "{v}");
+    assert!(
+        n["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("expiry check failed"),
+        "{v}"
+    );
+    // No signature at all.
+    let out = inspect(&r("notation/unsigned"), "text");
+    out.expect_code(1, "unsigned");
+    assert!(
+        out.stdout.contains("(no signatures found)"),
+        "{}",
+        out.stdout
+    );
+
     // pin rewrites a reference under a both-generations statement.
     let dockerfile = dir.path().join("Dockerfile");
     std::fs::write(

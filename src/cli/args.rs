@@ -329,6 +329,15 @@ pub(crate) struct InspectArgs {
     /// text: signed tags, delegations and keys; json or jsonl: docker trust inspect's fields.
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     pub(crate) output: OutputArg,
+    /// List every signature of each IMAGE, Notary v1 and Notation: tool, trusted, author.
+    #[arg(long)]
+    pub(crate) signatures: bool,
+    /// With --signatures: a trust policy file (both generations) instead of --root-key.
+    #[arg(long, value_name = "FILE", requires = "signatures")]
+    pub(crate) policy: Option<PathBuf>,
+    /// With --signatures: plain http to registries (a warning every time, off loopback).
+    #[arg(long = "insecure-registry", requires = "signatures")]
+    pub(crate) insecure_registry: bool,
 }
 
 #[derive(clap::Args)]

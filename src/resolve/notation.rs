@@ -141,7 +141,7 @@ impl NotationState {
 
 /// The repository path of `image` inside its registry (`library/alpine` of
 /// `docker.io/library/alpine`).
-fn repository(image: &ImageRef) -> &str {
+pub fn repository(image: &ImageRef) -> &str {
     let gun = image.gun.as_str();
     gun.strip_prefix(image.registry.as_str())
         .and_then(|r| r.strip_prefix('/'))
