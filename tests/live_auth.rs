@@ -772,3 +772,106 @@ fn mutual_tls_and_token_auth_over_https() {
     let out = trustpin(&with_cert[..2]);
     assert_eq!(out.code, 2, "{}", out.describe());
 }
+
+/// `-v`: each request with its status, size and time (the 401, the token request, the retried
+/// fetch), then cache hits on a second run, and the time spent verifying; never the password,
+/// its basic-auth form or a token. It composes with `-q`: notes go, verbose lines stay.
+#[test]
+fn verbose_shows_each_request_and_cache_hit_and_never_a_secret() {
+    let Some(fx) = fixture(GUN) else {
+        return;
+    };
+    let stdin = format!("{PULLER_PASSWORD}\n");
+    let cache = fx.scratch.path().join("cache");
+    let cache = cache.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["-v", "--cache-dir", cache];
+        args.extend_from_slice(extra);
+        fx.resolve(&fx.image(), Run::password_stdin(&stdin, &args))
+    };
+    let out = run(&["-q"]);
+    fx.expect_trusted(&out, "-v -q");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(
+        lines.iter().all(|l| l.starts_with("verbose: ")),
+        "-q leaves only verbose lines: {}",
+        out.describe()
+    );
+    let tuf = format!("{}/v2/{GUN}/_trust/tuf", fx.notary.url());
+    let has = |prefix: &str, rest: &str| {
+        lines
+            .iter()
+            .any(|l| l.starts_with(prefix) && l.contains(rest) && l.ends_with(" ms"))
+    };
+    for role in ["root", "timestamp", "snapshot", "targets"] {
+        let get = format!("verbose: GET {tuf}/{role}.json ");
+        assert!(
+            has(&get, " 401 "),
+            "{role}: the challenge: {}",
+            out.describe()
+        );
+        assert!(has(&get, " 200 "), "{role}: the answer: {}", out.describe());
+    }
+    let token = format!("verbose: GET {}", fx.issuer.realm());
+    assert!(
+        has(&token, " 200 "),
+        "the token request: {}",
+        out.describe()
+    );
+    assert!(
+        has(&format!("verbose: verified {GUN} in "), ""),
+        "{}",
+        out.describe()
+    );
+    let size = lines
+        .iter()
+        .find(|l| l.starts_with(&format!("verbose: GET {tuf}/root.json 200 ")))
+        .and_then(|l| l.split(' ').nth(4))
+        .and_then(|n| n.parse::<usize>().ok());
+    assert!(
+        size.is_some_and(|n| n > 100),
+        "root.json's size: {}",
+        out.describe()
+    );
+    let secrets = [
+        PULLER_PASSWORD.to_string(),
+        basic(PULLER, PULLER_PASSWORD),
+        "Bearer".to_string(),
+        "eyJ".to_string(), // a JWT's start
+        "Authorization".to_string(),
+    ];
+    for s in &secrets {
+        assert!(
+            !out.stderr.contains(s.as_str()),
+            "{s:?} shown: {}",
+            out.describe()
+        );
+    }
+
+    // Again, without -q: the cache serves what did not change; the timestamp is fetched.
+    let out = run(&[]);
+    fx.expect_trusted(&out, "-v, cached");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    for role in ["root", "snapshot", "targets"] {
+        let hit = format!("verbose: cache hit {GUN} {role}.json ");
+        assert!(
+            lines.iter().any(|l| l.starts_with(&hit)),
+            "{role}: {}",
+            out.describe()
+        );
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(&format!("verbose: GET {tuf}/timestamp.json 200 "))),
+        "{}",
+        out.describe()
+    );
+    for s in &secrets {
+        assert!(
+            !out.stderr.contains(s.as_str()),
+            "{s:?} shown: {}",
+            out.describe()
+        );
+    }
+}

@@ -730,13 +730,16 @@ fn notary_delegation_list(client: &NotaryClient, gun: &str) -> Vec<DelegationRow
     rows
 }
 
-/// (tag, digest, role) for every role of every SignedTags entry.
+/// (tag, digest, role) for every role of every SignedTags and OtherSignedTags entry.
 fn our_rows(entry: &Value) -> BTreeSet<(String, String, String)> {
     let mut set = BTreeSet::new();
-    for t in entry["SignedTags"]
-        .as_array()
-        .unwrap_or_else(|| panic!("SignedTags: {entry}"))
-    {
+    let rows = |field: &str| {
+        entry[field]
+            .as_array()
+            .unwrap_or_else(|| panic!("{field}: {entry}"))
+            .clone()
+    };
+    for t in rows("SignedTags").iter().chain(&rows("OtherSignedTags")) {
         let tag = t["SignedTag"].as_str().unwrap().to_string();
         let digest = t["Digest"].as_str().unwrap().to_string();
         for role in str_set(&t["Roles"]) {
@@ -901,27 +904,54 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
     .collect();
     assert_eq!(ours, published);
 
-    // one row per (tag, digest); the signers of each
-    let tags = e["SignedTags"].as_array().unwrap();
-    assert_eq!(tags.len(), 8, "{e}");
-    let row = |tag: &str, hex: &str| -> &Value {
-        tags.iter()
-            .find(|t| t["SignedTag"] == tag && t["Digest"] == hex)
-            .unwrap_or_else(|| panic!("no SignedTags row {tag} {hex}: {e}"))
+    // docker's SignedTags: one row per (tag, digest) signed into targets or targets/releases,
+    // in natural tag order; Signers are the other delegations that signed it, never releases
+    let rows_of = |field: &str| -> Vec<(String, String, Vec<String>)> {
+        e[field]
+            .as_array()
+            .unwrap_or_else(|| panic!("{field}: {e}"))
+            .iter()
+            .map(|t| {
+                let signers = t["Signers"].as_array().unwrap();
+                let signers = signers.iter().map(|s| s.as_str().unwrap().to_string());
+                (
+                    t["SignedTag"].as_str().unwrap().to_string(),
+                    t["Digest"].as_str().unwrap().to_string(),
+                    signers.collect(),
+                )
+            })
+            .collect()
     };
-    let signers = |tag: &str, hex: &str| str_set(&row(tag, hex)["Signers"]);
-    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-    assert_eq!(signers("both", &p.both.sha256), set(&["releases", "qa"]));
-    assert_eq!(signers("v1", &p.v1.sha256), set(&["Repo Admin"]));
-    assert_eq!(signers("app", &p.targets_app.sha256), set(&["Repo Admin"]));
-    assert_eq!(signers("app", &p.releases_app.sha256), set(&["releases"]));
-    assert_eq!(signers("app", &p.qa_app.sha256), set(&["qa"]));
-    assert_eq!(signers("qa-only", &p.qa_only.sha256), set(&["qa"]));
-    assert_eq!(signers("rel-only", &p.rel_only.sha256), set(&["releases"]));
+    let want = |rows: &[(&Target, &[&str])]| -> Vec<(String, String, Vec<String>)> {
+        rows.iter()
+            .map(|(t, s)| {
+                let s = s.iter().map(|x| x.to_string()).collect();
+                (t.tag.clone(), t.sha256.clone(), s)
+            })
+            .collect()
+    };
     assert_eq!(
-        signers("qa-nightly", &p.nightly.sha256),
-        set(&["qa/nightly"])
+        rows_of("SignedTags"),
+        want(&[
+            (&p.targets_app, &["Repo Admin"]),
+            (&p.releases_app, &["Repo Admin"]),
+            (&p.both, &["qa"]),
+            (&p.rel_only, &["Repo Admin"]),
+            (&p.v1, &["Repo Admin"]),
+        ]),
+        "{e}"
     );
+    // the rest, which docker leaves out
+    assert_eq!(
+        rows_of("OtherSignedTags"),
+        want(&[
+            (&p.qa_app, &["qa"]),
+            (&p.nightly, &["qa/nightly"]),
+            (&p.qa_only, &["qa"]),
+        ]),
+        "{e}"
+    );
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
 
     // --- notary delegation list against Delegations
     let listed = notary_delegation_list(&client, gun);
@@ -1001,8 +1031,8 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
     assert_eq!(qa.paths, set(&["app", "both", "qa-"]));
     assert_eq!(nightly.paths, set(&["qa-nightly"]));
 
-    // docker-compatible Signers: name and canonical key IDs
-    let docker_signers: BTreeSet<(String, BTreeSet<String>)> = e["Signers"]
+    // docker's Signers: every delegation but releases, by name descending, canonical key IDs
+    let docker_signers: Vec<(String, BTreeSet<String>)> = e["Signers"]
         .as_array()
         .unwrap_or_else(|| panic!("Signers: {e}"))
         .iter()
@@ -1019,16 +1049,14 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
     assert_eq!(
         docker_signers,
         [
-            ("releases".to_string(), rel.key_ids.clone()),
-            ("qa".to_string(), qa.key_ids.clone()),
             ("qa/nightly".to_string(), nightly.key_ids.clone()),
-        ]
-        .into_iter()
-        .collect(),
+            ("qa".to_string(), qa.key_ids.clone()),
+        ],
         "{e}"
     );
 
-    // administrative keys: the root key's canonical ID (= its private key file), the targets key
+    // administrative keys as docker prints them: the IDs root.json lists (for root, the
+    // certificate's); the canonical ID (= the root's private key file) is in our Administrative
     let admin = e["AdministrativeKeys"]
         .as_array()
         .unwrap_or_else(|| panic!("{e}"));
@@ -1044,8 +1072,23 @@ fn inspect_json_agrees_with_notary_list_and_delegation_list() {
             .map(|k| k["ID"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(admin_ids("Root"), set(&[&client.root_key_id(gun)]), "{e}");
     let root = server_root(&server, gun);
+    assert_eq!(
+        admin_ids("Root"),
+        str_set(&root["signed"]["roles"]["root"]["keyids"]),
+        "{e}"
+    );
+    assert_eq!(e["Administrative"][0]["Role"], "root", "{e}");
+    assert_eq!(
+        keys_field(&e["Administrative"][0], "ID"),
+        set(&[&client.root_key_id(gun)]),
+        "{e}"
+    );
+    assert_eq!(
+        keys_field(&e["Administrative"][0], "ListedID"),
+        admin_ids("Root"),
+        "{e}"
+    );
     assert_eq!(
         admin_ids("Repository"),
         str_set(&root["signed"]["roles"]["targets"]["keyids"]),
@@ -1102,82 +1145,58 @@ fn inspect_text_and_single_tag() {
     ] {
         assert!(text.contains(h), "header {h:?} missing: {}", out.describe());
     }
-    // the signers table: one row per delegation, named as docker names them
-    let signer_names: BTreeSet<String> = text
-        .lines()
-        .skip_while(|l| !l.starts_with("SIGNER "))
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .map(|l| l.split_whitespace().next().unwrap().to_string())
-        .collect();
+    let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    let first = |l: &String| l.split_whitespace().next().unwrap().to_string();
+    // cells of aligned rows, run together (columns are 3 spaces apart at least)
+    let squeeze = |rows: Vec<String>| -> Vec<String> {
+        rows.iter()
+            .map(|r| r.split("   ").map(str::trim).collect())
+            .collect()
+    };
+    // docker's signers table: every delegation but releases, natural order, full key IDs
     assert_eq!(
-        signer_names,
-        ["releases", "qa", "qa/nightly"]
-            .into_iter()
-            .map(String::from)
-            .collect(),
+        squeeze(text_table_rows(text, "SIGNER ")),
+        [
+            format!("qa{}", p.qa_key.key_id),
+            format!("qa/nightly{}", p.nightly_key.key_id)
+        ],
         "{}",
         out.describe()
     );
-    for l in text
-        .lines()
-        .skip_while(|l| !l.starts_with("SIGNER "))
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-    {
-        assert!(l.trim_end().ends_with("verified"), "{l:?}");
-    }
-    let rows = text_tag_rows(text);
-    assert!(
-        rows.iter()
-            .any(|r| r.starts_with("v1 ") && r.trim_end().ends_with("Repo Admin")),
-        "v1 is signed by Repo Admin: {}",
+    // ours: every delegation with its status
+    let roles = text_table_rows(text, "ROLE ");
+    assert_eq!(
+        roles.iter().map(first).collect::<BTreeSet<_>>(),
+        set(&["targets/releases", "targets/qa", "targets/qa/nightly"]),
+        "{}",
         out.describe()
     );
-    assert!(
-        rows.iter()
-            .any(|r| r.starts_with("qa-nightly ") && r.trim_end().ends_with("qa/nightly")),
-        "qa-nightly is signed by qa/nightly: {}",
+    for l in &roles {
+        assert!(l.ends_with("   verified"), "{l:?}");
+    }
+    // the released tags, as docker's --pretty shows them, then the rest
+    let row = |t: &Target, signers: &str| format!("{}{}", t.tag, t.sha256) + signers;
+    assert_eq!(
+        squeeze(text_tag_rows(text)),
+        [
+            row(&p.targets_app, "(Repo Admin)"),
+            row(&p.releases_app, "(Repo Admin)"),
+            row(&p.both, "qa"),
+            row(&p.rel_only, "(Repo Admin)"),
+            row(&p.v1, "(Repo Admin)"),
+        ],
+        "{}",
         out.describe()
     );
     assert_eq!(
-        rows.len(),
-        8,
-        "one row per (tag, digest): {}",
+        squeeze(text_table_rows_nth(text, "SIGNED TAG ", 1)),
+        [
+            row(&p.qa_app, "qa"),
+            row(&p.nightly, "qa/nightly"),
+            row(&p.qa_only, "qa"),
+        ],
+        "{}",
         out.describe()
-    );
-    for r in &rows {
-        let tag = r.split_whitespace().next().unwrap();
-        assert_eq!(
-            r.contains("DISAGREES"),
-            tag == "app",
-            "only app's rows are flagged: {r:?}\n{}",
-            out.describe()
-        );
-    }
-    for t in [
-        &p.targets_app,
-        &p.releases_app,
-        &p.qa_app,
-        &p.both,
-        &p.v1,
-        &p.qa_only,
-        &p.rel_only,
-        &p.nightly,
-    ] {
-        assert!(
-            rows.iter()
-                .any(|r| r.starts_with(&t.tag) && r.contains(&t.sha256)),
-            "no row {} {}: {}",
-            t.tag,
-            t.sha256,
-            out.describe()
-        );
-    }
-    let both_row = rows.iter().find(|r| r.starts_with("both ")).unwrap();
-    assert!(
-        both_row.contains("releases") && both_row.contains("qa"),
-        "{both_row:?}"
     );
     let warning = text
         .lines()
@@ -1189,18 +1208,23 @@ fn inspect_text_and_single_tag() {
     assert!(!text
         .lines()
         .any(|l| l.starts_with("WARNING") && l.contains("\"both\"")));
-    // key IDs as docker shows them (12 characters of the canonical ID)
-    assert!(
-        text.contains(&p.releases_key.key_id[..12]),
-        "{}",
-        out.describe()
-    );
-    assert!(text.contains(&p.qa_key.key_id[..12]), "{}", out.describe());
-    assert!(
-        text.contains(&client.root_key_id(gun)[..12]),
-        "{}",
-        out.describe()
-    );
+    // administrative keys in full: as root.json lists them, then the root's canonical ID
+    let root = server_root(&server, gun);
+    let listed = |role: &str| {
+        let ids = str_set(&root["signed"]["roles"][role]["keyids"]);
+        ids.into_iter().collect::<Vec<_>>().join(", ")
+    };
+    for line in [
+        format!("  Repository Key:\t{}", listed("targets")),
+        format!("  Root Key:\t{}", listed("root")),
+        format!("  Root Key (canonical ID):\t{}", client.root_key_id(gun)),
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "no line {line:?}: {}",
+            out.describe()
+        );
+    }
 
     // IMAGE:TAG shows only that tag
     let image = format!("{gun}:both");
@@ -1218,7 +1242,7 @@ fn inspect_text_and_single_tag() {
     let image = format!("{gun}:app");
     let out = inspect(&url, &key, &[&image], &[]);
     out.expect_code(0, "inspect GUN:app (text is the default)");
-    expect_disagreeing_rows(&out, "app", 3);
+    expect_disagreeing_rows(&out, "app", 2);
 
     // several images: one entry each, in order
     let out = inspect(
@@ -1230,9 +1254,21 @@ fn inspect_text_and_single_tag() {
     out.expect_code(0, "two images");
     let v = out.json();
     assert_eq!(v.as_array().map(Vec::len), Some(2), "{v}");
-    assert_eq!(v[0]["SignedTags"].as_array().unwrap().len(), 8, "{v}");
+    assert_eq!(v[0]["SignedTags"].as_array().unwrap().len(), 5, "{v}");
     assert_eq!(v[1]["SignedTags"].as_array().unwrap().len(), 1, "{v}");
     assert_eq!(v[1]["SignedTags"][0]["Digest"], p.v1.sha256.as_str(), "{v}");
+
+    // a tag only qa signed is not released: refused, saying who did sign it
+    let image = format!("{gun}:qa-only");
+    let out = inspect(&url, &key, &[&image], &["--output", "json"]);
+    out.expect_code(1, "inspect of a tag no released role signed");
+    out.expect_stderr(&["not released", "only qa did"], "");
+    let v = out.json();
+    assert_eq!(v[0]["SignedTags"], serde_json::json!([]), "{v}");
+    assert_eq!(
+        v[0]["OtherSignedTags"][0]["Digest"],
+        p.qa_only.sha256.as_str()
+    );
 
     // a tag nobody signed
     let image = format!("{gun}:nosuchtag");
@@ -1247,4 +1283,212 @@ fn inspect_text_and_single_tag() {
     let out = inspect(&url, &wrong, &[gun], &["--output", "json"]);
     out.expect_code(1, "inspect with another repository's root key");
     assert!(!out.stdout.contains(&p.v1.sha256), "{}", out.describe());
+}
+
+// ------------------------------------------------------------------------------------------------
+// inspect vs docker/cli's own inspect fixtures
+
+// docker/cli's golden files for `docker trust inspect`, copied unchanged into tests/data/docker-cli
+// (see its README: origin, commit, Apache-2.0). docker's tests feed them a fake notary repository
+// (internal/test/notary: GetLoadedNotaryRepository): delegations releases (keys A, B), alice (A)
+// and bob (B); red signed by releases, alice and bob, blue by releases and alice, green by releases.
+// [`publish_docker_fixture`] publishes that same repository with the real notary client; the
+// placeholders (rootID, targetsID, A, B, the digests, the name) are then replaced by the real values.
+
+macro_rules! docker_golden {
+    ($name:literal) => {
+        include_str!(concat!("data/docker-cli/trust-inspect-", $name, ".golden"))
+    };
+}
+
+/// The fixture's names for things, and what they are in a real repository.
+struct Fixture {
+    gun: &'static str,
+    replace: Vec<(String, String)>,
+}
+
+impl Fixture {
+    /// `golden` with every placeholder replaced.
+    fn golden(&self, golden: &str) -> String {
+        let mut s = golden.to_string();
+        for (from, to) in &self.replace {
+            s = s.replace(from, to);
+        }
+        s
+    }
+}
+
+/// docker's loaded fixture repository, published for real under `gun` (with `delegations`) or, as
+/// docker's no-signers fixture, green signed by targets alone.
+fn publish_docker_fixture(
+    server: &NotaryServer,
+    client: &NotaryClient,
+    gun: &'static str,
+    delegations: bool,
+) -> Fixture {
+    client.init(gun);
+    let red = Target::of("red", "red content");
+    let blue = Target::of("blue", "blue content");
+    let green = Target::of("green", "green content");
+    let mut replace = Vec::new();
+    if delegations {
+        let a = client.create_delegation_key("releases");
+        let b = client.create_delegation_key("releases");
+        for (role, key) in [
+            ("releases", &a),
+            ("releases", &b),
+            ("alice", &a),
+            ("bob", &b),
+        ] {
+            client.delegation_add(gun, role, &key.cert_path, None);
+        }
+        client.publish(gun);
+        for (t, roles) in [
+            (&red, &["releases", "alice", "bob"][..]),
+            (&blue, &["releases", "alice"]),
+            (&green, &["releases"]),
+        ] {
+            for role in roles {
+                client.add_target(gun, t, role);
+            }
+        }
+        replace.push((r#""A""#.to_string(), format!("{:?}", a.key_id)));
+        replace.push((r#""B""#.to_string(), format!("{:?}", b.key_id)));
+        replace.push(("     A\n".to_string(), format!("     {}\n", a.key_id)));
+        replace.push(("     B\n".to_string(), format!("     {}\n", b.key_id)));
+    } else {
+        client.add_target(gun, &green, "targets");
+    }
+    client.publish(gun);
+    let root = server_root(server, gun);
+    let listed = |role: &str| {
+        let ids = root["signed"]["roles"][role]["keyids"].as_array().unwrap();
+        assert_eq!(ids.len(), 1, "harness: one {role} key: {root}");
+        ids[0].as_str().unwrap().to_string()
+    };
+    replace.push(("rootID".to_string(), listed("root")));
+    replace.push(("targetsID".to_string(), listed("targets")));
+    for t in [&red, &blue, &green] {
+        replace.push((hex::encode(format!("{}-digest", t.tag)), t.sha256.clone()));
+    }
+    replace.push(("signed-repo".to_string(), gun.to_string()));
+    Fixture { gun, replace }
+}
+
+/// Our JSON with trustpin's own fields taken out: what docker's fields hold.
+fn docker_fields(ours: &Value) -> Value {
+    let mut v = ours.clone();
+    for e in v.as_array_mut().unwrap() {
+        let e = e.as_object_mut().unwrap();
+        for extra in [
+            "Gun",
+            "OtherSignedTags",
+            "Administrative",
+            "Delegations",
+            "Disagreements",
+            "Warnings",
+        ] {
+            assert!(e.remove(extra).is_some(), "no {extra} in {e:?}");
+        }
+        for t in e["SignedTags"].as_array_mut().unwrap() {
+            assert!(t.as_object_mut().unwrap().remove("Roles").is_some());
+        }
+    }
+    v
+}
+
+/// Cells of an aligned text, line by line: runs of three or more spaces are one separator.
+fn cells(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .map(|l| {
+            l.split("   ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .collect()
+}
+
+/// `inspect IMAGE` as JSON must hold exactly docker's `golden` in docker's fields, in docker's
+/// layout (4-space indents, docker's fields first); as text, start with docker's `pretty`
+/// (full key IDs where docker cuts them), cell for cell. A tag no released role signed is exit 1.
+fn expect_docker_golden(url: &str, key: &Path, f: &Fixture, tag: &str, golden: &str, pretty: &str) {
+    let image = if tag.is_empty() {
+        f.gun.to_string()
+    } else {
+        format!("{}:{tag}", f.gun)
+    };
+    let code = if golden.contains(r#""SignedTags": [],"#) {
+        1
+    } else {
+        0
+    };
+    let out = inspect(url, key, &[&image], &["--output", "json"]);
+    out.expect_code(code, &format!("inspect {image} --output json"));
+    let want: Value = serde_json::from_str(&f.golden(golden)).expect("golden is JSON");
+    assert_eq!(docker_fields(&out.json()), want, "{}", out.describe());
+    let head = format!("[\n    {{\n        \"Name\": {image:?},\n        \"SignedTags\": [");
+    assert!(out.stdout.starts_with(&head), "{}", out.describe());
+    let order = ["\"Signers\": [", "\"AdministrativeKeys\": [", "\"Gun\": "];
+    let at: Vec<usize> = order.iter().map(|k| out.stdout.rfind(k).unwrap()).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{}", out.describe());
+
+    if pretty.is_empty() {
+        return;
+    }
+    let out = inspect(url, key, &[&image], &[]);
+    out.expect_code(code, &format!("inspect {image}"));
+    let want = f.golden(pretty);
+    let got = cells(&out.stdout);
+    assert_eq!(
+        got[..want.lines().count()],
+        cells(&want)[..],
+        "docker's --pretty:\n{want}\nours:\n{}",
+        out.describe()
+    );
+    // docker's tabwriter layout: columns 3 spaces past the longest cell, at least 10 wide
+    if let Some(h) = out.stdout.lines().find(|l| l.starts_with("SIGNED TAG")) {
+        assert_eq!(h, format!("SIGNED TAG   DIGEST{}SIGNERS", " ".repeat(61)));
+    }
+}
+
+#[test]
+fn inspect_matches_docker_cli_fixtures() {
+    let (server, client) = live_server_or_skip!(false);
+    let url = server.url();
+    let f = publish_docker_fixture(&server, &client, "example.com/docker/signed-repo", true);
+    let key = client.write_root_key(f.gun, "signed-repo-root.pub");
+    expect_docker_golden(
+        &url,
+        &key,
+        &f,
+        "",
+        docker_golden!("full-repo-with-signers"),
+        docker_golden!("pretty-full-repo-with-signers"),
+    );
+    expect_docker_golden(
+        &url,
+        &key,
+        &f,
+        "unsigned",
+        docker_golden!("unsigned-tag-with-signers"),
+        docker_golden!("pretty-unsigned-tag-with-signers"),
+    );
+    // the same repository twice: one entry each; the text view separates images with two blank
+    // lines, as docker's does
+    let out = inspect(&url, &key, &[f.gun, f.gun], &["--output", "json"]);
+    out.expect_code(0, "the same repository twice");
+    let want = f.golden(docker_golden!("multiple-repos-with-signers"));
+    let want: Value = serde_json::from_str(&want).expect("golden is JSON");
+    assert_eq!(docker_fields(&out.json()), want, "{}", out.describe());
+    let out = inspect(&url, &key, &[f.gun, f.gun], &[]);
+    let sep = format!("\n\n\nSignatures for {}\n", f.gun);
+    assert_eq!(out.stdout.matches(&sep).count(), 1, "{}", out.describe());
+
+    let plain = server.client();
+    let f = publish_docker_fixture(&server, &plain, "example.com/docker/no-signers", false);
+    let key = plain.write_root_key(f.gun, "no-signers-root.pub");
+    let golden = docker_golden!("one-tag-no-signers");
+    expect_docker_golden(&url, &key, &f, "green", golden, "");
 }

@@ -8,7 +8,8 @@
 //!   resolved in one call must equal resolving each alone and `notary lookup`; text, json and jsonl
 //!   outputs; stdin and `--from-file`; each repository's files fetched once (a counting loopback
 //!   server serves a copy of the server's files); mixed good and bad references.
-//! - `pin` on a Kubernetes manifest and a Dockerfile.
+//! - `pin` on a Kubernetes manifest (block and flow style), a Dockerfile (FROM, ARG, COPY --from)
+//!   and standard input; its diff checked and applied by the real `git apply`.
 //!
 //! The live repositories are published once per test binary (a shared fixture) and the server is
 //! killed when the test binary exits. Every `trustpin resolve`/`pin` runs with `--no-cache`.
@@ -1160,6 +1161,12 @@ COPY --from=build /out /app
 }
 
 fn dockerfile_expected(live: &Live) -> String {
+    let repo04 = (
+        "ARG BASE=example.com/batch/repo04:v1",
+        "example.com/batch/repo04:v1",
+        4,
+        "v1",
+    );
     let repo05 = (
         "$BUILDPLATFORM example.com/batch/repo05:v2 AS",
         "example.com/batch/repo05:v2",
@@ -1172,20 +1179,48 @@ fn dockerfile_expected(live: &Live) -> String {
         7,
         "v4",
     );
-    pinned_in(live, &dockerfile(live), &[repo05, repo07])
+    pinned_in(live, &dockerfile(live), &[repo04, repo05, repo07])
 }
 
-/// The diff `pin` prints for `old` → `new` (line by line; same line count).
-fn expected_diff(file: &Path, old: &str, new: &str) -> String {
-    let (old, new): (Vec<&str>, Vec<&str>) = (old.split('\n').collect(), new.split('\n').collect());
-    assert_eq!(old.len(), new.len());
-    let mut out = format!("--- {0}\n+++ {0}\n", file.display());
-    for (n, (a, b)) in old.iter().zip(&new).enumerate() {
-        if a != b {
-            out.push_str(&format!("@@ -{0} +{0} @@\n-{a}\n+{b}\n", n + 1));
-        }
+/// `diff` (what `pin` printed for `name`, holding `old`) is a unified diff the real `git apply`
+/// checks and applies, from the file's folder, to a copy of `old`, giving exactly `new`; and it
+/// has context lines (a ` ` line) around its changes.
+#[track_caller]
+fn expect_git_applies(name: &str, old: &str, new: &str, diff: &str) {
+    let git =
+        find_on_path("git").expect("git is needed to check pin's diffs (apt-get install git)");
+    let dir = temp_dir("trustpin-pin-apply-");
+    std::fs::write(dir.path().join(name), old).unwrap();
+    let patch = dir.path().join("pin.diff");
+    std::fs::write(&patch, diff).unwrap();
+    for args in [
+        &["apply", "--check", "pin.diff"][..],
+        &["apply", "pin.diff"],
+    ] {
+        let out = Command::new(&git)
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?} refused the diff:\n{diff}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    out
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(name)).unwrap(),
+        new,
+        "{diff}"
+    );
+    assert!(
+        diff.starts_with(&format!("--- a/{name}\n+++ b/{name}\n@@ -")),
+        "{diff}"
+    );
+    assert!(
+        diff.lines().any(|l| l.starts_with(' ')),
+        "no context: {diff}"
+    );
 }
 
 /// `text` written to `name` in `work`.
@@ -1201,10 +1236,12 @@ fn file_holds(file: &Path, expected: &str, what: &str) {
     assert_eq!(std::fs::read_to_string(file).unwrap(), expected, "{what}");
 }
 
+/// `trustpin pin NAME ...` run in `file`'s folder, so the diff names the file as git wants it.
 fn pin(live: &Live, file: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["pin", s(file), "--no-cache", "--policy", live.policy()];
+    let name = file.file_name().unwrap().to_str().unwrap();
+    let mut args = vec!["pin", name, "--no-cache", "--policy", live.policy()];
     args.extend(extra);
-    trustpin(&args)
+    trustpin_with(&args, None, file.parent())
 }
 
 #[test]
@@ -1218,7 +1255,7 @@ fn pin_rewrites_exactly_the_trusted_references_of_a_manifest_and_a_dockerfile() 
             manifest_expected(live),
             3,
         ),
-        ("Dockerfile", dockerfile(live), dockerfile_expected(live), 2),
+        ("Dockerfile", dockerfile(live), dockerfile_expected(live), 3),
         // CRLF line ends and no final line break are kept as they are.
         (
             "Dockerfile.crlf",
@@ -1227,7 +1264,7 @@ fn pin_rewrites_exactly_the_trusted_references_of_a_manifest_and_a_dockerfile() 
                 .replace('\n', "\r\n")
                 .trim_end()
                 .to_owned(),
-            2,
+            3,
         ),
     ] {
         assert_ne!(text, expected, "{name}: the expectation changes something");
@@ -1235,12 +1272,7 @@ fn pin_rewrites_exactly_the_trusted_references_of_a_manifest_and_a_dockerfile() 
 
         let out = pin(live, &file, &[]);
         out.expect_code(0, &format!("pin {name}"));
-        assert_eq!(
-            out.stdout,
-            expected_diff(&file, &text, &expected),
-            "{name}: the diff; {}",
-            out.stderr
-        );
+        expect_git_applies(name, &text, &expected, &out.stdout);
         file_holds(
             &file,
             &text,
@@ -1297,12 +1329,7 @@ fn pin_refuses_the_whole_file_for_one_unverifiable_reference_unless_keep_going()
     let expected = pinned_in(live, &text, &[REPO01_V2, REPO02_V3]);
     let out = pin(live, &file, &["--keep-going"]);
     out.expect_code(1, "pin --keep-going");
-    assert_eq!(
-        out.stdout,
-        expected_diff(&file, &text, &expected),
-        "{}",
-        out.stderr
-    );
+    expect_git_applies("deployment.yaml", &text, &expected, &out.stdout);
     let out = pin(live, &file, &["--keep-going", "--write"]);
     out.expect_code(1, "pin --keep-going --write");
     out.expect_stderr(&["example.com/batch/repo03:v11"], "");
@@ -1363,4 +1390,159 @@ spec:
         "pin a manifest whose ConfigMap holds `from os import path`",
     );
     file_holds(&file, &expected, &out.stderr);
+}
+
+#[test]
+fn pin_reads_flow_yaml_args_and_copy_from_warns_for_the_rest_and_lists_rewrites_as_json() {
+    let Some(live) = live() else { return };
+    let work = temp_dir("trustpin-pin-");
+    let yaml = "services: {web: {image: example.com/batch/repo11:v1, ports: [\"80:80\"]}}
+pods:
+  - {name: a, image: \"example.com/batch/repo12:v2\"}
+  - {name: b, image: ${IMAGE}}
+metadata: {note: \"built from example.com/batch/repo13:v3\"}
+";
+    let yaml_expected = pinned_in(
+        live,
+        yaml,
+        &[
+            (
+                "image: example.com/batch/repo11:v1,",
+                "example.com/batch/repo11:v1",
+                11,
+                "v1",
+            ),
+            (
+                "\"example.com/batch/repo12:v2\"",
+                "example.com/batch/repo12:v2",
+                12,
+                "v2",
+            ),
+        ],
+    );
+    let dockerfile = "ARG BASE=example.com/batch/repo14:v4
+FROM ${BASE} AS build
+COPY --from=example.com/batch/repo15:v5 /x /x
+COPY --from=build /out /out
+RUN --mount=type=bind,from=example.com/batch/repo16:v6,target=/m true
+FROM $OTHER:1
+";
+    let dockerfile_expected = pinned_in(
+        live,
+        dockerfile,
+        &[
+            (
+                "BASE=example.com/batch/repo14:v4",
+                "example.com/batch/repo14:v4",
+                14,
+                "v4",
+            ),
+            (
+                "=example.com/batch/repo15:v5 ",
+                "example.com/batch/repo15:v5",
+                15,
+                "v5",
+            ),
+        ],
+    );
+    for (name, text, expected, warned) in [
+        (
+            "compose.yaml",
+            yaml,
+            &yaml_expected,
+            &[
+                ("4", "${IMAGE}", "it holds a variable"),
+                ("5", "example.com/batch/repo13:v3", "not an `image:` field"),
+            ][..],
+        ),
+        (
+            "Dockerfile",
+            dockerfile,
+            &dockerfile_expected,
+            &[
+                ("5", "example.com/batch/repo16:v6", "not an `image:` field"),
+                ("6", "$OTHER:1", "it holds a variable"),
+            ],
+        ),
+    ] {
+        assert_ne!(
+            text,
+            expected.as_str(),
+            "{name}: the expectation changes something"
+        );
+        let file = write_in(&work, name, text);
+        let out = pin(live, &file, &[]);
+        out.expect_code(0, &format!("pin {name}"));
+        expect_git_applies(name, text, expected, &out.stdout);
+        for (line, what, why) in warned {
+            let warning = format!(
+                "warning: {name}:{line}: {what} looks like an image but is left alone: {why}"
+            );
+            assert!(
+                out.stderr.lines().any(|l| l.starts_with(&warning)),
+                "no {warning:?}: {}",
+                out.describe()
+            );
+        }
+        let warnings = out
+            .stderr
+            .lines()
+            .filter(|l| l.contains("left alone"))
+            .count();
+        assert_eq!(warnings, warned.len(), "{}", out.describe());
+
+        // --output json: each rewrite, each string left alone; nothing written
+        let out = pin(live, &file, &["-o", "json"]);
+        out.expect_code(0, &format!("pin {name} -o json"));
+        let v = out.json();
+        assert_eq!(v["file"], name, "{v}");
+        assert_eq!(v["written"], false, "{v}");
+        assert_eq!(v["refused"], serde_json::json!([]), "{v}");
+        let mut applied = text.to_string();
+        for r in v["rewrites"].as_array().unwrap() {
+            let (from, to) = (r["from"].as_str().unwrap(), r["to"].as_str().unwrap());
+            assert!(to.starts_with(&format!("{from}@sha256:")), "{r}");
+            assert_eq!(r["digest"].as_str().unwrap(), &to[from.len() + 1..], "{r}");
+            // line and column (1-based) point at the reference
+            let line = text
+                .lines()
+                .nth(r["line"].as_u64().unwrap() as usize - 1)
+                .unwrap();
+            let col = r["column"].as_u64().unwrap() as usize - 1;
+            assert_eq!(&line[col..col + from.len()], from, "{r}");
+            applied = applied.replacen(from, to, 1);
+        }
+        assert_eq!(&applied, expected, "{v}");
+        assert_eq!(
+            v["left_alone"].as_array().map(Vec::len),
+            Some(warned.len()),
+            "{v}"
+        );
+        file_holds(&file, text, &format!("{name}: json leaves the file alone"));
+    }
+    let kinds = |name: &str| {
+        let out = pin(live, &work.path().join(name), &["-o", "json"]);
+        out.json()["rewrites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["kind"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(kinds("Dockerfile"), ["arg", "copy-from"]);
+    assert_eq!(kinds("compose.yaml"), ["yaml", "yaml"]);
+
+    // `-`: standard input in, the rewritten text out; --write needs a file
+    let policy = live.policy();
+    let args = ["pin", "-", "--no-cache", "--policy", policy];
+    let out = trustpin_with(&args, Some(dockerfile.as_bytes()), None);
+    out.expect_code(0, "pin -");
+    assert_eq!(out.stdout, dockerfile_expected, "{}", out.describe());
+    out.expect_stderr(&["warning: <stdin>:5: example.com/batch/repo16:v6"], "");
+    let mut write = args.to_vec();
+    write.push("--write");
+    let out = trustpin_with(&write, Some(dockerfile.as_bytes()), None);
+    out.expect_code(2, "pin - --write");
+    out.expect_stderr(&["--write needs a file"], "");
+    assert!(out.stdout.is_empty(), "{}", out.describe());
 }

@@ -97,25 +97,14 @@ fn short_output_flag_and_its_help() {
 #[test]
 fn quiet_silences_notes_but_not_warnings() {
     let at = generated();
-    let args = [
-        "resolve",
-        "--metadata-dir",
-        TESTDATA,
-        "--root-key",
-        KEY,
-        "--at",
-        &at,
-        "--level",
-        "permissive",
-        IMAGE,
-    ];
-    let loud = trustpin(&args);
+    let args = ["--level", "permissive", IMAGE];
+    let loud = common::resolve_testdata(&at, &args);
     loud.expect_code(0, "loud").expect_stderr(
         &["note: verifying as of", "warning: level permissive"],
         "loud",
     );
     for q in ["-q", "--quiet"] {
-        let out = trustpin(&[&[q][..], &args].concat());
+        let out = common::resolve_testdata(&at, &[&args[..], &[q]].concat());
         out.expect_code(0, q)
             .expect_stderr(&["warning: level permissive"], q)
             .expect_stderr_lacks(&["note:"], q);
@@ -189,4 +178,81 @@ fn the_readme_first_command_names_the_time_testdata_was_generated() {
     );
     let license = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/LICENSE")).unwrap();
     assert!(license.contains("Apache License") && license.contains("Version 2.0, January 2004"));
+}
+
+/// README: in text mode a refused image has no stdout line (stdout holds only trusted digests);
+/// `--output jsonl` gives exactly one line per input, in input order here (one repository).
+#[test]
+fn text_mode_prints_only_trusted_digests_and_jsonl_one_line_per_input() {
+    let at = generated();
+    let nope = "example.com/trustpin/delegated:nope";
+    let run = |extra: &[&str]| {
+        let mut rest = vec![IMAGE, nope, IMAGE];
+        rest.extend_from_slice(extra);
+        common::resolve_testdata(&at, &rest)
+    };
+    let out = run(&[]);
+    out.expect_code(1, "one of three refused");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.describe());
+    assert!(lines
+        .iter()
+        .all(|l| l.starts_with("example.com/trustpin/delegated@sha256:")));
+    out.expect_stderr(&[nope], "the refusal is on stderr");
+
+    let out = run(&["-o", "jsonl"]);
+    out.expect_code(1, "jsonl");
+    let rows: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let inputs: Vec<&str> = rows.iter().map(|r| r["input"].as_str().unwrap()).collect();
+    assert_eq!(inputs, [IMAGE, nope, IMAGE], "{}", out.describe());
+    assert_eq!(rows[1]["verification"], "refused", "{}", out.describe());
+}
+
+/// `-v` on a folder: each file read with its size and time, a missing one with why, and the
+/// time spent verifying; with `-q` the note about `--at` goes and the verbose lines stay.
+#[test]
+fn verbose_shows_each_file_read_and_the_verification_time_and_composes_with_quiet() {
+    let at = generated();
+    let tuf = format!("{TESTDATA}/example.com/trustpin/delegated/_trust/tuf");
+    let plain = common::resolve_testdata(&at, &[IMAGE]);
+    plain.expect_code(0, "without -v");
+    assert!(!plain.stderr.contains("verbose:"), "{}", plain.describe());
+    for flags in [&["-v"][..], &["-v", "-q"], &["--verbose", "--quiet"]] {
+        let mut rest = vec![IMAGE];
+        rest.extend_from_slice(flags);
+        let out = common::resolve_testdata(&at, &rest);
+        out.expect_code(0, &format!("{flags:?}"));
+        assert_eq!(out.stdout, plain.stdout, "-v changes nothing on stdout");
+        for role in [
+            "root",
+            "timestamp",
+            "snapshot",
+            "targets",
+            "targets/releases",
+        ] {
+            let file = format!("{tuf}/{role}.json");
+            let size = std::fs::metadata(&file).unwrap().len();
+            let want = format!("verbose: read {file} {size} bytes ");
+            assert!(
+                out.stderr
+                    .lines()
+                    .any(|l| l.starts_with(&want) && l.ends_with(" ms")),
+                "{flags:?}: no {want:?}: {}",
+                out.describe()
+            );
+        }
+        let verified = "verbose: verified example.com/trustpin/delegated in ";
+        assert!(out.stderr.contains(verified), "{}", out.describe());
+        let quiet = flags.iter().any(|f| f.ends_with('q') || *f == "--quiet");
+        assert_eq!(
+            out.stderr.contains("note:"),
+            !quiet,
+            "{flags:?}: {}",
+            out.describe()
+        );
+    }
 }

@@ -79,16 +79,7 @@ fn a_server_without_a_scheme_is_named_once_per_run_with_its_origin() {
 
 #[test]
 fn a_date_without_a_time_is_explained_once_with_an_example() {
-    let out = trustpin(&[
-        "resolve",
-        "--metadata-dir",
-        TESTDATA,
-        "--root-key",
-        KEY,
-        "--at",
-        "2026-11-23",
-        IMAGE,
-    ]);
+    let out = common::resolve_testdata("2026-11-23", &[IMAGE]);
     out.expect_code(2, "--at date only");
     assert_eq!(
         count(&out.stderr, "could not be parsed"),
@@ -107,16 +98,7 @@ fn a_date_without_a_time_is_explained_once_with_an_example() {
 
 #[test]
 fn expired_data_suggests_at_and_permissive() {
-    let out = trustpin(&[
-        "resolve",
-        "--metadata-dir",
-        TESTDATA,
-        "--root-key",
-        KEY,
-        "--at",
-        "2030-01-01T00:00:00Z",
-        IMAGE,
-    ]);
+    let out = common::resolve_testdata("2030-01-01T00:00:00Z", &[IMAGE]);
     out.expect_refused(
         &[
             "timestamp.json expired at",

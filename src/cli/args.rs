@@ -36,6 +36,10 @@ pub(crate) struct Cli {
     /// errors still print.
     #[arg(short = 'q', long, global = true)]
     pub(crate) quiet: bool,
+    /// Show on stderr each URL fetched (or file read) with its status, size and time, each file
+    /// taken from the cache, and the time spent verifying. Never a header, token or password.
+    #[arg(short = 'v', long, global = true)]
+    pub(crate) verbose: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -164,17 +168,27 @@ pub(crate) enum PolicyCommand {
 
 #[derive(clap::Args)]
 pub(crate) struct PinArgs {
-    /// The file to rewrite.
+    /// The file to rewrite; `-` reads standard input and prints the rewritten text.
     #[arg(value_name = "FILE")]
     pub(crate) file: PathBuf,
     /// Rewrite the file in place instead of printing a diff.
     #[arg(long)]
     pub(crate) write: bool,
+    /// text: a unified diff (`git apply` takes it), or the rewritten text for `-`; json: one
+    /// object listing each rewrite, each reference left alone and each refusal.
+    #[arg(short = 'o', long, value_enum, default_value = "text")]
+    pub(crate) output: PinOutputArg,
     /// Rewrite the references that verified even if others failed (the exit code still says so).
     #[arg(long = "keep-going")]
     pub(crate) keep_going: bool,
     #[command(flatten)]
     pub(crate) batch: BatchArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+pub(crate) enum PinOutputArg {
+    Text,
+    Json,
 }
 
 #[derive(clap::Args)]

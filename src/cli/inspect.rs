@@ -54,6 +54,7 @@ pub(crate) fn run(args: InspectArgs) -> Result<Worst> {
     }
     let mut worst: Worst = None;
     let mut array = JsonArray { open: false };
+    let mut texts = false;
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     for (o, job) in outcomes.iter().zip(job_of) {
         let input = o.input.as_str();
@@ -91,7 +92,20 @@ pub(crate) fn run(args: InspectArgs) -> Result<Worst> {
         }
         if let Some(t) = tag {
             if report.signed_tags.is_empty() {
-                say!("trustpin: {input}: no signatures for tag {t:?}");
+                let others: Vec<&str> = report
+                    .other_signed_tags
+                    .iter()
+                    .flat_map(|o| o.signers.iter().map(String::as_str))
+                    .collect();
+                if others.is_empty() {
+                    say!("trustpin: {input}: no signatures for tag {t:?}");
+                } else {
+                    say!(
+                        "trustpin: {input}: tag {t:?} is not released (neither targets nor \
+                         targets/releases signed it); only {} did (see OtherSignedTags)",
+                        others.join(", ")
+                    );
+                }
                 worst = worst.max(Some(Failure::Refused));
             }
         }
@@ -101,7 +115,13 @@ pub(crate) fn run(args: InspectArgs) -> Result<Worst> {
                 serde_json::to_writer(&mut stdout, &inspect_json(input, &report, repo))?;
                 writeln!(stdout)?;
             }
-            OutputArg::Text => write_inspect_text(&mut stdout, input, &report)?,
+            OutputArg::Text => {
+                // docker's separator between images
+                if std::mem::replace(&mut texts, true) {
+                    stdout.write_all(b"\n\n")?;
+                }
+                write_inspect_text(&mut stdout, input, &report)?
+            }
         }
     }
     if args.output == OutputArg::Json {
@@ -111,64 +131,68 @@ pub(crate) fn run(args: InspectArgs) -> Result<Worst> {
     Ok(worst)
 }
 
-/// `docker trust inspect` field names, plus ours, serialised straight from the report (no JSON
-/// tree in memory: a repository with thousands of tags is written as it is walked).
+/// `docker trust inspect`'s fields first, exactly as docker fills them, then ours; serialised
+/// straight from the report (no JSON tree in memory: a repository with thousands of tags is
+/// written as it is walked).
 fn inspect_json<'a>(input: &'a str, r: &'a inspect::Report, repo: &'a Repo) -> InspectOut<'a> {
-    let keys = |ids: &'a [String]| {
-        ids.iter()
-            .map(|id| KeyOut {
-                id,
-                listed_id: None,
-            })
-            .collect::<Vec<_>>()
-    };
-    InspectOut {
-        name: input,
-        gun: &r.gun,
-        signed_tags: r
-            .signed_tags
-            .iter()
+    let ids = |ids: &'a [String]| ids.iter().map(|id| DockerKey { id }).collect();
+    let tags = |rows: &'a [inspect::SignedTag]| {
+        rows.iter()
             .map(|t| TagOut {
                 signed_tag: &t.tag,
                 digest: t.digest.hex(),
-                signers: &t.signers,
+                signers: docker_tag_signers(t),
                 roles: &t.roles,
             })
-            .collect(),
-        signers: r
-            .signers
+            .collect()
+    };
+    // docker sorts signers by name, descending
+    let mut signers: Vec<&inspect::Signer> = r.docker_signers().collect();
+    signers.sort_by(|a, b| b.name.cmp(&a.name));
+    let ours = |role: &'a str, name: &'a str, keys: &'a [String], listed: &'a [String]| RoleOut {
+        role,
+        name,
+        keys: keys
             .iter()
-            .filter(|s| s.verified.is_ok())
-            .map(|s| SignerOut {
+            .zip(listed)
+            .map(|(id, l)| KeyOut { id, listed_id: l })
+            .collect(),
+    };
+    InspectOut {
+        name: input,
+        signed_tags: tags(&r.signed_tags),
+        signers: signers
+            .into_iter()
+            .map(|s| DockerSigner {
                 name: &s.name,
-                keys: keys(&s.key_ids),
+                keys: ids(&s.key_ids),
             })
             .collect(),
         administrative_keys: [
-            SignerOut {
+            DockerSigner {
                 name: "Root",
-                keys: keys(&r.root_keys),
+                keys: ids(&r.root.listed_key_ids),
             },
-            SignerOut {
+            DockerSigner {
                 name: "Repository",
-                keys: keys(&r.repository_keys),
+                keys: ids(&r.repository.listed_key_ids),
             },
         ],
+        gun: &r.gun,
+        other_signed_tags: tags(&r.other_signed_tags),
+        administrative: [
+            ("root", "Root", &r.root),
+            ("targets", "Repository", &r.repository),
+        ]
+        .map(|(role, name, a)| AdminOut {
+            role: ours(role, name, &a.key_ids, &a.listed_key_ids),
+            threshold: a.threshold,
+        }),
         delegations: r
             .signers
             .iter()
             .map(|s| DelegationOut {
-                role: &s.role,
-                name: &s.name,
-                keys: s
-                    .key_ids
-                    .iter()
-                    .zip(&s.listed_key_ids)
-                    .map(|(id, l)| KeyOut {
-                        id,
-                        listed_id: Some(l),
-                    })
-                    .collect(),
+                role: ours(&s.role, &s.name, &s.key_ids, &s.listed_key_ids),
                 threshold: s.threshold,
                 paths: &s.paths,
                 verified: s.verified.is_ok(),
@@ -194,14 +218,27 @@ fn inspect_json<'a>(input: &'a str, r: &'a inspect::Report, repo: &'a Repo) -> I
     }
 }
 
+/// A row's signers as docker's JSON has them: `Repo Admin` when no other delegation signed.
+fn docker_tag_signers(t: &inspect::SignedTag) -> Vec<&str> {
+    if t.signers.is_empty() {
+        vec![inspect::REPO_ADMIN]
+    } else {
+        t.signers.iter().map(String::as_str).collect()
+    }
+}
+
 #[derive(serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct InspectOut<'a> {
+    // docker's
     name: &'a str,
-    gun: &'a str,
     signed_tags: Vec<TagOut<'a>>,
-    signers: Vec<SignerOut<'a>>,
-    administrative_keys: [SignerOut<'a>; 2],
+    signers: Vec<DockerSigner<'a>>,
+    administrative_keys: [DockerSigner<'a>; 2],
+    // ours
+    gun: &'a str,
+    other_signed_tags: Vec<TagOut<'a>>,
+    administrative: [AdminOut<'a>; 2],
     delegations: Vec<DelegationOut<'a>>,
     disagreements: Vec<DisagreementOut<'a>>,
     warnings: Vec<&'a str>,
@@ -212,31 +249,57 @@ struct InspectOut<'a> {
 struct TagOut<'a> {
     signed_tag: &'a str,
     digest: String,
-    signers: &'a [String],
+    signers: Vec<&'a str>,
     roles: &'a [String],
+}
+
+/// docker's `trustSigner` (both fields `omitempty`).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerSigner<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    name: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    keys: Vec<DockerKey<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct DockerKey<'a> {
+    #[serde(rename = "ID")]
+    id: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct KeyOut<'a> {
+    /// The canonical ID.
+    #[serde(rename = "ID")]
+    id: &'a str,
+    /// As the listing role (root.json, or the delegation's parent) has it.
+    #[serde(rename = "ListedID")]
+    listed_id: &'a str,
 }
 
 #[derive(serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct SignerOut<'a> {
+struct RoleOut<'a> {
+    role: &'a str,
     name: &'a str,
     keys: Vec<KeyOut<'a>>,
 }
 
 #[derive(serde::Serialize)]
-struct KeyOut<'a> {
-    #[serde(rename = "ID")]
-    id: &'a str,
-    #[serde(rename = "ListedID", skip_serializing_if = "Option::is_none")]
-    listed_id: Option<&'a str>,
+#[serde(rename_all = "PascalCase")]
+struct AdminOut<'a> {
+    #[serde(flatten)]
+    role: RoleOut<'a>,
+    threshold: u32,
 }
 
 #[derive(serde::Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct DelegationOut<'a> {
-    role: &'a str,
-    name: &'a str,
-    keys: Vec<KeyOut<'a>>,
+    #[serde(flatten)]
+    role: RoleOut<'a>,
     threshold: u32,
     paths: &'a [String],
     verified: bool,
@@ -257,16 +320,26 @@ struct RoleDigestOut<'a> {
     digest: String,
 }
 
-/// Writes a JSON array one element at a time.
+/// Writes a JSON array one element at a time, laid out as docker's `inspect` commands lay it out
+/// (four-space indents, each element one level in).
 struct JsonArray {
     open: bool,
 }
 
 impl JsonArray {
     fn item(&mut self, out: &mut impl Write, value: &impl serde::Serialize) -> Result<()> {
+        let mut buf = Vec::new();
+        let pretty = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        value.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut buf, pretty,
+        ))?;
         out.write_all(if self.open { b",\n" } else { b"[\n" })?;
         self.open = true;
-        serde_json::to_writer_pretty(&mut *out, value)?;
+        // JSON strings hold no raw newline, so every line break is layout.
+        for (i, line) in buf.split(|&b| b == b'\n').enumerate() {
+            out.write_all(if i == 0 { b"    " } else { b"\n    " })?;
+            out.write_all(line)?;
+        }
         Ok(())
     }
 
@@ -276,30 +349,69 @@ impl JsonArray {
     }
 }
 
-/// Aligned tables in the manner of `docker trust inspect --pretty`.
+/// `docker trust inspect --pretty`'s layout, with full key IDs (docker cuts signer keys to 12
+/// characters), followed by what trustpin knows besides: tags only other delegations signed,
+/// every delegation with threshold, paths and status, canonical administrative key IDs where
+/// they differ from the listed ones, and tags signed with different digests.
 fn write_inspect_text(out: &mut impl Write, input: &str, r: &inspect::Report) -> Result<()> {
-    let short = |id: &str| id.chars().take(12).collect::<String>();
-    let ids = |keys: &[String]| keys.iter().map(|k| short(k)).collect::<Vec<_>>().join(", ");
-    writeln!(out, "\nSignatures for {input}\n")?;
-    let rows: Vec<[String; 3]> = r
-        .signed_tags
-        .iter()
-        .map(|t| {
-            let flag = if r.disagreements.iter().any(|d| d.tag == t.tag) {
-                " (DISAGREES)"
-            } else {
-                ""
-            };
-            [
-                t.tag.clone(),
-                format!("{}{flag}", t.digest.hex()),
-                t.signers.join(", "),
-            ]
-        })
-        .collect();
-    write_table(out, &["SIGNED TAG", "DIGEST", "SIGNERS"], &rows)?;
+    let sorted = |ids: &[String]| {
+        let mut v = ids.to_vec();
+        v.sort();
+        v.join(", ")
+    };
+    let tag_rows = |rows: &[inspect::SignedTag]| -> Vec<[String; 3]> {
+        rows.iter()
+            .map(|t| {
+                let mut signers = t.signers.clone();
+                signers.sort();
+                let signers = if signers.is_empty() {
+                    format!("({})", inspect::REPO_ADMIN)
+                } else {
+                    signers.join(", ")
+                };
+                [t.tag.clone(), t.digest.hex(), signers]
+            })
+            .collect()
+    };
+    const TAG_HEAD: [&str; 3] = ["SIGNED TAG", "DIGEST", "SIGNERS"];
+    if r.signed_tags.is_empty() {
+        write!(out, "\nNo signatures for {input}\n\n")?;
+    } else {
+        write!(out, "\nSignatures for {input}\n\n")?;
+        write_table(out, &TAG_HEAD, &tag_rows(&r.signed_tags))?;
+    }
+    let mut signers: Vec<&inspect::Signer> = r.docker_signers().collect();
+    signers.sort_by(|a, b| inspect::natural_cmp(&a.name, &b.name));
+    if !signers.is_empty() {
+        write!(out, "\nList of signers and their keys for {input}\n\n")?;
+        let rows: Vec<[String; 2]> = signers
+            .iter()
+            .map(|s| [s.name.clone(), sorted(&s.key_ids)])
+            .collect();
+        write_table(out, &["SIGNER", "KEYS"], &rows)?;
+    }
+    write!(out, "\nAdministrative keys for {input}\n\n")?;
+    writeln!(
+        out,
+        "  Repository Key:\t{}",
+        sorted(&r.repository.listed_key_ids)
+    )?;
+    writeln!(out, "  Root Key:\t{}", sorted(&r.root.listed_key_ids))?;
+    // ours
+    for (name, a) in [("Repository", &r.repository), ("Root", &r.root)] {
+        if a.key_ids != a.listed_key_ids {
+            writeln!(out, "  {name} Key (canonical ID):\t{}", sorted(&a.key_ids))?;
+        }
+    }
+    if !r.other_signed_tags.is_empty() {
+        write!(
+            out,
+            "\nSigned by other delegations only (not released) for {input}\n\n"
+        )?;
+        write_table(out, &TAG_HEAD, &tag_rows(&r.other_signed_tags))?;
+    }
     if !r.signers.is_empty() {
-        writeln!(out, "\nList of signers and their keys for {input}:\n")?;
+        write!(out, "\nDelegations of {input}\n\n")?;
         let rows: Vec<[String; 5]> = r
             .signers
             .iter()
@@ -314,8 +426,8 @@ fn write_inspect_text(out: &mut impl Write, input: &str, r: &inspect::Report) ->
                     s.paths.join(", ")
                 };
                 [
-                    s.name.clone(),
-                    ids(&s.key_ids),
+                    s.role.clone(),
+                    sorted(&s.key_ids),
                     s.threshold.to_string(),
                     paths,
                     status,
@@ -324,18 +436,15 @@ fn write_inspect_text(out: &mut impl Write, input: &str, r: &inspect::Report) ->
             .collect();
         write_table(
             out,
-            &["SIGNER", "KEYS", "THRESHOLD", "PATHS", "STATUS"],
+            &["ROLE", "KEYS", "THRESHOLD", "PATHS", "STATUS"],
             &rows,
         )?;
     }
-    writeln!(out, "\nAdministrative keys for {input}:\n")?;
-    writeln!(out, "  Repository Key:\t{}", ids(&r.repository_keys))?;
-    writeln!(out, "  Root Key:\t{}", ids(&r.root_keys))?;
     for d in &r.disagreements {
         let parts = d
             .signed
             .iter()
-            .map(|(role, dg)| format!("{} → {}", inspect::signer_name(role), dg.hex()))
+            .map(|(role, dg)| format!("{role} → {}", dg.hex()))
             .collect::<Vec<_>>();
         writeln!(
             out,
@@ -347,12 +456,16 @@ fn write_inspect_text(out: &mut impl Write, input: &str, r: &inspect::Report) ->
     Ok(())
 }
 
+/// Columns as docker's tabwriter pads them: at least 10 wide, 3 spaces after the longest cell.
+const MIN_WIDTH: usize = 10;
+const PADDING: usize = 3;
+
 fn write_table<const N: usize>(
     out: &mut impl Write,
     head: &[&str; N],
     rows: &[[String; N]],
 ) -> Result<()> {
-    let mut widths = head.map(|h| h.chars().count());
+    let mut widths = head.map(|h| h.chars().count().max(MIN_WIDTH - PADDING));
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -364,7 +477,7 @@ fn write_table<const N: usize>(
             if i + 1 == N {
                 s.push_str(c);
             } else {
-                s.push_str(&format!("{c:<w$}   "));
+                s.push_str(&format!("{c:<w$}{:PADDING$}", ""));
             }
         }
         s.trim_end().to_owned()

@@ -40,6 +40,7 @@ mod args;
 mod habits;
 mod inspect;
 mod lookup;
+mod pin;
 mod run;
 mod serve;
 mod signatures;
@@ -68,6 +69,9 @@ fn usage_error(e: clap::Error) -> ExitCode {
 
 fn run_cli(cli: Cli) -> ExitCode {
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    if cli.verbose {
+        let _ = crate::fetch::trace::set_observer(Box::new(Verbose));
+    }
     let _ = rustls::crypto::ring::default_provider().install_default();
     let result = match cli.command {
         Command::Resolve(args) => run::resolve(args),
@@ -76,7 +80,7 @@ fn run_cli(cli: Cli) -> ExitCode {
         Command::GetRootKey(args) => run::get_root_key(args),
         Command::Archive(args) => run::archive(args),
         Command::Policy(PolicyCommand::Check { file, images }) => run::policy_check(&file, &images),
-        Command::Pin(args) => run::pin(args),
+        Command::Pin(args) => pin::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Serve(args) => serve::run(*args),
         Command::Lookup(args) => lookup::run(args),
@@ -116,12 +120,52 @@ pub fn get_root_key_main() -> ExitCode {
             let args = args::GetRootKeyArgs::from_arg_matches(&m)?;
             Ok(Cli {
                 quiet: m.get_flag("quiet"),
+                verbose: m.get_flag("verbose"),
                 command: Command::GetRootKey(args),
             })
         });
     match parsed {
         Ok(cli) => run_cli(cli),
         Err(e) => usage_error(e),
+    }
+}
+
+/// `-v/--verbose`: every trace event as one `verbose:` line on stderr (with or without `-q`).
+struct Verbose;
+
+impl crate::fetch::trace::Observer for Verbose {
+    fn observe(&self, event: &crate::fetch::trace::Event<'_>) {
+        use crate::fetch::trace::{Event, Outcome};
+        let ms = |d: std::time::Duration| format!("{:.1} ms", d.as_secs_f64() * 1000.0);
+        match event {
+            Event::Fetched {
+                method,
+                location,
+                outcome: Outcome::Answer { status, bytes },
+                elapsed,
+            } => {
+                let status = status.map(|s| format!(" {s}")).unwrap_or_default();
+                say!(
+                    "verbose: {method} {location}{status} {bytes} bytes {}",
+                    ms(*elapsed)
+                )
+            }
+            Event::Fetched {
+                method,
+                location,
+                outcome: Outcome::Failed(why),
+                elapsed,
+            } => say!(
+                "verbose: {method} {location} failed after {}: {why}",
+                ms(*elapsed)
+            ),
+            Event::CacheHit { gun, role, bytes } => {
+                say!("verbose: cache hit {gun} {role}.json {bytes} bytes (unchanged)")
+            }
+            Event::Verified { gun, elapsed } => {
+                say!("verbose: verified {gun} in {}", ms(*elapsed))
+            }
+        }
     }
 }
 

@@ -7,13 +7,10 @@ use anyhow::{Context as _, Result};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::cli::args::{
-    self, ArchiveArgs, BatchArgs, GetRootKeyArgs, OutputArg, PinArgs, ResolveArgs,
-};
+use crate::cli::args::{self, ArchiveArgs, BatchArgs, GetRootKeyArgs, OutputArg, ResolveArgs};
 use crate::cli::{self, Worst};
 use crate::failure::{Classify, Failure};
 use crate::fetch::archive;
-use crate::pin;
 use crate::policy::{PolicySet, Verification};
 use crate::reference;
 use crate::report::rootkey;
@@ -23,7 +20,7 @@ use crate::tuf::role::RoleName;
 
 /// Resolve `inputs` under the batch flags: plans announced (a relaxed policy level warns every
 /// time), progress on a terminal for long batches, `on_final` for each outcome as it is final.
-fn resolve_batch(
+pub(crate) fn resolve_batch(
     batch: &BatchArgs,
     inputs: Vec<String>,
     on_final: &mut dyn FnMut(&Outcome) -> Result<()>,
@@ -59,7 +56,7 @@ fn resolve_batch(
 }
 
 /// The worst failure among outcomes.
-fn worst_of(outcomes: &[Outcome]) -> Worst {
+pub(crate) fn worst_of(outcomes: &[Outcome]) -> Worst {
     outcomes
         .iter()
         .filter_map(|o| o.error().map(Classify::failure))
@@ -463,83 +460,6 @@ pub(crate) fn policy_check(file: &Path, images: &[String]) -> Result<Worst> {
                 say!("trustpin: {e}");
                 worst = worst.max(Some(e.failure()));
             }
-        }
-    }
-    Ok(worst)
-}
-
-pub(crate) fn pin(args: PinArgs) -> Result<Worst> {
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
-    let found = pin::find_references(&text);
-    let inputs: Vec<String> = found.iter().map(|f| f.text.clone()).collect();
-    let outcomes = resolve_batch(&args.batch, inputs, &mut |_| Ok(()))?;
-    let worst = worst_of(&outcomes);
-    for (f, o) in found.iter().zip(&outcomes) {
-        match &o.answer {
-            Answer::Failed(e) => say!(
-                "trustpin: {}:{}: {}: {}",
-                args.file.display(),
-                f.line + 1,
-                f.text,
-                cli::message(e)
-            ),
-            Answer::Skipped => say!(
-                "warning: {}:{}: {}: NOT VERIFIED (policy {:?} says skip): left as it is",
-                args.file.display(),
-                f.line + 1,
-                f.text,
-                o.policy.as_deref().unwrap_or_default()
-            ),
-            Answer::Trusted(r) => {
-                for w in &r.warnings {
-                    say!("warning: {}: {w}", f.text);
-                }
-            }
-            Answer::Pending => {}
-        }
-    }
-    if worst.is_some() && !args.keep_going {
-        say!("trustpin: {}: not rewritten: some references did not verify (--keep-going rewrites the others)", args.file.display());
-        return Ok(worst);
-    }
-    let replacements: Vec<Option<String>> = found
-        .iter()
-        .zip(&outcomes)
-        .map(|(f, o)| match (&o.answer, &o.image) {
-            (Answer::Trusted(r), Some(image)) => {
-                Some(pin::pinned_reference(&f.text, image, &r.selection.digest))
-            }
-            _ => None,
-        })
-        .collect();
-    let rewritten = pin::rewrite(&text, &found, &replacements);
-    if args.write {
-        if rewritten.text != text {
-            let tmp = args.file.with_extension("trustpin-tmp");
-            std::fs::write(&tmp, &rewritten.text)
-                .with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, &args.file)
-                .with_context(|| format!("replacing {}", args.file.display()))?;
-        }
-        say!(
-            "{}: {} line(s) pinned",
-            args.file.display(),
-            rewritten.changed.len()
-        );
-    } else {
-        let mut out = std::io::stdout().lock();
-        if !rewritten.changed.is_empty() {
-            writeln!(
-                out,
-                "--- {}\n+++ {}",
-                args.file.display(),
-                args.file.display()
-            )?;
-        }
-        for (n, old) in &rewritten.changed {
-            let new = rewritten.new_line(*n).unwrap_or_default();
-            writeln!(out, "@@ -{} +{} @@\n-{old}\n+{new}", n + 1, n + 1)?;
         }
     }
     Ok(worst)

@@ -13,8 +13,8 @@ use super::args::{self, InspectArgs, OutputArg};
 use super::Worst;
 use crate::failure::{Classify, Failure};
 use crate::fetch::oci::Reference;
+use crate::fetch::revocation::{HttpRevocation, RevocationOptions};
 use crate::notation::oci::fetch_all;
-use crate::notation::revocation::Offline;
 use crate::notation::truststore;
 use crate::notation::verify::{verify_artifact, Limits, VerifyError};
 use crate::reference::{self, ImageRef};
@@ -168,6 +168,7 @@ fn rows_of(
         return rows;
     };
     let stores = truststore::load(&n.trust_store, &n.statement.trust_stores);
+    let revocation = HttpRevocation::new(RevocationOptions::default());
     for c in &candidates {
         let report = match verify_artifact(
             &n.statement,
@@ -176,7 +177,7 @@ fn rows_of(
             input,
             std::slice::from_ref(c),
             plan.opts.at,
-            &Offline,
+            &revocation,
             &limits,
         ) {
             Ok(v) => v.signature().clone(),

@@ -21,10 +21,11 @@ use super::Worst;
 use crate::failure::{Classify, Failure};
 use crate::fetch::oci::layout::LayoutSource;
 use crate::fetch::oci::{OciSource, Reference};
+use crate::fetch::revocation::{HttpRevocation, RevocationOptions};
 use crate::notation::oci::verify_reference;
 use crate::notation::policy::{TrustPolicy, MAX_POLICY_BYTES};
 use crate::notation::reference::RegistryRef;
-use crate::notation::revocation::Offline;
+use crate::notation::revocation::RevocationChecker;
 use crate::notation::truststore;
 use crate::notation::verify::Limits;
 use crate::reference::Digest;
@@ -72,6 +73,8 @@ struct Run<'a> {
     limits: Limits,
     deadline: Duration,
     registries: &'a Registries,
+    /// OCSP and CRL over HTTP, bounded and cached for the whole run.
+    revocation: &'a dyn RevocationChecker,
     /// Each statement's trust stores, loaded once for the run (by statement name).
     stores: std::sync::Mutex<BTreeMap<String, std::sync::Arc<truststore::TrustStores>>>,
 }
@@ -138,6 +141,10 @@ pub(crate) fn run(args: NotationVerifyArgs) -> Result<Worst> {
             _ => None,
         }),
     )?;
+    let revocation = HttpRevocation::new(RevocationOptions {
+        ca_certs: args.ca_certs.clone(),
+        ..RevocationOptions::default()
+    });
     let run = Run {
         policy: &policy,
         store: &store,
@@ -150,6 +157,7 @@ pub(crate) fn run(args: NotationVerifyArgs) -> Result<Worst> {
         },
         deadline: Duration::from_secs(args.deadline),
         registries: &registries,
+        revocation: &revocation,
         stores: Default::default(),
     };
     let mut worst: Worst = None;
@@ -316,7 +324,7 @@ fn one(input: &str, target: &std::result::Result<Target, Unusable>, run: &Run) -
         statement,
         &stores,
         run.at,
-        &Offline,
+        run.revocation,
         &run.limits,
     ) {
         Ok(v) => {

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::{Fetch, Source, SourceError, Wave};
+use super::{trace, Fetch, Source, SourceError, Wave};
 use crate::reference::Gun;
 use crate::tuf::role::RoleName;
 
@@ -56,6 +56,23 @@ impl Source for DirSource {
     }
 
     fn fetch(&self, gun: &Gun, role: &RoleName, max_len: u64) -> Fetch {
+        let started = trace::start();
+        let result = self.read(gun, role, max_len);
+        if started.is_some() {
+            let location = self.location(gun, role);
+            trace::report_fetch(started, "read", &location, &result, |b| (None, b.len()));
+        }
+        result
+    }
+
+    fn location(&self, gun: &Gun, role: &RoleName) -> String {
+        self.path(gun, role).display().to_string()
+    }
+}
+
+impl DirSource {
+    /// One file, at most `max_len` bytes, never a FIFO or device.
+    fn read(&self, gun: &Gun, role: &RoleName, max_len: u64) -> Fetch {
         let path = self.path(gun, role);
         let location = path.display().to_string();
         let io_err = |source: io::Error| SourceError::Io {
@@ -102,10 +119,6 @@ impl Source for DirSource {
             });
         }
         Ok(body)
-    }
-
-    fn location(&self, gun: &Gun, role: &RoleName) -> String {
-        self.path(gun, role).display().to_string()
     }
 }
 

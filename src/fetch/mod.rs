@@ -18,6 +18,8 @@ pub mod credentials;
 pub mod dir;
 pub mod http;
 pub mod oci;
+pub mod revocation;
+pub mod trace;
 
 pub use crate::tuf::role::ROLE_MAX_LEN;
 

@@ -142,26 +142,7 @@ impl Cert {
 
     /// Did `issuer`'s key sign this certificate? (the signature only; names are the caller's).
     pub fn signed_by(&self, issuer: &Cert) -> Result<(), String> {
-        let scheme = match &self.signature_alg {
-            CertSignature::Known(s) => *s,
-            CertSignature::Sha1(name) => {
-                return Err(format!(
-                    "x509: cannot verify signature: insecure algorithm {name}"
-                ))
-            }
-            CertSignature::Unsupported(oid) => {
-                return Err(format!(
-                    "x509: cannot verify signature: algorithm {oid} is unsupported"
-                ))
-            }
-        };
-        crypto::verify(&issuer.key, scheme, &self.tbs, &self.signature).map_err(|e| match e {
-            crypto::CryptoError::BadSignature => {
-                "x509: invalid signature: parent certificate cannot sign this kind of certificate"
-                    .to_string()
-            }
-            other => format!("x509: {other}"),
-        })
+        check_signature(&issuer.key, &self.signature_alg, &self.tbs, &self.signature)
     }
 
     /// Self-signed as Go tests it: it verifies under its own key and its issuer is its subject.
@@ -175,6 +156,36 @@ impl Cert {
     }
 }
 
+/// Did `key` sign `tbs` with `alg`? Go's words for each failure (certificates, CRLs and OCSP
+/// responses are checked alike).
+pub fn check_signature(
+    key: &PublicKey,
+    alg: &CertSignature,
+    tbs: &[u8],
+    signature: &[u8],
+) -> Result<(), String> {
+    let scheme = match alg {
+        CertSignature::Known(s) => *s,
+        CertSignature::Sha1(name) => {
+            return Err(format!(
+                "x509: cannot verify signature: insecure algorithm {name}"
+            ))
+        }
+        CertSignature::Unsupported(oid) => {
+            return Err(format!(
+                "x509: cannot verify signature: algorithm {oid} is unsupported"
+            ))
+        }
+    };
+    crypto::verify(key, scheme, tbs, signature).map_err(|e| match e {
+        crypto::CryptoError::BadSignature => {
+            "x509: invalid signature: parent certificate cannot sign this kind of certificate"
+                .to_string()
+        }
+        other => format!("x509: {other}"),
+    })
+}
+
 fn parse_one(der: &[u8]) -> Result<(&[u8], Cert), CertError> {
     let malformed = |reason: String| CertError::Malformed { reason };
     let (rest, x) = X509Certificate::from_der(der).map_err(|e| malformed(e.to_string()))?;
@@ -183,6 +194,16 @@ fn parse_one(der: &[u8]) -> Result<(&[u8], Cert), CertError> {
         return Err(CertError::TooLarge { len: used });
     }
     let tbs = &x.tbs_certificate;
+    // The outer algorithm is not signed: it must say what the signed one says (as Go checks).
+    if tbs.signature != x.signature_algorithm {
+        return Err(malformed(
+            "inner and outer signature algorithm identifiers don't match".into(),
+        ));
+    }
+    // A signature is whole octets: padding bits would give one signature many encodings.
+    if x.signature_value.unused_bits != 0 {
+        return Err(malformed("the signature has unused bits".into()));
+    }
     let mut basic_constraints = None;
     let mut key_usage = None;
     let mut eku = None;
@@ -273,8 +294,14 @@ fn parse_one(der: &[u8]) -> Result<(&[u8], Cert), CertError> {
 
 fn signature_alg(x: &X509Certificate<'_>) -> CertSignature {
     let oid = x.signature_algorithm.algorithm.to_id_string();
+    signature_scheme(&oid, || pss_hash(x))
+}
+
+/// The scheme of signature algorithm `oid` (certificates, CRLs, OCSP responses alike);
+/// `pss_hash` reads the RSASSA-PSS hash when the OID is PSS (`None`: absent, so SHA-1).
+pub fn signature_scheme(oid: &str, pss_hash: impl FnOnce() -> Option<Hash>) -> CertSignature {
     let known = |s| CertSignature::Known(s);
-    match oid.as_str() {
+    match oid {
         "1.2.840.113549.1.1.11" => known(Scheme::RsaPkcs1(Hash::Sha256)),
         "1.2.840.113549.1.1.12" => known(Scheme::RsaPkcs1(Hash::Sha384)),
         "1.2.840.113549.1.1.13" => known(Scheme::RsaPkcs1(Hash::Sha512)),
@@ -283,12 +310,12 @@ fn signature_alg(x: &X509Certificate<'_>) -> CertSignature {
         "1.2.840.10045.4.3.4" => known(Scheme::EcdsaDer(Hash::Sha512)),
         "1.2.840.113549.1.1.5" => CertSignature::Sha1("SHA1-RSA"),
         "1.2.840.10045.4.1" => CertSignature::Sha1("ECDSA-SHA1"),
-        "1.2.840.113549.1.1.10" => match pss_hash(x) {
+        "1.2.840.113549.1.1.10" => match pss_hash() {
             Some(h) => known(Scheme::RsaPss(h)),
             // No hashAlgorithm means the default, SHA-1.
             None => CertSignature::Sha1("SHA1-RSAPSS"),
         },
-        _ => CertSignature::Unsupported(oid),
+        _ => CertSignature::Unsupported(oid.to_string()),
     }
 }
 

@@ -37,12 +37,16 @@ struct Wire {
     subject: Option<WireDescriptor>,
 }
 
+/// An OCI descriptor as it stands in JSON: in a manifest, and as a signature payload's
+/// `targetArtifact` (the envelope reads it too, so the two cannot drift).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireDescriptor {
-    media_type: String,
-    digest: String,
-    size: u64,
+pub(super) struct WireDescriptor {
+    pub(super) media_type: String,
+    pub(super) digest: String,
+    pub(super) size: u64,
+    #[serde(default)]
+    pub(super) annotations: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Why a signature manifest cannot be used (an integrity failure of that signature).

@@ -42,10 +42,11 @@ impl Row {
 /// whose signature stands for the answer `resolve` gives.
 pub fn notary_v1_rows(report: &Report, tag: &str, counted: &[String]) -> Vec<Row> {
     let mut rows = Vec::new();
-    for signed in report.signed_tags.iter().filter(|s| s.tag == tag) {
+    let all = report.signed_tags.iter().chain(&report.other_signed_tags);
+    for signed in all.filter(|s| s.tag == tag) {
         for role in &signed.roles {
             let (name, keys) = if role == "targets" {
-                (REPO_ADMIN.to_owned(), report.repository_keys.clone())
+                (REPO_ADMIN.to_owned(), report.repository.key_ids.clone())
             } else {
                 let signer = report.signers.iter().find(|s| &s.role == role);
                 (

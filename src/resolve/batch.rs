@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::fetch::cache::Cache;
 use crate::fetch::oci::RegistrySource;
+use crate::fetch::revocation::{HttpRevocation, RevocationOptions};
 use crate::fetch::Source;
+use crate::notation::revocation::RevocationChecker;
 use crate::policy::{Generation, Policy, PolicySet, Verification};
 use crate::reference::{self, Gun, ImageRef};
 use crate::resolve::notation::{self, NotationResolution, NotationState};
@@ -316,6 +318,8 @@ pub fn resolve_all<E>(
     }
     let items = notation_items(&outcomes, plans);
     let state = NotationState::for_one_run();
+    // OCSP and CRL, bounded and cached for the run, as `trustpin verify` checks them.
+    let revocation = HttpRevocation::new(RevocationOptions::default());
     let mut notation_of: Vec<Option<NotationResult>> = vec![None; outcomes.len()];
     verify_notation(
         &items,
@@ -324,6 +328,7 @@ pub fn resolve_all<E>(
         &state,
         parallel,
         cache,
+        &revocation,
         &mut |i, result| {
             let o = &mut outcomes[i];
             let ix = o.plan.unwrap_or_default();
@@ -410,6 +415,7 @@ fn notation_items(outcomes: &[Outcome], plans: &Plans) -> Vec<NotationItem> {
     items
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Verify every item, `parallel` at once; `done(outcome index, result)` runs on the calling
 /// thread for each member of an item as soon as it is verified.
 fn verify_notation<E>(
@@ -419,6 +425,7 @@ fn verify_notation<E>(
     state: &NotationState,
     parallel: usize,
     cache: Option<&Cache>,
+    revocation: &dyn RevocationChecker,
     done: &mut dyn FnMut(usize, &NotationResult) -> Result<(), E>,
 ) -> Result<(), E> {
     if items.is_empty() {
@@ -441,6 +448,7 @@ fn verify_notation<E>(
             opts.at,
             opts.limits.deadline,
             cache,
+            revocation,
         );
         if tx.send((n, result)).is_err() {
             break;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use crate::fetch::cache::Cache;
-use crate::fetch::{Source, SourceError};
+use crate::fetch::{trace, Source, SourceError};
 
 pub mod batch;
 mod metered;
@@ -308,6 +308,7 @@ fn cached_or_fetch(
 ) -> Result<Vec<u8>, ResolveError> {
     if let (Some(meta), Some(bytes)) = (meta, cached.get(role.as_str())) {
         if is_current(bytes, meta) {
+            trace::cache_hit(gun.as_str(), role.as_str(), bytes.len());
             return Ok(bytes.clone());
         }
     }
@@ -476,7 +477,8 @@ fn fetch_metered(
         targets: &targets,
     };
     let mut history: Vec<(i64, Vec<u8>)> = Vec::new();
-    let trusted = match chain::verify_top(&ctx, files) {
+    let mut verifying = std::time::Duration::ZERO;
+    let trusted = match trace::timed(&mut verifying, || chain::verify_top(&ctx, files)) {
         Err(ChainError::NotPinned { pinned, signed_by }) => {
             let refused = || ChainError::NotPinned {
                 pinned: pinned.clone(),
@@ -504,7 +506,9 @@ fn fetch_metered(
             let walk = broken?;
             let bytes: Vec<Vec<u8>> = walk.iter().map(|(_, b)| b.clone()).collect();
             history = walk;
-            chain::verify_top_rotated(&ctx, files, &bytes)?
+            trace::timed(&mut verifying, || {
+                chain::verify_top_rotated(&ctx, files, &bytes)
+            })?
         }
         other => other?,
     };
@@ -534,6 +538,9 @@ fn fetch_metered(
                 .map(Vec::as_slice);
             match (candidate, walk.trusted().snapshot.meta.get(role.as_str())) {
                 (Some(b), Some(m)) if is_current(b, m) => {
+                    if prefetched.is_none() {
+                        trace::cache_hit(gun.as_str(), role.as_str(), b.len());
+                    }
                     level.insert(role.to_string(), Ok(b.to_vec()));
                 }
                 _ => fresh.push((role, len)),
@@ -545,10 +552,14 @@ fn fetch_metered(
             &fresh,
             opts.limits.parallel_fetches,
         )?);
-        walk.step(&ctx, &level);
+        trace::timed(&mut verifying, || walk.step(&ctx, &level));
         fetched.extend(level);
     }
     let mut repo = walk.finish(&ctx);
+    trace::emit(&trace::Event::Verified {
+        gun: gun.as_str(),
+        elapsed: verifying,
+    });
     // A budget spent on a delegation refuses the whole repository, not just that delegation.
     if let Some(b) = repo.delegations.iter().find_map(|d| match &d.outcome {
         Err(DelegationError::Budget(b)) => Some(b.clone()),

@@ -22,7 +22,7 @@ use crate::fetch::cache::Cache;
 use crate::fetch::oci::{OciSource, Reference, RegistrySource};
 use crate::notation::manifest::MAX_MANIFEST_BYTES;
 use crate::notation::oci::{verify_reference, RunError};
-use crate::notation::revocation::Offline;
+use crate::notation::revocation::RevocationChecker;
 use crate::notation::truststore::{self, TrustStores};
 use crate::notation::verify::{Limits, Verified};
 use crate::policy::{Generation, NotationPolicy, Require};
@@ -163,6 +163,7 @@ pub fn verify_image(
     at: OffsetDateTime,
     deadline: Duration,
     cache: Option<&Cache>,
+    revocation: &dyn RevocationChecker,
 ) -> Result<NotationResolution, ResolveError> {
     let fail = |e: RunError| ResolveError::Notation(Arc::new(e));
     let registry = state
@@ -185,7 +186,7 @@ pub fn verify_image(
         statement: &policy.statement,
         stores: &stores,
         at,
-        revocation: &Offline,
+        revocation,
         limits: &limits,
     });
     let done = |v: Verified| {
@@ -225,7 +226,7 @@ pub fn verify_image(
         &policy.statement,
         &stores,
         at,
-        &Offline,
+        revocation,
         &limits,
     )
     .map_err(fail)?;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::failure::{Classify, Failure};
+use crate::fetch::revocation::{HttpRevocation, RevocationOptions};
 use crate::policy::Require;
 use crate::reference::ImageRef;
 use crate::resolve::notation::{verify_image, NotationResolution, NotationState};
@@ -70,6 +71,9 @@ impl Generations {
             at,
             opts.limits.deadline,
             self.setup.policy.disk.as_ref(),
+            // OCSP and CRL per load: a checker's deadline and cache are for one run, and a
+            // server runs for months.
+            &HttpRevocation::new(RevocationOptions::default()),
         );
         let keep = match &result {
             Ok(r) => Keep {

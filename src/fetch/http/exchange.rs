@@ -14,7 +14,7 @@ use reqwest::{Client, Response};
 use reqwest::{Method, StatusCode, Url};
 
 use super::{innermost, HttpSource, MAX_REDIRECTS};
-use crate::fetch::{SourceError, Wave};
+use crate::fetch::{trace, SourceError, Wave};
 
 /// Most bytes reserved for a body before they arrive, whatever length the server announces (it
 /// may lie); the buffer grows past this only as bytes come.
@@ -153,6 +153,23 @@ pub(super) fn status_error(url: &str, reply: &Reply) -> SourceError {
 /// [`exchange_async`] bounded by the timeout as a whole: connection, headers and every byte of
 /// the body, however slowly a server drips them.
 async fn bounded(client: Client, request: Request, limits: Limits) -> Result<Reply, SourceError> {
+    let started = trace::start();
+    let result = bounded_quietly(client, &request, limits).await;
+    trace::report_fetch(
+        started,
+        request.method.as_str(),
+        &request.url,
+        &result,
+        |reply| (Some(reply.status.as_u16()), reply.body.len()),
+    );
+    result
+}
+
+async fn bounded_quietly(
+    client: Client,
+    request: &Request,
+    limits: Limits,
+) -> Result<Reply, SourceError> {
     let location = request.url.clone();
     if limits.timeout.is_zero() {
         // The deadline passed: nothing is sent.
@@ -161,7 +178,7 @@ async fn bounded(client: Client, request: Request, limits: Limits) -> Result<Rep
             after: limits.timeout,
         });
     }
-    tokio::time::timeout(limits.timeout, exchange_async(&client, &request, limits))
+    tokio::time::timeout(limits.timeout, exchange_async(&client, request, limits))
         .await
         .unwrap_or(Err(SourceError::Timeout {
             location,

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use super::cert::Cert;
 use super::chain::{self, Purpose};
 use super::crypto::{self, Scheme};
+use super::manifest::WireDescriptor;
 use crate::reference::Digest;
 
 pub const MEDIA_TYPE_JWS: &str = "application/jose+json";
@@ -265,16 +266,6 @@ pub fn algorithm_name(s: Scheme) -> &'static str {
 #[serde(rename_all = "camelCase")]
 struct WirePayload {
     target_artifact: WireDescriptor,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireDescriptor {
-    media_type: String,
-    digest: String,
-    size: u64,
-    #[serde(default)]
-    annotations: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// The payload's `targetArtifact` and its annotations.

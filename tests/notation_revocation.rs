@@ -1,0 +1,867 @@
+//! Revocation of Notation signatures, checked for real: certificates made by `openssl ca` whose
+//! leaf names an OCSP responder and a CRL distribution point on loopback; the responder is a
+//! real `openssl ocsp` started on a free port (and killed after); CRLs are made by
+//! `openssl ca -gencrl` (after `openssl ca -revoke`) and served by the loopback test server.
+//! The signatures come from the shared generator (tests/common/notation_gen.rs).
+//!
+//! Library cases run [`HttpRevocation`] under [`verify_artifact`]; the CLI cases run
+//! `trustpin verify --oci-layout` for its exit codes and notation's words per policy level.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::notation_gen::*;
+use common::oci_data::{LayoutBuilder, SIGNATURE};
+use common::server::{Length, Reply, Response, TestServer};
+use common::Output;
+use time::OffsetDateTime;
+use trustpin::fetch::revocation::{HttpRevocation, RevocationOptions};
+use trustpin::notation::envelope::{Artifact, MEDIA_TYPE_JWS};
+use trustpin::notation::policy::Check;
+use trustpin::notation::revocation::{crl, ocsp};
+use trustpin::notation::truststore::TrustStores;
+use trustpin::notation::verify::{Verified, VerifyError};
+use trustpin::reference::Digest;
+
+const CA_SUBJECT: &str = "/C=US/ST=WA/O=Generated/CN=Revocation CA";
+const LEAF_NAME: &str = "CN=leaf,O=Generated,L=Seattle,ST=WA,C=US";
+
+/// A port nothing listens on (bound, then released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real `openssl ocsp` responder, killed when dropped.
+struct Responder(Child);
+
+impl Responder {
+    /// `openssl ocsp` answering from `ca`'s database on `port`, signing with `signer` (the CA
+    /// itself or a delegated responder); responses valid 60 minutes.
+    fn start(g: &Gen, ca: &str, signer: &str, port: u16) -> Responder {
+        g.ca_db(ca);
+        let mut child = Command::new("openssl")
+            .args([
+                "ocsp",
+                "-index",
+                &format!("{ca}-db/index.txt"),
+                "-port",
+                &port.to_string(),
+                "-rsigner",
+                &format!("{signer}.pem"),
+                "-rkey",
+                &format!("{signer}.key"),
+                "-CA",
+                &format!("{ca}.pem"),
+                "-nmin",
+                "60",
+                "-ignore_err",
+            ])
+            .current_dir(g.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("openssl ocsp starts (openssl is needed for these tests)");
+        // Ready once it says so on stderr (a probing connection would block this one-request-
+        // at-a-time server); the thread drains stderr until the process ends.
+        let stderr = child.stderr.take().unwrap();
+        let mut responder = Responder(child);
+        let (ready, waiting) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if line.contains("waiting for OCSP client connections") {
+                    let _ = ready.send(());
+                }
+            }
+        });
+        if waiting.recv_timeout(Duration::from_secs(10)).is_err() {
+            let _ = responder.0.kill();
+            panic!("openssl ocsp did not start listening on port {port} within 10 s");
+        }
+        responder
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One test's PKI: the CA `ca` with its database, a delegated OCSP responder certificate
+/// `ocsp` (OCSPSigning EKU), a port for the responder and a server for CRLs (`/ca.crl`).
+struct Pki {
+    g: Gen,
+    ocsp_port: u16,
+    crls: TestServer,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let g = Gen::new();
+        g.root("ca", CA_SUBJECT);
+        g.ca_issue(
+            "ocsp",
+            "/C=US/ST=WA/O=Generated/CN=Revocation OCSP",
+            "ca",
+            &[
+                "keyUsage = critical, digitalSignature",
+                "extendedKeyUsage = critical, OCSPSigning",
+                "basicConstraints = CA:FALSE",
+            ],
+        );
+        Pki {
+            g,
+            ocsp_port: free_port(),
+            crls: TestServer::start(),
+        }
+    }
+
+    fn ocsp_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ocsp_port)
+    }
+
+    fn crl_url(&self) -> String {
+        format!("{}/ca.crl", self.crls.url())
+    }
+
+    /// A certificate `name` issued by the CA with `ext`, naming the responder when `ocsp`, the
+    /// distribution point when `crl`.
+    fn issue(&self, name: &str, subject: &str, ext: &[&str], ocsp: bool, crl: bool) {
+        let mut ext: Vec<String> = ext.iter().map(|e| e.to_string()).collect();
+        if ocsp {
+            ext.push(format!(
+                "authorityInfoAccess = OCSP;URI:{}",
+                self.ocsp_url()
+            ));
+        }
+        if crl {
+            ext.push(format!("crlDistributionPoints = URI:{}", self.crl_url()));
+        }
+        let ext: Vec<&str> = ext.iter().map(String::as_str).collect();
+        self.g.ca_issue(name, subject, "ca", &ext);
+    }
+
+    /// The signing leaf `leaf`, naming what `ocsp` and `crl` say.
+    fn leaf(&self, ocsp: bool, crl: bool) {
+        self.issue(
+            "leaf",
+            "/C=US/ST=WA/L=Seattle/O=Generated/CN=leaf",
+            LEAF_EXT,
+            ocsp,
+            crl,
+        );
+    }
+
+    /// The CA's CRL now (valid a day), served at `/ca.crl`.
+    fn serve_crl(&self) {
+        let crl = self.g.gencrl("ca", "ca", &[]);
+        self.crls.serve("/ca.crl", 200, crl);
+    }
+
+    fn responder(&self) -> Responder {
+        Responder::start(&self.g, "ca", "ocsp", self.ocsp_port)
+    }
+
+    /// A JWS signed by `leaf` over the generated artifact (chain leaf, CA), stamped by `tsa`.
+    fn jws(&self, tsa: Option<&str>) -> Vec<u8> {
+        let chain = vec![self.g.der("leaf"), self.g.der("ca")];
+        Jws::new("PS256", chain).sign(&self.g, "leaf", "PS256", tsa)
+    }
+
+    fn stores(&self, tsa: bool) -> TrustStores {
+        stores(&self.g, "ca", tsa.then_some("ca"))
+    }
+}
+
+fn checker() -> HttpRevocation {
+    HttpRevocation::new(RevocationOptions::default())
+}
+
+/// The generated JWS verified now under the generated policy (`extra` as [`policy`] takes it).
+fn verify_jws(
+    pki: &Pki,
+    jws: Vec<u8>,
+    tsa: bool,
+    extra: &str,
+    checker: &HttpRevocation,
+) -> Result<Verified, VerifyError> {
+    verify_with(
+        &policy(tsa, extra),
+        &pki.stores(tsa),
+        &[candidate(MEDIA_TYPE_JWS, jws, 1)],
+        OffsetDateTime::now_utc(),
+        checker,
+    )
+}
+
+#[track_caller]
+fn refused_by(r: Result<Verified, VerifyError>, check: Check, words: &[&str]) -> String {
+    match r {
+        Ok(_) => panic!("expected a refusal by {check:?} mentioning {words:?}"),
+        Err(e) => {
+            let text = e.to_string();
+            assert_eq!(e.check(), Some(check), "{text}");
+            for w in words {
+                assert!(text.contains(w), "{text}\ndoes not mention {w:?}");
+            }
+            text
+        }
+    }
+}
+
+#[track_caller]
+fn verified(r: Result<Verified, VerifyError>) -> Verified {
+    r.unwrap_or_else(|e| panic!("expected verified, got: {e}"))
+}
+
+/// `crl` served as the CA's CRL makes the leaf's status unknown, for the reasons `words`.
+#[track_caller]
+fn crl_refused(pki: &Pki, crl: Vec<u8>, words: &[&str]) {
+    pki.crls.serve("/ca.crl", 200, crl);
+    let mut all = vec!["revocation status is unknown"];
+    all.extend_from_slice(words);
+    refused_by(
+        verify_jws(pki, pki.jws(None), false, "", &checker()),
+        Check::Revocation,
+        &all,
+    );
+}
+
+// ---- OCSP ------------------------------------------------------------------------------------
+
+#[test]
+fn a_good_certificate_is_verified_by_the_real_responder_once_per_run() {
+    let pki = Pki::new();
+    pki.leaf(true, true);
+    let _responder = pki.responder();
+    let c = checker();
+    let v = verified(verify_jws(&pki, pki.jws(None), false, "", &c));
+    assert!(v.warnings().is_empty(), "{:?}", v.warnings());
+    assert_eq!(c.requests(), 1, "OCSP answered: the CRL is not fetched");
+    assert_eq!(pki.crls.total_requests(), 0);
+    // The same certificate and issuer again: answered from the run's cache.
+    verified(verify_jws(&pki, pki.jws(None), false, "", &c));
+    assert_eq!(c.requests(), 1, "asked once per run");
+}
+
+#[test]
+fn a_certificate_revoked_at_the_responder_is_refused() {
+    let pki = Pki::new();
+    pki.leaf(true, true);
+    pki.g.revoke("leaf", "ca");
+    // The CRL does not list it: OCSP's "revoked" is the answer, not a reason to look further.
+    pki.crls.serve("/ca.crl", 200, Vec::new());
+    let _responder = pki.responder();
+    let c = checker();
+    refused_by(
+        verify_jws(&pki, pki.jws(None), false, "", &c),
+        Check::Revocation,
+        &[&format!(
+            "signing certificate with subject {LEAF_NAME:?} is revoked"
+        )],
+    );
+    assert_eq!(pki.crls.total_requests(), 0);
+}
+
+#[test]
+fn a_response_from_an_unauthorised_responder_is_not_believed() {
+    let pki = Pki::new();
+    // Issued by the CA but without the OCSPSigning EKU.
+    pki.g.ca_issue(
+        "notocsp",
+        "/C=US/ST=WA/O=Generated/CN=Not A Responder",
+        "ca",
+        LEAF_EXT,
+    );
+    // Another CA's responder, with the EKU.
+    pki.g.root("other", "/C=US/ST=WA/O=Generated/CN=Other CA");
+    pki.g.ca_issue(
+        "otherocsp",
+        "/C=US/ST=WA/O=Generated/CN=Other OCSP",
+        "other",
+        &["extendedKeyUsage = OCSPSigning"],
+    );
+    pki.leaf(true, false);
+    for (signer, words) in [
+        ("notocsp", "lacks the OCSPSigning extended key usage"),
+        ("otherocsp", "was not issued by the certificate's issuer"),
+    ] {
+        let _responder = Responder::start(&pki.g, "ca", signer, pki.ocsp_port);
+        refused_by(
+            verify_jws(&pki, pki.jws(None), false, "", &checker()),
+            Check::Revocation,
+            &[
+                &format!(
+                    "signing certificate with subject {LEAF_NAME:?} revocation status is unknown"
+                ),
+                "unauthorised responder",
+                words,
+            ],
+        );
+    }
+    // The same responder with its delegation in order is believed.
+    let _responder = pki.responder();
+    verified(verify_jws(&pki, pki.jws(None), false, "", &checker()));
+}
+
+// ---- the sans-IO core on openssl's own bytes ------------------------------------------------
+
+/// `openssl ocsp` as a client (`-reqout`) and as an offline responder (`-reqin ... -respout`):
+/// the request it makes for the leaf, and the response `signer` gives to it (`extra`: -nmin, ...).
+fn openssl_ocsp(pki: &Pki, signer: &str, extra: &[&str]) -> (Vec<u8>, Vec<u8>) {
+    let g = &pki.g;
+    g.openssl(&[
+        "ocsp",
+        "-issuer",
+        "ca.pem",
+        "-cert",
+        "leaf.pem",
+        "-no_nonce",
+        "-reqout",
+        "req.der",
+    ]);
+    let (rsigner, rkey) = (format!("{signer}.pem"), format!("{signer}.key"));
+    let mut args = vec![
+        "ocsp",
+        "-index",
+        "ca-db/index.txt",
+        "-rsigner",
+        &rsigner,
+        "-rkey",
+        &rkey,
+        "-CA",
+        "ca.pem",
+        "-reqin",
+        "req.der",
+        "-respout",
+        "resp.der",
+    ];
+    args.extend_from_slice(extra);
+    g.openssl(&args);
+    (
+        std::fs::read(g.path("req.der")).unwrap(),
+        std::fs::read(g.path("resp.der")).unwrap(),
+    )
+}
+
+fn cert(pki: &Pki, name: &str) -> trustpin::notation::cert::Cert {
+    pki.g.certs(name).remove(0)
+}
+
+#[test]
+fn our_ocsp_request_is_the_one_openssl_makes_and_its_response_verifies() {
+    let pki = Pki::new();
+    pki.leaf(true, true);
+    let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
+    let now = OffsetDateTime::now_utc();
+    let (request, response) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
+    assert_eq!(
+        ocsp::request(&leaf, &ca).unwrap(),
+        request,
+        "SHA-1 CertID, no nonce"
+    );
+    assert_eq!(
+        ocsp::check(&response, &leaf, &ca, now),
+        Ok(ocsp::Answer::Good)
+    );
+    // Signed by the CA itself: believed too.
+    let (_, by_ca) = openssl_ocsp(&pki, "ca", &["-nmin", "60"]);
+    assert_eq!(ocsp::check(&by_ca, &leaf, &ca, now), Ok(ocsp::Answer::Good));
+    // Another certificate's response does not answer for this one.
+    pki.issue(
+        "other",
+        "/C=US/ST=WA/O=Generated/CN=other",
+        LEAF_EXT,
+        true,
+        false,
+    );
+    assert_eq!(
+        ocsp::check(&response, &cert(&pki, "other"), &ca, now),
+        Err(ocsp::OcspError::NoMatch)
+    );
+    // Judged by the clock: past nextUpdate it is expired, before thisUpdate not yet valid.
+    let later = now + time::Duration::hours(2);
+    assert_eq!(
+        ocsp::check(&response, &leaf, &ca, later),
+        Err(ocsp::OcspError::Expired)
+    );
+    let earlier = now - time::Duration::hours(1);
+    assert!(matches!(
+        ocsp::check(&by_ca, &leaf, &ca, earlier),
+        Err(ocsp::OcspError::NotYetValid(_))
+    ));
+    // Without nextUpdate (no -nmin/-ndays), expired as notation-core-go says.
+    let (_, open_ended) = openssl_ocsp(&pki, "ocsp", &[]);
+    assert_eq!(
+        ocsp::check(&open_ended, &leaf, &ca, now),
+        Err(ocsp::OcspError::Expired)
+    );
+    // Revoked and unknown as the database says.
+    pki.g.revoke("leaf", "ca");
+    let (_, revoked) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
+    assert_eq!(
+        ocsp::check(&revoked, &leaf, &ca, now),
+        Ok(ocsp::Answer::Revoked)
+    );
+}
+
+#[test]
+fn rsassa_pss_signed_responses_and_crls_verify() {
+    let pki = Pki::new();
+    pki.leaf(true, true);
+    let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
+    let now = OffsetDateTime::now_utc();
+    let pss = [
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        "rsa_pss_saltlen:digest",
+    ];
+    let crl_der = pki.g.gencrl("ca", "ca", &pss);
+    // id-RSASSA-PSS, 1.2.840.113549.1.1.10
+    const PSS_OID: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a,
+    ];
+    let has_pss = |der: &[u8]| der.windows(PSS_OID.len()).any(|w| w == PSS_OID);
+    assert!(has_pss(&crl_der), "openssl signed the CRL with PSS");
+    assert_eq!(crl::check(&crl_der, &leaf, &ca, now), Ok(false));
+    let (_, response) = openssl_ocsp(
+        &pki,
+        "ocsp",
+        &[
+            "-nmin",
+            "60",
+            "-rsigopt",
+            "rsa_padding_mode:pss",
+            "-rsigopt",
+            "rsa_pss_saltlen:digest",
+        ],
+    );
+    assert_eq!(
+        ocsp::check(&response, &leaf, &ca, now),
+        Ok(ocsp::Answer::Good)
+    );
+}
+
+#[test]
+fn every_damaged_byte_of_an_ocsp_response_or_crl_is_refused_without_a_panic() {
+    let pki = Pki::new();
+    pki.leaf(true, true);
+    let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
+    let now = OffsetDateTime::now_utc();
+    let (_, response) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
+    let crl_der = pki.g.gencrl("ca", "ca", &[]);
+    assert_eq!(crl::check(&crl_der, &leaf, &ca, now), Ok(false));
+    for i in 0..response.len() {
+        let mut bad = response.clone();
+        bad[i] ^= 0x01;
+        let r = ocsp::check(&bad, &leaf, &ca, now);
+        assert_ne!(
+            r,
+            Ok(ocsp::Answer::Good),
+            "byte {i} of the OCSP response flipped"
+        );
+        assert!(
+            ocsp::check(&response[..i], &leaf, &ca, now).is_err(),
+            "cut at {i}"
+        );
+    }
+    for i in 0..crl_der.len() {
+        let mut bad = crl_der.clone();
+        bad[i] ^= 0x01;
+        assert!(
+            crl::check(&bad, &leaf, &ca, now).is_err(),
+            "byte {i} of the CRL flipped"
+        );
+        assert!(
+            crl::check(&crl_der[..i], &leaf, &ca, now).is_err(),
+            "cut at {i}"
+        );
+    }
+}
+
+// ---- CRL -------------------------------------------------------------------------------------
+
+#[test]
+fn with_the_responder_down_the_crl_is_used() {
+    let pki = Pki::new();
+    pki.leaf(true, true);
+    pki.serve_crl();
+    // Nothing listens on the OCSP port.
+    let c = checker();
+    verified(verify_jws(&pki, pki.jws(None), false, "", &c));
+    assert_eq!(pki.crls.requests("/ca.crl"), 1);
+    assert_eq!(c.requests(), 2, "OCSP tried, then the CRL");
+}
+
+#[test]
+fn a_certificate_listed_in_the_crl_is_refused() {
+    let pki = Pki::new();
+    pki.leaf(false, true);
+    pki.g.revoke("leaf", "ca");
+    pki.serve_crl();
+    refused_by(
+        verify_jws(&pki, pki.jws(None), false, "", &checker()),
+        Check::Revocation,
+        &[&format!(
+            "signing certificate with subject {LEAF_NAME:?} is revoked"
+        )],
+    );
+}
+
+#[test]
+fn an_expired_crl_is_not_used() {
+    let pki = Pki::new();
+    pki.leaf(false, true);
+    let crl = pki.g.gencrl(
+        "ca",
+        "ca",
+        &[
+            "-crl_lastupdate",
+            "20200101000000Z",
+            "-crl_nextupdate",
+            "20200102000000Z",
+        ],
+    );
+    crl_refused(
+        &pki,
+        crl,
+        &[
+            "failed to validate CRL from",
+            "expired CRL. Current time",
+            "is after CRL NextUpdate 2020-01-02T00:00:00Z",
+        ],
+    );
+}
+
+#[test]
+fn a_crl_signed_by_another_key_is_not_used() {
+    let pki = Pki::new();
+    pki.leaf(false, true);
+    // Same name as the CA, another key.
+    pki.g.root("impostor", CA_SUBJECT);
+    let crl = pki.g.gencrl("ca", "impostor", &[]);
+    crl_refused(&pki, crl, &["CRL is not signed by CA"]);
+}
+
+#[test]
+fn a_crl_naming_another_issuer_is_not_used() {
+    let pki = Pki::new();
+    pki.leaf(false, true);
+    // The CA's own key, under another name: the signature holds, the issuer does not.
+    std::fs::copy(pki.g.path("ca.key"), pki.g.path("renamed.key")).unwrap();
+    pki.g.self_signed(
+        "renamed",
+        "/C=US/ST=WA/O=Generated/CN=Renamed CA",
+        CA_EXT,
+        "sha256",
+    );
+    let crl = pki.g.gencrl("ca", "renamed", &[]);
+    crl_refused(
+        &pki,
+        crl,
+        &["CRL issuer is not the certificate's issuer CN=Revocation CA"],
+    );
+}
+
+#[test]
+fn delta_crls_and_unknown_critical_extensions_are_refused_as_notation_does() {
+    let pki = Pki::new();
+    pki.leaf(false, true);
+    let cnf = pki.g.path(&pki.g.ca_db("ca"));
+    let mut text = std::fs::read_to_string(&cnf).unwrap();
+    text.push_str("[delta]\nfreshestCRL = URI:http://127.0.0.1:1/delta.crl\n[crit]\n1.2.3.4 = critical,ASN1:NULL\n[plain]\n1.2.3.4 = ASN1:NULL\n");
+    std::fs::write(&cnf, text).unwrap();
+    for (section, words) in [
+        ("delta", "delta CRL is not supported"),
+        (
+            "crit",
+            "unsupported critical extension found in CRL: 1.2.3.4",
+        ),
+    ] {
+        let crl = pki.g.gencrl("ca", "ca", &["-crlexts", section]);
+        crl_refused(&pki, crl, &[words]);
+    }
+    // The same extension, not critical, is ignored.
+    let crl = pki.g.gencrl("ca", "ca", &["-crlexts", "plain"]);
+    pki.crls.serve("/ca.crl", 200, crl);
+    verified(verify_jws(&pki, pki.jws(None), false, "", &checker()));
+}
+
+// ---- bounds ----------------------------------------------------------------------------------
+
+#[test]
+fn oversized_and_stalled_answers_are_bounded() {
+    let pki = Pki::new();
+    pki.leaf(true, true);
+    // The "responder" is the test server: every OCSP GET gets 21 KiB of junk.
+    let ocsp = TestServer::start();
+    ocsp.fallback(|_| Reply::Respond(Response::new(200, vec![0x30; 21 * 1024])));
+    // Re-issue the leaf to name that server.
+    let ocsp_url = ocsp.url();
+    pki.g.ca_issue(
+        "leaf",
+        "/C=US/ST=WA/L=Seattle/O=Generated/CN=leaf",
+        "ca",
+        &[
+            LEAF_EXT[0],
+            LEAF_EXT[1],
+            LEAF_EXT[2],
+            &format!("authorityInfoAccess = OCSP;URI:{ocsp_url}"),
+            &format!("crlDistributionPoints = URI:{}", pki.crl_url()),
+        ],
+    );
+    // The CRL announces 64 MiB.
+    pki.crls.respond(
+        "/ca.crl",
+        Response::new(200, Vec::new()).length(Length::Claim(64 * 1024 * 1024)),
+    );
+    let started = Instant::now();
+    refused_by(
+        verify_jws(&pki, pki.jws(None), false, "", &checker()),
+        Check::Revocation,
+        &[
+            "revocation status is unknown",
+            "larger than the limit of 20480 bytes",
+            "larger than the limit of 33554432 bytes",
+        ],
+    );
+    // Both stall: each ends at its own timeout (OCSP 2 s, CRL 5 s), not a hang.
+    ocsp.fallback(|_| Reply::Stall);
+    pki.crls.stall("/ca.crl");
+    let started_stall = Instant::now();
+    let text = refused_by(
+        verify_jws(&pki, pki.jws(None), false, "", &checker()),
+        Check::Revocation,
+        &["revocation status is unknown", "no complete answer within"],
+    );
+    let stalled = started_stall.elapsed();
+    assert!(
+        stalled < Duration::from_secs(30),
+        "two stalled answers took {stalled:?}: {text}"
+    );
+    // A run's deadline ends what is left.
+    let short = HttpRevocation::new(RevocationOptions {
+        deadline: Duration::from_millis(500),
+        ..RevocationOptions::default()
+    });
+    refused_by(
+        verify_jws(&pki, pki.jws(None), false, "", &short),
+        Check::Revocation,
+        &["revocation status is unknown"],
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    // And a run's request cap.
+    let capped = HttpRevocation::new(RevocationOptions {
+        max_requests: 0,
+        ..RevocationOptions::default()
+    });
+    refused_by(
+        verify_jws(&pki, pki.jws(None), false, "", &capped),
+        Check::Revocation,
+        &["the run's 0 revocation requests are spent"],
+    );
+}
+
+// ---- the timestamping chain --------------------------------------------------------------------
+
+#[test]
+fn a_revoked_timestamping_certificate_fails_the_authentic_timestamp() {
+    let pki = Pki::new();
+    pki.leaf(false, false);
+    let tsa_subject = "/C=US/ST=WA/O=Generated/CN=Revocation TSA";
+    pki.issue("tsa", tsa_subject, TSA_EXT, false, true);
+    pki.serve_crl();
+    // Good first: the TSA's CRL is fetched and does not list it.
+    verified(verify_jws(&pki, pki.jws(Some("tsa")), true, "", &checker()));
+    assert_eq!(pki.crls.requests("/ca.crl"), 1);
+    pki.g.revoke("tsa", "ca");
+    pki.serve_crl();
+    refused_by(
+        verify_jws(&pki, pki.jws(Some("tsa")), true, "", &checker()),
+        Check::AuthenticTimestamp,
+        &["timestamping certificate with subject \"CN=Revocation TSA,O=Generated,ST=WA,C=US\" is revoked"],
+    );
+}
+
+// ---- the CLI, per policy level ------------------------------------------------------------------
+
+/// An OCI layout holding the generated leaf's signature of an artifact tagged v1, a trust store
+/// (`ca:gen`) and a policy whose `signatureVerification` is `verification`.
+struct CliCase {
+    layout: LayoutBuilder,
+    dir: tempfile::TempDir,
+}
+
+impl CliCase {
+    fn new(pki: &Pki, verification: &str) -> CliCase {
+        let mut layout = LayoutBuilder::new();
+        let artifact = layout.image(
+            b"artifact",
+            None,
+            Some("application/example"),
+            BTreeMap::new(),
+        );
+        let desc = layout.manifest(&artifact);
+        layout.add(desc.clone(), Some("v1"));
+        let target = Artifact {
+            media_type: desc["mediaType"].as_str().unwrap().into(),
+            digest: Digest::parse(desc["digest"].as_str().unwrap()).unwrap(),
+            size: desc["size"].as_u64().unwrap(),
+        };
+        let mut jws = Jws::new("PS256", vec![pki.g.der("leaf"), pki.g.der("ca")]);
+        jws.payload = payload(&target);
+        let envelope = jws.sign(&pki.g, "leaf", "PS256", None);
+        let sig = layout.image(&envelope, Some(&desc), Some(SIGNATURE), BTreeMap::new());
+        let sig_desc = layout.manifest(&sig);
+        layout.add(sig_desc, None);
+        layout.write_index();
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("truststore/x509/ca/gen");
+        std::fs::create_dir_all(&store).unwrap();
+        std::fs::copy(pki.g.path("ca.pem"), store.join("ca.pem")).unwrap();
+        std::fs::write(
+            dir.path().join("trustpolicy.json"),
+            format!(r#"{{"version":"1.0","trustPolicies":[{{"name":"gen","registryScopes":["local/revocation"],"signatureVerification":{verification},"trustStores":["ca:gen"],"trustedIdentities":["*"]}}]}}"#),
+        )
+        .unwrap();
+        CliCase { layout, dir }
+    }
+
+    fn verify(&self) -> Output {
+        common::trustpin(&[
+            "verify".to_string(),
+            "--oci-layout".into(),
+            "--scope".into(),
+            "local/revocation".into(),
+            "--policy".into(),
+            self.dir
+                .path()
+                .join("trustpolicy.json")
+                .display()
+                .to_string(),
+            format!("{}:v1", self.layout.path().display()),
+        ])
+    }
+}
+
+#[test]
+fn the_cli_checks_revocation_by_default_and_each_level_answers_as_notation() {
+    let pki = Pki::new();
+    // Neither the responder nor the CRL server answers.
+    pki.leaf(true, true);
+    pki.crls.serve("/ca.crl", 503, Vec::new());
+    let unknown =
+        format!("signing certificate with subject {LEAF_NAME:?} revocation status is unknown");
+
+    let strict = CliCase::new(&pki, r#"{"level":"strict"}"#).verify();
+    strict.expect_refused(&[&unknown, "revocation"], "strict, status unknown");
+
+    let permissive = CliCase::new(&pki, r#"{"level":"permissive"}"#).verify();
+    permissive
+        .expect_code(0, "permissive, status unknown")
+        .expect_stderr(
+            &[format!(
+                "Warning: revocation was set to \"log\" and failed with error: {unknown}"
+            )],
+            "permissive warns in notation's words",
+        );
+    assert!(
+        permissive.stdout.contains("@sha256:"),
+        "{}",
+        permissive.describe()
+    );
+
+    let skip = CliCase::new(
+        &pki,
+        r#"{"level":"strict","override":{"revocation":"skip"}}"#,
+    )
+    .verify();
+    skip.expect_code(0, "revocation skipped")
+        .expect_stderr_lacks(&["revocation"], "a skipped check says nothing");
+    assert_eq!(
+        pki.crls.requests("/ca.crl"),
+        2,
+        "strict and permissive asked; skip did not"
+    );
+
+    // With the CRL answering, strict verifies: the default checker is the real one.
+    pki.serve_crl();
+    let good = CliCase::new(&pki, r#"{"level":"strict"}"#).verify();
+    good.expect_code(0, "strict, CRL good");
+    pki.g.revoke("leaf", "ca");
+    pki.serve_crl();
+    CliCase::new(&pki, r#"{"level":"strict"}"#)
+        .verify()
+        .expect_refused(
+            &[&format!(
+                "signing certificate with subject {LEAF_NAME:?} is revoked"
+            )],
+            "strict, CRL lists the leaf",
+        );
+}
+
+// ---- figures -----------------------------------------------------------------------------------
+
+/// Time of the sans-IO checks and of one online check, printed; run with
+/// `cargo test --release --test notation_revocation -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn measure_revocation_checks() {
+    let pki = Pki::new();
+    pki.leaf(true, true);
+    let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
+    let now = OffsetDateTime::now_utc();
+    let (_, response) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
+    let n = 500;
+    let start = Instant::now();
+    for _ in 0..n {
+        assert_eq!(
+            ocsp::check(&response, &leaf, &ca, now),
+            Ok(ocsp::Answer::Good)
+        );
+    }
+    let ocsp_us = start.elapsed().as_micros() / n;
+
+    // 100,000 revoked entries written straight into the CA database, then one CRL of them all.
+    let mut index = std::fs::read_to_string(pki.g.path("ca-db/index.txt")).unwrap();
+    for i in 0..100_000u32 {
+        index.push_str(&format!(
+            "R\t300101000000Z\t240101000000Z\t{:08X}\tunknown\t/CN=revoked{i}\n",
+            0x1000_0000u32 + i
+        ));
+    }
+    std::fs::write(pki.g.path("ca-db/index.txt"), index).unwrap();
+    let big = pki.g.gencrl("ca", "ca", &[]);
+    let start = Instant::now();
+    assert_eq!(crl::check(&big, &leaf, &ca, now), Ok(false));
+    let crl_ms = start.elapsed().as_secs_f64() * 1000.0;
+
+    let _responder = pki.responder();
+    let c = checker();
+    let jws = pki.jws(None);
+    let start = Instant::now();
+    verified(verify_jws(&pki, jws.clone(), false, "", &c));
+    let online_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let start = Instant::now();
+    verified(verify_jws(&pki, jws, false, "", &c));
+    let cached_ms = start.elapsed().as_secs_f64() * 1000.0;
+    eprintln!(
+        "revocation: {ocsp_us} µs per OCSP response verified (delegated responder, RSA 2048); \
+         {crl_ms:.1} ms for a CRL of 100,000 entries ({} bytes); one signature verified with an \
+         online OCSP check {online_ms:.1} ms, again from the run's cache {cached_ms:.1} ms",
+        big.len()
+    );
+}
