@@ -334,6 +334,7 @@ impl Classify for SetupError {
             SetupError::NotADirectory { .. } => "not-a-directory",
             SetupError::Source(e) => e.kind(),
             SetupError::Credentials(e) => e.kind(),
+            SetupError::Registry(e) => e.kind(),
         }
     }
 }
@@ -351,6 +352,15 @@ impl Classify for ResolveError {
             ResolveError::Setup(e) => e.failure(),
             // Nothing was proven false: it could not be checked within what it may cost.
             ResolveError::Budget(_) | ResolveError::Deadline { .. } => Failure::Unavailable,
+            ResolveError::Notation(e) => e.failure(),
+            ResolveError::Generation { error, .. } => error.failure(),
+            // Either could have verified: an outage of one means the reference could not be
+            // checked, not that it was refused.
+            ResolveError::NoneVerified {
+                notary_v1,
+                notation,
+            } => notary_v1.failure().max(notation.failure()),
+            ResolveError::GenerationsDisagree { .. } => Failure::Refused,
         }
     }
     fn kind(&self) -> &'static str {
@@ -365,6 +375,10 @@ impl Classify for ResolveError {
             ResolveError::Setup(e) => e.kind(),
             ResolveError::Budget(_) => "budget",
             ResolveError::Deadline { .. } => "deadline",
+            ResolveError::Notation(e) => e.kind(),
+            ResolveError::Generation { error, .. } => error.kind(),
+            ResolveError::NoneVerified { .. } => "none-verified",
+            ResolveError::GenerationsDisagree { .. } => "generations-disagree",
         }
     }
     fn role(&self) -> Option<&str> {
@@ -372,6 +386,7 @@ impl Classify for ResolveError {
             ResolveError::Chain(e) => e.role(),
             ResolveError::Rollback { error, .. } => error.role(),
             ResolveError::Select(e) => e.role(),
+            ResolveError::Generation { error, .. } => error.role(),
             _ => None,
         }
     }

@@ -19,7 +19,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::oci_data::{layout_path, notation_data, SHARED_LAYOUTS};
+use common::oci_data::{layout_path, notation_data, truststore as store, SHARED_LAYOUTS};
 use common::oci_server::{OciServer, Options};
 use common::registry::Registry;
 use common::token_issuer::{TokenIssuer, User};
@@ -46,14 +46,6 @@ fn policy(name: &str) -> String {
     notation_data()
         .join("trustpolicies")
         .join(file)
-        .display()
-        .to_string()
-}
-
-fn store(name: &str) -> String {
-    notation_data()
-        .join("truststores")
-        .join(name)
         .display()
         .to_string()
 }

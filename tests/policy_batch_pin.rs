@@ -188,11 +188,11 @@ fn policy_check_maps_images_to_policies_and_exits_1_for_an_unmatched_one() {
     let out = trustpin(&args);
     out.expect_code(0, "every image maps to a policy");
     let want = [
-        "example.com/trustpin/demo:v1 → policy \"demo\"",
-        "example.com/trustpin/other → policy \"org\"",
-        "quay.io/team/app:1 → policy \"org\"",
-        "alpine → policy \"library\"",
-        "docker.io/library/nginx@sha256:0000000000000000000000000000000000000000000000000000000000000000 → policy \"library\"",
+        "example.com/trustpin/demo:v1 → policy \"demo\" (Notary v1)",
+        "example.com/trustpin/other → policy \"org\" (Notary v1)",
+        "quay.io/team/app:1 → policy \"org\" (Notary v1)",
+        "alpine → policy \"library\" (NOT VERIFIED)",
+        "docker.io/library/nginx@sha256:0000000000000000000000000000000000000000000000000000000000000000 → policy \"library\" (NOT VERIFIED)",
     ];
     let got: Vec<&str> = out.stdout.lines().filter(|l| l.contains(" → ")).collect();
     assert_eq!(got, want, "{}", out.describe());
@@ -211,9 +211,9 @@ fn policy_check_maps_images_to_policies_and_exits_1_for_an_unmatched_one() {
     assert_eq!(
         got,
         [
-            "alpine → policy \"library\"",
+            "alpine → policy \"library\" (NOT VERIFIED)",
             "quay.io/other/app:1 → no policy: refused",
-            "example.com/trustpin/x → policy \"org\"",
+            "example.com/trustpin/x → policy \"org\" (Notary v1)",
         ],
         "{}",
         out.describe()

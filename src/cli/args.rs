@@ -243,6 +243,10 @@ pub(crate) struct SourceArgs {
     /// Where credentials may come from (a trust policy's `server.credentials`); not a flag.
     #[arg(skip)]
     pub(crate) credential_sources: crate::fetch::credentials::Sources,
+    /// Plain http to registries for Notation signatures (`--insecure-registry` of resolve, pin
+    /// and serve); not a flag here.
+    #[arg(skip)]
+    pub(crate) insecure_registry: bool,
 }
 
 /// What `resolve` and `pin` share: keys or a policy, concurrency, the source.
@@ -252,9 +256,12 @@ pub(crate) struct BatchArgs {
     /// server (instead of --root-key).
     #[arg(long, value_name = "FILE")]
     pub(crate) policy: Option<PathBuf>,
-    /// Repositories fetched and verified at once.
+    /// Repositories (Notary v1) or references (Notation) fetched and verified at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) jobs: usize,
+    /// Plain http to registries for Notation signatures (a warning every time, off loopback).
+    #[arg(long = "insecure-registry")]
+    pub(crate) insecure_registry: bool,
     #[command(flatten)]
     pub(crate) verify: VerifyArgs,
     #[command(flatten)]
@@ -336,6 +343,15 @@ pub(crate) struct InspectArgs {
     /// text: signed tags, delegations and keys; json or jsonl: docker trust inspect's fields.
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     pub(crate) output: OutputArg,
+    /// List every signature of each IMAGE, Notary v1 and Notation: tool, trusted, author.
+    #[arg(long)]
+    pub(crate) signatures: bool,
+    /// With --signatures: a trust policy file (both generations) instead of --root-key.
+    #[arg(long, value_name = "FILE", requires = "signatures")]
+    pub(crate) policy: Option<PathBuf>,
+    /// With --signatures: plain http to registries (a warning every time, off loopback).
+    #[arg(long = "insecure-registry", requires = "signatures")]
+    pub(crate) insecure_registry: bool,
 }
 
 #[derive(clap::Args)]
@@ -608,6 +624,27 @@ impl Sources for FlagSources {
     fn open(&self, plan: usize, location: &str) -> Result<Box<dyn Source>, SetupError> {
         make_source(&self.0[plan], location)
     }
+    fn registry(
+        &self,
+        plan: usize,
+        registry: &str,
+    ) -> Result<crate::fetch::oci::RegistrySource, SetupError> {
+        let args = &self.0[plan];
+        let opts = crate::fetch::oci::RegistryOptions {
+            http: http_options(args)?,
+            insecure: args.insecure_registry,
+            ..Default::default()
+        };
+        let source = crate::fetch::oci::RegistrySource::new(registry, opts)?;
+        if source.plain_http_off_loopback() {
+            say!(
+                "warning: --insecure-registry: {} is plain http: credentials, tokens and the \
+                 answers verified travel unencrypted and can be changed on the way",
+                source.base_url()
+            );
+        }
+        Ok(source)
+    }
 }
 
 /// `dir:<DIR>` for `--metadata-dir`, else the server URL.
@@ -642,6 +679,11 @@ pub(crate) fn make_source(
     if location.starts_with("http://") && !crate::fetch::http::is_loopback_url(location) {
         say!("warning: {location} is plain http: anyone on the path sees which images you check");
     }
+    Ok(Box::new(HttpSource::new(location, http_options(args)?)?))
+}
+
+/// TLS, timeouts and credentials of the source flags, for a Notary server or a registry.
+fn http_options(args: &SourceArgs) -> Result<HttpOptions, SetupError> {
     let credentials = credentials(args.username.as_deref(), args.credential_sources)?;
     let client_identity = match (&args.client_cert, &args.client_key) {
         (Some(cert), Some(key)) => Some(crate::fetch::http::ClientIdentity {
@@ -650,15 +692,14 @@ pub(crate) fn make_source(
         }),
         _ => None,
     };
-    let opts = HttpOptions {
+    Ok(HttpOptions {
         ca_certs: args.ca_certs.clone(),
         client_identity,
         timeout: Duration::from_secs(args.timeout),
         connect_timeout: Duration::from_secs(args.connect_timeout),
         check_health: args.check_health,
         credentials,
-    };
-    Ok(Box::new(HttpSource::new(location, opts)?))
+    })
 }
 
 /// Where credentials come from, as `resolve` looks them up: `--username` with `--password-stdin`,

@@ -43,6 +43,7 @@ mod lookup;
 mod pin;
 mod run;
 mod serve;
+mod signatures;
 mod verify;
 mod verify_registry;
 
@@ -74,6 +75,7 @@ fn run_cli(cli: Cli) -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let result = match cli.command {
         Command::Resolve(args) => run::resolve(args),
+        Command::Inspect(args) if args.signatures => signatures::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::GetRootKey(args) => run::get_root_key(args),
         Command::Archive(args) => run::archive(args),

@@ -25,7 +25,9 @@ pub(crate) fn resolve_batch(
     inputs: Vec<String>,
     on_final: &mut dyn FnMut(&Outcome) -> Result<()>,
 ) -> Result<Vec<Outcome>> {
-    let (plans, sources) = args::plans(&batch.verify, &batch.source, batch.policy.as_ref())?;
+    let mut source = batch.source.clone();
+    source.insecure_registry = batch.insecure_registry;
+    let (plans, sources) = args::plans(&batch.verify, &source, batch.policy.as_ref())?;
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && inputs.len() > 20;
     let cache = batch.verify.cache(&batch.source);
     let outcomes = batch::resolve_all(
@@ -82,6 +84,7 @@ pub(crate) fn resolve(args: ResolveArgs) -> Result<Worst> {
                         for w in &r.warnings {
                             say!("warning: {}: {w}", o.input);
                         }
+                        note_generations(o);
                         writeln!(stdout, "{gun}@{}", r.selection.digest)?;
                     }
                     Answer::Skipped => {
@@ -112,6 +115,26 @@ pub(crate) fn resolve(args: ResolveArgs) -> Result<Worst> {
     Ok(worst_of(&outcomes))
 }
 
+/// Under a statement with both generations, which verified (a migration window must show it).
+fn note_generations(o: &Outcome) {
+    if !o.two_generations {
+        return;
+    }
+    let names: Vec<&str> = o.generations.iter().map(|g| g.title()).collect();
+    let policy = o.policy.as_deref().unwrap_or_default();
+    match names.as_slice() {
+        [one] => note!(
+            "{}: verified by its {one} signature only (policy {policy:?}, require any)",
+            o.input
+        ),
+        _ => note!(
+            "{}: verified by {} signatures (policy {policy:?})",
+            o.input,
+            names.join(" and ")
+        ),
+    }
+}
+
 fn json_outcome(o: &Outcome) -> serde_json::Value {
     let image = o.image.as_ref();
     let mut v = serde_json::json!({
@@ -134,6 +157,18 @@ fn json_outcome(o: &Outcome) -> serde_json::Value {
             v["decided_by"] = r.selection.decided_by.clone().into();
             v["signers"] = r.selection.signed_by.clone().into();
             v["verification"] = "verified".into();
+            v["generation"] = o
+                .generations
+                .iter()
+                .map(|g| g.name())
+                .collect::<Vec<_>>()
+                .into();
+            if let Some(n) = &o.notation {
+                v["notation"] = serde_json::json!({
+                    "policy": n.verified.statement(),
+                    "signatures": n.verified.reports().iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+                });
+            }
             v["warnings"] = r
                 .warnings
                 .iter()
@@ -156,6 +191,7 @@ fn json_outcome(o: &Outcome) -> serde_json::Value {
             v["digest"] = serde_json::Value::Null;
             v["verification"] = failure.label().into();
             v["error"] = cli::error_json(e);
+            v["generation"] = serde_json::json!([]);
             v["warnings"] = serde_json::json!([]);
             v["exit_code"] = failure.exit_code().into();
         }
@@ -359,6 +395,15 @@ pub(crate) fn policy_check(file: &Path, images: &[String]) -> Result<Worst> {
             Verification::Verify(l) => l.to_string(),
         };
         writeln!(out, "\npolicy {:?}: level {level}", p.name)?;
+        let generations: Vec<&str> = p.generations().iter().map(|g| g.title()).collect();
+        if !generations.is_empty() {
+            let require = match (generations.len(), p.require) {
+                (1, _) => "",
+                (_, crate::policy::Require::All) => " (both required)",
+                (_, crate::policy::Require::Any) => " (either: require any)",
+            };
+            writeln!(out, "  generations  {}{require}", generations.join(" + "))?;
+        }
         for scope in &p.scopes {
             writeln!(out, "  scope        {scope}")?;
         }
@@ -367,6 +412,15 @@ pub(crate) fn policy_check(file: &Path, images: &[String]) -> Result<Worst> {
         }
         if !p.required_delegations.is_empty() {
             writeln!(out, "  requires     {}", p.required_delegations.join(", "))?;
+        }
+        if let Some(n) = &p.notation {
+            for s in &n.statement.trust_stores {
+                writeln!(out, "  trust store  {}:{}", s.kind.name(), s.name)?;
+            }
+            writeln!(out, "  store folder {}", n.trust_store.display())?;
+            for i in &n.statement.trusted_identities {
+                writeln!(out, "  identity     {}", i.as_str())?;
+            }
         }
         if let Some(url) = &p.server.url {
             writeln!(out, "  server       {url}")?;
@@ -388,7 +442,15 @@ pub(crate) fn policy_check(file: &Path, images: &[String]) -> Result<Worst> {
     for input in images {
         match reference::parse(input) {
             Ok(image) => match set.for_gun(&image.gun) {
-                Some(p) => writeln!(out, "{input} → policy {:?}", p.name)?,
+                Some(p) => {
+                    let g: Vec<&str> = p.generations().iter().map(|g| g.title()).collect();
+                    let g = if g.is_empty() {
+                        "NOT VERIFIED".to_owned()
+                    } else {
+                        g.join(" + ")
+                    };
+                    writeln!(out, "{input} → policy {:?} ({g})", p.name)?
+                }
                 None => {
                     writeln!(out, "{input} → no policy: refused")?;
                     worst = worst.max(Some(Failure::Refused));

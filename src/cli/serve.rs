@@ -15,9 +15,10 @@ use crate::failure::Failure;
 use crate::serve::cache::Bounds;
 use crate::serve::decide::{Decider, Mode};
 use crate::serve::metrics::Metrics;
+use crate::serve::notation::Generations;
 use crate::serve::server::{self, Drained, Limits, MAX_CONNECTIONS, MAX_REVIEW_TIMEOUT};
 use crate::serve::tls::CertStore;
-use crate::serve::verify::{CachePolicy, NotaryV1};
+use crate::serve::verify::{CachePolicy, Setup};
 use crate::tuf::budget::Budget;
 
 #[derive(clap::Args)]
@@ -31,9 +32,12 @@ pub(crate) struct ServeArgs {
     /// Private key of --tls-cert (PEM, unencrypted); reloaded when the file changes.
     #[arg(long = "tls-key", value_name = "FILE")]
     pub(crate) tls_key: PathBuf,
-    /// Trust policy file (instead of --root-key).
+    /// Trust policy file (instead of --root-key); Notation statements too.
     #[arg(long, value_name = "FILE")]
     pub(crate) policy: Option<PathBuf>,
+    /// Plain http to registries for Notation signatures (a warning every time, off loopback).
+    #[arg(long = "insecure-registry")]
+    pub(crate) insecure_registry: bool,
     #[command(flatten)]
     pub(crate) verify: VerifyArgs,
     #[command(flatten)]
@@ -95,7 +99,9 @@ fn seconds(s: &str) -> Result<Duration, String> {
 pub(crate) fn run(a: ServeArgs) -> Result<Worst> {
     // The certificate first: a bad one is the most likely mistake and names its file.
     let certs = CertStore::open(&a.tls_cert, &a.tls_key)?;
-    let (mut plans, sources) = args::plans(&a.verify, &a.source, a.policy.as_ref())?;
+    let mut source = a.source.clone();
+    source.insecure_registry = a.insecure_registry;
+    let (mut plans, sources) = args::plans(&a.verify, &source, a.policy.as_ref())?;
     for plan in &mut plans.plans {
         if plan.policy.is_some() && !plan.skip {
             args::announce_level(plan.opts.level, plan.policy.as_deref());
@@ -128,14 +134,14 @@ pub(crate) fn run(a: ServeArgs) -> Result<Worst> {
         },
         disk: a.verify.cache(&a.source),
     };
-    let verifier = NotaryV1::new(
+    let verifier = Generations::new(Setup {
         plans,
-        Arc::new(sources),
-        cache,
-        a.verify.at.is_none(),
-        crate::cli::message,
-        metrics.clone(),
-    );
+        sources: Arc::new(sources),
+        policy: cache,
+        at_now: a.verify.at.is_none(),
+        describe: crate::cli::message,
+        metrics: metrics.clone(),
+    });
     let decider = Decider {
         verifier,
         mode: match a.mode {

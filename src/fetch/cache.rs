@@ -157,6 +157,53 @@ impl Cache {
     }
 }
 
+/// Notation's warm path: one file per verified artifact, `_notation/<repository>/<hex>.json`
+/// (beside, never inside, the Notary v1 repository folders, whose files are all role files).
+const NOTATION: &str = "_notation";
+
+/// Largest Notation cache file read (an envelope is at most 4 MiB, base64 in JSON).
+pub const MAX_NOTATION_ENTRY: u64 = 8 * 1024 * 1024;
+
+impl Cache {
+    fn notation_file(&self, repository: &str, digest_hex: &str) -> Option<PathBuf> {
+        let hex_only = digest_hex.len() == 64 && digest_hex.bytes().all(|b| b.is_ascii_hexdigit());
+        let name = self.repo_dir(repository).file_name()?.to_owned();
+        hex_only.then(|| {
+            self.dir
+                .join(NOTATION)
+                .join(name)
+                .join(format!("{digest_hex}.json"))
+        })
+    }
+
+    /// The Notation entry of `repository`'s artifact `digest_hex`, if one was stored (and is
+    /// not larger than [`MAX_NOTATION_ENTRY`]).
+    pub fn load_notation(&self, repository: &str, digest_hex: &str) -> Option<Vec<u8>> {
+        use std::io::Read as _;
+        let path = self.notation_file(repository, digest_hex)?;
+        let mut bytes = Vec::new();
+        fs::File::open(path)
+            .ok()?
+            .take(MAX_NOTATION_ENTRY + 1)
+            .read_to_end(&mut bytes)
+            .ok()?;
+        (bytes.len() as u64 <= MAX_NOTATION_ENTRY).then_some(bytes)
+    }
+
+    /// Store the Notation entry of `repository`'s artifact `digest_hex`, atomically.
+    pub fn store_notation(
+        &self,
+        repository: &str,
+        digest_hex: &str,
+        bytes: &[u8],
+    ) -> Result<(), CacheError> {
+        let path = self
+            .notation_file(repository, digest_hex)
+            .ok_or_else(|| CacheError::BadRole(digest_hex.to_owned()))?;
+        write_atomic(&path, bytes)
+    }
+}
+
 /// Read every `*.json` below `dir` (but the state file) as role files.
 fn collect_files(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
     let Ok(entries) = fs::read_dir(dir) else {

@@ -23,6 +23,16 @@ pub enum TrustedIdentity {
     Other(String),
 }
 
+impl TrustedIdentity {
+    /// As the policy wrote it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            TrustedIdentity::Any => "*",
+            TrustedIdentity::X509Subject { raw, .. } | TrustedIdentity::Other(raw) => raw,
+        }
+    }
+}
+
 /// Why a DN is refused, in notation-go's words (`internal/pkix`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DnError {

@@ -88,36 +88,9 @@ pub fn verify_reference(
     revocation: &dyn RevocationChecker,
     limits: &Limits,
 ) -> Result<Verified, RunError> {
-    // One more than the limit, so that "more than the limit" can be told.
-    let (manifest, referrers) = source.manifest_and_referrers(
-        repo,
-        reference,
-        MAX_MANIFEST_BYTES as u64,
-        Some(ARTIFACT_TYPE_SIGNATURE),
-        limits.max_signatures + 1,
-    );
-    let manifest = manifest?;
-    let artifact = Artifact {
-        media_type: manifest.media_type.clone(),
-        digest: manifest.digest,
-        size: manifest.bytes.len() as u64,
-    };
-    let referrers = match referrers {
-        Some(Ok(list)) => list,
-        Some(Err(OciError::TooManyReferrers { found, .. })) => found,
-        Some(Err(e)) => return Err(e.into()),
-        None => Vec::new(),
-    };
-    if referrers.is_empty() {
-        return Err(VerifyError::NoSignature(name.to_string()).into());
-    }
+    let (artifact, referrers) = artifact_and_referrers(source, repo, reference, name, limits)?;
     let tried = referrers.len().min(limits.max_signatures);
-    let mut budget = Budget {
-        left: limits.max_bytes,
-        limit: limits.max_bytes,
-        name,
-        tried: 0,
-    };
+    let mut budget = Budget::new(limits, name);
     let mut earlier = Vec::new();
     for batch in referrers[..tried].chunks(BATCH) {
         let candidates = fetch_batch(source, repo, batch, limits, &mut budget)?;
@@ -151,6 +124,60 @@ pub fn verify_reference(
     .into())
 }
 
+/// The artifact `reference` names and its signatures' descriptors (at most one more than the
+/// limit, so that "more than the limit" can be told): one wave for a digest, two for a tag.
+fn artifact_and_referrers(
+    source: &dyn OciSource,
+    repo: &str,
+    reference: &Reference,
+    name: &str,
+    limits: &Limits,
+) -> Result<(Artifact, Vec<Descriptor>), RunError> {
+    let (manifest, referrers) = source.manifest_and_referrers(
+        repo,
+        reference,
+        MAX_MANIFEST_BYTES as u64,
+        Some(ARTIFACT_TYPE_SIGNATURE),
+        limits.max_signatures + 1,
+    );
+    let manifest = manifest?;
+    let artifact = Artifact {
+        media_type: manifest.media_type.clone(),
+        digest: manifest.digest,
+        size: manifest.bytes.len() as u64,
+    };
+    let referrers = match referrers {
+        Some(Ok(list)) => list,
+        Some(Err(OciError::TooManyReferrers { found, .. })) => found,
+        Some(Err(e)) => return Err(e.into()),
+        None => Vec::new(),
+    };
+    if referrers.is_empty() {
+        return Err(VerifyError::NoSignature(name.to_string()).into());
+    }
+    Ok((artifact, referrers))
+}
+
+/// Every signature of `reference` (at most [`Limits::max_signatures`]), fetched and not
+/// verified, for listing them all (`inspect --signatures`); bounded as [`verify_reference`] is.
+pub fn fetch_all(
+    source: &dyn OciSource,
+    repo: &str,
+    reference: &Reference,
+    name: &str,
+    limits: &Limits,
+) -> Result<(Artifact, Vec<Candidate>), RunError> {
+    let (artifact, referrers) = artifact_and_referrers(source, repo, reference, name, limits)?;
+    let mut budget = Budget::new(limits, name);
+    let mut all = Vec::new();
+    let tried = referrers.len().min(limits.max_signatures);
+    for batch in referrers[..tried].chunks(BATCH) {
+        all.extend(fetch_batch(source, repo, batch, limits, &mut budget)?);
+        budget.tried += batch.len();
+    }
+    Ok((artifact, all))
+}
+
 /// The bytes one artifact's signatures may still take.
 struct Budget<'a> {
     left: u64,
@@ -160,6 +187,15 @@ struct Budget<'a> {
 }
 
 impl Budget<'_> {
+    fn new<'a>(limits: &Limits, name: &'a str) -> Budget<'a> {
+        Budget {
+            left: limits.max_bytes,
+            limit: limits.max_bytes,
+            name,
+            tried: 0,
+        }
+    }
+
     /// Take `n` bytes before asking for them.
     fn take(&mut self, n: u64) -> Result<(), RunError> {
         match self.left.checked_sub(n) {

@@ -319,6 +319,17 @@ impl TrustPolicy {
     }
 }
 
+/// One statement given as JSON (a Notation statement inside trustpin's own policy file),
+/// validated by exactly the rules of a whole document's statements, scopes aside: the caller
+/// matches scopes its own way.
+pub fn parse_statement(value: serde_json::Value) -> Result<Statement, PolicyError> {
+    let wire: WireStatement =
+        serde_json::from_value(value).map_err(|e| PolicyError::Malformed {
+            reason: e.to_string(),
+        })?;
+    statement(wire)
+}
+
 fn statement(w: WireStatement) -> Result<Statement, PolicyError> {
     let name = w.name.unwrap_or_default();
     if name.is_empty() {

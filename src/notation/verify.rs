@@ -146,9 +146,15 @@ pub struct Verified {
     statement: String,
     signature: usize,
     reports: Vec<SignatureReport>,
+    /// The signature that verified, as fetched (for the trust cache's warm path).
+    candidate: Candidate,
 }
 
 impl Verified {
+    /// The signature that verified, as it was fetched: its manifest digest and envelope.
+    pub fn candidate(&self) -> &Candidate {
+        &self.candidate
+    }
     pub fn artifact(&self) -> &Artifact {
         &self.artifact
     }
@@ -276,6 +282,7 @@ pub fn verify_artifact(
                 statement: statement.name.clone(),
                 signature: reports.len() - 1,
                 reports,
+                candidate: candidate.clone(),
             });
         }
     }

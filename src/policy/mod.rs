@@ -2,6 +2,12 @@
 //! server. JSON in the spirit of the Notary Project's trustpolicy.json. A policy that does not
 //! parse, names a key it cannot read, or is ambiguous is refused as a whole, naming the line and
 //! the field.
+//!
+//! One file for both generations of the Notary Project: a statement with `trustRoots` is a
+//! Notary v1 policy; one with `trustStores` and `trustedIdentities` is a Notation policy, its
+//! fields validated by [`crate::notation::policy::parse_statement`] (notation-go's rules), its
+//! trust store the folder `trustStore` names (default `truststore/` beside the policy file); one
+//! with both needs both signatures, unless `"require": "any"`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,15 +36,79 @@ pub struct Server {
     pub check_health: bool,
 }
 
+/// A statement's Notation side.
+#[derive(Debug, Clone)]
+pub struct NotationPolicy {
+    /// Validated as notation-go validates a trustpolicy.json statement.
+    pub statement: crate::notation::policy::Statement,
+    /// The trust store folder (`x509/{ca,signingAuthority,tsa}/<name>/`).
+    pub trust_store: PathBuf,
+}
+
+/// With both generations in one statement: which must verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Require {
+    /// Both signatures (the default).
+    All,
+    /// Either (a migration window).
+    Any,
+}
+
+/// A generation of Notary Project signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Generation {
+    NotaryV1,
+    Notation,
+}
+
+impl Generation {
+    /// The name in output (`notary-v1`, `notation`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Generation::NotaryV1 => "notary-v1",
+            Generation::Notation => "notation",
+        }
+    }
+
+    /// The name in sentences (`Notary v1`, `Notation`).
+    pub fn title(self) -> &'static str {
+        match self {
+            Generation::NotaryV1 => "Notary v1",
+            Generation::Notation => "Notation",
+        }
+    }
+}
+
 /// One checked policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
     pub name: String,
     pub scopes: Vec<String>,
     pub verification: Verification,
+    /// Notary v1 pinned root keys; empty for a Notation-only statement.
     pub trust_roots: Vec<PinnedKey>,
     pub required_delegations: Vec<String>,
     pub server: Server,
+    /// The Notation side, when the statement has `trustStores` and `trustedIdentities`.
+    pub notation: Option<NotationPolicy>,
+    pub require: Require,
+}
+
+impl Policy {
+    /// The generations this statement verifies (none for `skip`).
+    pub fn generations(&self) -> Vec<Generation> {
+        if self.verification == Verification::Skip {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        if !self.trust_roots.is_empty() {
+            out.push(Generation::NotaryV1);
+        }
+        if self.notation.is_some() {
+            out.push(Generation::Notation);
+        }
+        out
+    }
 }
 
 /// A checked policy file.
@@ -94,12 +164,25 @@ struct PolicyWire {
     required_delegations: Vec<String>,
     #[serde(default)]
     server: Option<ServerWire>,
+    #[serde(default)]
+    trust_stores: Option<Vec<String>>,
+    #[serde(default)]
+    trusted_identities: Option<Vec<String>>,
+    #[serde(default)]
+    trust_store: Option<String>,
+    #[serde(default)]
+    require: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SigWire {
     level: String,
+    /// Notation only: passed to its validation as written.
+    #[serde(default)]
+    r#override: Option<serde_json::Value>,
+    #[serde(default)]
+    verify_timestamp: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -286,13 +369,57 @@ impl PolicySet {
                 };
                 trust_roots.push(key.map_err(|e| invalid(i, root, rfield, e.to_string()))?);
             }
-            if trust_roots.is_empty() && verification != Verification::Skip {
+            let notation =
+                notation_part(&p, base).map_err(|(f, m)| invalid(i, &p.name, field(f), m))?;
+            if trust_roots.is_empty() && notation.is_none() && verification != Verification::Skip {
                 return Err(invalid(
                     i,
                     &p.name,
                     field("trustRoots"),
-                    "no pinned keys (only level skip needs none)".into(),
+                    "no pinned keys (trustRoots) and no Notation trustStores and trustedIdentities (only level skip needs none)".into(),
                 ));
+            }
+            let both = !trust_roots.is_empty() && notation.is_some();
+            let require = match p.require.as_deref() {
+                None | Some("all") => Require::All,
+                Some("any") => Require::Any,
+                Some(other) => {
+                    return Err(invalid(
+                        i,
+                        other,
+                        field("require"),
+                        format!("{other:?} is not one of all, any"),
+                    ))
+                }
+            };
+            if p.require.is_some() && !both {
+                return Err(invalid(
+                    i,
+                    "require",
+                    field("require"),
+                    "only a statement with both trustRoots (Notary v1) and trustStores (Notation) chooses which must verify".into(),
+                ));
+            }
+            if notation.is_some() && trust_roots.is_empty() {
+                let v1_only = [
+                    ("requiredDelegations", !p.required_delegations.is_empty()),
+                    (
+                        "server.url",
+                        p.server.as_ref().is_some_and(|s| s.url.is_some()),
+                    ),
+                    (
+                        "server.checkHealth",
+                        p.server.as_ref().is_some_and(|s| s.check_health),
+                    ),
+                ];
+                if let Some((f, _)) = v1_only.iter().find(|(_, set)| *set) {
+                    return Err(invalid(
+                        i,
+                        f.split('.').next_back().unwrap_or(f),
+                        field(f),
+                        "a Notary v1 setting in a Notation-only statement (no trustRoots): Notation signatures come from the image's registry".into(),
+                    ));
+                }
             }
             let server = match p.server {
                 None => Server::default(),
@@ -332,6 +459,8 @@ impl PolicySet {
                 trust_roots,
                 required_delegations: p.required_delegations,
                 server,
+                notation,
+                require,
             });
         }
         set.prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
@@ -359,6 +488,55 @@ impl PolicySet {
         let p = self.for_gun(gun)?;
         self.policies.iter().position(|q| std::ptr::eq(q, p))
     }
+}
+
+/// The Notation side of statement `p`, if it has one: its Notation fields validated by
+/// notation's own rules (the statement named in the message), its trust store folder resolved.
+/// Errors are (field, message).
+fn notation_part(
+    p: &PolicyWire,
+    base: &Path,
+) -> Result<Option<NotationPolicy>, (&'static str, String)> {
+    let sig = &p.signature_verification;
+    if p.trust_stores.is_none() && p.trusted_identities.is_none() {
+        let stray = [
+            ("signatureVerification.override", sig.r#override.is_some()),
+            (
+                "signatureVerification.verifyTimestamp",
+                sig.verify_timestamp.is_some(),
+            ),
+            ("trustStore", p.trust_store.is_some()),
+        ];
+        if let Some((f, _)) = stray.iter().find(|(_, set)| *set) {
+            return Err((
+                f,
+                "a Notation setting in a statement without trustStores and trustedIdentities"
+                    .into(),
+            ));
+        }
+        return Ok(None);
+    }
+    let value = serde_json::json!({
+        "name": p.name,
+        "registryScopes": ["*"],
+        "signatureVerification": {
+            "level": sig.level,
+            "override": sig.r#override,
+            "verifyTimestamp": sig.verify_timestamp,
+        },
+        "trustStores": p.trust_stores,
+        "trustedIdentities": p.trusted_identities,
+    });
+    let statement = crate::notation::policy::parse_statement(value)
+        .map_err(|e| ("trustStores", e.to_string()))?;
+    if statement.is_skip() {
+        return Ok(None);
+    }
+    let trust_store = base.join(p.trust_store.as_deref().unwrap_or("truststore"));
+    Ok(Some(NotationPolicy {
+        statement,
+        trust_store,
+    }))
 }
 
 /// `*`, `registry/path/*` (a prefix ending at a component), or an exact repository, normalised

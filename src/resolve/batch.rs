@@ -2,14 +2,22 @@
 //! are grouped into jobs of one repository at one location under one plan, and every job is
 //! fetched and verified once, `jobs` at a time, however many of its tags were asked for. This is
 //! the one place batches are planned; resolve, inspect, archive and pin all go through it.
+//!
+//! A reference under a Notation statement is verified on its own (its registry's manifest and
+//! signatures, [`super::notation`]), `jobs` references at once, the same reference once however
+//! often it is named; under a statement with both generations, both answers are combined.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::fetch::cache::Cache;
+use crate::fetch::oci::RegistrySource;
+use crate::fetch::revocation::{HttpRevocation, RevocationOptions};
 use crate::fetch::Source;
-use crate::policy::{PolicySet, Verification};
+use crate::notation::revocation::RevocationChecker;
+use crate::policy::{Generation, Policy, PolicySet, Verification};
 use crate::reference::{self, Gun, ImageRef};
+use crate::resolve::notation::{self, NotationResolution, NotationState};
 use crate::resolve::SetupError;
 use crate::resolve::{fetch_repo_cached, select_ref, Fetched, Options, Resolution, ResolveError};
 
@@ -48,6 +56,17 @@ impl Plans {
         }
     }
 
+    /// The policy that made plan `ix`, if a policy file made the plans.
+    pub fn policy(&self, ix: usize) -> Option<&Policy> {
+        self.policies.as_ref().and_then(|s| s.policies.get(ix))
+    }
+
+    /// Whether plan `ix` verifies Notary v1 signatures (the flags' plan always does).
+    pub fn notary_v1(&self, ix: usize) -> bool {
+        self.policy(ix)
+            .is_none_or(|p| p.generations().contains(&Generation::NotaryV1))
+    }
+
     /// One plan per policy of `set`, each from `base` with the policy's keys, delegations and
     /// level (the source settings of a policy are the caller's: see [`Sources`]).
     pub fn from_policies(base: &Options, set: PolicySet) -> Plans {
@@ -82,6 +101,8 @@ pub trait Sources: Sync {
     fn location(&self, plan: usize, image: &ImageRef) -> String;
     /// Open the source for a location.
     fn open(&self, plan: usize, location: &str) -> Result<Box<dyn Source>, SetupError>;
+    /// Open registry `registry` (`host[:port]`) for plan `plan`'s Notation signatures.
+    fn registry(&self, plan: usize, registry: &str) -> Result<RegistrySource, SetupError>;
 }
 
 /// What became of one reference.
@@ -104,6 +125,12 @@ pub struct Outcome {
     pub plan: Option<usize>,
     pub policy: Option<String>,
     pub answer: Answer,
+    /// The generations whose signatures verified it (when trusted).
+    pub generations: Vec<Generation>,
+    /// The Notation verification, when its Notation signatures verified.
+    pub notation: Option<NotationResolution>,
+    /// Its statement names both generations (the output says which verified).
+    pub two_generations: bool,
 }
 
 impl Outcome {
@@ -142,6 +169,9 @@ pub fn plan(inputs: Vec<String>, plans: &Plans, sources: &dyn Sources) -> (Vec<O
                     plan: None,
                     policy: None,
                     answer: Answer::Failed(e.into()),
+                    generations: Vec::new(),
+                    notation: None,
+                    two_generations: false,
                 });
                 continue;
             }
@@ -154,12 +184,18 @@ pub fn plan(inputs: Vec<String>, plans: &Plans, sources: &dyn Sources) -> (Vec<O
                 plan: None,
                 policy: None,
                 answer: Answer::Failed(ResolveError::NoPolicy { gun }),
+                generations: Vec::new(),
+                notation: None,
+                two_generations: false,
             });
             continue;
         };
         let p = &plans.plans[ix];
         let answer = if p.skip {
             Answer::Skipped
+        } else if !plans.notary_v1(ix) {
+            // Notation only: verified per reference, not per repository.
+            Answer::Pending
         } else {
             let location = sources.location(ix, &image);
             let key = (ix, location.clone(), image.gun.clone());
@@ -181,6 +217,9 @@ pub fn plan(inputs: Vec<String>, plans: &Plans, sources: &dyn Sources) -> (Vec<O
             plan: Some(ix),
             policy: p.policy.clone(),
             answer,
+            generations: Vec::new(),
+            notation: None,
+            two_generations: false,
         });
     }
     (outcomes, jobs)
@@ -246,10 +285,11 @@ pub fn run<E>(
     })
 }
 
-/// Resolve every input: [`plan`], then [`run`], selecting each member's digest as its
-/// repository finishes. `on_final` sees each outcome as soon as it is final (final ones first,
-/// for jsonl); the result is in input order. `announce` sees each plan the first time an input
-/// uses it, in input order, before anything is fetched.
+/// Resolve every input: [`plan`], then the Notation references ([`verify_notation`]), then
+/// [`run`], selecting each member's digest as its repository finishes. `on_final` sees each
+/// outcome as soon as it is final (final ones first, for jsonl); the result is in input order.
+/// `announce` sees each plan the first time an input uses it, in input order, before anything
+/// is fetched.
 pub fn resolve_all<E>(
     inputs: Vec<String>,
     plans: &Plans,
@@ -276,6 +316,32 @@ pub fn resolve_all<E>(
             on_final(o, finished, total)?;
         }
     }
+    let items = notation_items(&outcomes, plans);
+    let state = NotationState::for_one_run();
+    // OCSP and CRL, bounded and cached for the run, as `trustpin verify` checks them.
+    let revocation = HttpRevocation::new(RevocationOptions::default());
+    let mut notation_of: Vec<Option<NotationResult>> = vec![None; outcomes.len()];
+    verify_notation(
+        &items,
+        plans,
+        sources,
+        &state,
+        parallel,
+        cache,
+        &revocation,
+        &mut |i, result| {
+            let o = &mut outcomes[i];
+            let ix = o.plan.unwrap_or_default();
+            if plans.notary_v1(ix) {
+                // Final once its repository is verified too.
+                notation_of[i] = Some(result.clone());
+                return Ok(());
+            }
+            finish(o, plans, None, Some(result.clone()));
+            finished += 1;
+            on_final(o, finished, total)
+        },
+    )?;
     let single = jobs.len() <= 1;
     run(
         &jobs,
@@ -290,13 +356,12 @@ pub fn resolve_all<E>(
                 let (Some(image), Some(ix)) = (&o.image, o.plan) else {
                     continue;
                 };
-                o.answer = match &result {
-                    Ok(f) => match select_ref(&f.repo, image, &plans.plans[ix].opts) {
-                        Ok(r) => Answer::Trusted(r),
-                        Err(e) => Answer::Failed(e),
-                    },
-                    Err(e) => Answer::Failed(e.clone()),
+                let v1 = match &result {
+                    Ok(f) => select_ref(&f.repo, image, &plans.plans[ix].opts),
+                    Err(e) => Err(e.clone()),
                 };
+                let notation = notation_of[i].take();
+                finish(o, plans, Some(v1), notation);
                 finished += 1;
                 on_final(o, finished, total)?;
             }
@@ -305,6 +370,128 @@ pub fn resolve_all<E>(
         },
     )?;
     Ok(outcomes)
+}
+
+/// A Notation answer for one reference.
+type NotationResult = Result<NotationResolution, ResolveError>;
+
+/// One distinct reference under a Notation statement: its plan, the reference, and the outcomes
+/// that named it.
+struct NotationItem {
+    plan: usize,
+    image: ImageRef,
+    members: Vec<usize>,
+}
+
+/// The pending outcomes under a Notation statement, one item per distinct (plan, repository,
+/// tag, digest).
+fn notation_items(outcomes: &[Outcome], plans: &Plans) -> Vec<NotationItem> {
+    let mut items: Vec<NotationItem> = Vec::new();
+    let mut item_of: BTreeMap<(usize, String, Option<String>, Option<String>), usize> =
+        BTreeMap::new();
+    for (i, o) in outcomes.iter().enumerate() {
+        let (Some(image), Some(ix), Answer::Pending) = (&o.image, o.plan, &o.answer) else {
+            continue;
+        };
+        if plans.policy(ix).and_then(|p| p.notation.as_ref()).is_none() {
+            continue;
+        }
+        let key = (
+            ix,
+            image.gun.to_string(),
+            image.tag.clone(),
+            image.digest.map(|d| d.to_string()),
+        );
+        let n = *item_of.entry(key).or_insert_with(|| {
+            items.push(NotationItem {
+                plan: ix,
+                image: image.clone(),
+                members: Vec::new(),
+            });
+            items.len() - 1
+        });
+        items[n].members.push(i);
+    }
+    items
+}
+
+#[allow(clippy::too_many_arguments)]
+/// Verify every item, `parallel` at once; `done(outcome index, result)` runs on the calling
+/// thread for each member of an item as soon as it is verified.
+fn verify_notation<E>(
+    items: &[NotationItem],
+    plans: &Plans,
+    sources: &dyn Sources,
+    state: &NotationState,
+    parallel: usize,
+    cache: Option<&Cache>,
+    revocation: &dyn RevocationChecker,
+    done: &mut dyn FnMut(usize, &NotationResult) -> Result<(), E>,
+) -> Result<(), E> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let next = AtomicUsize::new(0);
+    let work = |tx: std::sync::mpsc::Sender<(usize, NotationResult)>| loop {
+        let n = next.fetch_add(1, Ordering::Relaxed);
+        let Some(item) = items.get(n) else { break };
+        let Some(policy) = plans.policy(item.plan).and_then(|p| p.notation.as_ref()) else {
+            break;
+        };
+        let opts = &plans.plans[item.plan].opts;
+        let result = notation::verify_image(
+            state,
+            sources,
+            item.plan,
+            policy,
+            &item.image,
+            opts.at,
+            opts.limits.deadline,
+            cache,
+            revocation,
+        );
+        if tx.send((n, result)).is_err() {
+            break;
+        }
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..parallel.clamp(1, 64).min(items.len()) {
+            let tx = tx.clone();
+            scope.spawn(|| work(tx));
+        }
+        drop(tx);
+        for (n, result) in rx {
+            for &i in &items[n].members {
+                done(i, &result)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Settle outcome `o` from its generations' answers (`None`: not used by its statement).
+fn finish(
+    o: &mut Outcome,
+    plans: &Plans,
+    v1: Option<Result<Resolution, ResolveError>>,
+    notation: Option<NotationResult>,
+) {
+    let Some(image) = &o.image else { return };
+    let policy = o.plan.and_then(|ix| plans.policy(ix));
+    let require = policy.map_or(crate::policy::Require::All, |p| p.require);
+    o.two_generations = v1.is_some() && notation.is_some();
+    let verified_notation = notation.as_ref().and_then(|n| n.as_ref().ok()).cloned();
+    match notation::combine(image, require, v1, notation) {
+        Ok((r, generations)) => {
+            if generations.contains(&Generation::Notation) {
+                o.notation = verified_notation;
+            }
+            o.generations = generations;
+            o.answer = Answer::Trusted(r);
+        }
+        Err(e) => o.answer = Answer::Failed(e),
+    }
 }
 
 /// Drop `value`, or, when the process is about to exit anyway (`exiting`), leave it to the

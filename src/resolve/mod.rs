@@ -10,6 +10,8 @@ use crate::fetch::{trace, Source, SourceError};
 
 pub mod batch;
 mod metered;
+pub mod notation;
+mod notation_warm;
 
 use crate::fetch::Wave;
 use crate::reference::{Gun, ImageRef};
@@ -132,6 +134,27 @@ pub enum ResolveError {
         error: Box<ChainError>,
         state: std::path::PathBuf,
     },
+    /// A Notation-signed reference that could not be verified.
+    #[error(transparent)]
+    Notation(std::sync::Arc<crate::notation::oci::RunError>),
+    /// A statement with both generations: one that had to verify did not.
+    #[error("{}: {error}", .generation.title())]
+    Generation {
+        generation: crate::policy::Generation,
+        error: Box<ResolveError>,
+    },
+    /// A statement with both generations: neither verified.
+    #[error("neither generation verified: Notary v1: {notary_v1}; Notation: {notation}")]
+    NoneVerified {
+        notary_v1: Box<ResolveError>,
+        notation: Box<ResolveError>,
+    },
+    /// A statement with both generations: they verified different digests.
+    #[error("the Notary v1 signature is for {notary_v1} but the Notation-signed manifest is {notation}: refusing both")]
+    GenerationsDisagree {
+        notary_v1: crate::reference::Digest,
+        notation: crate::reference::Digest,
+    },
 }
 
 impl From<Tripped> for ResolveError {
@@ -164,6 +187,8 @@ pub enum SetupError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Credentials(#[from] crate::fetch::credentials::CredentialError),
+    #[error(transparent)]
+    Registry(#[from] crate::fetch::oci::OciError),
 }
 
 /// A resolved reference with everything the user must be told.

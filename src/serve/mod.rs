@@ -4,7 +4,7 @@
 //!
 //! Layers, one idea each: [`review`] (the AdmissionReview v1 wire format), [`images`] (where the
 //! images of each kind are, the JSON Patch), [`verify`] (one image → one verdict, behind the
-//! [`verify::Verifier`] trait; Notary v1 now), [`cache`] (verified trust data in memory,
+//! [`verify::Verifier`] trait: Notary v1, and [`notation`] beside it), [`cache`] (verified trust data in memory,
 //! single-flight), [`decide`] (one request, its deadline, enforce or detect), [`server`] (HTTPS,
 //! h1 and h2, endpoints, limits), [`tls`] (the certificate and its reload), [`metrics`], [`log`].
 
@@ -13,6 +13,7 @@ pub mod decide;
 pub mod images;
 pub mod log;
 pub mod metrics;
+pub mod notation;
 pub mod review;
 pub mod server;
 pub mod tls;

@@ -74,6 +74,19 @@ pub struct CachePolicy {
     pub disk: Option<Cache>,
 }
 
+/// What a verifier is made from: the plans and where their data comes from, what is kept and
+/// for how long, and how errors are worded and counted.
+#[derive(Clone)]
+pub struct Setup {
+    pub plans: Plans,
+    pub sources: Arc<dyn Sources + Send>,
+    pub policy: CachePolicy,
+    /// Verify as of the time of each fetch (a server runs for months), unless a time was given.
+    pub at_now: bool,
+    pub describe: fn(&ResolveError) -> String,
+    pub metrics: Arc<Metrics>,
+}
+
 /// Notary v1 under the plans of the flags or a policy file.
 pub struct NotaryV1 {
     plans: Arc<Plans>,
@@ -88,23 +101,16 @@ pub struct NotaryV1 {
 }
 
 impl NotaryV1 {
-    pub fn new(
-        plans: Plans,
-        sources: Arc<dyn Sources + Send>,
-        policy: CachePolicy,
-        at_now: bool,
-        describe: fn(&ResolveError) -> String,
-        metrics: Arc<Metrics>,
-    ) -> Arc<NotaryV1> {
+    pub fn new(setup: Setup) -> Arc<NotaryV1> {
         Arc::new(NotaryV1 {
-            plans: Arc::new(plans),
-            sources,
+            plans: Arc::new(setup.plans),
+            sources: setup.sources,
             opened: Mutex::new(HashMap::new()),
-            cache: TrustCache::new(policy.bounds),
-            policy,
-            at_now,
-            describe,
-            metrics,
+            cache: TrustCache::new(setup.policy.bounds),
+            policy: setup.policy,
+            at_now: setup.at_now,
+            describe: setup.describe,
+            metrics: setup.metrics,
         })
     }
 

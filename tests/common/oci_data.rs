@@ -23,6 +23,28 @@ pub fn notation_data() -> PathBuf {
 }
 
 /// `../shared/notation-data/oci_layout/<name>`.
+/// `../shared/notation-data/truststores/<name>`, as a `--trust-store` argument.
+pub fn truststore(name: &str) -> String {
+    notation_data()
+        .join("truststores")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A Notation statement of trustpin's policy file for `scopes`: strict, the shared `e2e` trust
+/// store (`ca:e2e`), the e2e signer's subject as the trusted identity.
+pub fn e2e_statement(name: &str, scopes: &[String]) -> serde_json::Value {
+    serde_json::json!({
+        "name": name,
+        "registryScopes": scopes,
+        "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:e2e"],
+        "trustedIdentities": ["x509.subject: C=US, ST=WA, L=Seattle, O=Notary, CN=e2e"],
+        "trustStore": truststore("e2e"),
+    })
+}
+
 pub fn layout_path(name: &str) -> PathBuf {
     notation_data().join("oci_layout").join(name)
 }

@@ -157,6 +157,19 @@ impl RegistrySource {
         }
     }
 
+    /// Take what an earlier run saw of the referrers API (kept in the trust cache), unless this
+    /// source has seen the registry answer already. A wrong guess costs one more wave, never a
+    /// wrong answer: a 404 from the API still falls back to the tag schema.
+    pub fn assume_referrers_api(&self, supported: bool) {
+        let state = if supported { SUPPORTED } else { UNSUPPORTED };
+        let _ = self.referrers_api.compare_exchange(
+            UNKNOWN,
+            state,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
     fn name(&self, repo: &str) -> String {
         format!("{}/{repo}", self.registry)
     }
