@@ -388,6 +388,17 @@ pub fn inspect_home(images: &[&str], options: &[&OsStr], extra: &[&str]) -> Outp
 pub const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
 pub const TESTDATA_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/keys/delegated.pub");
 
+/// The shared Docker Hub data beside the project (../shared/trust-data, real notary.docker.io
+/// trust data with its root keys); a test that needs it fails loudly when it is missing.
+pub fn shared_trust_data() -> &'static str {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/trust-data");
+    assert!(
+        Path::new(data).join("keys").is_dir(),
+        "{data} is missing: the shared trust data is needed"
+    );
+    data
+}
+
 /// `trustpin resolve --metadata-dir testdata --root-key <delegated key> --at AT REST...`.
 pub fn resolve_testdata(at: &str, rest: &[&str]) -> Output {
     let mut args = vec![
