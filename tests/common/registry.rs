@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::oci_data::{sha256, OCI_INDEX, OCI_MANIFEST};
-use super::token_issuer::{TokenIssuer, ISSUER, SERVICE};
+use super::oci_data::{layout_path, sha256, OCI_INDEX, OCI_MANIFEST};
+use super::token_issuer::{TokenIssuer, User, ISSUER, SERVICE};
 
 /// Where Debian installs the registry.
 pub const DOCKER_REGISTRY: &str = "/usr/bin/docker-registry";
@@ -56,6 +56,16 @@ impl Registry {
     /// pushing, give the test client a token ([`Registry::push_token_for`]).
     pub fn start_with_token(issuer: &TokenIssuer) -> Registry {
         Self::launch(Some(issuer))
+    }
+
+    /// The token-auth case: an issuer whose one user, alice (password `wonderland`), may pull,
+    /// and a registry behind it holding the `e2e-valid-signature` layout at `secure/app`.
+    pub fn alice_behind_token_auth() -> (TokenIssuer, Registry) {
+        let issuer = TokenIssuer::start(vec![User::new("alice", "wonderland", &["pull"])]);
+        let reg = Registry::start_with_token(&issuer);
+        reg.push_token_for(&issuer, "secure/app");
+        reg.push_layout("secure/app", &layout_path("e2e-valid-signature"));
+        (issuer, reg)
     }
 
     fn launch(issuer: Option<&TokenIssuer>) -> Registry {
