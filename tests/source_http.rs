@@ -1320,6 +1320,13 @@ fn trustpin(args: &[String], env: &[(&str, String)]) -> Output {
         .run()
 }
 
+/// Exit 3 (could not check), the message naming `url` and `why`, within `within`.
+fn could_not_check_within(out: &Output, url: &str, why: &str, within: Duration) {
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    out.expect_stderr(&[url, why], "");
+    assert!(out.elapsed < within, "{:?}", out.elapsed);
+}
+
 fn alice_server() -> TestServer {
     let srv = TestServer::start();
     srv.serve_tree(trust_data());
@@ -1364,10 +1371,8 @@ fn cli_endless_body_is_exit_3_naming_the_url_and_limit() {
     let srv = alice_server();
     srv.endless(&tuf_path(ALICE, "timestamp"));
     let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
     let url = format!("{}{}", srv.url(), tuf_path(ALICE, "timestamp"));
-    out.expect_stderr(&[&url, "limit of 1048576 bytes"], "");
-    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
+    could_not_check_within(&out, &url, "limit of 1048576 bytes", Duration::from_secs(5));
 }
 
 #[test]
@@ -1381,14 +1386,9 @@ fn cli_delegation_longer_than_the_snapshot_declares_is_exit_3() {
     body.extend_from_slice(&[b' '; 100]);
     srv.serve_json(&path, body);
     let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!("{}{path}", srv.url())),
-        "{}",
-        out.stderr
-    );
-    out.expect_stderr(&[&format!("limit of {declared} bytes")], "");
-    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
+    let url = format!("{}{path}", srv.url());
+    let limit = format!("limit of {declared} bytes");
+    could_not_check_within(&out, &url, &limit, Duration::from_secs(5));
 }
 
 #[test]
@@ -1396,10 +1396,13 @@ fn cli_server_that_never_answers_is_exit_3_within_the_timeout() {
     let srv = alice_server();
     srv.stall(&tuf_path(ALICE, "snapshot"));
     let out = trustpin(&resolve_alice(&srv.url(), &["--timeout", "1"]), &[]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
     let url = format!("{}{}", srv.url(), tuf_path(ALICE, "snapshot"));
-    out.expect_stderr(&[&url, "no complete answer within 1s"], "");
-    assert!(out.elapsed < Duration::from_secs(4), "{:?}", out.elapsed);
+    could_not_check_within(
+        &out,
+        &url,
+        "no complete answer within 1s",
+        Duration::from_secs(4),
+    );
 }
 
 #[test]
