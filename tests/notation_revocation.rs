@@ -10,14 +10,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::notation_gen::*;
 use common::oci_data::{LayoutBuilder, SIGNATURE};
 use common::server::{Length, Reply, Response, TestServer};
-use common::Output;
+use common::{free_port, Output};
 use time::OffsetDateTime;
 use trustpin::fetch::revocation::{HttpRevocation, RevocationOptions};
 use trustpin::notation::envelope::{Artifact, MEDIA_TYPE_JWS};
@@ -29,15 +28,6 @@ use trustpin::reference::Digest;
 
 const CA_SUBJECT: &str = "/C=US/ST=WA/O=Generated/CN=Revocation CA";
 const LEAF_NAME: &str = "CN=leaf,O=Generated,L=Seattle,ST=WA,C=US";
-
-/// A port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A real `openssl ocsp` responder, killed when dropped.
 struct Responder(Child);

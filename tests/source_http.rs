@@ -457,10 +457,7 @@ fn concurrent_fetches_share_one_source() {
 
 #[test]
 fn closed_port_is_a_connect_error() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = common::free_port();
     let src = HttpSource::new(
         &format!("http://127.0.0.1:{port}"),
         options(Duration::from_secs(5)),
@@ -1456,10 +1453,7 @@ fn cli_checks_health_only_when_asked() {
 
 #[test]
 fn cli_warns_about_plain_http_off_loopback_only() {
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = common::free_port();
     for server in [
         format!("http://127.0.0.1:{closed}"),
         format!("http://localhost:{closed}"),
@@ -1496,10 +1490,7 @@ fn cli_warns_about_plain_http_off_loopback_only() {
 #[test]
 fn cli_uses_proxies_from_the_environment_but_never_for_loopback() {
     // A dead proxy for everything: loopback does not go through it.
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
-    };
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
     let srv = alice_server();
     let env: Vec<(&str, String)> = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy"]
         .iter()

@@ -611,6 +611,15 @@ pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
         .expect("tempdir")
 }
 
+/// A free TCP port on 127.0.0.1: bound, then released, so nothing listens on it (a caller
+/// that starts a server there retries on a race).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
 /// Lower-case hex of `bytes`' SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes))

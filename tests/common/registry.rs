@@ -10,13 +10,14 @@
 //! ```
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::free_port;
 use super::oci_data::{layout_path, sha256, OCI_INDEX, OCI_MANIFEST};
 use super::token_issuer::{TokenIssuer, User, ISSUER, SERVICE};
 
@@ -346,13 +347,6 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// One HTTP/1.1 request to 127.0.0.1:`port` with `Connection: close`; the answer read to the end
