@@ -8,6 +8,8 @@
 //!   parsing of stdout ([`Output::json`], [`Output::json_array`], [`Output::json_lines`]); every
 //!   failure message prints the whole run ([`Output::describe`]).
 //! - [`error_message`]: the `error` of one image in `resolve --output json|jsonl`.
+//! - Data and ports: [`TESTDATA`] and [`resolve_testdata`] (the shipped offline data),
+//!   [`shared_trust_data`] (../shared/trust-data, asserted present), [`free_port`].
 //!
 //! ```ignore
 //! mod common;
