@@ -588,6 +588,15 @@ mod tests {
             .collect()
     }
 
+    /// `found`, after checking that every range holds exactly the reference's text (so a rewrite
+    /// lands on the reference).
+    fn found_at_exact_ranges(text: &str) -> Vec<(usize, String, Kind)> {
+        for f in find_references(text) {
+            assert_eq!(&text.lines().nth(f.line).unwrap()[f.start..f.end], f.text);
+        }
+        found(text)
+    }
+
     fn left(text: &str) -> Vec<(usize, String, &'static str)> {
         left_alone(text)
             .into_iter()
@@ -599,17 +608,13 @@ mod tests {
     fn flow_style_yaml_images_are_found() {
         let yaml = "containers: [{name: a, image: nginx:1.25}, {image: \"redis:7\", name: b}]\n- {name: c, image: 'ghcr.io/x/y:v1' } # c\nother: {image: ${IMG}}\n";
         assert_eq!(
-            found(yaml),
+            found_at_exact_ranges(yaml),
             [
                 (0, "nginx:1.25".into(), Kind::Yaml),
                 (0, "redis:7".into(), Kind::Yaml),
                 (1, "ghcr.io/x/y:v1".into(), Kind::Yaml),
             ]
         );
-        // exact ranges, so a rewrite lands on the reference
-        for f in find_references(yaml) {
-            assert_eq!(&yaml.lines().nth(f.line).unwrap()[f.start..f.end], f.text);
-        }
         assert_eq!(left(yaml), [(2, "${IMG}".into(), HOLDS_A_VARIABLE)]);
         // a quoted `image:` inside a string is not a key
         assert!(found("msg: \"image: nginx:1.25\"\n").is_empty());
@@ -619,16 +624,13 @@ mod tests {
     fn dockerfile_args_used_whole_by_from_and_copy_from_are_found() {
         let df = "ARG BASE=alpine:3.19\nARG TOOLS=\"example.com/tools:v2\"\nARG VERSION=1.2\nARG UNUSED=example.com/x/y:v9\nFROM ${BASE} AS build\nCOPY --from=example.com/assets:v3 /a /a\nCOPY --from=build /out /out\nCOPY --from=0 /x /x\nCOPY --chown=1 --from=$TOOLS /t /t\nFROM $TOOLS\nFROM ${BASE}:edge\n";
         assert_eq!(
-            found(df),
+            found_at_exact_ranges(df),
             [
                 (0, "alpine:3.19".into(), Kind::Arg),
                 (1, "example.com/tools:v2".into(), Kind::Arg),
                 (5, "example.com/assets:v3".into(), Kind::CopyFrom),
             ]
         );
-        for f in find_references(df) {
-            assert_eq!(&df.lines().nth(f.line).unwrap()[f.start..f.end], f.text);
-        }
         assert_eq!(
             left(df),
             [

@@ -22,7 +22,6 @@ use std::time::Duration;
 use common::oci_data::{layout_path, notation_data, truststore as store, SHARED_LAYOUTS};
 use common::oci_server::{OciServer, Options};
 use common::registry::Registry;
-use common::token_issuer::{TokenIssuer, User};
 use common::{Cmd, Output};
 
 const V: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
@@ -332,10 +331,7 @@ fn https_by_default_insecure_warned_off_loopback_and_bad_references_are_bad_inpu
 
 #[test]
 fn token_auth_with_password_stdin_and_docker_config_and_anonymous_refused() {
-    let issuer = TokenIssuer::start(vec![User::new("alice", "wonderland", &["pull"])]);
-    let reg = Registry::start_with_token(&issuer);
-    reg.push_token_for(&issuer, "secure/app");
-    reg.push_layout("secure/app", &layout_path("e2e-valid-signature"));
+    let (issuer, reg) = Registry::alice_behind_token_auth();
     let r = format!("{}/secure/app:v1", reg.host());
     let want = [format!("{}/secure/app@{V}", reg.host())];
     let run = |cmd: Cmd| {

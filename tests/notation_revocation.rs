@@ -10,14 +10,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::notation_gen::*;
 use common::oci_data::{LayoutBuilder, SIGNATURE};
 use common::server::{Length, Reply, Response, TestServer};
-use common::Output;
+use common::{free_port, Output};
 use time::OffsetDateTime;
 use trustpin::fetch::revocation::{HttpRevocation, RevocationOptions};
 use trustpin::notation::envelope::{Artifact, MEDIA_TYPE_JWS};
@@ -29,15 +28,6 @@ use trustpin::reference::Digest;
 
 const CA_SUBJECT: &str = "/C=US/ST=WA/O=Generated/CN=Revocation CA";
 const LEAF_NAME: &str = "CN=leaf,O=Generated,L=Seattle,ST=WA,C=US";
-
-/// A port nothing listens on (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A real `openssl ocsp` responder, killed when dropped.
 struct Responder(Child);
@@ -359,12 +349,23 @@ fn cert(pki: &Pki, name: &str) -> trustpin::notation::cert::Cert {
     pki.g.certs(name).remove(0)
 }
 
-#[test]
-fn our_ocsp_request_is_the_one_openssl_makes_and_its_response_verifies() {
+/// A PKI whose leaf names both an OCSP responder and a CRL, its leaf and CA certificates, and
+/// the time to check at: what the offline OCSP and CRL tests start from.
+fn leaf_with_both_checks() -> (
+    Pki,
+    trustpin::notation::cert::Cert,
+    trustpin::notation::cert::Cert,
+    OffsetDateTime,
+) {
     let pki = Pki::new();
     pki.leaf(true, true);
     let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
-    let now = OffsetDateTime::now_utc();
+    (pki, leaf, ca, OffsetDateTime::now_utc())
+}
+
+#[test]
+fn our_ocsp_request_is_the_one_openssl_makes_and_its_response_verifies() {
+    let (pki, leaf, ca, now) = leaf_with_both_checks();
     let (request, response) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
     assert_eq!(
         ocsp::request(&leaf, &ca).unwrap(),
@@ -418,10 +419,7 @@ fn our_ocsp_request_is_the_one_openssl_makes_and_its_response_verifies() {
 
 #[test]
 fn rsassa_pss_signed_responses_and_crls_verify() {
-    let pki = Pki::new();
-    pki.leaf(true, true);
-    let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
-    let now = OffsetDateTime::now_utc();
+    let (pki, leaf, ca, now) = leaf_with_both_checks();
     let pss = [
         "-sigopt",
         "rsa_padding_mode:pss",
@@ -456,10 +454,7 @@ fn rsassa_pss_signed_responses_and_crls_verify() {
 
 #[test]
 fn every_damaged_byte_of_an_ocsp_response_or_crl_is_refused_without_a_panic() {
-    let pki = Pki::new();
-    pki.leaf(true, true);
-    let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
-    let now = OffsetDateTime::now_utc();
+    let (pki, leaf, ca, now) = leaf_with_both_checks();
     let (_, response) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
     let crl_der = pki.g.gencrl("ca", "ca", &[]);
     assert_eq!(crl::check(&crl_der, &leaf, &ca, now), Ok(false));
@@ -707,14 +702,7 @@ struct CliCase {
 impl CliCase {
     fn new(pki: &Pki, verification: &str) -> CliCase {
         let mut layout = LayoutBuilder::new();
-        let artifact = layout.image(
-            b"artifact",
-            None,
-            Some("application/example"),
-            BTreeMap::new(),
-        );
-        let desc = layout.manifest(&artifact);
-        layout.add(desc.clone(), Some("v1"));
+        let desc = layout.artifact_tagged_v1();
         let target = Artifact {
             media_type: desc["mediaType"].as_str().unwrap().into(),
             digest: Digest::parse(desc["digest"].as_str().unwrap()).unwrap(),
@@ -820,10 +808,7 @@ fn the_cli_checks_revocation_by_default_and_each_level_answers_as_notation() {
 #[test]
 #[ignore]
 fn measure_revocation_checks() {
-    let pki = Pki::new();
-    pki.leaf(true, true);
-    let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
-    let now = OffsetDateTime::now_utc();
+    let (pki, leaf, ca, now) = leaf_with_both_checks();
     let (_, response) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
     let n = 500;
     let start = Instant::now();

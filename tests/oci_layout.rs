@@ -162,14 +162,7 @@ fn sizes_are_bounded_before_reading() {
 /// A layout with an artifact tagged v1 and `n` signatures of it.
 fn signed_layout(n: usize) -> (LayoutBuilder, serde_json::Value, Vec<String>) {
     let mut b = LayoutBuilder::new();
-    let artifact = b.image(
-        b"artifact",
-        None,
-        Some("application/example"),
-        BTreeMap::new(),
-    );
-    let artifact_desc = b.manifest(&artifact);
-    b.add(artifact_desc.clone(), Some("v1"));
+    let artifact_desc = b.artifact_tagged_v1();
     let mut sigs = Vec::new();
     for i in 0..n {
         let mut ann = BTreeMap::new();

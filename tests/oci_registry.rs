@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use common::oci_data::{fetch_as_verifier, layout_path, SHARED_LAYOUTS};
 use common::registry::Registry;
-use common::token_issuer::{TokenIssuer, User};
 use trustpin::failure::{Classify, Failure};
 use trustpin::fetch::credentials::{Credential, Fixed, Found, Secret};
 use trustpin::fetch::http::HttpOptions;
@@ -187,10 +186,7 @@ fn unknown_tags_digests_and_repositories_are_not_found() {
 
 #[test]
 fn token_auth_on_docker_registry_with_credentials_and_refused_anonymously() {
-    let issuer = TokenIssuer::start(vec![User::new("alice", "wonderland", &["pull"])]);
-    let reg = Registry::start_with_token(&issuer);
-    reg.push_token_for(&issuer, "secure/app");
-    reg.push_layout("secure/app", &layout_path("e2e-valid-signature"));
+    let (issuer, reg) = Registry::alice_behind_token_auth();
     let l = SHARED_LAYOUTS[1];
 
     let alice = Found {

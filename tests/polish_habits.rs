@@ -5,7 +5,6 @@
 mod common;
 use common::{Cmd, Output};
 
-const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/keys/delegated.pub");
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
 const IMAGE: &str = "example.com/trustpin/delegated:v1";
 
@@ -61,18 +60,7 @@ fn completions_for_each_shell_and_a_manual_page() {
 #[test]
 fn short_output_flag_and_its_help() {
     let at = generated();
-    let out = trustpin(&[
-        "resolve",
-        "--metadata-dir",
-        TESTDATA,
-        "--root-key",
-        KEY,
-        "--at",
-        &at,
-        "-o",
-        "json",
-        IMAGE,
-    ]);
+    let out = common::resolve_testdata(&at, &["-o", "json", IMAGE]);
     out.expect_code(0, "-o json");
     assert_eq!(out.json_array()[0]["verification"], "verified");
     for sub in ["resolve", "inspect", "get-root-key", "verify"] {
@@ -111,11 +99,7 @@ fn quiet_silences_notes_but_not_warnings() {
         assert_eq!(out.stdout, loud.stdout);
     }
     // After the subcommand too, and for get-root-key's trust-on-first-use reminder.
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/trust-data");
-    assert!(
-        std::path::Path::new(data).is_dir(),
-        "{data} is missing: the shared trust data is needed"
-    );
+    let data = common::shared_trust_data();
     let grk = [
         "-i",
         "docker.io/phbelitz/sample-image",

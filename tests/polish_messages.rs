@@ -111,11 +111,7 @@ fn expired_data_suggests_at_and_permissive() {
 
 #[test]
 fn a_wrong_key_suggests_get_root_key_and_rotation() {
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/trust-data");
-    assert!(
-        std::path::Path::new(data).join("keys").is_dir(),
-        "{data} is missing: the shared trust data is needed"
-    );
+    let data = common::shared_trust_data();
     let key_b = format!("{data}/keys/phbelitz-b.pub");
     let out = trustpin(&[
         "resolve",
@@ -161,11 +157,7 @@ fn zero_timeouts_and_jobs_are_refused() {
 
 #[test]
 fn get_root_key_prints_both_ids_labelled_and_jsonl_is_one_line() {
-    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/trust-data");
-    assert!(
-        std::path::Path::new(data).join("keys").is_dir(),
-        "{data} is missing: the shared trust data is needed"
-    );
+    let data = common::shared_trust_data();
     let args = [
         "get-root-key",
         "-i",

@@ -457,10 +457,7 @@ fn concurrent_fetches_share_one_source() {
 
 #[test]
 fn closed_port_is_a_connect_error() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = common::free_port();
     let src = HttpSource::new(
         &format!("http://127.0.0.1:{port}"),
         options(Duration::from_secs(5)),
@@ -1320,6 +1317,13 @@ fn trustpin(args: &[String], env: &[(&str, String)]) -> Output {
         .run()
 }
 
+/// Exit 3 (could not check), the message naming `url` and `why`, within `within`.
+fn could_not_check_within(out: &Output, url: &str, why: &str, within: Duration) {
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    out.expect_stderr(&[url, why], "");
+    assert!(out.elapsed < within, "{:?}", out.elapsed);
+}
+
 fn alice_server() -> TestServer {
     let srv = TestServer::start();
     srv.serve_tree(trust_data());
@@ -1364,10 +1368,8 @@ fn cli_endless_body_is_exit_3_naming_the_url_and_limit() {
     let srv = alice_server();
     srv.endless(&tuf_path(ALICE, "timestamp"));
     let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
     let url = format!("{}{}", srv.url(), tuf_path(ALICE, "timestamp"));
-    out.expect_stderr(&[&url, "limit of 1048576 bytes"], "");
-    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
+    could_not_check_within(&out, &url, "limit of 1048576 bytes", Duration::from_secs(5));
 }
 
 #[test]
@@ -1381,14 +1383,9 @@ fn cli_delegation_longer_than_the_snapshot_declares_is_exit_3() {
     body.extend_from_slice(&[b' '; 100]);
     srv.serve_json(&path, body);
     let out = trustpin(&resolve_alice(&srv.url(), &[]), &[]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!("{}{path}", srv.url())),
-        "{}",
-        out.stderr
-    );
-    out.expect_stderr(&[&format!("limit of {declared} bytes")], "");
-    assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
+    let url = format!("{}{path}", srv.url());
+    let limit = format!("limit of {declared} bytes");
+    could_not_check_within(&out, &url, &limit, Duration::from_secs(5));
 }
 
 #[test]
@@ -1396,10 +1393,13 @@ fn cli_server_that_never_answers_is_exit_3_within_the_timeout() {
     let srv = alice_server();
     srv.stall(&tuf_path(ALICE, "snapshot"));
     let out = trustpin(&resolve_alice(&srv.url(), &["--timeout", "1"]), &[]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
     let url = format!("{}{}", srv.url(), tuf_path(ALICE, "snapshot"));
-    out.expect_stderr(&[&url, "no complete answer within 1s"], "");
-    assert!(out.elapsed < Duration::from_secs(4), "{:?}", out.elapsed);
+    could_not_check_within(
+        &out,
+        &url,
+        "no complete answer within 1s",
+        Duration::from_secs(4),
+    );
 }
 
 #[test]
@@ -1453,10 +1453,7 @@ fn cli_checks_health_only_when_asked() {
 
 #[test]
 fn cli_warns_about_plain_http_off_loopback_only() {
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = common::free_port();
     for server in [
         format!("http://127.0.0.1:{closed}"),
         format!("http://localhost:{closed}"),
@@ -1493,10 +1490,7 @@ fn cli_warns_about_plain_http_off_loopback_only() {
 #[test]
 fn cli_uses_proxies_from_the_environment_but_never_for_loopback() {
     // A dead proxy for everything: loopback does not go through it.
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
-    };
+    let dead = format!("http://127.0.0.1:{}", common::free_port());
     let srv = alice_server();
     let env: Vec<(&str, String)> = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy"]
         .iter()

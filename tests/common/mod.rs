@@ -8,6 +8,8 @@
 //!   parsing of stdout ([`Output::json`], [`Output::json_array`], [`Output::json_lines`]); every
 //!   failure message prints the whole run ([`Output::describe`]).
 //! - [`error_message`]: the `error` of one image in `resolve --output json|jsonl`.
+//! - Data and ports: [`TESTDATA`] and [`resolve_testdata`] (the shipped offline data),
+//!   [`shared_trust_data`] (../shared/trust-data, asserted present), [`free_port`].
 //!
 //! ```ignore
 //! mod common;
@@ -389,6 +391,17 @@ pub fn inspect_home(images: &[&str], options: &[&OsStr], extra: &[&str]) -> Outp
 pub const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata");
 pub const TESTDATA_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/keys/delegated.pub");
 
+/// The shared Docker Hub data beside the project (../shared/trust-data, real notary.docker.io
+/// trust data with its root keys); a test that needs it fails loudly when it is missing.
+pub fn shared_trust_data() -> &'static str {
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/trust-data");
+    assert!(
+        Path::new(data).join("keys").is_dir(),
+        "{data} is missing: the shared trust data is needed"
+    );
+    data
+}
+
 /// `trustpin resolve --metadata-dir testdata --root-key <delegated key> --at AT REST...`.
 pub fn resolve_testdata(at: &str, rest: &[&str]) -> Output {
     let mut args = vec![
@@ -599,6 +612,15 @@ pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
         .prefix(prefix)
         .tempdir()
         .expect("tempdir")
+}
+
+/// A free TCP port on 127.0.0.1: bound, then released, so nothing listens on it (a caller
+/// that starts a server there retries on a race).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
 }
 
 /// Lower-case hex of `bytes`' SHA-256.

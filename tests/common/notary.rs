@@ -28,7 +28,7 @@
 use super::{run, run_with_input, sha256_hex, Output};
 use std::ffi::OsStr;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -158,13 +158,7 @@ pub fn strip_pem_headers(pem: &str) -> (String, Vec<(String, String)>) {
     (out, headers)
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released; the caller retries on a race).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
-}
+pub use super::free_port;
 
 /// Minimal HTTP/1.0 GET over plain TCP to a loopback address: (status, body).
 pub fn http_get(addr: SocketAddr, path: &str, timeout: Duration) -> Result<(u16, Vec<u8>), String> {

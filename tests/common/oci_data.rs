@@ -204,6 +204,20 @@ impl LayoutBuilder {
         self.index.push(descriptor);
     }
 
+    /// Adds the test artifact (an `application/example` image whose layer is `artifact`) to the
+    /// index, tagged `v1`; returns its descriptor, for signatures to name as their subject.
+    pub fn artifact_tagged_v1(&mut self) -> serde_json::Value {
+        let artifact = self.image(
+            b"artifact",
+            None,
+            Some("application/example"),
+            BTreeMap::new(),
+        );
+        let desc = self.manifest(&artifact);
+        self.add(desc.clone(), Some("v1"));
+        desc
+    }
+
     /// Writes index.json.
     pub fn write_index(&self) {
         let index = serde_json::json!({"schemaVersion": 2, "manifests": self.index});

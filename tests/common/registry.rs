@@ -10,15 +10,16 @@
 //! ```
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::oci_data::{sha256, OCI_INDEX, OCI_MANIFEST};
-use super::token_issuer::{TokenIssuer, ISSUER, SERVICE};
+use super::free_port;
+use super::oci_data::{layout_path, sha256, OCI_INDEX, OCI_MANIFEST};
+use super::token_issuer::{TokenIssuer, User, ISSUER, SERVICE};
 
 /// Where Debian installs the registry.
 pub const DOCKER_REGISTRY: &str = "/usr/bin/docker-registry";
@@ -56,6 +57,16 @@ impl Registry {
     /// pushing, give the test client a token ([`Registry::push_token_for`]).
     pub fn start_with_token(issuer: &TokenIssuer) -> Registry {
         Self::launch(Some(issuer))
+    }
+
+    /// The token-auth case: an issuer whose one user, alice (password `wonderland`), may pull,
+    /// and a registry behind it holding the `e2e-valid-signature` layout at `secure/app`.
+    pub fn alice_behind_token_auth() -> (TokenIssuer, Registry) {
+        let issuer = TokenIssuer::start(vec![User::new("alice", "wonderland", &["pull"])]);
+        let reg = Registry::start_with_token(&issuer);
+        reg.push_token_for(&issuer, "secure/app");
+        reg.push_layout("secure/app", &layout_path("e2e-valid-signature"));
+        (issuer, reg)
     }
 
     fn launch(issuer: Option<&TokenIssuer>) -> Registry {
@@ -336,13 +347,6 @@ impl Drop for Registry {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 /// One HTTP/1.1 request to 127.0.0.1:`port` with `Connection: close`; the answer read to the end
