@@ -274,6 +274,48 @@ fn a_certificate_revoked_at_the_responder_is_refused() {
     assert_eq!(pki.crls.total_requests(), 0);
 }
 
+/// A request too long for GET is POSTed (`application/ocsp-request`), as notation-core-go does
+/// when the escaped base64 is 255 characters or more, and the real responder answers it. Our own
+/// request (one SHA-1 CertID, a serial of at most 20 bytes) always fits GET, so the long one is
+/// openssl's, for four certificates, sent through the checker's transport.
+#[test]
+fn a_request_too_long_for_get_is_posted_to_the_real_responder() {
+    use trustpin::notation::revocation::Fetch as _;
+    let pki = Pki::new();
+    pki.leaf(true, true);
+    let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
+    let mut args = vec![
+        "ocsp",
+        "-issuer",
+        "ca.pem",
+        "-no_nonce",
+        "-reqout",
+        "long.der",
+    ];
+    for c in ["leaf.pem", "ocsp.pem", "leaf.pem", "ocsp.pem"] {
+        args.extend(["-cert", c]);
+    }
+    pki.g.openssl(&args);
+    let request = std::fs::read(pki.g.path("long.der")).unwrap();
+    assert_eq!(
+        ocsp::get_url(&pki.ocsp_url(), &request),
+        None,
+        "too long for GET"
+    );
+    assert!(ocsp::get_url(&pki.ocsp_url(), &ocsp::request(&leaf, &ca).unwrap()).is_some());
+    for (revoke, answer) in [(false, ocsp::Answer::Good), (true, ocsp::Answer::Revoked)] {
+        if revoke {
+            pki.g.revoke("leaf", "ca");
+        }
+        let _responder = pki.responder();
+        let c = checker();
+        let body = c.ocsp(&pki.ocsp_url(), &request).expect("POST answered");
+        assert_eq!(c.requests(), 1);
+        let got = ocsp::check(&body, &leaf, &ca, OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(got, answer, "the responder read the POSTed request");
+    }
+}
+
 #[test]
 fn a_response_from_an_unauthorised_responder_is_not_believed() {
     let pki = Pki::new();
