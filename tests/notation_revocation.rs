@@ -108,6 +108,11 @@ struct Pki {
 
 impl Pki {
     fn new() -> Pki {
+        Pki::with_crl_server(TestServer::start())
+    }
+
+    /// The PKI with its CRLs on `crls` (an https one, say).
+    fn with_crl_server(crls: TestServer) -> Pki {
         let g = Gen::new();
         g.root("ca", CA_SUBJECT);
         g.ca_issue(
@@ -123,7 +128,7 @@ impl Pki {
         Pki {
             g,
             ocsp_port: free_port(),
-            crls: TestServer::start(),
+            crls,
         }
     }
 
@@ -853,6 +858,49 @@ fn the_cli_checks_revocation_by_default_and_each_level_answers_as_notation() {
             )],
             "strict, CRL lists the leaf",
         );
+}
+
+/// `resolve` (trustpin's own policy, a real docker-registry) fetches an https CRL with TLS
+/// verified against `--ca-cert`, as `verify` does: refused (status unknown) without it.
+#[test]
+fn resolve_fetches_https_crls_trusting_ca_cert() {
+    let tls = common::server::TestPki::new();
+    let pki = Pki::with_crl_server(TestServer::start_tls(tls.server_config(false)));
+    assert!(pki.crl_url().starts_with("https://"), "{}", pki.crl_url());
+    pki.leaf(false, true);
+    pki.serve_crl();
+    let case = CliCase::new(&pki, r#"{"level":"strict"}"#);
+    let reg = common::registry::Registry::start();
+    reg.push_layout("gen/app", case.layout.path());
+    let policy = case.dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        format!(
+            r#"{{"version":"1.0","trustPolicies":[{{"name":"gen","registryScopes":["{}/gen/app"],"signatureVerification":{{"level":"strict"}},"trustStores":["ca:gen"],"trustedIdentities":["*"]}}]}}"#,
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let resolve = |extra: &[&str]| {
+        common::Cmd::trustpin()
+            .private_home()
+            .args(["resolve", "--no-cache", "--insecure-registry", "--policy"])
+            .arg(&policy)
+            .args(extra)
+            .arg(format!("{}/gen/app:v1", reg.host()))
+            .run()
+    };
+    resolve(&[]).expect_refused(&["revocation status is unknown", "CRL"], "no --ca-cert");
+    let ca = tls.ca_pem_path().display().to_string();
+    let out = resolve(&["--ca-cert", &ca]);
+    out.expect_code(0, "--ca-cert trusted for the CRL");
+    assert!(out.stdout.contains("@sha256:"), "{}", out.describe());
+    // Without --ca-cert the handshake failed before any request was made.
+    assert_eq!(
+        pki.crls.requests("/ca.crl"),
+        1,
+        "only the trusted run got a request in"
+    );
 }
 
 // ---- figures -----------------------------------------------------------------------------------

@@ -636,6 +636,12 @@ impl Sources for FlagSources {
     fn location(&self, plan: usize, image: &ImageRef) -> String {
         location_for(&self.0[plan], image)
     }
+    fn revocation_ca_certs(&self) -> Vec<PathBuf> {
+        let mut all: Vec<PathBuf> = self.0.iter().flat_map(|a| a.ca_certs.clone()).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
     fn open(&self, plan: usize, location: &str) -> Result<Box<dyn Source>, SetupError> {
         make_source(&self.0[plan], location)
     }

@@ -20,6 +20,7 @@ use super::notation_warm::Context;
 use super::{Resolution, ResolveError};
 use crate::fetch::cache::Cache;
 use crate::fetch::oci::{Reference, RegistrySource};
+use crate::fetch::revocation::{HttpRevocation, RevocationOptions};
 use crate::notation::oci::RunError;
 use crate::notation::revocation::RevocationChecker;
 use crate::notation::truststore::{self, TrustStores};
@@ -136,6 +137,15 @@ impl NotationState {
             .map(|s| s.warnings.clone())
             .unwrap_or_default()
     }
+}
+
+/// One run's OCSP and CRL checker (bounded and cached for the run), trusting the sources'
+/// `--ca-cert` for https responders besides the platform's roots.
+pub fn revocation_checker(sources: &dyn Sources) -> HttpRevocation {
+    HttpRevocation::new(RevocationOptions {
+        ca_certs: sources.revocation_ca_certs(),
+        ..RevocationOptions::default()
+    })
 }
 
 /// The repository path of `image` inside its registry (`library/alpine` of
