@@ -98,6 +98,11 @@ struct Pki {
 
 impl Pki {
     fn new() -> Pki {
+        Pki::with_crl_server(TestServer::start())
+    }
+
+    /// The PKI with its CRLs on `crls` (an https one, say).
+    fn with_crl_server(crls: TestServer) -> Pki {
         let g = Gen::new();
         g.root("ca", CA_SUBJECT);
         g.ca_issue(
@@ -113,7 +118,7 @@ impl Pki {
         Pki {
             g,
             ocsp_port: free_port(),
-            crls: TestServer::start(),
+            crls,
         }
     }
 
@@ -262,6 +267,48 @@ fn a_certificate_revoked_at_the_responder_is_refused() {
         )],
     );
     assert_eq!(pki.crls.total_requests(), 0);
+}
+
+/// A request too long for GET is POSTed (`application/ocsp-request`), as notation-core-go does
+/// when the escaped base64 is 255 characters or more, and the real responder answers it. Our own
+/// request (one SHA-1 CertID, a serial of at most 20 bytes) always fits GET, so the long one is
+/// openssl's, for four certificates, sent through the checker's transport.
+#[test]
+fn a_request_too_long_for_get_is_posted_to_the_real_responder() {
+    use trustpin::notation::revocation::Fetch as _;
+    let pki = Pki::new();
+    pki.leaf(true, true);
+    let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
+    let mut args = vec![
+        "ocsp",
+        "-issuer",
+        "ca.pem",
+        "-no_nonce",
+        "-reqout",
+        "long.der",
+    ];
+    for c in ["leaf.pem", "ocsp.pem", "leaf.pem", "ocsp.pem"] {
+        args.extend(["-cert", c]);
+    }
+    pki.g.openssl(&args);
+    let request = std::fs::read(pki.g.path("long.der")).unwrap();
+    assert_eq!(
+        ocsp::get_url(&pki.ocsp_url(), &request),
+        None,
+        "too long for GET"
+    );
+    assert!(ocsp::get_url(&pki.ocsp_url(), &ocsp::request(&leaf, &ca).unwrap()).is_some());
+    for (revoke, answer) in [(false, ocsp::Answer::Good), (true, ocsp::Answer::Revoked)] {
+        if revoke {
+            pki.g.revoke("leaf", "ca");
+        }
+        let _responder = pki.responder();
+        let c = checker();
+        let body = c.ocsp(&pki.ocsp_url(), &request).expect("POST answered");
+        assert_eq!(c.requests(), 1);
+        let got = ocsp::check(&body, &leaf, &ca, OffsetDateTime::now_utc()).unwrap();
+        assert_eq!(got, answer, "the responder read the POSTed request");
+    }
 }
 
 #[test]
@@ -799,6 +846,49 @@ fn the_cli_checks_revocation_by_default_and_each_level_answers_as_notation() {
             )],
             "strict, CRL lists the leaf",
         );
+}
+
+/// `resolve` (trustpin's own policy, a real docker-registry) fetches an https CRL with TLS
+/// verified against `--ca-cert`, as `verify` does: refused (status unknown) without it.
+#[test]
+fn resolve_fetches_https_crls_trusting_ca_cert() {
+    let tls = common::server::TestPki::new();
+    let pki = Pki::with_crl_server(TestServer::start_tls(tls.server_config(false)));
+    assert!(pki.crl_url().starts_with("https://"), "{}", pki.crl_url());
+    pki.leaf(false, true);
+    pki.serve_crl();
+    let case = CliCase::new(&pki, r#"{"level":"strict"}"#);
+    let reg = common::registry::Registry::start();
+    reg.push_layout("gen/app", case.layout.path());
+    let policy = case.dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        format!(
+            r#"{{"version":"1.0","trustPolicies":[{{"name":"gen","registryScopes":["{}/gen/app"],"signatureVerification":{{"level":"strict"}},"trustStores":["ca:gen"],"trustedIdentities":["*"]}}]}}"#,
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let resolve = |extra: &[&str]| {
+        common::Cmd::trustpin()
+            .private_home()
+            .args(["resolve", "--no-cache", "--insecure-registry", "--policy"])
+            .arg(&policy)
+            .args(extra)
+            .arg(format!("{}/gen/app:v1", reg.host()))
+            .run()
+    };
+    resolve(&[]).expect_refused(&["revocation status is unknown", "CRL"], "no --ca-cert");
+    let ca = tls.ca_pem_path().display().to_string();
+    let out = resolve(&["--ca-cert", &ca]);
+    out.expect_code(0, "--ca-cert trusted for the CRL");
+    assert!(out.stdout.contains("@sha256:"), "{}", out.describe());
+    // Without --ca-cert the handshake failed before any request was made.
+    assert_eq!(
+        pki.crls.requests("/ca.crl"),
+        1,
+        "only the trusted run got a request in"
+    );
 }
 
 // ---- figures -----------------------------------------------------------------------------------

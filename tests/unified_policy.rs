@@ -711,7 +711,14 @@ fn warm_runs_verify_from_the_trust_cache_with_one_request() {
     // cache for a digest: the referrers request shows it gone, and the reference is refused.
     let retracted_ref = format!("{host}/notation/retracted@{V}");
     run(&policy, &retracted_ref).0.expect_code(0, "before");
-    let (_, index) = &retracted[0];
+    retract(&reg, &retracted[0].1);
+    let (out, _) = run(&policy, &retracted_ref);
+    out.expect_code(1, "retracted");
+    assert_eq!(out.json_array()[0]["error"]["kind"], "not-signed");
+}
+
+/// Deletes notation/retracted's referrers index `index`: its signature is no longer listed.
+fn retract(reg: &Registry, index: &str) {
     let deleted = reg.request(
         "DELETE",
         &format!("/v2/notation/retracted/manifests/{index}"),
@@ -719,9 +726,6 @@ fn warm_runs_verify_from_the_trust_cache_with_one_request() {
         &[],
     );
     assert_eq!(deleted.status, 202, "{deleted:?}");
-    let (out, _) = run(&policy, &retracted_ref);
-    out.expect_code(1, "retracted");
-    assert_eq!(out.json_array()[0]["error"]["kind"], "not-signed");
 }
 
 /// Every file below `dir`.
@@ -736,4 +740,81 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// `trustpin verify` (notation's trustpolicy.json) has the warm path of resolve: cold, then 1
+/// request, for a tag (its manifest) and for a digest (its referrers), with the same output.
+#[test]
+fn verify_warm_runs_take_one_request_and_answer_as_cold_runs() {
+    let reg = registry();
+    let retracted = reg.push_layout("notation/retracted", &layout_path("e2e-valid-signature"));
+    let proxy = common::registry::delaying_proxy(&reg, std::time::Duration::ZERO);
+    let host = proxy.addr().to_string();
+    let dir = common::temp_dir("trustpin-verify-warm-");
+    // Notation's own file: the statement without trustpin's `trustStore`, the store by flag.
+    let mut statement = e2e_statement("e2e", &["*".to_owned()]);
+    statement.as_object_mut().unwrap().remove("trustStore");
+    let policy = write_policy(dir.path(), "trustpolicy.json", vec![statement]);
+    let run = |cache: &Path, output: &str, reference: &str| -> (Output, Vec<String>) {
+        let before = proxy.log().len();
+        let out = trustpin(&[
+            "verify",
+            "--insecure-registry",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--trust-store",
+            &store("e2e"),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "-o",
+            output,
+            reference,
+        ]);
+        (out, requests_since(&proxy, before))
+    };
+    let hex = V.trim_start_matches("sha256:");
+    let cases = [
+        (
+            format!("{host}/notation/signed:v1"),
+            "GET /v2/notation/signed/manifests/v1".to_owned(),
+        ),
+        (
+            format!("{host}/notation/signed@{V}"),
+            format!("GET /v2/notation/signed/manifests/sha256-{hex}"),
+        ),
+    ];
+    for (i, (reference, warm_request)) in cases.iter().enumerate() {
+        let cache = dir.path().join(format!("cache{i}"));
+        let (cold, requests) = run(&cache, "json", reference);
+        cold.expect_code(0, "cold");
+        assert_eq!(cold.json_array()[0]["digest"], V);
+        assert!(requests.len() >= 4, "{reference} cold: {requests:?}");
+        let (warm, requests) = run(&cache, "json", reference);
+        warm.expect_code(0, "warm");
+        assert_eq!(
+            &requests,
+            std::slice::from_ref(warm_request),
+            "{reference} warm"
+        );
+        assert_eq!(
+            warm.json_array(),
+            cold.json_array(),
+            "{reference}: warm = cold"
+        );
+        let (text, requests) = run(&cache, "text", reference);
+        text.expect_code(0, "warm, text");
+        assert_eq!(requests.len(), 1, "{requests:?}");
+        assert_eq!(text.stdout.trim(), format!("{host}/notation/signed@{V}"));
+    }
+
+    // A signature the signer retracted is not taken from the cache for a digest.
+    let cache = dir.path().join("cache-retracted");
+    let retracted_ref = format!("{host}/notation/retracted@{V}");
+    run(&cache, "json", &retracted_ref)
+        .0
+        .expect_code(0, "before");
+    retract(&reg, &retracted[0].1);
+    let (out, _) = run(&cache, "json", &retracted_ref);
+    out.expect_code(1, "retracted");
+    assert_eq!(out.json_array()[0]["kind"], "not-signed");
 }

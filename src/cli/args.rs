@@ -153,6 +153,9 @@ pub(crate) struct NotationVerifyArgs {
     /// Give up on one reference after this many seconds, every request included.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub deadline: u64,
+    // The warm path of registry references; an OCI layout is local and needs no cache.
+    #[command(flatten)]
+    pub trust_cache: CacheArgs,
 }
 
 #[derive(Subcommand)]
@@ -302,32 +305,44 @@ pub(crate) struct VerifyArgs {
     /// Most root rotation steps walked for one repository (a batch may use 64 times it).
     #[arg(long = "max-rotations", value_name = "N", default_value_t = Budget::default().rotation_steps, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) max_rotations: u64,
+    #[command(flatten)]
+    pub(crate) trust_cache: CacheArgs,
+}
+
+/// The trust cache flags, the same for resolve (and what shares its flags) and verify.
+#[derive(clap::Args)]
+pub(crate) struct CacheArgs {
     /// Trust cache (rollback protection, warm path); default: $XDG_CACHE_HOME/trustpin or
     /// ~/.cache/trustpin, and none for --metadata-dir. An explicit --cache-dir wins over
     /// --no-cache / TRUSTPIN_NO_CACHE. With --at, rollback state is neither read nor written.
     #[arg(long = "cache-dir", value_name = "DIR")]
     pub(crate) cache_dir: Option<PathBuf>,
-    /// Use no trust cache: no rollback protection across runs.
+    /// Use no trust cache: no rollback protection across runs, no warm path.
     #[arg(long = "no-cache", env = "TRUSTPIN_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
     pub(crate) no_cache: bool,
 }
 
-impl VerifyArgs {
-    /// The cache to use: --cache-dir; none with --no-cache or for an offline folder
-    /// (--metadata-dir) without --cache-dir; else the user's cache directory. Verifying `--at`
-    /// another time, its rollback state is neither read nor written (an archive's versions are
-    /// not today's); its verified files still serve the warm path.
-    pub(crate) fn cache(&self, source: &SourceArgs) -> Option<Cache> {
+impl CacheArgs {
+    /// The cache to use: --cache-dir; none with --no-cache or when `local` (an offline folder)
+    /// without --cache-dir; else the user's cache directory. Verifying another time (`at`), its
+    /// rollback state is neither read nor written (an archive's versions are not today's); its
+    /// verified files still serve the warm path.
+    pub(crate) fn open(&self, local: bool, at: bool) -> Option<Cache> {
         let cache = match &self.cache_dir {
             Some(dir) => Cache::new(dir.clone()),
-            None if self.no_cache || source.metadata_dir.is_some() => return None,
+            None if self.no_cache || local => return None,
             None => Cache::new(Cache::default_dir()?),
         };
-        Some(if self.at.is_some() {
-            cache.without_rollback()
-        } else {
-            cache
-        })
+        Some(if at { cache.without_rollback() } else { cache })
+    }
+}
+
+impl VerifyArgs {
+    /// The cache to use ([`CacheArgs::open`]): none for an offline folder (--metadata-dir)
+    /// without --cache-dir.
+    pub(crate) fn cache(&self, source: &SourceArgs) -> Option<Cache> {
+        self.trust_cache
+            .open(source.metadata_dir.is_some(), self.at.is_some())
     }
 }
 
@@ -620,6 +635,12 @@ pub(crate) struct FlagSources(pub(crate) Vec<SourceArgs>);
 impl Sources for FlagSources {
     fn location(&self, plan: usize, image: &ImageRef) -> String {
         location_for(&self.0[plan], image)
+    }
+    fn revocation_ca_certs(&self) -> Vec<PathBuf> {
+        let mut all: Vec<PathBuf> = self.0.iter().flat_map(|a| a.ca_certs.clone()).collect();
+        all.sort();
+        all.dedup();
+        all
     }
     fn open(&self, plan: usize, location: &str) -> Result<Box<dyn Source>, SetupError> {
         make_source(&self.0[plan], location)

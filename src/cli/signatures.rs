@@ -13,7 +13,6 @@ use super::args::{self, InspectArgs, OutputArg};
 use super::Worst;
 use crate::failure::{Classify, Failure};
 use crate::fetch::oci::Reference;
-use crate::fetch::revocation::{HttpRevocation, RevocationOptions};
 use crate::notation::oci::fetch_all;
 use crate::notation::truststore;
 use crate::notation::verify::{verify_artifact, Limits, VerifyError};
@@ -168,7 +167,7 @@ fn rows_of(
         return rows;
     };
     let stores = truststore::load(&n.trust_store, &n.statement.trust_stores);
-    let revocation = HttpRevocation::new(RevocationOptions::default());
+    let revocation = crate::resolve::notation::revocation_checker(sources);
     for c in &candidates {
         let report = match verify_artifact(
             &n.statement,

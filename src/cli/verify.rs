@@ -19,6 +19,7 @@ use super::args::NotationVerifyArgs;
 use super::verify_registry::{Registries, Unusable};
 use super::Worst;
 use crate::failure::{Classify, Failure};
+use crate::fetch::cache::Cache;
 use crate::fetch::oci::layout::LayoutSource;
 use crate::fetch::oci::{OciSource, Reference};
 use crate::fetch::revocation::{HttpRevocation, RevocationOptions};
@@ -29,6 +30,7 @@ use crate::notation::revocation::RevocationChecker;
 use crate::notation::truststore;
 use crate::notation::verify::Limits;
 use crate::reference::Digest;
+use crate::resolve::notation_warm::Context;
 
 /// Notation's default policy file.
 fn default_policy() -> Result<PathBuf> {
@@ -75,6 +77,8 @@ struct Run<'a> {
     registries: &'a Registries,
     /// OCSP and CRL over HTTP, bounded and cached for the whole run.
     revocation: &'a dyn RevocationChecker,
+    /// The trust cache for registry references' warm path ([`crate::resolve::notation_warm`]).
+    cache: Option<Cache>,
     /// Each statement's trust stores, loaded once for the run (by statement name).
     stores: std::sync::Mutex<BTreeMap<String, std::sync::Arc<truststore::TrustStores>>>,
 }
@@ -158,6 +162,11 @@ pub(crate) fn run(args: NotationVerifyArgs) -> Result<Worst> {
         deadline: Duration::from_secs(args.deadline),
         registries: &registries,
         revocation: &revocation,
+        cache: if args.oci_layout {
+            None
+        } else {
+            args.trust_cache.open(false, args.at.is_some())
+        },
         stores: Default::default(),
     };
     let mut worst: Worst = None;
@@ -301,32 +310,52 @@ fn one(input: &str, target: &std::result::Result<Target, Unusable>, run: &Run) -
             json: serde_json::json!({"reference": input, "verification": "skipped", "policy": statement.name}),
         };
     }
-    let (source, repo, reference): (Box<dyn OciSource>, &str, &Reference) = match target {
+    let stores = run.stores(statement);
+    let cold = |source: &dyn OciSource, repo: &str, reference: &Reference| {
+        verify_reference(
+            source,
+            repo,
+            reference,
+            input,
+            statement,
+            &stores,
+            run.at,
+            run.revocation,
+            &run.limits,
+        )
+        .map(std::sync::Arc::new)
+    };
+    let verified = match target {
         Target::Layout { path, reference } => match LayoutSource::open(path) {
-            Ok(s) => (Box::new(s), scope.as_str(), reference),
+            Ok(s) => cold(&s, &scope, reference),
             Err(e) => return failed(input, (e.failure(), e.kind(), e.to_string())),
         },
         Target::Registry(r) => match run.registries.get(&r.registry) {
-            Ok(s) => (
-                Box::new(s.with_deadline(Instant::now() + run.deadline)),
-                r.repo.as_str(),
-                &r.reference,
-            ),
+            Ok(s) => {
+                let source = s.with_deadline(Instant::now() + run.deadline);
+                let context = Context {
+                    cache: run.cache.as_ref(),
+                    source: &source,
+                    key: &name,
+                    repo: &r.repo,
+                    name: input,
+                    statement,
+                    stores: &stores,
+                    at: run.at,
+                    revocation: run.revocation,
+                    limits: &run.limits,
+                };
+                match run.cache {
+                    // Warm first; a tag costs its manifest, then (cold) the digest's.
+                    Some(_) => context.verify(&r.reference, &|_| None),
+                    // No cache: a tag's manifest and referrers are asked in one wave.
+                    None => cold(&source, &r.repo, &r.reference),
+                }
+            }
             Err(e) => return failed(input, e),
         },
     };
-    let stores = run.stores(statement);
-    match verify_reference(
-        &*source,
-        repo,
-        reference,
-        input,
-        statement,
-        &stores,
-        run.at,
-        run.revocation,
-        &run.limits,
-    ) {
+    match verified {
         Ok(v) => {
             for w in v.warnings() {
                 say!("{w}");

@@ -95,8 +95,15 @@ impl HttpRevocation {
             .min(self.opts.max_requests)
     }
 
-    /// GET `url` (2xx body of at most `max_len` bytes) within `timeout` and the run's bounds.
-    fn get(&self, url: &str, timeout: Duration, max_len: u64) -> Result<Vec<u8>, String> {
+    /// GET `url` (2xx body of at most `max_len` bytes), or POST `post` (content type, body) to
+    /// it, within `timeout` and the run's bounds.
+    fn get(
+        &self,
+        url: &str,
+        post: Option<(&'static str, Vec<u8>)>,
+        timeout: Duration,
+        max_len: u64,
+    ) -> Result<Vec<u8>, String> {
         if Instant::now() >= self.until {
             return Err(format!(
                 "the run's revocation deadline of {:?} has passed",
@@ -121,7 +128,10 @@ impl HttpRevocation {
         let reply = client
             .get_many(
                 "revocation",
-                vec![Get::new(url.to_owned(), max_len.min(left))],
+                vec![Get {
+                    post,
+                    ..Get::new(url.to_owned(), max_len.min(left))
+                }],
                 wave,
             )
             .pop()
@@ -169,16 +179,21 @@ fn once<T: Clone>(map: &Shared<T>, key: String, make: impl FnOnce() -> T) -> T {
 
 impl Fetch for HttpRevocation {
     fn ocsp(&self, server: &str, request: &[u8]) -> Result<Vec<u8>, String> {
-        // notation-core-go POSTs only requests too long for GET; ours (SHA-1 CertID, no
-        // extensions) always fit.
-        let url = ocsp::get_url(server, request)
-            .ok_or("the OCSP request is too long for GET, and POST is not supported".to_string())?;
-        self.get(&url, self.opts.ocsp_timeout, ocsp::MAX_RESPONSE_BYTES)
+        // As notation-core-go: GET when the escaped base64 request fits, else POST (RFC 6960
+        // A.1). Ours (SHA-1 CertID, no extensions) fits unless the serial is unusually long.
+        let (url, post) = match ocsp::get_url(server, request) {
+            Some(url) => (url, None),
+            None => (
+                server.to_owned(),
+                Some(("application/ocsp-request", request.to_vec())),
+            ),
+        };
+        self.get(&url, post, self.opts.ocsp_timeout, ocsp::MAX_RESPONSE_BYTES)
     }
 
     fn crl(&self, url: &str) -> Result<Vec<u8>, String> {
         once(&self.crls, url.to_owned(), || {
-            self.get(url, self.opts.crl_timeout, crl::MAX_CRL_BYTES)
+            self.get(url, None, self.opts.crl_timeout, crl::MAX_CRL_BYTES)
         })
     }
 }

@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::fetch::cache::Cache;
 use crate::fetch::oci::RegistrySource;
-use crate::fetch::revocation::{HttpRevocation, RevocationOptions};
 use crate::fetch::Source;
 use crate::notation::revocation::RevocationChecker;
 use crate::policy::{Generation, Policy, PolicySet, Verification};
 use crate::reference::{self, Gun, ImageRef};
+use crate::resolve::notation::revocation_checker;
 use crate::resolve::notation::{self, NotationResolution, NotationState};
 use crate::resolve::SetupError;
 use crate::resolve::{fetch_repo_cached, select_ref, Fetched, Options, Resolution, ResolveError};
@@ -103,6 +103,11 @@ pub trait Sources: Sync {
     fn open(&self, plan: usize, location: &str) -> Result<Box<dyn Source>, SetupError>;
     /// Open registry `registry` (`host[:port]`) for plan `plan`'s Notation signatures.
     fn registry(&self, plan: usize, registry: &str) -> Result<RegistrySource, SetupError>;
+    /// Extra CA certificates (PEM files) for https OCSP responders and CRL distribution points:
+    /// every plan's `--ca-cert`, as `trustpin verify` uses its own.
+    fn revocation_ca_certs(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 }
 
 /// What became of one reference.
@@ -319,7 +324,7 @@ pub fn resolve_all<E>(
     let items = notation_items(&outcomes, plans);
     let state = NotationState::for_one_run();
     // OCSP and CRL, bounded and cached for the run, as `trustpin verify` checks them.
-    let revocation = HttpRevocation::new(RevocationOptions::default());
+    let revocation = revocation_checker(sources);
     let mut notation_of: Vec<Option<NotationResult>> = vec![None; outcomes.len()];
     verify_notation(
         &items,

@@ -11,7 +11,7 @@ use crate::fetch::{trace, Source, SourceError};
 pub mod batch;
 mod metered;
 pub mod notation;
-mod notation_warm;
+pub(crate) mod notation_warm;
 
 use crate::fetch::Wave;
 use crate::reference::{Gun, ImageRef};

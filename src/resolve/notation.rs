@@ -19,9 +19,9 @@ use super::batch::Sources;
 use super::notation_warm::Context;
 use super::{Resolution, ResolveError};
 use crate::fetch::cache::Cache;
-use crate::fetch::oci::{OciSource, Reference, RegistrySource};
-use crate::notation::manifest::MAX_MANIFEST_BYTES;
-use crate::notation::oci::{verify_reference, RunError};
+use crate::fetch::oci::{Reference, RegistrySource};
+use crate::fetch::revocation::{HttpRevocation, RevocationOptions};
+use crate::notation::oci::RunError;
 use crate::notation::revocation::RevocationChecker;
 use crate::notation::truststore::{self, TrustStores};
 use crate::notation::verify::{Limits, Verified};
@@ -139,6 +139,15 @@ impl NotationState {
     }
 }
 
+/// One run's OCSP and CRL checker (bounded and cached for the run), trusting the sources'
+/// `--ca-cert` for https responders besides the platform's roots.
+pub fn revocation_checker(sources: &dyn Sources) -> HttpRevocation {
+    HttpRevocation::new(RevocationOptions {
+        ca_certs: sources.revocation_ca_certs(),
+        ..RevocationOptions::default()
+    })
+}
+
 /// The repository path of `image` inside its registry (`library/alpine` of
 /// `docker.io/library/alpine`).
 pub fn repository(image: &ImageRef) -> &str {
@@ -169,72 +178,30 @@ pub fn verify_image(
     let registry = state
         .registry(sources, plan, &image.registry)?
         .with_deadline(Instant::now() + deadline);
-    let mut reference = match (&image.digest, &image.tag) {
+    let reference = match (&image.digest, &image.tag) {
         (Some(d), _) => Reference::Digest(*d),
         (None, Some(t)) => Reference::Tag(t.clone()),
         (None, None) => Reference::Tag("latest".to_owned()),
     };
     let stores = state.stores(plan, policy);
     let limits = Limits::default();
-    let repo = repository(image);
-    let warm = cache.map(|cache| Context {
+    let context = Context {
         cache,
         source: &registry,
         key: image.gun.as_str(),
-        repo,
+        repo: repository(image),
         name: &image.input,
         statement: &policy.statement,
         stores: &stores,
         at,
         revocation,
         limits: &limits,
-    });
-    let done = |v: Verified| {
-        let v = Arc::new(v);
-        state.remember(plan, image, &v);
-        Ok(NotationResolution { verified: v })
     };
-    // A tag: its manifest first (one request), which names the digest verified below, so the
-    // answer is about that very manifest; a digest verified earlier in this run, or kept in the
-    // trust cache, needs nothing more.
-    if let Reference::Tag(_) = &reference {
-        let m = registry
-            .manifest(repo, &reference, MAX_MANIFEST_BYTES as u64)
-            .map_err(|e| fail(e.into()))?;
-        if let Some(v) = state.recall(plan, image, &m.digest) {
-            return Ok(NotationResolution { verified: v });
-        }
-        if let Some(v) = warm.as_ref().and_then(|w| w.for_manifest(&m)) {
-            return done(v);
-        }
-        reference = Reference::Digest(m.digest);
-    } else if let Reference::Digest(d) = &reference {
-        if let Some(v) = state.recall(plan, image, d) {
-            return Ok(NotationResolution { verified: v });
-        }
-        if let Some(w) = &warm {
-            if let Some(v) = w.for_digest(d).map_err(fail)? {
-                return done(v);
-            }
-        }
-    }
-    let v = verify_reference(
-        &registry,
-        repo,
-        &reference,
-        &image.input,
-        &policy.statement,
-        &stores,
-        at,
-        revocation,
-        &limits,
-    )
-    .map_err(fail)?;
-    if let Some(w) = &warm {
-        // A cache that cannot be written costs the next run its warm path, nothing else.
-        let _ = w.store(&v);
-    }
-    done(v)
+    let v = context
+        .verify(&reference, &|d| state.recall(plan, image, d))
+        .map_err(fail)?;
+    state.remember(plan, image, &v);
+    Ok(NotationResolution { verified: v })
 }
 
 /// The answers of a statement's generations, combined: `v1` and `notation` are `None` when the

@@ -10,15 +10,17 @@
 //! not used past the earliest of the signature's expiry and its chain's notAfter (it would fail
 //! anyway; this saves the CPU).
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::fetch::cache::Cache;
-use crate::fetch::oci::{Manifest, OciSource, RegistrySource};
+use crate::fetch::oci::{Manifest, OciSource, Reference, RegistrySource};
 use crate::notation::envelope::Artifact;
-use crate::notation::manifest::ARTIFACT_TYPE_SIGNATURE;
-use crate::notation::oci::RunError;
+use crate::notation::manifest::{ARTIFACT_TYPE_SIGNATURE, MAX_MANIFEST_BYTES};
+use crate::notation::oci::{verify_reference, RunError};
 use crate::notation::policy::Statement;
 use crate::notation::revocation::RevocationChecker;
 use crate::notation::truststore::TrustStores;
@@ -43,7 +45,9 @@ struct Entry {
 
 /// Everything one verification uses.
 pub struct Context<'a> {
-    pub cache: &'a Cache,
+    /// The trust cache; `None`: cold every time (what was verified earlier in the run still
+    /// counts, see [`Context::verify`]).
+    pub cache: Option<&'a Cache>,
     pub source: &'a RegistrySource,
     /// `host[:port]/repository`: the cache key.
     pub key: &'a str,
@@ -58,7 +62,7 @@ pub struct Context<'a> {
 
 impl Context<'_> {
     fn load(&self, digest: &Digest) -> Option<(Entry, Artifact, Candidate)> {
-        let bytes = self.cache.load_notation(self.key, &digest.hex())?;
+        let bytes = self.cache?.load_notation(self.key, &digest.hex())?;
         let entry: Entry = serde_json::from_slice(&bytes).ok()?;
         if entry.digest != digest.to_string() || self.at.unix_timestamp() > entry.until {
             return None;
@@ -91,6 +95,55 @@ impl Context<'_> {
             self.limits,
         )
         .ok()
+    }
+
+    /// `reference` verified, warm if it can be. A tag: its manifest first (one request), which
+    /// names the digest verified, so the answer is about that very manifest. A digest that
+    /// `recall` knows (verified earlier in the run) or that the trust cache keeps a standing
+    /// signature for needs nothing more; else it is verified cold, and what verifies is kept.
+    pub fn verify(
+        &self,
+        reference: &Reference,
+        recall: &dyn Fn(&Digest) -> Option<Arc<Verified>>,
+    ) -> Result<Arc<Verified>, RunError> {
+        let digest = match reference {
+            Reference::Tag(_) => {
+                let m = self
+                    .source
+                    .manifest(self.repo, reference, MAX_MANIFEST_BYTES as u64)
+                    .map_err(RunError::from)?;
+                if let Some(v) = recall(&m.digest) {
+                    return Ok(v);
+                }
+                if let Some(v) = self.for_manifest(&m) {
+                    return Ok(Arc::new(v));
+                }
+                m.digest
+            }
+            Reference::Digest(d) => {
+                if let Some(v) = recall(d) {
+                    return Ok(v);
+                }
+                if let Some(v) = self.for_digest(d)? {
+                    return Ok(Arc::new(v));
+                }
+                *d
+            }
+        };
+        let v = verify_reference(
+            self.source,
+            self.repo,
+            &Reference::Digest(digest),
+            self.name,
+            self.statement,
+            self.stores,
+            self.at,
+            self.revocation,
+            self.limits,
+        )?;
+        // A cache that cannot be written costs the next run its warm path, nothing else.
+        let _ = self.store(&v);
+        Ok(Arc::new(v))
     }
 
     /// The cache for a tag whose manifest `m` was just fetched: its kept signature verified
@@ -128,10 +181,11 @@ impl Context<'_> {
         Ok(self.reverify(&artifact, candidate))
     }
 
-    /// Keep `v`'s signature for the next run. A cache that cannot be written costs only the
-    /// warm path, so the error is the caller's to show or not.
+    /// Keep `v`'s signature for the next run (nothing without a cache). A cache that cannot be
+    /// written costs only the warm path, so the error is the caller's to show or not.
     pub fn store(&self, v: &Verified) -> Result<(), crate::fetch::cache::CacheError> {
-        let Ok((media_type, envelope)) = &v.candidate().envelope else {
+        let (Some(cache), Ok((media_type, envelope))) = (self.cache, &v.candidate().envelope)
+        else {
             return Ok(());
         };
         let report = v.signature();
@@ -153,7 +207,6 @@ impl Context<'_> {
             referrers_api: self.source.referrers_api(),
         };
         let bytes = serde_json::to_vec(&entry).unwrap_or_default();
-        self.cache
-            .store_notation(self.key, &v.digest().hex(), &bytes)
+        cache.store_notation(self.key, &v.digest().hex(), &bytes)
     }
 }

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::failure::{Classify, Failure};
-use crate::fetch::revocation::{HttpRevocation, RevocationOptions};
 use crate::policy::Require;
 use crate::reference::ImageRef;
 use crate::resolve::notation::{verify_image, NotationResolution, NotationState};
@@ -73,7 +72,7 @@ impl Generations {
             self.setup.policy.disk.as_ref(),
             // OCSP and CRL per load: a checker's deadline and cache are for one run, and a
             // server runs for months.
-            &HttpRevocation::new(RevocationOptions::default()),
+            &crate::resolve::notation::revocation_checker(self.setup.sources.as_ref()),
         );
         let keep = match &result {
             Ok(r) => Keep {

@@ -136,7 +136,10 @@ impl HttpSource {
             Some(Credential::IdentityToken { token }) => Request {
                 method: Method::POST,
                 url: realm.to_string(),
-                form: Some(auth::refresh_form(token.expose(), service, &key.scope)),
+                body: Some((
+                    "application/x-www-form-urlencoded",
+                    auth::refresh_form(token.expose(), service, &key.scope).into_bytes(),
+                )),
                 ..Request::default()
             },
         };

@@ -43,7 +43,8 @@ pub(super) struct Request {
     pub(super) method: Method,
     pub(super) url: String,
     pub(super) authorization: Option<HeaderValue>,
-    pub(super) form: Option<String>,
+    /// The body and its `Content-Type` (a token form, an OCSP request).
+    pub(super) body: Option<(&'static str, Vec<u8>)>,
     /// `Accept`, when given.
     pub(super) accept: Option<HeaderValue>,
     /// Bytes of a non-2xx body to keep (0: none is read); never more than `max_len`.
@@ -208,10 +209,8 @@ async fn exchange_async(
         if let Some(a) = &request.accept {
             rb = rb.header(ACCEPT, a.clone());
         }
-        if let Some(form) = &request.form {
-            rb = rb
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(form.clone());
+        if let Some((content_type, body)) = &request.body {
+            rb = rb.header(CONTENT_TYPE, *content_type).body(body.clone());
         }
         rb.send()
     };

@@ -324,7 +324,7 @@ pub(crate) fn success(url: &str, reply: Reply) -> Result<Reply, SourceError> {
     }
 }
 
-/// One GET of [`HttpSource::get_many`].
+/// One GET of [`HttpSource::get_many`] (a POST when it has a body).
 #[derive(Debug, Clone)]
 pub(crate) struct Get {
     pub(crate) url: String,
@@ -332,6 +332,8 @@ pub(crate) struct Get {
     pub(crate) accept: Option<reqwest::header::HeaderValue>,
     /// Bytes of a non-2xx body to keep (e.g. a registry's error JSON); 0: none read.
     pub(crate) error_body: u64,
+    /// POSTed with this `Content-Type` and body instead (an OCSP request too long for GET).
+    pub(crate) post: Option<(&'static str, Vec<u8>)>,
 }
 
 impl Get {
@@ -341,17 +343,22 @@ impl Get {
             max_len,
             accept: None,
             error_body: 0,
+            post: None,
         }
     }
 
     fn request(&self, authorization: Option<reqwest::header::HeaderValue>) -> Request {
         Request {
-            method: Method::GET,
+            method: if self.post.is_some() {
+                Method::POST
+            } else {
+                Method::GET
+            },
+            body: self.post.clone(),
             url: self.url.clone(),
             authorization,
             accept: self.accept.clone(),
             error_body: self.error_body,
-            ..Request::default()
         }
     }
 }
