@@ -173,10 +173,7 @@ pub(crate) fn run(a: ServeArgs) -> Result<Worst> {
     let drained = runtime.block_on(async {
         let stop = signals().context("cannot listen for SIGTERM")?;
         anyhow::Ok(server::run(a.listen, certs, decider, metrics, limits, stop).await?)
-    });
-    // The log lines still queued, the drained event last.
-    crate::serve::log::flush();
-    let drained = drained?;
+    })?;
     // A fetch still waiting on a stalled server (its review already answered) is not waited for.
     runtime.shutdown_background();
     Ok(match drained {
@@ -205,7 +202,6 @@ fn signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
         let (name, number) = next().await;
         let exit = serde_json::json!({"event": "signal", "signal": name, "exiting": "at once"});
         crate::serve::log::line(exit);
-        crate::serve::log::flush();
         std::process::exit(128 + number);
     });
     Ok(async move {

@@ -171,13 +171,6 @@ impl Metrics {
                 get(n)
             );
         }
-        out.push_str("# HELP trustpin_log_lines_dropped_total Log lines dropped: stdout was not read in time.\n");
-        out.push_str("# TYPE trustpin_log_lines_dropped_total counter\n");
-        let _ = writeln!(
-            out,
-            "trustpin_log_lines_dropped_total {}",
-            super::log::dropped()
-        );
         out.push_str(
             "# HELP trustpin_fetch_errors_total Trust data that could not be fetched, by server.\n",
         );
