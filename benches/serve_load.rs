@@ -170,7 +170,7 @@ fn main() {
     done.store(true, Ordering::Relaxed);
     sampler.join().unwrap();
     let (rss_after, cpu_used) = (rss_kib(pid), cpu(pid) - cpu_before);
-    // A new connection: the server closes an HTTP/1.1 connection idle for --header-timeout.
+    // A new connection (the load's connections are gone with the load client).
     let api = ApiServer::new(&hook, Protocol::Http1);
     let after = histogram(&String::from_utf8_lossy(
         &api.send("GET", "/metrics", vec![]).1,

@@ -67,9 +67,14 @@ pub(crate) struct ServeArgs {
     /// Answer this many seconds before the review's ?timeout= runs out.
     #[arg(long = "timeout-margin", value_name = "SECONDS", default_value = "2", value_parser = seconds)]
     pub(crate) timeout_margin: Duration,
-    /// A TLS handshake and request headers must arrive within this many seconds.
+    /// A TLS handshake and a new connection's first request headers must arrive within this many
+    /// seconds; so must a later request's headers once its first bytes have arrived.
     #[arg(long = "header-timeout", value_name = "SECONDS", default_value = "10", value_parser = seconds)]
     pub(crate) header_timeout: Duration,
+    /// A kept-alive connection with no request in progress is closed (TLS close_notify, h2
+    /// GOAWAY) after this many idle seconds; 90 like the API server's own client.
+    #[arg(long = "idle-timeout", value_name = "SECONDS", default_value = "90", value_parser = seconds)]
+    pub(crate) idle_timeout: Duration,
     /// Connections served at once.
     #[arg(long = "max-connections", value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=u64::from(MAX_CONNECTIONS)))]
     pub(crate) max_connections: u64,
@@ -155,6 +160,7 @@ pub(crate) fn run(a: ServeArgs) -> Result<Worst> {
         margin: a.timeout_margin,
         default_timeout: Duration::from_secs(10),
         header_timeout: a.header_timeout,
+        idle_timeout: a.idle_timeout,
         max_connections: usize::try_from(a.max_connections).unwrap_or(usize::MAX),
         reload_every: Duration::from_secs(1),
         shutdown_delay: a.shutdown_delay,

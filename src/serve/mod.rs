@@ -6,10 +6,11 @@
 //! images of each kind are, the JSON Patch), [`verify`] (one image → one verdict, behind the
 //! [`verify::Verifier`] trait: Notary v1, and [`notation`] beside it), [`cache`] (verified trust data in memory,
 //! single-flight), [`decide`] (one request, its deadline, enforce or detect), [`server`] (HTTPS,
-//! h1 and h2, endpoints, limits), [`tls`] (the certificate and its reload), [`metrics`], [`log`].
+//! h1 and h2, endpoints, limits), [`idle`] (slow and idle connections), [`tls`] (the certificate and its reload), [`metrics`], [`log`].
 
 pub mod cache;
 pub mod decide;
+pub mod idle;
 pub mod images;
 pub mod log;
 pub mod metrics;

@@ -1,6 +1,7 @@
 //! The HTTPS server: TLS by rustls (ring), HTTP/1.1 or h2 as ALPN chose, and the endpoints.
-//! Every client is treated as hostile: connections are counted, a TLS handshake and the first
-//! request's headers must arrive within the header timeout (slowloris), bodies are bounded
+//! Every client is treated as hostile: connections are counted, a TLS handshake, the first
+//! request and every later request's headers must arrive within the header timeout (slowloris;
+//! an idle kept-alive connection has the idle timeout instead, see [`super::idle`]), bodies are bounded
 //! (413), and every review is answered before its `?timeout=` minus the margin.
 //!
 //! Shutdown is graceful: once `stop` completes, `/readyz` answers 503, new connections are still
@@ -26,6 +27,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::decide::Decider;
+use super::idle;
 use super::metrics::{Metrics, Rejected};
 use super::review;
 use super::tls::{CertStore, TlsError};
@@ -39,8 +41,11 @@ pub struct Limits {
     pub margin: Duration,
     /// The timeout assumed when a request has no `?timeout=` (the API server's default).
     pub default_timeout: Duration,
-    /// The TLS handshake and a request's headers must arrive within this.
+    /// The TLS handshake and a new connection's first request must arrive within this, and a
+    /// later request's headers within this of its first bytes.
     pub header_timeout: Duration,
+    /// A kept-alive connection with no request in progress is closed after this.
+    pub idle_timeout: Duration,
     /// Connections served at once; more are closed at once.
     pub max_connections: usize,
     /// How often the certificate files are checked for a change.
@@ -185,21 +190,30 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Drive one HTTP connection until it ends or `watchdog` fires; when the server starts closing,
-/// `graceful` asks it to finish its in-flight requests and close (h1: no keep-alive; h2: GOAWAY).
+/// How long an idle connection that is told to close gets to finish its closing (h1: TLS close_notify; h2: GOAWAY) before it is dropped.
+const CLOSING_GRACE: Duration = Duration::from_secs(1);
+
+/// Drive one HTTP connection until it ends. When the server starts closing or the connection has
+/// been idle too long ([`idle`]), `graceful` asks it to finish its in-flight requests and close
+/// (h1: no keep-alive, an idle one closes at once with close_notify; h2: GOAWAY); an idle one is
+/// dropped if that takes longer than [`CLOSING_GRACE`], a too slow one at once.
 async fn drive<C: Future>(
     conn: C,
-    watchdog: impl Future<Output = ()>,
+    expired: impl Future<Output = idle::Expired>,
     mut closing: watch::Receiver<bool>,
     graceful: impl FnOnce(Pin<&mut C>),
 ) {
     let mut conn = pin!(conn);
-    let mut watchdog = pin!(watchdog);
+    let mut expired = pin!(expired);
     let mut graceful = Some(graceful);
     loop {
         tokio::select! {
             _ = conn.as_mut() => return,
-            _ = watchdog.as_mut() => return,
+            why = expired.as_mut() => match why {
+                // Too slow: a hostile client gets no more of our time.
+                idle::Expired::Headers => return,
+                idle::Expired::Idle => break,
+            },
             _ = closing.wait_for(|c| *c), if graceful.is_some() => {
                 if let Some(g) = graceful.take() {
                     g(conn.as_mut());
@@ -207,6 +221,10 @@ async fn drive<C: Future>(
             }
         }
     }
+    if let Some(g) = graceful.take() {
+        g(conn.as_mut());
+    }
+    let _ = tokio::time::timeout(CLOSING_GRACE, conn).await;
 }
 
 async fn serve_connection(
@@ -215,29 +233,26 @@ async fn serve_connection(
     state: Arc<State>,
     closing: watch::Receiver<bool>,
 ) {
-    let cutoff = state.limits.header_timeout;
-    let tls = match tokio::time::timeout(cutoff, acceptor.accept(tcp)).await {
+    let (header, idle) = (state.limits.header_timeout, state.limits.idle_timeout);
+    let tls = match tokio::time::timeout(header, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         _ => return,
     };
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    let io = TokioIo::new(tls);
-    // A connection that never completes its first request's headers is dropped at the cutoff
-    // (hyper's own header timeout then covers the following requests of HTTP/1.1).
-    let seen = Arc::new(AtomicBool::new(false));
+    let activity = idle::Activity::new();
+    let io = TokioIo::new(idle::Watched::new(tls, activity.clone()));
     let service = {
-        let (state, seen) = (state.clone(), seen.clone());
+        let (state, activity) = (state.clone(), activity.clone());
         hyper::service::service_fn(move |req| {
-            seen.store(true, Ordering::Relaxed);
-            handle(state.clone(), req)
+            let (state, answering) = (state.clone(), idle::Answering::new(activity.clone()));
+            async move {
+                let r = handle(state, req).await;
+                drop(answering);
+                r
+            }
         })
     };
-    let watchdog = async {
-        tokio::time::sleep(cutoff).await;
-        if seen.load(Ordering::Relaxed) {
-            std::future::pending::<()>().await;
-        }
-    };
+    let expired = activity.expired(header, idle, h2);
     if h2 {
         let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
         b.timer(TokioTimer::new())
@@ -246,14 +261,15 @@ async fn serve_connection(
             .keep_alive_interval(Some(Duration::from_secs(20)))
             .keep_alive_timeout(Duration::from_secs(10));
         let conn = b.serve_connection(io, service);
-        drive(conn, watchdog, closing, |c| c.graceful_shutdown()).await;
+        drive(conn, expired, closing, |c| c.graceful_shutdown()).await;
     } else {
         let mut b = hyper::server::conn::http1::Builder::new();
+        // Not hyper's header timeout: it also runs while a kept-alive connection is idle.
         b.timer(TokioTimer::new())
-            .header_read_timeout(cutoff)
+            .header_read_timeout(None)
             .max_buf_size(64 * 1024);
         let conn = b.serve_connection(io, service);
-        drive(conn, watchdog, closing, |c| c.graceful_shutdown()).await;
+        drive(conn, expired, closing, |c| c.graceful_shutdown()).await;
     }
 }
 
