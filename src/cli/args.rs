@@ -313,7 +313,7 @@ pub(crate) struct VerifyArgs {
 #[derive(clap::Args)]
 pub(crate) struct CacheArgs {
     /// Trust cache (rollback protection, warm path); default: $XDG_CACHE_HOME/trustpin or
-    /// ~/.cache/trustpin, and none for --metadata-dir. An explicit --cache-dir wins over
+    /// ~/.cache/trustpin, and none for an offline folder (--metadata-dir, --oci-layout). An explicit --cache-dir wins over
     /// --no-cache / TRUSTPIN_NO_CACHE. With --at, rollback state is neither read nor written.
     #[arg(long = "cache-dir", value_name = "DIR")]
     pub(crate) cache_dir: Option<PathBuf>,
