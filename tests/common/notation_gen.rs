@@ -17,6 +17,33 @@ use trustpin::reference::Digest;
 
 // ---- the generator ---------------------------------------------------------------------------
 
+/// `YYYYMMDDHHMMSSZ`, as `openssl ca -startdate` takes it.
+fn ca_date(at: OffsetDateTime) -> String {
+    at.format(time::macros::format_description!(
+        "[year][month][day][hour][minute][second]Z"
+    ))
+    .unwrap()
+}
+
+/// From an hour ago to 30 days from now.
+fn default_dates() -> (String, String) {
+    let now = OffsetDateTime::now_utc();
+    (
+        ca_date(now - time::Duration::hours(1)),
+        ca_date(now + time::Duration::days(30)),
+    )
+}
+
+/// A positive serial number, distinct per certificate (a chain whose certificates share issuer
+/// and serial would confuse revocation checks).
+fn rand_serial() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos() as u64;
+    (nanos >> 8 | 1 << 40).wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
+        & 0x7fff_ffff_ffff_ffff
+}
+
 pub struct Gen {
     pub dir: tempfile::TempDir,
 }
@@ -94,27 +121,12 @@ impl Gen {
         file
     }
 
-    /// A self-signed certificate with exactly the extensions `ext`.
+    /// A self-signed certificate with exactly the extensions `ext`, valid from an hour ago for
+    /// 30 days.
     pub fn self_signed(&self, name: &str, subject: &str, ext: &[&str], digest: &str) {
-        let cnf = self.config(name, ext);
-        self.openssl(&[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            &format!("{name}.key"),
-            "-subj",
-            subject,
-            "-days",
-            "30",
-            &format!("-{digest}"),
-            "-config",
-            &cnf,
-            "-extensions",
-            "ext",
-            "-out",
-            &format!("{name}.pem"),
-        ]);
+        self.csr(name, subject, ext);
+        let (start, end) = default_dates();
+        self.ca_sign(name, None, ext, digest, (&start, &end));
     }
 
     /// A request `name.csr` for `name`'s key and `subject`; returns the configuration file whose
@@ -137,7 +149,7 @@ impl Gen {
     }
 
     /// A certificate for `name`'s key issued by `ca`, valid from `start` to `end`
-    /// (`YYYYMMDDHHMMSSZ`) or for 30 days from now.
+    /// (`YYYYMMDDHHMMSSZ`) or from an hour ago for 30 days.
     pub fn issue(
         &self,
         name: &str,
@@ -147,55 +159,60 @@ impl Gen {
         digest: &str,
         dates: Option<(&str, &str)>,
     ) {
-        let cnf = self.csr(name, subject, ext);
-        match dates {
-            None => self.openssl(&[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                &format!("{ca}.pem"),
-                "-CAkey",
-                &format!("{ca}.key"),
-                "-CAcreateserial",
-                "-days",
-                "30",
-                &format!("-{digest}"),
-                "-extfile",
-                &cnf,
-                "-extensions",
-                "ext",
-                "-out",
-                &format!("{name}.pem"),
-            ]),
-            Some((start, end)) => {
-                std::fs::create_dir_all(self.path("newcerts")).unwrap();
-                std::fs::write(self.path("index.txt"), "").unwrap();
-                std::fs::write(self.path("serial"), "1000\n").unwrap();
-                let ca_cnf = format!("{name}-ca.cnf");
-                std::fs::write(self.path(&ca_cnf), format!(
-                    "[ca]\ndefault_ca = c\n[c]\ndatabase = index.txt\nserial = serial\nnew_certs_dir = newcerts\ncertificate = {ca}.pem\nprivate_key = {ca}.key\ndefault_md = {digest}\npolicy = p\nunique_subject = no\ncopy_extensions = none\n[p]\ncommonName = supplied\n[ext]\n{}\n",
-                    ext.join("\n"))).unwrap();
-                self.openssl(&[
-                    "ca",
-                    "-batch",
-                    "-config",
-                    &ca_cnf,
-                    "-in",
-                    &format!("{name}.csr"),
-                    "-startdate",
-                    start,
-                    "-enddate",
-                    end,
-                    "-extensions",
-                    "ext",
-                    "-notext",
-                    "-out",
-                    &format!("{name}.pem"),
-                ]);
-            }
+        self.csr(name, subject, ext);
+        let (start, end) = default_dates();
+        self.ca_sign(name, Some(ca), ext, digest, dates.unwrap_or((&start, &end)));
+    }
+
+    /// Signs `name.csr` with `ca` (or its own key, self-signed) through `openssl ca`, which,
+    /// unlike `req -x509` and `x509 -req` in openssl 3.0, sets the start date: a certificate
+    /// valid only from this very second would make a timestamp taken now (genTime - accuracy)
+    /// precede it, and be rightly refused.
+    fn ca_sign(
+        &self,
+        name: &str,
+        ca: Option<&str>,
+        ext: &[&str],
+        digest: &str,
+        dates: (&str, &str),
+    ) {
+        let db = format!("{name}-sign");
+        std::fs::create_dir_all(self.path(&db)).unwrap();
+        std::fs::write(self.path(&format!("{db}/index.txt")), "").unwrap();
+        let serial: u64 = rand_serial();
+        std::fs::write(
+            self.path(&format!("{db}/serial")),
+            format!("{serial:016X}\n"),
+        )
+        .unwrap();
+        let issuer = ca.unwrap_or(name);
+        let ca_cnf = format!("{db}/ca.cnf");
+        std::fs::write(self.path(&ca_cnf), format!(
+            "[ca]\ndefault_ca = c\n[c]\ndatabase = {db}/index.txt\nserial = {db}/serial\nnew_certs_dir = {db}\ncertificate = {issuer}.pem\nprivate_key = {issuer}.key\ndefault_md = {digest}\npolicy = p\nunique_subject = no\ncopy_extensions = none\n[p]\ncountryName = optional\nstateOrProvinceName = optional\nlocalityName = optional\norganizationName = optional\ncommonName = supplied\n[ext]\n{}\n",
+            ext.join("\n"))).unwrap();
+        let (csr, out) = (format!("{name}.csr"), format!("{name}.pem"));
+        let mut args = vec![
+            "ca",
+            "-batch",
+            "-config",
+            &ca_cnf,
+            "-preserveDN",
+            "-in",
+            &csr,
+            "-startdate",
+            dates.0,
+            "-enddate",
+            dates.1,
+            "-extensions",
+            "ext",
+            "-notext",
+            "-out",
+            &out,
+        ];
+        if ca.is_none() {
+            args.push("-selfsign");
         }
+        self.openssl(&args);
     }
 
     /// `openssl ca`'s database and configuration for CA `ca` (made on first use): an index
@@ -219,11 +236,7 @@ impl Gen {
     /// timestamp made now, ± its accuracy, falls inside).
     pub fn ca_issue(&self, name: &str, subject: &str, ca: &str, ext: &[&str]) {
         let db = self.ca_db(ca);
-        let start = (OffsetDateTime::now_utc() - time::Duration::hours(1))
-            .format(time::macros::format_description!(
-                "[year][month][day][hour][minute][second]Z"
-            ))
-            .unwrap();
+        let start = ca_date(OffsetDateTime::now_utc() - time::Duration::hours(1));
         self.key(name, "rsa:2048");
         let cnf = self.csr(name, subject, ext);
         self.openssl(&[
