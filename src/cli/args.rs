@@ -252,16 +252,24 @@ pub(crate) struct SourceArgs {
     pub(crate) insecure_registry: bool,
 }
 
-/// What `resolve` and `pin` share: keys or a policy, concurrency, the source.
+/// What `resolve` and `pin` share: where trust comes from, and concurrency.
 #[derive(clap::Args)]
 pub(crate) struct BatchArgs {
-    /// Trust policy file: per repository scope, the level, pinned keys, required delegations and
-    /// server (instead of --root-key).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) policy: Option<PathBuf>,
     /// Repositories (Notary v1) or references (Notation) fetched and verified at once.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) jobs: usize,
+    #[command(flatten)]
+    pub(crate) trust: TrustArgs,
+}
+
+/// Where trust comes from, the same for resolve, pin and serve: a policy or pinned keys, and the
+/// sources (Notary server or folder, registries) to fetch from.
+#[derive(clap::Args)]
+pub(crate) struct TrustArgs {
+    /// Trust policy file: per repository scope, the level, pinned keys, required delegations and
+    /// server, or a Notation statement (instead of --root-key).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) policy: Option<PathBuf>,
     /// Plain http to registries for Notation signatures (a warning every time, off loopback).
     #[arg(long = "insecure-registry")]
     pub(crate) insecure_registry: bool,
@@ -269,6 +277,23 @@ pub(crate) struct BatchArgs {
     pub(crate) verify: VerifyArgs,
     #[command(flatten)]
     pub(crate) source: SourceArgs,
+}
+
+impl TrustArgs {
+    /// The plans and their sources ([`plans`]).
+    pub(crate) fn plans(&self) -> Result<(Plans, FlagSources)> {
+        plans(
+            &self.verify,
+            &self.source,
+            self.insecure_registry,
+            self.policy.as_ref(),
+        )
+    }
+
+    /// The trust cache these flags ask for ([`VerifyArgs::cache`]).
+    pub(crate) fn cache(&self) -> Option<Cache> {
+        self.verify.cache(&self.source)
+    }
 }
 
 /// What to verify against, shared by resolve and inspect.
@@ -575,12 +600,18 @@ pub(crate) fn collect_inputs(args: &ResolveArgs) -> Result<Vec<String>> {
 }
 
 /// The plans and where each gets its trust data: from the flags, or one per policy (the policy's
-/// keys, delegations, level and server settings over the flags' source).
+/// keys, delegations, level and server settings over the flags' source, with plain http to
+/// registries if `insecure_registry`).
 pub(crate) fn plans(
     verify: &VerifyArgs,
     source: &SourceArgs,
+    insecure_registry: bool,
     policy: Option<&PathBuf>,
 ) -> Result<(Plans, FlagSources)> {
+    let source = &SourceArgs {
+        insecure_registry,
+        ..source.clone()
+    };
     check_server_scheme(source)?;
     let base = options_with(verify, policy.is_none())?;
     let Some(path) = policy else {

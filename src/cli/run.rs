@@ -25,11 +25,9 @@ pub(crate) fn resolve_batch(
     inputs: Vec<String>,
     on_final: &mut dyn FnMut(&Outcome) -> Result<()>,
 ) -> Result<Vec<Outcome>> {
-    let mut source = batch.source.clone();
-    source.insecure_registry = batch.insecure_registry;
-    let (plans, sources) = args::plans(&batch.verify, &source, batch.policy.as_ref())?;
+    let (plans, sources) = batch.trust.plans()?;
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && inputs.len() > 20;
-    let cache = batch.verify.cache(&batch.source);
+    let cache = batch.trust.cache();
     let outcomes = batch::resolve_all(
         inputs,
         &plans,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use clap::ValueEnum;
 
-use crate::cli::args::{self, SourceArgs, VerifyArgs};
+use crate::cli::args::{self, TrustArgs};
 use crate::cli::Worst;
 use crate::failure::Failure;
 use crate::serve::cache::Bounds;
@@ -32,16 +32,8 @@ pub(crate) struct ServeArgs {
     /// Private key of --tls-cert (PEM, unencrypted); reloaded when the file changes.
     #[arg(long = "tls-key", value_name = "FILE")]
     pub(crate) tls_key: PathBuf,
-    /// Trust policy file (instead of --root-key); Notation statements too.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) policy: Option<PathBuf>,
-    /// Plain http to registries for Notation signatures (a warning every time, off loopback).
-    #[arg(long = "insecure-registry")]
-    pub(crate) insecure_registry: bool,
     #[command(flatten)]
-    pub(crate) verify: VerifyArgs,
-    #[command(flatten)]
-    pub(crate) source: SourceArgs,
+    pub(crate) trust: TrustArgs,
     /// enforce: deny what does not verify; detect: allow it, with the reasons as warnings.
     #[arg(long, value_enum, default_value = "enforce")]
     pub(crate) mode: ModeArg,
@@ -104,9 +96,7 @@ fn seconds(s: &str) -> Result<Duration, String> {
 pub(crate) fn run(a: ServeArgs) -> Result<Worst> {
     // The certificate first: a bad one is the most likely mistake and names its file.
     let certs = CertStore::open(&a.tls_cert, &a.tls_key)?;
-    let mut source = a.source.clone();
-    source.insecure_registry = a.insecure_registry;
-    let (mut plans, sources) = args::plans(&a.verify, &source, a.policy.as_ref())?;
+    let (mut plans, sources) = a.trust.plans()?;
     for plan in &mut plans.plans {
         if plan.policy.is_some() && !plan.skip {
             args::announce_level(plan.opts.level, plan.policy.as_deref());
@@ -137,13 +127,13 @@ pub(crate) fn run(a: ServeArgs) -> Result<Worst> {
             max_bytes: a.cache_bytes,
             max_loading: usize::try_from(a.max_fetches).unwrap_or(usize::MAX),
         },
-        disk: a.verify.cache(&a.source),
+        disk: a.trust.cache(),
     };
     let verifier = Generations::new(Setup {
         plans,
         sources: Arc::new(sources),
         policy: cache,
-        at_now: a.verify.at.is_none(),
+        at_now: a.trust.verify.at.is_none(),
         describe: crate::cli::message,
         metrics: metrics.clone(),
     });

@@ -24,9 +24,8 @@ use crate::resolve::notation::repository;
 use crate::resolve::{fetch_repo_cached, select_ref};
 
 pub(crate) fn run(a: InspectArgs) -> Result<Worst> {
-    let mut source = a.source.clone();
-    source.insecure_registry = a.insecure_registry;
-    let (plans, sources) = args::plans(&a.verify, &source, a.policy.as_ref())?;
+    let (plans, sources) =
+        args::plans(&a.verify, &a.source, a.insecure_registry, a.policy.as_ref())?;
     let cache = a.verify.cache(&a.source);
     let mut worst: Worst = None;
     let mut out = std::io::stdout().lock();
