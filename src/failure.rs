@@ -13,7 +13,7 @@ use crate::notation::verify::VerifyError as NotationVerifyError;
 use crate::policy::PolicyError;
 use crate::reference::ReferenceError;
 use crate::resolve::{ResolveError, SetupError};
-use crate::tuf::chain::{ChainError, DelegationError};
+use crate::tuf::chain::{ChainError, DelegationError, FileError};
 use crate::tuf::role::RoleNameError;
 use crate::tuf::select::{SelectError, Unusable};
 use crate::tuf::verify::VerifyError;
@@ -84,17 +84,40 @@ fn role_of_label(label: &str) -> &str {
     label.split(' ').next().unwrap_or(label)
 }
 
-impl Classify for ChainError {
+impl Classify for FileError {
     fn failure(&self) -> Failure {
         match self {
-            ChainError::Budget(_) => Failure::Unavailable,
+            FileError::Budget(_) => Failure::Unavailable,
             _ => Failure::Refused,
         }
     }
     fn kind(&self) -> &'static str {
         match self {
-            ChainError::Metadata { .. } => "malformed",
-            ChainError::Verify(e) => e.kind(),
+            FileError::Metadata { .. } => "malformed",
+            FileError::Verify(e) => e.kind(),
+            FileError::Expired { .. } => "expired",
+            FileError::Budget(_) => "budget",
+        }
+    }
+    fn role(&self) -> Option<&str> {
+        match self {
+            FileError::Metadata { role, .. } | FileError::Expired { role, .. } => Some(role),
+            FileError::Verify(e) => e.role(),
+            FileError::Budget(_) => None,
+        }
+    }
+}
+
+impl Classify for ChainError {
+    fn failure(&self) -> Failure {
+        match self {
+            ChainError::File(e) => e.failure(),
+            _ => Failure::Refused,
+        }
+    }
+    fn kind(&self) -> &'static str {
+        match self {
+            ChainError::File(e) => e.kind(),
             ChainError::MissingRole { .. } => "missing-role",
             ChainError::RootKeyNotCertificate { .. } => "root-key-not-certificate",
             ChainError::RootCertificateCa { .. } => "root-certificate-ca",
@@ -105,22 +128,18 @@ impl Classify for ChainError {
             ChainError::CertificateExpired { .. } | ChainError::CertificateNotYetValid { .. } => {
                 "certificate-time"
             }
-            ChainError::Expired { .. } => "expired",
             ChainError::SnapshotMissing { .. } => "snapshot-incomplete",
             ChainError::RotationVersion { .. } => "rotation-version",
             ChainError::RotationBroken { .. } => "rotation-broken",
             ChainError::RotationUnsigned { .. } => "rotation-unsigned",
             ChainError::RotationRefused { .. } => "rotation-refused",
             ChainError::Rollback { .. } => "rollback",
-            ChainError::Budget(_) => "budget",
         }
     }
     fn role(&self) -> Option<&str> {
         match self {
-            ChainError::Metadata { role, .. }
-            | ChainError::Expired { role, .. }
-            | ChainError::Rollback { role, .. } => Some(role),
-            ChainError::Verify(e) => e.role(),
+            ChainError::File(e) => e.role(),
+            ChainError::Rollback { role, .. } => Some(role),
             ChainError::MissingRole { role } => Some(role),
             ChainError::SnapshotMissing { .. } => Some("snapshot"),
             ChainError::RootKeyNotCertificate { .. }
@@ -134,7 +153,6 @@ impl Classify for ChainError {
             | ChainError::RotationBroken { .. }
             | ChainError::RotationUnsigned { .. }
             | ChainError::RotationRefused { .. } => Some("root"),
-            ChainError::Budget(_) => None,
         }
     }
 }
@@ -142,7 +160,7 @@ impl Classify for ChainError {
 impl Classify for DelegationError {
     fn failure(&self) -> Failure {
         match self {
-            DelegationError::Budget(_) => Failure::Unavailable,
+            DelegationError::File(e) => e.failure(),
             _ => Failure::Refused,
         }
     }
@@ -158,18 +176,12 @@ impl Classify for DelegationError {
             DelegationError::NotFetched => "not-fetched",
             DelegationError::Missing { .. } => "missing",
             DelegationError::Oversized { .. } => "oversized",
-            DelegationError::Metadata { .. } => "malformed",
-            DelegationError::Verify(e) => e.kind(),
-            DelegationError::Expired { .. } => "expired",
-            DelegationError::Budget(_) => "budget",
+            DelegationError::File(e) => e.kind(),
         }
     }
     fn role(&self) -> Option<&str> {
         match self {
-            DelegationError::Metadata { role, .. } | DelegationError::Expired { role, .. } => {
-                Some(role)
-            }
-            DelegationError::Verify(e) => e.role(),
+            DelegationError::File(e) => e.role(),
             _ => None,
         }
     }
@@ -451,11 +463,13 @@ mod tests {
     fn a_required_delegation_that_expired_and_one_that_never_signed_differ_in_kind() {
         let expired = SelectError::RequiredUnusable {
             role: "targets/releases".into(),
-            reason: Box::new(Unusable::Delegation(DelegationError::Expired {
-                role: "targets/releases".into(),
-                expires: "2020-01-01T00:00:00Z".into(),
-                at: "2026-01-01T00:00:00Z".into(),
-            })),
+            reason: Box::new(Unusable::Delegation(DelegationError::File(
+                FileError::Expired {
+                    role: "targets/releases".into(),
+                    expires: "2020-01-01T00:00:00Z".into(),
+                    at: "2026-01-01T00:00:00Z".into(),
+                },
+            ))),
         };
         let unsigned = SelectError::RequiredDidNotSign {
             role: "targets/releases".into(),

@@ -11,7 +11,7 @@ use clap::Parser;
 use crate::failure::{Classify, Failure};
 use crate::resolve::{ResolveError, SetupError};
 use crate::tuf::budget::Resource;
-use crate::tuf::chain::ChainError;
+use crate::tuf::chain::{ChainError, FileError};
 
 /// `eprintln!` with every control character escaped (`\u{1b}`): messages carry strings from data
 /// not yet verified (a `keytype`, a role name), which must not drive the user's terminal.
@@ -194,7 +194,7 @@ pub(crate) fn message(e: &ResolveError) -> String {
              second channel and pin it)"
         ),
         ResolveError::Chain(
-            ChainError::Expired { .. } | ChainError::CertificateExpired { .. },
+            ChainError::File(FileError::Expired { .. }) | ChainError::CertificateExpired { .. },
         ) => format!(
             "{text} (for an archive, verify --at the time it was made; --level permissive accepts \
              expired data with a warning)"

@@ -16,7 +16,7 @@ pub(crate) mod notation_warm;
 use crate::fetch::Wave;
 use crate::reference::{Gun, ImageRef};
 use crate::tuf::budget::{Budget, BudgetError, Meter, Resource};
-use crate::tuf::chain::{self, ChainError, Context, DelegationError, Repo, TopFiles};
+use crate::tuf::chain::{self, ChainError, Context, DelegationError, FileError, Repo, TopFiles};
 use crate::tuf::keys::PinnedKey;
 use crate::tuf::level::{Level, Warning};
 use crate::tuf::role::RoleName;
@@ -447,7 +447,9 @@ pub fn fetch_repo_cached(
     // A refusal of the metered source shows through as a transport error: report the trip.
     fetch_metered(&source, gun, opts, cache).map_err(|e| match (source.tripped(), e) {
         (Some(t), _) => t.into(),
-        (None, ResolveError::Chain(ChainError::Budget(b))) => ResolveError::Budget(b),
+        (None, ResolveError::Chain(ChainError::File(FileError::Budget(b)))) => {
+            ResolveError::Budget(b)
+        }
         (None, e) => e,
     })
 }
@@ -562,7 +564,7 @@ fn fetch_metered(
     });
     // A budget spent on a delegation refuses the whole repository, not just that delegation.
     if let Some(b) = repo.delegations.iter().find_map(|d| match &d.outcome {
-        Err(DelegationError::Budget(b)) => Some(b.clone()),
+        Err(DelegationError::File(FileError::Budget(b))) => Some(b.clone()),
         _ => None,
     }) {
         return Err(ResolveError::Budget(b));

@@ -50,9 +50,10 @@ pub struct TopFiles<'a> {
     pub targets: &'a [u8],
 }
 
-/// Why the chain was refused.
+/// Why one signed file was refused, the same for a top-level role and a delegation: it does not
+/// parse, its signatures do not verify, it expired, or the repository's budget ran out on it.
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum ChainError {
+pub enum FileError {
     #[error("{role}.json: {source}")]
     Metadata {
         role: String,
@@ -60,6 +61,48 @@ pub enum ChainError {
     },
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    #[error("{role}.json expired at {expires} (verifying at {at})")]
+    Expired {
+        role: String,
+        expires: String,
+        at: String,
+    },
+    /// The repository's budget ran out here; the whole repository is then refused.
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
+}
+
+impl FileError {
+    pub(crate) fn metadata(role: &str, source: MetadataError) -> FileError {
+        FileError::Metadata {
+            role: role.to_owned(),
+            source: std::sync::Arc::new(source),
+        }
+    }
+}
+
+/// `?` on a signature check or a budget charge, inside the chain or a delegation walk.
+macro_rules! file_error_from {
+    ($($target:ty),*) => {$(
+        impl From<VerifyError> for $target {
+            fn from(e: VerifyError) -> Self {
+                FileError::Verify(e).into()
+            }
+        }
+        impl From<BudgetError> for $target {
+            fn from(e: BudgetError) -> Self {
+                FileError::Budget(e).into()
+            }
+        }
+    )*};
+}
+file_error_from!(ChainError, DelegationError);
+
+/// Why the chain was refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ChainError {
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("root.json does not define the `{role}` role")]
     MissingRole { role: &'static str },
     #[error("root.json: root-role key {keyid} is {keytype}, expected a certificate (ecdsa-x509 or rsa-x509)")]
@@ -96,12 +139,6 @@ pub enum ChainError {
         not_before: String,
         at: String,
     },
-    #[error("{role}.json expired at {expires} (verifying at {at})")]
-    Expired {
-        role: String,
-        expires: String,
-        at: String,
-    },
     #[error("snapshot.json does not list `{entry}`")]
     SnapshotMissing { entry: &'static str },
     #[error("root rotation: the root after version {} claims version {got}, expected {version}", version - 1)]
@@ -118,17 +155,20 @@ pub enum ChainError {
         new: String,
         version: i64,
     },
-    #[error(transparent)]
-    Budget(#[from] BudgetError),
     #[error("rollback: {role} version {got} is older than version {seen} seen before")]
     Rollback { role: String, got: i64, seen: i64 },
 }
 
 impl ChainError {
     fn metadata(role: &str, source: MetadataError) -> ChainError {
-        ChainError::Metadata {
-            role: role.to_owned(),
-            source: std::sync::Arc::new(source),
+        FileError::metadata(role, source).into()
+    }
+
+    /// The repository's budget, if that is what ran out.
+    pub fn budget(&self) -> Option<&BudgetError> {
+        match self {
+            ChainError::File(FileError::Budget(b)) => Some(b),
+            _ => None,
         }
     }
 }
@@ -184,22 +224,9 @@ pub enum DelegationError {
     Missing { location: String },
     #[error("snapshot.json declares it {length} bytes long, over the limit of {limit} bytes: not fetched")]
     Oversized { length: u64, limit: u64 },
-    #[error("{role}.json: {source}")]
-    Metadata {
-        role: String,
-        source: std::sync::Arc<MetadataError>,
-    },
+    /// A budget spent here refuses the whole repository.
     #[error(transparent)]
-    Verify(#[from] VerifyError),
-    #[error("{role}.json expired at {expires} (verifying at {at})")]
-    Expired {
-        role: String,
-        expires: String,
-        at: String,
-    },
-    /// The repository's budget ran out here; the whole repository is then refused.
-    #[error(transparent)]
-    Budget(#[from] BudgetError),
+    File(#[from] FileError),
 }
 
 #[derive(Debug, Clone)]
@@ -292,8 +319,8 @@ impl Context<'_> {
         }
     }
 
-    pub(crate) fn expiry_error(&self, role: &str, common: &Common) -> Option<ChainError> {
-        (common.expires <= self.at).then(|| ChainError::Expired {
+    pub(crate) fn expiry_error(&self, role: &str, common: &Common) -> Option<FileError> {
+        (common.expires <= self.at).then(|| FileError::Expired {
             role: role.to_owned(),
             expires: fmt_time(common.expires),
             at: fmt_time(self.at),
@@ -307,7 +334,7 @@ impl Context<'_> {
         warnings: &mut Vec<Warning>,
     ) -> Result<(), ChainError> {
         match self.expiry_error(role, common) {
-            Some(err) => self.relax(Class::Expiry, err, role, warnings),
+            Some(err) => self.relax(Class::Expiry, err.into(), role, warnings),
             None => Ok(()),
         }
     }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::tuf::chain::{
-    ChainError, Context, DelegationError, DelegationResult, Fetched, Repo, Trusted,
+    Context, DelegationError, DelegationResult, Fetched, FileError, Repo, Trusted,
     VerifiedDelegation, MAX_DELEGATIONS_TOTAL, MAX_DELEGATION_DEPTH,
 };
 use crate::tuf::keys::PublicKey;
@@ -252,10 +252,7 @@ fn verify_one(
     };
     check_file(name, "snapshot", bytes, meta)?;
     // Cut, signatures checked, and only then read (see `verify_top_role`).
-    let metadata = |e| DelegationError::Metadata {
-        role: name.to_owned(),
-        source: std::sync::Arc::new(e),
-    };
+    let metadata = |e| DelegationError::from(FileError::metadata(name, e));
     let signed = Signed::split(bytes).map_err(metadata)?;
     signed.check_claimed_type(Targets::TYPE).map_err(metadata)?;
     let key_refs: Vec<(&str, &PublicKey)> = keys.iter().map(|(id, k)| (id.as_str(), k)).collect();
@@ -263,10 +260,8 @@ fn verify_one(
     let verified = verify_then_read(name, &signed, &key_refs, d.keys.threshold, |s| {
         Targets::from_signed(s).map_err(metadata)
     })?;
-    if let Some(ChainError::Expired { role, expires, at }) =
-        ctx.expiry_error(name, &verified.common)
-    {
-        let err = DelegationError::Expired { role, expires, at };
+    if let Some(err) = ctx.expiry_error(name, &verified.common) {
+        let err = DelegationError::from(err);
         if !ctx.level.tolerates(Class::Expiry) {
             return Err(err);
         }

@@ -50,7 +50,7 @@ pub fn is_pinned_anchor(ctx: &Context, bytes: &[u8]) -> Result<bool, ChainError>
     };
     match verify_root_unpinned(&strict_names, bytes, &mut ignored) {
         Ok(root) => Ok(pinned_signed(ctx, &root)),
-        Err(ChainError::Budget(b)) => Err(ChainError::Budget(b)),
+        Err(e) if e.budget().is_some() => Err(e),
         Err(_) => Ok(false),
     }
 }
