@@ -100,8 +100,8 @@ fn fetch(layout: &Path, reference: &str) -> Result<(Artifact, Vec<Candidate>), S
         if sig.subject != Some(artifact.digest) || !sig.is_notation_signature() {
             continue;
         }
-        let envelope = read_blob(layout, &sig.envelope_digest.to_string())
-            .map(|b| (sig.envelope_media_type.clone(), b))
+        let envelope = read_blob(layout, &sig.envelope.digest.to_string())
+            .map(|b| (sig.envelope.media_type.clone(), b))
             .ok_or_else(|| "envelope blob missing".to_string());
         candidates.push(Candidate {
             manifest_digest: Digest::parse(&d).unwrap(),

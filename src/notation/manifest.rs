@@ -15,25 +15,29 @@ pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 /// Where a signature's envelope is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureManifest {
-    pub envelope_media_type: String,
-    pub envelope_digest: Digest,
-    pub envelope_size: u64,
+    /// The one layer: the envelope blob.
+    pub envelope: EnvelopeBlob,
     /// The artifact the manifest says it signs.
     pub subject: Option<Digest>,
     /// `artifactType`, else the config's media type.
     pub artifact_type: Option<String>,
 }
 
+/// The envelope's layer descriptor: its media type says which envelope format opens it; the
+/// digest and size say what to fetch and how much.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvelopeBlob {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Wire {
-    #[serde(default)]
     artifact_type: Option<String>,
-    #[serde(default)]
     config: Option<WireDescriptor>,
-    #[serde(default)]
     layers: Option<Vec<WireDescriptor>>,
-    #[serde(default)]
     subject: Option<WireDescriptor>,
 }
 
@@ -45,7 +49,6 @@ pub(super) struct WireDescriptor {
     pub(super) media_type: String,
     pub(super) digest: String,
     pub(super) size: u64,
-    #[serde(default)]
     pub(super) annotations: Option<std::collections::BTreeMap<String, String>>,
 }
 
@@ -83,9 +86,11 @@ impl SignatureManifest {
         let digest =
             |s: &str| Digest::parse(s).map_err(|e| ManifestError::Malformed(e.to_string()));
         Ok(SignatureManifest {
-            envelope_media_type: layer.media_type.clone(),
-            envelope_digest: digest(&layer.digest)?,
-            envelope_size: layer.size,
+            envelope: EnvelopeBlob {
+                media_type: layer.media_type.clone(),
+                digest: digest(&layer.digest)?,
+                size: layer.size,
+            },
             subject: wire
                 .subject
                 .as_ref()

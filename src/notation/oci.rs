@@ -253,7 +253,7 @@ fn fetch_batch(
     let blobs: Vec<(Digest, u64)> = parsed
         .iter()
         .filter_map(|p| p.as_ref().ok())
-        .map(|s| (s.envelope_digest, s.envelope_size))
+        .map(|s| (s.envelope.digest, s.envelope.size))
         .collect();
     budget.take(blobs.iter().map(|(_, n)| n).sum())?;
     let mut fetched = source.blobs_many(repo, &blobs).into_iter();
@@ -262,7 +262,7 @@ fn fetch_batch(
         let envelope = match p {
             Err(e) => Err(e),
             Ok(sig) => match fetched.next() {
-                Some(Ok(bytes)) => Ok((sig.envelope_media_type, bytes)),
+                Some(Ok(bytes)) => Ok((sig.envelope.media_type, bytes)),
                 Some(Err(e)) if transport(&e) => return Err(e.into()),
                 Some(Err(e)) => Err(format!(
                     "unable to retrieve digital signature with digest {:?}: {e}",

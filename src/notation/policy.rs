@@ -237,35 +237,25 @@ impl PolicyError {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireDocument {
-    #[serde(default)]
     version: Option<String>,
-    #[serde(default)]
     trust_policies: Option<Vec<WireStatement>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireStatement {
-    #[serde(default)]
     name: Option<String>,
-    #[serde(default)]
     registry_scopes: Option<Vec<String>>,
-    #[serde(default)]
     signature_verification: Option<WireVerification>,
-    #[serde(default)]
     trust_stores: Option<Vec<String>>,
-    #[serde(default)]
     trusted_identities: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct WireVerification {
-    #[serde(default)]
     level: Option<String>,
-    #[serde(default)]
     r#override: Option<BTreeMap<String, String>>,
-    #[serde(default)]
     verify_timestamp: Option<String>,
 }
 

@@ -162,15 +162,10 @@ struct PolicyWire {
     trust_roots: Vec<String>,
     #[serde(default)]
     required_delegations: Vec<String>,
-    #[serde(default)]
     server: Option<ServerWire>,
-    #[serde(default)]
     trust_stores: Option<Vec<String>>,
-    #[serde(default)]
     trusted_identities: Option<Vec<String>>,
-    #[serde(default)]
     trust_store: Option<String>,
-    #[serde(default)]
     require: Option<String>,
 }
 
@@ -179,20 +174,15 @@ struct PolicyWire {
 struct SigWire {
     level: String,
     /// Notation only: passed to its validation as written.
-    #[serde(default)]
     r#override: Option<serde_json::Value>,
-    #[serde(default)]
     verify_timestamp: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ServerWire {
-    #[serde(default)]
     url: Option<String>,
-    #[serde(default)]
     ca_file: Option<String>,
-    #[serde(default)]
     credentials: Option<String>,
     #[serde(default)]
     check_health: bool,

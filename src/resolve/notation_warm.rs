@@ -39,7 +39,6 @@ struct Entry {
     envelope: String,
     /// Unix seconds after which the entry is not tried.
     until: i64,
-    #[serde(default)]
     referrers_api: Option<bool>,
 }
 

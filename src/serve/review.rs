@@ -40,19 +40,13 @@ pub struct Request {
     pub uid: String,
     #[serde(default)]
     pub kind: GroupVersionKind,
-    #[serde(default)]
     pub sub_resource: Option<String>,
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub namespace: Option<String>,
     #[serde(default)]
     pub operation: String,
-    #[serde(default)]
     pub object: Option<Value>,
-    #[serde(default)]
     pub old_object: Option<Value>,
-    #[serde(default)]
     pub dry_run: Option<bool>,
 }
 

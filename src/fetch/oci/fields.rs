@@ -16,30 +16,20 @@ struct RawDescriptor {
     media_type: String,
     digest: String,
     size: u64,
-    #[serde(default)]
     artifact_type: Option<String>,
-    #[serde(default)]
     annotations: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawManifest {
-    #[serde(default)]
     schema_version: Option<u64>,
-    #[serde(default)]
     media_type: Option<String>,
-    #[serde(default)]
     artifact_type: Option<String>,
-    #[serde(default)]
     config: Option<RawDescriptor>,
-    #[serde(default)]
     layers: Option<Vec<RawDescriptor>>,
-    #[serde(default)]
     manifests: Option<Vec<RawDescriptor>>,
-    #[serde(default)]
     subject: Option<RawDescriptor>,
-    #[serde(default)]
     annotations: Option<BTreeMap<String, String>>,
 }
 
@@ -159,7 +149,6 @@ pub(crate) fn manifest_media_type(
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Peek {
-        #[serde(default)]
         media_type: Option<String>,
     }
     let content = serde_json::from_slice::<Peek>(bytes)
