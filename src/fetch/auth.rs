@@ -211,22 +211,8 @@ pub enum AuthError {
     UnsupportedScheme { schemes: String },
     #[error("the realm is empty")]
     EmptyRealm,
-    #[error("realm {realm} contains whitespace or control characters")]
-    RealmCharacters { realm: String },
-    #[error("realm {realm} contains '..'")]
-    RealmDotDot { realm: String },
-    #[error("realm {realm} is not an absolute URL: {reason}")]
-    RealmNotUrl { realm: String, reason: String },
-    #[error("realm {realm} has the scheme {scheme:?}; only https is accepted")]
-    RealmScheme { realm: String, scheme: String },
-    #[error("realm {realm} has no host")]
-    RealmNoHost { realm: String },
-    #[error("realm {realm} carries user information")]
-    RealmUserInfo { realm: String },
-    #[error("realm {realm} has a fragment")]
-    RealmFragment { realm: String },
-    #[error("realm {realm} is plain http: credentials and tokens would cross the network unencrypted (an http realm is accepted only when the server itself is plain http on loopback and so is the realm)")]
-    RealmPlainHttp { realm: String },
+    #[error("realm {realm} {defect}")]
+    Realm { realm: String, defect: RealmDefect },
     #[error("the answer is not JSON")]
     NotJson,
     #[error("the answer has neither token nor access_token")]
@@ -293,51 +279,68 @@ pub fn is_loopback_host(host: &str) -> bool {
     })
 }
 
+/// What is wrong with a realm ([`AuthError::Realm`] names the realm itself).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RealmDefect {
+    #[error("contains whitespace or control characters")]
+    Characters,
+    #[error("contains '..'")]
+    DotDot,
+    #[error("is not an absolute URL: {0}")]
+    NotUrl(String),
+    #[error("has the scheme {0:?}; only https is accepted")]
+    Scheme(String),
+    #[error("has no host")]
+    NoHost,
+    #[error("carries user information")]
+    UserInfo,
+    #[error("has a fragment")]
+    Fragment,
+    #[error("is plain http: credentials and tokens would cross the network unencrypted (an http realm is accepted only when the server itself is plain http on loopback and so is the realm)")]
+    PlainHttp,
+}
+
 /// A realm we may send credentials to: an absolute https URL (http only when `server` is plain
 /// http on loopback and the realm is on loopback too), without `..`, user info, fragment,
 /// whitespace or control characters.
 pub fn check_realm(realm: &str, server: &Url) -> Result<Url, AuthError> {
-    let shown = show(realm);
     if realm.is_empty() {
         return Err(AuthError::EmptyRealm);
     }
+    realm_url(realm, server).map_err(|defect| AuthError::Realm {
+        realm: show(realm),
+        defect,
+    })
+}
+
+fn realm_url(realm: &str, server: &Url) -> Result<Url, RealmDefect> {
     if realm.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(AuthError::RealmCharacters { realm: shown });
+        return Err(RealmDefect::Characters);
     }
     let lower = realm.to_ascii_lowercase();
     if ["..", "%2e%2e", ".%2e", "%2e."]
         .iter()
         .any(|bad| lower.contains(bad))
     {
-        return Err(AuthError::RealmDotDot { realm: shown });
+        return Err(RealmDefect::DotDot);
     }
-    let url = Url::parse(realm).map_err(|e| AuthError::RealmNotUrl {
-        realm: shown.clone(),
-        reason: e.to_string(),
-    })?;
+    let url = Url::parse(realm).map_err(|e| RealmDefect::NotUrl(e.to_string()))?;
     if !matches!(url.scheme(), "https" | "http") {
-        return Err(AuthError::RealmScheme {
-            realm: shown,
-            scheme: url.scheme().to_owned(),
-        });
+        return Err(RealmDefect::Scheme(url.scheme().to_owned()));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err(AuthError::RealmNoHost { realm: shown });
+        return Err(RealmDefect::NoHost);
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(AuthError::RealmUserInfo { realm: shown });
+        return Err(RealmDefect::UserInfo);
     }
     if url.fragment().is_some() {
-        return Err(AuthError::RealmFragment { realm: shown });
+        return Err(RealmDefect::Fragment);
     }
     match url.scheme() {
-        "https" => Ok(url),
         "http" if server.scheme() == "http" && is_loopback(server) && is_loopback(&url) => Ok(url),
-        "http" => Err(AuthError::RealmPlainHttp { realm: shown }),
-        other => Err(AuthError::RealmScheme {
-            realm: shown,
-            scheme: other.to_owned(),
-        }),
+        "http" => Err(RealmDefect::PlainHttp),
+        _ => Ok(url),
     }
 }
 
