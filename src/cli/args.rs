@@ -200,9 +200,7 @@ pub(crate) struct ArchiveArgs {
     #[arg(required = true, value_name = "IMAGE")]
     pub(crate) images: Vec<String>,
     #[command(flatten)]
-    pub(crate) verify: VerifyArgs,
-    #[command(flatten)]
-    pub(crate) source: SourceArgs,
+    pub(crate) repo: RepoArgs,
     /// Folder to write to (`DIR/<gun>/_trust/tuf/...`); created if missing.
     #[arg(long, value_name = "DIR")]
     pub(crate) out: PathBuf,
@@ -274,25 +272,37 @@ pub(crate) struct TrustArgs {
     #[arg(long = "insecure-registry")]
     pub(crate) insecure_registry: bool,
     #[command(flatten)]
-    pub(crate) verify: VerifyArgs,
-    #[command(flatten)]
-    pub(crate) source: SourceArgs,
+    pub(crate) repo: RepoArgs,
 }
 
 impl TrustArgs {
     /// The plans and their sources ([`plans`]).
     pub(crate) fn plans(&self) -> Result<(Plans, FlagSources)> {
-        plans(
-            &self.verify,
-            &self.source,
-            self.insecure_registry,
-            self.policy.as_ref(),
-        )
+        plans(&self.repo, self.insecure_registry, self.policy.as_ref())
     }
 
-    /// The trust cache these flags ask for ([`VerifyArgs::cache`]).
+    /// The trust cache these flags ask for ([`RepoArgs::cache`]).
     pub(crate) fn cache(&self) -> Option<Cache> {
-        self.verify.cache(&self.source)
+        self.repo.cache()
+    }
+}
+
+/// One repository's trust data: what to verify it against and where to fetch it from.
+#[derive(clap::Args)]
+pub(crate) struct RepoArgs {
+    #[command(flatten)]
+    pub(crate) verify: VerifyArgs,
+    #[command(flatten)]
+    pub(crate) source: SourceArgs,
+}
+
+impl RepoArgs {
+    /// The cache to use ([`CacheArgs::open`]): none for an offline folder (--metadata-dir)
+    /// without --cache-dir.
+    pub(crate) fn cache(&self) -> Option<Cache> {
+        self.verify
+            .trust_cache
+            .open(self.source.metadata_dir.is_some(), self.verify.at.is_some())
     }
 }
 
@@ -362,24 +372,13 @@ impl CacheArgs {
     }
 }
 
-impl VerifyArgs {
-    /// The cache to use ([`CacheArgs::open`]): none for an offline folder (--metadata-dir)
-    /// without --cache-dir.
-    pub(crate) fn cache(&self, source: &SourceArgs) -> Option<Cache> {
-        self.trust_cache
-            .open(source.metadata_dir.is_some(), self.at.is_some())
-    }
-}
-
 #[derive(clap::Args)]
 pub(crate) struct InspectArgs {
     /// Image references: name[:tag]; with a tag, only that tag's signatures are shown.
     #[arg(required = true, value_name = "IMAGE")]
     pub(crate) images: Vec<String>,
     #[command(flatten)]
-    pub(crate) verify: VerifyArgs,
-    #[command(flatten)]
-    pub(crate) source: SourceArgs,
+    pub(crate) repo: RepoArgs,
     /// text: signed tags, delegations and keys; json or jsonl: docker trust inspect's fields.
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     pub(crate) output: OutputArg,
@@ -403,9 +402,7 @@ pub(crate) struct LookupArgs {
     #[arg(value_name = "NAME")]
     pub(crate) name: String,
     #[command(flatten)]
-    pub(crate) verify: VerifyArgs,
-    #[command(flatten)]
-    pub(crate) source: SourceArgs,
+    pub(crate) repo: RepoArgs,
     /// text: `NAME sha256:<hex> SIZE`, as `notary lookup` prints it; json or jsonl: one object.
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     pub(crate) output: OutputArg,
@@ -603,14 +600,14 @@ pub(crate) fn collect_inputs(args: &ResolveArgs) -> Result<Vec<String>> {
 /// keys, delegations, level and server settings over the flags' source, with plain http to
 /// registries if `insecure_registry`).
 pub(crate) fn plans(
-    verify: &VerifyArgs,
-    source: &SourceArgs,
+    repo: &RepoArgs,
     insecure_registry: bool,
     policy: Option<&PathBuf>,
 ) -> Result<(Plans, FlagSources)> {
+    let verify = &repo.verify;
     let source = &SourceArgs {
         insecure_registry,
-        ..source.clone()
+        ..repo.source.clone()
     };
     check_server_scheme(source)?;
     let base = options_with(verify, policy.is_none())?;

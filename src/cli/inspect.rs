@@ -22,15 +22,15 @@ fn tag_given(image: &ImageRef) -> bool {
 }
 
 pub(crate) fn run(args: InspectArgs) -> Result<Worst> {
-    args::check_server_scheme(&args.source)?;
-    let opts = args::options(&args.verify)?;
-    let cache = args.verify.cache(&args.source);
+    args::check_server_scheme(&args.repo.source)?;
+    let opts = args::options(&args.repo.verify)?;
+    let cache = args.repo.cache();
     let plans = Plans::single(Plan {
         opts,
         policy: None,
         skip: false,
     });
-    let sources = args::FlagSources(vec![args.source.clone()]);
+    let sources = args::FlagSources(vec![args.repo.source.clone()]);
     let (outcomes, jobs) = batch::plan(args.images.clone(), &plans, &sources);
     // Each repository is fetched and verified once, however many of its images are named.
     let mut fetched: Vec<Option<Result<Fetched, ResolveError>>> = vec![None; jobs.len()];

@@ -13,8 +13,8 @@ use crate::resolve::{fetch_repo_cached, ResolveError};
 use crate::tuf::select::{self, Query};
 
 pub(crate) fn run(args: LookupArgs) -> Result<Worst> {
-    args::check_server_scheme(&args.source)?;
-    let opts = args::options(&args.verify)?;
+    args::check_server_scheme(&args.repo.source)?;
+    let opts = args::options(&args.repo.verify)?;
     let fail = |e: ResolveError, json: bool| -> Result<Worst> {
         if json {
             let v = serde_json::json!({"gun": args.gun, "name": args.name, "digest": null,
@@ -35,12 +35,12 @@ pub(crate) fn run(args: LookupArgs) -> Result<Worst> {
         ),
         Err(e) => return fail(e.into(), json),
     };
-    let location = args::location_for(&args.source, &image);
-    let source = match args::make_source(&args.source, &location) {
+    let location = args::location_for(&args.repo.source, &image);
+    let source = match args::make_source(&args.repo.source, &location) {
         Ok(s) => s,
         Err(e) => return fail(e.into(), json),
     };
-    let cache = args.verify.cache(&args.source);
+    let cache = args.repo.cache();
     let found = fetch_repo_cached(&*source, &image.gun, &opts, cache.as_ref()).and_then(|f| {
         let selection = select::select(&f.repo, Query::Tag(&args.name), &opts.required)?;
         Ok((f.repo.warnings, selection))

@@ -298,15 +298,15 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
 }
 
 pub(crate) fn archive(args: ArchiveArgs) -> Result<Worst> {
-    args::check_server_scheme(&args.source)?;
-    let opts = args::options(&args.verify)?;
-    let cache = args.verify.cache(&args.source);
+    args::check_server_scheme(&args.repo.source)?;
+    let opts = args::options(&args.repo.verify)?;
+    let cache = args.repo.cache();
     let plans = Plans::single(batch::Plan {
         opts: opts.clone(),
         policy: None,
         skip: false,
     });
-    let sources = args::FlagSources(vec![args.source.clone()]);
+    let sources = args::FlagSources(vec![args.repo.source.clone()]);
     let (outcomes, jobs) = batch::plan(args.images.clone(), &plans, &sources);
     let mut worst: Worst = None;
     for o in &outcomes {

@@ -133,7 +133,7 @@ pub(crate) fn run(a: ServeArgs) -> Result<Worst> {
         plans,
         sources: Arc::new(sources),
         policy: cache,
-        at_now: a.trust.verify.at.is_none(),
+        at_now: a.trust.repo.verify.at.is_none(),
         describe: crate::cli::message,
         metrics: metrics.clone(),
     });

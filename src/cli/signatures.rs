@@ -24,9 +24,8 @@ use crate::resolve::notation::repository;
 use crate::resolve::{fetch_repo_cached, select_ref};
 
 pub(crate) fn run(a: InspectArgs) -> Result<Worst> {
-    let (plans, sources) =
-        args::plans(&a.verify, &a.source, a.insecure_registry, a.policy.as_ref())?;
-    let cache = a.verify.cache(&a.source);
+    let (plans, sources) = args::plans(&a.repo, a.insecure_registry, a.policy.as_ref())?;
+    let cache = a.repo.cache();
     let mut worst: Worst = None;
     let mut out = std::io::stdout().lock();
     for input in &a.images {

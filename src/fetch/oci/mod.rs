@@ -480,29 +480,6 @@ impl OciError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, OciError::NotFound { .. })
     }
-
-    /// The URL or path this error is about, when it has one.
-    pub fn location(&self) -> Option<&str> {
-        match self {
-            OciError::Http(e) => e.location(),
-            OciError::BadName { .. } => None,
-            OciError::NotFound { location }
-            | OciError::TooLarge { location, .. }
-            | OciError::DigestMismatch { location, .. }
-            | OciError::SizeMismatch { location, .. }
-            | OciError::Malformed { location, .. }
-            | OciError::MediaTypeMismatch { location, .. }
-            | OciError::UnsupportedMediaType { location, .. }
-            | OciError::AmbiguousTag { location, .. }
-            | OciError::TooManyReferrers { location, .. }
-            | OciError::Endless { location, .. }
-            | OciError::BadLink { location, .. }
-            | OciError::Escape { location, .. }
-            | OciError::Io { location, .. }
-            | OciError::NotLayout { location, .. }
-            | OciError::Deadline { location } => Some(location),
-        }
-    }
 }
 
 /// Checks a repository path (`team/app`: lower-case path components separated by `/`, at most
