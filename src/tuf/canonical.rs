@@ -568,29 +568,90 @@ mod tests {
         assert!(scans_whole(ok_deep.as_bytes()));
     }
 
-    fn random_value(r: &mut Rng, depth: u32) -> Value {
-        const PIECES: [&str; 10] = ["a", "b", "\"", "\\", "é", "\u{2028}", "<", " ", "#", "z"];
+    /// String pieces: the two escapes, non-ASCII, a combining accent (no normalisation), line
+    /// separators, characters HTML-escaping encoders change, the highest code point, an emoji.
+    const PIECES: &[&str] = &[
+        "a",
+        "Z",
+        "\"",
+        "\\",
+        "é",
+        "e\u{301}",
+        "\u{2028}",
+        "\u{2029}",
+        "\u{7f}",
+        "<",
+        "&",
+        " ",
+        "#",
+        "/",
+        "\u{10ffff}",
+        "😀",
+    ];
+    /// Control characters, which the canonical form writes raw (as Go's encoder does).
+    const CONTROL: &[&str] = &["\u{0}", "\t", "\n", "\u{1f}"];
+
+    /// A random value, nested at most six deep; with `control`, strings may hold control
+    /// characters.
+    fn random_value(r: &mut Rng, depth: u32, control: bool) -> Value {
         let string = |r: &mut Rng| -> String {
             (0..r.below(4))
-                .map(|_| PIECES[r.below(PIECES.len() as u64) as usize])
+                .map(|_| match r.below(8) {
+                    0 if control => r.pick(CONTROL),
+                    _ => r.pick(PIECES),
+                })
                 .collect()
         };
-        match r.below(if depth > 3 { 4 } else { 6 }) {
+        match r.below(if depth > 5 { 4 } else { 6 }) {
             0 => Value::Null,
             1 => Value::Bool(r.below(2) == 1),
-            2 => Value::Int(r.below(2_000_001) as i64 - 1_000_000),
+            2 => Value::Int(match r.below(4) {
+                0 => 0,
+                1 => -(r.below(1000) as i64),
+                2 => (1i64 << 53) - r.below(3) as i64,
+                _ => r.below(2_000_001) as i64 - 1_000_000,
+            }),
             3 => Value::Str(string(r)),
             4 => Value::Array(
-                (0..r.below(4))
-                    .map(|_| random_value(r, depth + 1))
+                (0..r.below(5))
+                    .map(|_| random_value(r, depth + 1, control))
                     .collect(),
             ),
             _ => Value::Object(
-                (0..r.below(5))
-                    .map(|_| (string(r), random_value(r, depth + 1)))
+                (0..r.below(6))
+                    .map(|_| (string(r), random_value(r, depth + 1, control)))
                     .collect(),
             ),
         }
+    }
+
+    #[test]
+    fn encoding_of_random_values_is_stable_and_matches_serde_json() {
+        // parse(encode(v)) == v and encoding again gives the same bytes; and serde_json, an
+        // independent parser and encoder (sorted maps, compact), writes the very same bytes back.
+        // With control characters the bytes are raw, which JSON parsers refuse: they are only
+        // ever hashed, so only that is asked of them.
+        let mut r = Rng(0x5eed_0004);
+        let mut with_control = 0;
+        for _ in 0..3000 {
+            let v = random_value(&mut r, 0, true);
+            let enc = encode(&v);
+            let shown = String::from_utf8_lossy(&enc).into_owned();
+            let has_control = enc.iter().any(|b| *b < 0x20);
+            with_control += usize::from(has_control);
+            match parse(&enc) {
+                Ok(again) => {
+                    assert_eq!(again, v, "{shown}");
+                    assert_eq!(encode(&again), enc, "{shown}");
+                }
+                Err(e) => assert!(has_control, "{e}: {shown}"),
+            }
+            if !has_control {
+                let oracle: serde_json::Value = serde_json::from_slice(&enc).unwrap();
+                assert_eq!(serde_json::to_vec(&oracle).unwrap(), enc, "{shown}");
+            }
+        }
+        assert!(with_control > 100, "{with_control}");
     }
 
     #[test]
@@ -600,7 +661,7 @@ mod tests {
         // at random (a byte changed, inserted or removed), must keep it.
         const MUTANTS: &[u8] = b" \"\\{}[],:0129-.eE\n\xc3\xa9\xffnt";
         let (mut accepted, mut refused) = (0, 0);
-        let doc = |r: &mut Rng| encode(&random_value(r, 0));
+        let doc = |r: &mut Rng| encode(&random_value(r, 0, false));
         Rng(0x9e37_79b9_7f4a_7c15).mutation_rounds(3000, 10, MUTANTS, true, doc, |m, original| {
             if original {
                 assert!(scans_whole(m), "{}", String::from_utf8_lossy(m));
