@@ -267,9 +267,9 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
                     "key_id": k.key_id,
                     "canonical_id": k.canonical_id,
                     "pem": k.pem,
-                    "common_name": k.common_name,
-                    "not_before": k.not_before.map(fmt),
-                    "not_after": k.not_after.map(fmt),
+                    "common_name": k.certificate.as_ref().map(|c| &c.common_name),
+                    "not_before": k.certificate.as_ref().map(|c| fmt(c.not_before)),
+                    "not_after": k.certificate.as_ref().map(|c| fmt(c.not_after)),
                 })).collect::<Vec<_>>(),
             });
             if format == OutputArg::Jsonl {

@@ -6,6 +6,7 @@
 use time::OffsetDateTime;
 
 use crate::tuf::chain::{verify_root_unpinned, ChainError, Context};
+use crate::tuf::keys::Certificate;
 use crate::tuf::level::{Level, Warning};
 
 /// One root key, as printed.
@@ -17,9 +18,8 @@ pub struct RootKey {
     pub canonical_id: String,
     /// The certificate's public key as a PEM `PUBLIC KEY` block, ready for `--root-key`.
     pub pem: String,
-    pub common_name: Option<String>,
-    pub not_before: Option<OffsetDateTime>,
-    pub not_after: Option<OffsetDateTime>,
+    /// The certificate the key came in (common name, validity), when it came in one.
+    pub certificate: Option<Certificate>,
 }
 
 /// The root-role keys and the facts about the root that go with them.
@@ -53,9 +53,7 @@ pub fn root_keys(gun: &str, root_json: &[u8], at: OffsetDateTime) -> Result<Root
             key_id: id.clone(),
             canonical_id: k.canonical_id().to_owned(),
             pem: k.public_key_pem(),
-            common_name: k.certificate().map(|c| c.common_name.clone()),
-            not_before: k.certificate().map(|c| c.not_before),
-            not_after: k.certificate().map(|c| c.not_after),
+            certificate: k.certificate().cloned(),
         })
         .collect();
     Ok(RootKeys {
