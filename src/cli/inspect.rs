@@ -6,6 +6,7 @@ use std::io::Write;
 use anyhow::Result;
 
 use crate::cli::args::{self, InspectArgs, OutputArg};
+use crate::cli::sources;
 use crate::cli::{self, Worst};
 use crate::failure::{Classify, Failure};
 use crate::reference::ImageRef;
@@ -30,7 +31,7 @@ pub(crate) fn run(args: InspectArgs) -> Result<Worst> {
         policy: None,
         skip: false,
     });
-    let sources = args::FlagSources(vec![args.repo.source.clone()]);
+    let sources = sources::FlagSources(vec![args.repo.source.clone()]);
     let (outcomes, jobs) = batch::plan(args.images.clone(), &plans, &sources);
     // Each repository is fetched and verified once, however many of its images are named.
     let mut fetched: Vec<Option<Result<Fetched, ResolveError>>> = vec![None; jobs.len()];

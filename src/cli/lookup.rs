@@ -6,6 +6,7 @@ use std::io::Write;
 use anyhow::Result;
 
 use crate::cli::args::{self, LookupArgs, OutputArg};
+use crate::cli::sources;
 use crate::cli::{self, Worst};
 use crate::failure::Classify;
 use crate::reference;
@@ -35,8 +36,8 @@ pub(crate) fn run(args: LookupArgs) -> Result<Worst> {
         ),
         Err(e) => return fail(e.into(), json),
     };
-    let location = args::location_for(&args.repo.source, &image);
-    let source = match args::make_source(&args.repo.source, &location) {
+    let location = sources::location_for(&args.repo.source, &image);
+    let source = match sources::make_source(&args.repo.source, &location) {
         Ok(s) => s,
         Err(e) => return fail(e.into(), json),
     };

@@ -44,6 +44,7 @@ mod pin;
 mod run;
 mod serve;
 mod signatures;
+mod sources;
 mod verify;
 mod verify_registry;
 

@@ -8,6 +8,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::cli::args::{self, ArchiveArgs, BatchArgs, GetRootKeyArgs, OutputArg, ResolveArgs};
+use crate::cli::sources;
 use crate::cli::{self, Worst};
 use crate::failure::{Classify, Failure};
 use crate::fetch::archive;
@@ -207,8 +208,8 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
         }
     };
     args::check_server_scheme(&args.source)?;
-    let location = args::location_for(&args.source, &image);
-    let source = match args::make_source(&args.source, &location) {
+    let location = sources::location_for(&args.source, &image);
+    let source = match sources::make_source(&args.source, &location) {
         Ok(s) => s,
         Err(e) => {
             let e = ResolveError::from(e);
@@ -306,7 +307,7 @@ pub(crate) fn archive(args: ArchiveArgs) -> Result<Worst> {
         policy: None,
         skip: false,
     });
-    let sources = args::FlagSources(vec![args.repo.source.clone()]);
+    let sources = sources::FlagSources(vec![args.repo.source.clone()]);
     let (outcomes, jobs) = batch::plan(args.images.clone(), &plans, &sources);
     let mut worst: Worst = None;
     for o in &outcomes {

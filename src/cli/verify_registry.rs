@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::args::{credentials, NotationVerifyArgs};
+use super::args::NotationVerifyArgs;
+use super::sources::credentials;
 use crate::failure::{Classify, Failure};
 use crate::fetch::credentials::Sources;
 use crate::fetch::http::HttpOptions;

@@ -129,7 +129,8 @@ const SECRET_PARAMS: &[&str] = &[
 ];
 
 /// `url` fit to print: without `user:password@`, and with `…` for the value of every query
-/// parameter whose name contains one of [`SECRET_PARAMS`]. Not a URL: returned as is.
+/// parameter whose name contains token, password, secret, sig (signature too), key, code, credential or
+/// auth. Not a URL: returned as is.
 pub fn redact_url(url: &str) -> String {
     let Ok(mut u) = reqwest::Url::parse(url) else {
         return url.to_owned();

@@ -290,7 +290,7 @@ pub fn run<E>(
     })
 }
 
-/// Resolve every input: [`plan`], then the Notation references ([`verify_notation`]), then
+/// Resolve every input: [`plan`], then the Notation references (`verify_notation`), then
 /// [`run`], selecting each member's digest as its repository finishes. `on_final` sees each
 /// outcome as soon as it is final (final ones first, for jsonl); the result is in input order.
 /// `announce` sees each plan the first time an input uses it, in input order, before anything

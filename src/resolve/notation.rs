@@ -160,7 +160,7 @@ pub fn repository(image: &ImageRef) -> &str {
 /// Verify `image`'s Notation signatures under plan `plan`'s statement, at `at`, every request
 /// done within `deadline`. A digest reference verifies that digest (its tag, if any, is not
 /// asked); a tag, the manifest the registry serves for it. With a trust cache, the signature
-/// that verified last time is tried first ([`super::notation_warm`]) and the one that verifies
+/// that verified last time is tried first (`resolve::notation_warm`) and the one that verifies
 /// now is kept.
 #[allow(clippy::too_many_arguments)]
 pub fn verify_image(
