@@ -1,5 +1,5 @@
-//! Flags, and turning them into library values: options, plans, inputs (sources: sources.rs). Everything
-//! that names a flag in a message is here or in the rest of the CLI, never in the library.
+//! Flags, and turning them into library values: options, plans, inputs (the sources are in
+//! sources.rs). Everything that names a flag in a message is in the CLI, never in the library.
 // The doc comments on flags are clap's help text, printed as written, not rustdoc markup.
 #![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
