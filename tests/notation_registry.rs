@@ -320,7 +320,7 @@ fn referrers_api_emulated_over_tls_with_ca_cert() {
 #[test]
 fn many_failing_signatures_are_bounded_by_count_and_bytes() {
     let api = OciServer::start(Options {
-        page_size: 7,
+        page_size: Some(7),
         ..Options::default()
     });
     api.signed(40, common::oci_data::SIGNATURE);
