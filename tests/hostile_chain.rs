@@ -442,8 +442,7 @@ fn wrong_type_is_refused_for_every_role() {
         ("targets", "Root", "Targets"),
     ] {
         let mut r = repo();
-        let t = ty.to_owned();
-        r.edit_signed(role, move |s| s["_type"] = json!(t));
+        r.edit_signed(role, move |s| s["_type"] = json!(ty));
         let built = r.refuses_v1(&[&format!(
             "{role}.json: `signed._type` is \"{ty}\", expected \"{expected}\""
         )]);

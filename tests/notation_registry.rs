@@ -19,13 +19,11 @@ mod common;
 
 use std::time::Duration;
 
+use common::notation_table::{check_rows, matches, policy_file, shared_table, TS, V};
 use common::oci_data::{layout_path, notation_data, truststore as store, SHARED_LAYOUTS};
 use common::oci_server::{OciServer, Options};
 use common::registry::Registry;
 use common::{Cmd, Output};
-
-const V: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
-const TS: &str = "sha256:53b0191218aed9a3c1f7c661736ac40cfc8eb928642348fd843ba3f0483c0c20";
 
 /// A registry holding every shared layout, each in the repository named after it.
 fn pushed() -> Registry {
@@ -37,14 +35,9 @@ fn pushed() -> Registry {
 }
 
 fn policy(name: &str) -> String {
-    let file = if name == "trustpolicy" {
-        "trustpolicy.json".to_owned()
-    } else {
-        format!("{name}_trustpolicy.json")
-    };
     notation_data()
         .join("trustpolicies")
-        .join(file)
+        .join(policy_file(name))
         .display()
         .to_string()
 }
@@ -74,104 +67,34 @@ fn reference(host: &str, layout: &str, r: &str) -> String {
     }
 }
 
-/// One row of the shared README's table, as written there.
-struct Row {
-    id: String,
-    /// `<layout>@V` or `<layout>:<tag>`.
-    reference: String,
-    policy: String,
-    store: String,
-    at: String,
-    code: i32,
-    /// `V`, `TS` or empty.
-    stdout: String,
-    /// A case-insensitive extended regex of alternatives; only `|` and `.*` occur in it.
-    stderr: String,
-}
-
-/// The rows that make sense over a registry: all but S26 (`--oci-layout` without `--scope`) and
-/// S43-S46 (output shapes and batches, in words; tested below as a batch).
-const LAYOUT_OR_PROSE_ROWS: [&str; 5] = ["S26", "S43", "S44", "S45", "S46"];
-
-/// The README's expected-results table, read in place: every `| Snn | ... |` row.
-fn shared_table() -> Vec<Row> {
-    let readme = std::fs::read_to_string(notation_data().join("README.md")).unwrap();
-    let rows: Vec<Row> = readme
-        .lines()
-        .filter(|l| l.starts_with("| S"))
-        .map(|l| {
-            // `\|` inside a cell is a `|` of the regex, not a cell border.
-            let cells: Vec<String> = l
-                .replace("\\|", "\u{1}")
-                .split('|')
-                .map(|c| c.trim().trim_matches('`').replace('\u{1}', "|"))
-                .collect();
-            Row {
-                id: cells[1].clone(),
-                reference: cells[2].clone(),
-                policy: cells[3].clone(),
-                store: cells[4].clone(),
-                at: cells[5].clone(),
-                code: cells[6].parse().unwrap_or(-1),
-                stdout: cells[7].clone(),
-                stderr: cells[8].clone(),
-            }
-        })
-        .filter(|r| !LAYOUT_OR_PROSE_ROWS.contains(&r.id.as_str()))
-        .collect();
-    assert_eq!(rows.len(), 41, "S01-S46 less the five layout or prose rows");
-    rows
-}
-
-/// `pattern` (alternatives `|`, each maybe with `.*`) found in `text`, case-insensitively.
-fn matches(pattern: &str, text: &str) -> bool {
-    let text = text.to_lowercase();
-    pattern.to_lowercase().split('|').any(|alt| {
-        let mut rest = text.as_str();
-        alt.split(".*").all(|part| match rest.find(part) {
-            Some(i) => {
-                rest = &rest[i + part.len()..];
-                true
-            }
-            None => false,
-        })
-    })
-}
-
 #[test]
 fn every_shared_table_row_over_docker_registry() {
     let reg = pushed();
     let host = reg.host();
-    let mut failures = Vec::new();
-    for row in shared_table() {
+    check_rows(&shared_table(), |row| {
         let mut extra = vec!["--insecure-registry"];
-        if !row.at.is_empty() {
-            extra.extend(["--at", &row.at]);
+        if let Some(at) = &row.at {
+            extra.extend(["--at", at]);
         }
-        // `<layout>@V` or `<layout>:<tag>`.
-        let i = row.reference.find(['@', ':']).expect("a reference");
-        let (layout, r) = row.reference.split_at(i);
         let out = verify(
-            &[reference(&host, layout, r)],
+            &[reference(&host, &row.layout, &row.tail)],
             &row.policy,
             &row.store,
             &extra,
         );
-        let digest = match row.stdout.as_str() {
-            "V" => V,
-            "TS" => TS,
-            _ => "",
-        };
         let mut wrong = Vec::new();
         if out.code != row.code {
             wrong.push(format!("exit {} (want {})", out.code, row.code));
         }
-        let line = format!("{host}/{layout}@{digest}");
-        if !digest.is_empty() && out.stdout.trim() != line {
-            wrong.push(format!("stdout is not {line}"));
-        }
-        if digest.is_empty() && !out.stdout.trim().is_empty() {
-            wrong.push("stdout is not empty".into());
+        match row.digest {
+            Some(digest) => {
+                let line = format!("{host}/{}@{digest}", row.layout);
+                if out.stdout.trim() != line {
+                    wrong.push(format!("stdout is not {line}"));
+                }
+            }
+            None if !out.stdout.trim().is_empty() => wrong.push("stdout is not empty".into()),
+            None => {}
         }
         if !row.stderr.is_empty() && !matches(&row.stderr, &out.stderr) {
             wrong.push(format!("stderr does not match {}", row.stderr));
@@ -179,16 +102,11 @@ fn every_shared_table_row_over_docker_registry() {
         if out.stderr.contains("plain http") {
             wrong.push("warned about plain http on loopback".into());
         }
-        if !wrong.is_empty() {
-            failures.push(format!(
-                "{}: {}\n{}",
-                row.id,
-                wrong.join(", "),
-                out.describe()
-            ));
+        match wrong.is_empty() {
+            true => Ok(()),
+            false => Err(format!("{}\n{}", wrong.join(", "), out.describe())),
         }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    });
 }
 
 #[test]
@@ -402,7 +320,7 @@ fn referrers_api_emulated_over_tls_with_ca_cert() {
 #[test]
 fn many_failing_signatures_are_bounded_by_count_and_bytes() {
     let api = OciServer::start(Options {
-        page_size: 7,
+        page_size: Some(7),
         ..Options::default()
     });
     api.signed(40, common::oci_data::SIGNATURE);

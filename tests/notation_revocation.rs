@@ -101,6 +101,13 @@ impl Pki {
         Pki::with_crl_server(TestServer::start())
     }
 
+    /// A new PKI with its signing leaf naming what `ocsp` and `crl` say ([`Pki::leaf`]).
+    fn with_leaf(ocsp: bool, crl: bool) -> Pki {
+        let pki = Pki::new();
+        pki.leaf(ocsp, crl);
+        pki
+    }
+
     /// The PKI with its CRLs on `crls` (an https one, say).
     fn with_crl_server(crls: TestServer) -> Pki {
         let g = Gen::new();
@@ -237,8 +244,7 @@ fn crl_refused(pki: &Pki, crl: Vec<u8>, words: &[&str]) {
 
 #[test]
 fn a_good_certificate_is_verified_by_the_real_responder_once_per_run() {
-    let pki = Pki::new();
-    pki.leaf(true, true);
+    let pki = Pki::with_leaf(true, true);
     let _responder = pki.responder();
     let c = checker();
     let v = verified(verify_jws(&pki, pki.jws(None), false, "", &c));
@@ -252,8 +258,7 @@ fn a_good_certificate_is_verified_by_the_real_responder_once_per_run() {
 
 #[test]
 fn a_certificate_revoked_at_the_responder_is_refused() {
-    let pki = Pki::new();
-    pki.leaf(true, true);
+    let pki = Pki::with_leaf(true, true);
     pki.g.revoke("leaf", "ca");
     // The CRL does not list it: OCSP's "revoked" is the answer, not a reason to look further.
     pki.crls.serve("/ca.crl", 200, Vec::new());
@@ -276,8 +281,7 @@ fn a_certificate_revoked_at_the_responder_is_refused() {
 #[test]
 fn a_request_too_long_for_get_is_posted_to_the_real_responder() {
     use trustpin::notation::revocation::Fetch as _;
-    let pki = Pki::new();
-    pki.leaf(true, true);
+    let pki = Pki::with_leaf(true, true);
     let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
     let mut args = vec![
         "ocsp",
@@ -398,36 +402,56 @@ fn cert(pki: &Pki, name: &str) -> trustpin::notation::cert::Cert {
 
 /// A PKI whose leaf names both an OCSP responder and a CRL, its leaf and CA certificates, and
 /// the time to check at: what the offline OCSP and CRL tests start from.
-fn leaf_with_both_checks() -> (
-    Pki,
-    trustpin::notation::cert::Cert,
-    trustpin::notation::cert::Cert,
-    OffsetDateTime,
-) {
-    let pki = Pki::new();
-    pki.leaf(true, true);
-    let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
-    (pki, leaf, ca, OffsetDateTime::now_utc())
+struct BothChecks {
+    pki: Pki,
+    leaf: trustpin::notation::cert::Cert,
+    ca: trustpin::notation::cert::Cert,
+    now: OffsetDateTime,
+}
+
+impl BothChecks {
+    fn new() -> BothChecks {
+        let pki = Pki::with_leaf(true, true);
+        let (leaf, ca) = (cert(&pki, "leaf"), cert(&pki, "ca"));
+        BothChecks {
+            pki,
+            leaf,
+            ca,
+            now: OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// `openssl ocsp`'s request for the leaf and `signer`'s response to it ([`openssl_ocsp`]).
+    fn respond(&self, signer: &str, extra: &[&str]) -> (Vec<u8>, Vec<u8>) {
+        openssl_ocsp(&self.pki, signer, extra)
+    }
+
+    /// An OCSP response checked for the leaf, now.
+    fn ocsp(&self, response: &[u8]) -> Result<ocsp::Answer, ocsp::OcspError> {
+        ocsp::check(response, &self.leaf, &self.ca, self.now)
+    }
+
+    /// A CRL checked for the leaf, now.
+    fn crl(&self, der: &[u8]) -> Result<bool, crl::CrlError> {
+        crl::check(der, &self.leaf, &self.ca, self.now)
+    }
 }
 
 #[test]
 fn our_ocsp_request_is_the_one_openssl_makes_and_its_response_verifies() {
-    let (pki, leaf, ca, now) = leaf_with_both_checks();
-    let (request, response) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
+    let b = BothChecks::new();
+    let (request, response) = b.respond("ocsp", &["-nmin", "60"]);
     assert_eq!(
-        ocsp::request(&leaf, &ca).unwrap(),
+        ocsp::request(&b.leaf, &b.ca).unwrap(),
         request,
         "SHA-1 CertID, no nonce"
     );
-    assert_eq!(
-        ocsp::check(&response, &leaf, &ca, now),
-        Ok(ocsp::Answer::Good)
-    );
+    assert_eq!(b.ocsp(&response), Ok(ocsp::Answer::Good));
     // Signed by the CA itself: believed too.
-    let (_, by_ca) = openssl_ocsp(&pki, "ca", &["-nmin", "60"]);
-    assert_eq!(ocsp::check(&by_ca, &leaf, &ca, now), Ok(ocsp::Answer::Good));
+    let (_, by_ca) = b.respond("ca", &["-nmin", "60"]);
+    assert_eq!(b.ocsp(&by_ca), Ok(ocsp::Answer::Good));
     // Another certificate's response does not answer for this one.
-    pki.issue(
+    b.pki.issue(
         "other",
         "/C=US/ST=WA/O=Generated/CN=other",
         LEAF_EXT,
@@ -435,101 +459,70 @@ fn our_ocsp_request_is_the_one_openssl_makes_and_its_response_verifies() {
         false,
     );
     assert_eq!(
-        ocsp::check(&response, &cert(&pki, "other"), &ca, now),
+        ocsp::check(&response, &cert(&b.pki, "other"), &b.ca, b.now),
         Err(ocsp::OcspError::NoMatch)
     );
     // Judged by the clock: past nextUpdate it is expired, before thisUpdate not yet valid.
-    let later = now + time::Duration::hours(2);
+    let later = b.now + time::Duration::hours(2);
     assert_eq!(
-        ocsp::check(&response, &leaf, &ca, later),
+        ocsp::check(&response, &b.leaf, &b.ca, later),
         Err(ocsp::OcspError::Expired)
     );
-    let earlier = now - time::Duration::hours(1);
+    let earlier = b.now - time::Duration::hours(1);
     assert!(matches!(
-        ocsp::check(&by_ca, &leaf, &ca, earlier),
+        ocsp::check(&by_ca, &b.leaf, &b.ca, earlier),
         Err(ocsp::OcspError::NotYetValid(_))
     ));
     // Without nextUpdate (no -nmin/-ndays), expired as notation-core-go says.
-    let (_, open_ended) = openssl_ocsp(&pki, "ocsp", &[]);
-    assert_eq!(
-        ocsp::check(&open_ended, &leaf, &ca, now),
-        Err(ocsp::OcspError::Expired)
-    );
+    let (_, open_ended) = b.respond("ocsp", &[]);
+    assert_eq!(b.ocsp(&open_ended), Err(ocsp::OcspError::Expired));
     // Revoked and unknown as the database says.
-    pki.g.revoke("leaf", "ca");
-    let (_, revoked) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
-    assert_eq!(
-        ocsp::check(&revoked, &leaf, &ca, now),
-        Ok(ocsp::Answer::Revoked)
-    );
+    b.pki.g.revoke("leaf", "ca");
+    let (_, revoked) = b.respond("ocsp", &["-nmin", "60"]);
+    assert_eq!(b.ocsp(&revoked), Ok(ocsp::Answer::Revoked));
 }
 
 #[test]
 fn rsassa_pss_signed_responses_and_crls_verify() {
-    let (pki, leaf, ca, now) = leaf_with_both_checks();
-    let pss = [
-        "-sigopt",
-        "rsa_padding_mode:pss",
-        "-sigopt",
-        "rsa_pss_saltlen:digest",
-    ];
-    let crl_der = pki.g.gencrl("ca", "ca", &pss);
+    let b = BothChecks::new();
+    // openssl's options for RSASSA-PSS with a salt as long as the digest.
+    let [mode, salt] = ["rsa_padding_mode:pss", "rsa_pss_saltlen:digest"];
+    let crl_der = b
+        .pki
+        .g
+        .gencrl("ca", "ca", &["-sigopt", mode, "-sigopt", salt]);
     // id-RSASSA-PSS, 1.2.840.113549.1.1.10
     const PSS_OID: &[u8] = &[
         0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a,
     ];
     let has_pss = |der: &[u8]| der.windows(PSS_OID.len()).any(|w| w == PSS_OID);
     assert!(has_pss(&crl_der), "openssl signed the CRL with PSS");
-    assert_eq!(crl::check(&crl_der, &leaf, &ca, now), Ok(false));
-    let (_, response) = openssl_ocsp(
-        &pki,
-        "ocsp",
-        &[
-            "-nmin",
-            "60",
-            "-rsigopt",
-            "rsa_padding_mode:pss",
-            "-rsigopt",
-            "rsa_pss_saltlen:digest",
-        ],
-    );
-    assert_eq!(
-        ocsp::check(&response, &leaf, &ca, now),
-        Ok(ocsp::Answer::Good)
-    );
+    assert_eq!(b.crl(&crl_der), Ok(false));
+    let (_, response) = b.respond("ocsp", &["-nmin", "60", "-rsigopt", mode, "-rsigopt", salt]);
+    assert_eq!(b.ocsp(&response), Ok(ocsp::Answer::Good));
 }
 
 #[test]
 fn every_damaged_byte_of_an_ocsp_response_or_crl_is_refused_without_a_panic() {
-    let (pki, leaf, ca, now) = leaf_with_both_checks();
-    let (_, response) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
-    let crl_der = pki.g.gencrl("ca", "ca", &[]);
-    assert_eq!(crl::check(&crl_der, &leaf, &ca, now), Ok(false));
+    let b = BothChecks::new();
+    let (_, response) = b.respond("ocsp", &["-nmin", "60"]);
+    let crl_der = b.pki.g.gencrl("ca", "ca", &[]);
+    assert_eq!(b.crl(&crl_der), Ok(false));
     for i in 0..response.len() {
         let mut bad = response.clone();
         bad[i] ^= 0x01;
-        let r = ocsp::check(&bad, &leaf, &ca, now);
         assert_ne!(
-            r,
+            b.ocsp(&bad),
             Ok(ocsp::Answer::Good),
             "byte {i} of the OCSP response flipped"
         );
-        assert!(
-            ocsp::check(&response[..i], &leaf, &ca, now).is_err(),
-            "cut at {i}"
-        );
+        assert!(b.ocsp(&response[..i]).is_err(), "cut at {i}");
     }
     for i in 0..crl_der.len() {
         let mut bad = crl_der.clone();
         bad[i] ^= 0x01;
-        assert!(
-            crl::check(&bad, &leaf, &ca, now).is_err(),
-            "byte {i} of the CRL flipped"
-        );
-        assert!(
-            crl::check(&crl_der[..i], &leaf, &ca, now).is_err(),
-            "cut at {i}"
-        );
+        assert!(b.crl(&bad).is_err(), "byte {i} of the CRL flipped");
+        assert!(b.crl(&crl_der[..i]).is_err(), "cut at {i}");
     }
 }
 
@@ -537,8 +530,7 @@ fn every_damaged_byte_of_an_ocsp_response_or_crl_is_refused_without_a_panic() {
 
 #[test]
 fn with_the_responder_down_the_crl_is_used() {
-    let pki = Pki::new();
-    pki.leaf(true, true);
+    let pki = Pki::with_leaf(true, true);
     pki.serve_crl();
     // Nothing listens on the OCSP port.
     let c = checker();
@@ -549,8 +541,7 @@ fn with_the_responder_down_the_crl_is_used() {
 
 #[test]
 fn a_certificate_listed_in_the_crl_is_refused() {
-    let pki = Pki::new();
-    pki.leaf(false, true);
+    let pki = Pki::with_leaf(false, true);
     pki.g.revoke("leaf", "ca");
     pki.serve_crl();
     refused_by(
@@ -564,8 +555,7 @@ fn a_certificate_listed_in_the_crl_is_refused() {
 
 #[test]
 fn an_expired_crl_is_not_used() {
-    let pki = Pki::new();
-    pki.leaf(false, true);
+    let pki = Pki::with_leaf(false, true);
     let crl = pki.g.gencrl(
         "ca",
         "ca",
@@ -589,8 +579,7 @@ fn an_expired_crl_is_not_used() {
 
 #[test]
 fn a_crl_signed_by_another_key_is_not_used() {
-    let pki = Pki::new();
-    pki.leaf(false, true);
+    let pki = Pki::with_leaf(false, true);
     // Same name as the CA, another key.
     pki.g.root("impostor", CA_SUBJECT);
     let crl = pki.g.gencrl("ca", "impostor", &[]);
@@ -599,8 +588,7 @@ fn a_crl_signed_by_another_key_is_not_used() {
 
 #[test]
 fn a_crl_naming_another_issuer_is_not_used() {
-    let pki = Pki::new();
-    pki.leaf(false, true);
+    let pki = Pki::with_leaf(false, true);
     // The CA's own key, under another name: the signature holds, the issuer does not.
     std::fs::copy(pki.g.path("ca.key"), pki.g.path("renamed.key")).unwrap();
     pki.g.self_signed(
@@ -619,8 +607,7 @@ fn a_crl_naming_another_issuer_is_not_used() {
 
 #[test]
 fn delta_crls_and_unknown_critical_extensions_are_refused_as_notation_does() {
-    let pki = Pki::new();
-    pki.leaf(false, true);
+    let pki = Pki::with_leaf(false, true);
     let cnf = pki.g.path(&pki.g.ca_db("ca"));
     let mut text = std::fs::read_to_string(&cnf).unwrap();
     text.push_str("[delta]\nfreshestCRL = URI:http://127.0.0.1:1/delta.crl\n[crit]\n1.2.3.4 = critical,ASN1:NULL\n[plain]\n1.2.3.4 = ASN1:NULL\n");
@@ -645,8 +632,7 @@ fn delta_crls_and_unknown_critical_extensions_are_refused_as_notation_does() {
 
 #[test]
 fn oversized_and_stalled_answers_are_bounded() {
-    let pki = Pki::new();
-    pki.leaf(true, true);
+    let pki = Pki::with_leaf(true, true);
     // The "responder" is the test server: every OCSP GET gets 21 KiB of junk.
     let ocsp = TestServer::start();
     ocsp.fallback(|_| Reply::Respond(Response::new(200, vec![0x30; 21 * 1024])));
@@ -720,8 +706,7 @@ fn oversized_and_stalled_answers_are_bounded() {
 
 #[test]
 fn a_revoked_timestamping_certificate_fails_the_authentic_timestamp() {
-    let pki = Pki::new();
-    pki.leaf(false, false);
+    let pki = Pki::with_leaf(false, false);
     let tsa_subject = "/C=US/ST=WA/O=Generated/CN=Revocation TSA";
     pki.issue("tsa", tsa_subject, TSA_EXT, false, true);
     pki.serve_crl();
@@ -794,9 +779,8 @@ impl CliCase {
 
 #[test]
 fn the_cli_checks_revocation_by_default_and_each_level_answers_as_notation() {
-    let pki = Pki::new();
+    let pki = Pki::with_leaf(true, true);
     // Neither the responder nor the CRL server answers.
-    pki.leaf(true, true);
     pki.crls.serve("/ca.crl", 503, Vec::new());
     let unknown =
         format!("signing certificate with subject {LEAF_NAME:?} revocation status is unknown");
@@ -898,40 +882,37 @@ fn resolve_fetches_https_crls_trusting_ca_cert() {
 #[test]
 #[ignore]
 fn measure_revocation_checks() {
-    let (pki, leaf, ca, now) = leaf_with_both_checks();
-    let (_, response) = openssl_ocsp(&pki, "ocsp", &["-nmin", "60"]);
+    let b = BothChecks::new();
+    let (_, response) = b.respond("ocsp", &["-nmin", "60"]);
     let n = 500;
     let start = Instant::now();
     for _ in 0..n {
-        assert_eq!(
-            ocsp::check(&response, &leaf, &ca, now),
-            Ok(ocsp::Answer::Good)
-        );
+        assert_eq!(b.ocsp(&response), Ok(ocsp::Answer::Good));
     }
     let ocsp_us = start.elapsed().as_micros() / n;
 
     // 100,000 revoked entries written straight into the CA database, then one CRL of them all.
-    let mut index = std::fs::read_to_string(pki.g.path("ca-db/index.txt")).unwrap();
+    let mut index = std::fs::read_to_string(b.pki.g.path("ca-db/index.txt")).unwrap();
     for i in 0..100_000u32 {
         index.push_str(&format!(
             "R\t300101000000Z\t240101000000Z\t{:08X}\tunknown\t/CN=revoked{i}\n",
             0x1000_0000u32 + i
         ));
     }
-    std::fs::write(pki.g.path("ca-db/index.txt"), index).unwrap();
-    let big = pki.g.gencrl("ca", "ca", &[]);
+    std::fs::write(b.pki.g.path("ca-db/index.txt"), index).unwrap();
+    let big = b.pki.g.gencrl("ca", "ca", &[]);
     let start = Instant::now();
-    assert_eq!(crl::check(&big, &leaf, &ca, now), Ok(false));
+    assert_eq!(b.crl(&big), Ok(false));
     let crl_ms = start.elapsed().as_secs_f64() * 1000.0;
 
-    let _responder = pki.responder();
+    let _responder = b.pki.responder();
     let c = checker();
-    let jws = pki.jws(None);
+    let jws = b.pki.jws(None);
     let start = Instant::now();
-    verified(verify_jws(&pki, jws.clone(), false, "", &c));
+    verified(verify_jws(&b.pki, jws.clone(), false, "", &c));
     let online_ms = start.elapsed().as_secs_f64() * 1000.0;
     let start = Instant::now();
-    verified(verify_jws(&pki, jws, false, "", &c));
+    verified(verify_jws(&b.pki, jws, false, "", &c));
     let cached_ms = start.elapsed().as_secs_f64() * 1000.0;
     eprintln!(
         "revocation: {ocsp_us} µs per OCSP response verified (delegated responder, RSA 2048); \

@@ -22,10 +22,9 @@ use trustpin::notation::truststore;
 use trustpin::notation::verify::{verify_artifact, Candidate, Limits};
 use trustpin::reference::Digest;
 
+use common::notation_table::{check_rows, matches, policy_file, shared_table, Row, V};
 use common::oci_data::notation_data;
 
-const V: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
-const TS: &str = "sha256:53b0191218aed9a3c1f7c661736ac40cfc8eb928642348fd843ba3f0483c0c20";
 const SCOPE: &str = "local/e2e";
 
 /// What a run came to: the digest verified (and the warnings), skipped, or a failure with its
@@ -114,12 +113,7 @@ fn fetch(layout: &Path, reference: &str) -> Result<(Artifact, Vec<Candidate>), S
 /// `trustpin verify --oci-layout --scope local/e2e oci_layout/<layout><ref> --policy ... --trust-store ... [--at]`.
 fn run(layout: &str, reference: &str, policy: &str, store: &str, at: Option<&str>) -> Outcome {
     let data = notation_data();
-    let file = if policy == "trustpolicy" {
-        "trustpolicy.json".to_string()
-    } else {
-        format!("{policy}_trustpolicy.json")
-    };
-    let policy_bytes = std::fs::read(data.join("trustpolicies").join(file)).unwrap();
+    let policy_bytes = std::fs::read(data.join("trustpolicies").join(policy_file(policy))).unwrap();
     let policy = match TrustPolicy::parse(&policy_bytes) {
         Ok(p) => p,
         Err(e) => return failed(e),
@@ -161,291 +155,100 @@ fn run(layout: &str, reference: &str, policy: &str, store: &str, at: Option<&str
     }
 }
 
-fn mentions(text: &str, any_of: &[&str]) -> bool {
-    let text = text.to_lowercase();
-    any_of.iter().any(|w| text.contains(&w.to_lowercase()))
-}
+/// Where this layer checks more narrowly than the table's pattern: the fixture's messages.
+const NARROWER: [(&str, &str); 2] = [
+    ("S39", "no signature|not signed|unsigned"),
+    ("S41", "v2|not found"),
+];
 
-#[track_caller]
-fn expect_verified(o: Outcome, digest: &str, warning: &[&str]) {
-    match o {
-        Outcome::Verified {
-            digest: d,
-            warnings,
-        } => {
-            assert_eq!(d, digest);
-            if warning.is_empty() {
-                assert!(warnings.is_empty(), "unexpected warnings {warnings:?}");
-            } else {
-                assert!(
-                    warnings.iter().any(|w| mentions(w, warning)),
-                    "warnings {warnings:?} do not mention {warning:?}"
-                );
-                assert!(
-                    warnings.iter().all(|w| w.starts_with("Warning: ")),
-                    "{warnings:?}"
-                );
-            }
+/// Verified as `digest`, with a warning matching `warning` (every warning a `Warning: ` line), or
+/// with none when `warning` is empty.
+fn verified(o: Outcome, digest: &str, warning: &str) -> Result<(), String> {
+    let Outcome::Verified {
+        digest: d,
+        warnings,
+    } = o
+    else {
+        return Err(format!("expected {digest} verified, got {o:?}"));
+    };
+    if d != digest {
+        Err(format!("verified {d}, expected {digest}"))
+    } else if warning.is_empty() {
+        match warnings.is_empty() {
+            true => Ok(()),
+            false => Err(format!("unexpected warnings {warnings:?}")),
         }
-        other => panic!("expected {digest} verified, got {other:?}"),
+    } else if !warnings.iter().any(|w| matches(warning, w)) {
+        Err(format!("warnings {warnings:?} do not mention {warning:?}"))
+    } else if !warnings.iter().all(|w| w.starts_with("Warning: ")) {
+        Err(format!("{warnings:?}"))
+    } else {
+        Ok(())
     }
 }
 
-#[track_caller]
-fn expect_failed(o: Outcome, failure: Failure, words: &[&str]) {
+/// Failed as `failure` with a message matching `words`.
+fn failed_as(o: Outcome, failure: Failure, words: &str) -> Result<(), String> {
     match o {
         Outcome::Failed {
             failure: f,
             message,
-        } => {
-            assert_eq!(f, failure, "{message}");
-            assert!(
-                mentions(&message, words),
-                "{message:?} does not mention {words:?}"
-            );
-        }
-        other => panic!("expected {failure:?}, got {other:?}"),
+        } if f == failure => match matches(words, &message) {
+            true => Ok(()),
+            false => Err(format!("{message:?} does not mention {words:?}")),
+        },
+        Outcome::Failed {
+            failure: f,
+            message,
+        } => Err(format!("expected {failure:?}, got {f:?}: {message}")),
+        other => Err(format!("expected {failure:?}, got {other:?}")),
+    }
+}
+
+/// Skipped, saying so in words matching `words`.
+fn skipped(o: Outcome, words: &str) -> Result<(), String> {
+    match o {
+        Outcome::Skipped(m) if matches(words, &m) => Ok(()),
+        other => Err(format!(
+            "expected skipped mentioning {words:?}, got {other:?}"
+        )),
+    }
+}
+
+/// What a row's exit code means here: 0 with a digest verified (the stderr words a warning), 0
+/// without one skipped, 1 refused, 2 bad input.
+fn expect_row(o: Outcome, row: &Row) -> Result<(), String> {
+    let words = row.stderr_within(&NARROWER);
+    match (row.code, row.digest) {
+        (0, Some(digest)) => verified(o, digest, words),
+        (0, None) => skipped(o, words),
+        (1, _) => failed_as(o, Failure::Refused, words),
+        (2, _) => failed_as(o, Failure::BadInput, words),
+        (code, _) => Err(format!("no library outcome stands for exit {code}")),
+    }
+}
+
+#[track_caller]
+fn must(r: Result<(), String>) {
+    if let Err(e) = r {
+        panic!("{e}");
     }
 }
 
 const VD: &str = "@sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
-const REFUSED: Failure = Failure::Refused;
-const BAD: Failure = Failure::BadInput;
-const AUTH: &[&str] = &["authenticity", "trusted certificate"];
 
 #[test]
-fn s01_strict_refuses_an_expired_signature() {
-    expect_failed(
-        run("e2e-expired-signature", VD, "trustpolicy", "e2e", None),
-        REFUSED,
-        &["expir"],
-    );
-}
-#[test]
-fn s02_strict_refuses_an_expired_certificate_without_timestamp() {
-    expect_failed(
-        run("e2e-with-expired-cert", VD, "trustpolicy", "expired", None),
-        REFUSED,
-        &["timestamp"],
-    );
-}
-#[test]
-fn s03_strict_refuses_a_signer_not_in_the_store() {
-    expect_failed(
-        run("e2e-valid-signature", VD, "trustpolicy", "new", None),
-        REFUSED,
-        AUTH,
-    );
-}
-#[test]
-fn s04_strict_refuses_a_signature_without_envelope() {
-    expect_failed(
-        run("e2e-invalid-signature", VD, "trustpolicy", "e2e", None),
-        REFUSED,
-        &["integrity"],
-    );
-}
-#[test]
-fn s05_permissive_logs_expiry() {
-    expect_verified(
-        run("e2e-expired-signature", VD, "permissive", "e2e", None),
-        V,
-        &["expir"],
-    );
-}
-#[test]
-fn s06_permissive_logs_an_expired_certificate() {
-    expect_verified(
-        run("e2e-with-expired-cert", VD, "permissive", "expired", None),
-        V,
-        &["timestamp"],
-    );
-}
-#[test]
-fn s07_permissive_enforces_authenticity() {
-    expect_failed(
-        run("e2e-valid-signature", VD, "permissive", "new", None),
-        REFUSED,
-        AUTH,
-    );
-}
-#[test]
-fn s08_permissive_enforces_integrity() {
-    expect_failed(
-        run("e2e-invalid-signature", VD, "permissive", "e2e", None),
-        REFUSED,
-        &["integrity"],
-    );
-}
-#[test]
-fn s09_audit_logs_expiry() {
-    expect_verified(
-        run("e2e-expired-signature", VD, "audit", "e2e", None),
-        V,
-        &["expir"],
-    );
-}
-#[test]
-fn s10_audit_logs_an_expired_certificate() {
-    expect_verified(
-        run("e2e-with-expired-cert", VD, "audit", "expired", None),
-        V,
-        &["timestamp"],
-    );
-}
-#[test]
-fn s11_audit_logs_authenticity() {
-    expect_verified(
-        run("e2e-valid-signature", VD, "audit", "new", None),
-        V,
-        AUTH,
-    );
-}
-#[test]
-fn s12_audit_enforces_integrity() {
-    expect_failed(
-        run("e2e-invalid-signature", VD, "audit", "e2e", None),
-        REFUSED,
-        &["integrity"],
-    );
-}
-#[test]
-fn s13_skip_verifies_nothing() {
-    assert!(
-        matches!(run("e2e-invalid-signature", VD, "skip", "e2e", None), Outcome::Skipped(m) if mentions(&m, &["skip", "not verified"]))
-    );
-}
-#[test]
-fn s14_strict_with_expiry_overridden_to_log() {
-    expect_verified(
-        run("e2e-expired-signature", VD, "override_strict", "e2e", None),
-        V,
-        &["expir"],
-    );
-}
-#[test]
-fn s15_strict_with_timestamp_overridden_to_log() {
-    expect_verified(
-        run(
-            "e2e-with-expired-cert",
-            VD,
-            "override_strict",
-            "expired",
-            None,
-        ),
-        V,
-        &["timestamp"],
-    );
-}
-#[test]
-fn s16_strict_with_authenticity_overridden_to_log() {
-    expect_verified(
-        run("e2e-valid-signature", VD, "override_strict", "new", None),
-        V,
-        AUTH,
-    );
-}
-#[test]
-fn s17_permissive_with_expiry_overridden_to_enforce() {
-    expect_failed(
-        run(
-            "e2e-expired-signature",
-            VD,
-            "override_permissive",
-            "e2e",
-            None,
-        ),
-        REFUSED,
-        &["expir"],
-    );
-}
-#[test]
-fn s18_permissive_with_timestamp_overridden_to_enforce() {
-    expect_failed(
-        run(
-            "e2e-with-expired-cert",
-            VD,
-            "override_permissive",
-            "expired",
-            None,
-        ),
-        REFUSED,
-        &["timestamp"],
-    );
-}
-#[test]
-fn s19_permissive_with_authenticity_overridden_to_log() {
-    expect_verified(
-        run(
-            "e2e-valid-signature",
-            VD,
-            "override_permissive",
-            "new",
-            None,
-        ),
-        V,
-        AUTH,
-    );
-}
-#[test]
-fn s20_a_policy_that_overrides_integrity_is_bad_input() {
-    expect_failed(
-        run(
-            "e2e-valid-signature",
-            VD,
-            "override_integrity_for_permissive",
-            "new",
-            None,
-        ),
-        BAD,
-        &["integrity"],
-    );
-}
-#[test]
-fn s21_audit_with_expiry_overridden_to_enforce() {
-    expect_failed(
-        run("e2e-expired-signature", VD, "override_audit", "e2e", None),
-        REFUSED,
-        &["expir"],
-    );
-}
-#[test]
-fn s22_audit_with_timestamp_overridden_to_enforce() {
-    expect_failed(
-        run(
-            "e2e-with-expired-cert",
-            VD,
-            "override_audit",
-            "expired",
-            None,
-        ),
-        REFUSED,
-        &["timestamp"],
-    );
-}
-#[test]
-fn s23_audit_with_authenticity_overridden_to_enforce() {
-    expect_failed(
-        run("e2e-valid-signature", VD, "override_audit", "new", None),
-        REFUSED,
-        AUTH,
-    );
-}
-#[test]
-fn s24_by_digest() {
-    expect_verified(
-        run("e2e-valid-signature", VD, "trustpolicy", "e2e", None),
-        V,
-        &[],
-    );
-}
-#[test]
-fn s25_by_tag() {
-    expect_verified(
-        run("e2e-valid-signature", ":v1", "trustpolicy", "e2e", None),
-        V,
-        &[],
-    );
+fn every_shared_table_row_through_the_library() {
+    check_rows(&shared_table(), |row| {
+        let o = run(
+            &row.layout,
+            &row.reference(),
+            &row.policy,
+            &row.store,
+            row.at.as_deref(),
+        );
+        expect_row(o, row)
+    });
 }
 #[test]
 fn s26_the_verification_behind_the_missing_scope_row_needs_a_scope() {
@@ -457,224 +260,20 @@ fn s26_the_verification_behind_the_missing_scope_row_needs_a_scope() {
         Some("e2e")
     );
 }
-#[test]
-fn s27_timestamped_without_tsa_store_is_judged_at_the_time_given() {
-    expect_verified(
-        run(
-            "e2e-with-timestamped-signature",
-            ":v1",
-            "trustpolicy",
-            "testcert7",
-            Some("2025-01-21T10:00:00Z"),
-        ),
-        TS,
-        &[],
-    );
-}
-#[test]
-fn s28_a_timestamp_from_a_tsa_not_in_the_store_is_refused() {
-    expect_failed(
-        run(
-            "e2e-with-timestamped-signature",
-            ":v1",
-            "timestamp",
-            "testcert7-tsa",
-            Some("2025-01-21T10:00:00Z"),
-        ),
-        REFUSED,
-        &["timestamp"],
-    );
-}
-#[test]
-fn s29_after_cert_expiry_needs_no_timestamp_while_the_chain_is_valid() {
-    expect_verified(
-        run(
-            "e2e-with-timestamped-signature",
-            ":v1",
-            "timestamp_after_cert_expiry",
-            "testcert7-tsa",
-            Some("2025-01-21T10:00:00Z"),
-        ),
-        TS,
-        &[],
-    );
-}
-#[test]
-fn s30_the_timestamped_signature_has_expired_by_now() {
-    expect_failed(
-        run(
-            "e2e-with-timestamped-signature",
-            ":v1",
-            "trustpolicy",
-            "testcert7",
-            None,
-        ),
-        REFUSED,
-        &["expir"],
-    );
-}
-#[test]
-fn s31_permissive_logs_that_expiry() {
-    expect_verified(
-        run(
-            "e2e-with-timestamped-signature",
-            ":v1",
-            "permissive",
-            "testcert7",
-            None,
-        ),
-        TS,
-        &["expir"],
-    );
-}
-#[test]
-fn s32_before_expiry() {
-    expect_verified(
-        run(
-            "e2e-expired-signature",
-            VD,
-            "trustpolicy",
-            "e2e",
-            Some("2023-06-27T05:21:00Z"),
-        ),
-        V,
-        &[],
-    );
-}
-#[test]
-fn s33_after_expiry() {
-    expect_failed(
-        run(
-            "e2e-expired-signature",
-            VD,
-            "trustpolicy",
-            "e2e",
-            Some("2023-06-27T05:22:00Z"),
-        ),
-        REFUSED,
-        &["expir"],
-    );
-}
-#[test]
-fn s34_certificate_still_valid() {
-    expect_verified(
-        run(
-            "e2e-with-expired-cert",
-            VD,
-            "trustpolicy",
-            "expired",
-            Some("2023-06-27T06:09:00Z"),
-        ),
-        V,
-        &[],
-    );
-}
-#[test]
-fn s35_certificate_expired() {
-    expect_failed(
-        run(
-            "e2e-with-expired-cert",
-            VD,
-            "trustpolicy",
-            "expired",
-            Some("2023-06-27T06:11:00Z"),
-        ),
-        REFUSED,
-        &["timestamp"],
-    );
-}
-#[test]
-fn s36_certificate_not_yet_valid() {
-    expect_failed(
-        run(
-            "e2e-valid-signature",
-            VD,
-            "trustpolicy",
-            "e2e",
-            Some("2022-12-01T00:00:00Z"),
-        ),
-        REFUSED,
-        &["timestamp"],
-    );
-}
-#[test]
-fn s37_a_tsa_store_without_countersignature_is_refused() {
-    expect_failed(
-        run("e2e-valid-signature", VD, "timestamp", "timestamp", None),
-        REFUSED,
-        &["timestamp"],
-    );
-}
-#[test]
-fn s38_after_cert_expiry_with_an_unexpired_chain() {
-    expect_verified(
-        run(
-            "e2e-valid-signature",
-            VD,
-            "timestamp_after_cert_expiry",
-            "timestamp",
-            None,
-        ),
-        V,
-        &[],
-    );
-}
-#[test]
-fn s39_an_unsigned_artifact_is_refused() {
-    expect_failed(
-        run("e2e", ":v1", "trustpolicy", "e2e", None),
-        REFUSED,
-        &["no signature", "not signed", "unsigned"],
-    );
-}
-#[test]
-fn s40_skip_is_decided_before_signatures() {
-    assert!(matches!(
-        run("e2e", ":v1", "skip", "e2e", None),
-        Outcome::Skipped(_)
-    ));
-}
-#[test]
-fn s41_an_unknown_tag_is_refused() {
-    expect_failed(
-        run("e2e-valid-signature", ":v2", "trustpolicy", "e2e", None),
-        REFUSED,
-        &["v2", "not found"],
-    );
-}
-#[test]
-fn s42_a_malformed_policy_is_bad_input() {
-    expect_failed(
-        run("e2e-valid-signature", VD, "invalid_format", "e2e", None),
-        BAD,
-        &["polic", "json"],
-    );
+/// S43-S46: `reference` of `layout` under the strict policy and the e2e store.
+fn run_e2e(layout: &str, reference: &str) -> Outcome {
+    run(layout, reference, "trustpolicy", "e2e", None)
 }
 #[test]
 fn s43_to_s45_tag_and_digest_verify_to_the_same_digest() {
-    expect_verified(
-        run("e2e-valid-signature", ":v1", "trustpolicy", "e2e", None),
-        V,
-        &[],
-    );
-    expect_verified(
-        run("e2e-valid-signature", VD, "trustpolicy", "e2e", None),
-        V,
-        &[],
-    );
+    must(verified(run_e2e("e2e-valid-signature", ":v1"), V, ""));
+    must(verified(run_e2e("e2e-valid-signature", VD), V, ""));
 }
 #[test]
 fn s46_one_refused_reference_of_two() {
-    expect_verified(
-        run("e2e-valid-signature", ":v1", "trustpolicy", "e2e", None),
-        V,
-        &[],
-    );
-    expect_failed(
-        run("e2e-expired-signature", VD, "trustpolicy", "e2e", None),
-        REFUSED,
-        &["expir"],
-    );
+    must(verified(run_e2e("e2e-valid-signature", ":v1"), V, ""));
+    let expired = run_e2e("e2e-expired-signature", VD);
+    must(failed_as(expired, Failure::Refused, "expir"));
 }
 
 /// CPU per signature verification (S24's signature, trust store loaded once), printed; run with

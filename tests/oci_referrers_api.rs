@@ -63,8 +63,8 @@ fn strs(list: &[Value]) -> Vec<String> {
 fn referrers_api_pages_are_followed_and_the_type_filtered_here_too() {
     // The server ignores the filter: the client filters.
     let reg = OciServer::start(Options {
-        page_size: 3,
-        filter: false,
+        page_size: Some(3),
+        ignore_filter: true,
         ..Options::default()
     });
     let (artifact, sigs) = reg.signed(7, SIGNATURE);
@@ -121,7 +121,7 @@ fn referrers_api_pages_are_followed_and_the_type_filtered_here_too() {
 
     // A server that applies the filter: the same answer, and one page fewer.
     let reg = OciServer::start(Options {
-        page_size: 3,
+        page_size: Some(3),
         ..Options::default()
     });
     let (artifact, sigs) = reg.signed(4, SIGNATURE);
@@ -488,7 +488,7 @@ fn a_digest_costs_three_waves_and_a_tag_four_with_or_without_the_api() {
     for api in [true, false] {
         let reg = OciServer::start(Options {
             delay,
-            referrers_api: api,
+            no_referrers_api: !api,
             ..Options::default()
         });
         let (artifact, sigs) = reg.signed(5, SIGNATURE);
@@ -592,7 +592,7 @@ fn https_is_the_default_and_plain_http_only_when_asked() {
 fn token_auth_is_asked_once_and_every_page_carries_the_token() {
     let issuer = TokenIssuer::start(vec![User::new("bob", "builder", &["pull"])]);
     let reg = OciServer::start(Options {
-        page_size: 2,
+        page_size: Some(2),
         bearer_realm: Some(issuer.realm()),
         ..Options::default()
     });

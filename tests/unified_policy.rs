@@ -634,31 +634,66 @@ fn bad_notation_statements_are_refused_whole_naming_the_statement() {
     }
 }
 
-/// The requests a proxy saw since `from`, as `METHOD path`.
-fn requests_since(proxy: &common::server::TestServer, from: usize) -> Vec<String> {
-    proxy.log()[from..]
-        .iter()
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
+/// The warm-path tests' registry: [`registry`] and `notation/retracted`, behind a counting proxy
+/// (no delay), with a temporary folder.
+struct Counted {
+    reg: Registry,
+    /// `notation/retracted`'s referrers index, for [`Counted::retract`].
+    retracted_index: String,
+    proxy: common::server::TestServer,
+    /// The proxy's `host:port`, as references name it.
+    host: String,
+    dir: tempfile::TempDir,
+}
+
+impl Counted {
+    fn start(prefix: &str) -> Counted {
+        let reg = registry();
+        let retracted = reg.push_layout("notation/retracted", &layout_path("e2e-valid-signature"));
+        let proxy = common::registry::delaying_proxy(&reg, std::time::Duration::ZERO);
+        Counted {
+            retracted_index: retracted[0].1.clone(),
+            host: proxy.addr().to_string(),
+            reg,
+            proxy,
+            dir: common::temp_dir(prefix),
+        }
+    }
+
+    /// What `run` did, and the requests the proxy saw meanwhile, as `METHOD path`.
+    fn counting(&self, run: impl FnOnce() -> Output) -> (Output, Vec<String>) {
+        let before = self.proxy.log().len();
+        let out = run();
+        let requests = self.proxy.log()[before..]
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
+        (out, requests)
+    }
+
+    /// Deletes `notation/retracted`'s referrers index: its signature is no longer listed.
+    fn retract(&self) {
+        let deleted = self.reg.request(
+            "DELETE",
+            &format!("/v2/notation/retracted/manifests/{}", self.retracted_index),
+            &[],
+            &[],
+        );
+        assert_eq!(deleted.status, 202, "{deleted:?}");
+    }
 }
 
 #[test]
 fn warm_runs_verify_from_the_trust_cache_with_one_request() {
-    let reg = registry();
-    let retracted = reg.push_layout("notation/retracted", &layout_path("e2e-valid-signature"));
-    // A counting proxy (no delay) in front of the real registry.
-    let proxy = common::registry::delaying_proxy(&reg, std::time::Duration::ZERO);
-    let host = proxy.addr().to_string();
-    let dir = common::temp_dir("trustpin-unified-warm-");
-    let cache = dir.path().join("cache");
+    let c = Counted::start("trustpin-unified-warm-");
+    let (host, dir) = (&c.host, c.dir.path());
+    let cache = dir.join("cache");
     let cache_arg = cache.to_str().unwrap();
-    let policy = notation_policy(dir.path(), &host);
+    let policy = notation_policy(dir, host);
     let tag = format!("{host}/notation/signed:v1");
     let digest = format!("{host}/notation/signed@{V}");
-    let run = |policy: &Path, reference: &str| -> (Output, Vec<String>) {
-        let before = proxy.log().len();
-        let out = resolve(policy, &["--cache-dir", cache_arg, "-o", "json", reference]);
-        (out, requests_since(&proxy, before))
+    let run = |policy: &Path, reference: &str| {
+        c.counting(|| resolve(policy, &["--cache-dir", cache_arg, "-o", "json", reference]))
     };
     let hex = V.trim_start_matches("sha256:");
 
@@ -691,7 +726,7 @@ fn warm_runs_verify_from_the_trust_cache_with_one_request() {
     // the signer refuses, warm or not.
     let mut other = e2e_statement("other store", &[format!("{host}/notation/*")]);
     other["trustStore"] = json!(store("new"));
-    let other = write_policy(dir.path(), "other.json", vec![other]);
+    let other = write_policy(dir, "other.json", vec![other]);
     let (out, requests) = run(&other, &tag);
     out.expect_code(1, "another trust store");
     assert_eq!(out.json_array()[0]["error"]["kind"], "authenticity");
@@ -711,21 +746,10 @@ fn warm_runs_verify_from_the_trust_cache_with_one_request() {
     // cache for a digest: the referrers request shows it gone, and the reference is refused.
     let retracted_ref = format!("{host}/notation/retracted@{V}");
     run(&policy, &retracted_ref).0.expect_code(0, "before");
-    retract(&reg, &retracted[0].1);
+    c.retract();
     let (out, _) = run(&policy, &retracted_ref);
     out.expect_code(1, "retracted");
     assert_eq!(out.json_array()[0]["error"]["kind"], "not-signed");
-}
-
-/// Deletes notation/retracted's referrers index `index`: its signature is no longer listed.
-fn retract(reg: &Registry, index: &str) {
-    let deleted = reg.request(
-        "DELETE",
-        &format!("/v2/notation/retracted/manifests/{index}"),
-        &[],
-        &[],
-    );
-    assert_eq!(deleted.status, 202, "{deleted:?}");
 }
 
 /// Every file below `dir`.
@@ -746,31 +770,28 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 /// request, for a tag (its manifest) and for a digest (its referrers), with the same output.
 #[test]
 fn verify_warm_runs_take_one_request_and_answer_as_cold_runs() {
-    let reg = registry();
-    let retracted = reg.push_layout("notation/retracted", &layout_path("e2e-valid-signature"));
-    let proxy = common::registry::delaying_proxy(&reg, std::time::Duration::ZERO);
-    let host = proxy.addr().to_string();
-    let dir = common::temp_dir("trustpin-verify-warm-");
+    let c = Counted::start("trustpin-verify-warm-");
+    let (host, dir) = (&c.host, c.dir.path());
     // Notation's own file: the statement without trustpin's `trustStore`, the store by flag.
     let mut statement = e2e_statement("e2e", &["*".to_owned()]);
     statement.as_object_mut().unwrap().remove("trustStore");
-    let policy = write_policy(dir.path(), "trustpolicy.json", vec![statement]);
-    let run = |cache: &Path, output: &str, reference: &str| -> (Output, Vec<String>) {
-        let before = proxy.log().len();
-        let out = trustpin(&[
-            "verify",
-            "--insecure-registry",
-            "--policy",
-            policy.to_str().unwrap(),
-            "--trust-store",
-            &store("e2e"),
-            "--cache-dir",
-            cache.to_str().unwrap(),
-            "-o",
-            output,
-            reference,
-        ]);
-        (out, requests_since(&proxy, before))
+    let policy = write_policy(dir, "trustpolicy.json", vec![statement]);
+    let run = |cache: &Path, output: &str, reference: &str| {
+        c.counting(|| {
+            trustpin(&[
+                "verify",
+                "--insecure-registry",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--trust-store",
+                &store("e2e"),
+                "--cache-dir",
+                cache.to_str().unwrap(),
+                "-o",
+                output,
+                reference,
+            ])
+        })
     };
     let hex = V.trim_start_matches("sha256:");
     let cases = [
@@ -784,7 +805,7 @@ fn verify_warm_runs_take_one_request_and_answer_as_cold_runs() {
         ),
     ];
     for (i, (reference, warm_request)) in cases.iter().enumerate() {
-        let cache = dir.path().join(format!("cache{i}"));
+        let cache = dir.join(format!("cache{i}"));
         let (cold, requests) = run(&cache, "json", reference);
         cold.expect_code(0, "cold");
         assert_eq!(cold.json_array()[0]["digest"], V);
@@ -808,12 +829,12 @@ fn verify_warm_runs_take_one_request_and_answer_as_cold_runs() {
     }
 
     // A signature the signer retracted is not taken from the cache for a digest.
-    let cache = dir.path().join("cache-retracted");
+    let cache = dir.join("cache-retracted");
     let retracted_ref = format!("{host}/notation/retracted@{V}");
     run(&cache, "json", &retracted_ref)
         .0
         .expect_code(0, "before");
-    retract(&reg, &retracted[0].1);
+    c.retract();
     let (out, _) = run(&cache, "json", &retracted_ref);
     out.expect_code(1, "retracted");
     assert_eq!(out.json_array()[0]["kind"], "not-signed");

@@ -20,12 +20,14 @@
 //!
 //! Submodules: [`builder`] (a Notary v1 repository made by the test), [`notary`] (the real
 //! notary-server and `notary` client), [`server`] (a scriptable loopback HTTP(S) server),
-//! [`token_issuer`] (a registry token service on top of it).
+//! [`token_issuer`] (a registry token service on top of it), [`notation_table`] (the shared
+//! Notation data's expected-results table, run by every layer).
 
 pub mod builder;
 pub mod load;
 pub mod notary;
 pub mod notation_gen;
+pub mod notation_table;
 pub mod oci_data;
 pub mod oci_server;
 pub mod registry;

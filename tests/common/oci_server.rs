@@ -23,34 +23,26 @@ use serde_json::{json, Value};
 use super::oci_data::{image_manifest, sha256, OCI_INDEX, OCI_MANIFEST};
 use super::server::{Reply, Request, Response, TestServer};
 
-/// How the emulated registry behaves.
-#[derive(Debug, Clone)]
+/// The one repository the emulated registry serves (`<host>/app`).
+pub const REPO: &str = "app";
+/// Descriptors per referrers page unless [`Options::page_size`] says otherwise.
+pub const PAGE_SIZE: usize = 100;
+
+/// How the emulated registry behaves; the default is a registry of the spec: the referrers API,
+/// the artifactType filter applied, [`PAGE_SIZE`] pages, no delay, no auth.
+#[derive(Debug, Clone, Default)]
 pub struct Options {
-    pub repo: String,
-    /// Descriptors per referrers page.
-    pub page_size: usize,
-    /// Apply the artifactType filter (and say so); off, the whole list is sent.
-    pub filter: bool,
+    /// Descriptors per referrers page (none: [`PAGE_SIZE`]).
+    pub page_size: Option<usize>,
+    /// Ignore the artifactType filter: the whole list is sent, and no filter is said applied.
+    pub ignore_filter: bool,
     /// Wait this long before each answer.
     pub delay: Duration,
-    /// Answer the referrers API at all (off: 404, as docker-registry 2.8).
-    pub referrers_api: bool,
+    /// No referrers API: 404 for it, as docker-registry 2.8.
+    pub no_referrers_api: bool,
     /// Token auth: a request without `Authorization: Bearer` gets a 401 challenge naming this
     /// realm (the token itself is not checked: the issuer's own tests do that).
     pub bearer_realm: Option<String>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            repo: "app".into(),
-            page_size: 100,
-            filter: true,
-            delay: Duration::ZERO,
-            referrers_api: true,
-            bearer_realm: None,
-        }
-    }
 }
 
 #[derive(Default)]
@@ -225,14 +217,14 @@ fn handle(store: &Store, o: &Options, req: &Request) -> Reply {
             let challenge = format!(
                 r#"Bearer realm="{realm}",service="{}",scope="repository:{}:pull""#,
                 super::token_issuer::SERVICE,
-                o.repo
+                REPO
             );
             return Response::new(401, r#"{"errors":[{"code":"UNAUTHORIZED"}]}"#)
                 .header("WWW-Authenticate", &challenge)
                 .into();
         }
     }
-    let prefix = format!("/v2/{}/", o.repo);
+    let prefix = format!("/v2/{REPO}/");
     let Some(rest) = req.path.strip_prefix(&prefix) else {
         return not_found("NAME_UNKNOWN");
     };
@@ -262,7 +254,7 @@ fn handle(store: &Store, o: &Options, req: &Request) -> Reply {
         };
     }
     if let Some(subject) = rest.strip_prefix("referrers/") {
-        if !o.referrers_api {
+        if o.no_referrers_api {
             return Response::new(404, "404 page not found\n").into();
         }
         let want = req
@@ -281,7 +273,7 @@ fn handle(store: &Store, o: &Options, req: &Request) -> Reply {
             let artifact_type = v["artifactType"]
                 .as_str()
                 .or(v["config"]["mediaType"].as_str());
-            if o.filter && want.is_some() && artifact_type != want.as_deref() {
+            if !o.ignore_filter && want.is_some() && artifact_type != want.as_deref() {
                 continue;
             }
             let mut desc = json!({"mediaType": mt, "digest": d, "size": bytes.len()});
@@ -293,17 +285,18 @@ fn handle(store: &Store, o: &Options, req: &Request) -> Reply {
             }
             all.push(desc);
         }
-        let start = (page * o.page_size).min(all.len());
-        let end = (start + o.page_size).min(all.len());
+        let page_size = o.page_size.unwrap_or(PAGE_SIZE);
+        let start = (page * page_size).min(all.len());
+        let end = (start + page_size).min(all.len());
         let body =
             json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": all[start..end]});
         let mut resp = Response::new(200, serde_json::to_vec(&body).unwrap())
             .header("Content-Type", OCI_INDEX);
-        if o.filter && want.is_some() {
+        if !o.ignore_filter && want.is_some() {
             resp = resp.header("OCI-Filters-Applied", "artifactType");
         }
         if end < all.len() {
-            let mut next = format!("/v2/{}/referrers/{subject}?page={}", o.repo, page + 1);
+            let mut next = format!("/v2/{REPO}/referrers/{subject}?page={}", page + 1);
             if let Some(t) = req.query_param("artifactType") {
                 next.push_str(&format!("&artifactType={t}"));
             }

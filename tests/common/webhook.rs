@@ -21,7 +21,8 @@ use serde_json::Value;
 /// The name the API server uses for the Service (`<service>.<namespace>.svc`).
 pub const SERVICE_NAME: &str = "trustpin.trustpin.svc";
 
-/// A test CA and a serving certificate for [`SERVICE_NAME`], as PEM files.
+/// A test CA (its certificate as PEM text, what the API server trusts) and a serving
+/// certificate for [`SERVICE_NAME`] as PEM files (`tls.crt`, `tls.key`).
 pub struct WebhookPki {
     pub dir: tempfile::TempDir,
     pub ca_pem: String,
@@ -31,10 +32,7 @@ pub struct WebhookPki {
 impl WebhookPki {
     pub fn new() -> WebhookPki {
         use rcgen::KeyUsagePurpose;
-        let dir = tempfile::Builder::new()
-            .prefix("trustpin-webhook-pki-")
-            .tempdir()
-            .unwrap();
+        let dir = super::temp_dir("trustpin-webhook-pki-");
         let ca = super::server::make_ca(
             "trustpin webhook test CA",
             vec![
@@ -42,9 +40,11 @@ impl WebhookPki {
                 KeyUsagePurpose::DigitalSignature,
             ],
         );
-        let ca_pem = ca.pem();
-        std::fs::write(dir.path().join("ca.crt"), &ca_pem).unwrap();
-        let pki = WebhookPki { dir, ca_pem, ca };
+        let pki = WebhookPki {
+            dir,
+            ca_pem: ca.pem(),
+            ca,
+        };
         pki.issue(SERVICE_NAME);
         pki
     }
@@ -72,9 +72,6 @@ impl WebhookPki {
     }
     pub fn key(&self) -> PathBuf {
         self.dir.path().join("tls.key")
-    }
-    pub fn ca(&self) -> PathBuf {
-        self.dir.path().join("ca.crt")
     }
 }
 
