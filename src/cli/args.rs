@@ -293,6 +293,12 @@ pub(crate) struct RepoArgs {
 }
 
 impl RepoArgs {
+    /// The verification options, after refusing a server URL without a scheme ([`options`]).
+    pub(crate) fn options(&self) -> Result<Options> {
+        check_server_scheme(&self.source)?;
+        options(&self.verify)
+    }
+
     /// The cache to use ([`CacheArgs::open`]): none for an offline folder (--metadata-dir)
     /// without --cache-dir.
     pub(crate) fn cache(&self) -> Option<Cache> {

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::cli::args::{self, InspectArgs, OutputArg};
+use crate::cli::args::{InspectArgs, OutputArg};
 use crate::cli::sources;
 use crate::cli::{self, Worst};
 use crate::failure::{Classify, Failure};
@@ -23,8 +23,7 @@ fn tag_given(image: &ImageRef) -> bool {
 }
 
 pub(crate) fn run(args: InspectArgs) -> Result<Worst> {
-    args::check_server_scheme(&args.repo.source)?;
-    let opts = args::options(&args.repo.verify)?;
+    let opts = args.repo.options()?;
     let cache = args.repo.cache();
     let plans = Plans::single(Plan {
         opts,

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::cli::args::{self, LookupArgs, OutputArg};
+use crate::cli::args::{LookupArgs, OutputArg};
 use crate::cli::sources;
 use crate::cli::{self, Worst};
 use crate::failure::Classify;
@@ -14,8 +14,7 @@ use crate::resolve::{fetch_repo_cached, ResolveError};
 use crate::tuf::select::{self, Query};
 
 pub(crate) fn run(args: LookupArgs) -> Result<Worst> {
-    args::check_server_scheme(&args.repo.source)?;
-    let opts = args::options(&args.repo.verify)?;
+    let opts = args.repo.options()?;
     let fail = |e: ResolveError, json: bool| -> Result<Worst> {
         if json {
             let v = serde_json::json!({"gun": args.gun, "name": args.name, "digest": null,

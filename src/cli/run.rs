@@ -299,8 +299,7 @@ pub(crate) fn get_root_key(args: GetRootKeyArgs) -> Result<Worst> {
 }
 
 pub(crate) fn archive(args: ArchiveArgs) -> Result<Worst> {
-    args::check_server_scheme(&args.repo.source)?;
-    let opts = args::options(&args.repo.verify)?;
+    let opts = args.repo.options()?;
     let cache = args.repo.cache();
     let plans = Plans::single(batch::Plan {
         opts: opts.clone(),

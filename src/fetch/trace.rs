@@ -115,8 +115,8 @@ pub fn cache_hit(gun: &str, role: &str, bytes: usize) {
     emit(&Event::CacheHit { gun, role, bytes });
 }
 
-/// Query parameters whose values are never shown.
-const SECRET_PARAMS: &[&str] = &[
+/// Query parameters whose values [`redact_url`] never shows: any whose name contains one of these.
+pub const SECRET_PARAMS: &[&str] = &[
     "token",
     "password",
     "secret",
@@ -129,8 +129,7 @@ const SECRET_PARAMS: &[&str] = &[
 ];
 
 /// `url` fit to print: without `user:password@`, and with `…` for the value of every query
-/// parameter whose name contains token, password, secret, sig (signature too), key, code, credential or
-/// auth. Not a URL: returned as is.
+/// parameter whose name contains one of [`SECRET_PARAMS`]. Not a URL: returned as is.
 pub fn redact_url(url: &str) -> String {
     let Ok(mut u) = reqwest::Url::parse(url) else {
         return url.to_owned();
